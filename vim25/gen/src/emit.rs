@@ -102,10 +102,12 @@ fn field_ty(t: &Ty, optional: bool, list: bool, boxed: bool) -> String {
 }
 
 /// The prefix of the decoder call for a field of type `t`: `obj_` (decoded in place)
-/// for a data object without subtypes held directly, none otherwise.
+/// for a data object without subtypes held directly, `boxed_` for one held in a box
+/// (which is never a list), none otherwise.
 fn in_place(t: &Ty, boxed: bool) -> &'static str {
     match t {
-        Ty::Data { poly: false, .. } if !boxed => "obj_",
+        Ty::Data { poly: false, .. } if boxed => "boxed_",
+        Ty::Data { poly: false, .. } => "obj_",
         _ => "",
     }
 }
@@ -152,10 +154,13 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         );
     }
     let secret = d.fields.iter().any(|f| f.secret);
+    // `PartialEq` is written out below, not derived: the derive adds a
+    // `StructuralPartialEq` impl per type, which costs the build memory for nothing
+    // (no data object is matched on as a constant pattern).
     if secret {
-        s.push_str("#[derive(Clone, Default, PartialEq)]\n");
+        s.push_str("#[derive(Clone, Default)]\n");
     } else {
-        s.push_str("#[derive(Debug, Clone, Default, PartialEq)]\n");
+        s.push_str("#[derive(Debug, Clone, Default)]\n");
     }
     let _ = writeln!(s, "pub struct {} {{", d.name);
     if let Some(p) = &d.parent {
@@ -188,6 +193,7 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         s.push_str(TYPE_NAME_FIELD);
     }
     s.push_str("}\n");
+    emit_eq(d, s);
     if secret {
         let _ = writeln!(s, "impl std::fmt::Debug for {} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n        let mut d = f.debug_struct(\"{}\");", d.name, d.name);
         if d.parent.is_some() {
@@ -253,7 +259,8 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
     }
     for f in &d.fields {
         let call = format!(
-            "e.{}(\"{}\", &self.{});",
+            "e.{}{}(\"{}\", &self.{});",
+            if f.boxed { "boxed_" } else { "" },
             kind(f.optional, f.list),
             f.wire,
             f.rust
@@ -272,11 +279,35 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         s.push_str("        let _ = e;\n");
     }
     s.push_str("    }\n}\n");
-    let _ = writeln!(s, "crate::xml::complex_codec!({});", d.name);
     if let Some(p) = &d.parent {
         let _ = writeln!(s, "crate::xml::inherits!({}, {p});", d.name);
     }
     s.push('\n');
+}
+
+/// `PartialEq` of a data object: equal when every field is, in declaration order (what
+/// the derive does).
+fn emit_eq(d: &DataType, s: &mut String) {
+    let mut fields: Vec<&str> = Vec::new();
+    if d.parent.is_some() {
+        fields.push("base_");
+    }
+    fields.extend(d.fields.iter().map(|f| f.rust.as_str()));
+    if d.parent.is_none() {
+        fields.push("type_name_");
+    }
+    let _ = write!(
+        s,
+        "impl PartialEq for {} {{\n    fn eq(&self, other: &Self) -> bool {{\n        ",
+        d.name
+    );
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            s.push_str("\n            && ");
+        }
+        let _ = write!(s, "self.{f} == other.{f}");
+    }
+    s.push_str("\n    }\n}\n");
 }
 
 fn emit_enums(m: &Model) -> String {

@@ -456,6 +456,17 @@ impl FromAnyValue for ManagedObjectReference {
     }
 }
 
+/// A data object: the value held, if it is one of type `T` (generic, as are its
+/// `Decode` and `Encode`, rather than an impl per type).
+impl<T: ComplexType + Clone + 'static> FromAnyValue for T {
+    fn from_any_value(v: &AnyValue) -> Option<Self> {
+        match v {
+            AnyValue::Object(o) => o.downcast_ref::<T>().cloned(),
+            _ => None,
+        }
+    }
+}
+
 impl<T: FromAnyValue> FromAnyValue for Vec<T> {
     fn from_any_value(v: &AnyValue) -> Option<Self> {
         match v {

@@ -7,7 +7,7 @@ use crate::xml::{ComplexType, DecodeError, Decoder, Encoder, Start};
 use crate::Version;
 
 /// Data object `AboutInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AboutInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -43,6 +43,26 @@ pub struct AboutInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AboutInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.full_name == other.full_name
+            && self.vendor == other.vendor
+            && self.version == other.version
+            && self.patch_level == other.patch_level
+            && self.build == other.build
+            && self.locale_version == other.locale_version
+            && self.locale_build == other.locale_build
+            && self.os_type == other.os_type
+            && self.product_line_id == other.product_line_id
+            && self.api_type == other.api_type
+            && self.api_version == other.api_version
+            && self.instance_uuid == other.instance_uuid
+            && self.license_product_name == other.license_product_name
+            && self.license_product_version == other.license_product_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AboutInfo {
     const TYPE_NAME: &'static str = "AboutInfo";
@@ -86,12 +106,11 @@ impl ComplexType for AboutInfo {
         if e.knows(Version::V4_0) { e.opt("licenseProductVersion", &self.license_product_version); }
     }
 }
-crate::xml::complex_codec!(AboutInfo);
 
 /// Data object `AccountCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountCreatedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -99,6 +118,13 @@ pub struct AccountCreatedEvent {
     pub spec: AnyHostAccountSpec,
     /// `group`: xsd:boolean.
     pub group: bool,
+}
+impl PartialEq for AccountCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.spec == other.spec
+            && self.group == other.group
+    }
 }
 impl ComplexType for AccountCreatedEvent {
     const TYPE_NAME: &'static str = "AccountCreatedEvent";
@@ -117,13 +143,12 @@ impl ComplexType for AccountCreatedEvent {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(AccountCreatedEvent);
 crate::xml::inherits!(AccountCreatedEvent, HostEvent);
 
 /// Data object `AccountRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountRemovedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -131,6 +156,13 @@ pub struct AccountRemovedEvent {
     pub account: String,
     /// `group`: xsd:boolean.
     pub group: bool,
+}
+impl PartialEq for AccountRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.account == other.account
+            && self.group == other.group
+    }
 }
 impl ComplexType for AccountRemovedEvent {
     const TYPE_NAME: &'static str = "AccountRemovedEvent";
@@ -149,13 +181,12 @@ impl ComplexType for AccountRemovedEvent {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(AccountRemovedEvent);
 crate::xml::inherits!(AccountRemovedEvent, HostEvent);
 
 /// Data object `AccountUpdatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountUpdatedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -165,6 +196,14 @@ pub struct AccountUpdatedEvent {
     pub group: bool,
     /// `prevDescription`: xsd:string (since 6.5).
     pub prev_description: Option<String>,
+}
+impl PartialEq for AccountUpdatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.spec == other.spec
+            && self.group == other.group
+            && self.prev_description == other.prev_description
+    }
 }
 impl ComplexType for AccountUpdatedEvent {
     const TYPE_NAME: &'static str = "AccountUpdatedEvent";
@@ -185,18 +224,22 @@ impl ComplexType for AccountUpdatedEvent {
         if e.knows(Version::V6_5) { e.opt("prevDescription", &self.prev_description); }
     }
 }
-crate::xml::complex_codec!(AccountUpdatedEvent);
 crate::xml::inherits!(AccountUpdatedEvent, HostEvent);
 
 /// Data object `Action` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAction`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Action {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Action {
     const TYPE_NAME: &'static str = "Action";
@@ -209,19 +252,24 @@ impl ComplexType for Action {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(Action);
 
 /// Fault `ActiveDirectoryFault` of the vSphere API (since 4.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyActiveDirectoryFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ActiveDirectoryFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `errorCode`: xsd:int.
     pub error_code: Option<i32>,
+}
+impl PartialEq for ActiveDirectoryFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.error_code == other.error_code
+    }
 }
 impl ComplexType for ActiveDirectoryFault {
     const TYPE_NAME: &'static str = "ActiveDirectoryFault";
@@ -238,16 +286,20 @@ impl ComplexType for ActiveDirectoryFault {
         e.opt("errorCode", &self.error_code);
     }
 }
-crate::xml::complex_codec!(ActiveDirectoryFault);
 crate::xml::inherits!(ActiveDirectoryFault, VimFault);
 
 /// Data object `ActiveDirectoryProfile` of the vSphere API (since 4.1).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ActiveDirectoryProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for ActiveDirectoryProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ActiveDirectoryProfile {
     const TYPE_NAME: &'static str = "ActiveDirectoryProfile";
@@ -259,13 +311,12 @@ impl ComplexType for ActiveDirectoryProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ActiveDirectoryProfile);
 crate::xml::inherits!(ActiveDirectoryProfile, ApplyProfile);
 
 /// Fault `ActiveVMsBlockingEVC` of the vSphere API (since 2.5u2).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ActiveVMsBlockingEVC {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
@@ -275,6 +326,14 @@ pub struct ActiveVMsBlockingEVC {
     pub host: Vec<ManagedObjectReference>,
     /// `hostName`: xsd:string (since 4.0).
     pub host_name: Vec<String>,
+}
+impl PartialEq for ActiveVMsBlockingEVC {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.evc_mode == other.evc_mode
+            && self.host == other.host
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for ActiveVMsBlockingEVC {
     const TYPE_NAME: &'static str = "ActiveVMsBlockingEVC";
@@ -295,16 +354,20 @@ impl ComplexType for ActiveVMsBlockingEVC {
         if e.knows(Version::V4_0) { e.list("hostName", &self.host_name); }
     }
 }
-crate::xml::complex_codec!(ActiveVMsBlockingEVC);
 crate::xml::inherits!(ActiveVMsBlockingEVC, EVCConfigFault);
 
 /// Fault `AdminDisabled` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AdminDisabled {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for AdminDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AdminDisabled {
     const TYPE_NAME: &'static str = "AdminDisabled";
@@ -316,16 +379,20 @@ impl ComplexType for AdminDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AdminDisabled);
 crate::xml::inherits!(AdminDisabled, HostConfigFault);
 
 /// Fault `AdminNotDisabled` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AdminNotDisabled {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for AdminNotDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AdminNotDisabled {
     const TYPE_NAME: &'static str = "AdminNotDisabled";
@@ -337,16 +404,20 @@ impl ComplexType for AdminNotDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AdminNotDisabled);
 crate::xml::inherits!(AdminNotDisabled, HostConfigFault);
 
 /// Data object `AdminPasswordNotChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AdminPasswordNotChangedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for AdminPasswordNotChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AdminPasswordNotChangedEvent {
     const TYPE_NAME: &'static str = "AdminPasswordNotChangedEvent";
@@ -358,18 +429,23 @@ impl ComplexType for AdminPasswordNotChangedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AdminPasswordNotChangedEvent);
 crate::xml::inherits!(AdminPasswordNotChangedEvent, HostEvent);
 
 /// Fault `AffinityConfigured` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AffinityConfigured {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `configuredAffinity`: xsd:string.
     pub configured_affinity: Vec<String>,
+}
+impl PartialEq for AffinityConfigured {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.configured_affinity == other.configured_affinity
+    }
 }
 impl ComplexType for AffinityConfigured {
     const TYPE_NAME: &'static str = "AffinityConfigured";
@@ -386,18 +462,23 @@ impl ComplexType for AffinityConfigured {
         e.list("configuredAffinity", &self.configured_affinity);
     }
 }
-crate::xml::complex_codec!(AffinityConfigured);
 crate::xml::inherits!(AffinityConfigured, MigrationFault);
 
 /// Data object `AfterStartupTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskScheduler`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AfterStartupTaskScheduler {
     /// The fields inherited from [`TaskScheduler`].
     pub base_: TaskScheduler,
     /// `minute`: xsd:int.
     pub minute: i32,
+}
+impl PartialEq for AfterStartupTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.minute == other.minute
+    }
 }
 impl ComplexType for AfterStartupTaskScheduler {
     const TYPE_NAME: &'static str = "AfterStartupTaskScheduler";
@@ -414,13 +495,12 @@ impl ComplexType for AfterStartupTaskScheduler {
         e.req("minute", &self.minute);
     }
 }
-crate::xml::complex_codec!(AfterStartupTaskScheduler);
 crate::xml::inherits!(AfterStartupTaskScheduler, TaskScheduler);
 
 /// Fault `AgentInstallFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AgentInstallFailed {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
@@ -430,6 +510,14 @@ pub struct AgentInstallFailed {
     pub status_code: Option<i32>,
     /// `installerOutput`: xsd:string (since 4.0).
     pub installer_output: Option<String>,
+}
+impl PartialEq for AgentInstallFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.status_code == other.status_code
+            && self.installer_output == other.installer_output
+    }
 }
 impl ComplexType for AgentInstallFailed {
     const TYPE_NAME: &'static str = "AgentInstallFailed";
@@ -450,13 +538,12 @@ impl ComplexType for AgentInstallFailed {
         if e.knows(Version::V4_0) { e.opt("installerOutput", &self.installer_output); }
     }
 }
-crate::xml::complex_codec!(AgentInstallFailed);
 crate::xml::inherits!(AgentInstallFailed, HostConnectFault);
 
 /// Data object `AlarmAcknowledgedEvent` of the vSphere API (since 5.0).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmAcknowledgedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -464,6 +551,13 @@ pub struct AlarmAcknowledgedEvent {
     pub source: ManagedEntityEventArgument,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for AlarmAcknowledgedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source == other.source
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for AlarmAcknowledgedEvent {
     const TYPE_NAME: &'static str = "AlarmAcknowledgedEvent";
@@ -482,18 +576,22 @@ impl ComplexType for AlarmAcknowledgedEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(AlarmAcknowledgedEvent);
 crate::xml::inherits!(AlarmAcknowledgedEvent, AlarmEvent);
 
 /// Data object `AlarmAction` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmAction`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmAction {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmAction {
     const TYPE_NAME: &'static str = "AlarmAction";
@@ -506,12 +604,11 @@ impl ComplexType for AlarmAction {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(AlarmAction);
 
 /// Data object `AlarmActionTriggeredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmActionTriggeredEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -519,6 +616,13 @@ pub struct AlarmActionTriggeredEvent {
     pub source: ManagedEntityEventArgument,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for AlarmActionTriggeredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source == other.source
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for AlarmActionTriggeredEvent {
     const TYPE_NAME: &'static str = "AlarmActionTriggeredEvent";
@@ -537,13 +641,12 @@ impl ComplexType for AlarmActionTriggeredEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(AlarmActionTriggeredEvent);
 crate::xml::inherits!(AlarmActionTriggeredEvent, AlarmEvent);
 
 /// Data object `AlarmClearedEvent` of the vSphere API (since 5.0).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmClearedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -553,6 +656,14 @@ pub struct AlarmClearedEvent {
     pub entity: ManagedEntityEventArgument,
     /// `from`: xsd:string.
     pub from: String,
+}
+impl PartialEq for AlarmClearedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source == other.source
+            && self.entity == other.entity
+            && self.from == other.from
+    }
 }
 impl ComplexType for AlarmClearedEvent {
     const TYPE_NAME: &'static str = "AlarmClearedEvent";
@@ -573,18 +684,23 @@ impl ComplexType for AlarmClearedEvent {
         e.req("from", &self.from);
     }
 }
-crate::xml::complex_codec!(AlarmClearedEvent);
 crate::xml::inherits!(AlarmClearedEvent, AlarmEvent);
 
 /// Data object `AlarmCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmCreatedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for AlarmCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for AlarmCreatedEvent {
     const TYPE_NAME: &'static str = "AlarmCreatedEvent";
@@ -601,11 +717,10 @@ impl ComplexType for AlarmCreatedEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(AlarmCreatedEvent);
 crate::xml::inherits!(AlarmCreatedEvent, AlarmEvent);
 
 /// Data object `AlarmDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmDescription {
     /// `expr`: [`TypeDescription`].
     pub expr: Vec<AnyTypeDescription>,
@@ -631,6 +746,21 @@ pub struct AlarmDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.expr == other.expr
+            && self.state_operator == other.state_operator
+            && self.metric_operator == other.metric_operator
+            && self.host_system_connection_state == other.host_system_connection_state
+            && self.virtual_machine_power_state == other.virtual_machine_power_state
+            && self.datastore_connection_state == other.datastore_connection_state
+            && self.host_system_power_state == other.host_system_power_state
+            && self.virtual_machine_guest_heartbeat_status == other.virtual_machine_guest_heartbeat_status
+            && self.entity_status == other.entity_status
+            && self.action == other.action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmDescription {
     const TYPE_NAME: &'static str = "AlarmDescription";
@@ -664,12 +794,11 @@ impl ComplexType for AlarmDescription {
         e.list("action", &self.action);
     }
 }
-crate::xml::complex_codec!(AlarmDescription);
 
 /// Data object `AlarmEmailCompletedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmEmailCompletedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -677,6 +806,13 @@ pub struct AlarmEmailCompletedEvent {
     pub entity: ManagedEntityEventArgument,
     /// `to`: xsd:string.
     pub to: String,
+}
+impl PartialEq for AlarmEmailCompletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.to == other.to
+    }
 }
 impl ComplexType for AlarmEmailCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailCompletedEvent";
@@ -695,13 +831,12 @@ impl ComplexType for AlarmEmailCompletedEvent {
         e.req("to", &self.to);
     }
 }
-crate::xml::complex_codec!(AlarmEmailCompletedEvent);
 crate::xml::inherits!(AlarmEmailCompletedEvent, AlarmEvent);
 
 /// Data object `AlarmEmailFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmEmailFailedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -711,6 +846,14 @@ pub struct AlarmEmailFailedEvent {
     pub to: String,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for AlarmEmailFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.to == other.to
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for AlarmEmailFailedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailFailedEvent";
@@ -731,7 +874,6 @@ impl ComplexType for AlarmEmailFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(AlarmEmailFailedEvent);
 crate::xml::inherits!(AlarmEmailFailedEvent, AlarmEvent);
 
 /// Data object `AlarmEvent` of the vSphere API (since 2.5).
@@ -739,12 +881,18 @@ crate::xml::inherits!(AlarmEmailFailedEvent, AlarmEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `alarm`: [`AlarmEventArgument`].
     pub alarm: AlarmEventArgument,
+}
+impl PartialEq for AlarmEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.alarm == other.alarm
+    }
 }
 impl ComplexType for AlarmEvent {
     const TYPE_NAME: &'static str = "AlarmEvent";
@@ -761,18 +909,23 @@ impl ComplexType for AlarmEvent {
         e.req("alarm", &self.alarm);
     }
 }
-crate::xml::complex_codec!(AlarmEvent);
 crate::xml::inherits!(AlarmEvent, Event);
 
 /// Data object `AlarmEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `alarm`: ManagedObjectReference.
     pub alarm: ManagedObjectReference,
+}
+impl PartialEq for AlarmEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.alarm == other.alarm
+    }
 }
 impl ComplexType for AlarmEventArgument {
     const TYPE_NAME: &'static str = "AlarmEventArgument";
@@ -789,18 +942,22 @@ impl ComplexType for AlarmEventArgument {
         e.req("alarm", &self.alarm);
     }
 }
-crate::xml::complex_codec!(AlarmEventArgument);
 crate::xml::inherits!(AlarmEventArgument, EntityEventArgument);
 
 /// Data object `AlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmExpression`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmExpression {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmExpression {
     const TYPE_NAME: &'static str = "AlarmExpression";
@@ -813,10 +970,9 @@ impl ComplexType for AlarmExpression {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(AlarmExpression);
 
 /// Data object `AlarmFilterSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmFilterSpec {
     /// `status`: [`ManagedEntityStatus`].
     pub status: Vec<ManagedEntityStatus>,
@@ -828,6 +984,14 @@ pub struct AlarmFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.type_entity == other.type_entity
+            && self.type_trigger == other.type_trigger
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmFilterSpec {
     const TYPE_NAME: &'static str = "AlarmFilterSpec";
@@ -847,12 +1011,11 @@ impl ComplexType for AlarmFilterSpec {
         e.opt("typeTrigger", &self.type_trigger);
     }
 }
-crate::xml::complex_codec!(AlarmFilterSpec);
 
 /// Data object `AlarmInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmInfo {
     /// The fields inherited from [`AlarmSpec`].
     pub base_: AlarmSpec,
@@ -868,6 +1031,17 @@ pub struct AlarmInfo {
     pub last_modified_user: String,
     /// `creationEventId`: xsd:int.
     pub creation_event_id: i32,
+}
+impl PartialEq for AlarmInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.alarm == other.alarm
+            && self.entity == other.entity
+            && self.last_modified_time == other.last_modified_time
+            && self.last_modified_user == other.last_modified_user
+            && self.creation_event_id == other.creation_event_id
+    }
 }
 impl ComplexType for AlarmInfo {
     const TYPE_NAME: &'static str = "AlarmInfo";
@@ -894,13 +1068,12 @@ impl ComplexType for AlarmInfo {
         e.req("creationEventId", &self.creation_event_id);
     }
 }
-crate::xml::complex_codec!(AlarmInfo);
 crate::xml::inherits!(AlarmInfo, AlarmSpec);
 
 /// Data object `AlarmReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmReconfiguredEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -908,6 +1081,13 @@ pub struct AlarmReconfiguredEvent {
     pub entity: ManagedEntityEventArgument,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for AlarmReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for AlarmReconfiguredEvent {
     const TYPE_NAME: &'static str = "AlarmReconfiguredEvent";
@@ -926,18 +1106,23 @@ impl ComplexType for AlarmReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(AlarmReconfiguredEvent);
 crate::xml::inherits!(AlarmReconfiguredEvent, AlarmEvent);
 
 /// Data object `AlarmRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmRemovedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for AlarmRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for AlarmRemovedEvent {
     const TYPE_NAME: &'static str = "AlarmRemovedEvent";
@@ -954,13 +1139,12 @@ impl ComplexType for AlarmRemovedEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(AlarmRemovedEvent);
 crate::xml::inherits!(AlarmRemovedEvent, AlarmEvent);
 
 /// Data object `AlarmScriptCompleteEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmScriptCompleteEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -968,6 +1152,13 @@ pub struct AlarmScriptCompleteEvent {
     pub entity: ManagedEntityEventArgument,
     /// `script`: xsd:string.
     pub script: String,
+}
+impl PartialEq for AlarmScriptCompleteEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.script == other.script
+    }
 }
 impl ComplexType for AlarmScriptCompleteEvent {
     const TYPE_NAME: &'static str = "AlarmScriptCompleteEvent";
@@ -986,13 +1177,12 @@ impl ComplexType for AlarmScriptCompleteEvent {
         e.req("script", &self.script);
     }
 }
-crate::xml::complex_codec!(AlarmScriptCompleteEvent);
 crate::xml::inherits!(AlarmScriptCompleteEvent, AlarmEvent);
 
 /// Data object `AlarmScriptFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmScriptFailedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -1002,6 +1192,14 @@ pub struct AlarmScriptFailedEvent {
     pub script: String,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for AlarmScriptFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.script == other.script
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for AlarmScriptFailedEvent {
     const TYPE_NAME: &'static str = "AlarmScriptFailedEvent";
@@ -1022,11 +1220,10 @@ impl ComplexType for AlarmScriptFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(AlarmScriptFailedEvent);
 crate::xml::inherits!(AlarmScriptFailedEvent, AlarmEvent);
 
 /// Data object `AlarmSetting` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmSetting {
     /// `toleranceRange`: xsd:int.
     pub tolerance_range: i32,
@@ -1036,6 +1233,13 @@ pub struct AlarmSetting {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.tolerance_range == other.tolerance_range
+            && self.reporting_frequency == other.reporting_frequency
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmSetting {
     const TYPE_NAME: &'static str = "AlarmSetting";
@@ -1053,17 +1257,22 @@ impl ComplexType for AlarmSetting {
         e.req("reportingFrequency", &self.reporting_frequency);
     }
 }
-crate::xml::complex_codec!(AlarmSetting);
 
 /// Data object `AlarmSnmpCompletedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmSnmpCompletedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for AlarmSnmpCompletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for AlarmSnmpCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpCompletedEvent";
@@ -1080,13 +1289,12 @@ impl ComplexType for AlarmSnmpCompletedEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(AlarmSnmpCompletedEvent);
 crate::xml::inherits!(AlarmSnmpCompletedEvent, AlarmEvent);
 
 /// Data object `AlarmSnmpFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmSnmpFailedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -1094,6 +1302,13 @@ pub struct AlarmSnmpFailedEvent {
     pub entity: ManagedEntityEventArgument,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for AlarmSnmpFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for AlarmSnmpFailedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpFailedEvent";
@@ -1112,13 +1327,12 @@ impl ComplexType for AlarmSnmpFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(AlarmSnmpFailedEvent);
 crate::xml::inherits!(AlarmSnmpFailedEvent, AlarmEvent);
 
 /// Data object `AlarmSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -1140,6 +1354,19 @@ pub struct AlarmSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.system_name == other.system_name
+            && self.description == other.description
+            && self.enabled == other.enabled
+            && self.expression == other.expression
+            && self.action == other.action
+            && self.action_frequency == other.action_frequency
+            && self.setting == other.setting
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmSpec {
     const TYPE_NAME: &'static str = "AlarmSpec";
@@ -1169,10 +1396,9 @@ impl ComplexType for AlarmSpec {
         e.opt("setting", &self.setting);
     }
 }
-crate::xml::complex_codec!(AlarmSpec);
 
 /// Data object `AlarmState` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmState {
     /// `key`: xsd:string.
     pub key: String,
@@ -1198,6 +1424,21 @@ pub struct AlarmState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmState {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.entity == other.entity
+            && self.alarm == other.alarm
+            && self.overall_status == other.overall_status
+            && self.time == other.time
+            && self.acknowledged == other.acknowledged
+            && self.acknowledged_by_user == other.acknowledged_by_user
+            && self.acknowledged_time == other.acknowledged_time
+            && self.event_key == other.event_key
+            && self.disabled == other.disabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmState {
     const TYPE_NAME: &'static str = "AlarmState";
@@ -1231,12 +1472,11 @@ impl ComplexType for AlarmState {
         if e.knows(Version::V6_9_1) { e.opt("disabled", &self.disabled); }
     }
 }
-crate::xml::complex_codec!(AlarmState);
 
 /// Data object `AlarmStatusChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmStatusChangedEvent {
     /// The fields inherited from [`AlarmEvent`].
     pub base_: AlarmEvent,
@@ -1248,6 +1488,15 @@ pub struct AlarmStatusChangedEvent {
     pub from: String,
     /// `to`: xsd:string.
     pub to: String,
+}
+impl PartialEq for AlarmStatusChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source == other.source
+            && self.entity == other.entity
+            && self.from == other.from
+            && self.to == other.to
+    }
 }
 impl ComplexType for AlarmStatusChangedEvent {
     const TYPE_NAME: &'static str = "AlarmStatusChangedEvent";
@@ -1270,13 +1519,12 @@ impl ComplexType for AlarmStatusChangedEvent {
         e.req("to", &self.to);
     }
 }
-crate::xml::complex_codec!(AlarmStatusChangedEvent);
 crate::xml::inherits!(AlarmStatusChangedEvent, AlarmEvent);
 
 /// Data object `AlarmTriggeringAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmTriggeringAction {
     /// The fields inherited from [`AlarmAction`].
     pub base_: AlarmAction,
@@ -1292,6 +1540,17 @@ pub struct AlarmTriggeringAction {
     pub red2yellow: bool,
     /// `yellow2green`: xsd:boolean.
     pub yellow2green: bool,
+}
+impl PartialEq for AlarmTriggeringAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.action == other.action
+            && self.transition_specs == other.transition_specs
+            && self.green2yellow == other.green2yellow
+            && self.yellow2red == other.yellow2red
+            && self.red2yellow == other.red2yellow
+            && self.yellow2green == other.yellow2green
+    }
 }
 impl ComplexType for AlarmTriggeringAction {
     const TYPE_NAME: &'static str = "AlarmTriggeringAction";
@@ -1318,11 +1577,10 @@ impl ComplexType for AlarmTriggeringAction {
         e.req("yellow2green", &self.yellow2green);
     }
 }
-crate::xml::complex_codec!(AlarmTriggeringAction);
 crate::xml::inherits!(AlarmTriggeringAction, AlarmAction);
 
 /// Data object `AlarmTriggeringActionTransitionSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmTriggeringActionTransitionSpec {
     /// `startState`: [`ManagedEntityStatus`].
     pub start_state: ManagedEntityStatus,
@@ -1334,6 +1592,14 @@ pub struct AlarmTriggeringActionTransitionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AlarmTriggeringActionTransitionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_state == other.start_state
+            && self.final_state == other.final_state
+            && self.repeats == other.repeats
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AlarmTriggeringActionTransitionSpec {
     const TYPE_NAME: &'static str = "AlarmTriggeringActionTransitionSpec";
@@ -1353,15 +1619,19 @@ impl ComplexType for AlarmTriggeringActionTransitionSpec {
         e.req("repeats", &self.repeats);
     }
 }
-crate::xml::complex_codec!(AlarmTriggeringActionTransitionSpec);
 
 /// Data object `AllVirtualMachinesLicensedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AllVirtualMachinesLicensedEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
+}
+impl PartialEq for AllVirtualMachinesLicensedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AllVirtualMachinesLicensedEvent {
     const TYPE_NAME: &'static str = "AllVirtualMachinesLicensedEvent";
@@ -1373,16 +1643,20 @@ impl ComplexType for AllVirtualMachinesLicensedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AllVirtualMachinesLicensedEvent);
 crate::xml::inherits!(AllVirtualMachinesLicensedEvent, LicenseEvent);
 
 /// Data object `AlreadyAuthenticatedSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlreadyAuthenticatedSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
+}
+impl PartialEq for AlreadyAuthenticatedSessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AlreadyAuthenticatedSessionEvent {
     const TYPE_NAME: &'static str = "AlreadyAuthenticatedSessionEvent";
@@ -1394,18 +1668,23 @@ impl ComplexType for AlreadyAuthenticatedSessionEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AlreadyAuthenticatedSessionEvent);
 crate::xml::inherits!(AlreadyAuthenticatedSessionEvent, SessionEvent);
 
 /// Fault `AlreadyBeingManaged` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlreadyBeingManaged {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
+}
+impl PartialEq for AlreadyBeingManaged {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+    }
 }
 impl ComplexType for AlreadyBeingManaged {
     const TYPE_NAME: &'static str = "AlreadyBeingManaged";
@@ -1422,18 +1701,23 @@ impl ComplexType for AlreadyBeingManaged {
         e.req("ipAddress", &self.ip_address);
     }
 }
-crate::xml::complex_codec!(AlreadyBeingManaged);
 crate::xml::inherits!(AlreadyBeingManaged, HostConnectFault);
 
 /// Fault `AlreadyConnected` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlreadyConnected {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for AlreadyConnected {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for AlreadyConnected {
     const TYPE_NAME: &'static str = "AlreadyConnected";
@@ -1450,18 +1734,23 @@ impl ComplexType for AlreadyConnected {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(AlreadyConnected);
 crate::xml::inherits!(AlreadyConnected, HostConnectFault);
 
 /// Fault `AlreadyExists` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlreadyExists {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for AlreadyExists {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for AlreadyExists {
     const TYPE_NAME: &'static str = "AlreadyExists";
@@ -1478,16 +1767,20 @@ impl ComplexType for AlreadyExists {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(AlreadyExists);
 crate::xml::inherits!(AlreadyExists, VimFault);
 
 /// Fault `AlreadyUpgraded` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AlreadyUpgraded {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for AlreadyUpgraded {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AlreadyUpgraded {
     const TYPE_NAME: &'static str = "AlreadyUpgraded";
@@ -1499,18 +1792,23 @@ impl ComplexType for AlreadyUpgraded {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AlreadyUpgraded);
 crate::xml::inherits!(AlreadyUpgraded, VimFault);
 
 /// Data object `AndAlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AndAlarmExpression {
     /// The fields inherited from [`AlarmExpression`].
     pub base_: AlarmExpression,
     /// `expression`: [`AlarmExpression`].
     pub expression: Vec<AnyAlarmExpression>,
+}
+impl PartialEq for AndAlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.expression == other.expression
+    }
 }
 impl ComplexType for AndAlarmExpression {
     const TYPE_NAME: &'static str = "AndAlarmExpression";
@@ -1527,11 +1825,10 @@ impl ComplexType for AndAlarmExpression {
         e.list("expression", &self.expression);
     }
 }
-crate::xml::complex_codec!(AndAlarmExpression);
 crate::xml::inherits!(AndAlarmExpression, AlarmExpression);
 
 /// Data object `AnswerFile` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFile {
     /// `userInput`: [`ProfileDeferredPolicyOptionParameter`].
     pub user_input: Vec<ProfileDeferredPolicyOptionParameter>,
@@ -1543,6 +1840,14 @@ pub struct AnswerFile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AnswerFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_input == other.user_input
+            && self.created_time == other.created_time
+            && self.modified_time == other.modified_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AnswerFile {
     const TYPE_NAME: &'static str = "AnswerFile";
@@ -1562,12 +1867,11 @@ impl ComplexType for AnswerFile {
         e.req("modifiedTime", &self.modified_time);
     }
 }
-crate::xml::complex_codec!(AnswerFile);
 
 /// Data object `AnswerFileCreateSpec` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAnswerFileCreateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileCreateSpec {
     /// `validating`: xsd:boolean (since 6.0).
     pub validating: Option<bool>,
@@ -1575,6 +1879,12 @@ pub struct AnswerFileCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AnswerFileCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.validating == other.validating
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AnswerFileCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileCreateSpec";
@@ -1590,17 +1900,22 @@ impl ComplexType for AnswerFileCreateSpec {
         if e.knows(Version::V6_0) { e.opt("validating", &self.validating); }
     }
 }
-crate::xml::complex_codec!(AnswerFileCreateSpec);
 
 /// Data object `AnswerFileOptionsCreateSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`AnswerFileCreateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileOptionsCreateSpec {
     /// The fields inherited from [`AnswerFileCreateSpec`].
     pub base_: AnswerFileCreateSpec,
     /// `userInput`: [`ProfileDeferredPolicyOptionParameter`].
     pub user_input: Vec<ProfileDeferredPolicyOptionParameter>,
+}
+impl PartialEq for AnswerFileOptionsCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_input == other.user_input
+    }
 }
 impl ComplexType for AnswerFileOptionsCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileOptionsCreateSpec";
@@ -1617,18 +1932,23 @@ impl ComplexType for AnswerFileOptionsCreateSpec {
         e.list("userInput", &self.user_input);
     }
 }
-crate::xml::complex_codec!(AnswerFileOptionsCreateSpec);
 crate::xml::inherits!(AnswerFileOptionsCreateSpec, AnswerFileCreateSpec);
 
 /// Data object `AnswerFileSerializedCreateSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`AnswerFileCreateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileSerializedCreateSpec {
     /// The fields inherited from [`AnswerFileCreateSpec`].
     pub base_: AnswerFileCreateSpec,
     /// `answerFileConfigString`: xsd:string.
     pub answer_file_config_string: String,
+}
+impl PartialEq for AnswerFileSerializedCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.answer_file_config_string == other.answer_file_config_string
+    }
 }
 impl ComplexType for AnswerFileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileSerializedCreateSpec";
@@ -1645,11 +1965,10 @@ impl ComplexType for AnswerFileSerializedCreateSpec {
         e.req("answerFileConfigString", &self.answer_file_config_string);
     }
 }
-crate::xml::complex_codec!(AnswerFileSerializedCreateSpec);
 crate::xml::inherits!(AnswerFileSerializedCreateSpec, AnswerFileCreateSpec);
 
 /// Data object `AnswerFileStatusError` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileStatusError {
     /// `userInputPath`: [`ProfilePropertyPath`].
     pub user_input_path: ProfilePropertyPath,
@@ -1659,6 +1978,13 @@ pub struct AnswerFileStatusError {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AnswerFileStatusError {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_input_path == other.user_input_path
+            && self.err_msg == other.err_msg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AnswerFileStatusError {
     const TYPE_NAME: &'static str = "AnswerFileStatusError";
@@ -1676,10 +2002,9 @@ impl ComplexType for AnswerFileStatusError {
         e.req("errMsg", &self.err_msg);
     }
 }
-crate::xml::complex_codec!(AnswerFileStatusError);
 
 /// Data object `AnswerFileStatusResult` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileStatusResult {
     /// `checkedTime`: xsd:dateTime.
     pub checked_time: DateTime,
@@ -1693,6 +2018,15 @@ pub struct AnswerFileStatusResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AnswerFileStatusResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.checked_time == other.checked_time
+            && self.host == other.host
+            && self.status == other.status
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AnswerFileStatusResult {
     const TYPE_NAME: &'static str = "AnswerFileStatusResult";
@@ -1714,17 +2048,22 @@ impl ComplexType for AnswerFileStatusResult {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(AnswerFileStatusResult);
 
 /// Fault `AnswerFileUpdateFailed` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileUpdateFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `failure`: [`AnswerFileUpdateFailure`].
     pub failure: Vec<AnswerFileUpdateFailure>,
+}
+impl PartialEq for AnswerFileUpdateFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failure == other.failure
+    }
 }
 impl ComplexType for AnswerFileUpdateFailed {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailed";
@@ -1741,11 +2080,10 @@ impl ComplexType for AnswerFileUpdateFailed {
         e.list("failure", &self.failure);
     }
 }
-crate::xml::complex_codec!(AnswerFileUpdateFailed);
 crate::xml::inherits!(AnswerFileUpdateFailed, VimFault);
 
 /// Data object `AnswerFileUpdateFailure` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AnswerFileUpdateFailure {
     /// `userInputPath`: [`ProfilePropertyPath`].
     pub user_input_path: ProfilePropertyPath,
@@ -1755,6 +2093,13 @@ pub struct AnswerFileUpdateFailure {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AnswerFileUpdateFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_input_path == other.user_input_path
+            && self.err_msg == other.err_msg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AnswerFileUpdateFailure {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailure";
@@ -1772,15 +2117,19 @@ impl ComplexType for AnswerFileUpdateFailure {
         e.req("errMsg", &self.err_msg);
     }
 }
-crate::xml::complex_codec!(AnswerFileUpdateFailure);
 
 /// Fault `ApplicationQuiesceFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplicationQuiesceFault {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for ApplicationQuiesceFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ApplicationQuiesceFault {
     const TYPE_NAME: &'static str = "ApplicationQuiesceFault";
@@ -1792,11 +2141,10 @@ impl ComplexType for ApplicationQuiesceFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ApplicationQuiesceFault);
 crate::xml::inherits!(ApplicationQuiesceFault, SnapshotFault);
 
 /// Data object `ApplyHostProfileConfigurationResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyHostProfileConfigurationResult {
     /// `startTime`: xsd:dateTime.
     pub start_time: DateTime,
@@ -1812,6 +2160,16 @@ pub struct ApplyHostProfileConfigurationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ApplyHostProfileConfigurationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_time == other.start_time
+            && self.complete_time == other.complete_time
+            && self.host == other.host
+            && self.status == other.status
+            && self.errors == other.errors
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ApplyHostProfileConfigurationResult {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationResult";
@@ -1835,12 +2193,11 @@ impl ComplexType for ApplyHostProfileConfigurationResult {
         e.list("errors", &self.errors);
     }
 }
-crate::xml::complex_codec!(ApplyHostProfileConfigurationResult);
 
 /// Data object `ApplyHostProfileConfigurationSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`ProfileExecuteResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyHostProfileConfigurationSpec {
     /// The fields inherited from [`ProfileExecuteResult`].
     pub base_: ProfileExecuteResult,
@@ -1856,6 +2213,17 @@ pub struct ApplyHostProfileConfigurationSpec {
     pub reboot_host: Option<bool>,
     /// `faultData`: [`LocalizedMethodFault`].
     pub fault_data: Option<LocalizedMethodFault>,
+}
+impl PartialEq for ApplyHostProfileConfigurationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.task_list_requirement == other.task_list_requirement
+            && self.task_description == other.task_description
+            && self.reboot_stateless == other.reboot_stateless
+            && self.reboot_host == other.reboot_host
+            && self.fault_data == other.fault_data
+    }
 }
 impl ComplexType for ApplyHostProfileConfigurationSpec {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationSpec";
@@ -1882,13 +2250,12 @@ impl ComplexType for ApplyHostProfileConfigurationSpec {
         e.opt("faultData", &self.fault_data);
     }
 }
-crate::xml::complex_codec!(ApplyHostProfileConfigurationSpec);
 crate::xml::inherits!(ApplyHostProfileConfigurationSpec, ProfileExecuteResult);
 
 /// Data object `ApplyProfile` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyApplyProfile`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyProfile {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
@@ -1916,6 +2283,22 @@ pub struct ApplyProfile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ApplyProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.policy == other.policy
+            && self.profile_type_name == other.profile_type_name
+            && self.profile_version == other.profile_version
+            && self.property == other.property
+            && self.favorite == other.favorite
+            && self.to_be_merged == other.to_be_merged
+            && self.to_replace_with == other.to_replace_with
+            && self.to_be_deleted == other.to_be_deleted
+            && self.copy_enable_status == other.copy_enable_status
+            && self.hidden == other.hidden
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ApplyProfile {
     const TYPE_NAME: &'static str = "ApplyProfile";
@@ -1951,10 +2334,9 @@ impl ComplexType for ApplyProfile {
         if e.knows(Version::V6_7) { e.opt("hidden", &self.hidden); }
     }
 }
-crate::xml::complex_codec!(ApplyProfile);
 
 /// Data object `ApplyStorageRecommendationResult` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyStorageRecommendationResult {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
@@ -1962,6 +2344,12 @@ pub struct ApplyStorageRecommendationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ApplyStorageRecommendationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ApplyStorageRecommendationResult {
     const TYPE_NAME: &'static str = "ApplyStorageRecommendationResult";
@@ -1977,12 +2365,11 @@ impl ComplexType for ApplyStorageRecommendationResult {
         e.opt("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(ApplyStorageRecommendationResult);
 
 /// Data object `ArrayUpdateSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyArrayUpdateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ArrayUpdateSpec {
     /// `operation`: [`ArrayUpdateOperation`].
     pub operation: ArrayUpdateOperation,
@@ -1992,6 +2379,13 @@ pub struct ArrayUpdateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ArrayUpdateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.remove_key == other.remove_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ArrayUpdateSpec {
     const TYPE_NAME: &'static str = "ArrayUpdateSpec";
@@ -2009,15 +2403,19 @@ impl ComplexType for ArrayUpdateSpec {
         e.opt("removeKey", &self.remove_key);
     }
 }
-crate::xml::complex_codec!(ArrayUpdateSpec);
 
 /// Fault `AuthMinimumAdminPermission` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthMinimumAdminPermission {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for AuthMinimumAdminPermission {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AuthMinimumAdminPermission {
     const TYPE_NAME: &'static str = "AuthMinimumAdminPermission";
@@ -2029,18 +2427,23 @@ impl ComplexType for AuthMinimumAdminPermission {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AuthMinimumAdminPermission);
 crate::xml::inherits!(AuthMinimumAdminPermission, VimFault);
 
 /// Data object `AuthenticationProfile` of the vSphere API (since 4.1).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthenticationProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `activeDirectory`: [`ActiveDirectoryProfile`].
     pub active_directory: Option<ActiveDirectoryProfile>,
+}
+impl PartialEq for AuthenticationProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.active_directory == other.active_directory
+    }
 }
 impl ComplexType for AuthenticationProfile {
     const TYPE_NAME: &'static str = "AuthenticationProfile";
@@ -2057,18 +2460,23 @@ impl ComplexType for AuthenticationProfile {
         e.opt("activeDirectory", &self.active_directory);
     }
 }
-crate::xml::complex_codec!(AuthenticationProfile);
 crate::xml::inherits!(AuthenticationProfile, ApplyProfile);
 
 /// Fault `AuthenticationRequired` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthenticationRequired {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `authenticate`: [`AuthenticationRequiredChallenge`].
     pub authenticate: Vec<AuthenticationRequiredChallenge>,
+}
+impl PartialEq for AuthenticationRequired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.authenticate == other.authenticate
+    }
 }
 impl ComplexType for AuthenticationRequired {
     const TYPE_NAME: &'static str = "AuthenticationRequired";
@@ -2085,11 +2493,10 @@ impl ComplexType for AuthenticationRequired {
         e.list("authenticate", &self.authenticate);
     }
 }
-crate::xml::complex_codec!(AuthenticationRequired);
 crate::xml::inherits!(AuthenticationRequired, RuntimeFault);
 
 /// Data object `AuthenticationRequiredChallenge` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthenticationRequiredChallenge {
     /// `scheme`: xsd:string.
     pub scheme: String,
@@ -2107,6 +2514,17 @@ pub struct AuthenticationRequiredChallenge {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AuthenticationRequiredChallenge {
+    fn eq(&self, other: &Self) -> bool {
+        self.scheme == other.scheme
+            && self.realm == other.realm
+            && self.error == other.error
+            && self.error_description == other.error_description
+            && self.ovl == other.ovl
+            && self.oidc_config_url == other.oidc_config_url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AuthenticationRequiredChallenge {
     const TYPE_NAME: &'static str = "AuthenticationRequiredChallenge";
@@ -2132,10 +2550,9 @@ impl ComplexType for AuthenticationRequiredChallenge {
         e.opt("oidcConfigUrl", &self.oidc_config_url);
     }
 }
-crate::xml::complex_codec!(AuthenticationRequiredChallenge);
 
 /// Data object `AuthorizationDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizationDescription {
     /// `privilege`: [`ElementDescription`].
     pub privilege: Vec<AnyElementDescription>,
@@ -2145,6 +2562,13 @@ pub struct AuthorizationDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AuthorizationDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.privilege == other.privilege
+            && self.privilege_group == other.privilege_group
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AuthorizationDescription {
     const TYPE_NAME: &'static str = "AuthorizationDescription";
@@ -2162,17 +2586,21 @@ impl ComplexType for AuthorizationDescription {
         e.list("privilegeGroup", &self.privilege_group);
     }
 }
-crate::xml::complex_codec!(AuthorizationDescription);
 
 /// Data object `AuthorizationEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAuthorizationEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizationEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for AuthorizationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for AuthorizationEvent {
     const TYPE_NAME: &'static str = "AuthorizationEvent";
@@ -2184,11 +2612,10 @@ impl ComplexType for AuthorizationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(AuthorizationEvent);
 crate::xml::inherits!(AuthorizationEvent, Event);
 
 /// Data object `AuthorizationPrivilege` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizationPrivilege {
     /// `privId`: xsd:string.
     pub priv_id: String,
@@ -2202,6 +2629,15 @@ pub struct AuthorizationPrivilege {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AuthorizationPrivilege {
+    fn eq(&self, other: &Self) -> bool {
+        self.priv_id == other.priv_id
+            && self.on_parent == other.on_parent
+            && self.name == other.name
+            && self.priv_group_name == other.priv_group_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AuthorizationPrivilege {
     const TYPE_NAME: &'static str = "AuthorizationPrivilege";
@@ -2223,10 +2659,9 @@ impl ComplexType for AuthorizationPrivilege {
         e.req("privGroupName", &self.priv_group_name);
     }
 }
-crate::xml::complex_codec!(AuthorizationPrivilege);
 
 /// Data object `AuthorizationRole` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizationRole {
     /// `roleId`: xsd:int.
     pub role_id: i32,
@@ -2242,6 +2677,16 @@ pub struct AuthorizationRole {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AuthorizationRole {
+    fn eq(&self, other: &Self) -> bool {
+        self.role_id == other.role_id
+            && self.system == other.system
+            && self.name == other.name
+            && self.info == other.info
+            && self.privilege == other.privilege
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AuthorizationRole {
     const TYPE_NAME: &'static str = "AuthorizationRole";
@@ -2265,10 +2710,9 @@ impl ComplexType for AuthorizationRole {
         e.list("privilege", &self.privilege);
     }
 }
-crate::xml::complex_codec!(AuthorizationRole);
 
 /// Data object `AutoStartDefaults` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AutoStartDefaults {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -2284,6 +2728,16 @@ pub struct AutoStartDefaults {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AutoStartDefaults {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.start_delay == other.start_delay
+            && self.stop_delay == other.stop_delay
+            && self.wait_for_heartbeat == other.wait_for_heartbeat
+            && self.stop_action == other.stop_action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AutoStartDefaults {
     const TYPE_NAME: &'static str = "AutoStartDefaults";
@@ -2307,10 +2761,9 @@ impl ComplexType for AutoStartDefaults {
         e.opt("stopAction", &self.stop_action);
     }
 }
-crate::xml::complex_codec!(AutoStartDefaults);
 
 /// Data object `AutoStartPowerInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AutoStartPowerInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -2330,6 +2783,18 @@ pub struct AutoStartPowerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for AutoStartPowerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.start_order == other.start_order
+            && self.start_delay == other.start_delay
+            && self.wait_for_heartbeat == other.wait_for_heartbeat
+            && self.start_action == other.start_action
+            && self.stop_delay == other.stop_delay
+            && self.stop_action == other.stop_action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for AutoStartPowerInfo {
     const TYPE_NAME: &'static str = "AutoStartPowerInfo";
@@ -2357,12 +2822,11 @@ impl ComplexType for AutoStartPowerInfo {
         e.req("stopAction", &self.stop_action);
     }
 }
-crate::xml::complex_codec!(AutoStartPowerInfo);
 
 /// Fault `BackupBlobReadFailure` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BackupBlobReadFailure {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -2372,6 +2836,14 @@ pub struct BackupBlobReadFailure {
     pub entity_type: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for BackupBlobReadFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_name == other.entity_name
+            && self.entity_type == other.entity_type
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for BackupBlobReadFailure {
     const TYPE_NAME: &'static str = "BackupBlobReadFailure";
@@ -2392,13 +2864,12 @@ impl ComplexType for BackupBlobReadFailure {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(BackupBlobReadFailure);
 crate::xml::inherits!(BackupBlobReadFailure, DvsFault);
 
 /// Fault `BackupBlobWriteFailure` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BackupBlobWriteFailure {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -2408,6 +2879,14 @@ pub struct BackupBlobWriteFailure {
     pub entity_type: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for BackupBlobWriteFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_name == other.entity_name
+            && self.entity_type == other.entity_type
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for BackupBlobWriteFailure {
     const TYPE_NAME: &'static str = "BackupBlobWriteFailure";
@@ -2428,18 +2907,23 @@ impl ComplexType for BackupBlobWriteFailure {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(BackupBlobWriteFailure);
 crate::xml::inherits!(BackupBlobWriteFailure, DvsFault);
 
 /// Data object `BadUsernameSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BadUsernameSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
+}
+impl PartialEq for BadUsernameSessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+    }
 }
 impl ComplexType for BadUsernameSessionEvent {
     const TYPE_NAME: &'static str = "BadUsernameSessionEvent";
@@ -2456,13 +2940,12 @@ impl ComplexType for BadUsernameSessionEvent {
         e.req("ipAddress", &self.ip_address);
     }
 }
-crate::xml::complex_codec!(BadUsernameSessionEvent);
 crate::xml::inherits!(BadUsernameSessionEvent, SessionEvent);
 
 /// Data object `BaseConfigInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyBaseConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BaseConfigInfo {
     /// `id`: [`ID`].
     pub id: ID,
@@ -2490,6 +2973,22 @@ pub struct BaseConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for BaseConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.create_time == other.create_time
+            && self.keep_after_delete_vm == other.keep_after_delete_vm
+            && self.relocation_disabled == other.relocation_disabled
+            && self.native_snapshot_supported == other.native_snapshot_supported
+            && self.changed_block_tracking_enabled == other.changed_block_tracking_enabled
+            && self.backing == other.backing
+            && self.metadata == other.metadata
+            && self.vclock == other.vclock
+            && self.iofilter == other.iofilter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for BaseConfigInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfo";
@@ -2525,12 +3024,11 @@ impl ComplexType for BaseConfigInfo {
         if e.knows(Version::V6_7) { e.list("iofilter", &self.iofilter); }
     }
 }
-crate::xml::complex_codec!(BaseConfigInfo);
 
 /// Data object `BaseConfigInfoBackingInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyBaseConfigInfoBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BaseConfigInfoBackingInfo {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -2538,6 +3036,12 @@ pub struct BaseConfigInfoBackingInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for BaseConfigInfoBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for BaseConfigInfoBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoBackingInfo";
@@ -2553,17 +3057,22 @@ impl ComplexType for BaseConfigInfoBackingInfo {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(BaseConfigInfoBackingInfo);
 
 /// Data object `BaseConfigInfoDiskFileBackingInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`BaseConfigInfoFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BaseConfigInfoDiskFileBackingInfo {
     /// The fields inherited from [`BaseConfigInfoFileBackingInfo`].
     pub base_: BaseConfigInfoFileBackingInfo,
     /// `provisioningType`: xsd:string.
     pub provisioning_type: String,
+}
+impl PartialEq for BaseConfigInfoDiskFileBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.provisioning_type == other.provisioning_type
+    }
 }
 impl ComplexType for BaseConfigInfoDiskFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoDiskFileBackingInfo";
@@ -2580,7 +3089,6 @@ impl ComplexType for BaseConfigInfoDiskFileBackingInfo {
         e.req("provisioningType", &self.provisioning_type);
     }
 }
-crate::xml::complex_codec!(BaseConfigInfoDiskFileBackingInfo);
 crate::xml::inherits!(BaseConfigInfoDiskFileBackingInfo, BaseConfigInfoFileBackingInfo);
 
 /// Data object `BaseConfigInfoFileBackingInfo` of the vSphere API (since 6.5).
@@ -2588,7 +3096,7 @@ crate::xml::inherits!(BaseConfigInfoDiskFileBackingInfo, BaseConfigInfoFileBacki
 /// Extends [`BaseConfigInfoBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyBaseConfigInfoFileBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BaseConfigInfoFileBackingInfo {
     /// The fields inherited from [`BaseConfigInfoBackingInfo`].
     pub base_: BaseConfigInfoBackingInfo,
@@ -2604,6 +3112,17 @@ pub struct BaseConfigInfoFileBackingInfo {
     pub key_id: Option<CryptoKeyId>,
     /// `sharedFileBacking`: xsd:boolean (since 9.1.0.0).
     pub shared_file_backing: Option<bool>,
+}
+impl PartialEq for BaseConfigInfoFileBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.file_path == other.file_path
+            && self.backing_object_id == other.backing_object_id
+            && self.parent == other.parent
+            && self.delta_size_in_mb == other.delta_size_in_mb
+            && self.key_id == other.key_id
+            && self.shared_file_backing == other.shared_file_backing
+    }
 }
 impl ComplexType for BaseConfigInfoFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoFileBackingInfo";
@@ -2630,13 +3149,12 @@ impl ComplexType for BaseConfigInfoFileBackingInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("sharedFileBacking", &self.shared_file_backing); }
     }
 }
-crate::xml::complex_codec!(BaseConfigInfoFileBackingInfo);
 crate::xml::inherits!(BaseConfigInfoFileBackingInfo, BaseConfigInfoBackingInfo);
 
 /// Data object `BaseConfigInfoRawDiskMappingBackingInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`BaseConfigInfoFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BaseConfigInfoRawDiskMappingBackingInfo {
     /// The fields inherited from [`BaseConfigInfoFileBackingInfo`].
     pub base_: BaseConfigInfoFileBackingInfo,
@@ -2644,6 +3162,13 @@ pub struct BaseConfigInfoRawDiskMappingBackingInfo {
     pub lun_uuid: String,
     /// `compatibilityMode`: xsd:string.
     pub compatibility_mode: String,
+}
+impl PartialEq for BaseConfigInfoRawDiskMappingBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.lun_uuid == other.lun_uuid
+            && self.compatibility_mode == other.compatibility_mode
+    }
 }
 impl ComplexType for BaseConfigInfoRawDiskMappingBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoRawDiskMappingBackingInfo";
@@ -2662,11 +3187,10 @@ impl ComplexType for BaseConfigInfoRawDiskMappingBackingInfo {
         e.req("compatibilityMode", &self.compatibility_mode);
     }
 }
-crate::xml::complex_codec!(BaseConfigInfoRawDiskMappingBackingInfo);
 crate::xml::inherits!(BaseConfigInfoRawDiskMappingBackingInfo, BaseConfigInfoFileBackingInfo);
 
 /// Data object `BatchResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BatchResult {
     /// `result`: xsd:string.
     pub result: String,
@@ -2680,6 +3204,15 @@ pub struct BatchResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for BatchResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.result == other.result
+            && self.host_key == other.host_key
+            && self.ds == other.ds
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for BatchResult {
     const TYPE_NAME: &'static str = "BatchResult";
@@ -2701,15 +3234,19 @@ impl ComplexType for BatchResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(BatchResult);
 
 /// Fault `BlockedByFirewall` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BlockedByFirewall {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for BlockedByFirewall {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for BlockedByFirewall {
     const TYPE_NAME: &'static str = "BlockedByFirewall";
@@ -2721,13 +3258,12 @@ impl ComplexType for BlockedByFirewall {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(BlockedByFirewall);
 crate::xml::inherits!(BlockedByFirewall, HostConfigFault);
 
 /// Data object `BoolOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BoolOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -2735,6 +3271,13 @@ pub struct BoolOption {
     pub supported: bool,
     /// `defaultValue`: xsd:boolean.
     pub default_value: bool,
+}
+impl PartialEq for BoolOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.supported == other.supported
+            && self.default_value == other.default_value
+    }
 }
 impl ComplexType for BoolOption {
     const TYPE_NAME: &'static str = "BoolOption";
@@ -2753,18 +3296,23 @@ impl ComplexType for BoolOption {
         e.req("defaultValue", &self.default_value);
     }
 }
-crate::xml::complex_codec!(BoolOption);
 crate::xml::inherits!(BoolOption, OptionType);
 
 /// Data object `BoolPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct BoolPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `value`: xsd:boolean.
     pub value: Option<bool>,
+}
+impl PartialEq for BoolPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for BoolPolicy {
     const TYPE_NAME: &'static str = "BoolPolicy";
@@ -2781,16 +3329,20 @@ impl ComplexType for BoolPolicy {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(BoolPolicy);
 crate::xml::inherits!(BoolPolicy, InheritablePolicy);
 
 /// Fault `CAMServerRefusedConnection` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidCAMServer`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CAMServerRefusedConnection {
     /// The fields inherited from [`InvalidCAMServer`].
     pub base_: InvalidCAMServer,
+}
+impl PartialEq for CAMServerRefusedConnection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CAMServerRefusedConnection {
     const TYPE_NAME: &'static str = "CAMServerRefusedConnection";
@@ -2802,16 +3354,20 @@ impl ComplexType for CAMServerRefusedConnection {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CAMServerRefusedConnection);
 crate::xml::inherits!(CAMServerRefusedConnection, InvalidCAMServer);
 
 /// Data object `CanceledHostOperationEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CanceledHostOperationEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for CanceledHostOperationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CanceledHostOperationEvent {
     const TYPE_NAME: &'static str = "CanceledHostOperationEvent";
@@ -2823,16 +3379,20 @@ impl ComplexType for CanceledHostOperationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CanceledHostOperationEvent);
 crate::xml::inherits!(CanceledHostOperationEvent, HostEvent);
 
 /// Fault `CannotAccessFile` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessFile {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for CannotAccessFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAccessFile {
     const TYPE_NAME: &'static str = "CannotAccessFile";
@@ -2844,16 +3404,20 @@ impl ComplexType for CannotAccessFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAccessFile);
 crate::xml::inherits!(CannotAccessFile, FileFault);
 
 /// Fault `CannotAccessLocalSource` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessLocalSource {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for CannotAccessLocalSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAccessLocalSource {
     const TYPE_NAME: &'static str = "CannotAccessLocalSource";
@@ -2865,7 +3429,6 @@ impl ComplexType for CannotAccessLocalSource {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAccessLocalSource);
 crate::xml::inherits!(CannotAccessLocalSource, VimFault);
 
 /// Fault `CannotAccessNetwork` of the vSphere API (since 2.5).
@@ -2873,12 +3436,18 @@ crate::xml::inherits!(CannotAccessLocalSource, VimFault);
 /// Extends [`CannotAccessVmDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCannotAccessNetwork`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessNetwork {
     /// The fields inherited from [`CannotAccessVmDevice`].
     pub base_: CannotAccessVmDevice,
     /// `network`: ManagedObjectReference (since 6.0).
     pub network: Option<ManagedObjectReference>,
+}
+impl PartialEq for CannotAccessNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for CannotAccessNetwork {
     const TYPE_NAME: &'static str = "CannotAccessNetwork";
@@ -2895,7 +3464,6 @@ impl ComplexType for CannotAccessNetwork {
         if e.knows(Version::V6_0) { e.opt("network", &self.network); }
     }
 }
-crate::xml::complex_codec!(CannotAccessNetwork);
 crate::xml::inherits!(CannotAccessNetwork, CannotAccessVmDevice);
 
 /// Fault `CannotAccessVmComponent` of the vSphere API (since 2.5).
@@ -2903,10 +3471,15 @@ crate::xml::inherits!(CannotAccessNetwork, CannotAccessVmDevice);
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCannotAccessVmComponent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessVmComponent {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for CannotAccessVmComponent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAccessVmComponent {
     const TYPE_NAME: &'static str = "CannotAccessVmComponent";
@@ -2918,18 +3491,23 @@ impl ComplexType for CannotAccessVmComponent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAccessVmComponent);
 crate::xml::inherits!(CannotAccessVmComponent, VmConfigFault);
 
 /// Fault `CannotAccessVmConfig` of the vSphere API (since 2.5).
 ///
 /// Extends [`CannotAccessVmComponent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessVmConfig {
     /// The fields inherited from [`CannotAccessVmComponent`].
     pub base_: CannotAccessVmComponent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for CannotAccessVmConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for CannotAccessVmConfig {
     const TYPE_NAME: &'static str = "CannotAccessVmConfig";
@@ -2946,7 +3524,6 @@ impl ComplexType for CannotAccessVmConfig {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(CannotAccessVmConfig);
 crate::xml::inherits!(CannotAccessVmConfig, CannotAccessVmComponent);
 
 /// Fault `CannotAccessVmDevice` of the vSphere API (since 2.5).
@@ -2954,7 +3531,7 @@ crate::xml::inherits!(CannotAccessVmConfig, CannotAccessVmComponent);
 /// Extends [`CannotAccessVmComponent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCannotAccessVmDevice`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessVmDevice {
     /// The fields inherited from [`CannotAccessVmComponent`].
     pub base_: CannotAccessVmComponent,
@@ -2964,6 +3541,14 @@ pub struct CannotAccessVmDevice {
     pub backing: String,
     /// `connected`: xsd:boolean.
     pub connected: bool,
+}
+impl PartialEq for CannotAccessVmDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.backing == other.backing
+            && self.connected == other.connected
+    }
 }
 impl ComplexType for CannotAccessVmDevice {
     const TYPE_NAME: &'static str = "CannotAccessVmDevice";
@@ -2984,7 +3569,6 @@ impl ComplexType for CannotAccessVmDevice {
         e.req("connected", &self.connected);
     }
 }
-crate::xml::complex_codec!(CannotAccessVmDevice);
 crate::xml::inherits!(CannotAccessVmDevice, CannotAccessVmComponent);
 
 /// Fault `CannotAccessVmDisk` of the vSphere API (since 2.5).
@@ -2992,12 +3576,18 @@ crate::xml::inherits!(CannotAccessVmDevice, CannotAccessVmComponent);
 /// Extends [`CannotAccessVmDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCannotAccessVmDisk`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAccessVmDisk {
     /// The fields inherited from [`CannotAccessVmDevice`].
     pub base_: CannotAccessVmDevice,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for CannotAccessVmDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for CannotAccessVmDisk {
     const TYPE_NAME: &'static str = "CannotAccessVmDisk";
@@ -3014,16 +3604,20 @@ impl ComplexType for CannotAccessVmDisk {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(CannotAccessVmDisk);
 crate::xml::inherits!(CannotAccessVmDisk, CannotAccessVmDevice);
 
 /// Fault `CannotAddHostWithFTVmAsStandalone` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAddHostWithFTVmAsStandalone {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for CannotAddHostWithFTVmAsStandalone {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAddHostWithFTVmAsStandalone {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmAsStandalone";
@@ -3035,16 +3629,20 @@ impl ComplexType for CannotAddHostWithFTVmAsStandalone {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAddHostWithFTVmAsStandalone);
 crate::xml::inherits!(CannotAddHostWithFTVmAsStandalone, HostConnectFault);
 
 /// Fault `CannotAddHostWithFTVmToDifferentCluster` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAddHostWithFTVmToDifferentCluster {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for CannotAddHostWithFTVmToDifferentCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAddHostWithFTVmToDifferentCluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToDifferentCluster";
@@ -3056,16 +3654,20 @@ impl ComplexType for CannotAddHostWithFTVmToDifferentCluster {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAddHostWithFTVmToDifferentCluster);
 crate::xml::inherits!(CannotAddHostWithFTVmToDifferentCluster, HostConnectFault);
 
 /// Fault `CannotAddHostWithFTVmToNonHACluster` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotAddHostWithFTVmToNonHACluster {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for CannotAddHostWithFTVmToNonHACluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotAddHostWithFTVmToNonHACluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToNonHACluster";
@@ -3077,13 +3679,12 @@ impl ComplexType for CannotAddHostWithFTVmToNonHACluster {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotAddHostWithFTVmToNonHACluster);
 crate::xml::inherits!(CannotAddHostWithFTVmToNonHACluster, HostConnectFault);
 
 /// Fault `CannotChangeDrsBehaviorForFtSecondary` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotChangeDrsBehaviorForFtSecondary {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -3091,6 +3692,13 @@ pub struct CannotChangeDrsBehaviorForFtSecondary {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for CannotChangeDrsBehaviorForFtSecondary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for CannotChangeDrsBehaviorForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeDrsBehaviorForFtSecondary";
@@ -3109,13 +3717,12 @@ impl ComplexType for CannotChangeDrsBehaviorForFtSecondary {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(CannotChangeDrsBehaviorForFtSecondary);
 crate::xml::inherits!(CannotChangeDrsBehaviorForFtSecondary, VmFaultToleranceIssue);
 
 /// Fault `CannotChangeHaSettingsForFtSecondary` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotChangeHaSettingsForFtSecondary {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -3123,6 +3730,13 @@ pub struct CannotChangeHaSettingsForFtSecondary {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for CannotChangeHaSettingsForFtSecondary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for CannotChangeHaSettingsForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeHaSettingsForFtSecondary";
@@ -3141,16 +3755,20 @@ impl ComplexType for CannotChangeHaSettingsForFtSecondary {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(CannotChangeHaSettingsForFtSecondary);
 crate::xml::inherits!(CannotChangeHaSettingsForFtSecondary, VmFaultToleranceIssue);
 
 /// Fault `CannotChangeVsanClusterUuid` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotChangeVsanClusterUuid {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
+}
+impl PartialEq for CannotChangeVsanClusterUuid {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotChangeVsanClusterUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanClusterUuid";
@@ -3162,16 +3780,20 @@ impl ComplexType for CannotChangeVsanClusterUuid {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotChangeVsanClusterUuid);
 crate::xml::inherits!(CannotChangeVsanClusterUuid, VsanFault);
 
 /// Fault `CannotChangeVsanNodeUuid` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotChangeVsanNodeUuid {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
+}
+impl PartialEq for CannotChangeVsanNodeUuid {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotChangeVsanNodeUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanNodeUuid";
@@ -3183,13 +3805,12 @@ impl ComplexType for CannotChangeVsanNodeUuid {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotChangeVsanNodeUuid);
 crate::xml::inherits!(CannotChangeVsanNodeUuid, VsanFault);
 
 /// Fault `CannotComputeFTCompatibleHosts` of the vSphere API (since 6.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotComputeFTCompatibleHosts {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -3197,6 +3818,13 @@ pub struct CannotComputeFTCompatibleHosts {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for CannotComputeFTCompatibleHosts {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for CannotComputeFTCompatibleHosts {
     const TYPE_NAME: &'static str = "CannotComputeFTCompatibleHosts";
@@ -3215,16 +3843,20 @@ impl ComplexType for CannotComputeFTCompatibleHosts {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(CannotComputeFTCompatibleHosts);
 crate::xml::inherits!(CannotComputeFTCompatibleHosts, VmFaultToleranceIssue);
 
 /// Fault `CannotCreateFile` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotCreateFile {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for CannotCreateFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotCreateFile {
     const TYPE_NAME: &'static str = "CannotCreateFile";
@@ -3236,16 +3868,20 @@ impl ComplexType for CannotCreateFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotCreateFile);
 crate::xml::inherits!(CannotCreateFile, FileFault);
 
 /// Fault `CannotDecryptPasswords` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotDecryptPasswords {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for CannotDecryptPasswords {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotDecryptPasswords {
     const TYPE_NAME: &'static str = "CannotDecryptPasswords";
@@ -3257,16 +3893,20 @@ impl ComplexType for CannotDecryptPasswords {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotDecryptPasswords);
 crate::xml::inherits!(CannotDecryptPasswords, CustomizationFault);
 
 /// Fault `CannotDeleteFile` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotDeleteFile {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for CannotDeleteFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotDeleteFile {
     const TYPE_NAME: &'static str = "CannotDeleteFile";
@@ -3278,16 +3918,20 @@ impl ComplexType for CannotDeleteFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotDeleteFile);
 crate::xml::inherits!(CannotDeleteFile, FileFault);
 
 /// Fault `CannotDisableDrsOnClustersWithVApps` of the vSphere API (since 4.1).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotDisableDrsOnClustersWithVApps {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for CannotDisableDrsOnClustersWithVApps {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotDisableDrsOnClustersWithVApps {
     const TYPE_NAME: &'static str = "CannotDisableDrsOnClustersWithVApps";
@@ -3299,16 +3943,20 @@ impl ComplexType for CannotDisableDrsOnClustersWithVApps {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotDisableDrsOnClustersWithVApps);
 crate::xml::inherits!(CannotDisableDrsOnClustersWithVApps, RuntimeFault);
 
 /// Fault `CannotDisableSnapshot` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotDisableSnapshot {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for CannotDisableSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotDisableSnapshot {
     const TYPE_NAME: &'static str = "CannotDisableSnapshot";
@@ -3320,18 +3968,23 @@ impl ComplexType for CannotDisableSnapshot {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotDisableSnapshot);
 crate::xml::inherits!(CannotDisableSnapshot, VmConfigFault);
 
 /// Fault `CannotDisconnectHostWithFaultToleranceVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotDisconnectHostWithFaultToleranceVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for CannotDisconnectHostWithFaultToleranceVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for CannotDisconnectHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotDisconnectHostWithFaultToleranceVm";
@@ -3348,13 +4001,12 @@ impl ComplexType for CannotDisconnectHostWithFaultToleranceVm {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(CannotDisconnectHostWithFaultToleranceVm);
 crate::xml::inherits!(CannotDisconnectHostWithFaultToleranceVm, VimFault);
 
 /// Fault `CannotEnableVmcpForCluster` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotEnableVmcpForCluster {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -3364,6 +4016,14 @@ pub struct CannotEnableVmcpForCluster {
     pub host_name: Option<String>,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for CannotEnableVmcpForCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for CannotEnableVmcpForCluster {
     const TYPE_NAME: &'static str = "CannotEnableVmcpForCluster";
@@ -3384,16 +4044,20 @@ impl ComplexType for CannotEnableVmcpForCluster {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(CannotEnableVmcpForCluster);
 crate::xml::inherits!(CannotEnableVmcpForCluster, VimFault);
 
 /// Fault `CannotModifyConfigCpuRequirements` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotModifyConfigCpuRequirements {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for CannotModifyConfigCpuRequirements {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "CannotModifyConfigCpuRequirements";
@@ -3405,13 +4069,12 @@ impl ComplexType for CannotModifyConfigCpuRequirements {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotModifyConfigCpuRequirements);
 crate::xml::inherits!(CannotModifyConfigCpuRequirements, MigrationFault);
 
 /// Fault `CannotMoveFaultToleranceVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotMoveFaultToleranceVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -3419,6 +4082,13 @@ pub struct CannotMoveFaultToleranceVm {
     pub move_type: String,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for CannotMoveFaultToleranceVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.move_type == other.move_type
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for CannotMoveFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveFaultToleranceVm";
@@ -3437,16 +4107,20 @@ impl ComplexType for CannotMoveFaultToleranceVm {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(CannotMoveFaultToleranceVm);
 crate::xml::inherits!(CannotMoveFaultToleranceVm, VimFault);
 
 /// Fault `CannotMoveHostWithFaultToleranceVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotMoveHostWithFaultToleranceVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for CannotMoveHostWithFaultToleranceVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotMoveHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveHostWithFaultToleranceVm";
@@ -3458,18 +4132,23 @@ impl ComplexType for CannotMoveHostWithFaultToleranceVm {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotMoveHostWithFaultToleranceVm);
 crate::xml::inherits!(CannotMoveHostWithFaultToleranceVm, VimFault);
 
 /// Fault `CannotMoveVmWithDeltaDisk` of the vSphere API (since 5.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotMoveVmWithDeltaDisk {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for CannotMoveVmWithDeltaDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for CannotMoveVmWithDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithDeltaDisk";
@@ -3486,16 +4165,20 @@ impl ComplexType for CannotMoveVmWithDeltaDisk {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(CannotMoveVmWithDeltaDisk);
 crate::xml::inherits!(CannotMoveVmWithDeltaDisk, MigrationFault);
 
 /// Fault `CannotMoveVmWithNativeDeltaDisk` of the vSphere API (since 5.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotMoveVmWithNativeDeltaDisk {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for CannotMoveVmWithNativeDeltaDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotMoveVmWithNativeDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithNativeDeltaDisk";
@@ -3507,7 +4190,6 @@ impl ComplexType for CannotMoveVmWithNativeDeltaDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotMoveVmWithNativeDeltaDisk);
 crate::xml::inherits!(CannotMoveVmWithNativeDeltaDisk, MigrationFault);
 
 /// Fault `CannotMoveVsanEnabledHost` of the vSphere API (since 5.5).
@@ -3515,10 +4197,15 @@ crate::xml::inherits!(CannotMoveVmWithNativeDeltaDisk, MigrationFault);
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCannotMoveVsanEnabledHost`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotMoveVsanEnabledHost {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
+}
+impl PartialEq for CannotMoveVsanEnabledHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotMoveVsanEnabledHost {
     const TYPE_NAME: &'static str = "CannotMoveVsanEnabledHost";
@@ -3530,16 +4217,20 @@ impl ComplexType for CannotMoveVsanEnabledHost {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotMoveVsanEnabledHost);
 crate::xml::inherits!(CannotMoveVsanEnabledHost, VsanFault);
 
 /// Fault `CannotPlaceWithoutPrerequisiteMoves` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotPlaceWithoutPrerequisiteMoves {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for CannotPlaceWithoutPrerequisiteMoves {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotPlaceWithoutPrerequisiteMoves {
     const TYPE_NAME: &'static str = "CannotPlaceWithoutPrerequisiteMoves";
@@ -3551,13 +4242,12 @@ impl ComplexType for CannotPlaceWithoutPrerequisiteMoves {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotPlaceWithoutPrerequisiteMoves);
 crate::xml::inherits!(CannotPlaceWithoutPrerequisiteMoves, VimFault);
 
 /// Fault `CannotPowerOffVmInCluster` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotPowerOffVmInCluster {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
@@ -3567,6 +4257,14 @@ pub struct CannotPowerOffVmInCluster {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for CannotPowerOffVmInCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation == other.operation
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for CannotPowerOffVmInCluster {
     const TYPE_NAME: &'static str = "CannotPowerOffVmInCluster";
@@ -3587,16 +4285,20 @@ impl ComplexType for CannotPowerOffVmInCluster {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(CannotPowerOffVmInCluster);
 crate::xml::inherits!(CannotPowerOffVmInCluster, InvalidState);
 
 /// Fault `CannotReconfigureVsanWhenHaEnabled` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotReconfigureVsanWhenHaEnabled {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
+}
+impl PartialEq for CannotReconfigureVsanWhenHaEnabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CannotReconfigureVsanWhenHaEnabled {
     const TYPE_NAME: &'static str = "CannotReconfigureVsanWhenHaEnabled";
@@ -3608,13 +4310,12 @@ impl ComplexType for CannotReconfigureVsanWhenHaEnabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CannotReconfigureVsanWhenHaEnabled);
 crate::xml::inherits!(CannotReconfigureVsanWhenHaEnabled, VsanFault);
 
 /// Fault `CannotUseNetwork` of the vSphere API (since 5.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CannotUseNetwork {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -3628,6 +4329,16 @@ pub struct CannotUseNetwork {
     pub reason: String,
     /// `network`: ManagedObjectReference (since 6.0).
     pub network: Option<ManagedObjectReference>,
+}
+impl PartialEq for CannotUseNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.backing == other.backing
+            && self.connected == other.connected
+            && self.reason == other.reason
+            && self.network == other.network
+    }
 }
 impl ComplexType for CannotUseNetwork {
     const TYPE_NAME: &'static str = "CannotUseNetwork";
@@ -3652,11 +4363,10 @@ impl ComplexType for CannotUseNetwork {
         if e.knows(Version::V6_0) { e.opt("network", &self.network); }
     }
 }
-crate::xml::complex_codec!(CannotUseNetwork);
 crate::xml::inherits!(CannotUseNetwork, VmConfigFault);
 
 /// Data object `Capability` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Capability {
     /// `provisioningSupported`: xsd:boolean.
     pub provisioning_supported: bool,
@@ -3692,6 +4402,26 @@ pub struct Capability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Capability {
+    fn eq(&self, other: &Self) -> bool {
+        self.provisioning_supported == other.provisioning_supported
+            && self.multi_host_supported == other.multi_host_supported
+            && self.user_shell_access_supported == other.user_shell_access_supported
+            && self.supported_evc_mode == other.supported_evc_mode
+            && self.supported_evc_graphics_mode == other.supported_evc_graphics_mode
+            && self.network_backup_and_restore_supported == other.network_backup_and_restore_supported
+            && self.ft_drs_without_evc_supported == other.ft_drs_without_evc_supported
+            && self.hci_workflow_supported == other.hci_workflow_supported
+            && self.compute_policy_version == other.compute_policy_version
+            && self.cluster_placement_supported == other.cluster_placement_supported
+            && self.lifecycle_management_supported == other.lifecycle_management_supported
+            && self.host_seeding_supported == other.host_seeding_supported
+            && self.scalable_shares_supported == other.scalable_shares_supported
+            && self.hadcs_supported == other.hadcs_supported
+            && self.config_mgmt_supported == other.config_mgmt_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Capability {
     const TYPE_NAME: &'static str = "Capability";
@@ -3735,10 +4465,9 @@ impl ComplexType for Capability {
         if e.knows(Version::V7_0_3_1) { e.opt("configMgmtSupported", &self.config_mgmt_supported); }
     }
 }
-crate::xml::complex_codec!(Capability);
 
 /// Data object `ChangesInfoEventArgument` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ChangesInfoEventArgument {
     /// `modified`: xsd:string.
     pub modified: Option<String>,
@@ -3750,6 +4479,14 @@ pub struct ChangesInfoEventArgument {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ChangesInfoEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.modified == other.modified
+            && self.added == other.added
+            && self.deleted == other.deleted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ChangesInfoEventArgument {
     const TYPE_NAME: &'static str = "ChangesInfoEventArgument";
@@ -3769,10 +4506,9 @@ impl ComplexType for ChangesInfoEventArgument {
         e.opt("deleted", &self.deleted);
     }
 }
-crate::xml::complex_codec!(ChangesInfoEventArgument);
 
 /// Data object `CheckResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CheckResult {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
@@ -3786,6 +4522,15 @@ pub struct CheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.host == other.host
+            && self.warning == other.warning
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CheckResult {
     const TYPE_NAME: &'static str = "CheckResult";
@@ -3807,12 +4552,11 @@ impl ComplexType for CheckResult {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(CheckResult);
 
 /// Data object `ChoiceOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ChoiceOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -3820,6 +4564,13 @@ pub struct ChoiceOption {
     pub choice_info: Vec<AnyElementDescription>,
     /// `defaultIndex`: xsd:int.
     pub default_index: Option<i32>,
+}
+impl PartialEq for ChoiceOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.choice_info == other.choice_info
+            && self.default_index == other.default_index
+    }
 }
 impl ComplexType for ChoiceOption {
     const TYPE_NAME: &'static str = "ChoiceOption";
@@ -3838,16 +4589,20 @@ impl ComplexType for ChoiceOption {
         e.opt("defaultIndex", &self.default_index);
     }
 }
-crate::xml::complex_codec!(ChoiceOption);
 crate::xml::inherits!(ChoiceOption, OptionType);
 
 /// Fault `ClockSkew` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClockSkew {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for ClockSkew {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClockSkew {
     const TYPE_NAME: &'static str = "ClockSkew";
@@ -3859,16 +4614,20 @@ impl ComplexType for ClockSkew {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClockSkew);
 crate::xml::inherits!(ClockSkew, HostConfigFault);
 
 /// Fault `CloneFromSnapshotNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CloneFromSnapshotNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for CloneFromSnapshotNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CloneFromSnapshotNotSupported {
     const TYPE_NAME: &'static str = "CloneFromSnapshotNotSupported";
@@ -3880,13 +4639,12 @@ impl ComplexType for CloneFromSnapshotNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CloneFromSnapshotNotSupported);
 crate::xml::inherits!(CloneFromSnapshotNotSupported, MigrationFault);
 
 /// Data object `ClusterAction` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterAction`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterAction {
     /// `type`: xsd:string.
     pub type_: String,
@@ -3896,6 +4654,13 @@ pub struct ClusterAction {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.target == other.target
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterAction {
     const TYPE_NAME: &'static str = "ClusterAction";
@@ -3913,10 +4678,9 @@ impl ComplexType for ClusterAction {
         e.opt("target", &self.target);
     }
 }
-crate::xml::complex_codec!(ClusterAction);
 
 /// Data object `ClusterActionHistory` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterActionHistory {
     /// `action`: [`ClusterAction`].
     pub action: AnyClusterAction,
@@ -3926,6 +4690,13 @@ pub struct ClusterActionHistory {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterActionHistory {
+    fn eq(&self, other: &Self) -> bool {
+        self.action == other.action
+            && self.time == other.time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterActionHistory {
     const TYPE_NAME: &'static str = "ClusterActionHistory";
@@ -3943,17 +4714,22 @@ impl ComplexType for ClusterActionHistory {
         e.req("time", &self.time);
     }
 }
-crate::xml::complex_codec!(ClusterActionHistory);
 
 /// Data object `ClusterAffinityRuleSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterAffinityRuleSpec {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+}
+impl PartialEq for ClusterAffinityRuleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for ClusterAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAffinityRuleSpec";
@@ -3970,18 +4746,23 @@ impl ComplexType for ClusterAffinityRuleSpec {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(ClusterAffinityRuleSpec);
 crate::xml::inherits!(ClusterAffinityRuleSpec, ClusterRuleInfo);
 
 /// Data object `ClusterAntiAffinityRuleSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterAntiAffinityRuleSpec {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+}
+impl PartialEq for ClusterAntiAffinityRuleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for ClusterAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAntiAffinityRuleSpec";
@@ -3998,11 +4779,10 @@ impl ComplexType for ClusterAntiAffinityRuleSpec {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(ClusterAntiAffinityRuleSpec);
 crate::xml::inherits!(ClusterAntiAffinityRuleSpec, ClusterRuleInfo);
 
 /// Data object `ClusterAttemptedVmInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterAttemptedVmInfo {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -4012,6 +4792,13 @@ pub struct ClusterAttemptedVmInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterAttemptedVmInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.task == other.task
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterAttemptedVmInfo";
@@ -4029,12 +4816,11 @@ impl ComplexType for ClusterAttemptedVmInfo {
         e.opt("task", &self.task);
     }
 }
-crate::xml::complex_codec!(ClusterAttemptedVmInfo);
 
 /// Data object `ClusterClusterInitialPlacementAction` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterClusterInitialPlacementAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -4046,6 +4832,15 @@ pub struct ClusterClusterInitialPlacementAction {
     pub available_networks: Vec<ManagedObjectReference>,
     /// `configSpec`: [`VirtualMachineConfigSpec`].
     pub config_spec: Option<VirtualMachineConfigSpec>,
+}
+impl PartialEq for ClusterClusterInitialPlacementAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.target_host == other.target_host
+            && self.pool == other.pool
+            && self.available_networks == other.available_networks
+            && self.config_spec == other.config_spec
+    }
 }
 impl ComplexType for ClusterClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterClusterInitialPlacementAction";
@@ -4068,18 +4863,23 @@ impl ComplexType for ClusterClusterInitialPlacementAction {
         e.opt("configSpec", &self.config_spec);
     }
 }
-crate::xml::complex_codec!(ClusterClusterInitialPlacementAction);
 crate::xml::inherits!(ClusterClusterInitialPlacementAction, ClusterAction);
 
 /// Data object `ClusterComplianceCheckedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComplianceCheckedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `profile`: [`ProfileEventArgument`].
     pub profile: ProfileEventArgument,
+}
+impl PartialEq for ClusterComplianceCheckedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+    }
 }
 impl ComplexType for ClusterComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "ClusterComplianceCheckedEvent";
@@ -4096,11 +4896,10 @@ impl ComplexType for ClusterComplianceCheckedEvent {
         e.req("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(ClusterComplianceCheckedEvent);
 crate::xml::inherits!(ClusterComplianceCheckedEvent, ClusterEvent);
 
 /// Data object `ClusterComputeResourceClusterConfigResult` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceClusterConfigResult {
     /// `failedHosts`: [`FolderFailedHostResult`].
     pub failed_hosts: Vec<FolderFailedHostResult>,
@@ -4110,6 +4909,13 @@ pub struct ClusterComputeResourceClusterConfigResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceClusterConfigResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.failed_hosts == other.failed_hosts
+            && self.configured_hosts == other.configured_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceClusterConfigResult {
     const TYPE_NAME: &'static str = "ClusterComputeResourceClusterConfigResult";
@@ -4127,10 +4933,9 @@ impl ComplexType for ClusterComputeResourceClusterConfigResult {
         e.list("configuredHosts", &self.configured_hosts);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceClusterConfigResult);
 
 /// Data object `ClusterComputeResourceCryptoModePolicy` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceCryptoModePolicy {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
@@ -4140,6 +4945,13 @@ pub struct ClusterComputeResourceCryptoModePolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceCryptoModePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.provider_id == other.provider_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceCryptoModePolicy {
     const TYPE_NAME: &'static str = "ClusterComputeResourceCryptoModePolicy";
@@ -4157,12 +4969,11 @@ impl ComplexType for ClusterComputeResourceCryptoModePolicy {
         e.opt("providerId", &self.provider_id);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceCryptoModePolicy);
 
 /// Data object `ClusterComputeResourceDVSConfigurationValidation` of the vSphere API (since 6.7.1).
 ///
 /// Extends [`ClusterComputeResourceValidationResultBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceDVSConfigurationValidation {
     /// The fields inherited from [`ClusterComputeResourceValidationResultBase`].
     pub base_: ClusterComputeResourceValidationResultBase,
@@ -4170,6 +4981,13 @@ pub struct ClusterComputeResourceDVSConfigurationValidation {
     pub is_dvs_valid: bool,
     /// `isDvpgValid`: xsd:boolean.
     pub is_dvpg_valid: bool,
+}
+impl PartialEq for ClusterComputeResourceDVSConfigurationValidation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.is_dvs_valid == other.is_dvs_valid
+            && self.is_dvpg_valid == other.is_dvpg_valid
+    }
 }
 impl ComplexType for ClusterComputeResourceDVSConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSConfigurationValidation";
@@ -4188,11 +5006,10 @@ impl ComplexType for ClusterComputeResourceDVSConfigurationValidation {
         e.req("isDvpgValid", &self.is_dvpg_valid);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceDVSConfigurationValidation);
 crate::xml::inherits!(ClusterComputeResourceDVSConfigurationValidation, ClusterComputeResourceValidationResultBase);
 
 /// Data object `ClusterComputeResourceDVSSetting` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceDVSSetting {
     /// `dvSwitch`: ManagedObjectReference.
     pub dv_switch: ManagedObjectReference,
@@ -4204,6 +5021,14 @@ pub struct ClusterComputeResourceDVSSetting {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceDVSSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.dv_switch == other.dv_switch
+            && self.pnic_devices == other.pnic_devices
+            && self.dv_portgroup_setting == other.dv_portgroup_setting
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceDVSSetting {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSetting";
@@ -4223,10 +5048,9 @@ impl ComplexType for ClusterComputeResourceDVSSetting {
         e.list("dvPortgroupSetting", &self.dv_portgroup_setting);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceDVSSetting);
 
 /// Data object `ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     /// `dvPortgroup`: ManagedObjectReference.
     pub dv_portgroup: ManagedObjectReference,
@@ -4236,6 +5060,13 @@ pub struct ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.dv_portgroup == other.dv_portgroup
+            && self.service == other.service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping";
@@ -4253,10 +5084,9 @@ impl ComplexType for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping
         e.req("service", &self.service);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping);
 
 /// Data object `ClusterComputeResourceDvsProfile` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceDvsProfile {
     /// `dvsName`: xsd:string.
     pub dvs_name: Option<String>,
@@ -4270,6 +5100,15 @@ pub struct ClusterComputeResourceDvsProfile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceDvsProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.dvs_name == other.dvs_name
+            && self.dv_switch == other.dv_switch
+            && self.pnic_devices == other.pnic_devices
+            && self.dv_portgroup_mapping == other.dv_portgroup_mapping
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceDvsProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfile";
@@ -4291,10 +5130,9 @@ impl ComplexType for ClusterComputeResourceDvsProfile {
         e.list("dvPortgroupMapping", &self.dv_portgroup_mapping);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceDvsProfile);
 
 /// Data object `ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     /// `dvPortgroupSpec`: [`DVPortgroupConfigSpec`].
     pub dv_portgroup_spec: Option<DVPortgroupConfigSpec>,
@@ -4306,6 +5144,14 @@ pub struct ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.dv_portgroup_spec == other.dv_portgroup_spec
+            && self.dv_portgroup == other.dv_portgroup
+            && self.service == other.service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping";
@@ -4325,10 +5171,9 @@ impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMap
         e.req("service", &self.service);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping);
 
 /// Data object `ClusterComputeResourceHCIConfigInfo` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHCIConfigInfo {
     /// `workflowState`: xsd:string.
     pub workflow_state: String,
@@ -4342,6 +5187,15 @@ pub struct ClusterComputeResourceHCIConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHCIConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.workflow_state == other.workflow_state
+            && self.dvs_setting == other.dvs_setting
+            && self.configured_hosts == other.configured_hosts
+            && self.host_config_profile == other.host_config_profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHCIConfigInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigInfo";
@@ -4363,10 +5217,9 @@ impl ComplexType for ClusterComputeResourceHCIConfigInfo {
         e.opt("hostConfigProfile", &self.host_config_profile);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHCIConfigInfo);
 
 /// Data object `ClusterComputeResourceHCIConfigSpec` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHCIConfigSpec {
     /// `dvsProf`: [`ClusterComputeResourceDvsProfile`].
     pub dvs_prof: Vec<ClusterComputeResourceDvsProfile>,
@@ -4380,6 +5233,15 @@ pub struct ClusterComputeResourceHCIConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHCIConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.dvs_prof == other.dvs_prof
+            && self.host_config_profile == other.host_config_profile
+            && self.vsan_config_spec == other.vsan_config_spec
+            && self.vc_prof == other.vc_prof
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHCIConfigSpec {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigSpec";
@@ -4401,10 +5263,9 @@ impl ComplexType for ClusterComputeResourceHCIConfigSpec {
         e.opt("vcProf", &self.vc_prof);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHCIConfigSpec);
 
 /// Data object `ClusterComputeResourceHostConfigurationInput` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHostConfigurationInput {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -4416,6 +5277,14 @@ pub struct ClusterComputeResourceHostConfigurationInput {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHostConfigurationInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.host_vmk_nics == other.host_vmk_nics
+            && self.allowed_in_non_maintenance_mode == other.allowed_in_non_maintenance_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationInput {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationInput";
@@ -4435,10 +5304,9 @@ impl ComplexType for ClusterComputeResourceHostConfigurationInput {
         e.opt("allowedInNonMaintenanceMode", &self.allowed_in_non_maintenance_mode);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHostConfigurationInput);
 
 /// Data object `ClusterComputeResourceHostConfigurationProfile` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHostConfigurationProfile {
     /// `dateTimeConfig`: [`HostDateTimeConfig`].
     pub date_time_config: Option<HostDateTimeConfig>,
@@ -4448,6 +5316,13 @@ pub struct ClusterComputeResourceHostConfigurationProfile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHostConfigurationProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.date_time_config == other.date_time_config
+            && self.lockdown_mode == other.lockdown_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationProfile";
@@ -4465,12 +5340,11 @@ impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
         e.opt("lockdownMode", &self.lockdown_mode);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHostConfigurationProfile);
 
 /// Data object `ClusterComputeResourceHostConfigurationValidation` of the vSphere API (since 6.7.1).
 ///
 /// Extends [`ClusterComputeResourceValidationResultBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHostConfigurationValidation {
     /// The fields inherited from [`ClusterComputeResourceValidationResultBase`].
     pub base_: ClusterComputeResourceValidationResultBase,
@@ -4484,6 +5358,16 @@ pub struct ClusterComputeResourceHostConfigurationValidation {
     pub is_ntp_setting_valid: Option<bool>,
     /// `isLockdownModeValid`: xsd:boolean.
     pub is_lockdown_mode_valid: Option<bool>,
+}
+impl PartialEq for ClusterComputeResourceHostConfigurationValidation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.is_dvs_setting_valid == other.is_dvs_setting_valid
+            && self.is_vmknic_setting_valid == other.is_vmknic_setting_valid
+            && self.is_ntp_setting_valid == other.is_ntp_setting_valid
+            && self.is_lockdown_mode_valid == other.is_lockdown_mode_valid
+    }
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationValidation";
@@ -4508,11 +5392,10 @@ impl ComplexType for ClusterComputeResourceHostConfigurationValidation {
         e.opt("isLockdownModeValid", &self.is_lockdown_mode_valid);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHostConfigurationValidation);
 crate::xml::inherits!(ClusterComputeResourceHostConfigurationValidation, ClusterComputeResourceValidationResultBase);
 
 /// Data object `ClusterComputeResourceHostEvacuationInfo` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHostEvacuationInfo {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -4522,6 +5405,13 @@ pub struct ClusterComputeResourceHostEvacuationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHostEvacuationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.action == other.action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHostEvacuationInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostEvacuationInfo";
@@ -4539,10 +5429,9 @@ impl ComplexType for ClusterComputeResourceHostEvacuationInfo {
         e.list("action", &self.action);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHostEvacuationInfo);
 
 /// Data object `ClusterComputeResourceHostVmkNicInfo` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceHostVmkNicInfo {
     /// `nicSpec`: [`HostVirtualNicSpec`].
     pub nic_spec: HostVirtualNicSpec,
@@ -4552,6 +5441,13 @@ pub struct ClusterComputeResourceHostVmkNicInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceHostVmkNicInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.nic_spec == other.nic_spec
+            && self.service == other.service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostVmkNicInfo";
@@ -4569,10 +5465,9 @@ impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
         e.req("service", &self.service);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceHostVmkNicInfo);
 
 /// Data object `ClusterComputeResourceMaintenanceInfo` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceMaintenanceInfo {
     /// `partialMMId`: xsd:string.
     pub partial_mm_id: Option<String>,
@@ -4582,6 +5477,13 @@ pub struct ClusterComputeResourceMaintenanceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceMaintenanceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.partial_mm_id == other.partial_mm_id
+            && self.host_evac_info == other.host_evac_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceMaintenanceInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceMaintenanceInfo";
@@ -4599,12 +5501,11 @@ impl ComplexType for ClusterComputeResourceMaintenanceInfo {
         e.list("hostEvacInfo", &self.host_evac_info);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceMaintenanceInfo);
 
 /// Data object `ClusterComputeResourceSummary` of the vSphere API (since 2.5).
 ///
 /// Extends [`ComputeResourceSummary`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceSummary {
     /// The fields inherited from [`ComputeResourceSummary`].
     pub base_: ComputeResourceSummary,
@@ -4636,6 +5537,25 @@ pub struct ClusterComputeResourceSummary {
     pub vcs_health_status: Option<String>,
     /// `vcsSlots`: [`ClusterComputeResourceVcsSlots`] (since 7.0.1.1).
     pub vcs_slots: Vec<ClusterComputeResourceVcsSlots>,
+}
+impl PartialEq for ClusterComputeResourceSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_failover_level == other.current_failover_level
+            && self.admission_control_info == other.admission_control_info
+            && self.num_vmotions == other.num_vmotions
+            && self.target_balance == other.target_balance
+            && self.current_balance == other.current_balance
+            && self.drs_score == other.drs_score
+            && self.num_vms_per_drs_score_bucket == other.num_vms_per_drs_score_bucket
+            && self.usage_summary == other.usage_summary
+            && self.current_evc_mode_key == other.current_evc_mode_key
+            && self.current_evc_graphics_mode_key == other.current_evc_graphics_mode_key
+            && self.das_data == other.das_data
+            && self.cluster_maintenance_mode_status == other.cluster_maintenance_mode_status
+            && self.vcs_health_status == other.vcs_health_status
+            && self.vcs_slots == other.vcs_slots
+    }
 }
 impl ComplexType for ClusterComputeResourceSummary {
     const TYPE_NAME: &'static str = "ClusterComputeResourceSummary";
@@ -4678,11 +5598,10 @@ impl ComplexType for ClusterComputeResourceSummary {
         if e.knows(Version::V7_0_1_1) { e.list("vcsSlots", &self.vcs_slots); }
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceSummary);
 crate::xml::inherits!(ClusterComputeResourceSummary, ComputeResourceSummary);
 
 /// Data object `ClusterComputeResourceVCProfile` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceVCProfile {
     /// `clusterSpec`: [`ClusterConfigSpecEx`].
     pub cluster_spec: Option<ClusterConfigSpecEx>,
@@ -4694,6 +5613,14 @@ pub struct ClusterComputeResourceVCProfile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceVCProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_spec == other.cluster_spec
+            && self.evc_mode_key == other.evc_mode_key
+            && self.evc_graphics_mode_key == other.evc_graphics_mode_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceVCProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVCProfile";
@@ -4713,12 +5640,11 @@ impl ComplexType for ClusterComputeResourceVCProfile {
         if e.knows(Version::V7_0_1_0) { e.opt("evcGraphicsModeKey", &self.evc_graphics_mode_key); }
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceVCProfile);
 
 /// Data object `ClusterComputeResourceValidationResultBase` of the vSphere API (since 6.7.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterComputeResourceValidationResultBase`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceValidationResultBase {
     /// `info`: [`LocalizableMessage`].
     pub info: Vec<LocalizableMessage>,
@@ -4726,6 +5652,12 @@ pub struct ClusterComputeResourceValidationResultBase {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceValidationResultBase {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceValidationResultBase {
     const TYPE_NAME: &'static str = "ClusterComputeResourceValidationResultBase";
@@ -4741,10 +5673,9 @@ impl ComplexType for ClusterComputeResourceValidationResultBase {
         e.list("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceValidationResultBase);
 
 /// Data object `ClusterComputeResourceVcsSlots` of the vSphere API (since 7.0.1.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterComputeResourceVcsSlots {
     /// `systemId`: xsd:string (since 7.0.3.0).
     pub system_id: Option<String>,
@@ -4758,6 +5689,15 @@ pub struct ClusterComputeResourceVcsSlots {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterComputeResourceVcsSlots {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_id == other.system_id
+            && self.host == other.host
+            && self.datastore == other.datastore
+            && self.total_slots == other.total_slots
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterComputeResourceVcsSlots {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVcsSlots";
@@ -4779,10 +5719,9 @@ impl ComplexType for ClusterComputeResourceVcsSlots {
         e.req("totalSlots", &self.total_slots);
     }
 }
-crate::xml::complex_codec!(ClusterComputeResourceVcsSlots);
 
 /// Data object `ClusterConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterConfigInfo {
     /// `dasConfig`: [`ClusterDasConfigInfo`].
     pub das_config: ClusterDasConfigInfo,
@@ -4798,6 +5737,16 @@ pub struct ClusterConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.das_config == other.das_config
+            && self.das_vm_config == other.das_vm_config
+            && self.drs_config == other.drs_config
+            && self.drs_vm_config == other.drs_vm_config
+            && self.rule == other.rule
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterConfigInfo {
     const TYPE_NAME: &'static str = "ClusterConfigInfo";
@@ -4821,12 +5770,11 @@ impl ComplexType for ClusterConfigInfo {
         e.list("rule", &self.rule);
     }
 }
-crate::xml::complex_codec!(ClusterConfigInfo);
 
 /// Data object `ClusterConfigInfoEx` of the vSphere API (since 2.5).
 ///
 /// Extends [`ComputeResourceConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterConfigInfoEx {
     /// The fields inherited from [`ComputeResourceConfigInfo`].
     pub base_: ComputeResourceConfigInfo,
@@ -4864,6 +5812,28 @@ pub struct ClusterConfigInfoEx {
     pub crypto_config: Option<ClusterCryptoConfigInfo>,
     /// `vsanCoreConfig`: [`VsanClusterCoreConfig`] (since 9.0.0.0).
     pub vsan_core_config: Option<VsanClusterCoreConfig>,
+}
+impl PartialEq for ClusterConfigInfoEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.system_vms_config == other.system_vms_config
+            && self.das_config == other.das_config
+            && self.das_vm_config == other.das_vm_config
+            && self.drs_config == other.drs_config
+            && self.drs_vm_config == other.drs_vm_config
+            && self.rule == other.rule
+            && self.orchestration == other.orchestration
+            && self.vm_orchestration == other.vm_orchestration
+            && self.dpm_config_info == other.dpm_config_info
+            && self.dpm_host_config == other.dpm_host_config
+            && self.vsan_config_info == other.vsan_config_info
+            && self.vsan_host_config == other.vsan_host_config
+            && self.group == other.group
+            && self.infra_update_ha_config == other.infra_update_ha_config
+            && self.proactive_drs_config == other.proactive_drs_config
+            && self.crypto_config == other.crypto_config
+            && self.vsan_core_config == other.vsan_core_config
+    }
 }
 impl ComplexType for ClusterConfigInfoEx {
     const TYPE_NAME: &'static str = "ClusterConfigInfoEx";
@@ -4912,11 +5882,10 @@ impl ComplexType for ClusterConfigInfoEx {
         if e.knows(Version::V9_0_0_0) { e.opt("vsanCoreConfig", &self.vsan_core_config); }
     }
 }
-crate::xml::complex_codec!(ClusterConfigInfoEx);
 crate::xml::inherits!(ClusterConfigInfoEx, ComputeResourceConfigInfo);
 
 /// Data object `ClusterConfigSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterConfigSpec {
     /// `dasConfig`: [`ClusterDasConfigInfo`].
     pub das_config: Option<ClusterDasConfigInfo>,
@@ -4932,6 +5901,16 @@ pub struct ClusterConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.das_config == other.das_config
+            && self.das_vm_config_spec == other.das_vm_config_spec
+            && self.drs_config == other.drs_config
+            && self.drs_vm_config_spec == other.drs_vm_config_spec
+            && self.rules_spec == other.rules_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterConfigSpec {
     const TYPE_NAME: &'static str = "ClusterConfigSpec";
@@ -4955,12 +5934,11 @@ impl ComplexType for ClusterConfigSpec {
         e.list("rulesSpec", &self.rules_spec);
     }
 }
-crate::xml::complex_codec!(ClusterConfigSpec);
 
 /// Data object `ClusterConfigSpecEx` of the vSphere API (since 2.5).
 ///
 /// Extends [`ComputeResourceConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterConfigSpecEx {
     /// The fields inherited from [`ComputeResourceConfigSpec`].
     pub base_: ComputeResourceConfigSpec,
@@ -5000,6 +5978,29 @@ pub struct ClusterConfigSpecEx {
     pub crypto_config: Option<ClusterCryptoConfigInfo>,
     /// `vsanCoreConfigSpec`: [`VsanClusterCoreConfigSpec`] (since 9.0.0.0).
     pub vsan_core_config_spec: Option<VsanClusterCoreConfigSpec>,
+}
+impl PartialEq for ClusterConfigSpecEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.system_vms_config == other.system_vms_config
+            && self.das_config == other.das_config
+            && self.das_vm_config_spec == other.das_vm_config_spec
+            && self.drs_config == other.drs_config
+            && self.drs_vm_config_spec == other.drs_vm_config_spec
+            && self.rules_spec == other.rules_spec
+            && self.orchestration == other.orchestration
+            && self.vm_orchestration_spec == other.vm_orchestration_spec
+            && self.dpm_config == other.dpm_config
+            && self.dpm_host_config_spec == other.dpm_host_config_spec
+            && self.vsan_config == other.vsan_config
+            && self.vsan_host_config_spec == other.vsan_host_config_spec
+            && self.group_spec == other.group_spec
+            && self.infra_update_ha_config == other.infra_update_ha_config
+            && self.proactive_drs_config == other.proactive_drs_config
+            && self.in_hci_workflow == other.in_hci_workflow
+            && self.crypto_config == other.crypto_config
+            && self.vsan_core_config_spec == other.vsan_core_config_spec
+    }
 }
 impl ComplexType for ClusterConfigSpecEx {
     const TYPE_NAME: &'static str = "ClusterConfigSpecEx";
@@ -5050,18 +6051,23 @@ impl ComplexType for ClusterConfigSpecEx {
         if e.knows(Version::V9_0_0_0) { e.opt("vsanCoreConfigSpec", &self.vsan_core_config_spec); }
     }
 }
-crate::xml::complex_codec!(ClusterConfigSpecEx);
 crate::xml::inherits!(ClusterConfigSpecEx, ComputeResourceConfigSpec);
 
 /// Data object `ClusterCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterCreatedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `parent`: [`FolderEventArgument`].
     pub parent: FolderEventArgument,
+}
+impl PartialEq for ClusterCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+    }
 }
 impl ComplexType for ClusterCreatedEvent {
     const TYPE_NAME: &'static str = "ClusterCreatedEvent";
@@ -5078,11 +6084,10 @@ impl ComplexType for ClusterCreatedEvent {
         e.req("parent", &self.parent);
     }
 }
-crate::xml::complex_codec!(ClusterCreatedEvent);
 crate::xml::inherits!(ClusterCreatedEvent, ClusterEvent);
 
 /// Data object `ClusterCryptoConfigInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterCryptoConfigInfo {
     /// `cryptoMode`: xsd:string.
     pub crypto_mode: Option<String>,
@@ -5092,6 +6097,13 @@ pub struct ClusterCryptoConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterCryptoConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.crypto_mode == other.crypto_mode
+            && self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterCryptoConfigInfo {
     const TYPE_NAME: &'static str = "ClusterCryptoConfigInfo";
@@ -5109,12 +6121,11 @@ impl ComplexType for ClusterCryptoConfigInfo {
         if e.knows(Version::V8_0_3_0) { e.opt("policy", &self.policy); }
     }
 }
-crate::xml::complex_codec!(ClusterCryptoConfigInfo);
 
 /// Data object `ClusterDasAamHostInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasHostInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAamHostInfo {
     /// The fields inherited from [`ClusterDasHostInfo`].
     pub base_: ClusterDasHostInfo,
@@ -5122,6 +6133,13 @@ pub struct ClusterDasAamHostInfo {
     pub host_das_state: Vec<ClusterDasAamNodeState>,
     /// `primaryHosts`: xsd:string.
     pub primary_hosts: Vec<String>,
+}
+impl PartialEq for ClusterDasAamHostInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_das_state == other.host_das_state
+            && self.primary_hosts == other.primary_hosts
+    }
 }
 impl ComplexType for ClusterDasAamHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasAamHostInfo";
@@ -5140,11 +6158,10 @@ impl ComplexType for ClusterDasAamHostInfo {
         e.list("primaryHosts", &self.primary_hosts);
     }
 }
-crate::xml::complex_codec!(ClusterDasAamHostInfo);
 crate::xml::inherits!(ClusterDasAamHostInfo, ClusterDasHostInfo);
 
 /// Data object `ClusterDasAamNodeState` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAamNodeState {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -5158,6 +6175,15 @@ pub struct ClusterDasAamNodeState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasAamNodeState {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.name == other.name
+            && self.config_state == other.config_state
+            && self.runtime_state == other.runtime_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasAamNodeState {
     const TYPE_NAME: &'static str = "ClusterDasAamNodeState";
@@ -5179,17 +6205,21 @@ impl ComplexType for ClusterDasAamNodeState {
         e.req("runtimeState", &self.runtime_state);
     }
 }
-crate::xml::complex_codec!(ClusterDasAamNodeState);
 
 /// Data object `ClusterDasAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdmissionControlInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAdmissionControlInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasAdmissionControlInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlInfo";
@@ -5202,12 +6232,11 @@ impl ComplexType for ClusterDasAdmissionControlInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterDasAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdmissionControlPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAdmissionControlPolicy {
     /// `resourceReductionToToleratePercent`: xsd:int (since 6.5).
     pub resource_reduction_to_tolerate_percent: Option<i32>,
@@ -5217,6 +6246,13 @@ pub struct ClusterDasAdmissionControlPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasAdmissionControlPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.resource_reduction_to_tolerate_percent == other.resource_reduction_to_tolerate_percent
+            && self.pmem_admission_control_enabled == other.pmem_admission_control_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlPolicy";
@@ -5234,12 +6270,11 @@ impl ComplexType for ClusterDasAdmissionControlPolicy {
         if e.knows(Version::V7_0_2_0) { e.opt("pMemAdmissionControlEnabled", &self.pmem_admission_control_enabled); }
     }
 }
-crate::xml::complex_codec!(ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterDasAdvancedRuntimeInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdvancedRuntimeInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAdvancedRuntimeInfo {
     /// `dasHostInfo`: [`ClusterDasHostInfo`].
     pub das_host_info: Option<AnyClusterDasHostInfo>,
@@ -5251,6 +6286,14 @@ pub struct ClusterDasAdvancedRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasAdvancedRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.das_host_info == other.das_host_info
+            && self.vmcp_supported == other.vmcp_supported
+            && self.heartbeat_datastore_info == other.heartbeat_datastore_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfo";
@@ -5270,10 +6313,9 @@ impl ComplexType for ClusterDasAdvancedRuntimeInfo {
         if e.knows(Version::V5_0) { e.list("heartbeatDatastoreInfo", &self.heartbeat_datastore_info); }
     }
 }
-crate::xml::complex_codec!(ClusterDasAdvancedRuntimeInfo);
 
 /// Data object `ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     /// `storageAPDSupported`: xsd:boolean.
     pub storage_apd_supported: bool,
@@ -5283,6 +6325,13 @@ pub struct ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_apd_supported == other.storage_apd_supported
+            && self.storage_pdl_supported == other.storage_pdl_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo";
@@ -5300,10 +6349,9 @@ impl ComplexType for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
         e.req("storagePDLSupported", &self.storage_pdl_supported);
     }
 }
-crate::xml::complex_codec!(ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo);
 
 /// Data object `ClusterDasConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -5331,6 +6379,22 @@ pub struct ClusterDasConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.vm_monitoring == other.vm_monitoring
+            && self.host_monitoring == other.host_monitoring
+            && self.vm_component_protecting == other.vm_component_protecting
+            && self.failover_level == other.failover_level
+            && self.admission_control_policy == other.admission_control_policy
+            && self.admission_control_enabled == other.admission_control_enabled
+            && self.default_vm_settings == other.default_vm_settings
+            && self.option == other.option
+            && self.heartbeat_datastore == other.heartbeat_datastore
+            && self.hb_datastore_candidate_policy == other.hb_datastore_candidate_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasConfigInfo";
@@ -5366,17 +6430,21 @@ impl ComplexType for ClusterDasConfigInfo {
         if e.knows(Version::V5_0) { e.opt("hBDatastoreCandidatePolicy", &self.hb_datastore_candidate_policy); }
     }
 }
-crate::xml::complex_codec!(ClusterDasConfigInfo);
 
 /// Data object `ClusterDasData` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasData`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasData {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasData {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasData {
     const TYPE_NAME: &'static str = "ClusterDasData";
@@ -5389,12 +6457,11 @@ impl ComplexType for ClusterDasData {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(ClusterDasData);
 
 /// Data object `ClusterDasDataSummary` of the vSphere API (since 5.0).
 ///
 /// Extends [`ClusterDasData`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasDataSummary {
     /// The fields inherited from [`ClusterDasData`].
     pub base_: ClusterDasData,
@@ -5404,6 +6471,14 @@ pub struct ClusterDasDataSummary {
     pub cluster_config_version: i64,
     /// `compatListVersion`: xsd:long.
     pub compat_list_version: i64,
+}
+impl PartialEq for ClusterDasDataSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_list_version == other.host_list_version
+            && self.cluster_config_version == other.cluster_config_version
+            && self.compat_list_version == other.compat_list_version
+    }
 }
 impl ComplexType for ClusterDasDataSummary {
     const TYPE_NAME: &'static str = "ClusterDasDataSummary";
@@ -5424,13 +6499,12 @@ impl ComplexType for ClusterDasDataSummary {
         e.req("compatListVersion", &self.compat_list_version);
     }
 }
-crate::xml::complex_codec!(ClusterDasDataSummary);
 crate::xml::inherits!(ClusterDasDataSummary, ClusterDasData);
 
 /// Data object `ClusterDasFailoverLevelAdvancedRuntimeInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdvancedRuntimeInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasFailoverLevelAdvancedRuntimeInfo {
     /// The fields inherited from [`ClusterDasAdvancedRuntimeInfo`].
     pub base_: ClusterDasAdvancedRuntimeInfo,
@@ -5452,6 +6526,20 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfo {
     pub host_slots: Vec<ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots>,
     /// `vmsRequiringMultipleSlots`: [`ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots`] (since 5.1).
     pub vms_requiring_multiple_slots: Vec<ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots>,
+}
+impl PartialEq for ClusterDasFailoverLevelAdvancedRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.slot_info == other.slot_info
+            && self.total_slots == other.total_slots
+            && self.used_slots == other.used_slots
+            && self.unreserved_slots == other.unreserved_slots
+            && self.total_vms == other.total_vms
+            && self.total_hosts == other.total_hosts
+            && self.total_good_hosts == other.total_good_hosts
+            && self.host_slots == other.host_slots
+            && self.vms_requiring_multiple_slots == other.vms_requiring_multiple_slots
+    }
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfo";
@@ -5484,11 +6572,10 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
         if e.knows(Version::V5_1) { e.list("vmsRequiringMultipleSlots", &self.vms_requiring_multiple_slots); }
     }
 }
-crate::xml::complex_codec!(ClusterDasFailoverLevelAdvancedRuntimeInfo);
 crate::xml::inherits!(ClusterDasFailoverLevelAdvancedRuntimeInfo, ClusterDasAdvancedRuntimeInfo);
 
 /// Data object `ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -5498,6 +6585,13 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.slots == other.slots
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots";
@@ -5515,10 +6609,9 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
         e.req("slots", &self.slots);
     }
 }
-crate::xml::complex_codec!(ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots);
 
 /// Data object `ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     /// `numVcpus`: xsd:int.
     pub num_vcpus: i32,
@@ -5530,6 +6623,14 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_vcpus == other.num_vcpus
+            && self.cpu_m_hz == other.cpu_m_hz
+            && self.memory_mb == other.memory_mb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo";
@@ -5549,10 +6650,9 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
         e.req("memoryMB", &self.memory_mb);
     }
 }
-crate::xml::complex_codec!(ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo);
 
 /// Data object `ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -5562,6 +6662,13 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.slots == other.slots
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots";
@@ -5579,10 +6686,9 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
         e.req("slots", &self.slots);
     }
 }
-crate::xml::complex_codec!(ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots);
 
 /// Data object `ClusterDasFdmHostState` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasFdmHostState {
     /// `state`: xsd:string.
     pub state: String,
@@ -5592,6 +6698,13 @@ pub struct ClusterDasFdmHostState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasFdmHostState {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.state_reporter == other.state_reporter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasFdmHostState {
     const TYPE_NAME: &'static str = "ClusterDasFdmHostState";
@@ -5609,17 +6722,21 @@ impl ComplexType for ClusterDasFdmHostState {
         e.opt("stateReporter", &self.state_reporter);
     }
 }
-crate::xml::complex_codec!(ClusterDasFdmHostState);
 
 /// Data object `ClusterDasHostInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasHostInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasHostInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasHostInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasHostInfo";
@@ -5632,10 +6749,9 @@ impl ComplexType for ClusterDasHostInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(ClusterDasHostInfo);
 
 /// Data object `ClusterDasHostRecommendation` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasHostRecommendation {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -5645,6 +6761,13 @@ pub struct ClusterDasHostRecommendation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasHostRecommendation {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.drs_rating == other.drs_rating
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterDasHostRecommendation";
@@ -5662,10 +6785,9 @@ impl ComplexType for ClusterDasHostRecommendation {
         e.opt("drsRating", &self.drs_rating);
     }
 }
-crate::xml::complex_codec!(ClusterDasHostRecommendation);
 
 /// Data object `ClusterDasVmConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasVmConfigInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -5679,6 +6801,15 @@ pub struct ClusterDasVmConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasVmConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.restart_priority == other.restart_priority
+            && self.power_off_on_isolation == other.power_off_on_isolation
+            && self.das_settings == other.das_settings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigInfo";
@@ -5700,17 +6831,22 @@ impl ComplexType for ClusterDasVmConfigInfo {
         e.opt("dasSettings", &self.das_settings);
     }
 }
-crate::xml::complex_codec!(ClusterDasVmConfigInfo);
 
 /// Data object `ClusterDasVmConfigSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasVmConfigSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterDasVmConfigInfo`].
     pub info: Option<ClusterDasVmConfigInfo>,
+}
+impl PartialEq for ClusterDasVmConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterDasVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigSpec";
@@ -5727,11 +6863,10 @@ impl ComplexType for ClusterDasVmConfigSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterDasVmConfigSpec);
 crate::xml::inherits!(ClusterDasVmConfigSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterDasVmSettings` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDasVmSettings {
     /// `restartPriority`: xsd:string.
     pub restart_priority: Option<String>,
@@ -5747,6 +6882,16 @@ pub struct ClusterDasVmSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDasVmSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.restart_priority == other.restart_priority
+            && self.restart_priority_timeout == other.restart_priority_timeout
+            && self.isolation_response == other.isolation_response
+            && self.vm_tools_monitoring_settings == other.vm_tools_monitoring_settings
+            && self.vm_component_protection_settings == other.vm_component_protection_settings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDasVmSettings {
     const TYPE_NAME: &'static str = "ClusterDasVmSettings";
@@ -5770,17 +6915,22 @@ impl ComplexType for ClusterDasVmSettings {
         if e.knows(Version::V6_0) { e.opt("vmComponentProtectionSettings", &self.vm_component_protection_settings); }
     }
 }
-crate::xml::complex_codec!(ClusterDasVmSettings);
 
 /// Data object `ClusterDatastoreUpdateSpec` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDatastoreUpdateSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
+}
+impl PartialEq for ClusterDatastoreUpdateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for ClusterDatastoreUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterDatastoreUpdateSpec";
@@ -5797,13 +6947,12 @@ impl ComplexType for ClusterDatastoreUpdateSpec {
         e.opt("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(ClusterDatastoreUpdateSpec);
 crate::xml::inherits!(ClusterDatastoreUpdateSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterDependencyRuleInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDependencyRuleInfo {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
@@ -5811,6 +6960,13 @@ pub struct ClusterDependencyRuleInfo {
     pub vm_group: String,
     /// `dependsOnVmGroup`: xsd:string.
     pub depends_on_vm_group: String,
+}
+impl PartialEq for ClusterDependencyRuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_group == other.vm_group
+            && self.depends_on_vm_group == other.depends_on_vm_group
+    }
 }
 impl ComplexType for ClusterDependencyRuleInfo {
     const TYPE_NAME: &'static str = "ClusterDependencyRuleInfo";
@@ -5829,16 +6985,20 @@ impl ComplexType for ClusterDependencyRuleInfo {
         e.req("dependsOnVmGroup", &self.depends_on_vm_group);
     }
 }
-crate::xml::complex_codec!(ClusterDependencyRuleInfo);
 crate::xml::inherits!(ClusterDependencyRuleInfo, ClusterRuleInfo);
 
 /// Data object `ClusterDestroyedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDestroyedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for ClusterDestroyedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClusterDestroyedEvent {
     const TYPE_NAME: &'static str = "ClusterDestroyedEvent";
@@ -5850,11 +7010,10 @@ impl ComplexType for ClusterDestroyedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClusterDestroyedEvent);
 crate::xml::inherits!(ClusterDestroyedEvent, ClusterEvent);
 
 /// Data object `ClusterDpmConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDpmConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -5868,6 +7027,15 @@ pub struct ClusterDpmConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDpmConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.default_dpm_behavior == other.default_dpm_behavior
+            && self.host_power_action_rate == other.host_power_action_rate
+            && self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDpmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmConfigInfo";
@@ -5889,10 +7057,9 @@ impl ComplexType for ClusterDpmConfigInfo {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(ClusterDpmConfigInfo);
 
 /// Data object `ClusterDpmHostConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDpmHostConfigInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -5904,6 +7071,14 @@ pub struct ClusterDpmHostConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDpmHostConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.enabled == other.enabled
+            && self.behavior == other.behavior
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDpmHostConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigInfo";
@@ -5923,17 +7098,22 @@ impl ComplexType for ClusterDpmHostConfigInfo {
         e.opt("behavior", &self.behavior);
     }
 }
-crate::xml::complex_codec!(ClusterDpmHostConfigInfo);
 
 /// Data object `ClusterDpmHostConfigSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDpmHostConfigSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterDpmHostConfigInfo`].
     pub info: Option<ClusterDpmHostConfigInfo>,
+}
+impl PartialEq for ClusterDpmHostConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterDpmHostConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigSpec";
@@ -5950,11 +7130,10 @@ impl ComplexType for ClusterDpmHostConfigSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterDpmHostConfigSpec);
 crate::xml::inherits!(ClusterDpmHostConfigSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterDrsConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -5972,6 +7151,17 @@ pub struct ClusterDrsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.enable_vm_behavior_overrides == other.enable_vm_behavior_overrides
+            && self.default_vm_behavior == other.default_vm_behavior
+            && self.vmotion_rate == other.vmotion_rate
+            && self.scale_descendants_shares == other.scale_descendants_shares
+            && self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsConfigInfo";
@@ -5997,10 +7187,9 @@ impl ComplexType for ClusterDrsConfigInfo {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(ClusterDrsConfigInfo);
 
 /// Data object `ClusterDrsFaults` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsFaults {
     /// `reason`: xsd:string.
     pub reason: String,
@@ -6010,6 +7199,13 @@ pub struct ClusterDrsFaults {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsFaults {
+    fn eq(&self, other: &Self) -> bool {
+        self.reason == other.reason
+            && self.faults_by_vm == other.faults_by_vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsFaults {
     const TYPE_NAME: &'static str = "ClusterDrsFaults";
@@ -6027,17 +7223,22 @@ impl ComplexType for ClusterDrsFaults {
         e.list("faultsByVm", &self.faults_by_vm);
     }
 }
-crate::xml::complex_codec!(ClusterDrsFaults);
 
 /// Data object `ClusterDrsFaultsFaultsByVirtualDisk` of the vSphere API (since 5.0).
 ///
 /// Extends [`ClusterDrsFaultsFaultsByVm`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsFaultsFaultsByVirtualDisk {
     /// The fields inherited from [`ClusterDrsFaultsFaultsByVm`].
     pub base_: ClusterDrsFaultsFaultsByVm,
     /// `disk`: [`VirtualDiskId`].
     pub disk: Option<VirtualDiskId>,
+}
+impl PartialEq for ClusterDrsFaultsFaultsByVirtualDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk == other.disk
+    }
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVirtualDisk";
@@ -6054,13 +7255,12 @@ impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
         e.opt("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(ClusterDrsFaultsFaultsByVirtualDisk);
 crate::xml::inherits!(ClusterDrsFaultsFaultsByVirtualDisk, ClusterDrsFaultsFaultsByVm);
 
 /// Data object `ClusterDrsFaultsFaultsByVm` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDrsFaultsFaultsByVm`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsFaultsFaultsByVm {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
@@ -6070,6 +7270,13 @@ pub struct ClusterDrsFaultsFaultsByVm {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsFaultsFaultsByVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVm {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVm";
@@ -6087,10 +7294,9 @@ impl ComplexType for ClusterDrsFaultsFaultsByVm {
         e.list("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ClusterDrsFaultsFaultsByVm);
 
 /// Data object `ClusterDrsMigration` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsMigration {
     /// `key`: xsd:string.
     pub key: String,
@@ -6118,6 +7324,22 @@ pub struct ClusterDrsMigration {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsMigration {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.time == other.time
+            && self.vm == other.vm
+            && self.cpu_load == other.cpu_load
+            && self.memory_load == other.memory_load
+            && self.source == other.source
+            && self.source_cpu_load == other.source_cpu_load
+            && self.source_memory_load == other.source_memory_load
+            && self.destination == other.destination
+            && self.destination_cpu_load == other.destination_cpu_load
+            && self.destination_memory_load == other.destination_memory_load
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsMigration {
     const TYPE_NAME: &'static str = "ClusterDrsMigration";
@@ -6153,10 +7375,9 @@ impl ComplexType for ClusterDrsMigration {
         e.opt("destinationMemoryLoad", &self.destination_memory_load);
     }
 }
-crate::xml::complex_codec!(ClusterDrsMigration);
 
 /// Data object `ClusterDrsRecommendation` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsRecommendation {
     /// `key`: xsd:string.
     pub key: String,
@@ -6172,6 +7393,16 @@ pub struct ClusterDrsRecommendation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsRecommendation {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.rating == other.rating
+            && self.reason == other.reason
+            && self.reason_text == other.reason_text
+            && self.migration_list == other.migration_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsRecommendation {
     const TYPE_NAME: &'static str = "ClusterDrsRecommendation";
@@ -6195,10 +7426,9 @@ impl ComplexType for ClusterDrsRecommendation {
         e.list("migrationList", &self.migration_list);
     }
 }
-crate::xml::complex_codec!(ClusterDrsRecommendation);
 
 /// Data object `ClusterDrsVmConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsVmConfigInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -6210,6 +7440,14 @@ pub struct ClusterDrsVmConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterDrsVmConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.enabled == other.enabled
+            && self.behavior == other.behavior
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigInfo";
@@ -6229,17 +7467,22 @@ impl ComplexType for ClusterDrsVmConfigInfo {
         e.opt("behavior", &self.behavior);
     }
 }
-crate::xml::complex_codec!(ClusterDrsVmConfigInfo);
 
 /// Data object `ClusterDrsVmConfigSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterDrsVmConfigSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterDrsVmConfigInfo`].
     pub info: Option<ClusterDrsVmConfigInfo>,
+}
+impl PartialEq for ClusterDrsVmConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigSpec";
@@ -6256,11 +7499,10 @@ impl ComplexType for ClusterDrsVmConfigSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterDrsVmConfigSpec);
 crate::xml::inherits!(ClusterDrsVmConfigSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterEVCManagerCheckResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterEVCManagerCheckResult {
     /// `evcModeKey`: xsd:string.
     pub evc_mode_key: String,
@@ -6272,6 +7514,14 @@ pub struct ClusterEVCManagerCheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterEVCManagerCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.evc_mode_key == other.evc_mode_key
+            && self.error == other.error
+            && self.host == other.host
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterEVCManagerCheckResult {
     const TYPE_NAME: &'static str = "ClusterEVCManagerCheckResult";
@@ -6291,10 +7541,9 @@ impl ComplexType for ClusterEVCManagerCheckResult {
         e.list("host", &self.host);
     }
 }
-crate::xml::complex_codec!(ClusterEVCManagerCheckResult);
 
 /// Data object `ClusterEVCManagerEVCState` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterEVCManagerEVCState {
     /// `supportedEVCMode`: [`EVCMode`].
     pub supported_evc_mode: Vec<EVCMode>,
@@ -6312,6 +7561,17 @@ pub struct ClusterEVCManagerEVCState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterEVCManagerEVCState {
+    fn eq(&self, other: &Self) -> bool {
+        self.supported_evc_mode == other.supported_evc_mode
+            && self.current_evc_mode_key == other.current_evc_mode_key
+            && self.guaranteed_cpu_features == other.guaranteed_cpu_features
+            && self.feature_capability == other.feature_capability
+            && self.feature_mask == other.feature_mask
+            && self.feature_requirement == other.feature_requirement
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterEVCManagerEVCState {
     const TYPE_NAME: &'static str = "ClusterEVCManagerEVCState";
@@ -6337,10 +7597,9 @@ impl ComplexType for ClusterEVCManagerEVCState {
         e.list("featureRequirement", &self.feature_requirement);
     }
 }
-crate::xml::complex_codec!(ClusterEVCManagerEVCState);
 
 /// Data object `ClusterEnterMaintenanceResult` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterEnterMaintenanceResult {
     /// `recommendations`: [`ClusterRecommendation`].
     pub recommendations: Vec<ClusterRecommendation>,
@@ -6350,6 +7609,13 @@ pub struct ClusterEnterMaintenanceResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterEnterMaintenanceResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.recommendations == other.recommendations
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "ClusterEnterMaintenanceResult";
@@ -6367,17 +7633,21 @@ impl ComplexType for ClusterEnterMaintenanceResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ClusterEnterMaintenanceResult);
 
 /// Data object `ClusterEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for ClusterEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClusterEvent {
     const TYPE_NAME: &'static str = "ClusterEvent";
@@ -6389,18 +7659,23 @@ impl ComplexType for ClusterEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClusterEvent);
 crate::xml::inherits!(ClusterEvent, Event);
 
 /// Data object `ClusterFailoverHostAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverHostAdmissionControlInfo {
     /// The fields inherited from [`ClusterDasAdmissionControlInfo`].
     pub base_: ClusterDasAdmissionControlInfo,
     /// `hostStatus`: [`ClusterFailoverHostAdmissionControlInfoHostStatus`].
     pub host_status: Vec<ClusterFailoverHostAdmissionControlInfoHostStatus>,
+}
+impl PartialEq for ClusterFailoverHostAdmissionControlInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_status == other.host_status
+    }
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfo";
@@ -6417,11 +7692,10 @@ impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
         e.list("hostStatus", &self.host_status);
     }
 }
-crate::xml::complex_codec!(ClusterFailoverHostAdmissionControlInfo);
 crate::xml::inherits!(ClusterFailoverHostAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverHostAdmissionControlInfoHostStatus` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverHostAdmissionControlInfoHostStatus {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -6431,6 +7705,13 @@ pub struct ClusterFailoverHostAdmissionControlInfoHostStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterFailoverHostAdmissionControlInfoHostStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfoHostStatus {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfoHostStatus";
@@ -6448,12 +7729,11 @@ impl ComplexType for ClusterFailoverHostAdmissionControlInfoHostStatus {
         e.req("status", &self.status);
     }
 }
-crate::xml::complex_codec!(ClusterFailoverHostAdmissionControlInfoHostStatus);
 
 /// Data object `ClusterFailoverHostAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverHostAdmissionControlPolicy {
     /// The fields inherited from [`ClusterDasAdmissionControlPolicy`].
     pub base_: ClusterDasAdmissionControlPolicy,
@@ -6461,6 +7741,13 @@ pub struct ClusterFailoverHostAdmissionControlPolicy {
     pub failover_hosts: Vec<ManagedObjectReference>,
     /// `failoverLevel`: xsd:int (since 6.5).
     pub failover_level: Option<i32>,
+}
+impl PartialEq for ClusterFailoverHostAdmissionControlPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failover_hosts == other.failover_hosts
+            && self.failover_level == other.failover_level
+    }
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlPolicy";
@@ -6479,18 +7766,23 @@ impl ComplexType for ClusterFailoverHostAdmissionControlPolicy {
         if e.knows(Version::V6_5) { e.opt("failoverLevel", &self.failover_level); }
     }
 }
-crate::xml::complex_codec!(ClusterFailoverHostAdmissionControlPolicy);
 crate::xml::inherits!(ClusterFailoverHostAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFailoverLevelAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverLevelAdmissionControlInfo {
     /// The fields inherited from [`ClusterDasAdmissionControlInfo`].
     pub base_: ClusterDasAdmissionControlInfo,
     /// `currentFailoverLevel`: xsd:int.
     pub current_failover_level: i32,
+}
+impl PartialEq for ClusterFailoverLevelAdmissionControlInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_failover_level == other.current_failover_level
+    }
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlInfo";
@@ -6507,13 +7799,12 @@ impl ComplexType for ClusterFailoverLevelAdmissionControlInfo {
         e.req("currentFailoverLevel", &self.current_failover_level);
     }
 }
-crate::xml::complex_codec!(ClusterFailoverLevelAdmissionControlInfo);
 crate::xml::inherits!(ClusterFailoverLevelAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverLevelAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverLevelAdmissionControlPolicy {
     /// The fields inherited from [`ClusterDasAdmissionControlPolicy`].
     pub base_: ClusterDasAdmissionControlPolicy,
@@ -6521,6 +7812,13 @@ pub struct ClusterFailoverLevelAdmissionControlPolicy {
     pub failover_level: i32,
     /// `slotPolicy`: [`ClusterSlotPolicy`] (since 5.1).
     pub slot_policy: Option<AnyClusterSlotPolicy>,
+}
+impl PartialEq for ClusterFailoverLevelAdmissionControlPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failover_level == other.failover_level
+            && self.slot_policy == other.slot_policy
+    }
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlPolicy";
@@ -6539,13 +7837,12 @@ impl ComplexType for ClusterFailoverLevelAdmissionControlPolicy {
         if e.knows(Version::V5_1) { e.opt("slotPolicy", &self.slot_policy); }
     }
 }
-crate::xml::complex_codec!(ClusterFailoverLevelAdmissionControlPolicy);
 crate::xml::inherits!(ClusterFailoverLevelAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFailoverResourcesAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverResourcesAdmissionControlInfo {
     /// The fields inherited from [`ClusterDasAdmissionControlInfo`].
     pub base_: ClusterDasAdmissionControlInfo,
@@ -6555,6 +7852,14 @@ pub struct ClusterFailoverResourcesAdmissionControlInfo {
     pub current_memory_failover_resources_percent: i32,
     /// `currentPMemFailoverResourcesPercent`: xsd:int (since 7.0.2.0).
     pub current_p_mem_failover_resources_percent: Option<i32>,
+}
+impl PartialEq for ClusterFailoverResourcesAdmissionControlInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_cpu_failover_resources_percent == other.current_cpu_failover_resources_percent
+            && self.current_memory_failover_resources_percent == other.current_memory_failover_resources_percent
+            && self.current_p_mem_failover_resources_percent == other.current_p_mem_failover_resources_percent
+    }
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlInfo";
@@ -6575,13 +7880,12 @@ impl ComplexType for ClusterFailoverResourcesAdmissionControlInfo {
         if e.knows(Version::V7_0_2_0) { e.opt("currentPMemFailoverResourcesPercent", &self.current_p_mem_failover_resources_percent); }
     }
 }
-crate::xml::complex_codec!(ClusterFailoverResourcesAdmissionControlInfo);
 crate::xml::inherits!(ClusterFailoverResourcesAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverResourcesAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterDasAdmissionControlPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFailoverResourcesAdmissionControlPolicy {
     /// The fields inherited from [`ClusterDasAdmissionControlPolicy`].
     pub base_: ClusterDasAdmissionControlPolicy,
@@ -6597,6 +7901,17 @@ pub struct ClusterFailoverResourcesAdmissionControlPolicy {
     pub pmem_failover_resources_percent: Option<i32>,
     /// `autoComputePMemFailoverResourcesPercent`: xsd:boolean (since 7.0.2.0).
     pub auto_compute_p_mem_failover_resources_percent: Option<bool>,
+}
+impl PartialEq for ClusterFailoverResourcesAdmissionControlPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cpu_failover_resources_percent == other.cpu_failover_resources_percent
+            && self.memory_failover_resources_percent == other.memory_failover_resources_percent
+            && self.failover_level == other.failover_level
+            && self.auto_compute_percentages == other.auto_compute_percentages
+            && self.pmem_failover_resources_percent == other.pmem_failover_resources_percent
+            && self.auto_compute_p_mem_failover_resources_percent == other.auto_compute_p_mem_failover_resources_percent
+    }
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlPolicy";
@@ -6623,13 +7938,12 @@ impl ComplexType for ClusterFailoverResourcesAdmissionControlPolicy {
         if e.knows(Version::V7_0_2_0) { e.opt("autoComputePMemFailoverResourcesPercent", &self.auto_compute_p_mem_failover_resources_percent); }
     }
 }
-crate::xml::complex_codec!(ClusterFailoverResourcesAdmissionControlPolicy);
 crate::xml::inherits!(ClusterFailoverResourcesAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFixedSizeSlotPolicy` of the vSphere API (since 5.1).
 ///
 /// Extends [`ClusterSlotPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFixedSizeSlotPolicy {
     /// The fields inherited from [`ClusterSlotPolicy`].
     pub base_: ClusterSlotPolicy,
@@ -6637,6 +7951,13 @@ pub struct ClusterFixedSizeSlotPolicy {
     pub cpu: i32,
     /// `memory`: xsd:int.
     pub memory: i32,
+}
+impl PartialEq for ClusterFixedSizeSlotPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cpu == other.cpu
+            && self.memory == other.memory
+    }
 }
 impl ComplexType for ClusterFixedSizeSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterFixedSizeSlotPolicy";
@@ -6655,13 +7976,12 @@ impl ComplexType for ClusterFixedSizeSlotPolicy {
         e.req("memory", &self.memory);
     }
 }
-crate::xml::complex_codec!(ClusterFixedSizeSlotPolicy);
 crate::xml::inherits!(ClusterFixedSizeSlotPolicy, ClusterSlotPolicy);
 
 /// Data object `ClusterFtVmHostRuleInfo` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterFtVmHostRuleInfo {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
@@ -6669,6 +7989,13 @@ pub struct ClusterFtVmHostRuleInfo {
     pub vm_group_name: String,
     /// `hostGroupName`: xsd:string.
     pub host_group_name: Vec<String>,
+}
+impl PartialEq for ClusterFtVmHostRuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_group_name == other.vm_group_name
+            && self.host_group_name == other.host_group_name
+    }
 }
 impl ComplexType for ClusterFtVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterFtVmHostRuleInfo";
@@ -6687,13 +8014,12 @@ impl ComplexType for ClusterFtVmHostRuleInfo {
         e.list("hostGroupName", &self.host_group_name);
     }
 }
-crate::xml::complex_codec!(ClusterFtVmHostRuleInfo);
 crate::xml::inherits!(ClusterFtVmHostRuleInfo, ClusterRuleInfo);
 
 /// Data object `ClusterGroupInfo` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterGroupInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterGroupInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -6705,6 +8031,14 @@ pub struct ClusterGroupInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterGroupInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.user_created == other.user_created
+            && self.unique_id == other.unique_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterGroupInfo {
     const TYPE_NAME: &'static str = "ClusterGroupInfo";
@@ -6724,17 +8058,22 @@ impl ComplexType for ClusterGroupInfo {
         if e.knows(Version::V6_0) { e.opt("uniqueID", &self.unique_id); }
     }
 }
-crate::xml::complex_codec!(ClusterGroupInfo);
 
 /// Data object `ClusterGroupSpec` of the vSphere API (since 4.1).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterGroupSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterGroupInfo`].
     pub info: Option<AnyClusterGroupInfo>,
+}
+impl PartialEq for ClusterGroupSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterGroupSpec {
     const TYPE_NAME: &'static str = "ClusterGroupSpec";
@@ -6751,18 +8090,23 @@ impl ComplexType for ClusterGroupSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterGroupSpec);
 crate::xml::inherits!(ClusterGroupSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterHostGroup` of the vSphere API (since 4.1).
 ///
 /// Extends [`ClusterGroupInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterHostGroup {
     /// The fields inherited from [`ClusterGroupInfo`].
     pub base_: ClusterGroupInfo,
     /// `host`: ManagedObjectReference.
     pub host: Vec<ManagedObjectReference>,
+}
+impl PartialEq for ClusterHostGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for ClusterHostGroup {
     const TYPE_NAME: &'static str = "ClusterHostGroup";
@@ -6779,18 +8123,23 @@ impl ComplexType for ClusterHostGroup {
         e.list("host", &self.host);
     }
 }
-crate::xml::complex_codec!(ClusterHostGroup);
 crate::xml::inherits!(ClusterHostGroup, ClusterGroupInfo);
 
 /// Data object `ClusterHostInfraUpdateHaModeAction` of the vSphere API (since 6.5).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterHostInfraUpdateHaModeAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
     /// `operationType`: xsd:string.
     pub operation_type: String,
+}
+impl PartialEq for ClusterHostInfraUpdateHaModeAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation_type == other.operation_type
+    }
 }
 impl ComplexType for ClusterHostInfraUpdateHaModeAction {
     const TYPE_NAME: &'static str = "ClusterHostInfraUpdateHaModeAction";
@@ -6807,13 +8156,12 @@ impl ComplexType for ClusterHostInfraUpdateHaModeAction {
         e.req("operationType", &self.operation_type);
     }
 }
-crate::xml::complex_codec!(ClusterHostInfraUpdateHaModeAction);
 crate::xml::inherits!(ClusterHostInfraUpdateHaModeAction, ClusterAction);
 
 /// Data object `ClusterHostPowerAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterHostPowerAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -6825,6 +8173,15 @@ pub struct ClusterHostPowerAction {
     pub cpu_capacity_m_hz: Option<i32>,
     /// `memCapacityMB`: xsd:int.
     pub mem_capacity_mb: Option<i32>,
+}
+impl PartialEq for ClusterHostPowerAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation_type == other.operation_type
+            && self.power_consumption_watt == other.power_consumption_watt
+            && self.cpu_capacity_m_hz == other.cpu_capacity_m_hz
+            && self.mem_capacity_mb == other.mem_capacity_mb
+    }
 }
 impl ComplexType for ClusterHostPowerAction {
     const TYPE_NAME: &'static str = "ClusterHostPowerAction";
@@ -6847,11 +8204,10 @@ impl ComplexType for ClusterHostPowerAction {
         e.opt("memCapacityMB", &self.mem_capacity_mb);
     }
 }
-crate::xml::complex_codec!(ClusterHostPowerAction);
 crate::xml::inherits!(ClusterHostPowerAction, ClusterAction);
 
 /// Data object `ClusterHostRecommendation` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterHostRecommendation {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -6861,6 +8217,13 @@ pub struct ClusterHostRecommendation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterHostRecommendation {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.rating == other.rating
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterHostRecommendation";
@@ -6878,10 +8241,9 @@ impl ComplexType for ClusterHostRecommendation {
         e.req("rating", &self.rating);
     }
 }
-crate::xml::complex_codec!(ClusterHostRecommendation);
 
 /// Data object `ClusterInfraUpdateHaConfigInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterInfraUpdateHaConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -6897,6 +8259,16 @@ pub struct ClusterInfraUpdateHaConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterInfraUpdateHaConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.behavior == other.behavior
+            && self.moderate_remediation == other.moderate_remediation
+            && self.severe_remediation == other.severe_remediation
+            && self.providers == other.providers
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterInfraUpdateHaConfigInfo {
     const TYPE_NAME: &'static str = "ClusterInfraUpdateHaConfigInfo";
@@ -6920,12 +8292,11 @@ impl ComplexType for ClusterInfraUpdateHaConfigInfo {
         e.list("providers", &self.providers);
     }
 }
-crate::xml::complex_codec!(ClusterInfraUpdateHaConfigInfo);
 
 /// Data object `ClusterInitialPlacementAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterInitialPlacementAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -6933,6 +8304,13 @@ pub struct ClusterInitialPlacementAction {
     pub target_host: ManagedObjectReference,
     /// `pool`: ManagedObjectReference.
     pub pool: Option<ManagedObjectReference>,
+}
+impl PartialEq for ClusterInitialPlacementAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.target_host == other.target_host
+            && self.pool == other.pool
+    }
 }
 impl ComplexType for ClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterInitialPlacementAction";
@@ -6951,13 +8329,12 @@ impl ComplexType for ClusterInitialPlacementAction {
         e.opt("pool", &self.pool);
     }
 }
-crate::xml::complex_codec!(ClusterInitialPlacementAction);
 crate::xml::inherits!(ClusterInitialPlacementAction, ClusterAction);
 
 /// Data object `ClusterIoFilterInfo` of the vSphere API (since 6.0).
 ///
 /// Extends [`IoFilterInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterIoFilterInfo {
     /// The fields inherited from [`IoFilterInfo`].
     pub base_: IoFilterInfo,
@@ -6965,6 +8342,13 @@ pub struct ClusterIoFilterInfo {
     pub op_type: String,
     /// `vibUrl`: xsd:string (since 6.5).
     pub vib_url: Option<String>,
+}
+impl PartialEq for ClusterIoFilterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.op_type == other.op_type
+            && self.vib_url == other.vib_url
+    }
 }
 impl ComplexType for ClusterIoFilterInfo {
     const TYPE_NAME: &'static str = "ClusterIoFilterInfo";
@@ -6983,18 +8367,23 @@ impl ComplexType for ClusterIoFilterInfo {
         if e.knows(Version::V6_5) { e.opt("vibUrl", &self.vib_url); }
     }
 }
-crate::xml::complex_codec!(ClusterIoFilterInfo);
 crate::xml::inherits!(ClusterIoFilterInfo, IoFilterInfo);
 
 /// Data object `ClusterMigrationAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterMigrationAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
     /// `drsMigration`: [`ClusterDrsMigration`].
     pub drs_migration: Option<ClusterDrsMigration>,
+}
+impl PartialEq for ClusterMigrationAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.drs_migration == other.drs_migration
+    }
 }
 impl ComplexType for ClusterMigrationAction {
     const TYPE_NAME: &'static str = "ClusterMigrationAction";
@@ -7011,11 +8400,10 @@ impl ComplexType for ClusterMigrationAction {
         e.opt("drsMigration", &self.drs_migration);
     }
 }
-crate::xml::complex_codec!(ClusterMigrationAction);
 crate::xml::inherits!(ClusterMigrationAction, ClusterAction);
 
 /// Data object `ClusterNetworkConfigSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterNetworkConfigSpec {
     /// `networkPortGroup`: ManagedObjectReference.
     pub network_port_group: ManagedObjectReference,
@@ -7025,6 +8413,13 @@ pub struct ClusterNetworkConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterNetworkConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_port_group == other.network_port_group
+            && self.ip_settings == other.ip_settings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterNetworkConfigSpec {
     const TYPE_NAME: &'static str = "ClusterNetworkConfigSpec";
@@ -7042,10 +8437,9 @@ impl ComplexType for ClusterNetworkConfigSpec {
         e.req("ipSettings", &self.ip_settings);
     }
 }
-crate::xml::complex_codec!(ClusterNetworkConfigSpec);
 
 /// Data object `ClusterNotAttemptedVmInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterNotAttemptedVmInfo {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -7055,6 +8449,13 @@ pub struct ClusterNotAttemptedVmInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterNotAttemptedVmInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterNotAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterNotAttemptedVmInfo";
@@ -7072,10 +8473,9 @@ impl ComplexType for ClusterNotAttemptedVmInfo {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ClusterNotAttemptedVmInfo);
 
 /// Data object `ClusterOrchestrationInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterOrchestrationInfo {
     /// `defaultVmReadiness`: [`ClusterVmReadiness`].
     pub default_vm_readiness: Option<ClusterVmReadiness>,
@@ -7083,6 +8483,12 @@ pub struct ClusterOrchestrationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterOrchestrationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_vm_readiness == other.default_vm_readiness
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterOrchestrationInfo";
@@ -7098,17 +8504,21 @@ impl ComplexType for ClusterOrchestrationInfo {
         e.opt("defaultVmReadiness", &self.default_vm_readiness);
     }
 }
-crate::xml::complex_codec!(ClusterOrchestrationInfo);
 
 /// Data object `ClusterOvercommittedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterOvercommittedEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterOvercommittedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for ClusterOvercommittedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClusterOvercommittedEvent {
     const TYPE_NAME: &'static str = "ClusterOvercommittedEvent";
@@ -7120,11 +8530,10 @@ impl ComplexType for ClusterOvercommittedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClusterOvercommittedEvent);
 crate::xml::inherits!(ClusterOvercommittedEvent, ClusterEvent);
 
 /// Data object `ClusterPowerOnVmResult` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterPowerOnVmResult {
     /// `attempted`: [`ClusterAttemptedVmInfo`].
     pub attempted: Vec<ClusterAttemptedVmInfo>,
@@ -7136,6 +8545,14 @@ pub struct ClusterPowerOnVmResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterPowerOnVmResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.attempted == other.attempted
+            && self.not_attempted == other.not_attempted
+            && self.recommendations == other.recommendations
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterPowerOnVmResult {
     const TYPE_NAME: &'static str = "ClusterPowerOnVmResult";
@@ -7155,10 +8572,9 @@ impl ComplexType for ClusterPowerOnVmResult {
         e.list("recommendations", &self.recommendations);
     }
 }
-crate::xml::complex_codec!(ClusterPowerOnVmResult);
 
 /// Data object `ClusterPreemptibleVmPairInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterPreemptibleVmPairInfo {
     /// `id`: xsd:int.
     pub id: Option<i32>,
@@ -7170,6 +8586,14 @@ pub struct ClusterPreemptibleVmPairInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterPreemptibleVmPairInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.monitored_vm == other.monitored_vm
+            && self.preemptible_vm == other.preemptible_vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterPreemptibleVmPairInfo {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairInfo";
@@ -7189,17 +8613,22 @@ impl ComplexType for ClusterPreemptibleVmPairInfo {
         e.req("preemptibleVm", &self.preemptible_vm);
     }
 }
-crate::xml::complex_codec!(ClusterPreemptibleVmPairInfo);
 
 /// Data object `ClusterPreemptibleVmPairSpec` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterPreemptibleVmPairSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterPreemptibleVmPairInfo`].
     pub info: Option<ClusterPreemptibleVmPairInfo>,
+}
+impl PartialEq for ClusterPreemptibleVmPairSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterPreemptibleVmPairSpec {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairSpec";
@@ -7216,11 +8645,10 @@ impl ComplexType for ClusterPreemptibleVmPairSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterPreemptibleVmPairSpec);
 crate::xml::inherits!(ClusterPreemptibleVmPairSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterProactiveDrsConfigInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProactiveDrsConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -7228,6 +8656,12 @@ pub struct ClusterProactiveDrsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterProactiveDrsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterProactiveDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProactiveDrsConfigInfo";
@@ -7243,17 +8677,22 @@ impl ComplexType for ClusterProactiveDrsConfigInfo {
         e.opt("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(ClusterProactiveDrsConfigInfo);
 
 /// Data object `ClusterProfileCompleteConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterProfileConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProfileCompleteConfigSpec {
     /// The fields inherited from [`ClusterProfileConfigSpec`].
     pub base_: ClusterProfileConfigSpec,
     /// `complyProfile`: [`ComplianceProfile`].
     pub comply_profile: Option<ComplianceProfile>,
+}
+impl PartialEq for ClusterProfileCompleteConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.comply_profile == other.comply_profile
+    }
 }
 impl ComplexType for ClusterProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCompleteConfigSpec";
@@ -7270,18 +8709,23 @@ impl ComplexType for ClusterProfileCompleteConfigSpec {
         e.opt("complyProfile", &self.comply_profile);
     }
 }
-crate::xml::complex_codec!(ClusterProfileCompleteConfigSpec);
 crate::xml::inherits!(ClusterProfileCompleteConfigSpec, ClusterProfileConfigSpec);
 
 /// Data object `ClusterProfileConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProfileConfigInfo {
     /// The fields inherited from [`ProfileConfigInfo`].
     pub base_: ProfileConfigInfo,
     /// `complyProfile`: [`ComplianceProfile`].
     pub comply_profile: Option<ComplianceProfile>,
+}
+impl PartialEq for ClusterProfileConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.comply_profile == other.comply_profile
+    }
 }
 impl ComplexType for ClusterProfileConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProfileConfigInfo";
@@ -7298,18 +8742,23 @@ impl ComplexType for ClusterProfileConfigInfo {
         e.opt("complyProfile", &self.comply_profile);
     }
 }
-crate::xml::complex_codec!(ClusterProfileConfigInfo);
 crate::xml::inherits!(ClusterProfileConfigInfo, ProfileConfigInfo);
 
 /// Data object `ClusterProfileConfigServiceCreateSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterProfileConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProfileConfigServiceCreateSpec {
     /// The fields inherited from [`ClusterProfileConfigSpec`].
     pub base_: ClusterProfileConfigSpec,
     /// `serviceType`: xsd:string.
     pub service_type: Vec<String>,
+}
+impl PartialEq for ClusterProfileConfigServiceCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.service_type == other.service_type
+    }
 }
 impl ComplexType for ClusterProfileConfigServiceCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigServiceCreateSpec";
@@ -7326,7 +8775,6 @@ impl ComplexType for ClusterProfileConfigServiceCreateSpec {
         e.list("serviceType", &self.service_type);
     }
 }
-crate::xml::complex_codec!(ClusterProfileConfigServiceCreateSpec);
 crate::xml::inherits!(ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec);
 
 /// Data object `ClusterProfileConfigSpec` of the vSphere API (since 4.0).
@@ -7334,10 +8782,15 @@ crate::xml::inherits!(ClusterProfileConfigServiceCreateSpec, ClusterProfileConfi
 /// Extends [`ClusterProfileCreateSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterProfileConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProfileConfigSpec {
     /// The fields inherited from [`ClusterProfileCreateSpec`].
     pub base_: ClusterProfileCreateSpec,
+}
+impl PartialEq for ClusterProfileConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClusterProfileConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigSpec";
@@ -7349,7 +8802,6 @@ impl ComplexType for ClusterProfileConfigSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClusterProfileConfigSpec);
 crate::xml::inherits!(ClusterProfileConfigSpec, ClusterProfileCreateSpec);
 
 /// Data object `ClusterProfileCreateSpec` of the vSphere API (since 4.0).
@@ -7357,10 +8809,15 @@ crate::xml::inherits!(ClusterProfileConfigSpec, ClusterProfileCreateSpec);
 /// Extends [`ProfileCreateSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterProfileCreateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterProfileCreateSpec {
     /// The fields inherited from [`ProfileCreateSpec`].
     pub base_: ProfileCreateSpec,
+}
+impl PartialEq for ClusterProfileCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ClusterProfileCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCreateSpec";
@@ -7372,11 +8829,10 @@ impl ComplexType for ClusterProfileCreateSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ClusterProfileCreateSpec);
 crate::xml::inherits!(ClusterProfileCreateSpec, ProfileCreateSpec);
 
 /// Data object `ClusterRecommendation` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterRecommendation {
     /// `key`: xsd:string.
     pub key: String,
@@ -7404,6 +8860,22 @@ pub struct ClusterRecommendation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterRecommendation {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_ == other.type_
+            && self.time == other.time
+            && self.rating == other.rating
+            && self.reason == other.reason
+            && self.reason_text == other.reason_text
+            && self.warning_text == other.warning_text
+            && self.warning_details == other.warning_details
+            && self.prerequisite == other.prerequisite
+            && self.action == other.action
+            && self.target == other.target
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterRecommendation {
     const TYPE_NAME: &'static str = "ClusterRecommendation";
@@ -7439,17 +8911,22 @@ impl ComplexType for ClusterRecommendation {
         e.opt("target", &self.target);
     }
 }
-crate::xml::complex_codec!(ClusterRecommendation);
 
 /// Data object `ClusterReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterReconfiguredEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for ClusterReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for ClusterReconfiguredEvent {
     const TYPE_NAME: &'static str = "ClusterReconfiguredEvent";
@@ -7466,11 +8943,10 @@ impl ComplexType for ClusterReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(ClusterReconfiguredEvent);
 crate::xml::inherits!(ClusterReconfiguredEvent, ClusterEvent);
 
 /// Data object `ClusterResourceUsageSummary` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterResourceUsageSummary {
     /// `cpuUsedMHz`: xsd:int.
     pub cpu_used_m_hz: i32,
@@ -7492,6 +8968,19 @@ pub struct ClusterResourceUsageSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterResourceUsageSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.cpu_used_m_hz == other.cpu_used_m_hz
+            && self.cpu_capacity_m_hz == other.cpu_capacity_m_hz
+            && self.mem_used_mb == other.mem_used_mb
+            && self.mem_capacity_mb == other.mem_capacity_mb
+            && self.pmem_available_mb == other.pmem_available_mb
+            && self.pmem_capacity_mb == other.pmem_capacity_mb
+            && self.storage_used_mb == other.storage_used_mb
+            && self.storage_capacity_mb == other.storage_capacity_mb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterResourceUsageSummary {
     const TYPE_NAME: &'static str = "ClusterResourceUsageSummary";
@@ -7521,12 +9010,11 @@ impl ComplexType for ClusterResourceUsageSummary {
         e.req("storageCapacityMB", &self.storage_capacity_mb);
     }
 }
-crate::xml::complex_codec!(ClusterResourceUsageSummary);
 
 /// Data object `ClusterRuleInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterRuleInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterRuleInfo {
     /// `key`: xsd:int.
     pub key: Option<i32>,
@@ -7548,6 +9036,19 @@ pub struct ClusterRuleInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterRuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.status == other.status
+            && self.enabled == other.enabled
+            && self.name == other.name
+            && self.mandatory == other.mandatory
+            && self.user_created == other.user_created
+            && self.in_compliance == other.in_compliance
+            && self.rule_uuid == other.rule_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterRuleInfo {
     const TYPE_NAME: &'static str = "ClusterRuleInfo";
@@ -7577,17 +9078,22 @@ impl ComplexType for ClusterRuleInfo {
         if e.knows(Version::V6_0) { e.opt("ruleUuid", &self.rule_uuid); }
     }
 }
-crate::xml::complex_codec!(ClusterRuleInfo);
 
 /// Data object `ClusterRuleSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterRuleSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterRuleInfo`].
     pub info: Option<AnyClusterRuleInfo>,
+}
+impl PartialEq for ClusterRuleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterRuleSpec {
     const TYPE_NAME: &'static str = "ClusterRuleSpec";
@@ -7604,18 +9110,22 @@ impl ComplexType for ClusterRuleSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterRuleSpec);
 crate::xml::inherits!(ClusterRuleSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterSlotPolicy` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterSlotPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterSlotPolicy {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterSlotPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterSlotPolicy";
@@ -7628,14 +9138,13 @@ impl ComplexType for ClusterSlotPolicy {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(ClusterSlotPolicy);
 
 /// Data object `ClusterStatusChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterStatusChangedEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterStatusChangedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
@@ -7643,6 +9152,13 @@ pub struct ClusterStatusChangedEvent {
     pub old_status: String,
     /// `newStatus`: xsd:string.
     pub new_status: String,
+}
+impl PartialEq for ClusterStatusChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_status == other.old_status
+            && self.new_status == other.new_status
+    }
 }
 impl ComplexType for ClusterStatusChangedEvent {
     const TYPE_NAME: &'static str = "ClusterStatusChangedEvent";
@@ -7661,11 +9177,10 @@ impl ComplexType for ClusterStatusChangedEvent {
         e.req("newStatus", &self.new_status);
     }
 }
-crate::xml::complex_codec!(ClusterStatusChangedEvent);
 crate::xml::inherits!(ClusterStatusChangedEvent, ClusterEvent);
 
 /// Data object `ClusterSystemVMsConfigInfo` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterSystemVMsConfigInfo {
     /// `allowedDatastores`: ManagedObjectReference.
     pub allowed_datastores: Vec<ManagedObjectReference>,
@@ -7679,6 +9194,15 @@ pub struct ClusterSystemVMsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterSystemVMsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed_datastores == other.allowed_datastores
+            && self.not_allowed_datastores == other.not_allowed_datastores
+            && self.ds_tag_categories_to_exclude == other.ds_tag_categories_to_exclude
+            && self.deployment_mode == other.deployment_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterSystemVMsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigInfo";
@@ -7700,10 +9224,9 @@ impl ComplexType for ClusterSystemVMsConfigInfo {
         if e.knows(Version::V8_0_2_0) { e.opt("deploymentMode", &self.deployment_mode); }
     }
 }
-crate::xml::complex_codec!(ClusterSystemVMsConfigInfo);
 
 /// Data object `ClusterSystemVMsConfigSpec` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterSystemVMsConfigSpec {
     /// `allowedDatastores`: [`ClusterDatastoreUpdateSpec`].
     pub allowed_datastores: Vec<ClusterDatastoreUpdateSpec>,
@@ -7717,6 +9240,15 @@ pub struct ClusterSystemVMsConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterSystemVMsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed_datastores == other.allowed_datastores
+            && self.not_allowed_datastores == other.not_allowed_datastores
+            && self.ds_tag_categories_to_exclude == other.ds_tag_categories_to_exclude
+            && self.deployment_mode == other.deployment_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterSystemVMsConfigSpec {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigSpec";
@@ -7738,17 +9270,22 @@ impl ComplexType for ClusterSystemVMsConfigSpec {
         if e.knows(Version::V8_0_2_0) { e.opt("deploymentMode", &self.deployment_mode); }
     }
 }
-crate::xml::complex_codec!(ClusterSystemVMsConfigSpec);
 
 /// Data object `ClusterTagCategoryUpdateSpec` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterTagCategoryUpdateSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `category`: xsd:string.
     pub category: Option<String>,
+}
+impl PartialEq for ClusterTagCategoryUpdateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.category == other.category
+    }
 }
 impl ComplexType for ClusterTagCategoryUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterTagCategoryUpdateSpec";
@@ -7765,11 +9302,10 @@ impl ComplexType for ClusterTagCategoryUpdateSpec {
         e.opt("category", &self.category);
     }
 }
-crate::xml::complex_codec!(ClusterTagCategoryUpdateSpec);
 crate::xml::inherits!(ClusterTagCategoryUpdateSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterUsageSummary` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterUsageSummary {
     /// `totalCpuCapacityMhz`: xsd:int.
     pub total_cpu_capacity_mhz: i32,
@@ -7807,6 +9343,27 @@ pub struct ClusterUsageSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterUsageSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.total_cpu_capacity_mhz == other.total_cpu_capacity_mhz
+            && self.total_mem_capacity_mb == other.total_mem_capacity_mb
+            && self.cpu_reservation_mhz == other.cpu_reservation_mhz
+            && self.mem_reservation_mb == other.mem_reservation_mb
+            && self.powered_off_cpu_reservation_mhz == other.powered_off_cpu_reservation_mhz
+            && self.powered_off_mem_reservation_mb == other.powered_off_mem_reservation_mb
+            && self.cpu_demand_mhz == other.cpu_demand_mhz
+            && self.mem_demand_mb == other.mem_demand_mb
+            && self.stats_gen_number == other.stats_gen_number
+            && self.cpu_entitled_mhz == other.cpu_entitled_mhz
+            && self.mem_entitled_mb == other.mem_entitled_mb
+            && self.powered_off_vm_count == other.powered_off_vm_count
+            && self.total_vm_count == other.total_vm_count
+            && self.tier0_mem_capacity_mb == other.tier0_mem_capacity_mb
+            && self.reserved_tier0_mem_mb == other.reserved_tier0_mem_mb
+            && self.unreserved_tier0_mem_mb == other.unreserved_tier0_mem_mb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterUsageSummary {
     const TYPE_NAME: &'static str = "ClusterUsageSummary";
@@ -7852,10 +9409,9 @@ impl ComplexType for ClusterUsageSummary {
         if e.knows(Version::V9_0_0_0) { e.opt("unreservedTier0MemMB", &self.unreserved_tier0_mem_mb); }
     }
 }
-crate::xml::complex_codec!(ClusterUsageSummary);
 
 /// Data object `ClusterVmComponentProtectionSettings` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmComponentProtectionSettings {
     /// `vmStorageProtectionForAPD`: xsd:string.
     pub vm_storage_protection_for_apd: Option<String>,
@@ -7871,6 +9427,16 @@ pub struct ClusterVmComponentProtectionSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterVmComponentProtectionSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_storage_protection_for_apd == other.vm_storage_protection_for_apd
+            && self.enable_apd_timeout_for_hosts == other.enable_apd_timeout_for_hosts
+            && self.vm_terminate_delay_for_apd_sec == other.vm_terminate_delay_for_apd_sec
+            && self.vm_reaction_on_apd_cleared == other.vm_reaction_on_apd_cleared
+            && self.vm_storage_protection_for_pdl == other.vm_storage_protection_for_pdl
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterVmComponentProtectionSettings {
     const TYPE_NAME: &'static str = "ClusterVmComponentProtectionSettings";
@@ -7894,17 +9460,22 @@ impl ComplexType for ClusterVmComponentProtectionSettings {
         e.opt("vmStorageProtectionForPDL", &self.vm_storage_protection_for_pdl);
     }
 }
-crate::xml::complex_codec!(ClusterVmComponentProtectionSettings);
 
 /// Data object `ClusterVmGroup` of the vSphere API (since 4.1).
 ///
 /// Extends [`ClusterGroupInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmGroup {
     /// The fields inherited from [`ClusterGroupInfo`].
     pub base_: ClusterGroupInfo,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+}
+impl PartialEq for ClusterVmGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for ClusterVmGroup {
     const TYPE_NAME: &'static str = "ClusterVmGroup";
@@ -7921,13 +9492,12 @@ impl ComplexType for ClusterVmGroup {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(ClusterVmGroup);
 crate::xml::inherits!(ClusterVmGroup, ClusterGroupInfo);
 
 /// Data object `ClusterVmHostRuleInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmHostRuleInfo {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
@@ -7937,6 +9507,14 @@ pub struct ClusterVmHostRuleInfo {
     pub affine_host_group_name: Option<String>,
     /// `antiAffineHostGroupName`: xsd:string.
     pub anti_affine_host_group_name: Option<String>,
+}
+impl PartialEq for ClusterVmHostRuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_group_name == other.vm_group_name
+            && self.affine_host_group_name == other.affine_host_group_name
+            && self.anti_affine_host_group_name == other.anti_affine_host_group_name
+    }
 }
 impl ComplexType for ClusterVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterVmHostRuleInfo";
@@ -7957,11 +9535,10 @@ impl ComplexType for ClusterVmHostRuleInfo {
         e.opt("antiAffineHostGroupName", &self.anti_affine_host_group_name);
     }
 }
-crate::xml::complex_codec!(ClusterVmHostRuleInfo);
 crate::xml::inherits!(ClusterVmHostRuleInfo, ClusterRuleInfo);
 
 /// Data object `ClusterVmOrchestrationInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmOrchestrationInfo {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -7971,6 +9548,13 @@ pub struct ClusterVmOrchestrationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterVmOrchestrationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.vm_readiness == other.vm_readiness
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterVmOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationInfo";
@@ -7988,17 +9572,22 @@ impl ComplexType for ClusterVmOrchestrationInfo {
         e.req("vmReadiness", &self.vm_readiness);
     }
 }
-crate::xml::complex_codec!(ClusterVmOrchestrationInfo);
 
 /// Data object `ClusterVmOrchestrationSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmOrchestrationSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`ClusterVmOrchestrationInfo`].
     pub info: Option<ClusterVmOrchestrationInfo>,
+}
+impl PartialEq for ClusterVmOrchestrationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for ClusterVmOrchestrationSpec {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationSpec";
@@ -8015,11 +9604,10 @@ impl ComplexType for ClusterVmOrchestrationSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(ClusterVmOrchestrationSpec);
 crate::xml::inherits!(ClusterVmOrchestrationSpec, ArrayUpdateSpec);
 
 /// Data object `ClusterVmReadiness` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmReadiness {
     /// `readyCondition`: xsd:string.
     pub ready_condition: Option<String>,
@@ -8029,6 +9617,13 @@ pub struct ClusterVmReadiness {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterVmReadiness {
+    fn eq(&self, other: &Self) -> bool {
+        self.ready_condition == other.ready_condition
+            && self.post_ready_delay == other.post_ready_delay
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterVmReadiness {
     const TYPE_NAME: &'static str = "ClusterVmReadiness";
@@ -8046,10 +9641,9 @@ impl ComplexType for ClusterVmReadiness {
         e.opt("postReadyDelay", &self.post_ready_delay);
     }
 }
-crate::xml::complex_codec!(ClusterVmReadiness);
 
 /// Data object `ClusterVmToolsMonitoringSettings` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterVmToolsMonitoringSettings {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -8069,6 +9663,18 @@ pub struct ClusterVmToolsMonitoringSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ClusterVmToolsMonitoringSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.vm_monitoring == other.vm_monitoring
+            && self.cluster_settings == other.cluster_settings
+            && self.failure_interval == other.failure_interval
+            && self.min_up_time == other.min_up_time
+            && self.max_failures == other.max_failures
+            && self.max_failure_window == other.max_failure_window
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ClusterVmToolsMonitoringSettings {
     const TYPE_NAME: &'static str = "ClusterVmToolsMonitoringSettings";
@@ -8096,15 +9702,19 @@ impl ComplexType for ClusterVmToolsMonitoringSettings {
         e.opt("maxFailureWindow", &self.max_failure_window);
     }
 }
-crate::xml::complex_codec!(ClusterVmToolsMonitoringSettings);
 
 /// Fault `CollectorAddressUnset` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CollectorAddressUnset {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
+}
+impl PartialEq for CollectorAddressUnset {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CollectorAddressUnset {
     const TYPE_NAME: &'static str = "CollectorAddressUnset";
@@ -8116,11 +9726,10 @@ impl ComplexType for CollectorAddressUnset {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CollectorAddressUnset);
 crate::xml::inherits!(CollectorAddressUnset, DvsFault);
 
 /// Data object `ComplianceFailure` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComplianceFailure {
     /// `failureType`: xsd:string.
     pub failure_type: String,
@@ -8134,6 +9743,15 @@ pub struct ComplianceFailure {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComplianceFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.failure_type == other.failure_type
+            && self.message == other.message
+            && self.expression_name == other.expression_name
+            && self.failure_values == other.failure_values
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComplianceFailure {
     const TYPE_NAME: &'static str = "ComplianceFailure";
@@ -8155,10 +9773,9 @@ impl ComplexType for ComplianceFailure {
         if e.knows(Version::V6_5) { e.list("failureValues", &self.failure_values); }
     }
 }
-crate::xml::complex_codec!(ComplianceFailure);
 
 /// Data object `ComplianceFailureComplianceFailureValues` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComplianceFailureComplianceFailureValues {
     /// `comparisonIdentifier`: xsd:string.
     pub comparison_identifier: String,
@@ -8172,6 +9789,15 @@ pub struct ComplianceFailureComplianceFailureValues {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComplianceFailureComplianceFailureValues {
+    fn eq(&self, other: &Self) -> bool {
+        self.comparison_identifier == other.comparison_identifier
+            && self.profile_instance == other.profile_instance
+            && self.host_value == other.host_value
+            && self.profile_value == other.profile_value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComplianceFailureComplianceFailureValues {
     const TYPE_NAME: &'static str = "ComplianceFailureComplianceFailureValues";
@@ -8193,10 +9819,9 @@ impl ComplexType for ComplianceFailureComplianceFailureValues {
         e.opt("profileValue", &self.profile_value);
     }
 }
-crate::xml::complex_codec!(ComplianceFailureComplianceFailureValues);
 
 /// Data object `ComplianceLocator` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComplianceLocator {
     /// `expressionName`: xsd:string.
     pub expression_name: String,
@@ -8206,6 +9831,13 @@ pub struct ComplianceLocator {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComplianceLocator {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression_name == other.expression_name
+            && self.apply_path == other.apply_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComplianceLocator {
     const TYPE_NAME: &'static str = "ComplianceLocator";
@@ -8223,10 +9855,9 @@ impl ComplexType for ComplianceLocator {
         e.req("applyPath", &self.apply_path);
     }
 }
-crate::xml::complex_codec!(ComplianceLocator);
 
 /// Data object `ComplianceProfile` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComplianceProfile {
     /// `expression`: [`ProfileExpression`].
     pub expression: Vec<AnyProfileExpression>,
@@ -8236,6 +9867,13 @@ pub struct ComplianceProfile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComplianceProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression == other.expression
+            && self.root_expression == other.root_expression
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComplianceProfile {
     const TYPE_NAME: &'static str = "ComplianceProfile";
@@ -8253,10 +9891,9 @@ impl ComplexType for ComplianceProfile {
         e.req("rootExpression", &self.root_expression);
     }
 }
-crate::xml::complex_codec!(ComplianceProfile);
 
 /// Data object `ComplianceResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComplianceResult {
     /// `profile`: ManagedObjectReference.
     pub profile: Option<ManagedObjectReference>,
@@ -8272,6 +9909,16 @@ pub struct ComplianceResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComplianceResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile == other.profile
+            && self.compliance_status == other.compliance_status
+            && self.entity == other.entity
+            && self.check_time == other.check_time
+            && self.failure == other.failure
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComplianceResult {
     const TYPE_NAME: &'static str = "ComplianceResult";
@@ -8295,17 +9942,22 @@ impl ComplexType for ComplianceResult {
         e.list("failure", &self.failure);
     }
 }
-crate::xml::complex_codec!(ComplianceResult);
 
 /// Data object `CompositePolicyOption` of the vSphere API (since 4.0).
 ///
 /// Extends [`PolicyOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CompositePolicyOption {
     /// The fields inherited from [`PolicyOption`].
     pub base_: PolicyOption,
     /// `option`: [`PolicyOption`].
     pub option: Vec<AnyPolicyOption>,
+}
+impl PartialEq for CompositePolicyOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.option == other.option
+    }
 }
 impl ComplexType for CompositePolicyOption {
     const TYPE_NAME: &'static str = "CompositePolicyOption";
@@ -8322,13 +9974,12 @@ impl ComplexType for CompositePolicyOption {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(CompositePolicyOption);
 crate::xml::inherits!(CompositePolicyOption, PolicyOption);
 
 /// Data object `ComputeResourceConfigInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyComputeResourceConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceConfigInfo {
     /// `vmSwapPlacement`: xsd:string.
     pub vm_swap_placement: String,
@@ -8342,6 +9993,15 @@ pub struct ComputeResourceConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_swap_placement == other.vm_swap_placement
+            && self.spbm_enabled == other.spbm_enabled
+            && self.default_hardware_version_key == other.default_hardware_version_key
+            && self.maximum_hardware_version_key == other.maximum_hardware_version_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceConfigInfo {
     const TYPE_NAME: &'static str = "ComputeResourceConfigInfo";
@@ -8363,12 +10023,11 @@ impl ComplexType for ComputeResourceConfigInfo {
         if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
-crate::xml::complex_codec!(ComputeResourceConfigInfo);
 
 /// Data object `ComputeResourceConfigSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyComputeResourceConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceConfigSpec {
     /// `vmSwapPlacement`: xsd:string.
     pub vm_swap_placement: Option<String>,
@@ -8392,6 +10051,20 @@ pub struct ComputeResourceConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_swap_placement == other.vm_swap_placement
+            && self.spbm_enabled == other.spbm_enabled
+            && self.default_hardware_version_key == other.default_hardware_version_key
+            && self.desired_software_spec == other.desired_software_spec
+            && self.maximum_hardware_version_key == other.maximum_hardware_version_key
+            && self.enable_config_manager == other.enable_config_manager
+            && self.host_seed_spec == other.host_seed_spec
+            && self.software_spec_id == other.software_spec_id
+            && self.network_boot_mode == other.network_boot_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceConfigSpec {
     const TYPE_NAME: &'static str = "ComputeResourceConfigSpec";
@@ -8423,17 +10096,22 @@ impl ComplexType for ComputeResourceConfigSpec {
         if e.knows(Version::V9_0_0_0) { e.opt("networkBootMode", &self.network_boot_mode); }
     }
 }
-crate::xml::complex_codec!(ComputeResourceConfigSpec);
 
 /// Data object `ComputeResourceEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `computeResource`: ManagedObjectReference.
     pub compute_resource: ManagedObjectReference,
+}
+impl PartialEq for ComputeResourceEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.compute_resource == other.compute_resource
+    }
 }
 impl ComplexType for ComputeResourceEventArgument {
     const TYPE_NAME: &'static str = "ComputeResourceEventArgument";
@@ -8450,11 +10128,10 @@ impl ComplexType for ComputeResourceEventArgument {
         e.req("computeResource", &self.compute_resource);
     }
 }
-crate::xml::complex_codec!(ComputeResourceEventArgument);
 crate::xml::inherits!(ComputeResourceEventArgument, EntityEventArgument);
 
 /// Data object `ComputeResourceHostSPBMLicenseInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceHostSPBMLicenseInfo {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -8464,6 +10141,13 @@ pub struct ComputeResourceHostSPBMLicenseInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceHostSPBMLicenseInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.license_state == other.license_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceHostSPBMLicenseInfo {
     const TYPE_NAME: &'static str = "ComputeResourceHostSPBMLicenseInfo";
@@ -8481,10 +10165,9 @@ impl ComplexType for ComputeResourceHostSPBMLicenseInfo {
         e.req("licenseState", &self.license_state);
     }
 }
-crate::xml::complex_codec!(ComputeResourceHostSPBMLicenseInfo);
 
 /// Data object `ComputeResourceHostSeedSpec` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceHostSeedSpec {
     /// `singleHostSpec`: [`ComputeResourceHostSeedSpecSingleHostSpec`].
     pub single_host_spec: ComputeResourceHostSeedSpecSingleHostSpec,
@@ -8492,6 +10175,12 @@ pub struct ComputeResourceHostSeedSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceHostSeedSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.single_host_spec == other.single_host_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceHostSeedSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpec";
@@ -8507,10 +10196,9 @@ impl ComplexType for ComputeResourceHostSeedSpec {
         e.req("singleHostSpec", &self.single_host_spec);
     }
 }
-crate::xml::complex_codec!(ComputeResourceHostSeedSpec);
 
 /// Data object `ComputeResourceHostSeedSpecSingleHostSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceHostSeedSpecSingleHostSpec {
     /// `newHostCnxSpec`: [`HostConnectSpec`].
     pub new_host_cnx_spec: Option<HostConnectSpec>,
@@ -8520,6 +10208,13 @@ pub struct ComputeResourceHostSeedSpecSingleHostSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceHostSeedSpecSingleHostSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.new_host_cnx_spec == other.new_host_cnx_spec
+            && self.existing_host == other.existing_host
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpecSingleHostSpec";
@@ -8537,12 +10232,11 @@ impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
         e.opt("existingHost", &self.existing_host);
     }
 }
-crate::xml::complex_codec!(ComputeResourceHostSeedSpecSingleHostSpec);
 
 /// Data object `ComputeResourceSummary` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyComputeResourceSummary`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeResourceSummary {
     /// `totalCpu`: xsd:int.
     pub total_cpu: i32,
@@ -8566,6 +10260,20 @@ pub struct ComputeResourceSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ComputeResourceSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.total_cpu == other.total_cpu
+            && self.total_memory == other.total_memory
+            && self.num_cpu_cores == other.num_cpu_cores
+            && self.num_cpu_threads == other.num_cpu_threads
+            && self.effective_cpu == other.effective_cpu
+            && self.effective_memory == other.effective_memory
+            && self.num_hosts == other.num_hosts
+            && self.num_effective_hosts == other.num_effective_hosts
+            && self.overall_status == other.overall_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ComputeResourceSummary {
     const TYPE_NAME: &'static str = "ComputeResourceSummary";
@@ -8597,15 +10305,19 @@ impl ComplexType for ComputeResourceSummary {
         e.req("overallStatus", &self.overall_status);
     }
 }
-crate::xml::complex_codec!(ComputeResourceSummary);
 
 /// Fault `ConcurrentAccess` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConcurrentAccess {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for ConcurrentAccess {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ConcurrentAccess {
     const TYPE_NAME: &'static str = "ConcurrentAccess";
@@ -8617,11 +10329,10 @@ impl ComplexType for ConcurrentAccess {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ConcurrentAccess);
 crate::xml::inherits!(ConcurrentAccess, VimFault);
 
 /// Data object `ConfigTarget` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConfigTarget {
     /// `numCpus`: xsd:int.
     pub num_cpus: i32,
@@ -8711,6 +10422,53 @@ pub struct ConfigTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ConfigTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_cpus == other.num_cpus
+            && self.num_cpu_cores == other.num_cpu_cores
+            && self.num_numa_nodes == other.num_numa_nodes
+            && self.max_cpus_per_host == other.max_cpus_per_host
+            && self.smc_present == other.smc_present
+            && self.datastore == other.datastore
+            && self.network == other.network
+            && self.opaque_network == other.opaque_network
+            && self.distributed_virtual_portgroup == other.distributed_virtual_portgroup
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.subnet_info == other.subnet_info
+            && self.cd_rom == other.cd_rom
+            && self.serial == other.serial
+            && self.parallel == other.parallel
+            && self.sound == other.sound
+            && self.usb == other.usb
+            && self.floppy == other.floppy
+            && self.legacy_network_info == other.legacy_network_info
+            && self.scsi_passthrough == other.scsi_passthrough
+            && self.scsi_disk == other.scsi_disk
+            && self.ide_disk == other.ide_disk
+            && self.max_mem_mb_optimal_perf == other.max_mem_mb_optimal_perf
+            && self.supported_max_mem_mb == other.supported_max_mem_mb
+            && self.resource_pool == other.resource_pool
+            && self.auto_vmotion == other.auto_vmotion
+            && self.pci_passthrough == other.pci_passthrough
+            && self.sriov == other.sriov
+            && self.vflash_module == other.vflash_module
+            && self.shared_gpu_passthrough_types == other.shared_gpu_passthrough_types
+            && self.available_persistent_memory_reservation_mb == other.available_persistent_memory_reservation_mb
+            && self.dynamic_passthrough == other.dynamic_passthrough
+            && self.sgx_target_info == other.sgx_target_info
+            && self.precision_clock_info == other.precision_clock_info
+            && self.sev_supported == other.sev_supported
+            && self.vgpu_device_info == other.vgpu_device_info
+            && self.vgpu_profile_info == other.vgpu_profile_info
+            && self.vendor_device_group_info == other.vendor_device_group_info
+            && self.max_simultaneous_threads == other.max_simultaneous_threads
+            && self.dvx_class_info == other.dvx_class_info
+            && self.sev_snp_supported == other.sev_snp_supported
+            && self.tdx_supported == other.tdx_supported
+            && self.vmotion_bandwidth == other.vmotion_bandwidth
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ConfigTarget {
     const TYPE_NAME: &'static str = "ConfigTarget";
@@ -8808,17 +10566,22 @@ impl ComplexType for ConfigTarget {
         if e.knows(Version::V9_1_0_0) { e.list("vMotionBandwidth", &self.vmotion_bandwidth); }
     }
 }
-crate::xml::complex_codec!(ConfigTarget);
 
 /// Fault `ConflictingConfiguration` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConflictingConfiguration {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `configInConflict`: [`ConflictingConfigurationConfig`].
     pub config_in_conflict: Vec<ConflictingConfigurationConfig>,
+}
+impl PartialEq for ConflictingConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_in_conflict == other.config_in_conflict
+    }
 }
 impl ComplexType for ConflictingConfiguration {
     const TYPE_NAME: &'static str = "ConflictingConfiguration";
@@ -8835,11 +10598,10 @@ impl ComplexType for ConflictingConfiguration {
         e.list("configInConflict", &self.config_in_conflict);
     }
 }
-crate::xml::complex_codec!(ConflictingConfiguration);
 crate::xml::inherits!(ConflictingConfiguration, DvsFault);
 
 /// Data object `ConflictingConfigurationConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConflictingConfigurationConfig {
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
@@ -8849,6 +10611,13 @@ pub struct ConflictingConfigurationConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ConflictingConfigurationConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.property_path == other.property_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ConflictingConfigurationConfig {
     const TYPE_NAME: &'static str = "ConflictingConfigurationConfig";
@@ -8866,12 +10635,11 @@ impl ComplexType for ConflictingConfigurationConfig {
         e.req("propertyPath", &self.property_path);
     }
 }
-crate::xml::complex_codec!(ConflictingConfigurationConfig);
 
 /// Fault `ConflictingDatastoreFound` of the vSphere API (since 5.1).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConflictingDatastoreFound {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -8879,6 +10647,13 @@ pub struct ConflictingDatastoreFound {
     pub name: String,
     /// `url`: xsd:string.
     pub url: String,
+}
+impl PartialEq for ConflictingDatastoreFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.url == other.url
+    }
 }
 impl ComplexType for ConflictingDatastoreFound {
     const TYPE_NAME: &'static str = "ConflictingDatastoreFound";
@@ -8897,13 +10672,12 @@ impl ComplexType for ConflictingDatastoreFound {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(ConflictingDatastoreFound);
 crate::xml::inherits!(ConflictingDatastoreFound, RuntimeFault);
 
 /// Fault `ConnectedIso` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectedIso {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
@@ -8911,6 +10685,13 @@ pub struct ConnectedIso {
     pub cdrom: VirtualCdrom,
     /// `filename`: xsd:string.
     pub filename: String,
+}
+impl PartialEq for ConnectedIso {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cdrom == other.cdrom
+            && self.filename == other.filename
+    }
 }
 impl ComplexType for ConnectedIso {
     const TYPE_NAME: &'static str = "ConnectedIso";
@@ -8929,16 +10710,20 @@ impl ComplexType for ConnectedIso {
         e.req("filename", &self.filename);
     }
 }
-crate::xml::complex_codec!(ConnectedIso);
 crate::xml::inherits!(ConnectedIso, OvfExport);
 
 /// Fault `CpuCompatibilityUnknown` of the vSphere API (since 2.5).
 ///
 /// Extends [`CpuIncompatible`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuCompatibilityUnknown {
     /// The fields inherited from [`CpuIncompatible`].
     pub base_: CpuIncompatible,
+}
+impl PartialEq for CpuCompatibilityUnknown {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CpuCompatibilityUnknown {
     const TYPE_NAME: &'static str = "CpuCompatibilityUnknown";
@@ -8950,16 +10735,20 @@ impl ComplexType for CpuCompatibilityUnknown {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CpuCompatibilityUnknown);
 crate::xml::inherits!(CpuCompatibilityUnknown, CpuIncompatible);
 
 /// Fault `CpuHotPlugNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuHotPlugNotSupported {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for CpuHotPlugNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CpuHotPlugNotSupported {
     const TYPE_NAME: &'static str = "CpuHotPlugNotSupported";
@@ -8971,7 +10760,6 @@ impl ComplexType for CpuHotPlugNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CpuHotPlugNotSupported);
 crate::xml::inherits!(CpuHotPlugNotSupported, VmConfigFault);
 
 /// Fault `CpuIncompatible` of the vSphere API (since 2.5).
@@ -8979,7 +10767,7 @@ crate::xml::inherits!(CpuHotPlugNotSupported, VmConfigFault);
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCpuIncompatible`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuIncompatible {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -8993,6 +10781,16 @@ pub struct CpuIncompatible {
     pub desired_bits: Option<String>,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+}
+impl PartialEq for CpuIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.level == other.level
+            && self.register_name == other.register_name
+            && self.register_bits == other.register_bits
+            && self.desired_bits == other.desired_bits
+            && self.host == other.host
+    }
 }
 impl ComplexType for CpuIncompatible {
     const TYPE_NAME: &'static str = "CpuIncompatible";
@@ -9017,13 +10815,12 @@ impl ComplexType for CpuIncompatible {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(CpuIncompatible);
 crate::xml::inherits!(CpuIncompatible, VirtualHardwareCompatibilityIssue);
 
 /// Fault `CpuIncompatible1ECX` of the vSphere API (since 2.5).
 ///
 /// Extends [`CpuIncompatible`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuIncompatible1ECX {
     /// The fields inherited from [`CpuIncompatible`].
     pub base_: CpuIncompatible,
@@ -9043,6 +10840,19 @@ pub struct CpuIncompatible1ECX {
     pub other: bool,
     /// `otherOnly`: xsd:boolean.
     pub other_only: bool,
+}
+impl PartialEq for CpuIncompatible1ECX {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sse3 == other.sse3
+            && self.pclmulqdq == other.pclmulqdq
+            && self.ssse3 == other.ssse3
+            && self.sse41 == other.sse41
+            && self.sse42 == other.sse42
+            && self.aes == other.aes
+            && self.other == other.other
+            && self.other_only == other.other_only
+    }
 }
 impl ComplexType for CpuIncompatible1ECX {
     const TYPE_NAME: &'static str = "CpuIncompatible1ECX";
@@ -9073,13 +10883,12 @@ impl ComplexType for CpuIncompatible1ECX {
         e.req("otherOnly", &self.other_only);
     }
 }
-crate::xml::complex_codec!(CpuIncompatible1ECX);
 crate::xml::inherits!(CpuIncompatible1ECX, CpuIncompatible);
 
 /// Fault `CpuIncompatible81EDX` of the vSphere API (since 2.5).
 ///
 /// Extends [`CpuIncompatible`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuIncompatible81EDX {
     /// The fields inherited from [`CpuIncompatible`].
     pub base_: CpuIncompatible,
@@ -9095,6 +10904,17 @@ pub struct CpuIncompatible81EDX {
     pub other: bool,
     /// `otherOnly`: xsd:boolean.
     pub other_only: bool,
+}
+impl PartialEq for CpuIncompatible81EDX {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nx == other.nx
+            && self.ffxsr == other.ffxsr
+            && self.rdtscp == other.rdtscp
+            && self.lm == other.lm
+            && self.other == other.other
+            && self.other_only == other.other_only
+    }
 }
 impl ComplexType for CpuIncompatible81EDX {
     const TYPE_NAME: &'static str = "CpuIncompatible81EDX";
@@ -9121,13 +10941,12 @@ impl ComplexType for CpuIncompatible81EDX {
         e.req("otherOnly", &self.other_only);
     }
 }
-crate::xml::complex_codec!(CpuIncompatible81EDX);
 crate::xml::inherits!(CpuIncompatible81EDX, CpuIncompatible);
 
 /// Data object `CreateTaskAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`Action`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateTaskAction {
     /// The fields inherited from [`Action`].
     pub base_: Action,
@@ -9135,6 +10954,13 @@ pub struct CreateTaskAction {
     pub task_type_id: String,
     /// `cancelable`: xsd:boolean.
     pub cancelable: bool,
+}
+impl PartialEq for CreateTaskAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.task_type_id == other.task_type_id
+            && self.cancelable == other.cancelable
+    }
 }
 impl ComplexType for CreateTaskAction {
     const TYPE_NAME: &'static str = "CreateTaskAction";
@@ -9153,11 +10979,10 @@ impl ComplexType for CreateTaskAction {
         e.req("cancelable", &self.cancelable);
     }
 }
-crate::xml::complex_codec!(CreateTaskAction);
 crate::xml::inherits!(CreateTaskAction, Action);
 
 /// Data object `CryptoKeyId` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoKeyId {
     /// `keyId`: xsd:string.
     pub key_id: String,
@@ -9167,6 +10992,13 @@ pub struct CryptoKeyId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoKeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.provider_id == other.provider_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoKeyId {
     const TYPE_NAME: &'static str = "CryptoKeyId";
@@ -9184,10 +11016,9 @@ impl ComplexType for CryptoKeyId {
         e.opt("providerId", &self.provider_id);
     }
 }
-crate::xml::complex_codec!(CryptoKeyId);
 
 /// Data object `CryptoKeyPlain` of the vSphere API (since 6.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct CryptoKeyPlain {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: CryptoKeyId,
@@ -9199,6 +11030,14 @@ pub struct CryptoKeyPlain {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoKeyPlain {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.algorithm == other.algorithm
+            && self.key_data == other.key_data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for CryptoKeyPlain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9228,10 +11067,9 @@ impl ComplexType for CryptoKeyPlain {
         e.req("keyData", &self.key_data);
     }
 }
-crate::xml::complex_codec!(CryptoKeyPlain);
 
 /// Data object `CryptoKeyResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoKeyResult {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: CryptoKeyId,
@@ -9245,6 +11083,15 @@ pub struct CryptoKeyResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoKeyResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.success == other.success
+            && self.reason == other.reason
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoKeyResult {
     const TYPE_NAME: &'static str = "CryptoKeyResult";
@@ -9266,10 +11113,9 @@ impl ComplexType for CryptoKeyResult {
         if e.knows(Version::V7_0_1_0) { e.opt("fault", &self.fault); }
     }
 }
-crate::xml::complex_codec!(CryptoKeyResult);
 
 /// Data object `CryptoManagerHostKeyStatus` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerHostKeyStatus {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: CryptoKeyId,
@@ -9283,6 +11129,15 @@ pub struct CryptoManagerHostKeyStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerHostKeyStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.present == other.present
+            && self.management_type == other.management_type
+            && self.access_granted == other.access_granted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerHostKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerHostKeyStatus";
@@ -9304,10 +11159,9 @@ impl ComplexType for CryptoManagerHostKeyStatus {
         if e.knows(Version::V8_0_3_0) { e.opt("accessGranted", &self.access_granted); }
     }
 }
-crate::xml::complex_codec!(CryptoManagerHostKeyStatus);
 
 /// Data object `CryptoManagerKmipCertSignRequest` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCertSignRequest {
     /// `commonName`: xsd:string.
     pub common_name: Option<String>,
@@ -9327,6 +11181,18 @@ pub struct CryptoManagerKmipCertSignRequest {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipCertSignRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.common_name == other.common_name
+            && self.organization == other.organization
+            && self.organization_unit == other.organization_unit
+            && self.locality == other.locality
+            && self.state == other.state
+            && self.country == other.country
+            && self.email == other.email
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipCertSignRequest {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertSignRequest";
@@ -9354,10 +11220,9 @@ impl ComplexType for CryptoManagerKmipCertSignRequest {
         e.opt("email", &self.email);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCertSignRequest);
 
 /// Data object `CryptoManagerKmipCertificateInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCertificateInfo {
     /// `subject`: xsd:string.
     pub subject: String,
@@ -9381,6 +11246,20 @@ pub struct CryptoManagerKmipCertificateInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipCertificateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject == other.subject
+            && self.issuer == other.issuer
+            && self.serial_number == other.serial_number
+            && self.not_before == other.not_before
+            && self.not_after == other.not_after
+            && self.fingerprint == other.fingerprint
+            && self.check_time == other.check_time
+            && self.seconds_since_valid == other.seconds_since_valid
+            && self.seconds_before_expire == other.seconds_before_expire
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipCertificateInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertificateInfo";
@@ -9412,10 +11291,9 @@ impl ComplexType for CryptoManagerKmipCertificateInfo {
         e.opt("secondsBeforeExpire", &self.seconds_before_expire);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCertificateInfo);
 
 /// Data object `CryptoManagerKmipClusterStatus` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipClusterStatus {
     /// `clusterId`: [`KeyProviderId`].
     pub cluster_id: KeyProviderId,
@@ -9431,6 +11309,16 @@ pub struct CryptoManagerKmipClusterStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipClusterStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.overall_status == other.overall_status
+            && self.management_type == other.management_type
+            && self.servers == other.servers
+            && self.client_cert_info == other.client_cert_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipClusterStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipClusterStatus";
@@ -9454,10 +11342,9 @@ impl ComplexType for CryptoManagerKmipClusterStatus {
         e.opt("clientCertInfo", &self.client_cert_info);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipClusterStatus);
 
 /// Data object `CryptoManagerKmipCryptoKeyStatus` of the vSphere API (since 6.7.2).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCryptoKeyStatus {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: CryptoKeyId,
@@ -9477,6 +11364,18 @@ pub struct CryptoManagerKmipCryptoKeyStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipCryptoKeyStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.key_available == other.key_available
+            && self.reason == other.reason
+            && self.key_info == other.key_info
+            && self.encrypted_vms == other.encrypted_vms
+            && self.affected_hosts == other.affected_hosts
+            && self.referenced_by_tags == other.referenced_by_tags
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatus";
@@ -9504,12 +11403,11 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
         e.list("referencedByTags", &self.referenced_by_tags);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatus);
 
 /// Data object `CryptoManagerKmipCryptoKeyStatusKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoManagerKmipCryptoKeyStatusKeyInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// `keyId`: xsd:string.
     pub key_id: String,
@@ -9517,6 +11415,12 @@ pub struct CryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipCryptoKeyStatusKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusKeyInfo";
@@ -9532,17 +11436,22 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatusKeyInfo {
         e.req("keyId", &self.key_id);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatusKeyInfo);
 
 /// Data object `CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`CryptoManagerKmipCryptoKeyStatusKeyInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
     /// The fields inherited from [`CryptoManagerKmipCryptoKeyStatusKeyInfo`].
     pub base_: CryptoManagerKmipCryptoKeyStatusKeyInfo,
     /// `configuredTime`: xsd:dateTime.
     pub configured_time: Option<DateTime>,
+}
+impl PartialEq for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.configured_time == other.configured_time
+    }
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo";
@@ -9559,13 +11468,12 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
         e.opt("configuredTime", &self.configured_time);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo);
 crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo, CryptoManagerKmipCryptoKeyStatusKeyInfo);
 
 /// Data object `CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`CryptoManagerKmipCryptoKeyStatusKeyInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
     /// The fields inherited from [`CryptoManagerKmipCryptoKeyStatusKeyInfo`].
     pub base_: CryptoManagerKmipCryptoKeyStatusKeyInfo,
@@ -9573,6 +11481,13 @@ pub struct CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
     pub create_time: Option<DateTime>,
     /// `rotateTime`: xsd:dateTime.
     pub rotate_time: Option<DateTime>,
+}
+impl PartialEq for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.create_time == other.create_time
+            && self.rotate_time == other.rotate_time
+    }
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo";
@@ -9591,11 +11506,10 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKey
         e.opt("rotateTime", &self.rotate_time);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo);
 crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo, CryptoManagerKmipCryptoKeyStatusKeyInfo);
 
 /// Data object `CryptoManagerKmipCustomAttributeSpec` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipCustomAttributeSpec {
     /// `attributes`: [`KeyValue`].
     pub attributes: Vec<KeyValue>,
@@ -9603,6 +11517,12 @@ pub struct CryptoManagerKmipCustomAttributeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipCustomAttributeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.attributes == other.attributes
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCustomAttributeSpec";
@@ -9618,10 +11538,9 @@ impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
         e.list("attributes", &self.attributes);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipCustomAttributeSpec);
 
 /// Data object `CryptoManagerKmipGenerateKeySpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipGenerateKeySpec {
     /// `keyType`: xsd:string.
     pub key_type: Option<String>,
@@ -9629,6 +11548,12 @@ pub struct CryptoManagerKmipGenerateKeySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipGenerateKeySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_type == other.key_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipGenerateKeySpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipGenerateKeySpec";
@@ -9644,10 +11569,9 @@ impl ComplexType for CryptoManagerKmipGenerateKeySpec {
         e.opt("keyType", &self.key_type);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipGenerateKeySpec);
 
 /// Data object `CryptoManagerKmipServerCertInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipServerCertInfo {
     /// `certificate`: xsd:string.
     pub certificate: String,
@@ -9659,6 +11583,14 @@ pub struct CryptoManagerKmipServerCertInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipServerCertInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.certificate == other.certificate
+            && self.cert_info == other.cert_info
+            && self.client_trust_server == other.client_trust_server
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipServerCertInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerCertInfo";
@@ -9678,10 +11610,9 @@ impl ComplexType for CryptoManagerKmipServerCertInfo {
         e.opt("clientTrustServer", &self.client_trust_server);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipServerCertInfo);
 
 /// Data object `CryptoManagerKmipServerStatus` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoManagerKmipServerStatus {
     /// `name`: xsd:string.
     pub name: String,
@@ -9699,6 +11630,17 @@ pub struct CryptoManagerKmipServerStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoManagerKmipServerStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.status == other.status
+            && self.connection_status == other.connection_status
+            && self.cert_info == other.cert_info
+            && self.client_trust_server == other.client_trust_server
+            && self.server_trust_client == other.server_trust_client
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoManagerKmipServerStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerStatus";
@@ -9724,17 +11666,21 @@ impl ComplexType for CryptoManagerKmipServerStatus {
         e.opt("serverTrustClient", &self.server_trust_client);
     }
 }
-crate::xml::complex_codec!(CryptoManagerKmipServerStatus);
 
 /// Data object `CryptoSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CryptoSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CryptoSpec {
     const TYPE_NAME: &'static str = "CryptoSpec";
@@ -9747,15 +11693,19 @@ impl ComplexType for CryptoSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CryptoSpec);
 
 /// Data object `CryptoSpecDecrypt` of the vSphere API (since 6.5).
 ///
 /// Extends [`CryptoSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecDecrypt {
     /// The fields inherited from [`CryptoSpec`].
     pub base_: CryptoSpec,
+}
+impl PartialEq for CryptoSpecDecrypt {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CryptoSpecDecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDecrypt";
@@ -9767,18 +11717,23 @@ impl ComplexType for CryptoSpecDecrypt {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CryptoSpecDecrypt);
 crate::xml::inherits!(CryptoSpecDecrypt, CryptoSpec);
 
 /// Data object `CryptoSpecDeepRecrypt` of the vSphere API (since 6.5).
 ///
 /// Extends [`CryptoSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecDeepRecrypt {
     /// The fields inherited from [`CryptoSpec`].
     pub base_: CryptoSpec,
     /// `newKeyId`: [`CryptoKeyId`].
     pub new_key_id: CryptoKeyId,
+}
+impl PartialEq for CryptoSpecDeepRecrypt {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.new_key_id == other.new_key_id
+    }
 }
 impl ComplexType for CryptoSpecDeepRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDeepRecrypt";
@@ -9795,18 +11750,23 @@ impl ComplexType for CryptoSpecDeepRecrypt {
         e.req("newKeyId", &self.new_key_id);
     }
 }
-crate::xml::complex_codec!(CryptoSpecDeepRecrypt);
 crate::xml::inherits!(CryptoSpecDeepRecrypt, CryptoSpec);
 
 /// Data object `CryptoSpecEncrypt` of the vSphere API (since 6.5).
 ///
 /// Extends [`CryptoSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecEncrypt {
     /// The fields inherited from [`CryptoSpec`].
     pub base_: CryptoSpec,
     /// `cryptoKeyId`: [`CryptoKeyId`].
     pub crypto_key_id: CryptoKeyId,
+}
+impl PartialEq for CryptoSpecEncrypt {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.crypto_key_id == other.crypto_key_id
+    }
 }
 impl ComplexType for CryptoSpecEncrypt {
     const TYPE_NAME: &'static str = "CryptoSpecEncrypt";
@@ -9823,7 +11783,6 @@ impl ComplexType for CryptoSpecEncrypt {
         e.req("cryptoKeyId", &self.crypto_key_id);
     }
 }
-crate::xml::complex_codec!(CryptoSpecEncrypt);
 crate::xml::inherits!(CryptoSpecEncrypt, CryptoSpec);
 
 /// Data object `CryptoSpecNoOp` of the vSphere API (since 6.5).
@@ -9831,10 +11790,15 @@ crate::xml::inherits!(CryptoSpecEncrypt, CryptoSpec);
 /// Extends [`CryptoSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoSpecNoOp`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecNoOp {
     /// The fields inherited from [`CryptoSpec`].
     pub base_: CryptoSpec,
+}
+impl PartialEq for CryptoSpecNoOp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CryptoSpecNoOp {
     const TYPE_NAME: &'static str = "CryptoSpecNoOp";
@@ -9846,18 +11810,23 @@ impl ComplexType for CryptoSpecNoOp {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CryptoSpecNoOp);
 crate::xml::inherits!(CryptoSpecNoOp, CryptoSpec);
 
 /// Data object `CryptoSpecRegister` of the vSphere API (since 6.5).
 ///
 /// Extends [`CryptoSpecNoOp`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecRegister {
     /// The fields inherited from [`CryptoSpecNoOp`].
     pub base_: CryptoSpecNoOp,
     /// `cryptoKeyId`: [`CryptoKeyId`].
     pub crypto_key_id: CryptoKeyId,
+}
+impl PartialEq for CryptoSpecRegister {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.crypto_key_id == other.crypto_key_id
+    }
 }
 impl ComplexType for CryptoSpecRegister {
     const TYPE_NAME: &'static str = "CryptoSpecRegister";
@@ -9874,18 +11843,23 @@ impl ComplexType for CryptoSpecRegister {
         e.req("cryptoKeyId", &self.crypto_key_id);
     }
 }
-crate::xml::complex_codec!(CryptoSpecRegister);
 crate::xml::inherits!(CryptoSpecRegister, CryptoSpecNoOp);
 
 /// Data object `CryptoSpecShallowRecrypt` of the vSphere API (since 6.5).
 ///
 /// Extends [`CryptoSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpecShallowRecrypt {
     /// The fields inherited from [`CryptoSpec`].
     pub base_: CryptoSpec,
     /// `newKeyId`: [`CryptoKeyId`].
     pub new_key_id: CryptoKeyId,
+}
+impl PartialEq for CryptoSpecShallowRecrypt {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.new_key_id == other.new_key_id
+    }
 }
 impl ComplexType for CryptoSpecShallowRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecShallowRecrypt";
@@ -9902,11 +11876,10 @@ impl ComplexType for CryptoSpecShallowRecrypt {
         e.req("newKeyId", &self.new_key_id);
     }
 }
-crate::xml::complex_codec!(CryptoSpecShallowRecrypt);
 crate::xml::inherits!(CryptoSpecShallowRecrypt, CryptoSpec);
 
 /// Data object `CustomFieldDef` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldDef {
     /// `key`: xsd:int.
     pub key: i32,
@@ -9924,6 +11897,17 @@ pub struct CustomFieldDef {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomFieldDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.type_ == other.type_
+            && self.managed_object_type == other.managed_object_type
+            && self.field_def_privileges == other.field_def_privileges
+            && self.field_instance_privileges == other.field_instance_privileges
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomFieldDef {
     const TYPE_NAME: &'static str = "CustomFieldDef";
@@ -9949,15 +11933,19 @@ impl ComplexType for CustomFieldDef {
         e.opt("fieldInstancePrivileges", &self.field_instance_privileges);
     }
 }
-crate::xml::complex_codec!(CustomFieldDef);
 
 /// Data object `CustomFieldDefAddedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomFieldDefEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldDefAddedEvent {
     /// The fields inherited from [`CustomFieldDefEvent`].
     pub base_: CustomFieldDefEvent,
+}
+impl PartialEq for CustomFieldDefAddedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomFieldDefAddedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefAddedEvent";
@@ -9969,7 +11957,6 @@ impl ComplexType for CustomFieldDefAddedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomFieldDefAddedEvent);
 crate::xml::inherits!(CustomFieldDefAddedEvent, CustomFieldDefEvent);
 
 /// Data object `CustomFieldDefEvent` of the vSphere API (since 2.5).
@@ -9977,7 +11964,7 @@ crate::xml::inherits!(CustomFieldDefAddedEvent, CustomFieldDefEvent);
 /// Extends [`CustomFieldEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomFieldDefEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldDefEvent {
     /// The fields inherited from [`CustomFieldEvent`].
     pub base_: CustomFieldEvent,
@@ -9985,6 +11972,13 @@ pub struct CustomFieldDefEvent {
     pub field_key: i32,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for CustomFieldDefEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.field_key == other.field_key
+            && self.name == other.name
+    }
 }
 impl ComplexType for CustomFieldDefEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefEvent";
@@ -10003,16 +11997,20 @@ impl ComplexType for CustomFieldDefEvent {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(CustomFieldDefEvent);
 crate::xml::inherits!(CustomFieldDefEvent, CustomFieldEvent);
 
 /// Data object `CustomFieldDefRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomFieldDefEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldDefRemovedEvent {
     /// The fields inherited from [`CustomFieldDefEvent`].
     pub base_: CustomFieldDefEvent,
+}
+impl PartialEq for CustomFieldDefRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomFieldDefRemovedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRemovedEvent";
@@ -10024,18 +12022,23 @@ impl ComplexType for CustomFieldDefRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomFieldDefRemovedEvent);
 crate::xml::inherits!(CustomFieldDefRemovedEvent, CustomFieldDefEvent);
 
 /// Data object `CustomFieldDefRenamedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomFieldDefEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldDefRenamedEvent {
     /// The fields inherited from [`CustomFieldDefEvent`].
     pub base_: CustomFieldDefEvent,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for CustomFieldDefRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for CustomFieldDefRenamedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRenamedEvent";
@@ -10052,7 +12055,6 @@ impl ComplexType for CustomFieldDefRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(CustomFieldDefRenamedEvent);
 crate::xml::inherits!(CustomFieldDefRenamedEvent, CustomFieldDefEvent);
 
 /// Data object `CustomFieldEvent` of the vSphere API (since 2.5).
@@ -10060,10 +12062,15 @@ crate::xml::inherits!(CustomFieldDefRenamedEvent, CustomFieldDefEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomFieldEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for CustomFieldEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomFieldEvent {
     const TYPE_NAME: &'static str = "CustomFieldEvent";
@@ -10075,18 +12082,23 @@ impl ComplexType for CustomFieldEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomFieldEvent);
 crate::xml::inherits!(CustomFieldEvent, Event);
 
 /// Data object `CustomFieldStringValue` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomFieldValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldStringValue {
     /// The fields inherited from [`CustomFieldValue`].
     pub base_: CustomFieldValue,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for CustomFieldStringValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for CustomFieldStringValue {
     const TYPE_NAME: &'static str = "CustomFieldStringValue";
@@ -10103,13 +12115,12 @@ impl ComplexType for CustomFieldStringValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(CustomFieldStringValue);
 crate::xml::inherits!(CustomFieldStringValue, CustomFieldValue);
 
 /// Data object `CustomFieldValue` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomFieldValue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldValue {
     /// `key`: xsd:int.
     pub key: i32,
@@ -10117,6 +12128,12 @@ pub struct CustomFieldValue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomFieldValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomFieldValue {
     const TYPE_NAME: &'static str = "CustomFieldValue";
@@ -10132,12 +12149,11 @@ impl ComplexType for CustomFieldValue {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(CustomFieldValue);
 
 /// Data object `CustomFieldValueChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomFieldEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomFieldValueChangedEvent {
     /// The fields inherited from [`CustomFieldEvent`].
     pub base_: CustomFieldEvent,
@@ -10151,6 +12167,16 @@ pub struct CustomFieldValueChangedEvent {
     pub value: String,
     /// `prevState`: xsd:string (since 6.5).
     pub prev_state: Option<String>,
+}
+impl PartialEq for CustomFieldValueChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.field_key == other.field_key
+            && self.name == other.name
+            && self.value == other.value
+            && self.prev_state == other.prev_state
+    }
 }
 impl ComplexType for CustomFieldValueChangedEvent {
     const TYPE_NAME: &'static str = "CustomFieldValueChangedEvent";
@@ -10175,11 +12201,10 @@ impl ComplexType for CustomFieldValueChangedEvent {
         if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
-crate::xml::complex_codec!(CustomFieldValueChangedEvent);
 crate::xml::inherits!(CustomFieldValueChangedEvent, CustomFieldEvent);
 
 /// Data object `CustomizationAdapterMapping` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationAdapterMapping {
     /// `macAddress`: xsd:string.
     pub mac_address: Option<String>,
@@ -10189,6 +12214,13 @@ pub struct CustomizationAdapterMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationAdapterMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.mac_address == other.mac_address
+            && self.adapter == other.adapter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationAdapterMapping {
     const TYPE_NAME: &'static str = "CustomizationAdapterMapping";
@@ -10206,15 +12238,19 @@ impl ComplexType for CustomizationAdapterMapping {
         e.req("adapter", &self.adapter);
     }
 }
-crate::xml::complex_codec!(CustomizationAdapterMapping);
 
 /// Data object `CustomizationAutoIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationAutoIpV6Generator {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
+}
+impl PartialEq for CustomizationAutoIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationAutoIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationAutoIpV6Generator";
@@ -10226,13 +12262,12 @@ impl ComplexType for CustomizationAutoIpV6Generator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationAutoIpV6Generator);
 crate::xml::inherits!(CustomizationAutoIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationCloudinitPrep` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationCloudinitPrep {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
@@ -10240,6 +12275,13 @@ pub struct CustomizationCloudinitPrep {
     pub metadata: String,
     /// `userdata`: xsd:string.
     pub userdata: Option<String>,
+}
+impl PartialEq for CustomizationCloudinitPrep {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.metadata == other.metadata
+            && self.userdata == other.userdata
+    }
 }
 impl ComplexType for CustomizationCloudinitPrep {
     const TYPE_NAME: &'static str = "CustomizationCloudinitPrep";
@@ -10258,18 +12300,23 @@ impl ComplexType for CustomizationCloudinitPrep {
         e.opt("userdata", &self.userdata);
     }
 }
-crate::xml::complex_codec!(CustomizationCloudinitPrep);
 crate::xml::inherits!(CustomizationCloudinitPrep, CustomizationIdentitySettings);
 
 /// Data object `CustomizationCustomIpGenerator` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIpGenerator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationCustomIpGenerator {
     /// The fields inherited from [`CustomizationIpGenerator`].
     pub base_: CustomizationIpGenerator,
     /// `argument`: xsd:string.
     pub argument: Option<String>,
+}
+impl PartialEq for CustomizationCustomIpGenerator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.argument == other.argument
+    }
 }
 impl ComplexType for CustomizationCustomIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpGenerator";
@@ -10286,18 +12333,23 @@ impl ComplexType for CustomizationCustomIpGenerator {
         e.opt("argument", &self.argument);
     }
 }
-crate::xml::complex_codec!(CustomizationCustomIpGenerator);
 crate::xml::inherits!(CustomizationCustomIpGenerator, CustomizationIpGenerator);
 
 /// Data object `CustomizationCustomIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationCustomIpV6Generator {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
     /// `argument`: xsd:string.
     pub argument: Option<String>,
+}
+impl PartialEq for CustomizationCustomIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.argument == other.argument
+    }
 }
 impl ComplexType for CustomizationCustomIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpV6Generator";
@@ -10314,18 +12366,23 @@ impl ComplexType for CustomizationCustomIpV6Generator {
         e.opt("argument", &self.argument);
     }
 }
-crate::xml::complex_codec!(CustomizationCustomIpV6Generator);
 crate::xml::inherits!(CustomizationCustomIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationCustomName` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationName`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationCustomName {
     /// The fields inherited from [`CustomizationName`].
     pub base_: CustomizationName,
     /// `argument`: xsd:string.
     pub argument: Option<String>,
+}
+impl PartialEq for CustomizationCustomName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.argument == other.argument
+    }
 }
 impl ComplexType for CustomizationCustomName {
     const TYPE_NAME: &'static str = "CustomizationCustomName";
@@ -10342,16 +12399,20 @@ impl ComplexType for CustomizationCustomName {
         e.opt("argument", &self.argument);
     }
 }
-crate::xml::complex_codec!(CustomizationCustomName);
 crate::xml::inherits!(CustomizationCustomName, CustomizationName);
 
 /// Data object `CustomizationDhcpIpGenerator` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIpGenerator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationDhcpIpGenerator {
     /// The fields inherited from [`CustomizationIpGenerator`].
     pub base_: CustomizationIpGenerator,
+}
+impl PartialEq for CustomizationDhcpIpGenerator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationDhcpIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpGenerator";
@@ -10363,16 +12424,20 @@ impl ComplexType for CustomizationDhcpIpGenerator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationDhcpIpGenerator);
 crate::xml::inherits!(CustomizationDhcpIpGenerator, CustomizationIpGenerator);
 
 /// Data object `CustomizationDhcpIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationDhcpIpV6Generator {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
+}
+impl PartialEq for CustomizationDhcpIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationDhcpIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpV6Generator";
@@ -10384,16 +12449,20 @@ impl ComplexType for CustomizationDhcpIpV6Generator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationDhcpIpV6Generator);
 crate::xml::inherits!(CustomizationDhcpIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationDisableIpV4` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`CustomizationIpGenerator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationDisableIpV4 {
     /// The fields inherited from [`CustomizationIpGenerator`].
     pub base_: CustomizationIpGenerator,
+}
+impl PartialEq for CustomizationDisableIpV4 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationDisableIpV4 {
     const TYPE_NAME: &'static str = "CustomizationDisableIpV4";
@@ -10405,7 +12474,6 @@ impl ComplexType for CustomizationDisableIpV4 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationDisableIpV4);
 crate::xml::inherits!(CustomizationDisableIpV4, CustomizationIpGenerator);
 
 /// Data object `CustomizationEvent` of the vSphere API (since 2.5).
@@ -10413,12 +12481,18 @@ crate::xml::inherits!(CustomizationDisableIpV4, CustomizationIpGenerator);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `logLocation`: xsd:string.
     pub log_location: Option<String>,
+}
+impl PartialEq for CustomizationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.log_location == other.log_location
+    }
 }
 impl ComplexType for CustomizationEvent {
     const TYPE_NAME: &'static str = "CustomizationEvent";
@@ -10435,7 +12509,6 @@ impl ComplexType for CustomizationEvent {
         e.opt("logLocation", &self.log_location);
     }
 }
-crate::xml::complex_codec!(CustomizationEvent);
 crate::xml::inherits!(CustomizationEvent, VmEvent);
 
 /// Data object `CustomizationFailed` of the vSphere API (since 2.5).
@@ -10443,12 +12516,18 @@ crate::xml::inherits!(CustomizationEvent, VmEvent);
 /// Extends [`CustomizationEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationFailed`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationFailed {
     /// The fields inherited from [`CustomizationEvent`].
     pub base_: CustomizationEvent,
     /// `reason`: xsd:string (since 7.0.0.0).
     pub reason: Option<String>,
+}
+impl PartialEq for CustomizationFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for CustomizationFailed {
     const TYPE_NAME: &'static str = "CustomizationFailed";
@@ -10465,7 +12544,6 @@ impl ComplexType for CustomizationFailed {
         if e.knows(Version::V7_0_0_0) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(CustomizationFailed);
 crate::xml::inherits!(CustomizationFailed, CustomizationEvent);
 
 /// Fault `CustomizationFault` of the vSphere API (since 2.5).
@@ -10473,10 +12551,15 @@ crate::xml::inherits!(CustomizationFailed, CustomizationEvent);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for CustomizationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationFault {
     const TYPE_NAME: &'static str = "CustomizationFault";
@@ -10488,18 +12571,23 @@ impl ComplexType for CustomizationFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationFault);
 crate::xml::inherits!(CustomizationFault, VimFault);
 
 /// Data object `CustomizationFixedIp` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIpGenerator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationFixedIp {
     /// The fields inherited from [`CustomizationIpGenerator`].
     pub base_: CustomizationIpGenerator,
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
+}
+impl PartialEq for CustomizationFixedIp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+    }
 }
 impl ComplexType for CustomizationFixedIp {
     const TYPE_NAME: &'static str = "CustomizationFixedIp";
@@ -10516,13 +12604,12 @@ impl ComplexType for CustomizationFixedIp {
         e.req("ipAddress", &self.ip_address);
     }
 }
-crate::xml::complex_codec!(CustomizationFixedIp);
 crate::xml::inherits!(CustomizationFixedIp, CustomizationIpGenerator);
 
 /// Data object `CustomizationFixedIpV6` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationFixedIpV6 {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
@@ -10530,6 +12617,13 @@ pub struct CustomizationFixedIpV6 {
     pub ip_address: String,
     /// `subnetMask`: xsd:int.
     pub subnet_mask: i32,
+}
+impl PartialEq for CustomizationFixedIpV6 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+            && self.subnet_mask == other.subnet_mask
+    }
 }
 impl ComplexType for CustomizationFixedIpV6 {
     const TYPE_NAME: &'static str = "CustomizationFixedIpV6";
@@ -10548,18 +12642,23 @@ impl ComplexType for CustomizationFixedIpV6 {
         e.req("subnetMask", &self.subnet_mask);
     }
 }
-crate::xml::complex_codec!(CustomizationFixedIpV6);
 crate::xml::inherits!(CustomizationFixedIpV6, CustomizationIpV6Generator);
 
 /// Data object `CustomizationFixedName` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationName`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationFixedName {
     /// The fields inherited from [`CustomizationName`].
     pub base_: CustomizationName,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for CustomizationFixedName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for CustomizationFixedName {
     const TYPE_NAME: &'static str = "CustomizationFixedName";
@@ -10576,11 +12675,10 @@ impl ComplexType for CustomizationFixedName {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(CustomizationFixedName);
 crate::xml::inherits!(CustomizationFixedName, CustomizationName);
 
 /// Data object `CustomizationGlobalIPSettings` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationGlobalIPSettings {
     /// `dnsSuffixList`: xsd:string.
     pub dns_suffix_list: Vec<String>,
@@ -10590,6 +12688,13 @@ pub struct CustomizationGlobalIPSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationGlobalIPSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.dns_suffix_list == other.dns_suffix_list
+            && self.dns_server_list == other.dns_server_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationGlobalIPSettings {
     const TYPE_NAME: &'static str = "CustomizationGlobalIPSettings";
@@ -10607,10 +12712,9 @@ impl ComplexType for CustomizationGlobalIPSettings {
         e.list("dnsServerList", &self.dns_server_list);
     }
 }
-crate::xml::complex_codec!(CustomizationGlobalIPSettings);
 
 /// Data object `CustomizationGuiRunOnce` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationGuiRunOnce {
     /// `commandList`: xsd:string.
     pub command_list: Vec<String>,
@@ -10618,6 +12722,12 @@ pub struct CustomizationGuiRunOnce {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationGuiRunOnce {
+    fn eq(&self, other: &Self) -> bool {
+        self.command_list == other.command_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationGuiRunOnce {
     const TYPE_NAME: &'static str = "CustomizationGuiRunOnce";
@@ -10633,10 +12743,9 @@ impl ComplexType for CustomizationGuiRunOnce {
         e.list("commandList", &self.command_list);
     }
 }
-crate::xml::complex_codec!(CustomizationGuiRunOnce);
 
 /// Data object `CustomizationGuiUnattended` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationGuiUnattended {
     /// `password`: [`CustomizationPassword`].
     pub password: Option<CustomizationPassword>,
@@ -10650,6 +12759,15 @@ pub struct CustomizationGuiUnattended {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationGuiUnattended {
+    fn eq(&self, other: &Self) -> bool {
+        self.password == other.password
+            && self.time_zone == other.time_zone
+            && self.auto_logon == other.auto_logon
+            && self.auto_logon_count == other.auto_logon_count
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationGuiUnattended {
     const TYPE_NAME: &'static str = "CustomizationGuiUnattended";
@@ -10671,10 +12789,9 @@ impl ComplexType for CustomizationGuiUnattended {
         e.req("autoLogonCount", &self.auto_logon_count);
     }
 }
-crate::xml::complex_codec!(CustomizationGuiUnattended);
 
 /// Data object `CustomizationIPSettings` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIPSettings {
     /// `ip`: [`CustomizationIpGenerator`].
     pub ip: AnyCustomizationIpGenerator,
@@ -10698,6 +12815,20 @@ pub struct CustomizationIPSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIPSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip == other.ip
+            && self.subnet_mask == other.subnet_mask
+            && self.gateway == other.gateway
+            && self.ip_v6_spec == other.ip_v6_spec
+            && self.dns_server_list == other.dns_server_list
+            && self.dns_domain == other.dns_domain
+            && self.primary_wins == other.primary_wins
+            && self.secondary_wins == other.secondary_wins
+            && self.net_bios == other.net_bios
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIPSettings {
     const TYPE_NAME: &'static str = "CustomizationIPSettings";
@@ -10729,10 +12860,9 @@ impl ComplexType for CustomizationIPSettings {
         e.opt("netBIOS", &self.net_bios);
     }
 }
-crate::xml::complex_codec!(CustomizationIPSettings);
 
 /// Data object `CustomizationIPSettingsIpV6AddressSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIPSettingsIpV6AddressSpec {
     /// `ip`: [`CustomizationIpV6Generator`].
     pub ip: Vec<AnyCustomizationIpV6Generator>,
@@ -10742,6 +12872,13 @@ pub struct CustomizationIPSettingsIpV6AddressSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIPSettingsIpV6AddressSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip == other.ip
+            && self.gateway == other.gateway
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIPSettingsIpV6AddressSpec {
     const TYPE_NAME: &'static str = "CustomizationIPSettingsIpV6AddressSpec";
@@ -10759,10 +12896,9 @@ impl ComplexType for CustomizationIPSettingsIpV6AddressSpec {
         e.list("gateway", &self.gateway);
     }
 }
-crate::xml::complex_codec!(CustomizationIPSettingsIpV6AddressSpec);
 
 /// Data object `CustomizationIdentification` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIdentification {
     /// `joinWorkgroup`: xsd:string.
     pub join_workgroup: Option<String>,
@@ -10778,6 +12914,16 @@ pub struct CustomizationIdentification {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIdentification {
+    fn eq(&self, other: &Self) -> bool {
+        self.join_workgroup == other.join_workgroup
+            && self.join_domain == other.join_domain
+            && self.domain_admin == other.domain_admin
+            && self.domain_admin_password == other.domain_admin_password
+            && self.domain_ou == other.domain_ou
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIdentification {
     const TYPE_NAME: &'static str = "CustomizationIdentification";
@@ -10801,17 +12947,21 @@ impl ComplexType for CustomizationIdentification {
         if e.knows(Version::V8_0_2_0) { e.opt("domainOU", &self.domain_ou); }
     }
 }
-crate::xml::complex_codec!(CustomizationIdentification);
 
 /// Data object `CustomizationIdentitySettings` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIdentitySettings`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIdentitySettings {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIdentitySettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIdentitySettings {
     const TYPE_NAME: &'static str = "CustomizationIdentitySettings";
@@ -10824,17 +12974,21 @@ impl ComplexType for CustomizationIdentitySettings {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CustomizationIdentitySettings);
 
 /// Data object `CustomizationIpGenerator` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpGenerator`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIpGenerator {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIpGenerator {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationIpGenerator";
@@ -10847,17 +13001,21 @@ impl ComplexType for CustomizationIpGenerator {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CustomizationIpGenerator);
 
 /// Data object `CustomizationIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpV6Generator`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationIpV6Generator {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationIpV6Generator";
@@ -10870,10 +13028,9 @@ impl ComplexType for CustomizationIpV6Generator {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CustomizationIpV6Generator);
 
 /// Data object `CustomizationLicenseFilePrintData` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationLicenseFilePrintData {
     /// `autoMode`: [`CustomizationLicenseDataMode`].
     pub auto_mode: CustomizationLicenseDataMode,
@@ -10883,6 +13040,13 @@ pub struct CustomizationLicenseFilePrintData {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationLicenseFilePrintData {
+    fn eq(&self, other: &Self) -> bool {
+        self.auto_mode == other.auto_mode
+            && self.auto_users == other.auto_users
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationLicenseFilePrintData {
     const TYPE_NAME: &'static str = "CustomizationLicenseFilePrintData";
@@ -10900,15 +13064,19 @@ impl ComplexType for CustomizationLicenseFilePrintData {
         e.opt("autoUsers", &self.auto_users);
     }
 }
-crate::xml::complex_codec!(CustomizationLicenseFilePrintData);
 
 /// Data object `CustomizationLinuxFlexPrep` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationLinuxFlexPrep {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
+}
+impl PartialEq for CustomizationLinuxFlexPrep {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationLinuxFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxFlexPrep";
@@ -10920,16 +13088,20 @@ impl ComplexType for CustomizationLinuxFlexPrep {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationLinuxFlexPrep);
 crate::xml::inherits!(CustomizationLinuxFlexPrep, CustomizationIdentitySettings);
 
 /// Data object `CustomizationLinuxIdentityFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationLinuxIdentityFailed {
     /// The fields inherited from [`CustomizationFailed`].
     pub base_: CustomizationFailed,
+}
+impl PartialEq for CustomizationLinuxIdentityFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationLinuxIdentityFailed {
     const TYPE_NAME: &'static str = "CustomizationLinuxIdentityFailed";
@@ -10941,16 +13113,20 @@ impl ComplexType for CustomizationLinuxIdentityFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationLinuxIdentityFailed);
 crate::xml::inherits!(CustomizationLinuxIdentityFailed, CustomizationFailed);
 
 /// Data object `CustomizationLinuxOptions` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationOptions`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationLinuxOptions {
     /// The fields inherited from [`CustomizationOptions`].
     pub base_: CustomizationOptions,
+}
+impl PartialEq for CustomizationLinuxOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationLinuxOptions {
     const TYPE_NAME: &'static str = "CustomizationLinuxOptions";
@@ -10962,13 +13138,12 @@ impl ComplexType for CustomizationLinuxOptions {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationLinuxOptions);
 crate::xml::inherits!(CustomizationLinuxOptions, CustomizationOptions);
 
 /// Data object `CustomizationLinuxPrep` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationLinuxPrep {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
@@ -10990,6 +13165,20 @@ pub struct CustomizationLinuxPrep {
     pub password: Option<CustomizationPassword>,
     /// `extraConfig`: [`OptionValue`] (since 9.1.0.0).
     pub extra_config: Vec<AnyOptionValue>,
+}
+impl PartialEq for CustomizationLinuxPrep {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.domain == other.domain
+            && self.time_zone == other.time_zone
+            && self.hw_clock_utc == other.hw_clock_utc
+            && self.script_text == other.script_text
+            && self.compatible_customization_method == other.compatible_customization_method
+            && self.reset_password == other.reset_password
+            && self.password == other.password
+            && self.extra_config == other.extra_config
+    }
 }
 impl ComplexType for CustomizationLinuxPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxPrep";
@@ -11022,18 +13211,22 @@ impl ComplexType for CustomizationLinuxPrep {
         if e.knows(Version::V9_1_0_0) { e.list("extraConfig", &self.extra_config); }
     }
 }
-crate::xml::complex_codec!(CustomizationLinuxPrep);
 crate::xml::inherits!(CustomizationLinuxPrep, CustomizationIdentitySettings);
 
 /// Data object `CustomizationName` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationName`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationName {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationName {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationName {
     const TYPE_NAME: &'static str = "CustomizationName";
@@ -11046,15 +13239,19 @@ impl ComplexType for CustomizationName {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CustomizationName);
 
 /// Data object `CustomizationNetworkSetupFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationNetworkSetupFailed {
     /// The fields inherited from [`CustomizationFailed`].
     pub base_: CustomizationFailed,
+}
+impl PartialEq for CustomizationNetworkSetupFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationNetworkSetupFailed {
     const TYPE_NAME: &'static str = "CustomizationNetworkSetupFailed";
@@ -11066,18 +13263,22 @@ impl ComplexType for CustomizationNetworkSetupFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationNetworkSetupFailed);
 crate::xml::inherits!(CustomizationNetworkSetupFailed, CustomizationFailed);
 
 /// Data object `CustomizationOptions` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationOptions`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationOptions {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationOptions {
     const TYPE_NAME: &'static str = "CustomizationOptions";
@@ -11090,10 +13291,9 @@ impl ComplexType for CustomizationOptions {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(CustomizationOptions);
 
 /// Data object `CustomizationPassword` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct CustomizationPassword {
     /// `value`: xsd:string. Secret: masked in `Debug`.
     pub value: String,
@@ -11103,6 +13303,13 @@ pub struct CustomizationPassword {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationPassword {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.plain_text == other.plain_text
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for CustomizationPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -11129,15 +13336,19 @@ impl ComplexType for CustomizationPassword {
         e.req("plainText", &self.plain_text);
     }
 }
-crate::xml::complex_codec!(CustomizationPassword);
 
 /// Fault `CustomizationPending` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationPending {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for CustomizationPending {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationPending {
     const TYPE_NAME: &'static str = "CustomizationPending";
@@ -11149,18 +13360,23 @@ impl ComplexType for CustomizationPending {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationPending);
 crate::xml::inherits!(CustomizationPending, CustomizationFault);
 
 /// Data object `CustomizationPrefixName` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationName`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationPrefixName {
     /// The fields inherited from [`CustomizationName`].
     pub base_: CustomizationName,
     /// `base`: xsd:string.
     pub base: String,
+}
+impl PartialEq for CustomizationPrefixName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.base == other.base
+    }
 }
 impl ComplexType for CustomizationPrefixName {
     const TYPE_NAME: &'static str = "CustomizationPrefixName";
@@ -11177,11 +13393,10 @@ impl ComplexType for CustomizationPrefixName {
         e.req("base", &self.base);
     }
 }
-crate::xml::complex_codec!(CustomizationPrefixName);
 crate::xml::inherits!(CustomizationPrefixName, CustomizationName);
 
 /// Data object `CustomizationSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSpec {
     /// `options`: [`CustomizationOptions`].
     pub options: Option<AnyCustomizationOptions>,
@@ -11197,6 +13412,16 @@ pub struct CustomizationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.options == other.options
+            && self.identity == other.identity
+            && self.global_ip_settings == other.global_ip_settings
+            && self.nic_setting_map == other.nic_setting_map
+            && self.encryption_key == other.encryption_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationSpec {
     const TYPE_NAME: &'static str = "CustomizationSpec";
@@ -11220,10 +13445,9 @@ impl ComplexType for CustomizationSpec {
         e.list("encryptionKey", &self.encryption_key);
     }
 }
-crate::xml::complex_codec!(CustomizationSpec);
 
 /// Data object `CustomizationSpecInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSpecInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -11239,6 +13463,16 @@ pub struct CustomizationSpecInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationSpecInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.type_ == other.type_
+            && self.change_version == other.change_version
+            && self.last_update_time == other.last_update_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationSpecInfo {
     const TYPE_NAME: &'static str = "CustomizationSpecInfo";
@@ -11262,10 +13496,9 @@ impl ComplexType for CustomizationSpecInfo {
         e.opt("lastUpdateTime", &self.last_update_time);
     }
 }
-crate::xml::complex_codec!(CustomizationSpecInfo);
 
 /// Data object `CustomizationSpecItem` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSpecItem {
     /// `info`: [`CustomizationSpecInfo`].
     pub info: CustomizationSpecInfo,
@@ -11275,6 +13508,13 @@ pub struct CustomizationSpecItem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationSpecItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationSpecItem {
     const TYPE_NAME: &'static str = "CustomizationSpecItem";
@@ -11292,15 +13532,19 @@ impl ComplexType for CustomizationSpecItem {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(CustomizationSpecItem);
 
 /// Data object `CustomizationStartedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationStartedEvent {
     /// The fields inherited from [`CustomizationEvent`].
     pub base_: CustomizationEvent,
+}
+impl PartialEq for CustomizationStartedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationStartedEvent {
     const TYPE_NAME: &'static str = "CustomizationStartedEvent";
@@ -11312,16 +13556,20 @@ impl ComplexType for CustomizationStartedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationStartedEvent);
 crate::xml::inherits!(CustomizationStartedEvent, CustomizationEvent);
 
 /// Data object `CustomizationStatelessIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationStatelessIpV6Generator {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
+}
+impl PartialEq for CustomizationStatelessIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationStatelessIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationStatelessIpV6Generator";
@@ -11333,16 +13581,20 @@ impl ComplexType for CustomizationStatelessIpV6Generator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationStatelessIpV6Generator);
 crate::xml::inherits!(CustomizationStatelessIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationSucceeded` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSucceeded {
     /// The fields inherited from [`CustomizationEvent`].
     pub base_: CustomizationEvent,
+}
+impl PartialEq for CustomizationSucceeded {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationSucceeded {
     const TYPE_NAME: &'static str = "CustomizationSucceeded";
@@ -11354,13 +13606,12 @@ impl ComplexType for CustomizationSucceeded {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationSucceeded);
 crate::xml::inherits!(CustomizationSucceeded, CustomizationEvent);
 
 /// Data object `CustomizationSysprep` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSysprep {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
@@ -11380,6 +13631,19 @@ pub struct CustomizationSysprep {
     pub reset_password: Option<bool>,
     /// `extraConfig`: [`OptionValue`] (since 9.1.0.0).
     pub extra_config: Vec<AnyOptionValue>,
+}
+impl PartialEq for CustomizationSysprep {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.gui_unattended == other.gui_unattended
+            && self.user_data == other.user_data
+            && self.gui_run_once == other.gui_run_once
+            && self.identification == other.identification
+            && self.license_file_print_data == other.license_file_print_data
+            && self.script_text == other.script_text
+            && self.reset_password == other.reset_password
+            && self.extra_config == other.extra_config
+    }
 }
 impl ComplexType for CustomizationSysprep {
     const TYPE_NAME: &'static str = "CustomizationSysprep";
@@ -11410,13 +13674,12 @@ impl ComplexType for CustomizationSysprep {
         if e.knows(Version::V9_1_0_0) { e.list("extraConfig", &self.extra_config); }
     }
 }
-crate::xml::complex_codec!(CustomizationSysprep);
 crate::xml::inherits!(CustomizationSysprep, CustomizationIdentitySettings);
 
 /// Data object `CustomizationSysprepFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSysprepFailed {
     /// The fields inherited from [`CustomizationFailed`].
     pub base_: CustomizationFailed,
@@ -11424,6 +13687,13 @@ pub struct CustomizationSysprepFailed {
     pub sysprep_version: String,
     /// `systemVersion`: xsd:string.
     pub system_version: String,
+}
+impl PartialEq for CustomizationSysprepFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sysprep_version == other.sysprep_version
+            && self.system_version == other.system_version
+    }
 }
 impl ComplexType for CustomizationSysprepFailed {
     const TYPE_NAME: &'static str = "CustomizationSysprepFailed";
@@ -11442,18 +13712,23 @@ impl ComplexType for CustomizationSysprepFailed {
         e.req("systemVersion", &self.system_version);
     }
 }
-crate::xml::complex_codec!(CustomizationSysprepFailed);
 crate::xml::inherits!(CustomizationSysprepFailed, CustomizationFailed);
 
 /// Data object `CustomizationSysprepText` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationSysprepText {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for CustomizationSysprepText {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for CustomizationSysprepText {
     const TYPE_NAME: &'static str = "CustomizationSysprepText";
@@ -11470,16 +13745,20 @@ impl ComplexType for CustomizationSysprepText {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(CustomizationSysprepText);
 crate::xml::inherits!(CustomizationSysprepText, CustomizationIdentitySettings);
 
 /// Data object `CustomizationUnknownFailure` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationUnknownFailure {
     /// The fields inherited from [`CustomizationFailed`].
     pub base_: CustomizationFailed,
+}
+impl PartialEq for CustomizationUnknownFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationUnknownFailure {
     const TYPE_NAME: &'static str = "CustomizationUnknownFailure";
@@ -11491,16 +13770,20 @@ impl ComplexType for CustomizationUnknownFailure {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationUnknownFailure);
 crate::xml::inherits!(CustomizationUnknownFailure, CustomizationFailed);
 
 /// Data object `CustomizationUnknownIpGenerator` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationIpGenerator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationUnknownIpGenerator {
     /// The fields inherited from [`CustomizationIpGenerator`].
     pub base_: CustomizationIpGenerator,
+}
+impl PartialEq for CustomizationUnknownIpGenerator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationUnknownIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpGenerator";
@@ -11512,16 +13795,20 @@ impl ComplexType for CustomizationUnknownIpGenerator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationUnknownIpGenerator);
 crate::xml::inherits!(CustomizationUnknownIpGenerator, CustomizationIpGenerator);
 
 /// Data object `CustomizationUnknownIpV6Generator` of the vSphere API (since 4.0).
 ///
 /// Extends [`CustomizationIpV6Generator`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationUnknownIpV6Generator {
     /// The fields inherited from [`CustomizationIpV6Generator`].
     pub base_: CustomizationIpV6Generator,
+}
+impl PartialEq for CustomizationUnknownIpV6Generator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationUnknownIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpV6Generator";
@@ -11533,16 +13820,20 @@ impl ComplexType for CustomizationUnknownIpV6Generator {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationUnknownIpV6Generator);
 crate::xml::inherits!(CustomizationUnknownIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationUnknownName` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationName`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationUnknownName {
     /// The fields inherited from [`CustomizationName`].
     pub base_: CustomizationName,
+}
+impl PartialEq for CustomizationUnknownName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationUnknownName {
     const TYPE_NAME: &'static str = "CustomizationUnknownName";
@@ -11554,11 +13845,10 @@ impl ComplexType for CustomizationUnknownName {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationUnknownName);
 crate::xml::inherits!(CustomizationUnknownName, CustomizationName);
 
 /// Data object `CustomizationUserData` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationUserData {
     /// `fullName`: xsd:string.
     pub full_name: String,
@@ -11572,6 +13862,15 @@ pub struct CustomizationUserData {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for CustomizationUserData {
+    fn eq(&self, other: &Self) -> bool {
+        self.full_name == other.full_name
+            && self.org_name == other.org_name
+            && self.computer_name == other.computer_name
+            && self.product_id == other.product_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for CustomizationUserData {
     const TYPE_NAME: &'static str = "CustomizationUserData";
@@ -11593,15 +13892,19 @@ impl ComplexType for CustomizationUserData {
         e.req("productId", &self.product_id);
     }
 }
-crate::xml::complex_codec!(CustomizationUserData);
 
 /// Data object `CustomizationVirtualMachineName` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationName`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationVirtualMachineName {
     /// The fields inherited from [`CustomizationName`].
     pub base_: CustomizationName,
+}
+impl PartialEq for CustomizationVirtualMachineName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationVirtualMachineName {
     const TYPE_NAME: &'static str = "CustomizationVirtualMachineName";
@@ -11613,13 +13916,12 @@ impl ComplexType for CustomizationVirtualMachineName {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationVirtualMachineName);
 crate::xml::inherits!(CustomizationVirtualMachineName, CustomizationName);
 
 /// Data object `CustomizationWinOptions` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationOptions`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationWinOptions {
     /// The fields inherited from [`CustomizationOptions`].
     pub base_: CustomizationOptions,
@@ -11629,6 +13931,14 @@ pub struct CustomizationWinOptions {
     pub delete_accounts: bool,
     /// `reboot`: [`CustomizationSysprepRebootOption`].
     pub reboot: Option<CustomizationSysprepRebootOption>,
+}
+impl PartialEq for CustomizationWinOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.change_sid == other.change_sid
+            && self.delete_accounts == other.delete_accounts
+            && self.reboot == other.reboot
+    }
 }
 impl ComplexType for CustomizationWinOptions {
     const TYPE_NAME: &'static str = "CustomizationWinOptions";
@@ -11649,16 +13959,20 @@ impl ComplexType for CustomizationWinOptions {
         e.opt("reboot", &self.reboot);
     }
 }
-crate::xml::complex_codec!(CustomizationWinOptions);
 crate::xml::inherits!(CustomizationWinOptions, CustomizationOptions);
 
 /// Data object `CustomizationWindowsFlexPrep` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`CustomizationIdentitySettings`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct CustomizationWindowsFlexPrep {
     /// The fields inherited from [`CustomizationIdentitySettings`].
     pub base_: CustomizationIdentitySettings,
+}
+impl PartialEq for CustomizationWindowsFlexPrep {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for CustomizationWindowsFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationWindowsFlexPrep";
@@ -11670,11 +13984,10 @@ impl ComplexType for CustomizationWindowsFlexPrep {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(CustomizationWindowsFlexPrep);
 crate::xml::inherits!(CustomizationWindowsFlexPrep, CustomizationIdentitySettings);
 
 /// Data object `DVPortConfigInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortConfigInfo {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -11690,6 +14003,16 @@ pub struct DVPortConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.scope == other.scope
+            && self.description == other.description
+            && self.setting == other.setting
+            && self.config_version == other.config_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortConfigInfo {
     const TYPE_NAME: &'static str = "DVPortConfigInfo";
@@ -11713,10 +14036,9 @@ impl ComplexType for DVPortConfigInfo {
         e.req("configVersion", &self.config_version);
     }
 }
-crate::xml::complex_codec!(DVPortConfigInfo);
 
 /// Data object `DVPortConfigSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortConfigSpec {
     /// `operation`: xsd:string.
     pub operation: String,
@@ -11736,6 +14058,18 @@ pub struct DVPortConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.key == other.key
+            && self.name == other.name
+            && self.scope == other.scope
+            && self.description == other.description
+            && self.setting == other.setting
+            && self.config_version == other.config_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortConfigSpec {
     const TYPE_NAME: &'static str = "DVPortConfigSpec";
@@ -11763,15 +14097,19 @@ impl ComplexType for DVPortConfigSpec {
         e.opt("configVersion", &self.config_version);
     }
 }
-crate::xml::complex_codec!(DVPortConfigSpec);
 
 /// Fault `DVPortNotSupported` of the vSphere API (since 4.1).
 ///
 /// Extends [`DeviceBackingNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortNotSupported {
     /// The fields inherited from [`DeviceBackingNotSupported`].
     pub base_: DeviceBackingNotSupported,
+}
+impl PartialEq for DVPortNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DVPortNotSupported {
     const TYPE_NAME: &'static str = "DVPortNotSupported";
@@ -11783,13 +14121,12 @@ impl ComplexType for DVPortNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DVPortNotSupported);
 crate::xml::inherits!(DVPortNotSupported, DeviceBackingNotSupported);
 
 /// Data object `DVPortSetting` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVPortSetting`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortSetting {
     /// `blocked`: [`BoolPolicy`].
     pub blocked: Option<BoolPolicy>,
@@ -11809,6 +14146,18 @@ pub struct DVPortSetting {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.blocked == other.blocked
+            && self.vm_direct_path_gen2_allowed == other.vm_direct_path_gen2_allowed
+            && self.in_shaping_policy == other.in_shaping_policy
+            && self.out_shaping_policy == other.out_shaping_policy
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.network_resource_pool_key == other.network_resource_pool_key
+            && self.filter_policy == other.filter_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortSetting {
     const TYPE_NAME: &'static str = "DVPortSetting";
@@ -11836,10 +14185,9 @@ impl ComplexType for DVPortSetting {
         if e.knows(Version::V5_5) { e.opt("filterPolicy", &self.filter_policy); }
     }
 }
-crate::xml::complex_codec!(DVPortSetting);
 
 /// Data object `DVPortState` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortState {
     /// `runtimeInfo`: [`DVPortStatus`].
     pub runtime_info: Option<DVPortStatus>,
@@ -11851,6 +14199,14 @@ pub struct DVPortState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortState {
+    fn eq(&self, other: &Self) -> bool {
+        self.runtime_info == other.runtime_info
+            && self.stats == other.stats
+            && self.vendor_specific_state == other.vendor_specific_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortState {
     const TYPE_NAME: &'static str = "DVPortState";
@@ -11870,10 +14226,9 @@ impl ComplexType for DVPortState {
         e.list("vendorSpecificState", &self.vendor_specific_state);
     }
 }
-crate::xml::complex_codec!(DVPortState);
 
 /// Data object `DVPortStatus` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortStatus {
     /// `linkUp`: xsd:boolean.
     pub link_up: bool,
@@ -11903,6 +14258,23 @@ pub struct DVPortStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.link_up == other.link_up
+            && self.blocked == other.blocked
+            && self.vlan_ids == other.vlan_ids
+            && self.trunking_mode == other.trunking_mode
+            && self.mtu == other.mtu
+            && self.link_peer == other.link_peer
+            && self.mac_address == other.mac_address
+            && self.status_detail == other.status_detail
+            && self.vm_direct_path_gen2_active == other.vm_direct_path_gen2_active
+            && self.vm_direct_path_gen2_inactive_reason_network == other.vm_direct_path_gen2_inactive_reason_network
+            && self.vm_direct_path_gen2_inactive_reason_other == other.vm_direct_path_gen2_inactive_reason_other
+            && self.vm_direct_path_gen2_inactive_reason_extended == other.vm_direct_path_gen2_inactive_reason_extended
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortStatus {
     const TYPE_NAME: &'static str = "DVPortStatus";
@@ -11940,10 +14312,9 @@ impl ComplexType for DVPortStatus {
         if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2InactiveReasonExtended", &self.vm_direct_path_gen2_inactive_reason_extended); }
     }
 }
-crate::xml::complex_codec!(DVPortStatus);
 
 /// Data object `DVPortgroupConfigInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupConfigInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -11993,6 +14364,33 @@ pub struct DVPortgroupConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortgroupConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.num_ports == other.num_ports
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.default_port_config == other.default_port_config
+            && self.description == other.description
+            && self.type_ == other.type_
+            && self.backing_type == other.backing_type
+            && self.policy == other.policy
+            && self.port_name_format == other.port_name_format
+            && self.scope == other.scope
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.config_version == other.config_version
+            && self.auto_expand == other.auto_expand
+            && self.vm_vnic_network_resource_pool_key == other.vm_vnic_network_resource_pool_key
+            && self.uplink == other.uplink
+            && self.transport_zone_uuid == other.transport_zone_uuid
+            && self.transport_zone_name == other.transport_zone_name
+            && self.logical_switch_uuid == other.logical_switch_uuid
+            && self.segment_id == other.segment_id
+            && self.subnet_id == other.subnet_id
+            && self.nsx_config == other.nsx_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortgroupConfigInfo {
     const TYPE_NAME: &'static str = "DVPortgroupConfigInfo";
@@ -12050,10 +14448,9 @@ impl ComplexType for DVPortgroupConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("nsxConfig", &self.nsx_config); }
     }
 }
-crate::xml::complex_codec!(DVPortgroupConfigInfo);
 
 /// Data object `DVPortgroupConfigSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupConfigSpec {
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
@@ -12097,6 +14494,30 @@ pub struct DVPortgroupConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortgroupConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_version == other.config_version
+            && self.name == other.name
+            && self.num_ports == other.num_ports
+            && self.port_name_format == other.port_name_format
+            && self.default_port_config == other.default_port_config
+            && self.description == other.description
+            && self.type_ == other.type_
+            && self.backing_type == other.backing_type
+            && self.scope == other.scope
+            && self.policy == other.policy
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.auto_expand == other.auto_expand
+            && self.vm_vnic_network_resource_pool_key == other.vm_vnic_network_resource_pool_key
+            && self.transport_zone_uuid == other.transport_zone_uuid
+            && self.transport_zone_name == other.transport_zone_name
+            && self.logical_switch_uuid == other.logical_switch_uuid
+            && self.segment_id == other.segment_id
+            && self.subnet_id == other.subnet_id
+            && self.nsx_config == other.nsx_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortgroupConfigSpec {
     const TYPE_NAME: &'static str = "DVPortgroupConfigSpec";
@@ -12148,15 +14569,19 @@ impl ComplexType for DVPortgroupConfigSpec {
         if e.knows(Version::V9_1_0_0) { e.opt("nsxConfig", &self.nsx_config); }
     }
 }
-crate::xml::complex_codec!(DVPortgroupConfigSpec);
 
 /// Data object `DVPortgroupCreatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupCreatedEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
+}
+impl PartialEq for DVPortgroupCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DVPortgroupCreatedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupCreatedEvent";
@@ -12168,16 +14593,20 @@ impl ComplexType for DVPortgroupCreatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DVPortgroupCreatedEvent);
 crate::xml::inherits!(DVPortgroupCreatedEvent, DVPortgroupEvent);
 
 /// Data object `DVPortgroupDestroyedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupDestroyedEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
+}
+impl PartialEq for DVPortgroupDestroyedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DVPortgroupDestroyedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupDestroyedEvent";
@@ -12189,7 +14618,6 @@ impl ComplexType for DVPortgroupDestroyedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DVPortgroupDestroyedEvent);
 crate::xml::inherits!(DVPortgroupDestroyedEvent, DVPortgroupEvent);
 
 /// Data object `DVPortgroupEvent` of the vSphere API (since 4.0).
@@ -12197,10 +14625,15 @@ crate::xml::inherits!(DVPortgroupDestroyedEvent, DVPortgroupEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVPortgroupEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for DVPortgroupEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DVPortgroupEvent {
     const TYPE_NAME: &'static str = "DVPortgroupEvent";
@@ -12212,11 +14645,10 @@ impl ComplexType for DVPortgroupEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DVPortgroupEvent);
 crate::xml::inherits!(DVPortgroupEvent, Event);
 
 /// Data object `DVPortgroupNsxConfig` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupNsxConfig {
     /// `vlanIdExtended`: xsd:int.
     pub vlan_id_extended: Option<i32>,
@@ -12228,6 +14660,14 @@ pub struct DVPortgroupNsxConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortgroupNsxConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vlan_id_extended == other.vlan_id_extended
+            && self.subnet_addresses == other.subnet_addresses
+            && self.span_ids == other.span_ids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortgroupNsxConfig {
     const TYPE_NAME: &'static str = "DVPortgroupNsxConfig";
@@ -12247,10 +14687,9 @@ impl ComplexType for DVPortgroupNsxConfig {
         e.list("spanIds", &self.span_ids);
     }
 }
-crate::xml::complex_codec!(DVPortgroupNsxConfig);
 
 /// Data object `DVPortgroupNsxSubnetAddressInfo` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupNsxSubnetAddressInfo {
     /// `cidr`: xsd:string.
     pub cidr: Vec<String>,
@@ -12258,6 +14697,12 @@ pub struct DVPortgroupNsxSubnetAddressInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortgroupNsxSubnetAddressInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cidr == other.cidr
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortgroupNsxSubnetAddressInfo {
     const TYPE_NAME: &'static str = "DVPortgroupNsxSubnetAddressInfo";
@@ -12273,12 +14718,11 @@ impl ComplexType for DVPortgroupNsxSubnetAddressInfo {
         e.list("cidr", &self.cidr);
     }
 }
-crate::xml::complex_codec!(DVPortgroupNsxSubnetAddressInfo);
 
 /// Data object `DVPortgroupPolicy` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVPortgroupPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupPolicy {
     /// `blockOverrideAllowed`: xsd:boolean.
     pub block_override_allowed: bool,
@@ -12298,6 +14742,18 @@ pub struct DVPortgroupPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVPortgroupPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.block_override_allowed == other.block_override_allowed
+            && self.shaping_override_allowed == other.shaping_override_allowed
+            && self.vendor_config_override_allowed == other.vendor_config_override_allowed
+            && self.live_port_moving_allowed == other.live_port_moving_allowed
+            && self.port_config_reset_at_disconnect == other.port_config_reset_at_disconnect
+            && self.network_resource_pool_override_allowed == other.network_resource_pool_override_allowed
+            && self.traffic_filter_override_allowed == other.traffic_filter_override_allowed
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVPortgroupPolicy {
     const TYPE_NAME: &'static str = "DVPortgroupPolicy";
@@ -12325,12 +14781,11 @@ impl ComplexType for DVPortgroupPolicy {
         if e.knows(Version::V5_5) { e.opt("trafficFilterOverrideAllowed", &self.traffic_filter_override_allowed); }
     }
 }
-crate::xml::complex_codec!(DVPortgroupPolicy);
 
 /// Data object `DVPortgroupReconfiguredEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupReconfiguredEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
@@ -12338,6 +14793,13 @@ pub struct DVPortgroupReconfiguredEvent {
     pub config_spec: DVPortgroupConfigSpec,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for DVPortgroupReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_spec == other.config_spec
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for DVPortgroupReconfiguredEvent {
     const TYPE_NAME: &'static str = "DVPortgroupReconfiguredEvent";
@@ -12356,13 +14818,12 @@ impl ComplexType for DVPortgroupReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(DVPortgroupReconfiguredEvent);
 crate::xml::inherits!(DVPortgroupReconfiguredEvent, DVPortgroupEvent);
 
 /// Data object `DVPortgroupRenamedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupRenamedEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
@@ -12370,6 +14831,13 @@ pub struct DVPortgroupRenamedEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for DVPortgroupRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for DVPortgroupRenamedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupRenamedEvent";
@@ -12388,13 +14856,12 @@ impl ComplexType for DVPortgroupRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(DVPortgroupRenamedEvent);
 crate::xml::inherits!(DVPortgroupRenamedEvent, DVPortgroupEvent);
 
 /// Data object `DVPortgroupSelection` of the vSphere API (since 5.0).
 ///
 /// Extends [`SelectionSet`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVPortgroupSelection {
     /// The fields inherited from [`SelectionSet`].
     pub base_: SelectionSet,
@@ -12402,6 +14869,13 @@ pub struct DVPortgroupSelection {
     pub dvs_uuid: String,
     /// `portgroupKey`: xsd:string.
     pub portgroup_key: Vec<String>,
+}
+impl PartialEq for DVPortgroupSelection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dvs_uuid == other.dvs_uuid
+            && self.portgroup_key == other.portgroup_key
+    }
 }
 impl ComplexType for DVPortgroupSelection {
     const TYPE_NAME: &'static str = "DVPortgroupSelection";
@@ -12420,11 +14894,10 @@ impl ComplexType for DVPortgroupSelection {
         e.list("portgroupKey", &self.portgroup_key);
     }
 }
-crate::xml::complex_codec!(DVPortgroupSelection);
 crate::xml::inherits!(DVPortgroupSelection, SelectionSet);
 
 /// Data object `DVSBackupRestoreCapability` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSBackupRestoreCapability {
     /// `backupRestoreSupported`: xsd:boolean.
     pub backup_restore_supported: bool,
@@ -12432,6 +14905,12 @@ pub struct DVSBackupRestoreCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSBackupRestoreCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.backup_restore_supported == other.backup_restore_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSBackupRestoreCapability {
     const TYPE_NAME: &'static str = "DVSBackupRestoreCapability";
@@ -12447,10 +14926,9 @@ impl ComplexType for DVSBackupRestoreCapability {
         e.req("backupRestoreSupported", &self.backup_restore_supported);
     }
 }
-crate::xml::complex_codec!(DVSBackupRestoreCapability);
 
 /// Data object `DVSCapability` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSCapability {
     /// `dvsOperationSupported`: xsd:boolean.
     pub dvs_operation_supported: Option<bool>,
@@ -12466,6 +14944,16 @@ pub struct DVSCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.dvs_operation_supported == other.dvs_operation_supported
+            && self.dv_port_group_operation_supported == other.dv_port_group_operation_supported
+            && self.dv_port_operation_supported == other.dv_port_operation_supported
+            && self.compatible_host_component_product_info == other.compatible_host_component_product_info
+            && self.features_supported == other.features_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSCapability {
     const TYPE_NAME: &'static str = "DVSCapability";
@@ -12489,12 +14977,11 @@ impl ComplexType for DVSCapability {
         if e.knows(Version::V4_1) { e.opt("featuresSupported", &self.features_supported); }
     }
 }
-crate::xml::complex_codec!(DVSCapability);
 
 /// Data object `DVSConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSConfigInfo {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -12554,6 +15041,38 @@ pub struct DVSConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.name == other.name
+            && self.num_standalone_ports == other.num_standalone_ports
+            && self.num_ports == other.num_ports
+            && self.max_ports == other.max_ports
+            && self.uplink_port_policy == other.uplink_port_policy
+            && self.uplink_portgroup == other.uplink_portgroup
+            && self.default_port_config == other.default_port_config
+            && self.host == other.host
+            && self.product_info == other.product_info
+            && self.target_info == other.target_info
+            && self.extension_key == other.extension_key
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.policy == other.policy
+            && self.description == other.description
+            && self.config_version == other.config_version
+            && self.contact == other.contact
+            && self.switch_ip_address == other.switch_ip_address
+            && self.create_time == other.create_time
+            && self.network_resource_management_enabled == other.network_resource_management_enabled
+            && self.default_proxy_switch_max_num_ports == other.default_proxy_switch_max_num_ports
+            && self.health_check_config == other.health_check_config
+            && self.infrastructure_traffic_resource_config == other.infrastructure_traffic_resource_config
+            && self.net_resource_pool_traffic_resource_config == other.net_resource_pool_traffic_resource_config
+            && self.network_resource_control_version == other.network_resource_control_version
+            && self.vm_vnic_network_resource_pool == other.vm_vnic_network_resource_pool
+            && self.pnic_capacity_ratio_for_reservation == other.pnic_capacity_ratio_for_reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSConfigInfo {
     const TYPE_NAME: &'static str = "DVSConfigInfo";
@@ -12621,12 +15140,11 @@ impl ComplexType for DVSConfigInfo {
         if e.knows(Version::V6_0) { e.opt("pnicCapacityRatioForReservation", &self.pnic_capacity_ratio_for_reservation); }
     }
 }
-crate::xml::complex_codec!(DVSConfigInfo);
 
 /// Data object `DVSConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSConfigSpec {
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
@@ -12668,6 +15186,29 @@ pub struct DVSConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_version == other.config_version
+            && self.name == other.name
+            && self.num_standalone_ports == other.num_standalone_ports
+            && self.max_ports == other.max_ports
+            && self.uplink_port_policy == other.uplink_port_policy
+            && self.uplink_portgroup == other.uplink_portgroup
+            && self.default_port_config == other.default_port_config
+            && self.host == other.host
+            && self.extension_key == other.extension_key
+            && self.description == other.description
+            && self.policy == other.policy
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.contact == other.contact
+            && self.switch_ip_address == other.switch_ip_address
+            && self.default_proxy_switch_max_num_ports == other.default_proxy_switch_max_num_ports
+            && self.infrastructure_traffic_resource_config == other.infrastructure_traffic_resource_config
+            && self.net_resource_pool_traffic_resource_config == other.net_resource_pool_traffic_resource_config
+            && self.network_resource_control_version == other.network_resource_control_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSConfigSpec {
     const TYPE_NAME: &'static str = "DVSConfigSpec";
@@ -12717,10 +15258,9 @@ impl ComplexType for DVSConfigSpec {
         if e.knows(Version::V6_0) { e.opt("networkResourceControlVersion", &self.network_resource_control_version); }
     }
 }
-crate::xml::complex_codec!(DVSConfigSpec);
 
 /// Data object `DVSContactInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSContactInfo {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -12730,6 +15270,13 @@ pub struct DVSContactInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSContactInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.contact == other.contact
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSContactInfo {
     const TYPE_NAME: &'static str = "DVSContactInfo";
@@ -12747,10 +15294,9 @@ impl ComplexType for DVSContactInfo {
         e.opt("contact", &self.contact);
     }
 }
-crate::xml::complex_codec!(DVSContactInfo);
 
 /// Data object `DVSCreateSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSCreateSpec {
     /// `configSpec`: [`DVSConfigSpec`].
     pub config_spec: AnyDVSConfigSpec,
@@ -12762,6 +15308,14 @@ pub struct DVSCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_spec == other.config_spec
+            && self.product_info == other.product_info
+            && self.capability == other.capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSCreateSpec {
     const TYPE_NAME: &'static str = "DVSCreateSpec";
@@ -12781,12 +15335,11 @@ impl ComplexType for DVSCreateSpec {
         e.opt("capability", &self.capability);
     }
 }
-crate::xml::complex_codec!(DVSCreateSpec);
 
 /// Data object `DVSFailureCriteria` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFailureCriteria {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -12804,6 +15357,18 @@ pub struct DVSFailureCriteria {
     pub percentage: Option<IntPolicy>,
     /// `checkBeacon`: [`BoolPolicy`].
     pub check_beacon: Option<BoolPolicy>,
+}
+impl PartialEq for DVSFailureCriteria {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.check_speed == other.check_speed
+            && self.speed == other.speed
+            && self.check_duplex == other.check_duplex
+            && self.full_duplex == other.full_duplex
+            && self.check_error_percent == other.check_error_percent
+            && self.percentage == other.percentage
+            && self.check_beacon == other.check_beacon
+    }
 }
 impl ComplexType for DVSFailureCriteria {
     const TYPE_NAME: &'static str = "DVSFailureCriteria";
@@ -12832,13 +15397,12 @@ impl ComplexType for DVSFailureCriteria {
         e.opt("checkBeacon", &self.check_beacon);
     }
 }
-crate::xml::complex_codec!(DVSFailureCriteria);
 crate::xml::inherits!(DVSFailureCriteria, InheritablePolicy);
 
 /// Data object `DVSFeatureCapability` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFeatureCapability`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFeatureCapability {
     /// `networkResourceManagementSupported`: xsd:boolean.
     pub network_resource_management_supported: bool,
@@ -12864,6 +15428,21 @@ pub struct DVSFeatureCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSFeatureCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_resource_management_supported == other.network_resource_management_supported
+            && self.vm_direct_path_gen2_supported == other.vm_direct_path_gen2_supported
+            && self.nic_teaming_policy == other.nic_teaming_policy
+            && self.network_resource_pool_high_share_value == other.network_resource_pool_high_share_value
+            && self.network_resource_management_capability == other.network_resource_management_capability
+            && self.health_check_capability == other.health_check_capability
+            && self.rollback_capability == other.rollback_capability
+            && self.backup_restore_capability == other.backup_restore_capability
+            && self.network_filter_supported == other.network_filter_supported
+            && self.mac_learning_supported == other.mac_learning_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSFeatureCapability {
     const TYPE_NAME: &'static str = "DVSFeatureCapability";
@@ -12897,17 +15476,21 @@ impl ComplexType for DVSFeatureCapability {
         if e.knows(Version::V6_7) { e.opt("macLearningSupported", &self.mac_learning_supported); }
     }
 }
-crate::xml::complex_codec!(DVSFeatureCapability);
 
 /// Data object `DVSFilterSpecConnecteeSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecConnecteeSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecConnecteeSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSFilterSpecConnecteeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSFilterSpecConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecConnecteeSpec";
@@ -12920,17 +15503,22 @@ impl ComplexType for DVSFilterSpecConnecteeSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecConnecteeSpec);
 
 /// Data object `DVSFilterSpecPnicConnecteeSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecConnecteeSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecPnicConnecteeSpec {
     /// The fields inherited from [`DVSFilterSpecConnecteeSpec`].
     pub base_: DVSFilterSpecConnecteeSpec,
     /// `pnicNameSpec`: xsd:string.
     pub pnic_name_spec: Option<String>,
+}
+impl PartialEq for DVSFilterSpecPnicConnecteeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pnic_name_spec == other.pnic_name_spec
+    }
 }
 impl ComplexType for DVSFilterSpecPnicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPnicConnecteeSpec";
@@ -12947,18 +15535,23 @@ impl ComplexType for DVSFilterSpecPnicConnecteeSpec {
         e.opt("pnicNameSpec", &self.pnic_name_spec);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecPnicConnecteeSpec);
 crate::xml::inherits!(DVSFilterSpecPnicConnecteeSpec, DVSFilterSpecConnecteeSpec);
 
 /// Data object `DVSFilterSpecPvlanSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecPvlanSpec {
     /// The fields inherited from [`DVSFilterSpecVlanSpec`].
     pub base_: DVSFilterSpecVlanSpec,
     /// `pvlanId`: xsd:int.
     pub pvlan_id: Option<i32>,
+}
+impl PartialEq for DVSFilterSpecPvlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pvlan_id == other.pvlan_id
+    }
 }
 impl ComplexType for DVSFilterSpecPvlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPvlanSpec";
@@ -12975,18 +15568,23 @@ impl ComplexType for DVSFilterSpecPvlanSpec {
         e.opt("pvlanId", &self.pvlan_id);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecPvlanSpec);
 crate::xml::inherits!(DVSFilterSpecPvlanSpec, DVSFilterSpecVlanSpec);
 
 /// Data object `DVSFilterSpecTrunkVlanSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecTrunkVlanSpec {
     /// The fields inherited from [`DVSFilterSpecVlanSpec`].
     pub base_: DVSFilterSpecVlanSpec,
     /// `range`: [`NumericRange`].
     pub range: Option<NumericRange>,
+}
+impl PartialEq for DVSFilterSpecTrunkVlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.range == other.range
+    }
 }
 impl ComplexType for DVSFilterSpecTrunkVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecTrunkVlanSpec";
@@ -13003,18 +15601,23 @@ impl ComplexType for DVSFilterSpecTrunkVlanSpec {
         e.opt("range", &self.range);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecTrunkVlanSpec);
 crate::xml::inherits!(DVSFilterSpecTrunkVlanSpec, DVSFilterSpecVlanSpec);
 
 /// Data object `DVSFilterSpecVlanIdSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecVlanIdSpec {
     /// The fields inherited from [`DVSFilterSpecVlanSpec`].
     pub base_: DVSFilterSpecVlanSpec,
     /// `vlanId`: xsd:int.
     pub vlan_id: Option<i32>,
+}
+impl PartialEq for DVSFilterSpecVlanIdSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan_id == other.vlan_id
+    }
 }
 impl ComplexType for DVSFilterSpecVlanIdSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanIdSpec";
@@ -13031,18 +15634,22 @@ impl ComplexType for DVSFilterSpecVlanIdSpec {
         e.opt("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecVlanIdSpec);
 crate::xml::inherits!(DVSFilterSpecVlanIdSpec, DVSFilterSpecVlanSpec);
 
 /// Data object `DVSFilterSpecVlanSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecVlanSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecVlanSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSFilterSpecVlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSFilterSpecVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanSpec";
@@ -13055,17 +15662,22 @@ impl ComplexType for DVSFilterSpecVlanSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecVlanSpec);
 
 /// Data object `DVSFilterSpecVmConnecteeSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecConnecteeSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecVmConnecteeSpec {
     /// The fields inherited from [`DVSFilterSpecConnecteeSpec`].
     pub base_: DVSFilterSpecConnecteeSpec,
     /// `vmNameSpec`: xsd:string.
     pub vm_name_spec: Option<String>,
+}
+impl PartialEq for DVSFilterSpecVmConnecteeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name_spec == other.vm_name_spec
+    }
 }
 impl ComplexType for DVSFilterSpecVmConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmConnecteeSpec";
@@ -13082,18 +15694,23 @@ impl ComplexType for DVSFilterSpecVmConnecteeSpec {
         e.opt("vmNameSpec", &self.vm_name_spec);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecVmConnecteeSpec);
 crate::xml::inherits!(DVSFilterSpecVmConnecteeSpec, DVSFilterSpecConnecteeSpec);
 
 /// Data object `DVSFilterSpecVmknicConnecteeSpec` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`DVSFilterSpecConnecteeSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSFilterSpecVmknicConnecteeSpec {
     /// The fields inherited from [`DVSFilterSpecConnecteeSpec`].
     pub base_: DVSFilterSpecConnecteeSpec,
     /// `vmknicNameSpec`: xsd:string.
     pub vmknic_name_spec: Option<String>,
+}
+impl PartialEq for DVSFilterSpecVmknicConnecteeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vmknic_name_spec == other.vmknic_name_spec
+    }
 }
 impl ComplexType for DVSFilterSpecVmknicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmknicConnecteeSpec";
@@ -13110,18 +15727,22 @@ impl ComplexType for DVSFilterSpecVmknicConnecteeSpec {
         e.opt("vmknicNameSpec", &self.vmknic_name_spec);
     }
 }
-crate::xml::complex_codec!(DVSFilterSpecVmknicConnecteeSpec);
 crate::xml::inherits!(DVSFilterSpecVmknicConnecteeSpec, DVSFilterSpecConnecteeSpec);
 
 /// Data object `DVSHealthCheckCapability` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSHealthCheckCapability`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSHealthCheckCapability {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSHealthCheckCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "DVSHealthCheckCapability";
@@ -13134,12 +15755,11 @@ impl ComplexType for DVSHealthCheckCapability {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DVSHealthCheckCapability);
 
 /// Data object `DVSHealthCheckConfig` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSHealthCheckConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSHealthCheckConfig {
     /// `enable`: xsd:boolean.
     pub enable: Option<bool>,
@@ -13149,6 +15769,13 @@ pub struct DVSHealthCheckConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSHealthCheckConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.enable == other.enable
+            && self.interval == other.interval
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "DVSHealthCheckConfig";
@@ -13166,10 +15793,9 @@ impl ComplexType for DVSHealthCheckConfig {
         e.opt("interval", &self.interval);
     }
 }
-crate::xml::complex_codec!(DVSHealthCheckConfig);
 
 /// Data object `DVSHostLocalPortInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSHostLocalPortInfo {
     /// `switchUuid`: xsd:string.
     pub switch_uuid: String,
@@ -13183,6 +15809,15 @@ pub struct DVSHostLocalPortInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSHostLocalPortInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.switch_uuid == other.switch_uuid
+            && self.port_key == other.port_key
+            && self.setting == other.setting
+            && self.vnic == other.vnic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSHostLocalPortInfo {
     const TYPE_NAME: &'static str = "DVSHostLocalPortInfo";
@@ -13204,12 +15839,11 @@ impl ComplexType for DVSHostLocalPortInfo {
         e.req("vnic", &self.vnic);
     }
 }
-crate::xml::complex_codec!(DVSHostLocalPortInfo);
 
 /// Data object `DVSMacLearningPolicy` of the vSphere API (since 6.7).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSMacLearningPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -13221,6 +15855,15 @@ pub struct DVSMacLearningPolicy {
     pub limit: Option<i32>,
     /// `limitPolicy`: xsd:string.
     pub limit_policy: Option<String>,
+}
+impl PartialEq for DVSMacLearningPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.enabled == other.enabled
+            && self.allow_unicast_flooding == other.allow_unicast_flooding
+            && self.limit == other.limit
+            && self.limit_policy == other.limit_policy
+    }
 }
 impl ComplexType for DVSMacLearningPolicy {
     const TYPE_NAME: &'static str = "DVSMacLearningPolicy";
@@ -13243,13 +15886,12 @@ impl ComplexType for DVSMacLearningPolicy {
         e.opt("limitPolicy", &self.limit_policy);
     }
 }
-crate::xml::complex_codec!(DVSMacLearningPolicy);
 crate::xml::inherits!(DVSMacLearningPolicy, InheritablePolicy);
 
 /// Data object `DVSMacManagementPolicy` of the vSphere API (since 6.7).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSMacManagementPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -13261,6 +15903,15 @@ pub struct DVSMacManagementPolicy {
     pub forged_transmits: Option<bool>,
     /// `macLearningPolicy`: [`DVSMacLearningPolicy`].
     pub mac_learning_policy: Option<DVSMacLearningPolicy>,
+}
+impl PartialEq for DVSMacManagementPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.allow_promiscuous == other.allow_promiscuous
+            && self.mac_changes == other.mac_changes
+            && self.forged_transmits == other.forged_transmits
+            && self.mac_learning_policy == other.mac_learning_policy
+    }
 }
 impl ComplexType for DVSMacManagementPolicy {
     const TYPE_NAME: &'static str = "DVSMacManagementPolicy";
@@ -13283,11 +15934,10 @@ impl ComplexType for DVSMacManagementPolicy {
         e.opt("macLearningPolicy", &self.mac_learning_policy);
     }
 }
-crate::xml::complex_codec!(DVSMacManagementPolicy);
 crate::xml::inherits!(DVSMacManagementPolicy, InheritablePolicy);
 
 /// Data object `DVSManagerDvsConfigTarget` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSManagerDvsConfigTarget {
     /// `distributedVirtualPortgroup`: [`DistributedVirtualPortgroupInfo`].
     pub distributed_virtual_portgroup: Vec<DistributedVirtualPortgroupInfo>,
@@ -13297,6 +15947,13 @@ pub struct DVSManagerDvsConfigTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSManagerDvsConfigTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.distributed_virtual_portgroup == other.distributed_virtual_portgroup
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSManagerDvsConfigTarget {
     const TYPE_NAME: &'static str = "DVSManagerDvsConfigTarget";
@@ -13314,10 +15971,9 @@ impl ComplexType for DVSManagerDvsConfigTarget {
         e.list("distributedVirtualSwitch", &self.distributed_virtual_switch);
     }
 }
-crate::xml::complex_codec!(DVSManagerDvsConfigTarget);
 
 /// Data object `DVSManagerPhysicalNicsList` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSManagerPhysicalNicsList {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -13327,6 +15983,13 @@ pub struct DVSManagerPhysicalNicsList {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSManagerPhysicalNicsList {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.physical_nics == other.physical_nics
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSManagerPhysicalNicsList {
     const TYPE_NAME: &'static str = "DVSManagerPhysicalNicsList";
@@ -13344,17 +16007,22 @@ impl ComplexType for DVSManagerPhysicalNicsList {
         e.list("physicalNics", &self.physical_nics);
     }
 }
-crate::xml::complex_codec!(DVSManagerPhysicalNicsList);
 
 /// Data object `DVSNameArrayUplinkPortPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVSUplinkPortPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSNameArrayUplinkPortPolicy {
     /// The fields inherited from [`DVSUplinkPortPolicy`].
     pub base_: DVSUplinkPortPolicy,
     /// `uplinkPortName`: xsd:string.
     pub uplink_port_name: Vec<String>,
+}
+impl PartialEq for DVSNameArrayUplinkPortPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uplink_port_name == other.uplink_port_name
+    }
 }
 impl ComplexType for DVSNameArrayUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSNameArrayUplinkPortPolicy";
@@ -13371,11 +16039,10 @@ impl ComplexType for DVSNameArrayUplinkPortPolicy {
         e.list("uplinkPortName", &self.uplink_port_name);
     }
 }
-crate::xml::complex_codec!(DVSNameArrayUplinkPortPolicy);
 crate::xml::inherits!(DVSNameArrayUplinkPortPolicy, DVSUplinkPortPolicy);
 
 /// Data object `DVSNetworkResourceManagementCapability` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSNetworkResourceManagementCapability {
     /// `networkResourceManagementSupported`: xsd:boolean.
     pub network_resource_management_supported: bool,
@@ -13393,6 +16060,17 @@ pub struct DVSNetworkResourceManagementCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSNetworkResourceManagementCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_resource_management_supported == other.network_resource_management_supported
+            && self.network_resource_pool_high_share_value == other.network_resource_pool_high_share_value
+            && self.qos_supported == other.qos_supported
+            && self.user_defined_network_resource_pools_supported == other.user_defined_network_resource_pools_supported
+            && self.network_resource_control_version3_supported == other.network_resource_control_version3_supported
+            && self.user_defined_infra_traffic_pool_supported == other.user_defined_infra_traffic_pool_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSNetworkResourceManagementCapability {
     const TYPE_NAME: &'static str = "DVSNetworkResourceManagementCapability";
@@ -13418,10 +16096,9 @@ impl ComplexType for DVSNetworkResourceManagementCapability {
         if e.knows(Version::V6_7) { e.opt("userDefinedInfraTrafficPoolSupported", &self.user_defined_infra_traffic_pool_supported); }
     }
 }
-crate::xml::complex_codec!(DVSNetworkResourceManagementCapability);
 
 /// Data object `DVSNetworkResourcePool` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSNetworkResourcePool {
     /// `key`: xsd:string.
     pub key: String,
@@ -13437,6 +16114,16 @@ pub struct DVSNetworkResourcePool {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSNetworkResourcePool {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.description == other.description
+            && self.config_version == other.config_version
+            && self.allocation_info == other.allocation_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePool";
@@ -13460,10 +16147,9 @@ impl ComplexType for DVSNetworkResourcePool {
         e.req("allocationInfo", &self.allocation_info);
     }
 }
-crate::xml::complex_codec!(DVSNetworkResourcePool);
 
 /// Data object `DVSNetworkResourcePoolAllocationInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSNetworkResourcePoolAllocationInfo {
     /// `limit`: xsd:long.
     pub limit: Option<i64>,
@@ -13475,6 +16161,14 @@ pub struct DVSNetworkResourcePoolAllocationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSNetworkResourcePoolAllocationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit == other.limit
+            && self.shares == other.shares
+            && self.priority_tag == other.priority_tag
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolAllocationInfo";
@@ -13494,10 +16188,9 @@ impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
         if e.knows(Version::V5_0) { e.opt("priorityTag", &self.priority_tag); }
     }
 }
-crate::xml::complex_codec!(DVSNetworkResourcePoolAllocationInfo);
 
 /// Data object `DVSNetworkResourcePoolConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSNetworkResourcePoolConfigSpec {
     /// `key`: xsd:string.
     pub key: String,
@@ -13513,6 +16206,16 @@ pub struct DVSNetworkResourcePoolConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSNetworkResourcePoolConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.config_version == other.config_version
+            && self.allocation_info == other.allocation_info
+            && self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSNetworkResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolConfigSpec";
@@ -13536,10 +16239,9 @@ impl ComplexType for DVSNetworkResourcePoolConfigSpec {
         if e.knows(Version::V5_0) { e.opt("description", &self.description); }
     }
 }
-crate::xml::complex_codec!(DVSNetworkResourcePoolConfigSpec);
 
 /// Data object `DVSPolicy` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSPolicy {
     /// `autoPreInstallAllowed`: xsd:boolean.
     pub auto_pre_install_allowed: Option<bool>,
@@ -13551,6 +16253,14 @@ pub struct DVSPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.auto_pre_install_allowed == other.auto_pre_install_allowed
+            && self.auto_upgrade_allowed == other.auto_upgrade_allowed
+            && self.partial_upgrade_allowed == other.partial_upgrade_allowed
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSPolicy {
     const TYPE_NAME: &'static str = "DVSPolicy";
@@ -13570,10 +16280,9 @@ impl ComplexType for DVSPolicy {
         e.opt("partialUpgradeAllowed", &self.partial_upgrade_allowed);
     }
 }
-crate::xml::complex_codec!(DVSPolicy);
 
 /// Data object `DVSRollbackCapability` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSRollbackCapability {
     /// `rollbackSupported`: xsd:boolean.
     pub rollback_supported: bool,
@@ -13581,6 +16290,12 @@ pub struct DVSRollbackCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSRollbackCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.rollback_supported == other.rollback_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSRollbackCapability {
     const TYPE_NAME: &'static str = "DVSRollbackCapability";
@@ -13596,10 +16311,9 @@ impl ComplexType for DVSRollbackCapability {
         e.req("rollbackSupported", &self.rollback_supported);
     }
 }
-crate::xml::complex_codec!(DVSRollbackCapability);
 
 /// Data object `DVSRuntimeInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSRuntimeInfo {
     /// `hostMemberRuntime`: [`HostMemberRuntimeInfo`].
     pub host_member_runtime: Vec<HostMemberRuntimeInfo>,
@@ -13609,6 +16323,13 @@ pub struct DVSRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_member_runtime == other.host_member_runtime
+            && self.resource_runtime_info == other.resource_runtime_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSRuntimeInfo {
     const TYPE_NAME: &'static str = "DVSRuntimeInfo";
@@ -13626,12 +16347,11 @@ impl ComplexType for DVSRuntimeInfo {
         if e.knows(Version::V6_0) { e.opt("resourceRuntimeInfo", &self.resource_runtime_info); }
     }
 }
-crate::xml::complex_codec!(DVSRuntimeInfo);
 
 /// Data object `DVSSecurityPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSSecurityPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -13641,6 +16361,14 @@ pub struct DVSSecurityPolicy {
     pub mac_changes: Option<BoolPolicy>,
     /// `forgedTransmits`: [`BoolPolicy`].
     pub forged_transmits: Option<BoolPolicy>,
+}
+impl PartialEq for DVSSecurityPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.allow_promiscuous == other.allow_promiscuous
+            && self.mac_changes == other.mac_changes
+            && self.forged_transmits == other.forged_transmits
+    }
 }
 impl ComplexType for DVSSecurityPolicy {
     const TYPE_NAME: &'static str = "DVSSecurityPolicy";
@@ -13661,18 +16389,23 @@ impl ComplexType for DVSSecurityPolicy {
         e.opt("forgedTransmits", &self.forged_transmits);
     }
 }
-crate::xml::complex_codec!(DVSSecurityPolicy);
 crate::xml::inherits!(DVSSecurityPolicy, InheritablePolicy);
 
 /// Data object `DVSSelection` of the vSphere API (since 5.0).
 ///
 /// Extends [`SelectionSet`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSSelection {
     /// The fields inherited from [`SelectionSet`].
     pub base_: SelectionSet,
     /// `dvsUuid`: xsd:string.
     pub dvs_uuid: String,
+}
+impl PartialEq for DVSSelection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dvs_uuid == other.dvs_uuid
+    }
 }
 impl ComplexType for DVSSelection {
     const TYPE_NAME: &'static str = "DVSSelection";
@@ -13689,6 +16422,5 @@ impl ComplexType for DVSSelection {
         e.req("dvsUuid", &self.dvs_uuid);
     }
 }
-crate::xml::complex_codec!(DVSSelection);
 crate::xml::inherits!(DVSSelection, SelectionSet);
 

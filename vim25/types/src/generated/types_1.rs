@@ -7,7 +7,7 @@ use crate::xml::{ComplexType, DecodeError, Decoder, Encoder, Start};
 use crate::Version;
 
 /// Data object `DVSSummary` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -35,6 +35,22 @@ pub struct DVSSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.uuid == other.uuid
+            && self.num_ports == other.num_ports
+            && self.product_info == other.product_info
+            && self.host_member == other.host_member
+            && self.vm == other.vm
+            && self.host == other.host
+            && self.portgroup_name == other.portgroup_name
+            && self.description == other.description
+            && self.contact == other.contact
+            && self.num_hosts == other.num_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSSummary {
     const TYPE_NAME: &'static str = "DVSSummary";
@@ -70,12 +86,11 @@ impl ComplexType for DVSSummary {
         if e.knows(Version::V5_5) { e.opt("numHosts", &self.num_hosts); }
     }
 }
-crate::xml::complex_codec!(DVSSummary);
 
 /// Data object `DVSTrafficShapingPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSTrafficShapingPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -87,6 +102,15 @@ pub struct DVSTrafficShapingPolicy {
     pub peak_bandwidth: Option<LongPolicy>,
     /// `burstSize`: [`LongPolicy`].
     pub burst_size: Option<LongPolicy>,
+}
+impl PartialEq for DVSTrafficShapingPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.enabled == other.enabled
+            && self.average_bandwidth == other.average_bandwidth
+            && self.peak_bandwidth == other.peak_bandwidth
+            && self.burst_size == other.burst_size
+    }
 }
 impl ComplexType for DVSTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "DVSTrafficShapingPolicy";
@@ -109,18 +133,22 @@ impl ComplexType for DVSTrafficShapingPolicy {
         e.opt("burstSize", &self.burst_size);
     }
 }
-crate::xml::complex_codec!(DVSTrafficShapingPolicy);
 crate::xml::inherits!(DVSTrafficShapingPolicy, InheritablePolicy);
 
 /// Data object `DVSUplinkPortPolicy` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSUplinkPortPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSUplinkPortPolicy {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSUplinkPortPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSUplinkPortPolicy";
@@ -133,17 +161,22 @@ impl ComplexType for DVSUplinkPortPolicy {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DVSUplinkPortPolicy);
 
 /// Data object `DVSVendorSpecificConfig` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSVendorSpecificConfig {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `keyValue`: [`DistributedVirtualSwitchKeyedOpaqueBlob`].
     pub key_value: Vec<DistributedVirtualSwitchKeyedOpaqueBlob>,
+}
+impl PartialEq for DVSVendorSpecificConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_value == other.key_value
+    }
 }
 impl ComplexType for DVSVendorSpecificConfig {
     const TYPE_NAME: &'static str = "DVSVendorSpecificConfig";
@@ -160,11 +193,10 @@ impl ComplexType for DVSVendorSpecificConfig {
         e.list("keyValue", &self.key_value);
     }
 }
-crate::xml::complex_codec!(DVSVendorSpecificConfig);
 crate::xml::inherits!(DVSVendorSpecificConfig, InheritablePolicy);
 
 /// Data object `DVSVmVnicNetworkResourcePool` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DVSVmVnicNetworkResourcePool {
     /// `key`: xsd:string.
     pub key: String,
@@ -180,6 +212,16 @@ pub struct DVSVmVnicNetworkResourcePool {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DVSVmVnicNetworkResourcePool {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.description == other.description
+            && self.config_version == other.config_version
+            && self.allocation_info == other.allocation_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DVSVmVnicNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSVmVnicNetworkResourcePool";
@@ -203,19 +245,24 @@ impl ComplexType for DVSVmVnicNetworkResourcePool {
         e.opt("allocationInfo", &self.allocation_info);
     }
 }
-crate::xml::complex_codec!(DVSVmVnicNetworkResourcePool);
 
 /// Data object `DailyTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`HourlyTaskScheduler`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDailyTaskScheduler`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DailyTaskScheduler {
     /// The fields inherited from [`HourlyTaskScheduler`].
     pub base_: HourlyTaskScheduler,
     /// `hour`: xsd:int.
     pub hour: i32,
+}
+impl PartialEq for DailyTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hour == other.hour
+    }
 }
 impl ComplexType for DailyTaskScheduler {
     const TYPE_NAME: &'static str = "DailyTaskScheduler";
@@ -232,16 +279,20 @@ impl ComplexType for DailyTaskScheduler {
         e.req("hour", &self.hour);
     }
 }
-crate::xml::complex_codec!(DailyTaskScheduler);
 crate::xml::inherits!(DailyTaskScheduler, HourlyTaskScheduler);
 
 /// Data object `DasAdmissionControlDisabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasAdmissionControlDisabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasAdmissionControlDisabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasAdmissionControlDisabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlDisabledEvent";
@@ -253,16 +304,20 @@ impl ComplexType for DasAdmissionControlDisabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasAdmissionControlDisabledEvent);
 crate::xml::inherits!(DasAdmissionControlDisabledEvent, ClusterEvent);
 
 /// Data object `DasAdmissionControlEnabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasAdmissionControlEnabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasAdmissionControlEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasAdmissionControlEnabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlEnabledEvent";
@@ -274,16 +329,20 @@ impl ComplexType for DasAdmissionControlEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasAdmissionControlEnabledEvent);
 crate::xml::inherits!(DasAdmissionControlEnabledEvent, ClusterEvent);
 
 /// Data object `DasAgentFoundEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasAgentFoundEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasAgentFoundEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasAgentFoundEvent {
     const TYPE_NAME: &'static str = "DasAgentFoundEvent";
@@ -295,16 +354,20 @@ impl ComplexType for DasAgentFoundEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasAgentFoundEvent);
 crate::xml::inherits!(DasAgentFoundEvent, ClusterEvent);
 
 /// Data object `DasAgentUnavailableEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasAgentUnavailableEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasAgentUnavailableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasAgentUnavailableEvent {
     const TYPE_NAME: &'static str = "DasAgentUnavailableEvent";
@@ -316,16 +379,20 @@ impl ComplexType for DasAgentUnavailableEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasAgentUnavailableEvent);
 crate::xml::inherits!(DasAgentUnavailableEvent, ClusterEvent);
 
 /// Data object `DasClusterIsolatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasClusterIsolatedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasClusterIsolatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasClusterIsolatedEvent {
     const TYPE_NAME: &'static str = "DasClusterIsolatedEvent";
@@ -337,13 +404,12 @@ impl ComplexType for DasClusterIsolatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasClusterIsolatedEvent);
 crate::xml::inherits!(DasClusterIsolatedEvent, ClusterEvent);
 
 /// Fault `DasConfigFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasConfigFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -353,6 +419,14 @@ pub struct DasConfigFault {
     pub output: Option<String>,
     /// `event`: [`Event`] (since 4.0).
     pub event: Vec<AnyEvent>,
+}
+impl PartialEq for DasConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.output == other.output
+            && self.event == other.event
+    }
 }
 impl ComplexType for DasConfigFault {
     const TYPE_NAME: &'static str = "DasConfigFault";
@@ -373,16 +447,20 @@ impl ComplexType for DasConfigFault {
         if e.knows(Version::V4_0) { e.list("event", &self.event); }
     }
 }
-crate::xml::complex_codec!(DasConfigFault);
 crate::xml::inherits!(DasConfigFault, VimFault);
 
 /// Data object `DasDisabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasDisabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasDisabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasDisabledEvent {
     const TYPE_NAME: &'static str = "DasDisabledEvent";
@@ -394,16 +472,20 @@ impl ComplexType for DasDisabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasDisabledEvent);
 crate::xml::inherits!(DasDisabledEvent, ClusterEvent);
 
 /// Data object `DasEnabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasEnabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DasEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DasEnabledEvent {
     const TYPE_NAME: &'static str = "DasEnabledEvent";
@@ -415,11 +497,10 @@ impl ComplexType for DasEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DasEnabledEvent);
 crate::xml::inherits!(DasEnabledEvent, ClusterEvent);
 
 /// Data object `DasHeartbeatDatastoreInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasHeartbeatDatastoreInfo {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -429,6 +510,13 @@ pub struct DasHeartbeatDatastoreInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DasHeartbeatDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.hosts == other.hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DasHeartbeatDatastoreInfo {
     const TYPE_NAME: &'static str = "DasHeartbeatDatastoreInfo";
@@ -446,17 +534,22 @@ impl ComplexType for DasHeartbeatDatastoreInfo {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(DasHeartbeatDatastoreInfo);
 
 /// Data object `DasHostFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasHostFailedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `failedHost`: [`HostEventArgument`].
     pub failed_host: HostEventArgument,
+}
+impl PartialEq for DasHostFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failed_host == other.failed_host
+    }
 }
 impl ComplexType for DasHostFailedEvent {
     const TYPE_NAME: &'static str = "DasHostFailedEvent";
@@ -473,18 +566,23 @@ impl ComplexType for DasHostFailedEvent {
         e.req("failedHost", &self.failed_host);
     }
 }
-crate::xml::complex_codec!(DasHostFailedEvent);
 crate::xml::inherits!(DasHostFailedEvent, ClusterEvent);
 
 /// Data object `DasHostIsolatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DasHostIsolatedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `isolatedHost`: [`HostEventArgument`].
     pub isolated_host: HostEventArgument,
+}
+impl PartialEq for DasHostIsolatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.isolated_host == other.isolated_host
+    }
 }
 impl ComplexType for DasHostIsolatedEvent {
     const TYPE_NAME: &'static str = "DasHostIsolatedEvent";
@@ -501,16 +599,20 @@ impl ComplexType for DasHostIsolatedEvent {
         e.req("isolatedHost", &self.isolated_host);
     }
 }
-crate::xml::complex_codec!(DasHostIsolatedEvent);
 crate::xml::inherits!(DasHostIsolatedEvent, ClusterEvent);
 
 /// Fault `DatabaseError` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatabaseError {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for DatabaseError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatabaseError {
     const TYPE_NAME: &'static str = "DatabaseError";
@@ -522,11 +624,10 @@ impl ComplexType for DatabaseError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatabaseError);
 crate::xml::inherits!(DatabaseError, RuntimeFault);
 
 /// Data object `DatabaseSizeEstimate` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatabaseSizeEstimate {
     /// `size`: xsd:long.
     pub size: i64,
@@ -534,6 +635,12 @@ pub struct DatabaseSizeEstimate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatabaseSizeEstimate {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatabaseSizeEstimate {
     const TYPE_NAME: &'static str = "DatabaseSizeEstimate";
@@ -549,10 +656,9 @@ impl ComplexType for DatabaseSizeEstimate {
         e.req("size", &self.size);
     }
 }
-crate::xml::complex_codec!(DatabaseSizeEstimate);
 
 /// Data object `DatabaseSizeParam` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatabaseSizeParam {
     /// `inventoryDesc`: [`InventoryDescription`].
     pub inventory_desc: InventoryDescription,
@@ -562,6 +668,13 @@ pub struct DatabaseSizeParam {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatabaseSizeParam {
+    fn eq(&self, other: &Self) -> bool {
+        self.inventory_desc == other.inventory_desc
+            && self.perf_stats_desc == other.perf_stats_desc
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatabaseSizeParam {
     const TYPE_NAME: &'static str = "DatabaseSizeParam";
@@ -579,10 +692,9 @@ impl ComplexType for DatabaseSizeParam {
         e.opt("perfStatsDesc", &self.perf_stats_desc);
     }
 }
-crate::xml::complex_codec!(DatabaseSizeParam);
 
 /// Data object `DatacenterBasicConnectInfo` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterBasicConnectInfo {
     /// `hostname`: xsd:string.
     pub hostname: Option<String>,
@@ -604,6 +716,19 @@ pub struct DatacenterBasicConnectInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatacenterBasicConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.error == other.error
+            && self.server_ip == other.server_ip
+            && self.num_vm == other.num_vm
+            && self.num_powered_on_vm == other.num_powered_on_vm
+            && self.host_product_info == other.host_product_info
+            && self.hardware_vendor == other.hardware_vendor
+            && self.hardware_model == other.hardware_model
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatacenterBasicConnectInfo {
     const TYPE_NAME: &'static str = "DatacenterBasicConnectInfo";
@@ -633,10 +758,9 @@ impl ComplexType for DatacenterBasicConnectInfo {
         e.opt("hardwareModel", &self.hardware_model);
     }
 }
-crate::xml::complex_codec!(DatacenterBasicConnectInfo);
 
 /// Data object `DatacenterConfigInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterConfigInfo {
     /// `defaultHardwareVersionKey`: xsd:string.
     pub default_hardware_version_key: Option<String>,
@@ -646,6 +770,13 @@ pub struct DatacenterConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatacenterConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_hardware_version_key == other.default_hardware_version_key
+            && self.maximum_hardware_version_key == other.maximum_hardware_version_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatacenterConfigInfo {
     const TYPE_NAME: &'static str = "DatacenterConfigInfo";
@@ -663,10 +794,9 @@ impl ComplexType for DatacenterConfigInfo {
         if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
-crate::xml::complex_codec!(DatacenterConfigInfo);
 
 /// Data object `DatacenterConfigSpec` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterConfigSpec {
     /// `defaultHardwareVersionKey`: xsd:string.
     pub default_hardware_version_key: Option<String>,
@@ -676,6 +806,13 @@ pub struct DatacenterConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatacenterConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_hardware_version_key == other.default_hardware_version_key
+            && self.maximum_hardware_version_key == other.maximum_hardware_version_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatacenterConfigSpec {
     const TYPE_NAME: &'static str = "DatacenterConfigSpec";
@@ -693,17 +830,22 @@ impl ComplexType for DatacenterConfigSpec {
         if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
-crate::xml::complex_codec!(DatacenterConfigSpec);
 
 /// Data object `DatacenterCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatacenterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterCreatedEvent {
     /// The fields inherited from [`DatacenterEvent`].
     pub base_: DatacenterEvent,
     /// `parent`: [`FolderEventArgument`].
     pub parent: FolderEventArgument,
+}
+impl PartialEq for DatacenterCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+    }
 }
 impl ComplexType for DatacenterCreatedEvent {
     const TYPE_NAME: &'static str = "DatacenterCreatedEvent";
@@ -720,7 +862,6 @@ impl ComplexType for DatacenterCreatedEvent {
         e.req("parent", &self.parent);
     }
 }
-crate::xml::complex_codec!(DatacenterCreatedEvent);
 crate::xml::inherits!(DatacenterCreatedEvent, DatacenterEvent);
 
 /// Data object `DatacenterEvent` of the vSphere API (since 2.5).
@@ -728,10 +869,15 @@ crate::xml::inherits!(DatacenterCreatedEvent, DatacenterEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDatacenterEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for DatacenterEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatacenterEvent {
     const TYPE_NAME: &'static str = "DatacenterEvent";
@@ -743,18 +889,23 @@ impl ComplexType for DatacenterEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatacenterEvent);
 crate::xml::inherits!(DatacenterEvent, Event);
 
 /// Data object `DatacenterEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `datacenter`: ManagedObjectReference.
     pub datacenter: ManagedObjectReference,
+}
+impl PartialEq for DatacenterEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datacenter == other.datacenter
+    }
 }
 impl ComplexType for DatacenterEventArgument {
     const TYPE_NAME: &'static str = "DatacenterEventArgument";
@@ -771,13 +922,12 @@ impl ComplexType for DatacenterEventArgument {
         e.req("datacenter", &self.datacenter);
     }
 }
-crate::xml::complex_codec!(DatacenterEventArgument);
 crate::xml::inherits!(DatacenterEventArgument, EntityEventArgument);
 
 /// Fault `DatacenterMismatch` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterMismatch {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -785,6 +935,13 @@ pub struct DatacenterMismatch {
     pub invalid_argument: Vec<DatacenterMismatchArgument>,
     /// `expectedDatacenter`: ManagedObjectReference.
     pub expected_datacenter: ManagedObjectReference,
+}
+impl PartialEq for DatacenterMismatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.invalid_argument == other.invalid_argument
+            && self.expected_datacenter == other.expected_datacenter
+    }
 }
 impl ComplexType for DatacenterMismatch {
     const TYPE_NAME: &'static str = "DatacenterMismatch";
@@ -803,11 +960,10 @@ impl ComplexType for DatacenterMismatch {
         e.req("expectedDatacenter", &self.expected_datacenter);
     }
 }
-crate::xml::complex_codec!(DatacenterMismatch);
 crate::xml::inherits!(DatacenterMismatch, MigrationFault);
 
 /// Data object `DatacenterMismatchArgument` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterMismatchArgument {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -817,6 +973,13 @@ pub struct DatacenterMismatchArgument {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatacenterMismatchArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.input_datacenter == other.input_datacenter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatacenterMismatchArgument {
     const TYPE_NAME: &'static str = "DatacenterMismatchArgument";
@@ -834,12 +997,11 @@ impl ComplexType for DatacenterMismatchArgument {
         e.opt("inputDatacenter", &self.input_datacenter);
     }
 }
-crate::xml::complex_codec!(DatacenterMismatchArgument);
 
 /// Data object `DatacenterRenamedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatacenterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatacenterRenamedEvent {
     /// The fields inherited from [`DatacenterEvent`].
     pub base_: DatacenterEvent,
@@ -847,6 +1009,13 @@ pub struct DatacenterRenamedEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for DatacenterRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for DatacenterRenamedEvent {
     const TYPE_NAME: &'static str = "DatacenterRenamedEvent";
@@ -865,11 +1034,10 @@ impl ComplexType for DatacenterRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(DatacenterRenamedEvent);
 crate::xml::inherits!(DatacenterRenamedEvent, DatacenterEvent);
 
 /// Data object `DatastoreCapability` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreCapability {
     /// `directoryHierarchySupported`: xsd:boolean.
     pub directory_hierarchy_supported: bool,
@@ -899,6 +1067,23 @@ pub struct DatastoreCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.directory_hierarchy_supported == other.directory_hierarchy_supported
+            && self.raw_disk_mappings_supported == other.raw_disk_mappings_supported
+            && self.per_file_thin_provisioning_supported == other.per_file_thin_provisioning_supported
+            && self.storage_iorm_supported == other.storage_iorm_supported
+            && self.native_snapshot_supported == other.native_snapshot_supported
+            && self.top_level_directory_create_supported == other.top_level_directory_create_supported
+            && self.se_sparse_supported == other.se_sparse_supported
+            && self.vmfs_sparse_supported == other.vmfs_sparse_supported
+            && self.vsan_sparse_supported == other.vsan_sparse_supported
+            && self.upit_supported == other.upit_supported
+            && self.vmdk_expand_supported == other.vmdk_expand_supported
+            && self.clustered_vmdk_supported == other.clustered_vmdk_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreCapability {
     const TYPE_NAME: &'static str = "DatastoreCapability";
@@ -936,12 +1121,11 @@ impl ComplexType for DatastoreCapability {
         if e.knows(Version::V7_0_0_0) { e.opt("clusteredVmdkSupported", &self.clustered_vmdk_supported); }
     }
 }
-crate::xml::complex_codec!(DatastoreCapability);
 
 /// Data object `DatastoreCapacityIncreasedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreCapacityIncreasedEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
@@ -949,6 +1133,13 @@ pub struct DatastoreCapacityIncreasedEvent {
     pub old_capacity: i64,
     /// `newCapacity`: xsd:long.
     pub new_capacity: i64,
+}
+impl PartialEq for DatastoreCapacityIncreasedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_capacity == other.old_capacity
+            && self.new_capacity == other.new_capacity
+    }
 }
 impl ComplexType for DatastoreCapacityIncreasedEvent {
     const TYPE_NAME: &'static str = "DatastoreCapacityIncreasedEvent";
@@ -967,16 +1158,20 @@ impl ComplexType for DatastoreCapacityIncreasedEvent {
         e.req("newCapacity", &self.new_capacity);
     }
 }
-crate::xml::complex_codec!(DatastoreCapacityIncreasedEvent);
 crate::xml::inherits!(DatastoreCapacityIncreasedEvent, DatastoreEvent);
 
 /// Data object `DatastoreDestroyedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreDestroyedEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
+}
+impl PartialEq for DatastoreDestroyedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatastoreDestroyedEvent {
     const TYPE_NAME: &'static str = "DatastoreDestroyedEvent";
@@ -988,18 +1183,23 @@ impl ComplexType for DatastoreDestroyedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatastoreDestroyedEvent);
 crate::xml::inherits!(DatastoreDestroyedEvent, DatastoreEvent);
 
 /// Data object `DatastoreDiscoveredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreDiscoveredEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: DatastoreEventArgument,
+}
+impl PartialEq for DatastoreDiscoveredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for DatastoreDiscoveredEvent {
     const TYPE_NAME: &'static str = "DatastoreDiscoveredEvent";
@@ -1016,16 +1216,20 @@ impl ComplexType for DatastoreDiscoveredEvent {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(DatastoreDiscoveredEvent);
 crate::xml::inherits!(DatastoreDiscoveredEvent, HostEvent);
 
 /// Data object `DatastoreDuplicatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreDuplicatedEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
+}
+impl PartialEq for DatastoreDuplicatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatastoreDuplicatedEvent {
     const TYPE_NAME: &'static str = "DatastoreDuplicatedEvent";
@@ -1037,7 +1241,6 @@ impl ComplexType for DatastoreDuplicatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatastoreDuplicatedEvent);
 crate::xml::inherits!(DatastoreDuplicatedEvent, DatastoreEvent);
 
 /// Data object `DatastoreEvent` of the vSphere API (since 2.5).
@@ -1045,12 +1248,18 @@ crate::xml::inherits!(DatastoreDuplicatedEvent, DatastoreEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDatastoreEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for DatastoreEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for DatastoreEvent {
     const TYPE_NAME: &'static str = "DatastoreEvent";
@@ -1067,18 +1276,23 @@ impl ComplexType for DatastoreEvent {
         e.opt("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(DatastoreEvent);
 crate::xml::inherits!(DatastoreEvent, Event);
 
 /// Data object `DatastoreEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+}
+impl PartialEq for DatastoreEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for DatastoreEventArgument {
     const TYPE_NAME: &'static str = "DatastoreEventArgument";
@@ -1095,13 +1309,12 @@ impl ComplexType for DatastoreEventArgument {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(DatastoreEventArgument);
 crate::xml::inherits!(DatastoreEventArgument, EntityEventArgument);
 
 /// Data object `DatastoreFileCopiedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DatastoreFileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreFileCopiedEvent {
     /// The fields inherited from [`DatastoreFileEvent`].
     pub base_: DatastoreFileEvent,
@@ -1109,6 +1322,13 @@ pub struct DatastoreFileCopiedEvent {
     pub source_datastore: DatastoreEventArgument,
     /// `sourceFile`: xsd:string.
     pub source_file: String,
+}
+impl PartialEq for DatastoreFileCopiedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_datastore == other.source_datastore
+            && self.source_file == other.source_file
+    }
 }
 impl ComplexType for DatastoreFileCopiedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileCopiedEvent";
@@ -1127,16 +1347,20 @@ impl ComplexType for DatastoreFileCopiedEvent {
         e.req("sourceFile", &self.source_file);
     }
 }
-crate::xml::complex_codec!(DatastoreFileCopiedEvent);
 crate::xml::inherits!(DatastoreFileCopiedEvent, DatastoreFileEvent);
 
 /// Data object `DatastoreFileDeletedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DatastoreFileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreFileDeletedEvent {
     /// The fields inherited from [`DatastoreFileEvent`].
     pub base_: DatastoreFileEvent,
+}
+impl PartialEq for DatastoreFileDeletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatastoreFileDeletedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileDeletedEvent";
@@ -1148,7 +1372,6 @@ impl ComplexType for DatastoreFileDeletedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatastoreFileDeletedEvent);
 crate::xml::inherits!(DatastoreFileDeletedEvent, DatastoreFileEvent);
 
 /// Data object `DatastoreFileEvent` of the vSphere API (since 4.0).
@@ -1156,7 +1379,7 @@ crate::xml::inherits!(DatastoreFileDeletedEvent, DatastoreFileEvent);
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDatastoreFileEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreFileEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
@@ -1166,6 +1389,14 @@ pub struct DatastoreFileEvent {
     pub source_of_operation: Option<String>,
     /// `succeeded`: xsd:boolean (since 6.5).
     pub succeeded: Option<bool>,
+}
+impl PartialEq for DatastoreFileEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.target_file == other.target_file
+            && self.source_of_operation == other.source_of_operation
+            && self.succeeded == other.succeeded
+    }
 }
 impl ComplexType for DatastoreFileEvent {
     const TYPE_NAME: &'static str = "DatastoreFileEvent";
@@ -1186,13 +1417,12 @@ impl ComplexType for DatastoreFileEvent {
         if e.knows(Version::V6_5) { e.opt("succeeded", &self.succeeded); }
     }
 }
-crate::xml::complex_codec!(DatastoreFileEvent);
 crate::xml::inherits!(DatastoreFileEvent, DatastoreEvent);
 
 /// Data object `DatastoreFileMovedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DatastoreFileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreFileMovedEvent {
     /// The fields inherited from [`DatastoreFileEvent`].
     pub base_: DatastoreFileEvent,
@@ -1200,6 +1430,13 @@ pub struct DatastoreFileMovedEvent {
     pub source_datastore: DatastoreEventArgument,
     /// `sourceFile`: xsd:string.
     pub source_file: String,
+}
+impl PartialEq for DatastoreFileMovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_datastore == other.source_datastore
+            && self.source_file == other.source_file
+    }
 }
 impl ComplexType for DatastoreFileMovedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileMovedEvent";
@@ -1218,11 +1455,10 @@ impl ComplexType for DatastoreFileMovedEvent {
         e.req("sourceFile", &self.source_file);
     }
 }
-crate::xml::complex_codec!(DatastoreFileMovedEvent);
 crate::xml::inherits!(DatastoreFileMovedEvent, DatastoreFileEvent);
 
 /// Data object `DatastoreHostMount` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreHostMount {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -1232,6 +1468,13 @@ pub struct DatastoreHostMount {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreHostMount {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.mount_info == other.mount_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreHostMount {
     const TYPE_NAME: &'static str = "DatastoreHostMount";
@@ -1249,15 +1492,19 @@ impl ComplexType for DatastoreHostMount {
         e.req("mountInfo", &self.mount_info);
     }
 }
-crate::xml::complex_codec!(DatastoreHostMount);
 
 /// Data object `DatastoreIORMReconfiguredEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreIORMReconfiguredEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
+}
+impl PartialEq for DatastoreIORMReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DatastoreIORMReconfiguredEvent {
     const TYPE_NAME: &'static str = "DatastoreIORMReconfiguredEvent";
@@ -1269,13 +1516,12 @@ impl ComplexType for DatastoreIORMReconfiguredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DatastoreIORMReconfiguredEvent);
 crate::xml::inherits!(DatastoreIORMReconfiguredEvent, DatastoreEvent);
 
 /// Data object `DatastoreInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDatastoreInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -1305,6 +1551,23 @@ pub struct DatastoreInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.url == other.url
+            && self.free_space == other.free_space
+            && self.max_file_size == other.max_file_size
+            && self.max_virtual_disk_capacity == other.max_virtual_disk_capacity
+            && self.max_memory_file_size == other.max_memory_file_size
+            && self.timestamp == other.timestamp
+            && self.container_id == other.container_id
+            && self.alias_of == other.alias_of
+            && self.supported_v_disk_formats == other.supported_v_disk_formats
+            && self.logical_sector_size == other.logical_sector_size
+            && self.physical_sector_size == other.physical_sector_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreInfo {
     const TYPE_NAME: &'static str = "DatastoreInfo";
@@ -1342,10 +1605,9 @@ impl ComplexType for DatastoreInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("physicalSectorSize", &self.physical_sector_size); }
     }
 }
-crate::xml::complex_codec!(DatastoreInfo);
 
 /// Data object `DatastoreMountPathDatastorePair` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreMountPathDatastorePair {
     /// `oldMountPath`: xsd:string.
     pub old_mount_path: String,
@@ -1355,6 +1617,13 @@ pub struct DatastoreMountPathDatastorePair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreMountPathDatastorePair {
+    fn eq(&self, other: &Self) -> bool {
+        self.old_mount_path == other.old_mount_path
+            && self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreMountPathDatastorePair {
     const TYPE_NAME: &'static str = "DatastoreMountPathDatastorePair";
@@ -1372,10 +1641,9 @@ impl ComplexType for DatastoreMountPathDatastorePair {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(DatastoreMountPathDatastorePair);
 
 /// Data object `DatastoreNamespaceManagerDirectoryInfo` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreNamespaceManagerDirectoryInfo {
     /// `capacity`: xsd:long.
     pub capacity: i64,
@@ -1385,6 +1653,13 @@ pub struct DatastoreNamespaceManagerDirectoryInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreNamespaceManagerDirectoryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.capacity == other.capacity
+            && self.used == other.used
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreNamespaceManagerDirectoryInfo {
     const TYPE_NAME: &'static str = "DatastoreNamespaceManagerDirectoryInfo";
@@ -1402,19 +1677,24 @@ impl ComplexType for DatastoreNamespaceManagerDirectoryInfo {
         e.req("used", &self.used);
     }
 }
-crate::xml::complex_codec!(DatastoreNamespaceManagerDirectoryInfo);
 
 /// Fault `DatastoreNotWritableOnHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDatastore`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDatastoreNotWritableOnHost`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreNotWritableOnHost {
     /// The fields inherited from [`InvalidDatastore`].
     pub base_: InvalidDatastore,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for DatastoreNotWritableOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for DatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "DatastoreNotWritableOnHost";
@@ -1431,11 +1711,10 @@ impl ComplexType for DatastoreNotWritableOnHost {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(DatastoreNotWritableOnHost);
 crate::xml::inherits!(DatastoreNotWritableOnHost, InvalidDatastore);
 
 /// Data object `DatastoreOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreOption {
     /// `unsupportedVolumes`: [`VirtualMachineDatastoreVolumeOption`].
     pub unsupported_volumes: Vec<VirtualMachineDatastoreVolumeOption>,
@@ -1443,6 +1722,12 @@ pub struct DatastoreOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.unsupported_volumes == other.unsupported_volumes
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreOption {
     const TYPE_NAME: &'static str = "DatastoreOption";
@@ -1458,17 +1743,22 @@ impl ComplexType for DatastoreOption {
         e.list("unsupportedVolumes", &self.unsupported_volumes);
     }
 }
-crate::xml::complex_codec!(DatastoreOption);
 
 /// Data object `DatastorePrincipalConfigured` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastorePrincipalConfigured {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `datastorePrincipal`: xsd:string.
     pub datastore_principal: String,
+}
+impl PartialEq for DatastorePrincipalConfigured {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore_principal == other.datastore_principal
+    }
 }
 impl ComplexType for DatastorePrincipalConfigured {
     const TYPE_NAME: &'static str = "DatastorePrincipalConfigured";
@@ -1485,18 +1775,23 @@ impl ComplexType for DatastorePrincipalConfigured {
         e.req("datastorePrincipal", &self.datastore_principal);
     }
 }
-crate::xml::complex_codec!(DatastorePrincipalConfigured);
 crate::xml::inherits!(DatastorePrincipalConfigured, HostEvent);
 
 /// Data object `DatastoreRemovedOnHostEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreRemovedOnHostEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: DatastoreEventArgument,
+}
+impl PartialEq for DatastoreRemovedOnHostEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for DatastoreRemovedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRemovedOnHostEvent";
@@ -1513,13 +1808,12 @@ impl ComplexType for DatastoreRemovedOnHostEvent {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(DatastoreRemovedOnHostEvent);
 crate::xml::inherits!(DatastoreRemovedOnHostEvent, HostEvent);
 
 /// Data object `DatastoreRenamedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreRenamedEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
@@ -1527,6 +1821,13 @@ pub struct DatastoreRenamedEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for DatastoreRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for DatastoreRenamedEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedEvent";
@@ -1545,13 +1846,12 @@ impl ComplexType for DatastoreRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(DatastoreRenamedEvent);
 crate::xml::inherits!(DatastoreRenamedEvent, DatastoreEvent);
 
 /// Data object `DatastoreRenamedOnHostEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreRenamedOnHostEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -1559,6 +1859,13 @@ pub struct DatastoreRenamedOnHostEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for DatastoreRenamedOnHostEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for DatastoreRenamedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedOnHostEvent";
@@ -1577,11 +1884,10 @@ impl ComplexType for DatastoreRenamedOnHostEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(DatastoreRenamedOnHostEvent);
 crate::xml::inherits!(DatastoreRenamedOnHostEvent, HostEvent);
 
 /// Data object `DatastoreSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreSummary {
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
@@ -1607,6 +1913,21 @@ pub struct DatastoreSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.name == other.name
+            && self.url == other.url
+            && self.capacity == other.capacity
+            && self.free_space == other.free_space
+            && self.uncommitted == other.uncommitted
+            && self.accessible == other.accessible
+            && self.multiple_host_access == other.multiple_host_access
+            && self.type_ == other.type_
+            && self.maintenance_mode == other.maintenance_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreSummary {
     const TYPE_NAME: &'static str = "DatastoreSummary";
@@ -1640,10 +1961,9 @@ impl ComplexType for DatastoreSummary {
         if e.knows(Version::V5_0) { e.opt("maintenanceMode", &self.maintenance_mode); }
     }
 }
-crate::xml::complex_codec!(DatastoreSummary);
 
 /// Data object `DatastoreVVolContainerFailoverPair` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DatastoreVVolContainerFailoverPair {
     /// `srcContainer`: xsd:string.
     pub src_container: Option<String>,
@@ -1655,6 +1975,14 @@ pub struct DatastoreVVolContainerFailoverPair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DatastoreVVolContainerFailoverPair {
+    fn eq(&self, other: &Self) -> bool {
+        self.src_container == other.src_container
+            && self.tgt_container == other.tgt_container
+            && self.vvol_mapping == other.vvol_mapping
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DatastoreVVolContainerFailoverPair {
     const TYPE_NAME: &'static str = "DatastoreVVolContainerFailoverPair";
@@ -1674,15 +2002,19 @@ impl ComplexType for DatastoreVVolContainerFailoverPair {
         e.list("vvolMapping", &self.vvol_mapping);
     }
 }
-crate::xml::complex_codec!(DatastoreVVolContainerFailoverPair);
 
 /// Data object `DateTimeProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DateTimeProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for DateTimeProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DateTimeProfile {
     const TYPE_NAME: &'static str = "DateTimeProfile";
@@ -1694,13 +2026,12 @@ impl ComplexType for DateTimeProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DateTimeProfile);
 crate::xml::inherits!(DateTimeProfile, ApplyProfile);
 
 /// Fault `DeltaDiskFormatNotSupported` of the vSphere API (since 5.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeltaDiskFormatNotSupported {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -1708,6 +2039,13 @@ pub struct DeltaDiskFormatNotSupported {
     pub datastore: Vec<ManagedObjectReference>,
     /// `deltaDiskFormat`: xsd:string.
     pub delta_disk_format: String,
+}
+impl PartialEq for DeltaDiskFormatNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.delta_disk_format == other.delta_disk_format
+    }
 }
 impl ComplexType for DeltaDiskFormatNotSupported {
     const TYPE_NAME: &'static str = "DeltaDiskFormatNotSupported";
@@ -1726,13 +2064,12 @@ impl ComplexType for DeltaDiskFormatNotSupported {
         e.req("deltaDiskFormat", &self.delta_disk_format);
     }
 }
-crate::xml::complex_codec!(DeltaDiskFormatNotSupported);
 crate::xml::inherits!(DeltaDiskFormatNotSupported, VmConfigFault);
 
 /// Data object `Description` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDescription`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Description {
     /// `label`: xsd:string.
     pub label: String,
@@ -1742,6 +2079,13 @@ pub struct Description {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Description {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.summary == other.summary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Description {
     const TYPE_NAME: &'static str = "Description";
@@ -1759,10 +2103,9 @@ impl ComplexType for Description {
         e.req("summary", &self.summary);
     }
 }
-crate::xml::complex_codec!(Description);
 
 /// Data object `DesiredSoftwareSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DesiredSoftwareSpec {
     /// `baseImageSpec`: [`DesiredSoftwareSpecBaseImageSpec`].
     pub base_image_spec: DesiredSoftwareSpecBaseImageSpec,
@@ -1776,6 +2119,15 @@ pub struct DesiredSoftwareSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DesiredSoftwareSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_image_spec == other.base_image_spec
+            && self.vendor_add_on_spec == other.vendor_add_on_spec
+            && self.components == other.components
+            && self.removed_components == other.removed_components
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DesiredSoftwareSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpec";
@@ -1797,10 +2149,9 @@ impl ComplexType for DesiredSoftwareSpec {
         if e.knows(Version::V8_0_3_0) { e.list("removedComponents", &self.removed_components); }
     }
 }
-crate::xml::complex_codec!(DesiredSoftwareSpec);
 
 /// Data object `DesiredSoftwareSpecBaseImageSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DesiredSoftwareSpecBaseImageSpec {
     /// `version`: xsd:string.
     pub version: String,
@@ -1808,6 +2159,12 @@ pub struct DesiredSoftwareSpecBaseImageSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DesiredSoftwareSpecBaseImageSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DesiredSoftwareSpecBaseImageSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecBaseImageSpec";
@@ -1823,10 +2180,9 @@ impl ComplexType for DesiredSoftwareSpecBaseImageSpec {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(DesiredSoftwareSpecBaseImageSpec);
 
 /// Data object `DesiredSoftwareSpecComponentSpec` of the vSphere API (since 7.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DesiredSoftwareSpecComponentSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -1836,6 +2192,13 @@ pub struct DesiredSoftwareSpecComponentSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DesiredSoftwareSpecComponentSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DesiredSoftwareSpecComponentSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecComponentSpec";
@@ -1853,10 +2216,9 @@ impl ComplexType for DesiredSoftwareSpecComponentSpec {
         e.opt("version", &self.version);
     }
 }
-crate::xml::complex_codec!(DesiredSoftwareSpecComponentSpec);
 
 /// Data object `DesiredSoftwareSpecVendorAddOnSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DesiredSoftwareSpecVendorAddOnSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -1866,6 +2228,13 @@ pub struct DesiredSoftwareSpecVendorAddOnSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DesiredSoftwareSpecVendorAddOnSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DesiredSoftwareSpecVendorAddOnSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecVendorAddOnSpec";
@@ -1883,15 +2252,19 @@ impl ComplexType for DesiredSoftwareSpecVendorAddOnSpec {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(DesiredSoftwareSpecVendorAddOnSpec);
 
 /// Fault `DestinationSwitchFull` of the vSphere API (since 2.5).
 ///
 /// Extends [`CannotAccessNetwork`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DestinationSwitchFull {
     /// The fields inherited from [`CannotAccessNetwork`].
     pub base_: CannotAccessNetwork,
+}
+impl PartialEq for DestinationSwitchFull {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DestinationSwitchFull {
     const TYPE_NAME: &'static str = "DestinationSwitchFull";
@@ -1903,18 +2276,23 @@ impl ComplexType for DestinationSwitchFull {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DestinationSwitchFull);
 crate::xml::inherits!(DestinationSwitchFull, CannotAccessNetwork);
 
 /// Fault `DestinationVsanDisabled` of the vSphere API (since 5.5).
 ///
 /// Extends [`CannotMoveVsanEnabledHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DestinationVsanDisabled {
     /// The fields inherited from [`CannotMoveVsanEnabledHost`].
     pub base_: CannotMoveVsanEnabledHost,
     /// `destinationCluster`: xsd:string.
     pub destination_cluster: String,
+}
+impl PartialEq for DestinationVsanDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.destination_cluster == other.destination_cluster
+    }
 }
 impl ComplexType for DestinationVsanDisabled {
     const TYPE_NAME: &'static str = "DestinationVsanDisabled";
@@ -1931,18 +2309,23 @@ impl ComplexType for DestinationVsanDisabled {
         e.req("destinationCluster", &self.destination_cluster);
     }
 }
-crate::xml::complex_codec!(DestinationVsanDisabled);
 crate::xml::inherits!(DestinationVsanDisabled, CannotMoveVsanEnabledHost);
 
 /// Data object `DeviceBackedVirtualDiskSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDiskSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceBackedVirtualDiskSpec {
     /// The fields inherited from [`VirtualDiskSpec`].
     pub base_: VirtualDiskSpec,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for DeviceBackedVirtualDiskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for DeviceBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "DeviceBackedVirtualDiskSpec";
@@ -1959,7 +2342,6 @@ impl ComplexType for DeviceBackedVirtualDiskSpec {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(DeviceBackedVirtualDiskSpec);
 crate::xml::inherits!(DeviceBackedVirtualDiskSpec, VirtualDiskSpec);
 
 /// Fault `DeviceBackingNotSupported` of the vSphere API (since 2.5).
@@ -1967,12 +2349,18 @@ crate::xml::inherits!(DeviceBackedVirtualDiskSpec, VirtualDiskSpec);
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDeviceBackingNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceBackingNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
     /// `backing`: xsd:string.
     pub backing: String,
+}
+impl PartialEq for DeviceBackingNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.backing == other.backing
+    }
 }
 impl ComplexType for DeviceBackingNotSupported {
     const TYPE_NAME: &'static str = "DeviceBackingNotSupported";
@@ -1989,18 +2377,23 @@ impl ComplexType for DeviceBackingNotSupported {
         e.req("backing", &self.backing);
     }
 }
-crate::xml::complex_codec!(DeviceBackingNotSupported);
 crate::xml::inherits!(DeviceBackingNotSupported, DeviceNotSupported);
 
 /// Fault `DeviceControllerNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceControllerNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
     /// `controller`: xsd:string.
     pub controller: String,
+}
+impl PartialEq for DeviceControllerNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.controller == other.controller
+    }
 }
 impl ComplexType for DeviceControllerNotSupported {
     const TYPE_NAME: &'static str = "DeviceControllerNotSupported";
@@ -2017,11 +2410,10 @@ impl ComplexType for DeviceControllerNotSupported {
         e.req("controller", &self.controller);
     }
 }
-crate::xml::complex_codec!(DeviceControllerNotSupported);
 crate::xml::inherits!(DeviceControllerNotSupported, DeviceNotSupported);
 
 /// Data object `DeviceGroupId` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceGroupId {
     /// `id`: xsd:string.
     pub id: String,
@@ -2029,6 +2421,12 @@ pub struct DeviceGroupId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DeviceGroupId {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DeviceGroupId {
     const TYPE_NAME: &'static str = "DeviceGroupId";
@@ -2044,15 +2442,19 @@ impl ComplexType for DeviceGroupId {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(DeviceGroupId);
 
 /// Fault `DeviceHotPlugNotSupported` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceHotPlugNotSupported {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for DeviceHotPlugNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DeviceHotPlugNotSupported {
     const TYPE_NAME: &'static str = "DeviceHotPlugNotSupported";
@@ -2064,16 +2466,20 @@ impl ComplexType for DeviceHotPlugNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DeviceHotPlugNotSupported);
 crate::xml::inherits!(DeviceHotPlugNotSupported, InvalidDeviceSpec);
 
 /// Fault `DeviceNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceNotFound {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for DeviceNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DeviceNotFound {
     const TYPE_NAME: &'static str = "DeviceNotFound";
@@ -2085,7 +2491,6 @@ impl ComplexType for DeviceNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DeviceNotFound);
 crate::xml::inherits!(DeviceNotFound, InvalidDeviceSpec);
 
 /// Fault `DeviceNotSupported` of the vSphere API (since 2.5).
@@ -2093,7 +2498,7 @@ crate::xml::inherits!(DeviceNotFound, InvalidDeviceSpec);
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDeviceNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -2101,6 +2506,13 @@ pub struct DeviceNotSupported {
     pub device: String,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for DeviceNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for DeviceNotSupported {
     const TYPE_NAME: &'static str = "DeviceNotSupported";
@@ -2119,16 +2531,20 @@ impl ComplexType for DeviceNotSupported {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(DeviceNotSupported);
 crate::xml::inherits!(DeviceNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `DeviceUnsupportedForVmPlatform` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceUnsupportedForVmPlatform {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for DeviceUnsupportedForVmPlatform {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DeviceUnsupportedForVmPlatform {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmPlatform";
@@ -2140,13 +2556,12 @@ impl ComplexType for DeviceUnsupportedForVmPlatform {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DeviceUnsupportedForVmPlatform);
 crate::xml::inherits!(DeviceUnsupportedForVmPlatform, InvalidDeviceSpec);
 
 /// Fault `DeviceUnsupportedForVmVersion` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeviceUnsupportedForVmVersion {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
@@ -2154,6 +2569,13 @@ pub struct DeviceUnsupportedForVmVersion {
     pub current_version: String,
     /// `expectedVersion`: xsd:string.
     pub expected_version: String,
+}
+impl PartialEq for DeviceUnsupportedForVmVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_version == other.current_version
+            && self.expected_version == other.expected_version
+    }
 }
 impl ComplexType for DeviceUnsupportedForVmVersion {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmVersion";
@@ -2172,11 +2594,10 @@ impl ComplexType for DeviceUnsupportedForVmVersion {
         e.req("expectedVersion", &self.expected_version);
     }
 }
-crate::xml::complex_codec!(DeviceUnsupportedForVmVersion);
 crate::xml::inherits!(DeviceUnsupportedForVmVersion, InvalidDeviceSpec);
 
 /// Data object `DiagnosticManagerAuditRecordResult` of the vSphere API (since 7.0.3.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct DiagnosticManagerAuditRecordResult {
     /// `records`: xsd:string.
     pub records: Vec<String>,
@@ -2186,6 +2607,13 @@ pub struct DiagnosticManagerAuditRecordResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiagnosticManagerAuditRecordResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.records == other.records
+            && self.next_token == other.next_token
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for DiagnosticManagerAuditRecordResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -2212,10 +2640,9 @@ impl ComplexType for DiagnosticManagerAuditRecordResult {
         e.req("nextToken", &self.next_token);
     }
 }
-crate::xml::complex_codec!(DiagnosticManagerAuditRecordResult);
 
 /// Data object `DiagnosticManagerBundleInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiagnosticManagerBundleInfo {
     /// `system`: ManagedObjectReference.
     pub system: Option<ManagedObjectReference>,
@@ -2225,6 +2652,13 @@ pub struct DiagnosticManagerBundleInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiagnosticManagerBundleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.system == other.system
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DiagnosticManagerBundleInfo {
     const TYPE_NAME: &'static str = "DiagnosticManagerBundleInfo";
@@ -2242,10 +2676,9 @@ impl ComplexType for DiagnosticManagerBundleInfo {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(DiagnosticManagerBundleInfo);
 
 /// Data object `DiagnosticManagerLogDescriptor` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiagnosticManagerLogDescriptor {
     /// `key`: xsd:string.
     pub key: String,
@@ -2263,6 +2696,17 @@ pub struct DiagnosticManagerLogDescriptor {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiagnosticManagerLogDescriptor {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.file_name == other.file_name
+            && self.creator == other.creator
+            && self.format == other.format
+            && self.mime_type == other.mime_type
+            && self.info == other.info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DiagnosticManagerLogDescriptor {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogDescriptor";
@@ -2288,10 +2732,9 @@ impl ComplexType for DiagnosticManagerLogDescriptor {
         e.req("info", &self.info);
     }
 }
-crate::xml::complex_codec!(DiagnosticManagerLogDescriptor);
 
 /// Data object `DiagnosticManagerLogHeader` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiagnosticManagerLogHeader {
     /// `lineStart`: xsd:int.
     pub line_start: i32,
@@ -2303,6 +2746,14 @@ pub struct DiagnosticManagerLogHeader {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiagnosticManagerLogHeader {
+    fn eq(&self, other: &Self) -> bool {
+        self.line_start == other.line_start
+            && self.line_end == other.line_end
+            && self.line_text == other.line_text
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DiagnosticManagerLogHeader {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogHeader";
@@ -2322,15 +2773,19 @@ impl ComplexType for DiagnosticManagerLogHeader {
         e.list("lineText", &self.line_text);
     }
 }
-crate::xml::complex_codec!(DiagnosticManagerLogHeader);
 
 /// Fault `DigestNotSupported` of the vSphere API (since 6.0).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DigestNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for DigestNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DigestNotSupported {
     const TYPE_NAME: &'static str = "DigestNotSupported";
@@ -2342,11 +2797,10 @@ impl ComplexType for DigestNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DigestNotSupported);
 crate::xml::inherits!(DigestNotSupported, DeviceNotSupported);
 
 /// Data object `DirectPathProfileInfo` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -2362,6 +2816,16 @@ pub struct DirectPathProfileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.description == other.description
+            && self.vendor_name == other.vendor_name
+            && self.device_config == other.device_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileInfo";
@@ -2385,12 +2849,11 @@ impl ComplexType for DirectPathProfileInfo {
         e.req("deviceConfig", &self.device_config);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileInfo);
 
 /// Data object `DirectPathProfileManagerCapacityInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerCapacityResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityInfo {
     /// The fields inherited from [`DirectPathProfileManagerCapacityResult`].
     pub base_: DirectPathProfileManagerCapacityResult,
@@ -2404,6 +2867,16 @@ pub struct DirectPathProfileManagerCapacityInfo {
     pub max: i32,
     /// `unusedReservation`: xsd:int.
     pub unused_reservation: i32,
+}
+impl PartialEq for DirectPathProfileManagerCapacityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+            && self.consumed == other.consumed
+            && self.remaining == other.remaining
+            && self.max == other.max
+            && self.unused_reservation == other.unused_reservation
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityInfo";
@@ -2428,18 +2901,23 @@ impl ComplexType for DirectPathProfileManagerCapacityInfo {
         e.req("unusedReservation", &self.unused_reservation);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityInfo);
 crate::xml::inherits!(DirectPathProfileManagerCapacityInfo, DirectPathProfileManagerCapacityResult);
 
 /// Data object `DirectPathProfileManagerCapacityQueryByDeviceConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerCapacityQuerySpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityQueryByDeviceConfig {
     /// The fields inherited from [`DirectPathProfileManagerCapacityQuerySpec`].
     pub base_: DirectPathProfileManagerCapacityQuerySpec,
     /// `deviceConfig`: [`DirectPathProfileManagerDirectPathConfig`].
     pub device_config: AnyDirectPathProfileManagerDirectPathConfig,
+}
+impl PartialEq for DirectPathProfileManagerCapacityQueryByDeviceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_config == other.device_config
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByDeviceConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByDeviceConfig";
@@ -2456,18 +2934,23 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryByDeviceConfig {
         e.req("deviceConfig", &self.device_config);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryByDeviceConfig);
 crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByDeviceConfig, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQueryById` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerCapacityQuerySpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityQueryById {
     /// The fields inherited from [`DirectPathProfileManagerCapacityQuerySpec`].
     pub base_: DirectPathProfileManagerCapacityQuerySpec,
     /// `id`: xsd:string.
     pub id: String,
+}
+impl PartialEq for DirectPathProfileManagerCapacityQueryById {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryById {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryById";
@@ -2484,18 +2967,23 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryById {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryById);
 crate::xml::inherits!(DirectPathProfileManagerCapacityQueryById, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQueryByName` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerCapacityQuerySpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityQueryByName {
     /// The fields inherited from [`DirectPathProfileManagerCapacityQuerySpec`].
     pub base_: DirectPathProfileManagerCapacityQuerySpec,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for DirectPathProfileManagerCapacityQueryByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByName {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByName";
@@ -2512,18 +3000,22 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryByName {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryByName);
 crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByName, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQuerySpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityQuerySpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityQuerySpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerCapacityQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityQuerySpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQuerySpec";
@@ -2536,17 +3028,21 @@ impl ComplexType for DirectPathProfileManagerCapacityQuerySpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityResult` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityResult {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerCapacityResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityResult {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityResult";
@@ -2559,12 +3055,11 @@ impl ComplexType for DirectPathProfileManagerCapacityResult {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityResult);
 
 /// Data object `DirectPathProfileManagerCapacityUnknown` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerCapacityResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCapacityUnknown {
     /// The fields inherited from [`DirectPathProfileManagerCapacityResult`].
     pub base_: DirectPathProfileManagerCapacityResult,
@@ -2572,6 +3067,13 @@ pub struct DirectPathProfileManagerCapacityUnknown {
     pub query_spec: AnyDirectPathProfileManagerCapacityQuerySpec,
     /// `faultList`: [`LocalizedMethodFault`].
     pub fault_list: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for DirectPathProfileManagerCapacityUnknown {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.query_spec == other.query_spec
+            && self.fault_list == other.fault_list
+    }
 }
 impl ComplexType for DirectPathProfileManagerCapacityUnknown {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityUnknown";
@@ -2590,11 +3092,10 @@ impl ComplexType for DirectPathProfileManagerCapacityUnknown {
         e.list("faultList", &self.fault_list);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCapacityUnknown);
 crate::xml::inherits!(DirectPathProfileManagerCapacityUnknown, DirectPathProfileManagerCapacityResult);
 
 /// Data object `DirectPathProfileManagerCreateSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerCreateSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -2606,6 +3107,14 @@ pub struct DirectPathProfileManagerCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.device_config == other.device_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerCreateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCreateSpec";
@@ -2625,17 +3134,21 @@ impl ComplexType for DirectPathProfileManagerCreateSpec {
         e.req("deviceConfig", &self.device_config);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerCreateSpec);
 
 /// Data object `DirectPathProfileManagerDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerDirectPathConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerDirectPathConfig {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerDirectPathConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDirectPathConfig";
@@ -2648,17 +3161,22 @@ impl ComplexType for DirectPathProfileManagerDirectPathConfig {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerDvxDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerDirectPathConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerDvxDirectPathConfig {
     /// The fields inherited from [`DirectPathProfileManagerDirectPathConfig`].
     pub base_: DirectPathProfileManagerDirectPathConfig,
     /// `dvxBacking`: [`VirtualPCIPassthroughDvxBackingInfo`].
     pub dvx_backing: VirtualPCIPassthroughDvxBackingInfo,
+}
+impl PartialEq for DirectPathProfileManagerDvxDirectPathConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dvx_backing == other.dvx_backing
+    }
 }
 impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDvxDirectPathConfig";
@@ -2675,18 +3193,23 @@ impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
         e.req("dvxBacking", &self.dvx_backing);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerDvxDirectPathConfig);
 crate::xml::inherits!(DirectPathProfileManagerDvxDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerDynamicDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerDirectPathConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerDynamicDirectPathConfig {
     /// The fields inherited from [`DirectPathProfileManagerDirectPathConfig`].
     pub base_: DirectPathProfileManagerDirectPathConfig,
     /// `dynamicDirectPathBacking`: [`VirtualPCIPassthroughDynamicBackingInfo`].
     pub dynamic_direct_path_backing: VirtualPCIPassthroughDynamicBackingInfo,
+}
+impl PartialEq for DirectPathProfileManagerDynamicDirectPathConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dynamic_direct_path_backing == other.dynamic_direct_path_backing
+    }
 }
 impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDynamicDirectPathConfig";
@@ -2703,11 +3226,10 @@ impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
         e.req("dynamicDirectPathBacking", &self.dynamic_direct_path_backing);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerDynamicDirectPathConfig);
 crate::xml::inherits!(DirectPathProfileManagerDynamicDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerFilterSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerFilterSpec {
     /// `ids`: xsd:string.
     pub ids: Vec<String>,
@@ -2719,6 +3241,14 @@ pub struct DirectPathProfileManagerFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids == other.ids
+            && self.names == other.names
+            && self.clusters == other.clusters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerFilterSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerFilterSpec";
@@ -2738,17 +3268,22 @@ impl ComplexType for DirectPathProfileManagerFilterSpec {
         e.list("clusters", &self.clusters);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerFilterSpec);
 
 /// Data object `DirectPathProfileManagerTargetCluster` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerTargetEntity`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerTargetCluster {
     /// The fields inherited from [`DirectPathProfileManagerTargetEntity`].
     pub base_: DirectPathProfileManagerTargetEntity,
     /// `cluster`: ManagedObjectReference.
     pub cluster: ManagedObjectReference,
+}
+impl PartialEq for DirectPathProfileManagerTargetCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cluster == other.cluster
+    }
 }
 impl ComplexType for DirectPathProfileManagerTargetCluster {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetCluster";
@@ -2765,18 +3300,22 @@ impl ComplexType for DirectPathProfileManagerTargetCluster {
         e.req("cluster", &self.cluster);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerTargetCluster);
 crate::xml::inherits!(DirectPathProfileManagerTargetCluster, DirectPathProfileManagerTargetEntity);
 
 /// Data object `DirectPathProfileManagerTargetEntity` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerTargetEntity`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerTargetEntity {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerTargetEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerTargetEntity {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetEntity";
@@ -2789,17 +3328,22 @@ impl ComplexType for DirectPathProfileManagerTargetEntity {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerTargetEntity);
 
 /// Data object `DirectPathProfileManagerTargetHost` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerTargetEntity`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerTargetHost {
     /// The fields inherited from [`DirectPathProfileManagerTargetEntity`].
     pub base_: DirectPathProfileManagerTargetEntity,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for DirectPathProfileManagerTargetHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for DirectPathProfileManagerTargetHost {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetHost";
@@ -2816,11 +3360,10 @@ impl ComplexType for DirectPathProfileManagerTargetHost {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerTargetHost);
 crate::xml::inherits!(DirectPathProfileManagerTargetHost, DirectPathProfileManagerTargetEntity);
 
 /// Data object `DirectPathProfileManagerUpdateSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerUpdateSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -2830,6 +3373,13 @@ pub struct DirectPathProfileManagerUpdateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DirectPathProfileManagerUpdateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DirectPathProfileManagerUpdateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerUpdateSpec";
@@ -2847,17 +3397,22 @@ impl ComplexType for DirectPathProfileManagerUpdateSpec {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerUpdateSpec);
 
 /// Data object `DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerDirectPathConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
     /// The fields inherited from [`DirectPathProfileManagerDirectPathConfig`].
     pub base_: DirectPathProfileManagerDirectPathConfig,
     /// `deviceGroupName`: xsd:string.
     pub device_group_name: String,
+}
+impl PartialEq for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_group_name == other.device_group_name
+    }
 }
 impl ComplexType for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig";
@@ -2874,18 +3429,23 @@ impl ComplexType for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig 
         e.req("deviceGroupName", &self.device_group_name);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig);
 crate::xml::inherits!(DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerVmiopDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`DirectPathProfileManagerDirectPathConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectPathProfileManagerVmiopDirectPathConfig {
     /// The fields inherited from [`DirectPathProfileManagerDirectPathConfig`].
     pub base_: DirectPathProfileManagerDirectPathConfig,
     /// `vgpuProfile`: xsd:string.
     pub vgpu_profile: String,
+}
+impl PartialEq for DirectPathProfileManagerVmiopDirectPathConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vgpu_profile == other.vgpu_profile
+    }
 }
 impl ComplexType for DirectPathProfileManagerVmiopDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVmiopDirectPathConfig";
@@ -2902,16 +3462,20 @@ impl ComplexType for DirectPathProfileManagerVmiopDirectPathConfig {
         e.req("vgpuProfile", &self.vgpu_profile);
     }
 }
-crate::xml::complex_codec!(DirectPathProfileManagerVmiopDirectPathConfig);
 crate::xml::inherits!(DirectPathProfileManagerVmiopDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Fault `DirectoryNotEmpty` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectoryNotEmpty {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for DirectoryNotEmpty {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DirectoryNotEmpty {
     const TYPE_NAME: &'static str = "DirectoryNotEmpty";
@@ -2923,16 +3487,20 @@ impl ComplexType for DirectoryNotEmpty {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DirectoryNotEmpty);
 crate::xml::inherits!(DirectoryNotEmpty, FileFault);
 
 /// Fault `DisableAdminNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisableAdminNotSupported {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for DisableAdminNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DisableAdminNotSupported {
     const TYPE_NAME: &'static str = "DisableAdminNotSupported";
@@ -2944,13 +3512,12 @@ impl ComplexType for DisableAdminNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DisableAdminNotSupported);
 crate::xml::inherits!(DisableAdminNotSupported, HostConfigFault);
 
 /// Fault `DisallowedChangeByService` of the vSphere API (since 5.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisallowedChangeByService {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -2958,6 +3525,13 @@ pub struct DisallowedChangeByService {
     pub service_name: String,
     /// `disallowedChange`: xsd:string.
     pub disallowed_change: Option<String>,
+}
+impl PartialEq for DisallowedChangeByService {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.service_name == other.service_name
+            && self.disallowed_change == other.disallowed_change
+    }
 }
 impl ComplexType for DisallowedChangeByService {
     const TYPE_NAME: &'static str = "DisallowedChangeByService";
@@ -2976,16 +3550,20 @@ impl ComplexType for DisallowedChangeByService {
         e.opt("disallowedChange", &self.disallowed_change);
     }
 }
-crate::xml::complex_codec!(DisallowedChangeByService);
 crate::xml::inherits!(DisallowedChangeByService, RuntimeFault);
 
 /// Fault `DisallowedDiskModeChange` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisallowedDiskModeChange {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for DisallowedDiskModeChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DisallowedDiskModeChange {
     const TYPE_NAME: &'static str = "DisallowedDiskModeChange";
@@ -2997,18 +3575,23 @@ impl ComplexType for DisallowedDiskModeChange {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DisallowedDiskModeChange);
 crate::xml::inherits!(DisallowedDiskModeChange, InvalidDeviceSpec);
 
 /// Fault `DisallowedMigrationDeviceAttached` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisallowedMigrationDeviceAttached {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for DisallowedMigrationDeviceAttached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for DisallowedMigrationDeviceAttached {
     const TYPE_NAME: &'static str = "DisallowedMigrationDeviceAttached";
@@ -3025,13 +3608,12 @@ impl ComplexType for DisallowedMigrationDeviceAttached {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(DisallowedMigrationDeviceAttached);
 crate::xml::inherits!(DisallowedMigrationDeviceAttached, MigrationFault);
 
 /// Fault `DisallowedOperationOnFailoverHost` of the vSphere API (since 4.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisallowedOperationOnFailoverHost {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -3039,6 +3621,13 @@ pub struct DisallowedOperationOnFailoverHost {
     pub host: ManagedObjectReference,
     /// `hostname`: xsd:string.
     pub hostname: String,
+}
+impl PartialEq for DisallowedOperationOnFailoverHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.hostname == other.hostname
+    }
 }
 impl ComplexType for DisallowedOperationOnFailoverHost {
     const TYPE_NAME: &'static str = "DisallowedOperationOnFailoverHost";
@@ -3057,16 +3646,20 @@ impl ComplexType for DisallowedOperationOnFailoverHost {
         e.req("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(DisallowedOperationOnFailoverHost);
 crate::xml::inherits!(DisallowedOperationOnFailoverHost, RuntimeFault);
 
 /// Fault `DisconnectedHostsBlockingEVC` of the vSphere API (since 2.5u2).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DisconnectedHostsBlockingEVC {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
+}
+impl PartialEq for DisconnectedHostsBlockingEVC {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DisconnectedHostsBlockingEVC {
     const TYPE_NAME: &'static str = "DisconnectedHostsBlockingEVC";
@@ -3078,11 +3671,10 @@ impl ComplexType for DisconnectedHostsBlockingEVC {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DisconnectedHostsBlockingEVC);
 crate::xml::inherits!(DisconnectedHostsBlockingEVC, EVCConfigFault);
 
 /// Data object `DiskChangeExtent` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskChangeExtent {
     /// `start`: xsd:long.
     pub start: i64,
@@ -3092,6 +3684,13 @@ pub struct DiskChangeExtent {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiskChangeExtent {
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start
+            && self.length == other.length
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DiskChangeExtent {
     const TYPE_NAME: &'static str = "DiskChangeExtent";
@@ -3109,10 +3708,9 @@ impl ComplexType for DiskChangeExtent {
         e.req("length", &self.length);
     }
 }
-crate::xml::complex_codec!(DiskChangeExtent);
 
 /// Data object `DiskChangeInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskChangeInfo {
     /// `startOffset`: xsd:long.
     pub start_offset: i64,
@@ -3124,6 +3722,14 @@ pub struct DiskChangeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DiskChangeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_offset == other.start_offset
+            && self.length == other.length
+            && self.changed_area == other.changed_area
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DiskChangeInfo {
     const TYPE_NAME: &'static str = "DiskChangeInfo";
@@ -3143,10 +3749,9 @@ impl ComplexType for DiskChangeInfo {
         e.list("changedArea", &self.changed_area);
     }
 }
-crate::xml::complex_codec!(DiskChangeInfo);
 
 /// Data object `DiskCryptoSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskCryptoSpec {
     /// `parent`: [`DiskCryptoSpec`].
     pub parent: Option<Box<DiskCryptoSpec>>,
@@ -3157,31 +3762,42 @@ pub struct DiskCryptoSpec {
     /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
+impl PartialEq for DiskCryptoSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent
+            && self.crypto == other.crypto
+            && self.type_name_ == other.type_name_
+    }
+}
 impl ComplexType for DiskCryptoSpec {
     const TYPE_NAME: &'static str = "DiskCryptoSpec";
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"crypto" => d.req(&mut self.crypto, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt("parent", &self.parent);
+        e.boxed_opt("parent", &self.parent);
         e.req("crypto", &self.crypto);
     }
 }
-crate::xml::complex_codec!(DiskCryptoSpec);
 
 /// Fault `DiskHasPartitions` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskHasPartitions {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DiskHasPartitions {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskHasPartitions {
     const TYPE_NAME: &'static str = "DiskHasPartitions";
@@ -3193,16 +3809,20 @@ impl ComplexType for DiskHasPartitions {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskHasPartitions);
 crate::xml::inherits!(DiskHasPartitions, VsanDiskFault);
 
 /// Fault `DiskIsLastRemainingNonSSD` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskIsLastRemainingNonSSD {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DiskIsLastRemainingNonSSD {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskIsLastRemainingNonSSD {
     const TYPE_NAME: &'static str = "DiskIsLastRemainingNonSSD";
@@ -3214,16 +3834,20 @@ impl ComplexType for DiskIsLastRemainingNonSSD {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskIsLastRemainingNonSSD);
 crate::xml::inherits!(DiskIsLastRemainingNonSSD, VsanDiskFault);
 
 /// Fault `DiskIsNonLocal` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskIsNonLocal {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DiskIsNonLocal {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskIsNonLocal {
     const TYPE_NAME: &'static str = "DiskIsNonLocal";
@@ -3235,16 +3859,20 @@ impl ComplexType for DiskIsNonLocal {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskIsNonLocal);
 crate::xml::inherits!(DiskIsNonLocal, VsanDiskFault);
 
 /// Fault `DiskIsUSB` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskIsUSB {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DiskIsUSB {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskIsUSB {
     const TYPE_NAME: &'static str = "DiskIsUSB";
@@ -3256,16 +3884,20 @@ impl ComplexType for DiskIsUSB {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskIsUSB);
 crate::xml::inherits!(DiskIsUSB, VsanDiskFault);
 
 /// Fault `DiskMoveTypeNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskMoveTypeNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for DiskMoveTypeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskMoveTypeNotSupported {
     const TYPE_NAME: &'static str = "DiskMoveTypeNotSupported";
@@ -3277,7 +3909,6 @@ impl ComplexType for DiskMoveTypeNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskMoveTypeNotSupported);
 crate::xml::inherits!(DiskMoveTypeNotSupported, MigrationFault);
 
 /// Fault `DiskNotSupported` of the vSphere API (since 2.5).
@@ -3285,12 +3916,18 @@ crate::xml::inherits!(DiskMoveTypeNotSupported, MigrationFault);
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDiskNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
     /// `disk`: xsd:int.
     pub disk: i32,
+}
+impl PartialEq for DiskNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk == other.disk
+    }
 }
 impl ComplexType for DiskNotSupported {
     const TYPE_NAME: &'static str = "DiskNotSupported";
@@ -3307,16 +3944,20 @@ impl ComplexType for DiskNotSupported {
         e.req("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(DiskNotSupported);
 crate::xml::inherits!(DiskNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `DiskTooSmall` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DiskTooSmall {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DiskTooSmall {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DiskTooSmall {
     const TYPE_NAME: &'static str = "DiskTooSmall";
@@ -3328,11 +3969,10 @@ impl ComplexType for DiskTooSmall {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DiskTooSmall);
 crate::xml::inherits!(DiskTooSmall, VsanDiskFault);
 
 /// Data object `DistributedVirtualPort` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualPort {
     /// `key`: xsd:string.
     pub key: String,
@@ -3366,6 +4006,25 @@ pub struct DistributedVirtualPort {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.config == other.config
+            && self.dvs_uuid == other.dvs_uuid
+            && self.portgroup_key == other.portgroup_key
+            && self.proxy_host == other.proxy_host
+            && self.connectee == other.connectee
+            && self.conflict == other.conflict
+            && self.conflict_port_key == other.conflict_port_key
+            && self.state == other.state
+            && self.connection_cookie == other.connection_cookie
+            && self.last_status_change == other.last_status_change
+            && self.host_local_port == other.host_local_port
+            && self.external_id == other.external_id
+            && self.segment_port_id == other.segment_port_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualPort {
     const TYPE_NAME: &'static str = "DistributedVirtualPort";
@@ -3407,10 +4066,9 @@ impl ComplexType for DistributedVirtualPort {
         if e.knows(Version::V7_0_0_0) { e.opt("segmentPortId", &self.segment_port_id); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualPort);
 
 /// Data object `DistributedVirtualPortgroupInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualPortgroupInfo {
     /// `switchName`: xsd:string.
     pub switch_name: String,
@@ -3440,6 +4098,23 @@ pub struct DistributedVirtualPortgroupInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualPortgroupInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.switch_name == other.switch_name
+            && self.switch_uuid == other.switch_uuid
+            && self.portgroup_name == other.portgroup_name
+            && self.portgroup_key == other.portgroup_key
+            && self.portgroup_type == other.portgroup_type
+            && self.uplink_portgroup == other.uplink_portgroup
+            && self.portgroup == other.portgroup
+            && self.network_reservation_supported == other.network_reservation_supported
+            && self.backing_type == other.backing_type
+            && self.logical_switch_uuid == other.logical_switch_uuid
+            && self.segment_id == other.segment_id
+            && self.subnet_id == other.subnet_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualPortgroupInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupInfo";
@@ -3477,10 +4152,9 @@ impl ComplexType for DistributedVirtualPortgroupInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualPortgroupInfo);
 
 /// Data object `DistributedVirtualPortgroupNsxPortgroupOperationResult` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualPortgroupNsxPortgroupOperationResult {
     /// `portgroups`: ManagedObjectReference.
     pub portgroups: Vec<ManagedObjectReference>,
@@ -3490,6 +4164,13 @@ pub struct DistributedVirtualPortgroupNsxPortgroupOperationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualPortgroupNsxPortgroupOperationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.portgroups == other.portgroups
+            && self.problems == other.problems
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupNsxPortgroupOperationResult";
@@ -3507,10 +4188,9 @@ impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
         e.list("problems", &self.problems);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualPortgroupNsxPortgroupOperationResult);
 
 /// Data object `DistributedVirtualPortgroupProblem` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualPortgroupProblem {
     /// `logicalSwitchUuid`: xsd:string.
     pub logical_switch_uuid: String,
@@ -3520,6 +4200,13 @@ pub struct DistributedVirtualPortgroupProblem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualPortgroupProblem {
+    fn eq(&self, other: &Self) -> bool {
+        self.logical_switch_uuid == other.logical_switch_uuid
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualPortgroupProblem {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupProblem";
@@ -3537,10 +4224,9 @@ impl ComplexType for DistributedVirtualPortgroupProblem {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualPortgroupProblem);
 
 /// Data object `DistributedVirtualSwitchHostMember` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMember {
     /// `runtimeState`: [`DistributedVirtualSwitchHostMemberRuntimeState`] (since 5.0).
     pub runtime_state: Option<DistributedVirtualSwitchHostMemberRuntimeState>,
@@ -3558,6 +4244,17 @@ pub struct DistributedVirtualSwitchHostMember {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMember {
+    fn eq(&self, other: &Self) -> bool {
+        self.runtime_state == other.runtime_state
+            && self.config == other.config
+            && self.product_info == other.product_info
+            && self.uplink_port_key == other.uplink_port_key
+            && self.status == other.status
+            && self.status_detail == other.status_detail
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMember {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMember";
@@ -3583,17 +4280,21 @@ impl ComplexType for DistributedVirtualSwitchHostMember {
         if e.knows(Version::V4_1) { e.opt("statusDetail", &self.status_detail); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMember);
 
 /// Data object `DistributedVirtualSwitchHostMemberBacking` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDistributedVirtualSwitchHostMemberBacking`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberBacking {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberBacking";
@@ -3606,10 +4307,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberBacking {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberBacking);
 
 /// Data object `DistributedVirtualSwitchHostMemberConfigInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberConfigInfo {
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
@@ -3637,6 +4337,22 @@ pub struct DistributedVirtualSwitchHostMemberConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.max_proxy_switch_ports == other.max_proxy_switch_ports
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.backing == other.backing
+            && self.nsx_switch == other.nsx_switch
+            && self.ens_enabled == other.ens_enabled
+            && self.ens_interrupt_enabled == other.ens_interrupt_enabled
+            && self.transport_zones == other.transport_zones
+            && self.nsxt_used_uplink_names == other.nsxt_used_uplink_names
+            && self.network_offloading_enabled == other.network_offloading_enabled
+            && self.tepless_mode == other.tepless_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigInfo";
@@ -3672,10 +4388,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("teplessMode", &self.tepless_mode); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberConfigInfo);
 
 /// Data object `DistributedVirtualSwitchHostMemberConfigSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberConfigSpec {
     /// `operation`: xsd:string.
     pub operation: String,
@@ -3691,6 +4406,16 @@ pub struct DistributedVirtualSwitchHostMemberConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.host == other.host
+            && self.backing == other.backing
+            && self.max_proxy_switch_ports == other.max_proxy_switch_ports
+            && self.vendor_specific_config == other.vendor_specific_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigSpec";
@@ -3714,10 +4439,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
         e.list("vendorSpecificConfig", &self.vendor_specific_config);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberConfigSpec);
 
 /// Data object `DistributedVirtualSwitchHostMemberHostPerfNicOffloadState` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
@@ -3729,6 +4453,14 @@ pub struct DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.runtime_status == other.runtime_status
+            && self.status_description == other.status_description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostPerfNicOffloadState";
@@ -3748,10 +4480,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
         e.opt("statusDescription", &self.status_description);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberHostPerfNicOffloadState);
 
 /// Data object `DistributedVirtualSwitchHostMemberHostUplinkState` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberHostUplinkState {
     /// `uplinkName`: xsd:string.
     pub uplink_name: String,
@@ -3761,6 +4492,13 @@ pub struct DistributedVirtualSwitchHostMemberHostUplinkState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberHostUplinkState {
+    fn eq(&self, other: &Self) -> bool {
+        self.uplink_name == other.uplink_name
+            && self.state == other.state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostUplinkState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostUplinkState";
@@ -3778,17 +4516,22 @@ impl ComplexType for DistributedVirtualSwitchHostMemberHostUplinkState {
         e.req("state", &self.state);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberHostUplinkState);
 
 /// Data object `DistributedVirtualSwitchHostMemberPnicBacking` of the vSphere API (since 4.0).
 ///
 /// Extends [`DistributedVirtualSwitchHostMemberBacking`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberPnicBacking {
     /// The fields inherited from [`DistributedVirtualSwitchHostMemberBacking`].
     pub base_: DistributedVirtualSwitchHostMemberBacking,
     /// `pnicSpec`: [`DistributedVirtualSwitchHostMemberPnicSpec`].
     pub pnic_spec: Vec<DistributedVirtualSwitchHostMemberPnicSpec>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberPnicBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pnic_spec == other.pnic_spec
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicBacking";
@@ -3805,11 +4548,10 @@ impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
         e.list("pnicSpec", &self.pnic_spec);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberPnicBacking);
 crate::xml::inherits!(DistributedVirtualSwitchHostMemberPnicBacking, DistributedVirtualSwitchHostMemberBacking);
 
 /// Data object `DistributedVirtualSwitchHostMemberPnicSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberPnicSpec {
     /// `pnicDevice`: xsd:string.
     pub pnic_device: String,
@@ -3823,6 +4565,15 @@ pub struct DistributedVirtualSwitchHostMemberPnicSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberPnicSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.pnic_device == other.pnic_device
+            && self.uplink_port_key == other.uplink_port_key
+            && self.uplink_portgroup_key == other.uplink_portgroup_key
+            && self.connection_cookie == other.connection_cookie
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicSpec";
@@ -3844,10 +4595,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberPnicSpec {
         e.opt("connectionCookie", &self.connection_cookie);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberPnicSpec);
 
 /// Data object `DistributedVirtualSwitchHostMemberRuntimeState` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberRuntimeState {
     /// `currentMaxProxySwitchPorts`: xsd:int.
     pub current_max_proxy_switch_ports: i32,
@@ -3855,6 +4605,12 @@ pub struct DistributedVirtualSwitchHostMemberRuntimeState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberRuntimeState {
+    fn eq(&self, other: &Self) -> bool {
+        self.current_max_proxy_switch_ports == other.current_max_proxy_switch_ports
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberRuntimeState";
@@ -3870,10 +4626,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
         e.req("currentMaxProxySwitchPorts", &self.current_max_proxy_switch_ports);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberRuntimeState);
 
 /// Data object `DistributedVirtualSwitchHostMemberTransportZoneInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostMemberTransportZoneInfo {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -3883,6 +4638,13 @@ pub struct DistributedVirtualSwitchHostMemberTransportZoneInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostMemberTransportZoneInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberTransportZoneInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberTransportZoneInfo";
@@ -3900,10 +4662,9 @@ impl ComplexType for DistributedVirtualSwitchHostMemberTransportZoneInfo {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberTransportZoneInfo);
 
 /// Data object `DistributedVirtualSwitchHostProductSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchHostProductSpec {
     /// `productLineId`: xsd:string.
     pub product_line_id: Option<String>,
@@ -3913,6 +4674,13 @@ pub struct DistributedVirtualSwitchHostProductSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchHostProductSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.product_line_id == other.product_line_id
+            && self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchHostProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostProductSpec";
@@ -3930,10 +4698,9 @@ impl ComplexType for DistributedVirtualSwitchHostProductSpec {
         e.opt("version", &self.version);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchHostProductSpec);
 
 /// Data object `DistributedVirtualSwitchInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchInfo {
     /// `switchName`: xsd:string.
     pub switch_name: String,
@@ -3947,6 +4714,15 @@ pub struct DistributedVirtualSwitchInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.switch_name == other.switch_name
+            && self.switch_uuid == other.switch_uuid
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.network_reservation_supported == other.network_reservation_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchInfo";
@@ -3968,10 +4744,9 @@ impl ComplexType for DistributedVirtualSwitchInfo {
         if e.knows(Version::V6_0) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchInfo);
 
 /// Data object `DistributedVirtualSwitchKeyedOpaqueBlob` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchKeyedOpaqueBlob {
     /// `key`: xsd:string.
     pub key: String,
@@ -3981,6 +4756,13 @@ pub struct DistributedVirtualSwitchKeyedOpaqueBlob {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchKeyedOpaqueBlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.opaque_data == other.opaque_data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchKeyedOpaqueBlob {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchKeyedOpaqueBlob";
@@ -3998,10 +4780,9 @@ impl ComplexType for DistributedVirtualSwitchKeyedOpaqueBlob {
         e.req("opaqueData", &self.opaque_data);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchKeyedOpaqueBlob);
 
 /// Data object `DistributedVirtualSwitchManagerCompatibilityResult` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerCompatibilityResult {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -4011,6 +4792,13 @@ pub struct DistributedVirtualSwitchManagerCompatibilityResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerCompatibilityResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerCompatibilityResult";
@@ -4028,10 +4816,9 @@ impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerCompatibilityResult);
 
 /// Data object `DistributedVirtualSwitchManagerDvsProductSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerDvsProductSpec {
     /// `newSwitchProductSpec`: [`DistributedVirtualSwitchProductSpec`].
     pub new_switch_product_spec: Option<DistributedVirtualSwitchProductSpec>,
@@ -4041,6 +4828,13 @@ pub struct DistributedVirtualSwitchManagerDvsProductSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerDvsProductSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.new_switch_product_spec == other.new_switch_product_spec
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerDvsProductSpec";
@@ -4058,17 +4852,22 @@ impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
         e.opt("distributedVirtualSwitch", &self.distributed_virtual_switch);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerDvsProductSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostArrayFilter` of the vSphere API (since 4.1).
 ///
 /// Extends [`DistributedVirtualSwitchManagerHostDvsFilterSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerHostArrayFilter {
     /// The fields inherited from [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
     pub base_: DistributedVirtualSwitchManagerHostDvsFilterSpec,
     /// `host`: ManagedObjectReference.
     pub host: Vec<ManagedObjectReference>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerHostArrayFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostArrayFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostArrayFilter";
@@ -4085,11 +4884,10 @@ impl ComplexType for DistributedVirtualSwitchManagerHostArrayFilter {
         e.list("host", &self.host);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostArrayFilter);
 crate::xml::inherits!(DistributedVirtualSwitchManagerHostArrayFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostContainer` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerHostContainer {
     /// `container`: ManagedObjectReference.
     pub container: ManagedObjectReference,
@@ -4099,6 +4897,13 @@ pub struct DistributedVirtualSwitchManagerHostContainer {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerHostContainer {
+    fn eq(&self, other: &Self) -> bool {
+        self.container == other.container
+            && self.recursive == other.recursive
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainer {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainer";
@@ -4116,17 +4921,22 @@ impl ComplexType for DistributedVirtualSwitchManagerHostContainer {
         e.req("recursive", &self.recursive);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostContainer);
 
 /// Data object `DistributedVirtualSwitchManagerHostContainerFilter` of the vSphere API (since 4.1).
 ///
 /// Extends [`DistributedVirtualSwitchManagerHostDvsFilterSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerHostContainerFilter {
     /// The fields inherited from [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
     pub base_: DistributedVirtualSwitchManagerHostDvsFilterSpec,
     /// `hostContainer`: [`DistributedVirtualSwitchManagerHostContainer`].
     pub host_container: DistributedVirtualSwitchManagerHostContainer,
+}
+impl PartialEq for DistributedVirtualSwitchManagerHostContainerFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_container == other.host_container
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainerFilter";
@@ -4143,13 +4953,12 @@ impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
         e.req("hostContainer", &self.host_container);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostContainerFilter);
 crate::xml::inherits!(DistributedVirtualSwitchManagerHostContainerFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostDvsFilterSpec` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDistributedVirtualSwitchManagerHostDvsFilterSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// `inclusive`: xsd:boolean.
     pub inclusive: bool,
@@ -4157,6 +4966,12 @@ pub struct DistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerHostDvsFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.inclusive == other.inclusive
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsFilterSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsFilterSpec";
@@ -4172,17 +4987,22 @@ impl ComplexType for DistributedVirtualSwitchManagerHostDvsFilterSpec {
         e.req("inclusive", &self.inclusive);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostDvsMembershipFilter` of the vSphere API (since 4.1).
 ///
 /// Extends [`DistributedVirtualSwitchManagerHostDvsFilterSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerHostDvsMembershipFilter {
     /// The fields inherited from [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
     pub base_: DistributedVirtualSwitchManagerHostDvsFilterSpec,
     /// `distributedVirtualSwitch`: ManagedObjectReference.
     pub distributed_virtual_switch: ManagedObjectReference,
+}
+impl PartialEq for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.distributed_virtual_switch == other.distributed_virtual_switch
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsMembershipFilter";
@@ -4199,11 +5019,10 @@ impl ComplexType for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
         e.req("distributedVirtualSwitch", &self.distributed_virtual_switch);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostDvsMembershipFilter);
 crate::xml::inherits!(DistributedVirtualSwitchManagerHostDvsMembershipFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerImportResult` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerImportResult {
     /// `distributedVirtualSwitch`: ManagedObjectReference.
     pub distributed_virtual_switch: Vec<ManagedObjectReference>,
@@ -4215,6 +5034,14 @@ pub struct DistributedVirtualSwitchManagerImportResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerImportResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.distributed_virtual_switch == other.distributed_virtual_switch
+            && self.distributed_virtual_portgroup == other.distributed_virtual_portgroup
+            && self.import_fault == other.import_fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerImportResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerImportResult";
@@ -4234,10 +5061,9 @@ impl ComplexType for DistributedVirtualSwitchManagerImportResult {
         e.list("importFault", &self.import_fault);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerImportResult);
 
 /// Data object `DistributedVirtualSwitchManagerSpanInfo` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchManagerSpanInfo {
     /// `ID`: xsd:string.
     pub id: String,
@@ -4249,6 +5075,14 @@ pub struct DistributedVirtualSwitchManagerSpanInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchManagerSpanInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.clusters == other.clusters
+            && self.exclusive == other.exclusive
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchManagerSpanInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerSpanInfo";
@@ -4268,10 +5102,9 @@ impl ComplexType for DistributedVirtualSwitchManagerSpanInfo {
         e.opt("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchManagerSpanInfo);
 
 /// Data object `DistributedVirtualSwitchNetworkOffloadSpec` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchNetworkOffloadSpec {
     /// `id`: xsd:string.
     pub id: String,
@@ -4285,6 +5118,15 @@ pub struct DistributedVirtualSwitchNetworkOffloadSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchNetworkOffloadSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.types == other.types
+            && self.dpu_capability == other.dpu_capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchNetworkOffloadSpec";
@@ -4306,10 +5148,9 @@ impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
         if e.knows(Version::V9_1_0_0) { e.opt("dpuCapability", &self.dpu_capability); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchNetworkOffloadSpec);
 
 /// Data object `DistributedVirtualSwitchPortConnectee` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchPortConnectee {
     /// `connectedEntity`: ManagedObjectReference.
     pub connected_entity: Option<ManagedObjectReference>,
@@ -4323,6 +5164,15 @@ pub struct DistributedVirtualSwitchPortConnectee {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchPortConnectee {
+    fn eq(&self, other: &Self) -> bool {
+        self.connected_entity == other.connected_entity
+            && self.nic_key == other.nic_key
+            && self.type_ == other.type_
+            && self.address_hint == other.address_hint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchPortConnectee {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnectee";
@@ -4344,10 +5194,9 @@ impl ComplexType for DistributedVirtualSwitchPortConnectee {
         e.opt("addressHint", &self.address_hint);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchPortConnectee);
 
 /// Data object `DistributedVirtualSwitchPortConnection` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchPortConnection {
     /// `switchUuid`: xsd:string.
     pub switch_uuid: String,
@@ -4361,6 +5210,15 @@ pub struct DistributedVirtualSwitchPortConnection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchPortConnection {
+    fn eq(&self, other: &Self) -> bool {
+        self.switch_uuid == other.switch_uuid
+            && self.portgroup_key == other.portgroup_key
+            && self.port_key == other.port_key
+            && self.connection_cookie == other.connection_cookie
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchPortConnection {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnection";
@@ -4382,10 +5240,9 @@ impl ComplexType for DistributedVirtualSwitchPortConnection {
         e.opt("connectionCookie", &self.connection_cookie);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchPortConnection);
 
 /// Data object `DistributedVirtualSwitchPortCriteria` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchPortCriteria {
     /// `connected`: xsd:boolean.
     pub connected: Option<bool>,
@@ -4409,6 +5266,20 @@ pub struct DistributedVirtualSwitchPortCriteria {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchPortCriteria {
+    fn eq(&self, other: &Self) -> bool {
+        self.connected == other.connected
+            && self.active == other.active
+            && self.uplink_port == other.uplink_port
+            && self.nsx_port == other.nsx_port
+            && self.scope == other.scope
+            && self.portgroup_key == other.portgroup_key
+            && self.inside == other.inside
+            && self.port_key == other.port_key
+            && self.host == other.host
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchPortCriteria {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortCriteria";
@@ -4440,10 +5311,9 @@ impl ComplexType for DistributedVirtualSwitchPortCriteria {
         if e.knows(Version::V6_5) { e.list("host", &self.host); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchPortCriteria);
 
 /// Data object `DistributedVirtualSwitchPortStatistics` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchPortStatistics {
     /// `packetsInMulticast`: xsd:long.
     pub packets_in_multicast: i64,
@@ -4485,6 +5355,29 @@ pub struct DistributedVirtualSwitchPortStatistics {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchPortStatistics {
+    fn eq(&self, other: &Self) -> bool {
+        self.packets_in_multicast == other.packets_in_multicast
+            && self.packets_out_multicast == other.packets_out_multicast
+            && self.bytes_in_multicast == other.bytes_in_multicast
+            && self.bytes_out_multicast == other.bytes_out_multicast
+            && self.packets_in_unicast == other.packets_in_unicast
+            && self.packets_out_unicast == other.packets_out_unicast
+            && self.bytes_in_unicast == other.bytes_in_unicast
+            && self.bytes_out_unicast == other.bytes_out_unicast
+            && self.packets_in_broadcast == other.packets_in_broadcast
+            && self.packets_out_broadcast == other.packets_out_broadcast
+            && self.bytes_in_broadcast == other.bytes_in_broadcast
+            && self.bytes_out_broadcast == other.bytes_out_broadcast
+            && self.packets_in_dropped == other.packets_in_dropped
+            && self.packets_out_dropped == other.packets_out_dropped
+            && self.packets_in_exception == other.packets_in_exception
+            && self.packets_out_exception == other.packets_out_exception
+            && self.bytes_in_from_pnic == other.bytes_in_from_pnic
+            && self.bytes_out_to_pnic == other.bytes_out_to_pnic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchPortStatistics {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortStatistics";
@@ -4534,10 +5427,9 @@ impl ComplexType for DistributedVirtualSwitchPortStatistics {
         if e.knows(Version::V6_5) { e.opt("bytesOutToPnic", &self.bytes_out_to_pnic); }
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchPortStatistics);
 
 /// Data object `DistributedVirtualSwitchProductSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DistributedVirtualSwitchProductSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -4557,6 +5449,18 @@ pub struct DistributedVirtualSwitchProductSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DistributedVirtualSwitchProductSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.vendor == other.vendor
+            && self.version == other.version
+            && self.build == other.build
+            && self.forwarding_class == other.forwarding_class
+            && self.bundle_id == other.bundle_id
+            && self.bundle_url == other.bundle_url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DistributedVirtualSwitchProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchProductSpec";
@@ -4584,17 +5488,22 @@ impl ComplexType for DistributedVirtualSwitchProductSpec {
         e.opt("bundleUrl", &self.bundle_url);
     }
 }
-crate::xml::complex_codec!(DistributedVirtualSwitchProductSpec);
 
 /// Fault `DomainNotFound` of the vSphere API (since 4.1).
 ///
 /// Extends [`ActiveDirectoryFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DomainNotFound {
     /// The fields inherited from [`ActiveDirectoryFault`].
     pub base_: ActiveDirectoryFault,
     /// `domainName`: xsd:string.
     pub domain_name: String,
+}
+impl PartialEq for DomainNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.domain_name == other.domain_name
+    }
 }
 impl ComplexType for DomainNotFound {
     const TYPE_NAME: &'static str = "DomainNotFound";
@@ -4611,13 +5520,12 @@ impl ComplexType for DomainNotFound {
         e.req("domainName", &self.domain_name);
     }
 }
-crate::xml::complex_codec!(DomainNotFound);
 crate::xml::inherits!(DomainNotFound, ActiveDirectoryFault);
 
 /// Data object `DpuStatusInfo` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`HostHardwareElementInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DpuStatusInfo {
     /// The fields inherited from [`HostHardwareElementInfo`].
     pub base_: HostHardwareElementInfo,
@@ -4627,6 +5535,14 @@ pub struct DpuStatusInfo {
     pub fru: Option<HostFru>,
     /// `sensors`: [`DpuStatusInfoOperationalInfo`].
     pub sensors: Vec<DpuStatusInfoOperationalInfo>,
+}
+impl PartialEq for DpuStatusInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dpu_id == other.dpu_id
+            && self.fru == other.fru
+            && self.sensors == other.sensors
+    }
 }
 impl ComplexType for DpuStatusInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfo";
@@ -4647,11 +5563,10 @@ impl ComplexType for DpuStatusInfo {
         e.list("sensors", &self.sensors);
     }
 }
-crate::xml::complex_codec!(DpuStatusInfo);
 crate::xml::inherits!(DpuStatusInfo, HostHardwareElementInfo);
 
 /// Data object `DpuStatusInfoOperationalInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DpuStatusInfoOperationalInfo {
     /// `sensorId`: xsd:string.
     pub sensor_id: String,
@@ -4667,6 +5582,16 @@ pub struct DpuStatusInfoOperationalInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DpuStatusInfoOperationalInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.sensor_id == other.sensor_id
+            && self.health_state == other.health_state
+            && self.reading == other.reading
+            && self.units == other.units
+            && self.time_stamp == other.time_stamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DpuStatusInfoOperationalInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfoOperationalInfo";
@@ -4690,15 +5615,19 @@ impl ComplexType for DpuStatusInfoOperationalInfo {
         e.opt("timeStamp", &self.time_stamp);
     }
 }
-crate::xml::complex_codec!(DpuStatusInfoOperationalInfo);
 
 /// Data object `DrsDisabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsDisabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DrsDisabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsDisabledEvent {
     const TYPE_NAME: &'static str = "DrsDisabledEvent";
@@ -4710,16 +5639,20 @@ impl ComplexType for DrsDisabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsDisabledEvent);
 crate::xml::inherits!(DrsDisabledEvent, ClusterEvent);
 
 /// Fault `DrsDisabledOnVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsDisabledOnVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for DrsDisabledOnVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsDisabledOnVm {
     const TYPE_NAME: &'static str = "DrsDisabledOnVm";
@@ -4731,18 +5664,23 @@ impl ComplexType for DrsDisabledOnVm {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsDisabledOnVm);
 crate::xml::inherits!(DrsDisabledOnVm, VimFault);
 
 /// Data object `DrsEnabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsEnabledEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
     /// `behavior`: xsd:string.
     pub behavior: String,
+}
+impl PartialEq for DrsEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.behavior == other.behavior
+    }
 }
 impl ComplexType for DrsEnabledEvent {
     const TYPE_NAME: &'static str = "DrsEnabledEvent";
@@ -4759,16 +5697,20 @@ impl ComplexType for DrsEnabledEvent {
         e.req("behavior", &self.behavior);
     }
 }
-crate::xml::complex_codec!(DrsEnabledEvent);
 crate::xml::inherits!(DrsEnabledEvent, ClusterEvent);
 
 /// Data object `DrsEnteredStandbyModeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`EnteredStandbyModeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsEnteredStandbyModeEvent {
     /// The fields inherited from [`EnteredStandbyModeEvent`].
     pub base_: EnteredStandbyModeEvent,
+}
+impl PartialEq for DrsEnteredStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsEnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteredStandbyModeEvent";
@@ -4780,16 +5722,20 @@ impl ComplexType for DrsEnteredStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsEnteredStandbyModeEvent);
 crate::xml::inherits!(DrsEnteredStandbyModeEvent, EnteredStandbyModeEvent);
 
 /// Data object `DrsEnteringStandbyModeEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`EnteringStandbyModeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsEnteringStandbyModeEvent {
     /// The fields inherited from [`EnteringStandbyModeEvent`].
     pub base_: EnteringStandbyModeEvent,
+}
+impl PartialEq for DrsEnteringStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsEnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteringStandbyModeEvent";
@@ -4801,16 +5747,20 @@ impl ComplexType for DrsEnteringStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsEnteringStandbyModeEvent);
 crate::xml::inherits!(DrsEnteringStandbyModeEvent, EnteringStandbyModeEvent);
 
 /// Data object `DrsExitStandbyModeFailedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ExitStandbyModeFailedEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsExitStandbyModeFailedEvent {
     /// The fields inherited from [`ExitStandbyModeFailedEvent`].
     pub base_: ExitStandbyModeFailedEvent,
+}
+impl PartialEq for DrsExitStandbyModeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "DrsExitStandbyModeFailedEvent";
@@ -4822,16 +5772,20 @@ impl ComplexType for DrsExitStandbyModeFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsExitStandbyModeFailedEvent);
 crate::xml::inherits!(DrsExitStandbyModeFailedEvent, ExitStandbyModeFailedEvent);
 
 /// Data object `DrsExitedStandbyModeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ExitedStandbyModeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsExitedStandbyModeEvent {
     /// The fields inherited from [`ExitedStandbyModeEvent`].
     pub base_: ExitedStandbyModeEvent,
+}
+impl PartialEq for DrsExitedStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitedStandbyModeEvent";
@@ -4843,16 +5797,20 @@ impl ComplexType for DrsExitedStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsExitedStandbyModeEvent);
 crate::xml::inherits!(DrsExitedStandbyModeEvent, ExitedStandbyModeEvent);
 
 /// Data object `DrsExitingStandbyModeEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ExitingStandbyModeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsExitingStandbyModeEvent {
     /// The fields inherited from [`ExitingStandbyModeEvent`].
     pub base_: ExitingStandbyModeEvent,
+}
+impl PartialEq for DrsExitingStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitingStandbyModeEvent";
@@ -4864,16 +5822,20 @@ impl ComplexType for DrsExitingStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsExitingStandbyModeEvent);
 crate::xml::inherits!(DrsExitingStandbyModeEvent, ExitingStandbyModeEvent);
 
 /// Data object `DrsInvocationFailedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsInvocationFailedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DrsInvocationFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsInvocationFailedEvent {
     const TYPE_NAME: &'static str = "DrsInvocationFailedEvent";
@@ -4885,16 +5847,20 @@ impl ComplexType for DrsInvocationFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsInvocationFailedEvent);
 crate::xml::inherits!(DrsInvocationFailedEvent, ClusterEvent);
 
 /// Data object `DrsRecoveredFromFailureEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsRecoveredFromFailureEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for DrsRecoveredFromFailureEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsRecoveredFromFailureEvent {
     const TYPE_NAME: &'static str = "DrsRecoveredFromFailureEvent";
@@ -4906,18 +5872,23 @@ impl ComplexType for DrsRecoveredFromFailureEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsRecoveredFromFailureEvent);
 crate::xml::inherits!(DrsRecoveredFromFailureEvent, ClusterEvent);
 
 /// Data object `DrsResourceConfigureFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsResourceConfigureFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for DrsResourceConfigureFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for DrsResourceConfigureFailedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureFailedEvent";
@@ -4934,16 +5905,20 @@ impl ComplexType for DrsResourceConfigureFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(DrsResourceConfigureFailedEvent);
 crate::xml::inherits!(DrsResourceConfigureFailedEvent, HostEvent);
 
 /// Data object `DrsResourceConfigureSyncedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsResourceConfigureSyncedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for DrsResourceConfigureSyncedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsResourceConfigureSyncedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureSyncedEvent";
@@ -4955,16 +5930,20 @@ impl ComplexType for DrsResourceConfigureSyncedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsResourceConfigureSyncedEvent);
 crate::xml::inherits!(DrsResourceConfigureSyncedEvent, HostEvent);
 
 /// Data object `DrsRuleComplianceEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsRuleComplianceEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for DrsRuleComplianceEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsRuleComplianceEvent {
     const TYPE_NAME: &'static str = "DrsRuleComplianceEvent";
@@ -4976,16 +5955,20 @@ impl ComplexType for DrsRuleComplianceEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsRuleComplianceEvent);
 crate::xml::inherits!(DrsRuleComplianceEvent, VmEvent);
 
 /// Data object `DrsRuleViolationEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsRuleViolationEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for DrsRuleViolationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsRuleViolationEvent";
@@ -4997,16 +5980,20 @@ impl ComplexType for DrsRuleViolationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsRuleViolationEvent);
 crate::xml::inherits!(DrsRuleViolationEvent, VmEvent);
 
 /// Data object `DrsSoftRuleViolationEvent` of the vSphere API (since 6.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsSoftRuleViolationEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for DrsSoftRuleViolationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsSoftRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsSoftRuleViolationEvent";
@@ -5018,16 +6005,20 @@ impl ComplexType for DrsSoftRuleViolationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsSoftRuleViolationEvent);
 crate::xml::inherits!(DrsSoftRuleViolationEvent, VmEvent);
 
 /// Data object `DrsVmMigratedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmMigratedEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsVmMigratedEvent {
     /// The fields inherited from [`VmMigratedEvent`].
     pub base_: VmMigratedEvent,
+}
+impl PartialEq for DrsVmMigratedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsVmMigratedEvent {
     const TYPE_NAME: &'static str = "DrsVmMigratedEvent";
@@ -5039,16 +6030,20 @@ impl ComplexType for DrsVmMigratedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsVmMigratedEvent);
 crate::xml::inherits!(DrsVmMigratedEvent, VmMigratedEvent);
 
 /// Data object `DrsVmPoweredOnEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmPoweredOnEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsVmPoweredOnEvent {
     /// The fields inherited from [`VmPoweredOnEvent`].
     pub base_: VmPoweredOnEvent,
+}
+impl PartialEq for DrsVmPoweredOnEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DrsVmPoweredOnEvent {
     const TYPE_NAME: &'static str = "DrsVmPoweredOnEvent";
@@ -5060,18 +6055,23 @@ impl ComplexType for DrsVmPoweredOnEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DrsVmPoweredOnEvent);
 crate::xml::inherits!(DrsVmPoweredOnEvent, VmPoweredOnEvent);
 
 /// Fault `DrsVmotionIncompatibleFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DrsVmotionIncompatibleFault {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for DrsVmotionIncompatibleFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for DrsVmotionIncompatibleFault {
     const TYPE_NAME: &'static str = "DrsVmotionIncompatibleFault";
@@ -5088,16 +6088,20 @@ impl ComplexType for DrsVmotionIncompatibleFault {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(DrsVmotionIncompatibleFault);
 crate::xml::inherits!(DrsVmotionIncompatibleFault, VirtualHardwareCompatibilityIssue);
 
 /// Fault `DuplicateDisks` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DuplicateDisks {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for DuplicateDisks {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DuplicateDisks {
     const TYPE_NAME: &'static str = "DuplicateDisks";
@@ -5109,13 +6113,12 @@ impl ComplexType for DuplicateDisks {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DuplicateDisks);
 crate::xml::inherits!(DuplicateDisks, VsanDiskFault);
 
 /// Data object `DuplicateIpDetectedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DuplicateIpDetectedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5123,6 +6126,13 @@ pub struct DuplicateIpDetectedEvent {
     pub duplicate_ip: String,
     /// `macAddress`: xsd:string.
     pub mac_address: String,
+}
+impl PartialEq for DuplicateIpDetectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.duplicate_ip == other.duplicate_ip
+            && self.mac_address == other.mac_address
+    }
 }
 impl ComplexType for DuplicateIpDetectedEvent {
     const TYPE_NAME: &'static str = "DuplicateIpDetectedEvent";
@@ -5141,13 +6151,12 @@ impl ComplexType for DuplicateIpDetectedEvent {
         e.req("macAddress", &self.mac_address);
     }
 }
-crate::xml::complex_codec!(DuplicateIpDetectedEvent);
 crate::xml::inherits!(DuplicateIpDetectedEvent, HostEvent);
 
 /// Fault `DuplicateName` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DuplicateName {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -5155,6 +6164,13 @@ pub struct DuplicateName {
     pub name: String,
     /// `object`: ManagedObjectReference.
     pub object: ManagedObjectReference,
+}
+impl PartialEq for DuplicateName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.object == other.object
+    }
 }
 impl ComplexType for DuplicateName {
     const TYPE_NAME: &'static str = "DuplicateName";
@@ -5173,18 +6189,23 @@ impl ComplexType for DuplicateName {
         e.req("object", &self.object);
     }
 }
-crate::xml::complex_codec!(DuplicateName);
 crate::xml::inherits!(DuplicateName, VimFault);
 
 /// Fault `DuplicateVsanNetworkInterface` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DuplicateVsanNetworkInterface {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for DuplicateVsanNetworkInterface {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for DuplicateVsanNetworkInterface {
     const TYPE_NAME: &'static str = "DuplicateVsanNetworkInterface";
@@ -5201,18 +6222,23 @@ impl ComplexType for DuplicateVsanNetworkInterface {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(DuplicateVsanNetworkInterface);
 crate::xml::inherits!(DuplicateVsanNetworkInterface, VsanFault);
 
 /// Data object `DvpgImportEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvpgImportEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
     /// `importType`: xsd:string.
     pub import_type: String,
+}
+impl PartialEq for DvpgImportEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.import_type == other.import_type
+    }
 }
 impl ComplexType for DvpgImportEvent {
     const TYPE_NAME: &'static str = "DvpgImportEvent";
@@ -5229,16 +6255,20 @@ impl ComplexType for DvpgImportEvent {
         e.req("importType", &self.import_type);
     }
 }
-crate::xml::complex_codec!(DvpgImportEvent);
 crate::xml::inherits!(DvpgImportEvent, DVPortgroupEvent);
 
 /// Data object `DvpgRestoreEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DVPortgroupEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvpgRestoreEvent {
     /// The fields inherited from [`DVPortgroupEvent`].
     pub base_: DVPortgroupEvent,
+}
+impl PartialEq for DvpgRestoreEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvpgRestoreEvent {
     const TYPE_NAME: &'static str = "DvpgRestoreEvent";
@@ -5250,16 +6280,20 @@ impl ComplexType for DvpgRestoreEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvpgRestoreEvent);
 crate::xml::inherits!(DvpgRestoreEvent, DVPortgroupEvent);
 
 /// Data object `DvsAcceptNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsAcceptNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
+}
+impl PartialEq for DvsAcceptNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsAcceptNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsAcceptNetworkRuleAction";
@@ -5271,18 +6305,23 @@ impl ComplexType for DvsAcceptNetworkRuleAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsAcceptNetworkRuleAction);
 crate::xml::inherits!(DvsAcceptNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Fault `DvsApplyOperationFault` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsApplyOperationFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `objectFault`: [`DvsApplyOperationFaultFaultOnObject`].
     pub object_fault: Vec<DvsApplyOperationFaultFaultOnObject>,
+}
+impl PartialEq for DvsApplyOperationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.object_fault == other.object_fault
+    }
 }
 impl ComplexType for DvsApplyOperationFault {
     const TYPE_NAME: &'static str = "DvsApplyOperationFault";
@@ -5299,11 +6338,10 @@ impl ComplexType for DvsApplyOperationFault {
         e.list("objectFault", &self.object_fault);
     }
 }
-crate::xml::complex_codec!(DvsApplyOperationFault);
 crate::xml::inherits!(DvsApplyOperationFault, DvsFault);
 
 /// Data object `DvsApplyOperationFaultFaultOnObject` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsApplyOperationFaultFaultOnObject {
     /// `objectId`: xsd:string.
     pub object_id: String,
@@ -5315,6 +6353,14 @@ pub struct DvsApplyOperationFaultFaultOnObject {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsApplyOperationFaultFaultOnObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.object_id == other.object_id
+            && self.type_ == other.type_
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsApplyOperationFaultFaultOnObject {
     const TYPE_NAME: &'static str = "DvsApplyOperationFaultFaultOnObject";
@@ -5334,15 +6380,19 @@ impl ComplexType for DvsApplyOperationFaultFaultOnObject {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(DvsApplyOperationFaultFaultOnObject);
 
 /// Data object `DvsCopyNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsCopyNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
+}
+impl PartialEq for DvsCopyNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsCopyNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsCopyNetworkRuleAction";
@@ -5354,18 +6404,23 @@ impl ComplexType for DvsCopyNetworkRuleAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsCopyNetworkRuleAction);
 crate::xml::inherits!(DvsCopyNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsCreatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsCreatedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `parent`: [`FolderEventArgument`].
     pub parent: FolderEventArgument,
+}
+impl PartialEq for DvsCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+    }
 }
 impl ComplexType for DvsCreatedEvent {
     const TYPE_NAME: &'static str = "DvsCreatedEvent";
@@ -5382,16 +6437,20 @@ impl ComplexType for DvsCreatedEvent {
         e.req("parent", &self.parent);
     }
 }
-crate::xml::complex_codec!(DvsCreatedEvent);
 crate::xml::inherits!(DvsCreatedEvent, DvsEvent);
 
 /// Data object `DvsDestroyedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsDestroyedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
+}
+impl PartialEq for DvsDestroyedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsDestroyedEvent {
     const TYPE_NAME: &'static str = "DvsDestroyedEvent";
@@ -5403,16 +6462,20 @@ impl ComplexType for DvsDestroyedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsDestroyedEvent);
 crate::xml::inherits!(DvsDestroyedEvent, DvsEvent);
 
 /// Data object `DvsDropNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsDropNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
+}
+impl PartialEq for DvsDropNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsDropNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsDropNetworkRuleAction";
@@ -5424,7 +6487,6 @@ impl ComplexType for DvsDropNetworkRuleAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsDropNetworkRuleAction);
 crate::xml::inherits!(DvsDropNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsEvent` of the vSphere API (since 4.0).
@@ -5432,10 +6494,15 @@ crate::xml::inherits!(DvsDropNetworkRuleAction, DvsNetworkRuleAction);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for DvsEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsEvent {
     const TYPE_NAME: &'static str = "DvsEvent";
@@ -5447,18 +6514,23 @@ impl ComplexType for DvsEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsEvent);
 crate::xml::inherits!(DvsEvent, Event);
 
 /// Data object `DvsEventArgument` of the vSphere API (since 4.0).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `dvs`: ManagedObjectReference.
     pub dvs: ManagedObjectReference,
+}
+impl PartialEq for DvsEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dvs == other.dvs
+    }
 }
 impl ComplexType for DvsEventArgument {
     const TYPE_NAME: &'static str = "DvsEventArgument";
@@ -5475,7 +6547,6 @@ impl ComplexType for DvsEventArgument {
         e.req("dvs", &self.dvs);
     }
 }
-crate::xml::complex_codec!(DvsEventArgument);
 crate::xml::inherits!(DvsEventArgument, EntityEventArgument);
 
 /// Fault `DvsFault` of the vSphere API (since 4.0).
@@ -5483,10 +6554,15 @@ crate::xml::inherits!(DvsEventArgument, EntityEventArgument);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for DvsFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsFault {
     const TYPE_NAME: &'static str = "DvsFault";
@@ -5498,7 +6574,6 @@ impl ComplexType for DvsFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsFault);
 crate::xml::inherits!(DvsFault, VimFault);
 
 /// Data object `DvsFilterConfig` of the vSphere API (since 5.5).
@@ -5506,7 +6581,7 @@ crate::xml::inherits!(DvsFault, VimFault);
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsFilterConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsFilterConfig {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -5520,6 +6595,16 @@ pub struct DvsFilterConfig {
     pub parameters: Option<DvsFilterParameter>,
     /// `onFailure`: xsd:string.
     pub on_failure: Option<String>,
+}
+impl PartialEq for DvsFilterConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.agent_name == other.agent_name
+            && self.slot_number == other.slot_number
+            && self.parameters == other.parameters
+            && self.on_failure == other.on_failure
+    }
 }
 impl ComplexType for DvsFilterConfig {
     const TYPE_NAME: &'static str = "DvsFilterConfig";
@@ -5544,18 +6629,23 @@ impl ComplexType for DvsFilterConfig {
         e.opt("onFailure", &self.on_failure);
     }
 }
-crate::xml::complex_codec!(DvsFilterConfig);
 crate::xml::inherits!(DvsFilterConfig, InheritablePolicy);
 
 /// Data object `DvsFilterConfigSpec` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsFilterConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsFilterConfigSpec {
     /// The fields inherited from [`DvsFilterConfig`].
     pub base_: DvsFilterConfig,
     /// `operation`: xsd:string.
     pub operation: String,
+}
+impl PartialEq for DvsFilterConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation == other.operation
+    }
 }
 impl ComplexType for DvsFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsFilterConfigSpec";
@@ -5572,11 +6662,10 @@ impl ComplexType for DvsFilterConfigSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(DvsFilterConfigSpec);
 crate::xml::inherits!(DvsFilterConfigSpec, DvsFilterConfig);
 
 /// Data object `DvsFilterParameter` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsFilterParameter {
     /// `parameters`: xsd:string.
     pub parameters: Vec<String>,
@@ -5584,6 +6673,12 @@ pub struct DvsFilterParameter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsFilterParameter {
+    fn eq(&self, other: &Self) -> bool {
+        self.parameters == other.parameters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsFilterParameter {
     const TYPE_NAME: &'static str = "DvsFilterParameter";
@@ -5599,17 +6694,22 @@ impl ComplexType for DvsFilterParameter {
         e.list("parameters", &self.parameters);
     }
 }
-crate::xml::complex_codec!(DvsFilterParameter);
 
 /// Data object `DvsFilterPolicy` of the vSphere API (since 5.5).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsFilterPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `filterConfig`: [`DvsFilterConfig`].
     pub filter_config: Vec<AnyDvsFilterConfig>,
+}
+impl PartialEq for DvsFilterPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filter_config == other.filter_config
+    }
 }
 impl ComplexType for DvsFilterPolicy {
     const TYPE_NAME: &'static str = "DvsFilterPolicy";
@@ -5626,18 +6726,23 @@ impl ComplexType for DvsFilterPolicy {
         e.list("filterConfig", &self.filter_config);
     }
 }
-crate::xml::complex_codec!(DvsFilterPolicy);
 crate::xml::inherits!(DvsFilterPolicy, InheritablePolicy);
 
 /// Data object `DvsGreEncapNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsGreEncapNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
     /// `encapsulationIp`: [`SingleIp`].
     pub encapsulation_ip: SingleIp,
+}
+impl PartialEq for DvsGreEncapNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.encapsulation_ip == other.encapsulation_ip
+    }
 }
 impl ComplexType for DvsGreEncapNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsGreEncapNetworkRuleAction";
@@ -5654,7 +6759,6 @@ impl ComplexType for DvsGreEncapNetworkRuleAction {
         e.req("encapsulationIp", &self.encapsulation_ip);
     }
 }
-crate::xml::complex_codec!(DvsGreEncapNetworkRuleAction);
 crate::xml::inherits!(DvsGreEncapNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsHealthStatusChangeEvent` of the vSphere API (since 5.1).
@@ -5662,7 +6766,7 @@ crate::xml::inherits!(DvsGreEncapNetworkRuleAction, DvsNetworkRuleAction);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsHealthStatusChangeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHealthStatusChangeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5670,6 +6774,13 @@ pub struct DvsHealthStatusChangeEvent {
     pub switch_uuid: String,
     /// `healthResult`: [`HostMemberHealthCheckResult`].
     pub health_result: Option<AnyHostMemberHealthCheckResult>,
+}
+impl PartialEq for DvsHealthStatusChangeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_uuid == other.switch_uuid
+            && self.health_result == other.health_result
+    }
 }
 impl ComplexType for DvsHealthStatusChangeEvent {
     const TYPE_NAME: &'static str = "DvsHealthStatusChangeEvent";
@@ -5688,18 +6799,23 @@ impl ComplexType for DvsHealthStatusChangeEvent {
         e.opt("healthResult", &self.health_result);
     }
 }
-crate::xml::complex_codec!(DvsHealthStatusChangeEvent);
 crate::xml::inherits!(DvsHealthStatusChangeEvent, HostEvent);
 
 /// Data object `DvsHostBackInSyncEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostBackInSyncEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostBackInSync`: [`HostEventArgument`].
     pub host_back_in_sync: HostEventArgument,
+}
+impl PartialEq for DvsHostBackInSyncEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_back_in_sync == other.host_back_in_sync
+    }
 }
 impl ComplexType for DvsHostBackInSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostBackInSyncEvent";
@@ -5716,11 +6832,10 @@ impl ComplexType for DvsHostBackInSyncEvent {
         e.req("hostBackInSync", &self.host_back_in_sync);
     }
 }
-crate::xml::complex_codec!(DvsHostBackInSyncEvent);
 crate::xml::inherits!(DvsHostBackInSyncEvent, DvsEvent);
 
 /// Data object `DvsHostInfrastructureTrafficResource` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostInfrastructureTrafficResource {
     /// `key`: xsd:string.
     pub key: String,
@@ -5732,6 +6847,14 @@ pub struct DvsHostInfrastructureTrafficResource {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsHostInfrastructureTrafficResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.description == other.description
+            && self.allocation_info == other.allocation_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsHostInfrastructureTrafficResource {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResource";
@@ -5751,10 +6874,9 @@ impl ComplexType for DvsHostInfrastructureTrafficResource {
         e.req("allocationInfo", &self.allocation_info);
     }
 }
-crate::xml::complex_codec!(DvsHostInfrastructureTrafficResource);
 
 /// Data object `DvsHostInfrastructureTrafficResourceAllocation` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostInfrastructureTrafficResourceAllocation {
     /// `limit`: xsd:long.
     pub limit: Option<i64>,
@@ -5766,6 +6888,14 @@ pub struct DvsHostInfrastructureTrafficResourceAllocation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsHostInfrastructureTrafficResourceAllocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit == other.limit
+            && self.shares == other.shares
+            && self.reservation == other.reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResourceAllocation";
@@ -5785,17 +6915,22 @@ impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
         e.opt("reservation", &self.reservation);
     }
 }
-crate::xml::complex_codec!(DvsHostInfrastructureTrafficResourceAllocation);
 
 /// Data object `DvsHostJoinedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostJoinedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostJoined`: [`HostEventArgument`].
     pub host_joined: HostEventArgument,
+}
+impl PartialEq for DvsHostJoinedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_joined == other.host_joined
+    }
 }
 impl ComplexType for DvsHostJoinedEvent {
     const TYPE_NAME: &'static str = "DvsHostJoinedEvent";
@@ -5812,18 +6947,23 @@ impl ComplexType for DvsHostJoinedEvent {
         e.req("hostJoined", &self.host_joined);
     }
 }
-crate::xml::complex_codec!(DvsHostJoinedEvent);
 crate::xml::inherits!(DvsHostJoinedEvent, DvsEvent);
 
 /// Data object `DvsHostLeftEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostLeftEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostLeft`: [`HostEventArgument`].
     pub host_left: HostEventArgument,
+}
+impl PartialEq for DvsHostLeftEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_left == other.host_left
+    }
 }
 impl ComplexType for DvsHostLeftEvent {
     const TYPE_NAME: &'static str = "DvsHostLeftEvent";
@@ -5840,13 +6980,12 @@ impl ComplexType for DvsHostLeftEvent {
         e.req("hostLeft", &self.host_left);
     }
 }
-crate::xml::complex_codec!(DvsHostLeftEvent);
 crate::xml::inherits!(DvsHostLeftEvent, DvsEvent);
 
 /// Data object `DvsHostStatusUpdated` of the vSphere API (since 4.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostStatusUpdated {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -5860,6 +6999,16 @@ pub struct DvsHostStatusUpdated {
     pub old_status_detail: Option<String>,
     /// `newStatusDetail`: xsd:string.
     pub new_status_detail: Option<String>,
+}
+impl PartialEq for DvsHostStatusUpdated {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_member == other.host_member
+            && self.old_status == other.old_status
+            && self.new_status == other.new_status
+            && self.old_status_detail == other.old_status_detail
+            && self.new_status_detail == other.new_status_detail
+    }
 }
 impl ComplexType for DvsHostStatusUpdated {
     const TYPE_NAME: &'static str = "DvsHostStatusUpdated";
@@ -5884,16 +7033,20 @@ impl ComplexType for DvsHostStatusUpdated {
         e.opt("newStatusDetail", &self.new_status_detail);
     }
 }
-crate::xml::complex_codec!(DvsHostStatusUpdated);
 crate::xml::inherits!(DvsHostStatusUpdated, DvsEvent);
 
 /// Data object `DvsHostVNicProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsVNicProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostVNicProfile {
     /// The fields inherited from [`DvsVNicProfile`].
     pub base_: DvsVNicProfile,
+}
+impl PartialEq for DvsHostVNicProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsHostVNicProfile {
     const TYPE_NAME: &'static str = "DvsHostVNicProfile";
@@ -5905,18 +7058,23 @@ impl ComplexType for DvsHostVNicProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsHostVNicProfile);
 crate::xml::inherits!(DvsHostVNicProfile, DvsVNicProfile);
 
 /// Data object `DvsHostWentOutOfSyncEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsHostWentOutOfSyncEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostOutOfSync`: [`DvsOutOfSyncHostArgument`].
     pub host_out_of_sync: DvsOutOfSyncHostArgument,
+}
+impl PartialEq for DvsHostWentOutOfSyncEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_out_of_sync == other.host_out_of_sync
+    }
 }
 impl ComplexType for DvsHostWentOutOfSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostWentOutOfSyncEvent";
@@ -5933,18 +7091,23 @@ impl ComplexType for DvsHostWentOutOfSyncEvent {
         e.req("hostOutOfSync", &self.host_out_of_sync);
     }
 }
-crate::xml::complex_codec!(DvsHostWentOutOfSyncEvent);
 crate::xml::inherits!(DvsHostWentOutOfSyncEvent, DvsEvent);
 
 /// Data object `DvsImportEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsImportEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `importType`: xsd:string.
     pub import_type: String,
+}
+impl PartialEq for DvsImportEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.import_type == other.import_type
+    }
 }
 impl ComplexType for DvsImportEvent {
     const TYPE_NAME: &'static str = "DvsImportEvent";
@@ -5961,13 +7124,12 @@ impl ComplexType for DvsImportEvent {
         e.req("importType", &self.import_type);
     }
 }
-crate::xml::complex_codec!(DvsImportEvent);
 crate::xml::inherits!(DvsImportEvent, DvsEvent);
 
 /// Data object `DvsIpNetworkRuleQualifier` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleQualifier`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsIpNetworkRuleQualifier {
     /// The fields inherited from [`DvsNetworkRuleQualifier`].
     pub base_: DvsNetworkRuleQualifier,
@@ -5983,6 +7145,17 @@ pub struct DvsIpNetworkRuleQualifier {
     pub destination_ip_port: Option<AnyDvsIpPort>,
     /// `tcpFlags`: [`IntExpression`].
     pub tcp_flags: Option<IntExpression>,
+}
+impl PartialEq for DvsIpNetworkRuleQualifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_address == other.source_address
+            && self.destination_address == other.destination_address
+            && self.protocol == other.protocol
+            && self.source_ip_port == other.source_ip_port
+            && self.destination_ip_port == other.destination_ip_port
+            && self.tcp_flags == other.tcp_flags
+    }
 }
 impl ComplexType for DvsIpNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsIpNetworkRuleQualifier";
@@ -6009,7 +7182,6 @@ impl ComplexType for DvsIpNetworkRuleQualifier {
         e.opt("tcpFlags", &self.tcp_flags);
     }
 }
-crate::xml::complex_codec!(DvsIpNetworkRuleQualifier);
 crate::xml::inherits!(DvsIpNetworkRuleQualifier, DvsNetworkRuleQualifier);
 
 /// Data object `DvsIpPort` of the vSphere API (since 5.5).
@@ -6017,10 +7189,15 @@ crate::xml::inherits!(DvsIpNetworkRuleQualifier, DvsNetworkRuleQualifier);
 /// Extends [`NegatableExpression`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsIpPort`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsIpPort {
     /// The fields inherited from [`NegatableExpression`].
     pub base_: NegatableExpression,
+}
+impl PartialEq for DvsIpPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsIpPort {
     const TYPE_NAME: &'static str = "DvsIpPort";
@@ -6032,13 +7209,12 @@ impl ComplexType for DvsIpPort {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsIpPort);
 crate::xml::inherits!(DvsIpPort, NegatableExpression);
 
 /// Data object `DvsIpPortRange` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsIpPort`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsIpPortRange {
     /// The fields inherited from [`DvsIpPort`].
     pub base_: DvsIpPort,
@@ -6046,6 +7222,13 @@ pub struct DvsIpPortRange {
     pub start_port_number: i32,
     /// `endPortNumber`: xsd:int.
     pub end_port_number: i32,
+}
+impl PartialEq for DvsIpPortRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.start_port_number == other.start_port_number
+            && self.end_port_number == other.end_port_number
+    }
 }
 impl ComplexType for DvsIpPortRange {
     const TYPE_NAME: &'static str = "DvsIpPortRange";
@@ -6064,16 +7247,20 @@ impl ComplexType for DvsIpPortRange {
         e.req("endPortNumber", &self.end_port_number);
     }
 }
-crate::xml::complex_codec!(DvsIpPortRange);
 crate::xml::inherits!(DvsIpPortRange, DvsIpPort);
 
 /// Data object `DvsLogNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsLogNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
+}
+impl PartialEq for DvsLogNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsLogNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsLogNetworkRuleAction";
@@ -6085,13 +7272,12 @@ impl ComplexType for DvsLogNetworkRuleAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsLogNetworkRuleAction);
 crate::xml::inherits!(DvsLogNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsMacNetworkRuleQualifier` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleQualifier`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsMacNetworkRuleQualifier {
     /// The fields inherited from [`DvsNetworkRuleQualifier`].
     pub base_: DvsNetworkRuleQualifier,
@@ -6103,6 +7289,15 @@ pub struct DvsMacNetworkRuleQualifier {
     pub protocol: Option<IntExpression>,
     /// `vlanId`: [`IntExpression`].
     pub vlan_id: Option<IntExpression>,
+}
+impl PartialEq for DvsMacNetworkRuleQualifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_address == other.source_address
+            && self.destination_address == other.destination_address
+            && self.protocol == other.protocol
+            && self.vlan_id == other.vlan_id
+    }
 }
 impl ComplexType for DvsMacNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsMacNetworkRuleQualifier";
@@ -6125,18 +7320,23 @@ impl ComplexType for DvsMacNetworkRuleQualifier {
         e.opt("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(DvsMacNetworkRuleQualifier);
 crate::xml::inherits!(DvsMacNetworkRuleQualifier, DvsNetworkRuleQualifier);
 
 /// Data object `DvsMacRewriteNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsMacRewriteNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
     /// `rewriteMac`: xsd:string.
     pub rewrite_mac: String,
+}
+impl PartialEq for DvsMacRewriteNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.rewrite_mac == other.rewrite_mac
+    }
 }
 impl ComplexType for DvsMacRewriteNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsMacRewriteNetworkRuleAction";
@@ -6153,13 +7353,12 @@ impl ComplexType for DvsMacRewriteNetworkRuleAction {
         e.req("rewriteMac", &self.rewrite_mac);
     }
 }
-crate::xml::complex_codec!(DvsMacRewriteNetworkRuleAction);
 crate::xml::inherits!(DvsMacRewriteNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsMergedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsMergedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6167,6 +7366,13 @@ pub struct DvsMergedEvent {
     pub source_dvs: DvsEventArgument,
     /// `destinationDvs`: [`DvsEventArgument`].
     pub destination_dvs: DvsEventArgument,
+}
+impl PartialEq for DvsMergedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_dvs == other.source_dvs
+            && self.destination_dvs == other.destination_dvs
+    }
 }
 impl ComplexType for DvsMergedEvent {
     const TYPE_NAME: &'static str = "DvsMergedEvent";
@@ -6185,18 +7391,22 @@ impl ComplexType for DvsMergedEvent {
         e.req("destinationDvs", &self.destination_dvs);
     }
 }
-crate::xml::complex_codec!(DvsMergedEvent);
 crate::xml::inherits!(DvsMergedEvent, DvsEvent);
 
 /// Data object `DvsNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsNetworkRuleAction`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsNetworkRuleAction {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsNetworkRuleAction";
@@ -6209,12 +7419,11 @@ impl ComplexType for DvsNetworkRuleAction {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(DvsNetworkRuleAction);
 
 /// Data object `DvsNetworkRuleQualifier` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsNetworkRuleQualifier`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsNetworkRuleQualifier {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -6222,6 +7431,12 @@ pub struct DvsNetworkRuleQualifier {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsNetworkRuleQualifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsNetworkRuleQualifier";
@@ -6237,12 +7452,11 @@ impl ComplexType for DvsNetworkRuleQualifier {
         e.opt("key", &self.key);
     }
 }
-crate::xml::complex_codec!(DvsNetworkRuleQualifier);
 
 /// Fault `DvsNotAuthorized` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsNotAuthorized {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -6250,6 +7464,13 @@ pub struct DvsNotAuthorized {
     pub session_extension_key: Option<String>,
     /// `dvsExtensionKey`: xsd:string.
     pub dvs_extension_key: Option<String>,
+}
+impl PartialEq for DvsNotAuthorized {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.session_extension_key == other.session_extension_key
+            && self.dvs_extension_key == other.dvs_extension_key
+    }
 }
 impl ComplexType for DvsNotAuthorized {
     const TYPE_NAME: &'static str = "DvsNotAuthorized";
@@ -6268,18 +7489,23 @@ impl ComplexType for DvsNotAuthorized {
         e.opt("dvsExtensionKey", &self.dvs_extension_key);
     }
 }
-crate::xml::complex_codec!(DvsNotAuthorized);
 crate::xml::inherits!(DvsNotAuthorized, DvsFault);
 
 /// Fault `DvsOperationBulkFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsOperationBulkFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `hostFault`: [`DvsOperationBulkFaultFaultOnHost`].
     pub host_fault: Vec<DvsOperationBulkFaultFaultOnHost>,
+}
+impl PartialEq for DvsOperationBulkFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_fault == other.host_fault
+    }
 }
 impl ComplexType for DvsOperationBulkFault {
     const TYPE_NAME: &'static str = "DvsOperationBulkFault";
@@ -6296,11 +7522,10 @@ impl ComplexType for DvsOperationBulkFault {
         e.list("hostFault", &self.host_fault);
     }
 }
-crate::xml::complex_codec!(DvsOperationBulkFault);
 crate::xml::inherits!(DvsOperationBulkFault, DvsFault);
 
 /// Data object `DvsOperationBulkFaultFaultOnHost` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsOperationBulkFaultFaultOnHost {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -6310,6 +7535,13 @@ pub struct DvsOperationBulkFaultFaultOnHost {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsOperationBulkFaultFaultOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsOperationBulkFaultFaultOnHost {
     const TYPE_NAME: &'static str = "DvsOperationBulkFaultFaultOnHost";
@@ -6327,10 +7559,9 @@ impl ComplexType for DvsOperationBulkFaultFaultOnHost {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(DvsOperationBulkFaultFaultOnHost);
 
 /// Data object `DvsOutOfSyncHostArgument` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsOutOfSyncHostArgument {
     /// `outOfSyncHost`: [`HostEventArgument`].
     pub out_of_sync_host: HostEventArgument,
@@ -6340,6 +7571,13 @@ pub struct DvsOutOfSyncHostArgument {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsOutOfSyncHostArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.out_of_sync_host == other.out_of_sync_host
+            && self.config_paramters == other.config_paramters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsOutOfSyncHostArgument {
     const TYPE_NAME: &'static str = "DvsOutOfSyncHostArgument";
@@ -6357,12 +7595,11 @@ impl ComplexType for DvsOutOfSyncHostArgument {
         e.list("configParamters", &self.config_paramters);
     }
 }
-crate::xml::complex_codec!(DvsOutOfSyncHostArgument);
 
 /// Data object `DvsPortBlockedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortBlockedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6374,6 +7611,15 @@ pub struct DvsPortBlockedEvent {
     pub runtime_info: Option<DVPortStatus>,
     /// `prevBlockState`: xsd:string (since 6.5).
     pub prev_block_state: Option<String>,
+}
+impl PartialEq for DvsPortBlockedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.status_detail == other.status_detail
+            && self.runtime_info == other.runtime_info
+            && self.prev_block_state == other.prev_block_state
+    }
 }
 impl ComplexType for DvsPortBlockedEvent {
     const TYPE_NAME: &'static str = "DvsPortBlockedEvent";
@@ -6396,13 +7642,12 @@ impl ComplexType for DvsPortBlockedEvent {
         if e.knows(Version::V6_5) { e.opt("prevBlockState", &self.prev_block_state); }
     }
 }
-crate::xml::complex_codec!(DvsPortBlockedEvent);
 crate::xml::inherits!(DvsPortBlockedEvent, DvsEvent);
 
 /// Data object `DvsPortConnectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortConnectedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6410,6 +7655,13 @@ pub struct DvsPortConnectedEvent {
     pub port_key: String,
     /// `connectee`: [`DistributedVirtualSwitchPortConnectee`].
     pub connectee: Option<DistributedVirtualSwitchPortConnectee>,
+}
+impl PartialEq for DvsPortConnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.connectee == other.connectee
+    }
 }
 impl ComplexType for DvsPortConnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortConnectedEvent";
@@ -6428,18 +7680,23 @@ impl ComplexType for DvsPortConnectedEvent {
         e.opt("connectee", &self.connectee);
     }
 }
-crate::xml::complex_codec!(DvsPortConnectedEvent);
 crate::xml::inherits!(DvsPortConnectedEvent, DvsEvent);
 
 /// Data object `DvsPortCreatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortCreatedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `portKey`: xsd:string.
     pub port_key: Vec<String>,
+}
+impl PartialEq for DvsPortCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for DvsPortCreatedEvent {
     const TYPE_NAME: &'static str = "DvsPortCreatedEvent";
@@ -6456,18 +7713,23 @@ impl ComplexType for DvsPortCreatedEvent {
         e.list("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(DvsPortCreatedEvent);
 crate::xml::inherits!(DvsPortCreatedEvent, DvsEvent);
 
 /// Data object `DvsPortDeletedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortDeletedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `portKey`: xsd:string.
     pub port_key: Vec<String>,
+}
+impl PartialEq for DvsPortDeletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for DvsPortDeletedEvent {
     const TYPE_NAME: &'static str = "DvsPortDeletedEvent";
@@ -6484,13 +7746,12 @@ impl ComplexType for DvsPortDeletedEvent {
         e.list("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(DvsPortDeletedEvent);
 crate::xml::inherits!(DvsPortDeletedEvent, DvsEvent);
 
 /// Data object `DvsPortDisconnectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortDisconnectedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6498,6 +7759,13 @@ pub struct DvsPortDisconnectedEvent {
     pub port_key: String,
     /// `connectee`: [`DistributedVirtualSwitchPortConnectee`].
     pub connectee: Option<DistributedVirtualSwitchPortConnectee>,
+}
+impl PartialEq for DvsPortDisconnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.connectee == other.connectee
+    }
 }
 impl ComplexType for DvsPortDisconnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortDisconnectedEvent";
@@ -6516,13 +7784,12 @@ impl ComplexType for DvsPortDisconnectedEvent {
         e.opt("connectee", &self.connectee);
     }
 }
-crate::xml::complex_codec!(DvsPortDisconnectedEvent);
 crate::xml::inherits!(DvsPortDisconnectedEvent, DvsEvent);
 
 /// Data object `DvsPortEnteredPassthruEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortEnteredPassthruEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6530,6 +7797,13 @@ pub struct DvsPortEnteredPassthruEvent {
     pub port_key: String,
     /// `runtimeInfo`: [`DVPortStatus`] (since 5.1).
     pub runtime_info: Option<DVPortStatus>,
+}
+impl PartialEq for DvsPortEnteredPassthruEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+    }
 }
 impl ComplexType for DvsPortEnteredPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortEnteredPassthruEvent";
@@ -6548,13 +7822,12 @@ impl ComplexType for DvsPortEnteredPassthruEvent {
         if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
-crate::xml::complex_codec!(DvsPortEnteredPassthruEvent);
 crate::xml::inherits!(DvsPortEnteredPassthruEvent, DvsEvent);
 
 /// Data object `DvsPortExitedPassthruEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortExitedPassthruEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6562,6 +7835,13 @@ pub struct DvsPortExitedPassthruEvent {
     pub port_key: String,
     /// `runtimeInfo`: [`DVPortStatus`] (since 5.1).
     pub runtime_info: Option<DVPortStatus>,
+}
+impl PartialEq for DvsPortExitedPassthruEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+    }
 }
 impl ComplexType for DvsPortExitedPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortExitedPassthruEvent";
@@ -6580,13 +7860,12 @@ impl ComplexType for DvsPortExitedPassthruEvent {
         if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
-crate::xml::complex_codec!(DvsPortExitedPassthruEvent);
 crate::xml::inherits!(DvsPortExitedPassthruEvent, DvsEvent);
 
 /// Data object `DvsPortJoinPortgroupEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortJoinPortgroupEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6596,6 +7875,14 @@ pub struct DvsPortJoinPortgroupEvent {
     pub portgroup_key: String,
     /// `portgroupName`: xsd:string.
     pub portgroup_name: String,
+}
+impl PartialEq for DvsPortJoinPortgroupEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.portgroup_key == other.portgroup_key
+            && self.portgroup_name == other.portgroup_name
+    }
 }
 impl ComplexType for DvsPortJoinPortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortJoinPortgroupEvent";
@@ -6616,13 +7903,12 @@ impl ComplexType for DvsPortJoinPortgroupEvent {
         e.req("portgroupName", &self.portgroup_name);
     }
 }
-crate::xml::complex_codec!(DvsPortJoinPortgroupEvent);
 crate::xml::inherits!(DvsPortJoinPortgroupEvent, DvsEvent);
 
 /// Data object `DvsPortLeavePortgroupEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortLeavePortgroupEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6632,6 +7918,14 @@ pub struct DvsPortLeavePortgroupEvent {
     pub portgroup_key: String,
     /// `portgroupName`: xsd:string.
     pub portgroup_name: String,
+}
+impl PartialEq for DvsPortLeavePortgroupEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.portgroup_key == other.portgroup_key
+            && self.portgroup_name == other.portgroup_name
+    }
 }
 impl ComplexType for DvsPortLeavePortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortLeavePortgroupEvent";
@@ -6652,13 +7946,12 @@ impl ComplexType for DvsPortLeavePortgroupEvent {
         e.req("portgroupName", &self.portgroup_name);
     }
 }
-crate::xml::complex_codec!(DvsPortLeavePortgroupEvent);
 crate::xml::inherits!(DvsPortLeavePortgroupEvent, DvsEvent);
 
 /// Data object `DvsPortLinkDownEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortLinkDownEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6666,6 +7959,13 @@ pub struct DvsPortLinkDownEvent {
     pub port_key: String,
     /// `runtimeInfo`: [`DVPortStatus`] (since 5.1).
     pub runtime_info: Option<DVPortStatus>,
+}
+impl PartialEq for DvsPortLinkDownEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+    }
 }
 impl ComplexType for DvsPortLinkDownEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkDownEvent";
@@ -6684,13 +7984,12 @@ impl ComplexType for DvsPortLinkDownEvent {
         if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
-crate::xml::complex_codec!(DvsPortLinkDownEvent);
 crate::xml::inherits!(DvsPortLinkDownEvent, DvsEvent);
 
 /// Data object `DvsPortLinkUpEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortLinkUpEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6698,6 +7997,13 @@ pub struct DvsPortLinkUpEvent {
     pub port_key: String,
     /// `runtimeInfo`: [`DVPortStatus`] (since 5.1).
     pub runtime_info: Option<DVPortStatus>,
+}
+impl PartialEq for DvsPortLinkUpEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+    }
 }
 impl ComplexType for DvsPortLinkUpEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkUpEvent";
@@ -6716,13 +8022,12 @@ impl ComplexType for DvsPortLinkUpEvent {
         if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
-crate::xml::complex_codec!(DvsPortLinkUpEvent);
 crate::xml::inherits!(DvsPortLinkUpEvent, DvsEvent);
 
 /// Data object `DvsPortReconfiguredEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortReconfiguredEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6730,6 +8035,13 @@ pub struct DvsPortReconfiguredEvent {
     pub port_key: Vec<String>,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Vec<ChangesInfoEventArgument>,
+}
+impl PartialEq for DvsPortReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for DvsPortReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsPortReconfiguredEvent";
@@ -6748,13 +8060,12 @@ impl ComplexType for DvsPortReconfiguredEvent {
         if e.knows(Version::V6_5) { e.list("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(DvsPortReconfiguredEvent);
 crate::xml::inherits!(DvsPortReconfiguredEvent, DvsEvent);
 
 /// Data object `DvsPortRuntimeChangeEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortRuntimeChangeEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6762,6 +8073,13 @@ pub struct DvsPortRuntimeChangeEvent {
     pub port_key: String,
     /// `runtimeInfo`: [`DVPortStatus`].
     pub runtime_info: DVPortStatus,
+}
+impl PartialEq for DvsPortRuntimeChangeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+    }
 }
 impl ComplexType for DvsPortRuntimeChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortRuntimeChangeEvent";
@@ -6780,13 +8098,12 @@ impl ComplexType for DvsPortRuntimeChangeEvent {
         e.req("runtimeInfo", &self.runtime_info);
     }
 }
-crate::xml::complex_codec!(DvsPortRuntimeChangeEvent);
 crate::xml::inherits!(DvsPortRuntimeChangeEvent, DvsEvent);
 
 /// Data object `DvsPortUnblockedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortUnblockedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6796,6 +8113,14 @@ pub struct DvsPortUnblockedEvent {
     pub runtime_info: Option<DVPortStatus>,
     /// `prevBlockState`: xsd:string (since 6.5).
     pub prev_block_state: Option<String>,
+}
+impl PartialEq for DvsPortUnblockedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+            && self.runtime_info == other.runtime_info
+            && self.prev_block_state == other.prev_block_state
+    }
 }
 impl ComplexType for DvsPortUnblockedEvent {
     const TYPE_NAME: &'static str = "DvsPortUnblockedEvent";
@@ -6816,18 +8141,23 @@ impl ComplexType for DvsPortUnblockedEvent {
         if e.knows(Version::V6_5) { e.opt("prevBlockState", &self.prev_block_state); }
     }
 }
-crate::xml::complex_codec!(DvsPortUnblockedEvent);
 crate::xml::inherits!(DvsPortUnblockedEvent, DvsEvent);
 
 /// Data object `DvsPortVendorSpecificStateChangeEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPortVendorSpecificStateChangeEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for DvsPortVendorSpecificStateChangeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for DvsPortVendorSpecificStateChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortVendorSpecificStateChangeEvent";
@@ -6844,13 +8174,12 @@ impl ComplexType for DvsPortVendorSpecificStateChangeEvent {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(DvsPortVendorSpecificStateChangeEvent);
 crate::xml::inherits!(DvsPortVendorSpecificStateChangeEvent, DvsEvent);
 
 /// Data object `DvsProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -6860,6 +8189,14 @@ pub struct DvsProfile {
     pub name: String,
     /// `uplink`: [`PnicUplinkProfile`].
     pub uplink: Vec<PnicUplinkProfile>,
+}
+impl PartialEq for DvsProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.name == other.name
+            && self.uplink == other.uplink
+    }
 }
 impl ComplexType for DvsProfile {
     const TYPE_NAME: &'static str = "DvsProfile";
@@ -6880,16 +8217,20 @@ impl ComplexType for DvsProfile {
         e.list("uplink", &self.uplink);
     }
 }
-crate::xml::complex_codec!(DvsProfile);
 crate::xml::inherits!(DvsProfile, ApplyProfile);
 
 /// Data object `DvsPuntNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsPuntNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
+}
+impl PartialEq for DvsPuntNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsPuntNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsPuntNetworkRuleAction";
@@ -6901,18 +8242,23 @@ impl ComplexType for DvsPuntNetworkRuleAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsPuntNetworkRuleAction);
 crate::xml::inherits!(DvsPuntNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsRateLimitNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsRateLimitNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
     /// `packetsPerSecond`: xsd:int.
     pub packets_per_second: i32,
+}
+impl PartialEq for DvsRateLimitNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.packets_per_second == other.packets_per_second
+    }
 }
 impl ComplexType for DvsRateLimitNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsRateLimitNetworkRuleAction";
@@ -6929,13 +8275,12 @@ impl ComplexType for DvsRateLimitNetworkRuleAction {
         e.req("packetsPerSecond", &self.packets_per_second);
     }
 }
-crate::xml::complex_codec!(DvsRateLimitNetworkRuleAction);
 crate::xml::inherits!(DvsRateLimitNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsReconfiguredEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsReconfiguredEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6943,6 +8288,13 @@ pub struct DvsReconfiguredEvent {
     pub config_spec: AnyDVSConfigSpec,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for DvsReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_spec == other.config_spec
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for DvsReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsReconfiguredEvent";
@@ -6961,13 +8313,12 @@ impl ComplexType for DvsReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(DvsReconfiguredEvent);
 crate::xml::inherits!(DvsReconfiguredEvent, DvsEvent);
 
 /// Data object `DvsRenamedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsRenamedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -6975,6 +8326,13 @@ pub struct DvsRenamedEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for DvsRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for DvsRenamedEvent {
     const TYPE_NAME: &'static str = "DvsRenamedEvent";
@@ -6993,11 +8351,10 @@ impl ComplexType for DvsRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(DvsRenamedEvent);
 crate::xml::inherits!(DvsRenamedEvent, DvsEvent);
 
 /// Data object `DvsResourceRuntimeInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsResourceRuntimeInfo {
     /// `capacity`: xsd:int.
     pub capacity: Option<i32>,
@@ -7013,6 +8370,16 @@ pub struct DvsResourceRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsResourceRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.capacity == other.capacity
+            && self.usage == other.usage
+            && self.available == other.available
+            && self.allocated_resource == other.allocated_resource
+            && self.vm_vnic_network_resource_pool_runtime == other.vm_vnic_network_resource_pool_runtime
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsResourceRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsResourceRuntimeInfo";
@@ -7036,15 +8403,19 @@ impl ComplexType for DvsResourceRuntimeInfo {
         e.list("vmVnicNetworkResourcePoolRuntime", &self.vm_vnic_network_resource_pool_runtime);
     }
 }
-crate::xml::complex_codec!(DvsResourceRuntimeInfo);
 
 /// Data object `DvsRestoreEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsRestoreEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
+}
+impl PartialEq for DvsRestoreEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsRestoreEvent {
     const TYPE_NAME: &'static str = "DvsRestoreEvent";
@@ -7056,13 +8427,12 @@ impl ComplexType for DvsRestoreEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsRestoreEvent);
 crate::xml::inherits!(DvsRestoreEvent, DvsEvent);
 
 /// Fault `DvsScopeViolated` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsScopeViolated {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -7070,6 +8440,13 @@ pub struct DvsScopeViolated {
     pub scope: Vec<ManagedObjectReference>,
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
+}
+impl PartialEq for DvsScopeViolated {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.scope == other.scope
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for DvsScopeViolated {
     const TYPE_NAME: &'static str = "DvsScopeViolated";
@@ -7088,16 +8465,20 @@ impl ComplexType for DvsScopeViolated {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(DvsScopeViolated);
 crate::xml::inherits!(DvsScopeViolated, DvsFault);
 
 /// Data object `DvsServiceConsoleVNicProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsVNicProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsServiceConsoleVNicProfile {
     /// The fields inherited from [`DvsVNicProfile`].
     pub base_: DvsVNicProfile,
+}
+impl PartialEq for DvsServiceConsoleVNicProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for DvsServiceConsoleVNicProfile {
     const TYPE_NAME: &'static str = "DvsServiceConsoleVNicProfile";
@@ -7109,18 +8490,23 @@ impl ComplexType for DvsServiceConsoleVNicProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(DvsServiceConsoleVNicProfile);
 crate::xml::inherits!(DvsServiceConsoleVNicProfile, DvsVNicProfile);
 
 /// Data object `DvsSingleIpPort` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsIpPort`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsSingleIpPort {
     /// The fields inherited from [`DvsIpPort`].
     pub base_: DvsIpPort,
     /// `portNumber`: xsd:int.
     pub port_number: i32,
+}
+impl PartialEq for DvsSingleIpPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_number == other.port_number
+    }
 }
 impl ComplexType for DvsSingleIpPort {
     const TYPE_NAME: &'static str = "DvsSingleIpPort";
@@ -7137,18 +8523,23 @@ impl ComplexType for DvsSingleIpPort {
         e.req("portNumber", &self.port_number);
     }
 }
-crate::xml::complex_codec!(DvsSingleIpPort);
 crate::xml::inherits!(DvsSingleIpPort, DvsIpPort);
 
 /// Data object `DvsSystemTrafficNetworkRuleQualifier` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleQualifier`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsSystemTrafficNetworkRuleQualifier {
     /// The fields inherited from [`DvsNetworkRuleQualifier`].
     pub base_: DvsNetworkRuleQualifier,
     /// `typeOfSystemTraffic`: [`StringExpression`].
     pub type_of_system_traffic: Option<StringExpression>,
+}
+impl PartialEq for DvsSystemTrafficNetworkRuleQualifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.type_of_system_traffic == other.type_of_system_traffic
+    }
 }
 impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsSystemTrafficNetworkRuleQualifier";
@@ -7165,7 +8556,6 @@ impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
         e.opt("typeOfSystemTraffic", &self.type_of_system_traffic);
     }
 }
-crate::xml::complex_codec!(DvsSystemTrafficNetworkRuleQualifier);
 crate::xml::inherits!(DvsSystemTrafficNetworkRuleQualifier, DvsNetworkRuleQualifier);
 
 /// Data object `DvsTrafficFilterConfig` of the vSphere API (since 5.5).
@@ -7173,12 +8563,18 @@ crate::xml::inherits!(DvsSystemTrafficNetworkRuleQualifier, DvsNetworkRuleQualif
 /// Extends [`DvsFilterConfig`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsTrafficFilterConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsTrafficFilterConfig {
     /// The fields inherited from [`DvsFilterConfig`].
     pub base_: DvsFilterConfig,
     /// `trafficRuleset`: [`DvsTrafficRuleset`].
     pub traffic_ruleset: Option<DvsTrafficRuleset>,
+}
+impl PartialEq for DvsTrafficFilterConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.traffic_ruleset == other.traffic_ruleset
+    }
 }
 impl ComplexType for DvsTrafficFilterConfig {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfig";
@@ -7195,18 +8591,23 @@ impl ComplexType for DvsTrafficFilterConfig {
         e.opt("trafficRuleset", &self.traffic_ruleset);
     }
 }
-crate::xml::complex_codec!(DvsTrafficFilterConfig);
 crate::xml::inherits!(DvsTrafficFilterConfig, DvsFilterConfig);
 
 /// Data object `DvsTrafficFilterConfigSpec` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsTrafficFilterConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsTrafficFilterConfigSpec {
     /// The fields inherited from [`DvsTrafficFilterConfig`].
     pub base_: DvsTrafficFilterConfig,
     /// `operation`: xsd:string.
     pub operation: String,
+}
+impl PartialEq for DvsTrafficFilterConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation == other.operation
+    }
 }
 impl ComplexType for DvsTrafficFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfigSpec";
@@ -7223,11 +8624,10 @@ impl ComplexType for DvsTrafficFilterConfigSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(DvsTrafficFilterConfigSpec);
 crate::xml::inherits!(DvsTrafficFilterConfigSpec, DvsTrafficFilterConfig);
 
 /// Data object `DvsTrafficRule` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsTrafficRule {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -7245,6 +8645,17 @@ pub struct DvsTrafficRule {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsTrafficRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.description == other.description
+            && self.sequence == other.sequence
+            && self.qualifier == other.qualifier
+            && self.action == other.action
+            && self.direction == other.direction
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsTrafficRule {
     const TYPE_NAME: &'static str = "DvsTrafficRule";
@@ -7270,10 +8681,9 @@ impl ComplexType for DvsTrafficRule {
         e.opt("direction", &self.direction);
     }
 }
-crate::xml::complex_codec!(DvsTrafficRule);
 
 /// Data object `DvsTrafficRuleset` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsTrafficRuleset {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -7287,6 +8697,15 @@ pub struct DvsTrafficRuleset {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsTrafficRuleset {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.enabled == other.enabled
+            && self.precedence == other.precedence
+            && self.rules == other.rules
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsTrafficRuleset {
     const TYPE_NAME: &'static str = "DvsTrafficRuleset";
@@ -7308,12 +8727,11 @@ impl ComplexType for DvsTrafficRuleset {
         e.list("rules", &self.rules);
     }
 }
-crate::xml::complex_codec!(DvsTrafficRuleset);
 
 /// Data object `DvsUpdateTagNetworkRuleAction` of the vSphere API (since 5.5).
 ///
 /// Extends [`DvsNetworkRuleAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsUpdateTagNetworkRuleAction {
     /// The fields inherited from [`DvsNetworkRuleAction`].
     pub base_: DvsNetworkRuleAction,
@@ -7321,6 +8739,13 @@ pub struct DvsUpdateTagNetworkRuleAction {
     pub qos_tag: Option<i32>,
     /// `dscpTag`: xsd:int.
     pub dscp_tag: Option<i32>,
+}
+impl PartialEq for DvsUpdateTagNetworkRuleAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.qos_tag == other.qos_tag
+            && self.dscp_tag == other.dscp_tag
+    }
 }
 impl ComplexType for DvsUpdateTagNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsUpdateTagNetworkRuleAction";
@@ -7339,18 +8764,23 @@ impl ComplexType for DvsUpdateTagNetworkRuleAction {
         e.opt("dscpTag", &self.dscp_tag);
     }
 }
-crate::xml::complex_codec!(DvsUpdateTagNetworkRuleAction);
 crate::xml::inherits!(DvsUpdateTagNetworkRuleAction, DvsNetworkRuleAction);
 
 /// Data object `DvsUpgradeAvailableEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsUpgradeAvailableEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `productInfo`: [`DistributedVirtualSwitchProductSpec`].
     pub product_info: DistributedVirtualSwitchProductSpec,
+}
+impl PartialEq for DvsUpgradeAvailableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product_info == other.product_info
+    }
 }
 impl ComplexType for DvsUpgradeAvailableEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeAvailableEvent";
@@ -7367,18 +8797,23 @@ impl ComplexType for DvsUpgradeAvailableEvent {
         e.req("productInfo", &self.product_info);
     }
 }
-crate::xml::complex_codec!(DvsUpgradeAvailableEvent);
 crate::xml::inherits!(DvsUpgradeAvailableEvent, DvsEvent);
 
 /// Data object `DvsUpgradeInProgressEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsUpgradeInProgressEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `productInfo`: [`DistributedVirtualSwitchProductSpec`].
     pub product_info: DistributedVirtualSwitchProductSpec,
+}
+impl PartialEq for DvsUpgradeInProgressEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product_info == other.product_info
+    }
 }
 impl ComplexType for DvsUpgradeInProgressEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeInProgressEvent";
@@ -7395,18 +8830,23 @@ impl ComplexType for DvsUpgradeInProgressEvent {
         e.req("productInfo", &self.product_info);
     }
 }
-crate::xml::complex_codec!(DvsUpgradeInProgressEvent);
 crate::xml::inherits!(DvsUpgradeInProgressEvent, DvsEvent);
 
 /// Data object `DvsUpgradeRejectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsUpgradeRejectedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `productInfo`: [`DistributedVirtualSwitchProductSpec`].
     pub product_info: DistributedVirtualSwitchProductSpec,
+}
+impl PartialEq for DvsUpgradeRejectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product_info == other.product_info
+    }
 }
 impl ComplexType for DvsUpgradeRejectedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeRejectedEvent";
@@ -7423,18 +8863,23 @@ impl ComplexType for DvsUpgradeRejectedEvent {
         e.req("productInfo", &self.product_info);
     }
 }
-crate::xml::complex_codec!(DvsUpgradeRejectedEvent);
 crate::xml::inherits!(DvsUpgradeRejectedEvent, DvsEvent);
 
 /// Data object `DvsUpgradedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsUpgradedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `productInfo`: [`DistributedVirtualSwitchProductSpec`].
     pub product_info: DistributedVirtualSwitchProductSpec,
+}
+impl PartialEq for DvsUpgradedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product_info == other.product_info
+    }
 }
 impl ComplexType for DvsUpgradedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradedEvent";
@@ -7451,7 +8896,6 @@ impl ComplexType for DvsUpgradedEvent {
         e.req("productInfo", &self.product_info);
     }
 }
-crate::xml::complex_codec!(DvsUpgradedEvent);
 crate::xml::inherits!(DvsUpgradedEvent, DvsEvent);
 
 /// Data object `DvsVNicProfile` of the vSphere API (since 4.0).
@@ -7459,7 +8903,7 @@ crate::xml::inherits!(DvsUpgradedEvent, DvsEvent);
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsVNicProfile`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsVNicProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -7467,6 +8911,13 @@ pub struct DvsVNicProfile {
     pub key: String,
     /// `ipConfig`: [`IpAddressProfile`].
     pub ip_config: IpAddressProfile,
+}
+impl PartialEq for DvsVNicProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.ip_config == other.ip_config
+    }
 }
 impl ComplexType for DvsVNicProfile {
     const TYPE_NAME: &'static str = "DvsVNicProfile";
@@ -7485,11 +8936,10 @@ impl ComplexType for DvsVNicProfile {
         e.req("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(DvsVNicProfile);
 crate::xml::inherits!(DvsVNicProfile, ApplyProfile);
 
 /// Data object `DvsVmVnicNetworkResourcePoolRuntimeInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsVmVnicNetworkResourcePoolRuntimeInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -7509,6 +8959,18 @@ pub struct DvsVmVnicNetworkResourcePoolRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsVmVnicNetworkResourcePoolRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.capacity == other.capacity
+            && self.usage == other.usage
+            && self.available == other.available
+            && self.status == other.status
+            && self.allocated_resource == other.allocated_resource
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsVmVnicNetworkResourcePoolRuntimeInfo";
@@ -7536,10 +8998,9 @@ impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
         e.list("allocatedResource", &self.allocated_resource);
     }
 }
-crate::xml::complex_codec!(DvsVmVnicNetworkResourcePoolRuntimeInfo);
 
 /// Data object `DvsVmVnicResourceAllocation` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsVmVnicResourceAllocation {
     /// `reservationQuota`: xsd:long.
     pub reservation_quota: Option<i64>,
@@ -7547,6 +9008,12 @@ pub struct DvsVmVnicResourceAllocation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsVmVnicResourceAllocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.reservation_quota == other.reservation_quota
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsVmVnicResourceAllocation {
     const TYPE_NAME: &'static str = "DvsVmVnicResourceAllocation";
@@ -7562,10 +9029,9 @@ impl ComplexType for DvsVmVnicResourceAllocation {
         e.opt("reservationQuota", &self.reservation_quota);
     }
 }
-crate::xml::complex_codec!(DvsVmVnicResourceAllocation);
 
 /// Data object `DvsVmVnicResourcePoolConfigSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsVmVnicResourcePoolConfigSpec {
     /// `operation`: xsd:string.
     pub operation: String,
@@ -7583,6 +9049,17 @@ pub struct DvsVmVnicResourcePoolConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsVmVnicResourcePoolConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.key == other.key
+            && self.config_version == other.config_version
+            && self.allocation_info == other.allocation_info
+            && self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DvsVmVnicResourcePoolConfigSpec";
@@ -7608,10 +9085,9 @@ impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(DvsVmVnicResourcePoolConfigSpec);
 
 /// Data object `DvsVnicAllocatedResource` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DvsVnicAllocatedResource {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -7623,6 +9099,14 @@ pub struct DvsVnicAllocatedResource {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DvsVnicAllocatedResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.vnic_key == other.vnic_key
+            && self.reservation == other.reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DvsVnicAllocatedResource {
     const TYPE_NAME: &'static str = "DvsVnicAllocatedResource";
@@ -7642,10 +9126,9 @@ impl ComplexType for DvsVnicAllocatedResource {
         e.opt("reservation", &self.reservation);
     }
 }
-crate::xml::complex_codec!(DvsVnicAllocatedResource);
 
 /// Data object `DynamicProperty` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DynamicProperty {
     /// `name`: xsd:string.
     pub name: String,
@@ -7655,6 +9138,13 @@ pub struct DynamicProperty {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for DynamicProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.val == other.val
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for DynamicProperty {
     const TYPE_NAME: &'static str = "DynamicProperty";
@@ -7672,19 +9162,24 @@ impl ComplexType for DynamicProperty {
         e.req("val", &self.val);
     }
 }
-crate::xml::complex_codec!(DynamicProperty);
 
 /// Fault `EVCAdmissionFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotSupportedHostInCluster`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEVCAdmissionFailed`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailed {
     /// The fields inherited from [`NotSupportedHostInCluster`].
     pub base_: NotSupportedHostInCluster,
     /// `faults`: [`LocalizedMethodFault`] (since 5.1).
     pub faults: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for EVCAdmissionFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.faults == other.faults
+    }
 }
 impl ComplexType for EVCAdmissionFailed {
     const TYPE_NAME: &'static str = "EVCAdmissionFailed";
@@ -7701,18 +9196,23 @@ impl ComplexType for EVCAdmissionFailed {
         if e.knows(Version::V5_1) { e.list("faults", &self.faults); }
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailed);
 crate::xml::inherits!(EVCAdmissionFailed, NotSupportedHostInCluster);
 
 /// Fault `EVCAdmissionFailedCPUFeaturesForMode` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedCPUFeaturesForMode {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
     /// `currentEVCModeKey`: xsd:string.
     pub current_evc_mode_key: String,
+}
+impl PartialEq for EVCAdmissionFailedCPUFeaturesForMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_evc_mode_key == other.current_evc_mode_key
+    }
 }
 impl ComplexType for EVCAdmissionFailedCPUFeaturesForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUFeaturesForMode";
@@ -7729,16 +9229,20 @@ impl ComplexType for EVCAdmissionFailedCPUFeaturesForMode {
         e.req("currentEVCModeKey", &self.current_evc_mode_key);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedCPUFeaturesForMode);
 crate::xml::inherits!(EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedCPUModel` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedCPUModel {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedCPUModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedCPUModel {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModel";
@@ -7750,18 +9254,23 @@ impl ComplexType for EVCAdmissionFailedCPUModel {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedCPUModel);
 crate::xml::inherits!(EVCAdmissionFailedCPUModel, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedCPUModelForMode` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedCPUModelForMode {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
     /// `currentEVCModeKey`: xsd:string.
     pub current_evc_mode_key: String,
+}
+impl PartialEq for EVCAdmissionFailedCPUModelForMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.current_evc_mode_key == other.current_evc_mode_key
+    }
 }
 impl ComplexType for EVCAdmissionFailedCPUModelForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModelForMode";
@@ -7778,13 +9287,12 @@ impl ComplexType for EVCAdmissionFailedCPUModelForMode {
         e.req("currentEVCModeKey", &self.current_evc_mode_key);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedCPUModelForMode);
 crate::xml::inherits!(EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedCPUVendor` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedCPUVendor {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
@@ -7792,6 +9300,13 @@ pub struct EVCAdmissionFailedCPUVendor {
     pub cluster_cpu_vendor: String,
     /// `hostCPUVendor`: xsd:string.
     pub host_cpu_vendor: String,
+}
+impl PartialEq for EVCAdmissionFailedCPUVendor {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cluster_cpu_vendor == other.cluster_cpu_vendor
+            && self.host_cpu_vendor == other.host_cpu_vendor
+    }
 }
 impl ComplexType for EVCAdmissionFailedCPUVendor {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendor";
@@ -7810,16 +9325,20 @@ impl ComplexType for EVCAdmissionFailedCPUVendor {
         e.req("hostCPUVendor", &self.host_cpu_vendor);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedCPUVendor);
 crate::xml::inherits!(EVCAdmissionFailedCPUVendor, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedCPUVendorUnknown` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedCPUVendorUnknown {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedCPUVendorUnknown {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedCPUVendorUnknown {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendorUnknown";
@@ -7831,16 +9350,20 @@ impl ComplexType for EVCAdmissionFailedCPUVendorUnknown {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedCPUVendorUnknown);
 crate::xml::inherits!(EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedHostDisconnected` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedHostDisconnected {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedHostDisconnected {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedHostDisconnected {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostDisconnected";
@@ -7852,16 +9375,20 @@ impl ComplexType for EVCAdmissionFailedHostDisconnected {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedHostDisconnected);
 crate::xml::inherits!(EVCAdmissionFailedHostDisconnected, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedHostSoftware` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedHostSoftware {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedHostSoftware {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedHostSoftware {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftware";
@@ -7873,16 +9400,20 @@ impl ComplexType for EVCAdmissionFailedHostSoftware {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedHostSoftware);
 crate::xml::inherits!(EVCAdmissionFailedHostSoftware, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedHostSoftwareForMode` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedHostSoftwareForMode {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedHostSoftwareForMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedHostSoftwareForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftwareForMode";
@@ -7894,16 +9425,20 @@ impl ComplexType for EVCAdmissionFailedHostSoftwareForMode {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedHostSoftwareForMode);
 crate::xml::inherits!(EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailed);
 
 /// Fault `EVCAdmissionFailedVmActive` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCAdmissionFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCAdmissionFailedVmActive {
     /// The fields inherited from [`EVCAdmissionFailed`].
     pub base_: EVCAdmissionFailed,
+}
+impl PartialEq for EVCAdmissionFailedVmActive {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EVCAdmissionFailedVmActive {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedVmActive";
@@ -7915,7 +9450,6 @@ impl ComplexType for EVCAdmissionFailedVmActive {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EVCAdmissionFailedVmActive);
 crate::xml::inherits!(EVCAdmissionFailedVmActive, EVCAdmissionFailed);
 
 /// Fault `EVCConfigFault` of the vSphere API (since 2.5u2).
@@ -7923,12 +9457,18 @@ crate::xml::inherits!(EVCAdmissionFailedVmActive, EVCAdmissionFailed);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEVCConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCConfigFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `faults`: [`LocalizedMethodFault`] (since 5.1).
     pub faults: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for EVCConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.faults == other.faults
+    }
 }
 impl ComplexType for EVCConfigFault {
     const TYPE_NAME: &'static str = "EVCConfigFault";
@@ -7945,13 +9485,12 @@ impl ComplexType for EVCConfigFault {
         if e.knows(Version::V5_1) { e.list("faults", &self.faults); }
     }
 }
-crate::xml::complex_codec!(EVCConfigFault);
 crate::xml::inherits!(EVCConfigFault, VimFault);
 
 /// Data object `EVCMode` of the vSphere API (since 4.0).
 ///
 /// Extends [`ElementDescription`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCMode {
     /// The fields inherited from [`ElementDescription`].
     pub base_: ElementDescription,
@@ -7969,6 +9508,18 @@ pub struct EVCMode {
     pub track: Vec<String>,
     /// `vendorTier`: xsd:int.
     pub vendor_tier: i32,
+}
+impl PartialEq for EVCMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.guaranteed_cpu_features == other.guaranteed_cpu_features
+            && self.feature_capability == other.feature_capability
+            && self.feature_mask == other.feature_mask
+            && self.feature_requirement == other.feature_requirement
+            && self.vendor == other.vendor
+            && self.track == other.track
+            && self.vendor_tier == other.vendor_tier
+    }
 }
 impl ComplexType for EVCMode {
     const TYPE_NAME: &'static str = "EVCMode";
@@ -7997,13 +9548,12 @@ impl ComplexType for EVCMode {
         e.req("vendorTier", &self.vendor_tier);
     }
 }
-crate::xml::complex_codec!(EVCMode);
 crate::xml::inherits!(EVCMode, ElementDescription);
 
 /// Fault `EVCModeIllegalByVendor` of the vSphere API (since 2.5u2).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCModeIllegalByVendor {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
@@ -8011,6 +9561,13 @@ pub struct EVCModeIllegalByVendor {
     pub cluster_cpu_vendor: String,
     /// `modeCPUVendor`: xsd:string.
     pub mode_cpu_vendor: String,
+}
+impl PartialEq for EVCModeIllegalByVendor {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cluster_cpu_vendor == other.cluster_cpu_vendor
+            && self.mode_cpu_vendor == other.mode_cpu_vendor
+    }
 }
 impl ComplexType for EVCModeIllegalByVendor {
     const TYPE_NAME: &'static str = "EVCModeIllegalByVendor";
@@ -8029,13 +9586,12 @@ impl ComplexType for EVCModeIllegalByVendor {
         e.req("modeCPUVendor", &self.mode_cpu_vendor);
     }
 }
-crate::xml::complex_codec!(EVCModeIllegalByVendor);
 crate::xml::inherits!(EVCModeIllegalByVendor, EVCConfigFault);
 
 /// Fault `EVCModeUnsupportedByHosts` of the vSphere API (since 4.0).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCModeUnsupportedByHosts {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
@@ -8045,6 +9601,14 @@ pub struct EVCModeUnsupportedByHosts {
     pub host: Vec<ManagedObjectReference>,
     /// `hostName`: xsd:string.
     pub host_name: Vec<String>,
+}
+impl PartialEq for EVCModeUnsupportedByHosts {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.evc_mode == other.evc_mode
+            && self.host == other.host
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for EVCModeUnsupportedByHosts {
     const TYPE_NAME: &'static str = "EVCModeUnsupportedByHosts";
@@ -8065,13 +9629,12 @@ impl ComplexType for EVCModeUnsupportedByHosts {
         e.list("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(EVCModeUnsupportedByHosts);
 crate::xml::inherits!(EVCModeUnsupportedByHosts, EVCConfigFault);
 
 /// Fault `EVCUnsupportedByHostHardware` of the vSphere API (since 4.1).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCUnsupportedByHostHardware {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
@@ -8079,6 +9642,13 @@ pub struct EVCUnsupportedByHostHardware {
     pub host: Vec<ManagedObjectReference>,
     /// `hostName`: xsd:string.
     pub host_name: Vec<String>,
+}
+impl PartialEq for EVCUnsupportedByHostHardware {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for EVCUnsupportedByHostHardware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostHardware";
@@ -8097,13 +9667,12 @@ impl ComplexType for EVCUnsupportedByHostHardware {
         e.list("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(EVCUnsupportedByHostHardware);
 crate::xml::inherits!(EVCUnsupportedByHostHardware, EVCConfigFault);
 
 /// Fault `EVCUnsupportedByHostSoftware` of the vSphere API (since 4.1).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EVCUnsupportedByHostSoftware {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
@@ -8111,6 +9680,13 @@ pub struct EVCUnsupportedByHostSoftware {
     pub host: Vec<ManagedObjectReference>,
     /// `hostName`: xsd:string.
     pub host_name: Vec<String>,
+}
+impl PartialEq for EVCUnsupportedByHostSoftware {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for EVCUnsupportedByHostSoftware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostSoftware";
@@ -8129,16 +9705,20 @@ impl ComplexType for EVCUnsupportedByHostSoftware {
         e.list("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(EVCUnsupportedByHostSoftware);
 crate::xml::inherits!(EVCUnsupportedByHostSoftware, EVCConfigFault);
 
 /// Fault `EightHostLimitViolated` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EightHostLimitViolated {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for EightHostLimitViolated {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EightHostLimitViolated {
     const TYPE_NAME: &'static str = "EightHostLimitViolated";
@@ -8150,7 +9730,6 @@ impl ComplexType for EightHostLimitViolated {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EightHostLimitViolated);
 crate::xml::inherits!(EightHostLimitViolated, VmConfigFault);
 
 /// Data object `ElementDescription` of the vSphere API (since 2.5).
@@ -8158,12 +9737,18 @@ crate::xml::inherits!(EightHostLimitViolated, VmConfigFault);
 /// Extends [`Description`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyElementDescription`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ElementDescription {
     /// The fields inherited from [`Description`].
     pub base_: Description,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for ElementDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for ElementDescription {
     const TYPE_NAME: &'static str = "ElementDescription";
@@ -8180,18 +9765,23 @@ impl ComplexType for ElementDescription {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(ElementDescription);
 crate::xml::inherits!(ElementDescription, Description);
 
 /// Fault `EncryptionKeyRequired` of the vSphere API (since 6.7).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EncryptionKeyRequired {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `requiredKey`: [`CryptoKeyId`].
     pub required_key: Vec<CryptoKeyId>,
+}
+impl PartialEq for EncryptionKeyRequired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.required_key == other.required_key
+    }
 }
 impl ComplexType for EncryptionKeyRequired {
     const TYPE_NAME: &'static str = "EncryptionKeyRequired";
@@ -8208,16 +9798,20 @@ impl ComplexType for EncryptionKeyRequired {
         e.list("requiredKey", &self.required_key);
     }
 }
-crate::xml::complex_codec!(EncryptionKeyRequired);
 crate::xml::inherits!(EncryptionKeyRequired, InvalidState);
 
 /// Data object `EnteredMaintenanceModeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnteredMaintenanceModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for EnteredMaintenanceModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EnteredMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteredMaintenanceModeEvent";
@@ -8229,7 +9823,6 @@ impl ComplexType for EnteredMaintenanceModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EnteredMaintenanceModeEvent);
 crate::xml::inherits!(EnteredMaintenanceModeEvent, HostEvent);
 
 /// Data object `EnteredStandbyModeEvent` of the vSphere API (since 2.5).
@@ -8237,10 +9830,15 @@ crate::xml::inherits!(EnteredMaintenanceModeEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEnteredStandbyModeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnteredStandbyModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for EnteredStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteredStandbyModeEvent";
@@ -8252,16 +9850,20 @@ impl ComplexType for EnteredStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EnteredStandbyModeEvent);
 crate::xml::inherits!(EnteredStandbyModeEvent, HostEvent);
 
 /// Data object `EnteringMaintenanceModeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnteringMaintenanceModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for EnteringMaintenanceModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EnteringMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteringMaintenanceModeEvent";
@@ -8273,7 +9875,6 @@ impl ComplexType for EnteringMaintenanceModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EnteringMaintenanceModeEvent);
 crate::xml::inherits!(EnteringMaintenanceModeEvent, HostEvent);
 
 /// Data object `EnteringStandbyModeEvent` of the vSphere API (since 2.5).
@@ -8281,10 +9882,15 @@ crate::xml::inherits!(EnteringMaintenanceModeEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEnteringStandbyModeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnteringStandbyModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for EnteringStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for EnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteringStandbyModeEvent";
@@ -8296,16 +9902,20 @@ impl ComplexType for EnteringStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(EnteringStandbyModeEvent);
 crate::xml::inherits!(EnteringStandbyModeEvent, HostEvent);
 
 /// Data object `EntityBackup` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EntityBackup {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EntityBackup {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EntityBackup {
     const TYPE_NAME: &'static str = "EntityBackup";
@@ -8318,10 +9928,9 @@ impl ComplexType for EntityBackup {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(EntityBackup);
 
 /// Data object `EntityBackupConfig` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EntityBackupConfig {
     /// `entityType`: xsd:string.
     pub entity_type: String,
@@ -8339,6 +9948,17 @@ pub struct EntityBackupConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EntityBackupConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_type == other.entity_type
+            && self.config_blob == other.config_blob
+            && self.key == other.key
+            && self.name == other.name
+            && self.container == other.container
+            && self.config_version == other.config_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EntityBackupConfig {
     const TYPE_NAME: &'static str = "EntityBackupConfig";
@@ -8364,19 +9984,24 @@ impl ComplexType for EntityBackupConfig {
         e.opt("configVersion", &self.config_version);
     }
 }
-crate::xml::complex_codec!(EntityBackupConfig);
 
 /// Data object `EntityEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EventArgument`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEntityEventArgument`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EntityEventArgument {
     /// The fields inherited from [`EventArgument`].
     pub base_: EventArgument,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for EntityEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for EntityEventArgument {
     const TYPE_NAME: &'static str = "EntityEventArgument";
@@ -8393,11 +10018,10 @@ impl ComplexType for EntityEventArgument {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(EntityEventArgument);
 crate::xml::inherits!(EntityEventArgument, EventArgument);
 
 /// Data object `EntityPrivilege` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EntityPrivilege {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -8407,6 +10031,13 @@ pub struct EntityPrivilege {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EntityPrivilege {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.priv_availability == other.priv_availability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EntityPrivilege {
     const TYPE_NAME: &'static str = "EntityPrivilege";
@@ -8424,10 +10055,9 @@ impl ComplexType for EntityPrivilege {
         e.list("privAvailability", &self.priv_availability);
     }
 }
-crate::xml::complex_codec!(EntityPrivilege);
 
 /// Data object `EnumDescription` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnumDescription {
     /// `key`: xsd:string.
     pub key: String,
@@ -8437,6 +10067,13 @@ pub struct EnumDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EnumDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.tags == other.tags
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EnumDescription {
     const TYPE_NAME: &'static str = "EnumDescription";
@@ -8454,10 +10091,9 @@ impl ComplexType for EnumDescription {
         e.list("tags", &self.tags);
     }
 }
-crate::xml::complex_codec!(EnumDescription);
 
 /// Data object `EnvironmentBrowserConfigOptionQuerySpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EnvironmentBrowserConfigOptionQuerySpec {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -8469,6 +10105,14 @@ pub struct EnvironmentBrowserConfigOptionQuerySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EnvironmentBrowserConfigOptionQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.host == other.host
+            && self.guest_id == other.guest_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EnvironmentBrowserConfigOptionQuerySpec {
     const TYPE_NAME: &'static str = "EnvironmentBrowserConfigOptionQuerySpec";
@@ -8488,15 +10132,19 @@ impl ComplexType for EnvironmentBrowserConfigOptionQuerySpec {
         e.list("guestId", &self.guest_id);
     }
 }
-crate::xml::complex_codec!(EnvironmentBrowserConfigOptionQuerySpec);
 
 /// Data object `ErrorUpgradeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`UpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ErrorUpgradeEvent {
     /// The fields inherited from [`UpgradeEvent`].
     pub base_: UpgradeEvent,
+}
+impl PartialEq for ErrorUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ErrorUpgradeEvent {
     const TYPE_NAME: &'static str = "ErrorUpgradeEvent";
@@ -8508,18 +10156,23 @@ impl ComplexType for ErrorUpgradeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ErrorUpgradeEvent);
 crate::xml::inherits!(ErrorUpgradeEvent, UpgradeEvent);
 
 /// Data object `EvaluationLicenseSource` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseSource`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EvaluationLicenseSource {
     /// The fields inherited from [`LicenseSource`].
     pub base_: LicenseSource,
     /// `remainingHours`: xsd:long.
     pub remaining_hours: Option<i64>,
+}
+impl PartialEq for EvaluationLicenseSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remaining_hours == other.remaining_hours
+    }
 }
 impl ComplexType for EvaluationLicenseSource {
     const TYPE_NAME: &'static str = "EvaluationLicenseSource";
@@ -8536,13 +10189,12 @@ impl ComplexType for EvaluationLicenseSource {
         e.opt("remainingHours", &self.remaining_hours);
     }
 }
-crate::xml::complex_codec!(EvaluationLicenseSource);
 crate::xml::inherits!(EvaluationLicenseSource, LicenseSource);
 
 /// Data object `Event` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Event {
     /// `key`: xsd:int.
     pub key: i32,
@@ -8578,6 +10230,26 @@ pub struct Event {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.chain_id == other.chain_id
+            && self.created_time == other.created_time
+            && self.user_name == other.user_name
+            && self.datacenter == other.datacenter
+            && self.compute_resource == other.compute_resource
+            && self.host == other.host
+            && self.vm == other.vm
+            && self.ds == other.ds
+            && self.net == other.net
+            && self.dvs == other.dvs
+            && self.tgw == other.tgw
+            && self.full_formatted_message == other.full_formatted_message
+            && self.change_tag == other.change_tag
+            && self.audit_id == other.audit_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Event {
     const TYPE_NAME: &'static str = "Event";
@@ -8621,12 +10293,11 @@ impl ComplexType for Event {
         if e.knows(Version::V9_1_0_0) { e.opt("auditId", &self.audit_id); }
     }
 }
-crate::xml::complex_codec!(Event);
 
 /// Data object `EventAlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventAlarmExpression {
     /// The fields inherited from [`AlarmExpression`].
     pub base_: AlarmExpression,
@@ -8640,6 +10311,16 @@ pub struct EventAlarmExpression {
     pub object_type: Option<String>,
     /// `status`: [`ManagedEntityStatus`] (since 4.0).
     pub status: Option<ManagedEntityStatus>,
+}
+impl PartialEq for EventAlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.comparisons == other.comparisons
+            && self.event_type == other.event_type
+            && self.event_type_id == other.event_type_id
+            && self.object_type == other.object_type
+            && self.status == other.status
+    }
 }
 impl ComplexType for EventAlarmExpression {
     const TYPE_NAME: &'static str = "EventAlarmExpression";
@@ -8664,11 +10345,10 @@ impl ComplexType for EventAlarmExpression {
         if e.knows(Version::V4_0) { e.opt("status", &self.status); }
     }
 }
-crate::xml::complex_codec!(EventAlarmExpression);
 crate::xml::inherits!(EventAlarmExpression, AlarmExpression);
 
 /// Data object `EventAlarmExpressionComparison` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventAlarmExpressionComparison {
     /// `attributeName`: xsd:string.
     pub attribute_name: String,
@@ -8680,6 +10360,14 @@ pub struct EventAlarmExpressionComparison {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventAlarmExpressionComparison {
+    fn eq(&self, other: &Self) -> bool {
+        self.attribute_name == other.attribute_name
+            && self.operator == other.operator
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventAlarmExpressionComparison {
     const TYPE_NAME: &'static str = "EventAlarmExpressionComparison";
@@ -8699,10 +10387,9 @@ impl ComplexType for EventAlarmExpressionComparison {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(EventAlarmExpressionComparison);
 
 /// Data object `EventArgDesc` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventArgDesc {
     /// `name`: xsd:string.
     pub name: String,
@@ -8714,6 +10401,14 @@ pub struct EventArgDesc {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventArgDesc {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_ == other.type_
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventArgDesc {
     const TYPE_NAME: &'static str = "EventArgDesc";
@@ -8733,17 +10428,21 @@ impl ComplexType for EventArgDesc {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(EventArgDesc);
 
 /// Data object `EventArgument` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEventArgument`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventArgument {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventArgument {
     const TYPE_NAME: &'static str = "EventArgument";
@@ -8756,10 +10455,9 @@ impl ComplexType for EventArgument {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(EventArgument);
 
 /// Data object `EventDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventDescription {
     /// `category`: [`ElementDescription`].
     pub category: Vec<AnyElementDescription>,
@@ -8771,6 +10469,14 @@ pub struct EventDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.category == other.category
+            && self.event_info == other.event_info
+            && self.enumerated_types == other.enumerated_types
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventDescription {
     const TYPE_NAME: &'static str = "EventDescription";
@@ -8790,10 +10496,9 @@ impl ComplexType for EventDescription {
         if e.knows(Version::V4_0) { e.list("enumeratedTypes", &self.enumerated_types); }
     }
 }
-crate::xml::complex_codec!(EventDescription);
 
 /// Data object `EventDescriptionEventDetail` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventDescriptionEventDetail {
     /// `key`: xsd:string.
     pub key: String,
@@ -8817,6 +10522,20 @@ pub struct EventDescriptionEventDetail {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventDescriptionEventDetail {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.description == other.description
+            && self.category == other.category
+            && self.format_on_datacenter == other.format_on_datacenter
+            && self.format_on_compute_resource == other.format_on_compute_resource
+            && self.format_on_host == other.format_on_host
+            && self.format_on_vm == other.format_on_vm
+            && self.full_format == other.full_format
+            && self.long_description == other.long_description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventDescriptionEventDetail {
     const TYPE_NAME: &'static str = "EventDescriptionEventDetail";
@@ -8848,12 +10567,11 @@ impl ComplexType for EventDescriptionEventDetail {
         if e.knows(Version::V4_1) { e.opt("longDescription", &self.long_description); }
     }
 }
-crate::xml::complex_codec!(EventDescriptionEventDetail);
 
 /// Data object `EventEx` of the vSphere API (since 4.0).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventEx {
     /// The fields inherited from [`Event`].
     pub base_: Event,
@@ -8873,6 +10591,19 @@ pub struct EventEx {
     pub object_name: Option<String>,
     /// `fault`: [`LocalizedMethodFault`] (since 4.1).
     pub fault: Option<LocalizedMethodFault>,
+}
+impl PartialEq for EventEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.event_type_id == other.event_type_id
+            && self.severity == other.severity
+            && self.message == other.message
+            && self.arguments == other.arguments
+            && self.object_id == other.object_id
+            && self.object_type == other.object_type
+            && self.object_name == other.object_name
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for EventEx {
     const TYPE_NAME: &'static str = "EventEx";
@@ -8903,11 +10634,10 @@ impl ComplexType for EventEx {
         if e.knows(Version::V4_1) { e.opt("fault", &self.fault); }
     }
 }
-crate::xml::complex_codec!(EventEx);
 crate::xml::inherits!(EventEx, Event);
 
 /// Data object `EventFilterSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventFilterSpec {
     /// `entity`: [`EventFilterSpecByEntity`].
     pub entity: Option<EventFilterSpecByEntity>,
@@ -8943,6 +10673,26 @@ pub struct EventFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.time == other.time
+            && self.user_name == other.user_name
+            && self.event_chain_id == other.event_chain_id
+            && self.alarm == other.alarm
+            && self.scheduled_task == other.scheduled_task
+            && self.disable_full_message == other.disable_full_message
+            && self.category == other.category
+            && self.type_ == other.type_
+            && self.tag == other.tag
+            && self.event_type_id == other.event_type_id
+            && self.max_count == other.max_count
+            && self.delayed_init == other.delayed_init
+            && self.auditable == other.auditable
+            && self.audit_id == other.audit_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventFilterSpec {
     const TYPE_NAME: &'static str = "EventFilterSpec";
@@ -8986,10 +10736,9 @@ impl ComplexType for EventFilterSpec {
         if e.knows(Version::V9_1_0_0) { e.list("auditId", &self.audit_id); }
     }
 }
-crate::xml::complex_codec!(EventFilterSpec);
 
 /// Data object `EventFilterSpecByEntity` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventFilterSpecByEntity {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -8999,6 +10748,13 @@ pub struct EventFilterSpecByEntity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventFilterSpecByEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.recursion == other.recursion
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventFilterSpecByEntity {
     const TYPE_NAME: &'static str = "EventFilterSpecByEntity";
@@ -9016,10 +10772,9 @@ impl ComplexType for EventFilterSpecByEntity {
         e.req("recursion", &self.recursion);
     }
 }
-crate::xml::complex_codec!(EventFilterSpecByEntity);
 
 /// Data object `EventFilterSpecByTime` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventFilterSpecByTime {
     /// `beginTime`: xsd:dateTime.
     pub begin_time: Option<DateTime>,
@@ -9029,6 +10784,13 @@ pub struct EventFilterSpecByTime {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventFilterSpecByTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.begin_time == other.begin_time
+            && self.end_time == other.end_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventFilterSpecByTime {
     const TYPE_NAME: &'static str = "EventFilterSpecByTime";
@@ -9046,10 +10808,9 @@ impl ComplexType for EventFilterSpecByTime {
         e.opt("endTime", &self.end_time);
     }
 }
-crate::xml::complex_codec!(EventFilterSpecByTime);
 
 /// Data object `EventFilterSpecByUsername` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventFilterSpecByUsername {
     /// `systemUser`: xsd:boolean.
     pub system_user: bool,
@@ -9059,6 +10820,13 @@ pub struct EventFilterSpecByUsername {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventFilterSpecByUsername {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_user == other.system_user
+            && self.user_list == other.user_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventFilterSpecByUsername {
     const TYPE_NAME: &'static str = "EventFilterSpecByUsername";
@@ -9076,17 +10844,21 @@ impl ComplexType for EventFilterSpecByUsername {
         e.list("userList", &self.user_list);
     }
 }
-crate::xml::complex_codec!(EventFilterSpecByUsername);
 
 /// Data object `EventManagerEventViewSpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEventManagerEventViewSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventManagerEventViewSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for EventManagerEventViewSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for EventManagerEventViewSpec {
     const TYPE_NAME: &'static str = "EventManagerEventViewSpec";
@@ -9099,12 +10871,11 @@ impl ComplexType for EventManagerEventViewSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(EventManagerEventViewSpec);
 
 /// Data object `EventManagerViewByStartId` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`EventManagerEventViewSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EventManagerViewByStartId {
     /// The fields inherited from [`EventManagerEventViewSpec`].
     pub base_: EventManagerEventViewSpec,
@@ -9112,6 +10883,13 @@ pub struct EventManagerViewByStartId {
     pub start_event_id: i32,
     /// `isForward`: xsd:boolean.
     pub is_forward: bool,
+}
+impl PartialEq for EventManagerViewByStartId {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.start_event_id == other.start_event_id
+            && self.is_forward == other.is_forward
+    }
 }
 impl ComplexType for EventManagerViewByStartId {
     const TYPE_NAME: &'static str = "EventManagerViewByStartId";
@@ -9130,16 +10908,20 @@ impl ComplexType for EventManagerViewByStartId {
         e.req("isForward", &self.is_forward);
     }
 }
-crate::xml::complex_codec!(EventManagerViewByStartId);
 crate::xml::inherits!(EventManagerViewByStartId, EventManagerEventViewSpec);
 
 /// Data object `ExitMaintenanceModeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExitMaintenanceModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for ExitMaintenanceModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExitMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "ExitMaintenanceModeEvent";
@@ -9151,7 +10933,6 @@ impl ComplexType for ExitMaintenanceModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExitMaintenanceModeEvent);
 crate::xml::inherits!(ExitMaintenanceModeEvent, HostEvent);
 
 /// Data object `ExitStandbyModeFailedEvent` of the vSphere API (since 4.0).
@@ -9159,10 +10940,15 @@ crate::xml::inherits!(ExitMaintenanceModeEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyExitStandbyModeFailedEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExitStandbyModeFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for ExitStandbyModeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "ExitStandbyModeFailedEvent";
@@ -9174,7 +10960,6 @@ impl ComplexType for ExitStandbyModeFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExitStandbyModeFailedEvent);
 crate::xml::inherits!(ExitStandbyModeFailedEvent, HostEvent);
 
 /// Data object `ExitedStandbyModeEvent` of the vSphere API (since 2.5).
@@ -9182,10 +10967,15 @@ crate::xml::inherits!(ExitStandbyModeFailedEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyExitedStandbyModeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExitedStandbyModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for ExitedStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitedStandbyModeEvent";
@@ -9197,7 +10987,6 @@ impl ComplexType for ExitedStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExitedStandbyModeEvent);
 crate::xml::inherits!(ExitedStandbyModeEvent, HostEvent);
 
 /// Data object `ExitingStandbyModeEvent` of the vSphere API (since 4.0).
@@ -9205,10 +10994,15 @@ crate::xml::inherits!(ExitedStandbyModeEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyExitingStandbyModeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExitingStandbyModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for ExitingStandbyModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitingStandbyModeEvent";
@@ -9220,16 +11014,20 @@ impl ComplexType for ExitingStandbyModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExitingStandbyModeEvent);
 crate::xml::inherits!(ExitingStandbyModeEvent, HostEvent);
 
 /// Fault `ExpiredAddonLicense` of the vSphere API (since 2.5).
 ///
 /// Extends [`ExpiredFeatureLicense`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExpiredAddonLicense {
     /// The fields inherited from [`ExpiredFeatureLicense`].
     pub base_: ExpiredFeatureLicense,
+}
+impl PartialEq for ExpiredAddonLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExpiredAddonLicense {
     const TYPE_NAME: &'static str = "ExpiredAddonLicense";
@@ -9241,16 +11039,20 @@ impl ComplexType for ExpiredAddonLicense {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExpiredAddonLicense);
 crate::xml::inherits!(ExpiredAddonLicense, ExpiredFeatureLicense);
 
 /// Fault `ExpiredEditionLicense` of the vSphere API (since 2.5).
 ///
 /// Extends [`ExpiredFeatureLicense`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExpiredEditionLicense {
     /// The fields inherited from [`ExpiredFeatureLicense`].
     pub base_: ExpiredFeatureLicense,
+}
+impl PartialEq for ExpiredEditionLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ExpiredEditionLicense {
     const TYPE_NAME: &'static str = "ExpiredEditionLicense";
@@ -9262,7 +11064,6 @@ impl ComplexType for ExpiredEditionLicense {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ExpiredEditionLicense);
 crate::xml::inherits!(ExpiredEditionLicense, ExpiredFeatureLicense);
 
 /// Fault `ExpiredFeatureLicense` of the vSphere API (since 2.5).
@@ -9270,7 +11071,7 @@ crate::xml::inherits!(ExpiredEditionLicense, ExpiredFeatureLicense);
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyExpiredFeatureLicense`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExpiredFeatureLicense {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
@@ -9280,6 +11081,14 @@ pub struct ExpiredFeatureLicense {
     pub count: i32,
     /// `expirationDate`: xsd:dateTime.
     pub expiration_date: DateTime,
+}
+impl PartialEq for ExpiredFeatureLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature == other.feature
+            && self.count == other.count
+            && self.expiration_date == other.expiration_date
+    }
 }
 impl ComplexType for ExpiredFeatureLicense {
     const TYPE_NAME: &'static str = "ExpiredFeatureLicense";
@@ -9300,11 +11109,10 @@ impl ComplexType for ExpiredFeatureLicense {
         e.req("expirationDate", &self.expiration_date);
     }
 }
-crate::xml::complex_codec!(ExpiredFeatureLicense);
 crate::xml::inherits!(ExpiredFeatureLicense, NotEnoughLicenses);
 
 /// Data object `ExtExtendedProductInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtExtendedProductInfo {
     /// `companyUrl`: xsd:string.
     pub company_url: Option<String>,
@@ -9318,6 +11126,15 @@ pub struct ExtExtendedProductInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtExtendedProductInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.company_url == other.company_url
+            && self.product_url == other.product_url
+            && self.management_url == other.management_url
+            && self.self_ == other.self_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtExtendedProductInfo {
     const TYPE_NAME: &'static str = "ExtExtendedProductInfo";
@@ -9339,10 +11156,9 @@ impl ComplexType for ExtExtendedProductInfo {
         e.opt("self", &self.self_);
     }
 }
-crate::xml::complex_codec!(ExtExtendedProductInfo);
 
 /// Data object `ExtManagedEntityInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtManagedEntityInfo {
     /// `type`: xsd:string.
     pub type_: String,
@@ -9356,6 +11172,15 @@ pub struct ExtManagedEntityInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtManagedEntityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.small_icon_url == other.small_icon_url
+            && self.icon_url == other.icon_url
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtManagedEntityInfo {
     const TYPE_NAME: &'static str = "ExtManagedEntityInfo";
@@ -9377,10 +11202,9 @@ impl ComplexType for ExtManagedEntityInfo {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(ExtManagedEntityInfo);
 
 /// Data object `ExtSolutionManagerInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtSolutionManagerInfo {
     /// `tab`: [`ExtSolutionManagerInfoTabInfo`].
     pub tab: Vec<ExtSolutionManagerInfoTabInfo>,
@@ -9390,6 +11214,13 @@ pub struct ExtSolutionManagerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtSolutionManagerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.tab == other.tab
+            && self.small_icon_url == other.small_icon_url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtSolutionManagerInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfo";
@@ -9407,10 +11238,9 @@ impl ComplexType for ExtSolutionManagerInfo {
         e.opt("smallIconUrl", &self.small_icon_url);
     }
 }
-crate::xml::complex_codec!(ExtSolutionManagerInfo);
 
 /// Data object `ExtSolutionManagerInfoTabInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtSolutionManagerInfoTabInfo {
     /// `label`: xsd:string.
     pub label: String,
@@ -9420,6 +11250,13 @@ pub struct ExtSolutionManagerInfoTabInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtSolutionManagerInfoTabInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtSolutionManagerInfoTabInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfoTabInfo";
@@ -9437,12 +11274,11 @@ impl ComplexType for ExtSolutionManagerInfoTabInfo {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(ExtSolutionManagerInfoTabInfo);
 
 /// Data object `ExtendedDescription` of the vSphere API (since 4.0).
 ///
 /// Extends [`Description`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtendedDescription {
     /// The fields inherited from [`Description`].
     pub base_: Description,
@@ -9450,6 +11286,13 @@ pub struct ExtendedDescription {
     pub message_catalog_key_prefix: String,
     /// `messageArg`: [`KeyAnyValue`].
     pub message_arg: Vec<KeyAnyValue>,
+}
+impl PartialEq for ExtendedDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message_catalog_key_prefix == other.message_catalog_key_prefix
+            && self.message_arg == other.message_arg
+    }
 }
 impl ComplexType for ExtendedDescription {
     const TYPE_NAME: &'static str = "ExtendedDescription";
@@ -9468,13 +11311,12 @@ impl ComplexType for ExtendedDescription {
         e.list("messageArg", &self.message_arg);
     }
 }
-crate::xml::complex_codec!(ExtendedDescription);
 crate::xml::inherits!(ExtendedDescription, Description);
 
 /// Data object `ExtendedElementDescription` of the vSphere API (since 4.0).
 ///
 /// Extends [`ElementDescription`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtendedElementDescription {
     /// The fields inherited from [`ElementDescription`].
     pub base_: ElementDescription,
@@ -9482,6 +11324,13 @@ pub struct ExtendedElementDescription {
     pub message_catalog_key_prefix: String,
     /// `messageArg`: [`KeyAnyValue`].
     pub message_arg: Vec<KeyAnyValue>,
+}
+impl PartialEq for ExtendedElementDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message_catalog_key_prefix == other.message_catalog_key_prefix
+            && self.message_arg == other.message_arg
+    }
 }
 impl ComplexType for ExtendedElementDescription {
     const TYPE_NAME: &'static str = "ExtendedElementDescription";
@@ -9500,13 +11349,12 @@ impl ComplexType for ExtendedElementDescription {
         e.list("messageArg", &self.message_arg);
     }
 }
-crate::xml::complex_codec!(ExtendedElementDescription);
 crate::xml::inherits!(ExtendedElementDescription, ElementDescription);
 
 /// Data object `ExtendedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtendedEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
@@ -9516,6 +11364,14 @@ pub struct ExtendedEvent {
     pub managed_object: ManagedObjectReference,
     /// `data`: [`ExtendedEventPair`].
     pub data: Vec<ExtendedEventPair>,
+}
+impl PartialEq for ExtendedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.event_type_id == other.event_type_id
+            && self.managed_object == other.managed_object
+            && self.data == other.data
+    }
 }
 impl ComplexType for ExtendedEvent {
     const TYPE_NAME: &'static str = "ExtendedEvent";
@@ -9536,11 +11392,10 @@ impl ComplexType for ExtendedEvent {
         e.list("data", &self.data);
     }
 }
-crate::xml::complex_codec!(ExtendedEvent);
 crate::xml::inherits!(ExtendedEvent, GeneralEvent);
 
 /// Data object `ExtendedEventPair` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtendedEventPair {
     /// `key`: xsd:string.
     pub key: String,
@@ -9550,6 +11405,13 @@ pub struct ExtendedEventPair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtendedEventPair {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtendedEventPair {
     const TYPE_NAME: &'static str = "ExtendedEventPair";
@@ -9567,12 +11429,11 @@ impl ComplexType for ExtendedEventPair {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(ExtendedEventPair);
 
 /// Fault `ExtendedFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtendedFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -9580,6 +11441,13 @@ pub struct ExtendedFault {
     pub fault_type_id: String,
     /// `data`: [`KeyValue`].
     pub data: Vec<KeyValue>,
+}
+impl PartialEq for ExtendedFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault_type_id == other.fault_type_id
+            && self.data == other.data
+    }
 }
 impl ComplexType for ExtendedFault {
     const TYPE_NAME: &'static str = "ExtendedFault";
@@ -9598,11 +11466,10 @@ impl ComplexType for ExtendedFault {
         e.list("data", &self.data);
     }
 }
-crate::xml::complex_codec!(ExtendedFault);
 crate::xml::inherits!(ExtendedFault, VimFault);
 
 /// Data object `Extension` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Extension {
     /// `description`: [`Description`].
     pub description: AnyDescription,
@@ -9648,6 +11515,31 @@ pub struct Extension {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Extension {
+    fn eq(&self, other: &Self) -> bool {
+        self.description == other.description
+            && self.key == other.key
+            && self.company == other.company
+            && self.type_ == other.type_
+            && self.version == other.version
+            && self.subject_name == other.subject_name
+            && self.server == other.server
+            && self.client == other.client
+            && self.task_list == other.task_list
+            && self.event_list == other.event_list
+            && self.fault_list == other.fault_list
+            && self.privilege_list == other.privilege_list
+            && self.resource_list == other.resource_list
+            && self.last_heartbeat_time == other.last_heartbeat_time
+            && self.health_info == other.health_info
+            && self.ovf_consumer_info == other.ovf_consumer_info
+            && self.extended_product_info == other.extended_product_info
+            && self.managed_entity_info == other.managed_entity_info
+            && self.shown_in_solution_manager == other.shown_in_solution_manager
+            && self.solution_manager_info == other.solution_manager_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Extension {
     const TYPE_NAME: &'static str = "Extension";
@@ -9701,10 +11593,9 @@ impl ComplexType for Extension {
         if e.knows(Version::V5_0) { e.opt("solutionManagerInfo", &self.solution_manager_info); }
     }
 }
-crate::xml::complex_codec!(Extension);
 
 /// Data object `ExtensionClientInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionClientInfo {
     /// `version`: xsd:string.
     pub version: String,
@@ -9720,6 +11611,16 @@ pub struct ExtensionClientInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionClientInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.description == other.description
+            && self.company == other.company
+            && self.type_ == other.type_
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionClientInfo {
     const TYPE_NAME: &'static str = "ExtensionClientInfo";
@@ -9743,10 +11644,9 @@ impl ComplexType for ExtensionClientInfo {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(ExtensionClientInfo);
 
 /// Data object `ExtensionEventTypeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionEventTypeInfo {
     /// `eventID`: xsd:string.
     pub event_id: String,
@@ -9756,6 +11656,13 @@ pub struct ExtensionEventTypeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionEventTypeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_id == other.event_id
+            && self.event_type_schema == other.event_type_schema
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionEventTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionEventTypeInfo";
@@ -9773,10 +11680,9 @@ impl ComplexType for ExtensionEventTypeInfo {
         if e.knows(Version::V4_0) { e.opt("eventTypeSchema", &self.event_type_schema); }
     }
 }
-crate::xml::complex_codec!(ExtensionEventTypeInfo);
 
 /// Data object `ExtensionFaultTypeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionFaultTypeInfo {
     /// `faultID`: xsd:string.
     pub fault_id: String,
@@ -9784,6 +11690,12 @@ pub struct ExtensionFaultTypeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionFaultTypeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault_id == other.fault_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionFaultTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionFaultTypeInfo";
@@ -9799,10 +11711,9 @@ impl ComplexType for ExtensionFaultTypeInfo {
         e.req("faultID", &self.fault_id);
     }
 }
-crate::xml::complex_codec!(ExtensionFaultTypeInfo);
 
 /// Data object `ExtensionHealthInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionHealthInfo {
     /// `url`: xsd:string.
     pub url: String,
@@ -9810,6 +11721,12 @@ pub struct ExtensionHealthInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionHealthInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionHealthInfo {
     const TYPE_NAME: &'static str = "ExtensionHealthInfo";
@@ -9825,10 +11742,9 @@ impl ComplexType for ExtensionHealthInfo {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(ExtensionHealthInfo);
 
 /// Data object `ExtensionManagerIpAllocationUsage` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionManagerIpAllocationUsage {
     /// `extensionKey`: xsd:string.
     pub extension_key: String,
@@ -9838,6 +11754,13 @@ pub struct ExtensionManagerIpAllocationUsage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionManagerIpAllocationUsage {
+    fn eq(&self, other: &Self) -> bool {
+        self.extension_key == other.extension_key
+            && self.num_addresses == other.num_addresses
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionManagerIpAllocationUsage {
     const TYPE_NAME: &'static str = "ExtensionManagerIpAllocationUsage";
@@ -9855,10 +11778,9 @@ impl ComplexType for ExtensionManagerIpAllocationUsage {
         e.req("numAddresses", &self.num_addresses);
     }
 }
-crate::xml::complex_codec!(ExtensionManagerIpAllocationUsage);
 
 /// Data object `ExtensionOvfConsumerInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionOvfConsumerInfo {
     /// `callbackUrl`: xsd:string.
     pub callback_url: String,
@@ -9868,6 +11790,13 @@ pub struct ExtensionOvfConsumerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionOvfConsumerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.callback_url == other.callback_url
+            && self.section_type == other.section_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionOvfConsumerInfo {
     const TYPE_NAME: &'static str = "ExtensionOvfConsumerInfo";
@@ -9885,10 +11814,9 @@ impl ComplexType for ExtensionOvfConsumerInfo {
         e.list("sectionType", &self.section_type);
     }
 }
-crate::xml::complex_codec!(ExtensionOvfConsumerInfo);
 
 /// Data object `ExtensionPrivilegeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionPrivilegeInfo {
     /// `privID`: xsd:string.
     pub priv_id: String,
@@ -9898,6 +11826,13 @@ pub struct ExtensionPrivilegeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionPrivilegeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.priv_id == other.priv_id
+            && self.priv_group_name == other.priv_group_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionPrivilegeInfo {
     const TYPE_NAME: &'static str = "ExtensionPrivilegeInfo";
@@ -9915,10 +11850,9 @@ impl ComplexType for ExtensionPrivilegeInfo {
         e.req("privGroupName", &self.priv_group_name);
     }
 }
-crate::xml::complex_codec!(ExtensionPrivilegeInfo);
 
 /// Data object `ExtensionResourceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionResourceInfo {
     /// `locale`: xsd:string.
     pub locale: String,
@@ -9930,6 +11864,14 @@ pub struct ExtensionResourceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionResourceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.locale == other.locale
+            && self.module == other.module
+            && self.data == other.data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionResourceInfo {
     const TYPE_NAME: &'static str = "ExtensionResourceInfo";
@@ -9949,10 +11891,9 @@ impl ComplexType for ExtensionResourceInfo {
         e.list("data", &self.data);
     }
 }
-crate::xml::complex_codec!(ExtensionResourceInfo);
 
 /// Data object `ExtensionServerInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionServerInfo {
     /// `url`: xsd:string.
     pub url: String,
@@ -9972,6 +11913,18 @@ pub struct ExtensionServerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionServerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.description == other.description
+            && self.company == other.company
+            && self.type_ == other.type_
+            && self.admin_email == other.admin_email
+            && self.server_thumbprint == other.server_thumbprint
+            && self.server_certificate == other.server_certificate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionServerInfo {
     const TYPE_NAME: &'static str = "ExtensionServerInfo";
@@ -9999,10 +11952,9 @@ impl ComplexType for ExtensionServerInfo {
         if e.knows(Version::V8_0_2_0) { e.opt("serverCertificate", &self.server_certificate); }
     }
 }
-crate::xml::complex_codec!(ExtensionServerInfo);
 
 /// Data object `ExtensionTaskTypeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtensionTaskTypeInfo {
     /// `taskID`: xsd:string.
     pub task_id: String,
@@ -10010,6 +11962,12 @@ pub struct ExtensionTaskTypeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ExtensionTaskTypeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.task_id == other.task_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ExtensionTaskTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionTaskTypeInfo";
@@ -10025,12 +11983,11 @@ impl ComplexType for ExtensionTaskTypeInfo {
         e.req("taskID", &self.task_id);
     }
 }
-crate::xml::complex_codec!(ExtensionTaskTypeInfo);
 
 /// Fault `FailToEnableSPBM` of the vSphere API (since 5.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FailToEnableSPBM {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
@@ -10040,6 +11997,14 @@ pub struct FailToEnableSPBM {
     pub cs_name: String,
     /// `hostLicenseStates`: [`ComputeResourceHostSPBMLicenseInfo`].
     pub host_license_states: Vec<ComputeResourceHostSPBMLicenseInfo>,
+}
+impl PartialEq for FailToEnableSPBM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cs == other.cs
+            && self.cs_name == other.cs_name
+            && self.host_license_states == other.host_license_states
+    }
 }
 impl ComplexType for FailToEnableSPBM {
     const TYPE_NAME: &'static str = "FailToEnableSPBM";
@@ -10060,13 +12025,12 @@ impl ComplexType for FailToEnableSPBM {
         e.list("hostLicenseStates", &self.host_license_states);
     }
 }
-crate::xml::complex_codec!(FailToEnableSPBM);
 crate::xml::inherits!(FailToEnableSPBM, NotEnoughLicenses);
 
 /// Fault `FailToLockFaultToleranceVMs` of the vSphere API (since 4.1).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FailToLockFaultToleranceVMs {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -10076,6 +12040,14 @@ pub struct FailToLockFaultToleranceVMs {
     pub vm: ManagedObjectReference,
     /// `alreadyLockedVm`: ManagedObjectReference.
     pub already_locked_vm: ManagedObjectReference,
+}
+impl PartialEq for FailToLockFaultToleranceVMs {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.vm == other.vm
+            && self.already_locked_vm == other.already_locked_vm
+    }
 }
 impl ComplexType for FailToLockFaultToleranceVMs {
     const TYPE_NAME: &'static str = "FailToLockFaultToleranceVMs";
@@ -10096,16 +12068,20 @@ impl ComplexType for FailToLockFaultToleranceVMs {
         e.req("alreadyLockedVm", &self.already_locked_vm);
     }
 }
-crate::xml::complex_codec!(FailToLockFaultToleranceVMs);
 crate::xml::inherits!(FailToLockFaultToleranceVMs, RuntimeFault);
 
 /// Data object `FailoverLevelRestored` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FailoverLevelRestored {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for FailoverLevelRestored {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FailoverLevelRestored {
     const TYPE_NAME: &'static str = "FailoverLevelRestored";
@@ -10117,11 +12093,10 @@ impl ComplexType for FailoverLevelRestored {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FailoverLevelRestored);
 crate::xml::inherits!(FailoverLevelRestored, ClusterEvent);
 
 /// Data object `FailoverNodeInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FailoverNodeInfo {
     /// `clusterIpSettings`: [`CustomizationIPSettings`].
     pub cluster_ip_settings: CustomizationIPSettings,
@@ -10133,6 +12108,14 @@ pub struct FailoverNodeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FailoverNodeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_ip_settings == other.cluster_ip_settings
+            && self.failover_ip == other.failover_ip
+            && self.bios_uuid == other.bios_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FailoverNodeInfo {
     const TYPE_NAME: &'static str = "FailoverNodeInfo";
@@ -10152,10 +12135,9 @@ impl ComplexType for FailoverNodeInfo {
         e.opt("biosUuid", &self.bios_uuid);
     }
 }
-crate::xml::complex_codec!(FailoverNodeInfo);
 
 /// Data object `FaultDomainId` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultDomainId {
     /// `id`: xsd:string.
     pub id: String,
@@ -10163,6 +12145,12 @@ pub struct FaultDomainId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultDomainId {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultDomainId {
     const TYPE_NAME: &'static str = "FaultDomainId";
@@ -10178,12 +12166,11 @@ impl ComplexType for FaultDomainId {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(FaultDomainId);
 
 /// Fault `FaultToleranceAntiAffinityViolated` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceAntiAffinityViolated {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -10191,6 +12178,13 @@ pub struct FaultToleranceAntiAffinityViolated {
     pub host_name: String,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for FaultToleranceAntiAffinityViolated {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.host == other.host
+    }
 }
 impl ComplexType for FaultToleranceAntiAffinityViolated {
     const TYPE_NAME: &'static str = "FaultToleranceAntiAffinityViolated";
@@ -10209,13 +12203,12 @@ impl ComplexType for FaultToleranceAntiAffinityViolated {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(FaultToleranceAntiAffinityViolated);
 crate::xml::inherits!(FaultToleranceAntiAffinityViolated, MigrationFault);
 
 /// Fault `FaultToleranceCannotEditMem` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceCannotEditMem {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -10223,6 +12216,13 @@ pub struct FaultToleranceCannotEditMem {
     pub vm_name: String,
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
+}
+impl PartialEq for FaultToleranceCannotEditMem {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for FaultToleranceCannotEditMem {
     const TYPE_NAME: &'static str = "FaultToleranceCannotEditMem";
@@ -10241,13 +12241,12 @@ impl ComplexType for FaultToleranceCannotEditMem {
         e.req("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(FaultToleranceCannotEditMem);
 crate::xml::inherits!(FaultToleranceCannotEditMem, VmConfigFault);
 
 /// Data object `FaultToleranceConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFaultToleranceConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceConfigInfo {
     /// `role`: xsd:int.
     pub role: i32,
@@ -10261,6 +12260,15 @@ pub struct FaultToleranceConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.role == other.role
+            && self.instance_uuids == other.instance_uuids
+            && self.config_paths == other.config_paths
+            && self.orphaned == other.orphaned
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceConfigInfo";
@@ -10282,10 +12290,9 @@ impl ComplexType for FaultToleranceConfigInfo {
         if e.knows(Version::V6_0) { e.opt("orphaned", &self.orphaned); }
     }
 }
-crate::xml::complex_codec!(FaultToleranceConfigInfo);
 
 /// Data object `FaultToleranceConfigSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceConfigSpec {
     /// `metaDataPath`: [`FaultToleranceMetaSpec`].
     pub meta_data_path: Option<FaultToleranceMetaSpec>,
@@ -10299,6 +12306,15 @@ pub struct FaultToleranceConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta_data_path == other.meta_data_path
+            && self.secondary_vm_spec == other.secondary_vm_spec
+            && self.metro_ft_enabled == other.metro_ft_enabled
+            && self.metro_ft_host_group == other.metro_ft_host_group
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceConfigSpec";
@@ -10320,12 +12336,11 @@ impl ComplexType for FaultToleranceConfigSpec {
         if e.knows(Version::V8_0_3_0) { e.opt("metroFtHostGroup", &self.metro_ft_host_group); }
     }
 }
-crate::xml::complex_codec!(FaultToleranceConfigSpec);
 
 /// Fault `FaultToleranceCpuIncompatible` of the vSphere API (since 4.0).
 ///
 /// Extends [`CpuIncompatible`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceCpuIncompatible {
     /// The fields inherited from [`CpuIncompatible`].
     pub base_: CpuIncompatible,
@@ -10335,6 +12350,14 @@ pub struct FaultToleranceCpuIncompatible {
     pub family: bool,
     /// `stepping`: xsd:boolean.
     pub stepping: bool,
+}
+impl PartialEq for FaultToleranceCpuIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.model == other.model
+            && self.family == other.family
+            && self.stepping == other.stepping
+    }
 }
 impl ComplexType for FaultToleranceCpuIncompatible {
     const TYPE_NAME: &'static str = "FaultToleranceCpuIncompatible";
@@ -10355,11 +12378,10 @@ impl ComplexType for FaultToleranceCpuIncompatible {
         e.req("stepping", &self.stepping);
     }
 }
-crate::xml::complex_codec!(FaultToleranceCpuIncompatible);
 crate::xml::inherits!(FaultToleranceCpuIncompatible, CpuIncompatible);
 
 /// Data object `FaultToleranceDiskSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceDiskSpec {
     /// `disk`: [`VirtualDevice`].
     pub disk: AnyVirtualDevice,
@@ -10369,6 +12391,13 @@ pub struct FaultToleranceDiskSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceDiskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk == other.disk
+            && self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceDiskSpec {
     const TYPE_NAME: &'static str = "FaultToleranceDiskSpec";
@@ -10386,10 +12415,9 @@ impl ComplexType for FaultToleranceDiskSpec {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(FaultToleranceDiskSpec);
 
 /// Data object `FaultToleranceMetaSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceMetaSpec {
     /// `metaDataDatastore`: ManagedObjectReference.
     pub meta_data_datastore: ManagedObjectReference,
@@ -10397,6 +12425,12 @@ pub struct FaultToleranceMetaSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceMetaSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta_data_datastore == other.meta_data_datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceMetaSpec {
     const TYPE_NAME: &'static str = "FaultToleranceMetaSpec";
@@ -10412,17 +12446,22 @@ impl ComplexType for FaultToleranceMetaSpec {
         e.req("metaDataDatastore", &self.meta_data_datastore);
     }
 }
-crate::xml::complex_codec!(FaultToleranceMetaSpec);
 
 /// Fault `FaultToleranceNeedsThickDisk` of the vSphere API (since 4.1).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceNeedsThickDisk {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for FaultToleranceNeedsThickDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for FaultToleranceNeedsThickDisk {
     const TYPE_NAME: &'static str = "FaultToleranceNeedsThickDisk";
@@ -10439,18 +12478,23 @@ impl ComplexType for FaultToleranceNeedsThickDisk {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(FaultToleranceNeedsThickDisk);
 crate::xml::inherits!(FaultToleranceNeedsThickDisk, MigrationFault);
 
 /// Fault `FaultToleranceNotLicensed` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceNotLicensed {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `hostName`: xsd:string.
     pub host_name: Option<String>,
+}
+impl PartialEq for FaultToleranceNotLicensed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for FaultToleranceNotLicensed {
     const TYPE_NAME: &'static str = "FaultToleranceNotLicensed";
@@ -10467,18 +12511,23 @@ impl ComplexType for FaultToleranceNotLicensed {
         e.opt("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(FaultToleranceNotLicensed);
 crate::xml::inherits!(FaultToleranceNotLicensed, VmFaultToleranceIssue);
 
 /// Fault `FaultToleranceNotSameBuild` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceNotSameBuild {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `build`: xsd:string.
     pub build: String,
+}
+impl PartialEq for FaultToleranceNotSameBuild {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.build == other.build
+    }
 }
 impl ComplexType for FaultToleranceNotSameBuild {
     const TYPE_NAME: &'static str = "FaultToleranceNotSameBuild";
@@ -10495,18 +12544,23 @@ impl ComplexType for FaultToleranceNotSameBuild {
         e.req("build", &self.build);
     }
 }
-crate::xml::complex_codec!(FaultToleranceNotSameBuild);
 crate::xml::inherits!(FaultToleranceNotSameBuild, MigrationFault);
 
 /// Data object `FaultTolerancePrimaryConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`FaultToleranceConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultTolerancePrimaryConfigInfo {
     /// The fields inherited from [`FaultToleranceConfigInfo`].
     pub base_: FaultToleranceConfigInfo,
     /// `secondaries`: ManagedObjectReference.
     pub secondaries: Vec<ManagedObjectReference>,
+}
+impl PartialEq for FaultTolerancePrimaryConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.secondaries == other.secondaries
+    }
 }
 impl ComplexType for FaultTolerancePrimaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryConfigInfo";
@@ -10523,13 +12577,12 @@ impl ComplexType for FaultTolerancePrimaryConfigInfo {
         e.list("secondaries", &self.secondaries);
     }
 }
-crate::xml::complex_codec!(FaultTolerancePrimaryConfigInfo);
 crate::xml::inherits!(FaultTolerancePrimaryConfigInfo, FaultToleranceConfigInfo);
 
 /// Fault `FaultTolerancePrimaryPowerOnNotAttempted` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultTolerancePrimaryPowerOnNotAttempted {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -10537,6 +12590,13 @@ pub struct FaultTolerancePrimaryPowerOnNotAttempted {
     pub secondary_vm: ManagedObjectReference,
     /// `primaryVm`: ManagedObjectReference.
     pub primary_vm: ManagedObjectReference,
+}
+impl PartialEq for FaultTolerancePrimaryPowerOnNotAttempted {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.secondary_vm == other.secondary_vm
+            && self.primary_vm == other.primary_vm
+    }
 }
 impl ComplexType for FaultTolerancePrimaryPowerOnNotAttempted {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryPowerOnNotAttempted";
@@ -10555,18 +12615,23 @@ impl ComplexType for FaultTolerancePrimaryPowerOnNotAttempted {
         e.req("primaryVm", &self.primary_vm);
     }
 }
-crate::xml::complex_codec!(FaultTolerancePrimaryPowerOnNotAttempted);
 crate::xml::inherits!(FaultTolerancePrimaryPowerOnNotAttempted, VmFaultToleranceIssue);
 
 /// Data object `FaultToleranceSecondaryConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`FaultToleranceConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceSecondaryConfigInfo {
     /// The fields inherited from [`FaultToleranceConfigInfo`].
     pub base_: FaultToleranceConfigInfo,
     /// `primaryVM`: ManagedObjectReference.
     pub primary_vm: ManagedObjectReference,
+}
+impl PartialEq for FaultToleranceSecondaryConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.primary_vm == other.primary_vm
+    }
 }
 impl ComplexType for FaultToleranceSecondaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryConfigInfo";
@@ -10583,11 +12648,10 @@ impl ComplexType for FaultToleranceSecondaryConfigInfo {
         e.req("primaryVM", &self.primary_vm);
     }
 }
-crate::xml::complex_codec!(FaultToleranceSecondaryConfigInfo);
 crate::xml::inherits!(FaultToleranceSecondaryConfigInfo, FaultToleranceConfigInfo);
 
 /// Data object `FaultToleranceSecondaryOpResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceSecondaryOpResult {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -10599,6 +12663,14 @@ pub struct FaultToleranceSecondaryOpResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceSecondaryOpResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.power_on_attempted == other.power_on_attempted
+            && self.power_on_result == other.power_on_result
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceSecondaryOpResult {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryOpResult";
@@ -10618,10 +12690,9 @@ impl ComplexType for FaultToleranceSecondaryOpResult {
         e.opt("powerOnResult", &self.power_on_result);
     }
 }
-crate::xml::complex_codec!(FaultToleranceSecondaryOpResult);
 
 /// Data object `FaultToleranceVMConfigSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceVMConfigSpec {
     /// `vmConfig`: ManagedObjectReference.
     pub vm_config: Option<ManagedObjectReference>,
@@ -10631,6 +12702,13 @@ pub struct FaultToleranceVMConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultToleranceVMConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_config == other.vm_config
+            && self.disks == other.disks
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultToleranceVMConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceVMConfigSpec";
@@ -10648,12 +12726,11 @@ impl ComplexType for FaultToleranceVMConfigSpec {
         e.list("disks", &self.disks);
     }
 }
-crate::xml::complex_codec!(FaultToleranceVMConfigSpec);
 
 /// Fault `FaultToleranceVmNotDasProtected` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultToleranceVmNotDasProtected {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -10661,6 +12738,13 @@ pub struct FaultToleranceVmNotDasProtected {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for FaultToleranceVmNotDasProtected {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for FaultToleranceVmNotDasProtected {
     const TYPE_NAME: &'static str = "FaultToleranceVmNotDasProtected";
@@ -10679,11 +12763,10 @@ impl ComplexType for FaultToleranceVmNotDasProtected {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(FaultToleranceVmNotDasProtected);
 crate::xml::inherits!(FaultToleranceVmNotDasProtected, VimFault);
 
 /// Data object `FaultsByHost` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultsByHost {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -10693,6 +12776,13 @@ pub struct FaultsByHost {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultsByHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.faults == other.faults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultsByHost {
     const TYPE_NAME: &'static str = "FaultsByHost";
@@ -10710,10 +12800,9 @@ impl ComplexType for FaultsByHost {
         e.list("faults", &self.faults);
     }
 }
-crate::xml::complex_codec!(FaultsByHost);
 
 /// Data object `FaultsByVM` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FaultsByVM {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -10723,6 +12812,13 @@ pub struct FaultsByVM {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FaultsByVM {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.faults == other.faults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FaultsByVM {
     const TYPE_NAME: &'static str = "FaultsByVM";
@@ -10740,10 +12836,9 @@ impl ComplexType for FaultsByVM {
         e.list("faults", &self.faults);
     }
 }
-crate::xml::complex_codec!(FaultsByVM);
 
 /// Data object `FcoeConfig` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeConfig {
     /// `priorityClass`: xsd:int.
     pub priority_class: i32,
@@ -10759,6 +12854,16 @@ pub struct FcoeConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FcoeConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority_class == other.priority_class
+            && self.source_mac == other.source_mac
+            && self.vlan_range == other.vlan_range
+            && self.capabilities == other.capabilities
+            && self.fcoe_active == other.fcoe_active
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FcoeConfig {
     const TYPE_NAME: &'static str = "FcoeConfig";
@@ -10782,10 +12887,9 @@ impl ComplexType for FcoeConfig {
         e.req("fcoeActive", &self.fcoe_active);
     }
 }
-crate::xml::complex_codec!(FcoeConfig);
 
 /// Data object `FcoeConfigFcoeCapabilities` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeConfigFcoeCapabilities {
     /// `priorityClass`: xsd:boolean.
     pub priority_class: bool,
@@ -10797,6 +12901,14 @@ pub struct FcoeConfigFcoeCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FcoeConfigFcoeCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority_class == other.priority_class
+            && self.source_mac_address == other.source_mac_address
+            && self.vlan_range == other.vlan_range
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FcoeConfigFcoeCapabilities {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeCapabilities";
@@ -10816,10 +12928,9 @@ impl ComplexType for FcoeConfigFcoeCapabilities {
         e.req("vlanRange", &self.vlan_range);
     }
 }
-crate::xml::complex_codec!(FcoeConfigFcoeCapabilities);
 
 /// Data object `FcoeConfigFcoeSpecification` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeConfigFcoeSpecification {
     /// `underlyingPnic`: xsd:string.
     pub underlying_pnic: String,
@@ -10833,6 +12944,15 @@ pub struct FcoeConfigFcoeSpecification {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FcoeConfigFcoeSpecification {
+    fn eq(&self, other: &Self) -> bool {
+        self.underlying_pnic == other.underlying_pnic
+            && self.priority_class == other.priority_class
+            && self.source_mac == other.source_mac
+            && self.vlan_range == other.vlan_range
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FcoeConfigFcoeSpecification {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeSpecification";
@@ -10854,10 +12974,9 @@ impl ComplexType for FcoeConfigFcoeSpecification {
         e.list("vlanRange", &self.vlan_range);
     }
 }
-crate::xml::complex_codec!(FcoeConfigFcoeSpecification);
 
 /// Data object `FcoeConfigVlanRange` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeConfigVlanRange {
     /// `vlanLow`: xsd:int.
     pub vlan_low: i32,
@@ -10867,6 +12986,13 @@ pub struct FcoeConfigVlanRange {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FcoeConfigVlanRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.vlan_low == other.vlan_low
+            && self.vlan_high == other.vlan_high
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FcoeConfigVlanRange {
     const TYPE_NAME: &'static str = "FcoeConfigVlanRange";
@@ -10884,17 +13010,21 @@ impl ComplexType for FcoeConfigVlanRange {
         e.req("vlanHigh", &self.vlan_high);
     }
 }
-crate::xml::complex_codec!(FcoeConfigVlanRange);
 
 /// Fault `FcoeFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFcoeFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for FcoeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FcoeFault {
     const TYPE_NAME: &'static str = "FcoeFault";
@@ -10906,18 +13036,23 @@ impl ComplexType for FcoeFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FcoeFault);
 crate::xml::inherits!(FcoeFault, VimFault);
 
 /// Fault `FcoeFaultPnicHasNoPortSet` of the vSphere API (since 5.0).
 ///
 /// Extends [`FcoeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FcoeFaultPnicHasNoPortSet {
     /// The fields inherited from [`FcoeFault`].
     pub base_: FcoeFault,
     /// `nicDevice`: xsd:string.
     pub nic_device: String,
+}
+impl PartialEq for FcoeFaultPnicHasNoPortSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nic_device == other.nic_device
+    }
 }
 impl ComplexType for FcoeFaultPnicHasNoPortSet {
     const TYPE_NAME: &'static str = "FcoeFaultPnicHasNoPortSet";
@@ -10934,13 +13069,12 @@ impl ComplexType for FcoeFaultPnicHasNoPortSet {
         e.req("nicDevice", &self.nic_device);
     }
 }
-crate::xml::complex_codec!(FcoeFaultPnicHasNoPortSet);
 crate::xml::inherits!(FcoeFaultPnicHasNoPortSet, FcoeFault);
 
 /// Data object `FeatureEVCMode` of the vSphere API (since 7.0.1.0).
 ///
 /// Extends [`ElementDescription`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FeatureEVCMode {
     /// The fields inherited from [`ElementDescription`].
     pub base_: ElementDescription,
@@ -10950,6 +13084,14 @@ pub struct FeatureEVCMode {
     pub capability: Vec<HostFeatureCapability>,
     /// `requirement`: [`VirtualMachineFeatureRequirement`].
     pub requirement: Vec<VirtualMachineFeatureRequirement>,
+}
+impl PartialEq for FeatureEVCMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.mask == other.mask
+            && self.capability == other.capability
+            && self.requirement == other.requirement
+    }
 }
 impl ComplexType for FeatureEVCMode {
     const TYPE_NAME: &'static str = "FeatureEVCMode";
@@ -10970,13 +13112,12 @@ impl ComplexType for FeatureEVCMode {
         e.list("requirement", &self.requirement);
     }
 }
-crate::xml::complex_codec!(FeatureEVCMode);
 crate::xml::inherits!(FeatureEVCMode, ElementDescription);
 
 /// Fault `FeatureRequirementsNotMet` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FeatureRequirementsNotMet {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -10986,6 +13127,14 @@ pub struct FeatureRequirementsNotMet {
     pub vm: Option<ManagedObjectReference>,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+}
+impl PartialEq for FeatureRequirementsNotMet {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature_requirement == other.feature_requirement
+            && self.vm == other.vm
+            && self.host == other.host
+    }
 }
 impl ComplexType for FeatureRequirementsNotMet {
     const TYPE_NAME: &'static str = "FeatureRequirementsNotMet";
@@ -11006,16 +13155,20 @@ impl ComplexType for FeatureRequirementsNotMet {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(FeatureRequirementsNotMet);
 crate::xml::inherits!(FeatureRequirementsNotMet, VirtualHardwareCompatibilityIssue);
 
 /// Fault `FileAlreadyExists` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileAlreadyExists {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for FileAlreadyExists {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileAlreadyExists {
     const TYPE_NAME: &'static str = "FileAlreadyExists";
@@ -11027,16 +13180,20 @@ impl ComplexType for FileAlreadyExists {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileAlreadyExists);
 crate::xml::inherits!(FileAlreadyExists, FileFault);
 
 /// Fault `FileBackedPortNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileBackedPortNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for FileBackedPortNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileBackedPortNotSupported {
     const TYPE_NAME: &'static str = "FileBackedPortNotSupported";
@@ -11048,7 +13205,6 @@ impl ComplexType for FileBackedPortNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileBackedPortNotSupported);
 crate::xml::inherits!(FileBackedPortNotSupported, DeviceNotSupported);
 
 /// Data object `FileBackedVirtualDiskSpec` of the vSphere API (since 2.5).
@@ -11056,7 +13212,7 @@ crate::xml::inherits!(FileBackedPortNotSupported, DeviceNotSupported);
 /// Extends [`VirtualDiskSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFileBackedVirtualDiskSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileBackedVirtualDiskSpec {
     /// The fields inherited from [`VirtualDiskSpec`].
     pub base_: VirtualDiskSpec,
@@ -11068,6 +13224,15 @@ pub struct FileBackedVirtualDiskSpec {
     pub crypto: Option<AnyCryptoSpec>,
     /// `sectorFormat`: xsd:string (since 9.0.0.0).
     pub sector_format: Option<String>,
+}
+impl PartialEq for FileBackedVirtualDiskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity_kb == other.capacity_kb
+            && self.profile == other.profile
+            && self.crypto == other.crypto
+            && self.sector_format == other.sector_format
+    }
 }
 impl ComplexType for FileBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "FileBackedVirtualDiskSpec";
@@ -11090,7 +13255,6 @@ impl ComplexType for FileBackedVirtualDiskSpec {
         if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
-crate::xml::complex_codec!(FileBackedVirtualDiskSpec);
 crate::xml::inherits!(FileBackedVirtualDiskSpec, VirtualDiskSpec);
 
 /// Fault `FileFault` of the vSphere API (since 2.5).
@@ -11098,12 +13262,18 @@ crate::xml::inherits!(FileBackedVirtualDiskSpec, VirtualDiskSpec);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFileFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `file`: xsd:string.
     pub file: String,
+}
+impl PartialEq for FileFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.file == other.file
+    }
 }
 impl ComplexType for FileFault {
     const TYPE_NAME: &'static str = "FileFault";
@@ -11120,13 +13290,12 @@ impl ComplexType for FileFault {
         e.req("file", &self.file);
     }
 }
-crate::xml::complex_codec!(FileFault);
 crate::xml::inherits!(FileFault, VimFault);
 
 /// Data object `FileInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFileInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileInfo {
     /// `path`: xsd:string.
     pub path: String,
@@ -11142,6 +13311,16 @@ pub struct FileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.friendly_name == other.friendly_name
+            && self.file_size == other.file_size
+            && self.modification == other.modification
+            && self.owner == other.owner
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FileInfo {
     const TYPE_NAME: &'static str = "FileInfo";
@@ -11165,10 +13344,9 @@ impl ComplexType for FileInfo {
         if e.knows(Version::V4_0) { e.opt("owner", &self.owner); }
     }
 }
-crate::xml::complex_codec!(FileInfo);
 
 /// Data object `FileLockInfo` of the vSphere API (since 8.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileLockInfo {
     /// `filePath`: xsd:string.
     pub file_path: String,
@@ -11194,6 +13372,21 @@ pub struct FileLockInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileLockInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_path == other.file_path
+            && self.host == other.host
+            && self.mac == other.mac
+            && self.id == other.id
+            && self.world_name == other.world_name
+            && self.owner_id == other.owner_id
+            && self.lock_mode == other.lock_mode
+            && self.acquired == other.acquired
+            && self.heartbeat == other.heartbeat
+            && self.ref_count == other.ref_count
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FileLockInfo {
     const TYPE_NAME: &'static str = "FileLockInfo";
@@ -11227,10 +13420,9 @@ impl ComplexType for FileLockInfo {
         e.opt("refCount", &self.ref_count);
     }
 }
-crate::xml::complex_codec!(FileLockInfo);
 
 /// Data object `FileLockInfoResult` of the vSphere API (since 8.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileLockInfoResult {
     /// `lockInfo`: [`FileLockInfo`].
     pub lock_info: Vec<FileLockInfo>,
@@ -11240,6 +13432,13 @@ pub struct FileLockInfoResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileLockInfoResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.lock_info == other.lock_info
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FileLockInfoResult {
     const TYPE_NAME: &'static str = "FileLockInfoResult";
@@ -11257,15 +13456,19 @@ impl ComplexType for FileLockInfoResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(FileLockInfoResult);
 
 /// Fault `FileLocked` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileLocked {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for FileLocked {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileLocked {
     const TYPE_NAME: &'static str = "FileLocked";
@@ -11277,16 +13480,20 @@ impl ComplexType for FileLocked {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileLocked);
 crate::xml::inherits!(FileLocked, FileFault);
 
 /// Fault `FileNameTooLong` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileNameTooLong {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for FileNameTooLong {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileNameTooLong {
     const TYPE_NAME: &'static str = "FileNameTooLong";
@@ -11298,16 +13505,20 @@ impl ComplexType for FileNameTooLong {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileNameTooLong);
 crate::xml::inherits!(FileNameTooLong, FileFault);
 
 /// Fault `FileNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileNotFound {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for FileNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileNotFound {
     const TYPE_NAME: &'static str = "FileNotFound";
@@ -11319,16 +13530,20 @@ impl ComplexType for FileNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileNotFound);
 crate::xml::inherits!(FileNotFound, FileFault);
 
 /// Fault `FileNotWritable` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileNotWritable {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for FileNotWritable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FileNotWritable {
     const TYPE_NAME: &'static str = "FileNotWritable";
@@ -11340,18 +13555,22 @@ impl ComplexType for FileNotWritable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FileNotWritable);
 crate::xml::inherits!(FileNotWritable, FileFault);
 
 /// Data object `FileQuery` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFileQuery`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileQuery {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FileQuery {
     const TYPE_NAME: &'static str = "FileQuery";
@@ -11364,10 +13583,9 @@ impl ComplexType for FileQuery {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(FileQuery);
 
 /// Data object `FileQueryFlags` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileQueryFlags {
     /// `fileType`: xsd:boolean.
     pub file_type: bool,
@@ -11381,6 +13599,15 @@ pub struct FileQueryFlags {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileQueryFlags {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_type == other.file_type
+            && self.file_size == other.file_size
+            && self.modification == other.modification
+            && self.file_owner == other.file_owner
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FileQueryFlags {
     const TYPE_NAME: &'static str = "FileQueryFlags";
@@ -11402,12 +13629,11 @@ impl ComplexType for FileQueryFlags {
         if e.knows(Version::V4_0) { e.opt("fileOwner", &self.file_owner); }
     }
 }
-crate::xml::complex_codec!(FileQueryFlags);
 
 /// Fault `FileTooLarge` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileTooLarge {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
@@ -11417,6 +13643,14 @@ pub struct FileTooLarge {
     pub file_size: i64,
     /// `maxFileSize`: xsd:long.
     pub max_file_size: Option<i64>,
+}
+impl PartialEq for FileTooLarge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.file_size == other.file_size
+            && self.max_file_size == other.max_file_size
+    }
 }
 impl ComplexType for FileTooLarge {
     const TYPE_NAME: &'static str = "FileTooLarge";
@@ -11437,11 +13671,10 @@ impl ComplexType for FileTooLarge {
         e.opt("maxFileSize", &self.max_file_size);
     }
 }
-crate::xml::complex_codec!(FileTooLarge);
 crate::xml::inherits!(FileTooLarge, FileFault);
 
 /// Data object `FileTransferInformation` of the vSphere API (since 5.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct FileTransferInformation {
     /// `attributes`: [`GuestFileAttributes`].
     pub attributes: AnyGuestFileAttributes,
@@ -11453,6 +13686,14 @@ pub struct FileTransferInformation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FileTransferInformation {
+    fn eq(&self, other: &Self) -> bool {
+        self.attributes == other.attributes
+            && self.size == other.size
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for FileTransferInformation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -11482,15 +13723,19 @@ impl ComplexType for FileTransferInformation {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(FileTransferInformation);
 
 /// Fault `FilesystemQuiesceFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FilesystemQuiesceFault {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for FilesystemQuiesceFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FilesystemQuiesceFault {
     const TYPE_NAME: &'static str = "FilesystemQuiesceFault";
@@ -11502,18 +13747,23 @@ impl ComplexType for FilesystemQuiesceFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FilesystemQuiesceFault);
 crate::xml::inherits!(FilesystemQuiesceFault, SnapshotFault);
 
 /// Fault `FilterInUse` of the vSphere API (since 6.0).
 ///
 /// Extends [`ResourceInUse`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FilterInUse {
     /// The fields inherited from [`ResourceInUse`].
     pub base_: ResourceInUse,
     /// `disk`: [`VirtualDiskId`].
     pub disk: Vec<VirtualDiskId>,
+}
+impl PartialEq for FilterInUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk == other.disk
+    }
 }
 impl ComplexType for FilterInUse {
     const TYPE_NAME: &'static str = "FilterInUse";
@@ -11530,18 +13780,23 @@ impl ComplexType for FilterInUse {
         e.list("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(FilterInUse);
 crate::xml::inherits!(FilterInUse, ResourceInUse);
 
 /// Data object `FirewallProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FirewallProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `ruleset`: [`FirewallProfileRulesetProfile`].
     pub ruleset: Vec<FirewallProfileRulesetProfile>,
+}
+impl PartialEq for FirewallProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ruleset == other.ruleset
+    }
 }
 impl ComplexType for FirewallProfile {
     const TYPE_NAME: &'static str = "FirewallProfile";
@@ -11558,18 +13813,23 @@ impl ComplexType for FirewallProfile {
         e.list("ruleset", &self.ruleset);
     }
 }
-crate::xml::complex_codec!(FirewallProfile);
 crate::xml::inherits!(FirewallProfile, ApplyProfile);
 
 /// Data object `FirewallProfileRulesetProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FirewallProfileRulesetProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for FirewallProfileRulesetProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for FirewallProfileRulesetProfile {
     const TYPE_NAME: &'static str = "FirewallProfileRulesetProfile";
@@ -11586,13 +13846,12 @@ impl ComplexType for FirewallProfileRulesetProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(FirewallProfileRulesetProfile);
 crate::xml::inherits!(FirewallProfileRulesetProfile, ApplyProfile);
 
 /// Data object `FloatOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FloatOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -11602,6 +13861,14 @@ pub struct FloatOption {
     pub max: f32,
     /// `defaultValue`: xsd:float.
     pub default_value: f32,
+}
+impl PartialEq for FloatOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.min == other.min
+            && self.max == other.max
+            && self.default_value == other.default_value
+    }
 }
 impl ComplexType for FloatOption {
     const TYPE_NAME: &'static str = "FloatOption";
@@ -11622,16 +13889,20 @@ impl ComplexType for FloatOption {
         e.req("defaultValue", &self.default_value);
     }
 }
-crate::xml::complex_codec!(FloatOption);
 crate::xml::inherits!(FloatOption, OptionType);
 
 /// Data object `FloppyImageFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FloppyImageFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for FloppyImageFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FloppyImageFileInfo {
     const TYPE_NAME: &'static str = "FloppyImageFileInfo";
@@ -11643,16 +13914,20 @@ impl ComplexType for FloppyImageFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FloppyImageFileInfo);
 crate::xml::inherits!(FloppyImageFileInfo, FileInfo);
 
 /// Data object `FloppyImageFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FloppyImageFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for FloppyImageFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FloppyImageFileQuery {
     const TYPE_NAME: &'static str = "FloppyImageFileQuery";
@@ -11664,11 +13939,10 @@ impl ComplexType for FloppyImageFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FloppyImageFileQuery);
 crate::xml::inherits!(FloppyImageFileQuery, FileQuery);
 
 /// Data object `FolderBatchAddHostsToClusterResult` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderBatchAddHostsToClusterResult {
     /// `hostsAddedToCluster`: ManagedObjectReference.
     pub hosts_added_to_cluster: Vec<ManagedObjectReference>,
@@ -11680,6 +13954,14 @@ pub struct FolderBatchAddHostsToClusterResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FolderBatchAddHostsToClusterResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hosts_added_to_cluster == other.hosts_added_to_cluster
+            && self.hosts_failed_inventory_add == other.hosts_failed_inventory_add
+            && self.hosts_failed_move_to_cluster == other.hosts_failed_move_to_cluster
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FolderBatchAddHostsToClusterResult {
     const TYPE_NAME: &'static str = "FolderBatchAddHostsToClusterResult";
@@ -11699,10 +13981,9 @@ impl ComplexType for FolderBatchAddHostsToClusterResult {
         e.list("hostsFailedMoveToCluster", &self.hosts_failed_move_to_cluster);
     }
 }
-crate::xml::complex_codec!(FolderBatchAddHostsToClusterResult);
 
 /// Data object `FolderBatchAddStandaloneHostsResult` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderBatchAddStandaloneHostsResult {
     /// `addedHosts`: ManagedObjectReference.
     pub added_hosts: Vec<ManagedObjectReference>,
@@ -11712,6 +13993,13 @@ pub struct FolderBatchAddStandaloneHostsResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FolderBatchAddStandaloneHostsResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.added_hosts == other.added_hosts
+            && self.hosts_failed_inventory_add == other.hosts_failed_inventory_add
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FolderBatchAddStandaloneHostsResult {
     const TYPE_NAME: &'static str = "FolderBatchAddStandaloneHostsResult";
@@ -11729,17 +14017,22 @@ impl ComplexType for FolderBatchAddStandaloneHostsResult {
         e.list("hostsFailedInventoryAdd", &self.hosts_failed_inventory_add);
     }
 }
-crate::xml::complex_codec!(FolderBatchAddStandaloneHostsResult);
 
 /// Data object `FolderEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `folder`: ManagedObjectReference.
     pub folder: ManagedObjectReference,
+}
+impl PartialEq for FolderEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.folder == other.folder
+    }
 }
 impl ComplexType for FolderEventArgument {
     const TYPE_NAME: &'static str = "FolderEventArgument";
@@ -11756,11 +14049,10 @@ impl ComplexType for FolderEventArgument {
         e.req("folder", &self.folder);
     }
 }
-crate::xml::complex_codec!(FolderEventArgument);
 crate::xml::inherits!(FolderEventArgument, EntityEventArgument);
 
 /// Data object `FolderExternallyManagedFolderInfo` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderExternallyManagedFolderInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -11770,6 +14062,13 @@ pub struct FolderExternallyManagedFolderInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FolderExternallyManagedFolderInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FolderExternallyManagedFolderInfo {
     const TYPE_NAME: &'static str = "FolderExternallyManagedFolderInfo";
@@ -11787,10 +14086,9 @@ impl ComplexType for FolderExternallyManagedFolderInfo {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(FolderExternallyManagedFolderInfo);
 
 /// Data object `FolderFailedHostResult` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderFailedHostResult {
     /// `hostName`: xsd:string.
     pub host_name: Option<String>,
@@ -11804,6 +14102,15 @@ pub struct FolderFailedHostResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FolderFailedHostResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_name == other.host_name
+            && self.host == other.host
+            && self.context == other.context
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FolderFailedHostResult {
     const TYPE_NAME: &'static str = "FolderFailedHostResult";
@@ -11825,15 +14132,19 @@ impl ComplexType for FolderFailedHostResult {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(FolderFailedHostResult);
 
 /// Data object `FolderFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for FolderFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FolderFileInfo {
     const TYPE_NAME: &'static str = "FolderFileInfo";
@@ -11845,16 +14156,20 @@ impl ComplexType for FolderFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FolderFileInfo);
 crate::xml::inherits!(FolderFileInfo, FileInfo);
 
 /// Data object `FolderFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for FolderFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FolderFileQuery {
     const TYPE_NAME: &'static str = "FolderFileQuery";
@@ -11866,11 +14181,10 @@ impl ComplexType for FolderFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FolderFileQuery);
 crate::xml::inherits!(FolderFileQuery, FileQuery);
 
 /// Data object `FolderNewHostSpec` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FolderNewHostSpec {
     /// `hostCnxSpec`: [`HostConnectSpec`].
     pub host_cnx_spec: HostConnectSpec,
@@ -11880,6 +14194,13 @@ pub struct FolderNewHostSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for FolderNewHostSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_cnx_spec == other.host_cnx_spec
+            && self.esx_license == other.esx_license
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for FolderNewHostSpec {
     const TYPE_NAME: &'static str = "FolderNewHostSpec";
@@ -11897,12 +14218,11 @@ impl ComplexType for FolderNewHostSpec {
         e.opt("esxLicense", &self.esx_license);
     }
 }
-crate::xml::complex_codec!(FolderNewHostSpec);
 
 /// Fault `FtIssuesOnHost` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FtIssuesOnHost {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -11912,6 +14232,14 @@ pub struct FtIssuesOnHost {
     pub host_name: String,
     /// `errors`: [`LocalizedMethodFault`].
     pub errors: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for FtIssuesOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+            && self.errors == other.errors
+    }
 }
 impl ComplexType for FtIssuesOnHost {
     const TYPE_NAME: &'static str = "FtIssuesOnHost";
@@ -11932,13 +14260,12 @@ impl ComplexType for FtIssuesOnHost {
         e.list("errors", &self.errors);
     }
 }
-crate::xml::complex_codec!(FtIssuesOnHost);
 crate::xml::inherits!(FtIssuesOnHost, VmFaultToleranceIssue);
 
 /// Fault `FtVmHostRuleViolation` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FtVmHostRuleViolation {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -11948,6 +14275,14 @@ pub struct FtVmHostRuleViolation {
     pub host_name: String,
     /// `hostGroup`: xsd:string.
     pub host_group: String,
+}
+impl PartialEq for FtVmHostRuleViolation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.host_name == other.host_name
+            && self.host_group == other.host_group
+    }
 }
 impl ComplexType for FtVmHostRuleViolation {
     const TYPE_NAME: &'static str = "FtVmHostRuleViolation";
@@ -11968,16 +14303,20 @@ impl ComplexType for FtVmHostRuleViolation {
         e.req("hostGroup", &self.host_group);
     }
 }
-crate::xml::complex_codec!(FtVmHostRuleViolation);
 crate::xml::inherits!(FtVmHostRuleViolation, VmConfigFault);
 
 /// Fault `FullStorageVMotionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct FullStorageVMotionNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
+}
+impl PartialEq for FullStorageVMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for FullStorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "FullStorageVMotionNotSupported";
@@ -11989,7 +14328,6 @@ impl ComplexType for FullStorageVMotionNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(FullStorageVMotionNotSupported);
 crate::xml::inherits!(FullStorageVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `GatewayConnectFault` of the vSphere API (since 6.0).
@@ -11997,7 +14335,7 @@ crate::xml::inherits!(FullStorageVMotionNotSupported, MigrationFeatureNotSupport
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGatewayConnectFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayConnectFault {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
@@ -12009,6 +14347,15 @@ pub struct GatewayConnectFault {
     pub gateway_info: String,
     /// `details`: [`LocalizableMessage`].
     pub details: Option<LocalizableMessage>,
+}
+impl PartialEq for GatewayConnectFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.gateway_type == other.gateway_type
+            && self.gateway_id == other.gateway_id
+            && self.gateway_info == other.gateway_info
+            && self.details == other.details
+    }
 }
 impl ComplexType for GatewayConnectFault {
     const TYPE_NAME: &'static str = "GatewayConnectFault";
@@ -12031,16 +14378,20 @@ impl ComplexType for GatewayConnectFault {
         e.opt("details", &self.details);
     }
 }
-crate::xml::complex_codec!(GatewayConnectFault);
 crate::xml::inherits!(GatewayConnectFault, HostConnectFault);
 
 /// Fault `GatewayHostNotReachable` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayToHostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayHostNotReachable {
     /// The fields inherited from [`GatewayToHostConnectFault`].
     pub base_: GatewayToHostConnectFault,
+}
+impl PartialEq for GatewayHostNotReachable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GatewayHostNotReachable {
     const TYPE_NAME: &'static str = "GatewayHostNotReachable";
@@ -12052,16 +14403,20 @@ impl ComplexType for GatewayHostNotReachable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GatewayHostNotReachable);
 crate::xml::inherits!(GatewayHostNotReachable, GatewayToHostConnectFault);
 
 /// Fault `GatewayNotFound` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayNotFound {
     /// The fields inherited from [`GatewayConnectFault`].
     pub base_: GatewayConnectFault,
+}
+impl PartialEq for GatewayNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GatewayNotFound {
     const TYPE_NAME: &'static str = "GatewayNotFound";
@@ -12073,16 +14428,20 @@ impl ComplexType for GatewayNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GatewayNotFound);
 crate::xml::inherits!(GatewayNotFound, GatewayConnectFault);
 
 /// Fault `GatewayNotReachable` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayNotReachable {
     /// The fields inherited from [`GatewayConnectFault`].
     pub base_: GatewayConnectFault,
+}
+impl PartialEq for GatewayNotReachable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GatewayNotReachable {
     const TYPE_NAME: &'static str = "GatewayNotReachable";
@@ -12094,16 +14453,20 @@ impl ComplexType for GatewayNotReachable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GatewayNotReachable);
 crate::xml::inherits!(GatewayNotReachable, GatewayConnectFault);
 
 /// Fault `GatewayOperationRefused` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayOperationRefused {
     /// The fields inherited from [`GatewayConnectFault`].
     pub base_: GatewayConnectFault,
+}
+impl PartialEq for GatewayOperationRefused {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GatewayOperationRefused {
     const TYPE_NAME: &'static str = "GatewayOperationRefused";
@@ -12115,13 +14478,12 @@ impl ComplexType for GatewayOperationRefused {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GatewayOperationRefused);
 crate::xml::inherits!(GatewayOperationRefused, GatewayConnectFault);
 
 /// Fault `GatewayToHostAuthFault` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayToHostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayToHostAuthFault {
     /// The fields inherited from [`GatewayToHostConnectFault`].
     pub base_: GatewayToHostConnectFault,
@@ -12129,6 +14491,13 @@ pub struct GatewayToHostAuthFault {
     pub invalid_properties: Vec<String>,
     /// `missingProperties`: xsd:string.
     pub missing_properties: Vec<String>,
+}
+impl PartialEq for GatewayToHostAuthFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.invalid_properties == other.invalid_properties
+            && self.missing_properties == other.missing_properties
+    }
 }
 impl ComplexType for GatewayToHostAuthFault {
     const TYPE_NAME: &'static str = "GatewayToHostAuthFault";
@@ -12147,7 +14516,6 @@ impl ComplexType for GatewayToHostAuthFault {
         e.list("missingProperties", &self.missing_properties);
     }
 }
-crate::xml::complex_codec!(GatewayToHostAuthFault);
 crate::xml::inherits!(GatewayToHostAuthFault, GatewayToHostConnectFault);
 
 /// Fault `GatewayToHostConnectFault` of the vSphere API (since 6.0).
@@ -12155,7 +14523,7 @@ crate::xml::inherits!(GatewayToHostAuthFault, GatewayToHostConnectFault);
 /// Extends [`GatewayConnectFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGatewayToHostConnectFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayToHostConnectFault {
     /// The fields inherited from [`GatewayConnectFault`].
     pub base_: GatewayConnectFault,
@@ -12163,6 +14531,13 @@ pub struct GatewayToHostConnectFault {
     pub hostname: String,
     /// `port`: xsd:int.
     pub port: Option<i32>,
+}
+impl PartialEq for GatewayToHostConnectFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hostname == other.hostname
+            && self.port == other.port
+    }
 }
 impl ComplexType for GatewayToHostConnectFault {
     const TYPE_NAME: &'static str = "GatewayToHostConnectFault";
@@ -12181,13 +14556,12 @@ impl ComplexType for GatewayToHostConnectFault {
         e.opt("port", &self.port);
     }
 }
-crate::xml::complex_codec!(GatewayToHostConnectFault);
 crate::xml::inherits!(GatewayToHostConnectFault, GatewayConnectFault);
 
 /// Fault `GatewayToHostTrustVerifyFault` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayToHostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct GatewayToHostTrustVerifyFault {
     /// The fields inherited from [`GatewayToHostConnectFault`].
     pub base_: GatewayToHostConnectFault,
@@ -12195,6 +14569,13 @@ pub struct GatewayToHostTrustVerifyFault {
     pub verification_token: String,
     /// `propertiesToVerify`: [`KeyValue`].
     pub properties_to_verify: Vec<KeyValue>,
+}
+impl PartialEq for GatewayToHostTrustVerifyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.verification_token == other.verification_token
+            && self.properties_to_verify == other.properties_to_verify
+    }
 }
 impl std::fmt::Debug for GatewayToHostTrustVerifyFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -12222,7 +14603,6 @@ impl ComplexType for GatewayToHostTrustVerifyFault {
         e.list("propertiesToVerify", &self.properties_to_verify);
     }
 }
-crate::xml::complex_codec!(GatewayToHostTrustVerifyFault);
 crate::xml::inherits!(GatewayToHostTrustVerifyFault, GatewayToHostConnectFault);
 
 /// Data object `GeneralEvent` of the vSphere API (since 2.5).
@@ -12230,12 +14610,18 @@ crate::xml::inherits!(GatewayToHostTrustVerifyFault, GatewayToHostConnectFault);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGeneralEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `message`: xsd:string.
     pub message: String,
+}
+impl PartialEq for GeneralEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+    }
 }
 impl ComplexType for GeneralEvent {
     const TYPE_NAME: &'static str = "GeneralEvent";
@@ -12252,16 +14638,20 @@ impl ComplexType for GeneralEvent {
         e.req("message", &self.message);
     }
 }
-crate::xml::complex_codec!(GeneralEvent);
 crate::xml::inherits!(GeneralEvent, Event);
 
 /// Data object `GeneralHostErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralHostErrorEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralHostErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralHostErrorEvent {
     const TYPE_NAME: &'static str = "GeneralHostErrorEvent";
@@ -12273,16 +14663,20 @@ impl ComplexType for GeneralHostErrorEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralHostErrorEvent);
 crate::xml::inherits!(GeneralHostErrorEvent, GeneralEvent);
 
 /// Data object `GeneralHostInfoEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralHostInfoEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralHostInfoEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralHostInfoEvent {
     const TYPE_NAME: &'static str = "GeneralHostInfoEvent";
@@ -12294,16 +14688,20 @@ impl ComplexType for GeneralHostInfoEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralHostInfoEvent);
 crate::xml::inherits!(GeneralHostInfoEvent, GeneralEvent);
 
 /// Data object `GeneralHostWarningEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralHostWarningEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralHostWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralHostWarningEvent {
     const TYPE_NAME: &'static str = "GeneralHostWarningEvent";
@@ -12315,18 +14713,23 @@ impl ComplexType for GeneralHostWarningEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralHostWarningEvent);
 crate::xml::inherits!(GeneralHostWarningEvent, GeneralEvent);
 
 /// Data object `GeneralUserEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralUserEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: Option<ManagedEntityEventArgument>,
+}
+impl PartialEq for GeneralUserEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for GeneralUserEvent {
     const TYPE_NAME: &'static str = "GeneralUserEvent";
@@ -12343,16 +14746,20 @@ impl ComplexType for GeneralUserEvent {
         e.opt("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(GeneralUserEvent);
 crate::xml::inherits!(GeneralUserEvent, GeneralEvent);
 
 /// Data object `GeneralVmErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralVmErrorEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralVmErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralVmErrorEvent {
     const TYPE_NAME: &'static str = "GeneralVmErrorEvent";
@@ -12364,6 +14771,5 @@ impl ComplexType for GeneralVmErrorEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralVmErrorEvent);
 crate::xml::inherits!(GeneralVmErrorEvent, GeneralEvent);
 

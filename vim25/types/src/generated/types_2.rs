@@ -9,10 +9,15 @@ use crate::Version;
 /// Data object `GeneralVmInfoEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralVmInfoEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralVmInfoEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralVmInfoEvent {
     const TYPE_NAME: &'static str = "GeneralVmInfoEvent";
@@ -24,16 +29,20 @@ impl ComplexType for GeneralVmInfoEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralVmInfoEvent);
 crate::xml::inherits!(GeneralVmInfoEvent, GeneralEvent);
 
 /// Data object `GeneralVmWarningEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`GeneralEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GeneralVmWarningEvent {
     /// The fields inherited from [`GeneralEvent`].
     pub base_: GeneralEvent,
+}
+impl PartialEq for GeneralVmWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GeneralVmWarningEvent {
     const TYPE_NAME: &'static str = "GeneralVmWarningEvent";
@@ -45,18 +54,23 @@ impl ComplexType for GeneralVmWarningEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GeneralVmWarningEvent);
 crate::xml::inherits!(GeneralVmWarningEvent, GeneralEvent);
 
 /// Fault `GenericDrsFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GenericDrsFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `hostFaults`: [`LocalizedMethodFault`].
     pub host_faults: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for GenericDrsFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_faults == other.host_faults
+    }
 }
 impl ComplexType for GenericDrsFault {
     const TYPE_NAME: &'static str = "GenericDrsFault";
@@ -73,18 +87,23 @@ impl ComplexType for GenericDrsFault {
         e.list("hostFaults", &self.host_faults);
     }
 }
-crate::xml::complex_codec!(GenericDrsFault);
 crate::xml::inherits!(GenericDrsFault, VimFault);
 
 /// Fault `GenericVmConfigFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GenericVmConfigFault {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `reason`: xsd:string.
     pub reason: String,
+}
+impl PartialEq for GenericVmConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for GenericVmConfigFault {
     const TYPE_NAME: &'static str = "GenericVmConfigFault";
@@ -101,18 +120,23 @@ impl ComplexType for GenericVmConfigFault {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(GenericVmConfigFault);
 crate::xml::inherits!(GenericVmConfigFault, VmConfigFault);
 
 /// Data object `GhostDvsProxySwitchDetectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GhostDvsProxySwitchDetectedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `switchUuid`: xsd:string.
     pub switch_uuid: Vec<String>,
+}
+impl PartialEq for GhostDvsProxySwitchDetectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_uuid == other.switch_uuid
+    }
 }
 impl ComplexType for GhostDvsProxySwitchDetectedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchDetectedEvent";
@@ -129,18 +153,23 @@ impl ComplexType for GhostDvsProxySwitchDetectedEvent {
         e.list("switchUuid", &self.switch_uuid);
     }
 }
-crate::xml::complex_codec!(GhostDvsProxySwitchDetectedEvent);
 crate::xml::inherits!(GhostDvsProxySwitchDetectedEvent, HostEvent);
 
 /// Data object `GhostDvsProxySwitchRemovedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GhostDvsProxySwitchRemovedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `switchUuid`: xsd:string.
     pub switch_uuid: Vec<String>,
+}
+impl PartialEq for GhostDvsProxySwitchRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_uuid == other.switch_uuid
+    }
 }
 impl ComplexType for GhostDvsProxySwitchRemovedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchRemovedEvent";
@@ -157,13 +186,12 @@ impl ComplexType for GhostDvsProxySwitchRemovedEvent {
         e.list("switchUuid", &self.switch_uuid);
     }
 }
-crate::xml::complex_codec!(GhostDvsProxySwitchRemovedEvent);
 crate::xml::inherits!(GhostDvsProxySwitchRemovedEvent, HostEvent);
 
 /// Data object `GlobalMessageChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GlobalMessageChangedEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -171,6 +199,13 @@ pub struct GlobalMessageChangedEvent {
     pub message: String,
     /// `prevMessage`: xsd:string (since 6.5).
     pub prev_message: Option<String>,
+}
+impl PartialEq for GlobalMessageChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+            && self.prev_message == other.prev_message
+    }
 }
 impl ComplexType for GlobalMessageChangedEvent {
     const TYPE_NAME: &'static str = "GlobalMessageChangedEvent";
@@ -189,18 +224,23 @@ impl ComplexType for GlobalMessageChangedEvent {
         if e.knows(Version::V6_5) { e.opt("prevMessage", &self.prev_message); }
     }
 }
-crate::xml::complex_codec!(GlobalMessageChangedEvent);
 crate::xml::inherits!(GlobalMessageChangedEvent, SessionEvent);
 
 /// Data object `GroupAlarmAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GroupAlarmAction {
     /// The fields inherited from [`AlarmAction`].
     pub base_: AlarmAction,
     /// `action`: [`AlarmAction`].
     pub action: Vec<AnyAlarmAction>,
+}
+impl PartialEq for GroupAlarmAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.action == other.action
+    }
 }
 impl ComplexType for GroupAlarmAction {
     const TYPE_NAME: &'static str = "GroupAlarmAction";
@@ -217,11 +257,10 @@ impl ComplexType for GroupAlarmAction {
         e.list("action", &self.action);
     }
 }
-crate::xml::complex_codec!(GroupAlarmAction);
 crate::xml::inherits!(GroupAlarmAction, AlarmAction);
 
 /// Data object `GuestAliases` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAliases {
     /// `base64Cert`: xsd:string.
     pub base64_cert: String,
@@ -231,6 +270,13 @@ pub struct GuestAliases {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestAliases {
+    fn eq(&self, other: &Self) -> bool {
+        self.base64_cert == other.base64_cert
+            && self.aliases == other.aliases
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestAliases {
     const TYPE_NAME: &'static str = "GuestAliases";
@@ -248,10 +294,9 @@ impl ComplexType for GuestAliases {
         e.list("aliases", &self.aliases);
     }
 }
-crate::xml::complex_codec!(GuestAliases);
 
 /// Data object `GuestAuthAliasInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthAliasInfo {
     /// `subject`: [`GuestAuthSubject`].
     pub subject: AnyGuestAuthSubject,
@@ -261,6 +306,13 @@ pub struct GuestAuthAliasInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestAuthAliasInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject == other.subject
+            && self.comment == other.comment
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestAuthAliasInfo {
     const TYPE_NAME: &'static str = "GuestAuthAliasInfo";
@@ -278,15 +330,19 @@ impl ComplexType for GuestAuthAliasInfo {
         e.req("comment", &self.comment);
     }
 }
-crate::xml::complex_codec!(GuestAuthAliasInfo);
 
 /// Data object `GuestAuthAnySubject` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestAuthSubject`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthAnySubject {
     /// The fields inherited from [`GuestAuthSubject`].
     pub base_: GuestAuthSubject,
+}
+impl PartialEq for GuestAuthAnySubject {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestAuthAnySubject {
     const TYPE_NAME: &'static str = "GuestAuthAnySubject";
@@ -298,18 +354,23 @@ impl ComplexType for GuestAuthAnySubject {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestAuthAnySubject);
 crate::xml::inherits!(GuestAuthAnySubject, GuestAuthSubject);
 
 /// Data object `GuestAuthNamedSubject` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestAuthSubject`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthNamedSubject {
     /// The fields inherited from [`GuestAuthSubject`].
     pub base_: GuestAuthSubject,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for GuestAuthNamedSubject {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for GuestAuthNamedSubject {
     const TYPE_NAME: &'static str = "GuestAuthNamedSubject";
@@ -326,18 +387,22 @@ impl ComplexType for GuestAuthNamedSubject {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(GuestAuthNamedSubject);
 crate::xml::inherits!(GuestAuthNamedSubject, GuestAuthSubject);
 
 /// Data object `GuestAuthSubject` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestAuthSubject`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthSubject {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestAuthSubject {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestAuthSubject {
     const TYPE_NAME: &'static str = "GuestAuthSubject";
@@ -350,12 +415,11 @@ impl ComplexType for GuestAuthSubject {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(GuestAuthSubject);
 
 /// Data object `GuestAuthentication` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestAuthentication`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthentication {
     /// `interactiveSession`: xsd:boolean.
     pub interactive_session: bool,
@@ -363,6 +427,12 @@ pub struct GuestAuthentication {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestAuthentication {
+    fn eq(&self, other: &Self) -> bool {
+        self.interactive_session == other.interactive_session
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestAuthentication {
     const TYPE_NAME: &'static str = "GuestAuthentication";
@@ -378,12 +448,11 @@ impl ComplexType for GuestAuthentication {
         e.req("interactiveSession", &self.interactive_session);
     }
 }
-crate::xml::complex_codec!(GuestAuthentication);
 
 /// Fault `GuestAuthenticationChallenge` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestAuthenticationChallenge {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
@@ -391,6 +460,13 @@ pub struct GuestAuthenticationChallenge {
     pub server_challenge: AnyGuestAuthentication,
     /// `sessionID`: xsd:long.
     pub session_id: i64,
+}
+impl PartialEq for GuestAuthenticationChallenge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.server_challenge == other.server_challenge
+            && self.session_id == other.session_id
+    }
 }
 impl ComplexType for GuestAuthenticationChallenge {
     const TYPE_NAME: &'static str = "GuestAuthenticationChallenge";
@@ -409,16 +485,20 @@ impl ComplexType for GuestAuthenticationChallenge {
         e.req("sessionID", &self.session_id);
     }
 }
-crate::xml::complex_codec!(GuestAuthenticationChallenge);
 crate::xml::inherits!(GuestAuthenticationChallenge, GuestOperationsFault);
 
 /// Fault `GuestComponentsOutOfDate` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestComponentsOutOfDate {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for GuestComponentsOutOfDate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestComponentsOutOfDate {
     const TYPE_NAME: &'static str = "GuestComponentsOutOfDate";
@@ -430,11 +510,10 @@ impl ComplexType for GuestComponentsOutOfDate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestComponentsOutOfDate);
 crate::xml::inherits!(GuestComponentsOutOfDate, GuestOperationsFault);
 
 /// Data object `GuestDiskInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestDiskInfo {
     /// `diskPath`: xsd:string.
     pub disk_path: Option<String>,
@@ -450,6 +529,16 @@ pub struct GuestDiskInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestDiskInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_path == other.disk_path
+            && self.capacity == other.capacity
+            && self.free_space == other.free_space
+            && self.filesystem_type == other.filesystem_type
+            && self.mappings == other.mappings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestDiskInfo {
     const TYPE_NAME: &'static str = "GuestDiskInfo";
@@ -473,12 +562,11 @@ impl ComplexType for GuestDiskInfo {
         if e.knows(Version::V7_0_0_0) { e.list("mappings", &self.mappings); }
     }
 }
-crate::xml::complex_codec!(GuestDiskInfo);
 
 /// Data object `GuestFileAttributes` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestFileAttributes`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestFileAttributes {
     /// `modificationTime`: xsd:dateTime.
     pub modification_time: Option<DateTime>,
@@ -490,6 +578,14 @@ pub struct GuestFileAttributes {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestFileAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.modification_time == other.modification_time
+            && self.access_time == other.access_time
+            && self.symlink_target == other.symlink_target
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestFileAttributes {
     const TYPE_NAME: &'static str = "GuestFileAttributes";
@@ -509,10 +605,9 @@ impl ComplexType for GuestFileAttributes {
         e.opt("symlinkTarget", &self.symlink_target);
     }
 }
-crate::xml::complex_codec!(GuestFileAttributes);
 
 /// Data object `GuestFileInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestFileInfo {
     /// `path`: xsd:string.
     pub path: String,
@@ -526,6 +621,15 @@ pub struct GuestFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.type_ == other.type_
+            && self.size == other.size
+            && self.attributes == other.attributes
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestFileInfo {
     const TYPE_NAME: &'static str = "GuestFileInfo";
@@ -547,10 +651,9 @@ impl ComplexType for GuestFileInfo {
         e.req("attributes", &self.attributes);
     }
 }
-crate::xml::complex_codec!(GuestFileInfo);
 
 /// Data object `GuestInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestInfo {
     /// `toolsStatus`: [`VirtualMachineToolsStatus`].
     pub tools_status: Option<VirtualMachineToolsStatus>,
@@ -610,6 +713,38 @@ pub struct GuestInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.tools_status == other.tools_status
+            && self.tools_version_status == other.tools_version_status
+            && self.tools_version_status2 == other.tools_version_status2
+            && self.tools_running_status == other.tools_running_status
+            && self.tools_version == other.tools_version
+            && self.tools_install_type == other.tools_install_type
+            && self.guest_id == other.guest_id
+            && self.guest_family == other.guest_family
+            && self.guest_full_name == other.guest_full_name
+            && self.guest_reboot_status == other.guest_reboot_status
+            && self.guest_detailed_data == other.guest_detailed_data
+            && self.host_name == other.host_name
+            && self.ip_address == other.ip_address
+            && self.net == other.net
+            && self.ip_stack == other.ip_stack
+            && self.disk == other.disk
+            && self.screen == other.screen
+            && self.guest_state == other.guest_state
+            && self.app_heartbeat_status == other.app_heartbeat_status
+            && self.guest_kernel_crashed == other.guest_kernel_crashed
+            && self.app_state == other.app_state
+            && self.guest_operations_ready == other.guest_operations_ready
+            && self.interactive_guest_operations_ready == other.interactive_guest_operations_ready
+            && self.guest_state_change_supported == other.guest_state_change_supported
+            && self.generation_info == other.generation_info
+            && self.hw_version == other.hw_version
+            && self.customization_info == other.customization_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestInfo {
     const TYPE_NAME: &'static str = "GuestInfo";
@@ -677,10 +812,9 @@ impl ComplexType for GuestInfo {
         if e.knows(Version::V7_0_2_0) { e.opt("customizationInfo", &self.customization_info); }
     }
 }
-crate::xml::complex_codec!(GuestInfo);
 
 /// Data object `GuestInfoCustomizationInfo` of the vSphere API (since 7.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestInfoCustomizationInfo {
     /// `customizationStatus`: xsd:string.
     pub customization_status: String,
@@ -694,6 +828,15 @@ pub struct GuestInfoCustomizationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestInfoCustomizationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.customization_status == other.customization_status
+            && self.start_time == other.start_time
+            && self.end_time == other.end_time
+            && self.error_msg == other.error_msg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestInfoCustomizationInfo {
     const TYPE_NAME: &'static str = "GuestInfoCustomizationInfo";
@@ -715,10 +858,9 @@ impl ComplexType for GuestInfoCustomizationInfo {
         e.opt("errorMsg", &self.error_msg);
     }
 }
-crate::xml::complex_codec!(GuestInfoCustomizationInfo);
 
 /// Data object `GuestInfoNamespaceGenerationInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestInfoNamespaceGenerationInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -728,6 +870,13 @@ pub struct GuestInfoNamespaceGenerationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestInfoNamespaceGenerationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.generation_no == other.generation_no
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestInfoNamespaceGenerationInfo {
     const TYPE_NAME: &'static str = "GuestInfoNamespaceGenerationInfo";
@@ -745,10 +894,9 @@ impl ComplexType for GuestInfoNamespaceGenerationInfo {
         e.req("generationNo", &self.generation_no);
     }
 }
-crate::xml::complex_codec!(GuestInfoNamespaceGenerationInfo);
 
 /// Data object `GuestInfoVirtualDiskMapping` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestInfoVirtualDiskMapping {
     /// `key`: xsd:int.
     pub key: i32,
@@ -756,6 +904,12 @@ pub struct GuestInfoVirtualDiskMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestInfoVirtualDiskMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestInfoVirtualDiskMapping {
     const TYPE_NAME: &'static str = "GuestInfoVirtualDiskMapping";
@@ -771,10 +925,9 @@ impl ComplexType for GuestInfoVirtualDiskMapping {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(GuestInfoVirtualDiskMapping);
 
 /// Data object `GuestListFileInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestListFileInfo {
     /// `files`: [`GuestFileInfo`].
     pub files: Vec<GuestFileInfo>,
@@ -784,6 +937,13 @@ pub struct GuestListFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestListFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.files == other.files
+            && self.remaining == other.remaining
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestListFileInfo {
     const TYPE_NAME: &'static str = "GuestListFileInfo";
@@ -801,10 +961,9 @@ impl ComplexType for GuestListFileInfo {
         e.req("remaining", &self.remaining);
     }
 }
-crate::xml::complex_codec!(GuestListFileInfo);
 
 /// Data object `GuestMappedAliases` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestMappedAliases {
     /// `base64Cert`: xsd:string.
     pub base64_cert: String,
@@ -816,6 +975,14 @@ pub struct GuestMappedAliases {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestMappedAliases {
+    fn eq(&self, other: &Self) -> bool {
+        self.base64_cert == other.base64_cert
+            && self.username == other.username
+            && self.subjects == other.subjects
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestMappedAliases {
     const TYPE_NAME: &'static str = "GuestMappedAliases";
@@ -835,15 +1002,19 @@ impl ComplexType for GuestMappedAliases {
         e.list("subjects", &self.subjects);
     }
 }
-crate::xml::complex_codec!(GuestMappedAliases);
 
 /// Fault `GuestMultipleMappings` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestMultipleMappings {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for GuestMultipleMappings {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestMultipleMappings {
     const TYPE_NAME: &'static str = "GuestMultipleMappings";
@@ -855,11 +1026,10 @@ impl ComplexType for GuestMultipleMappings {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestMultipleMappings);
 crate::xml::inherits!(GuestMultipleMappings, GuestOperationsFault);
 
 /// Data object `GuestNicInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestNicInfo {
     /// `network`: xsd:string.
     pub network: Option<String>,
@@ -881,6 +1051,19 @@ pub struct GuestNicInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestNicInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.ip_address == other.ip_address
+            && self.mac_address == other.mac_address
+            && self.connected == other.connected
+            && self.device_config_id == other.device_config_id
+            && self.dns_config == other.dns_config
+            && self.ip_config == other.ip_config
+            && self.net_bios_config == other.net_bios_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestNicInfo {
     const TYPE_NAME: &'static str = "GuestNicInfo";
@@ -910,17 +1093,21 @@ impl ComplexType for GuestNicInfo {
         if e.knows(Version::V4_1) { e.opt("netBIOSConfig", &self.net_bios_config); }
     }
 }
-crate::xml::complex_codec!(GuestNicInfo);
 
 /// Fault `GuestOperationsFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestOperationsFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestOperationsFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for GuestOperationsFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestOperationsFault {
     const TYPE_NAME: &'static str = "GuestOperationsFault";
@@ -932,16 +1119,20 @@ impl ComplexType for GuestOperationsFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestOperationsFault);
 crate::xml::inherits!(GuestOperationsFault, VimFault);
 
 /// Fault `GuestOperationsUnavailable` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestOperationsUnavailable {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for GuestOperationsUnavailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestOperationsUnavailable {
     const TYPE_NAME: &'static str = "GuestOperationsUnavailable";
@@ -953,11 +1144,10 @@ impl ComplexType for GuestOperationsUnavailable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestOperationsUnavailable);
 crate::xml::inherits!(GuestOperationsUnavailable, GuestOperationsFault);
 
 /// Data object `GuestOsDescriptor` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestOsDescriptor {
     /// `id`: xsd:string.
     pub id: String,
@@ -1091,6 +1281,75 @@ pub struct GuestOsDescriptor {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestOsDescriptor {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.family == other.family
+            && self.full_name == other.full_name
+            && self.supported_max_cpus == other.supported_max_cpus
+            && self.num_supported_physical_sockets == other.num_supported_physical_sockets
+            && self.num_supported_cores_per_socket == other.num_supported_cores_per_socket
+            && self.supported_min_mem_mb == other.supported_min_mem_mb
+            && self.supported_max_mem_mb == other.supported_max_mem_mb
+            && self.recommended_mem_mb == other.recommended_mem_mb
+            && self.recommended_color_depth == other.recommended_color_depth
+            && self.supported_disk_controller_list == other.supported_disk_controller_list
+            && self.recommended_scsi_controller == other.recommended_scsi_controller
+            && self.recommended_disk_controller == other.recommended_disk_controller
+            && self.supported_num_disks == other.supported_num_disks
+            && self.recommended_disk_size_mb == other.recommended_disk_size_mb
+            && self.recommended_cdrom_controller == other.recommended_cdrom_controller
+            && self.supported_ethernet_card == other.supported_ethernet_card
+            && self.recommended_ethernet_card == other.recommended_ethernet_card
+            && self.supports_slave_disk == other.supports_slave_disk
+            && self.cpu_feature_mask == other.cpu_feature_mask
+            && self.smc_required == other.smc_required
+            && self.supports_wake_on_lan == other.supports_wake_on_lan
+            && self.supports_vmi == other.supports_vmi
+            && self.supports_memory_hot_add == other.supports_memory_hot_add
+            && self.supports_cpu_hot_add == other.supports_cpu_hot_add
+            && self.supports_cpu_hot_remove == other.supports_cpu_hot_remove
+            && self.supported_firmware == other.supported_firmware
+            && self.recommended_firmware == other.recommended_firmware
+            && self.supported_usb_controller_list == other.supported_usb_controller_list
+            && self.recommended_usb_controller == other.recommended_usb_controller
+            && self.supports3d == other.supports3d
+            && self.recommended3d == other.recommended3d
+            && self.smc_recommended == other.smc_recommended
+            && self.ich7m_recommended == other.ich7m_recommended
+            && self.usb_recommended == other.usb_recommended
+            && self.support_level == other.support_level
+            && self.supported_for_create == other.supported_for_create
+            && self.vram_size_in_kb == other.vram_size_in_kb
+            && self.num_supported_floppy_devices == other.num_supported_floppy_devices
+            && self.wake_on_lan_ethernet_card == other.wake_on_lan_ethernet_card
+            && self.supports_pvscsi_controller_for_boot == other.supports_pvscsi_controller_for_boot
+            && self.disk_uuid_enabled == other.disk_uuid_enabled
+            && self.supports_hot_plug_pci == other.supports_hot_plug_pci
+            && self.supports_secure_boot == other.supports_secure_boot
+            && self.default_secure_boot == other.default_secure_boot
+            && self.persistent_memory_supported == other.persistent_memory_supported
+            && self.supported_min_persistent_memory_mb == other.supported_min_persistent_memory_mb
+            && self.supported_max_persistent_memory_mb == other.supported_max_persistent_memory_mb
+            && self.recommended_persistent_memory_mb == other.recommended_persistent_memory_mb
+            && self.persistent_memory_hot_add_supported == other.persistent_memory_hot_add_supported
+            && self.persistent_memory_hot_remove_supported == other.persistent_memory_hot_remove_supported
+            && self.persistent_memory_cold_growth_supported == other.persistent_memory_cold_growth_supported
+            && self.persistent_memory_cold_growth_granularity_mb == other.persistent_memory_cold_growth_granularity_mb
+            && self.persistent_memory_hot_growth_supported == other.persistent_memory_hot_growth_supported
+            && self.persistent_memory_hot_growth_granularity_mb == other.persistent_memory_hot_growth_granularity_mb
+            && self.num_recommended_physical_sockets == other.num_recommended_physical_sockets
+            && self.num_recommended_cores_per_socket == other.num_recommended_cores_per_socket
+            && self.vvtd_supported == other.vvtd_supported
+            && self.vbs_supported == other.vbs_supported
+            && self.vsgx_supported == other.vsgx_supported
+            && self.vsgx_remote_attestation_supported == other.vsgx_remote_attestation_supported
+            && self.supports_tpm20 == other.supports_tpm20
+            && self.recommended_tpm20 == other.recommended_tpm20
+            && self.vwdt_supported == other.vwdt_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestOsDescriptor {
     const TYPE_NAME: &'static str = "GuestOsDescriptor";
@@ -1232,15 +1491,19 @@ impl ComplexType for GuestOsDescriptor {
         if e.knows(Version::V7_0_0_0) { e.opt("vwdtSupported", &self.vwdt_supported); }
     }
 }
-crate::xml::complex_codec!(GuestOsDescriptor);
 
 /// Fault `GuestPermissionDenied` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestPermissionDenied {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for GuestPermissionDenied {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestPermissionDenied {
     const TYPE_NAME: &'static str = "GuestPermissionDenied";
@@ -1252,13 +1515,12 @@ impl ComplexType for GuestPermissionDenied {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestPermissionDenied);
 crate::xml::inherits!(GuestPermissionDenied, GuestOperationsFault);
 
 /// Data object `GuestPosixFileAttributes` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestFileAttributes`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestPosixFileAttributes {
     /// The fields inherited from [`GuestFileAttributes`].
     pub base_: GuestFileAttributes,
@@ -1268,6 +1530,14 @@ pub struct GuestPosixFileAttributes {
     pub group_id: Option<i32>,
     /// `permissions`: xsd:long.
     pub permissions: Option<i64>,
+}
+impl PartialEq for GuestPosixFileAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.owner_id == other.owner_id
+            && self.group_id == other.group_id
+            && self.permissions == other.permissions
+    }
 }
 impl ComplexType for GuestPosixFileAttributes {
     const TYPE_NAME: &'static str = "GuestPosixFileAttributes";
@@ -1288,11 +1558,10 @@ impl ComplexType for GuestPosixFileAttributes {
         e.opt("permissions", &self.permissions);
     }
 }
-crate::xml::complex_codec!(GuestPosixFileAttributes);
 crate::xml::inherits!(GuestPosixFileAttributes, GuestFileAttributes);
 
 /// Data object `GuestProcessInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestProcessInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -1312,6 +1581,18 @@ pub struct GuestProcessInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestProcessInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.pid == other.pid
+            && self.owner == other.owner
+            && self.cmd_line == other.cmd_line
+            && self.start_time == other.start_time
+            && self.end_time == other.end_time
+            && self.exit_code == other.exit_code
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestProcessInfo {
     const TYPE_NAME: &'static str = "GuestProcessInfo";
@@ -1339,17 +1620,22 @@ impl ComplexType for GuestProcessInfo {
         e.opt("exitCode", &self.exit_code);
     }
 }
-crate::xml::complex_codec!(GuestProcessInfo);
 
 /// Fault `GuestProcessNotFound` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestProcessNotFound {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
     /// `pid`: xsd:long.
     pub pid: i64,
+}
+impl PartialEq for GuestProcessNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pid == other.pid
+    }
 }
 impl ComplexType for GuestProcessNotFound {
     const TYPE_NAME: &'static str = "GuestProcessNotFound";
@@ -1366,13 +1652,12 @@ impl ComplexType for GuestProcessNotFound {
         e.req("pid", &self.pid);
     }
 }
-crate::xml::complex_codec!(GuestProcessNotFound);
 crate::xml::inherits!(GuestProcessNotFound, GuestOperationsFault);
 
 /// Data object `GuestProgramSpec` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestProgramSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestProgramSpec {
     /// `programPath`: xsd:string.
     pub program_path: String,
@@ -1386,6 +1671,15 @@ pub struct GuestProgramSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestProgramSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.program_path == other.program_path
+            && self.arguments == other.arguments
+            && self.working_directory == other.working_directory
+            && self.env_variables == other.env_variables
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestProgramSpec {
     const TYPE_NAME: &'static str = "GuestProgramSpec";
@@ -1407,10 +1701,9 @@ impl ComplexType for GuestProgramSpec {
         e.list("envVariables", &self.env_variables);
     }
 }
-crate::xml::complex_codec!(GuestProgramSpec);
 
 /// Data object `GuestRegKeyNameSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegKeyNameSpec {
     /// `registryPath`: xsd:string.
     pub registry_path: String,
@@ -1420,6 +1713,13 @@ pub struct GuestRegKeyNameSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegKeyNameSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.registry_path == other.registry_path
+            && self.wow_bitness == other.wow_bitness
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegKeyNameSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyNameSpec";
@@ -1437,10 +1737,9 @@ impl ComplexType for GuestRegKeyNameSpec {
         e.req("wowBitness", &self.wow_bitness);
     }
 }
-crate::xml::complex_codec!(GuestRegKeyNameSpec);
 
 /// Data object `GuestRegKeyRecordSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegKeyRecordSpec {
     /// `key`: [`GuestRegKeySpec`].
     pub key: GuestRegKeySpec,
@@ -1450,6 +1749,13 @@ pub struct GuestRegKeyRecordSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegKeyRecordSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegKeyRecordSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyRecordSpec";
@@ -1467,10 +1773,9 @@ impl ComplexType for GuestRegKeyRecordSpec {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(GuestRegKeyRecordSpec);
 
 /// Data object `GuestRegKeySpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegKeySpec {
     /// `keyName`: [`GuestRegKeyNameSpec`].
     pub key_name: GuestRegKeyNameSpec,
@@ -1482,6 +1787,14 @@ pub struct GuestRegKeySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegKeySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_name == other.key_name
+            && self.class_type == other.class_type
+            && self.last_written == other.last_written
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegKeySpec {
     const TYPE_NAME: &'static str = "GuestRegKeySpec";
@@ -1501,17 +1814,22 @@ impl ComplexType for GuestRegKeySpec {
         e.req("lastWritten", &self.last_written);
     }
 }
-crate::xml::complex_codec!(GuestRegKeySpec);
 
 /// Data object `GuestRegValueBinarySpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueBinarySpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:base64Binary.
     pub value: Option<Vec<u8>>,
+}
+impl PartialEq for GuestRegValueBinarySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueBinarySpec {
     const TYPE_NAME: &'static str = "GuestRegValueBinarySpec";
@@ -1528,18 +1846,22 @@ impl ComplexType for GuestRegValueBinarySpec {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueBinarySpec);
 crate::xml::inherits!(GuestRegValueBinarySpec, GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueDataSpec` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegValueDataSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueDataSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegValueDataSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegValueDataSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDataSpec";
@@ -1552,17 +1874,22 @@ impl ComplexType for GuestRegValueDataSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueDwordSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueDwordSpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:int.
     pub value: i32,
+}
+impl PartialEq for GuestRegValueDwordSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueDwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDwordSpec";
@@ -1579,18 +1906,23 @@ impl ComplexType for GuestRegValueDwordSpec {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueDwordSpec);
 crate::xml::inherits!(GuestRegValueDwordSpec, GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueExpandStringSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueExpandStringSpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:string.
     pub value: Option<String>,
+}
+impl PartialEq for GuestRegValueExpandStringSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueExpandStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueExpandStringSpec";
@@ -1607,18 +1939,23 @@ impl ComplexType for GuestRegValueExpandStringSpec {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueExpandStringSpec);
 crate::xml::inherits!(GuestRegValueExpandStringSpec, GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueMultiStringSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueMultiStringSpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:string.
     pub value: Vec<String>,
+}
+impl PartialEq for GuestRegValueMultiStringSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueMultiStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueMultiStringSpec";
@@ -1635,11 +1972,10 @@ impl ComplexType for GuestRegValueMultiStringSpec {
         e.list("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueMultiStringSpec);
 crate::xml::inherits!(GuestRegValueMultiStringSpec, GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueNameSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueNameSpec {
     /// `keyName`: [`GuestRegKeyNameSpec`].
     pub key_name: GuestRegKeyNameSpec,
@@ -1649,6 +1985,13 @@ pub struct GuestRegValueNameSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegValueNameSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_name == other.key_name
+            && self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegValueNameSpec {
     const TYPE_NAME: &'static str = "GuestRegValueNameSpec";
@@ -1666,17 +2009,22 @@ impl ComplexType for GuestRegValueNameSpec {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(GuestRegValueNameSpec);
 
 /// Data object `GuestRegValueQwordSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueQwordSpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:long.
     pub value: i64,
+}
+impl PartialEq for GuestRegValueQwordSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueQwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueQwordSpec";
@@ -1693,11 +2041,10 @@ impl ComplexType for GuestRegValueQwordSpec {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueQwordSpec);
 crate::xml::inherits!(GuestRegValueQwordSpec, GuestRegValueDataSpec);
 
 /// Data object `GuestRegValueSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueSpec {
     /// `name`: [`GuestRegValueNameSpec`].
     pub name: GuestRegValueNameSpec,
@@ -1707,6 +2054,13 @@ pub struct GuestRegValueSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestRegValueSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.data == other.data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestRegValueSpec {
     const TYPE_NAME: &'static str = "GuestRegValueSpec";
@@ -1724,17 +2078,22 @@ impl ComplexType for GuestRegValueSpec {
         e.req("data", &self.data);
     }
 }
-crate::xml::complex_codec!(GuestRegValueSpec);
 
 /// Data object `GuestRegValueStringSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegValueDataSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegValueStringSpec {
     /// The fields inherited from [`GuestRegValueDataSpec`].
     pub base_: GuestRegValueDataSpec,
     /// `value`: xsd:string.
     pub value: Option<String>,
+}
+impl PartialEq for GuestRegValueStringSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for GuestRegValueStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueStringSpec";
@@ -1751,7 +2110,6 @@ impl ComplexType for GuestRegValueStringSpec {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(GuestRegValueStringSpec);
 crate::xml::inherits!(GuestRegValueStringSpec, GuestRegValueDataSpec);
 
 /// Fault `GuestRegistryFault` of the vSphere API (since 6.0).
@@ -1759,12 +2117,18 @@ crate::xml::inherits!(GuestRegValueStringSpec, GuestRegValueDataSpec);
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegistryFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryFault {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
     /// `windowsSystemErrorCode`: xsd:long.
     pub windows_system_error_code: i64,
+}
+impl PartialEq for GuestRegistryFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.windows_system_error_code == other.windows_system_error_code
+    }
 }
 impl ComplexType for GuestRegistryFault {
     const TYPE_NAME: &'static str = "GuestRegistryFault";
@@ -1781,16 +2145,20 @@ impl ComplexType for GuestRegistryFault {
         e.req("windowsSystemErrorCode", &self.windows_system_error_code);
     }
 }
-crate::xml::complex_codec!(GuestRegistryFault);
 crate::xml::inherits!(GuestRegistryFault, GuestOperationsFault);
 
 /// Fault `GuestRegistryKeyAlreadyExists` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegistryKeyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryKeyAlreadyExists {
     /// The fields inherited from [`GuestRegistryKeyFault`].
     pub base_: GuestRegistryKeyFault,
+}
+impl PartialEq for GuestRegistryKeyAlreadyExists {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestRegistryKeyAlreadyExists {
     const TYPE_NAME: &'static str = "GuestRegistryKeyAlreadyExists";
@@ -1802,7 +2170,6 @@ impl ComplexType for GuestRegistryKeyAlreadyExists {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestRegistryKeyAlreadyExists);
 crate::xml::inherits!(GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault);
 
 /// Fault `GuestRegistryKeyFault` of the vSphere API (since 6.0).
@@ -1810,12 +2177,18 @@ crate::xml::inherits!(GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault);
 /// Extends [`GuestRegistryFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegistryKeyFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryKeyFault {
     /// The fields inherited from [`GuestRegistryFault`].
     pub base_: GuestRegistryFault,
     /// `keyName`: xsd:string.
     pub key_name: String,
+}
+impl PartialEq for GuestRegistryKeyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_name == other.key_name
+    }
 }
 impl ComplexType for GuestRegistryKeyFault {
     const TYPE_NAME: &'static str = "GuestRegistryKeyFault";
@@ -1832,16 +2205,20 @@ impl ComplexType for GuestRegistryKeyFault {
         e.req("keyName", &self.key_name);
     }
 }
-crate::xml::complex_codec!(GuestRegistryKeyFault);
 crate::xml::inherits!(GuestRegistryKeyFault, GuestRegistryFault);
 
 /// Fault `GuestRegistryKeyHasSubkeys` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegistryKeyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryKeyHasSubkeys {
     /// The fields inherited from [`GuestRegistryKeyFault`].
     pub base_: GuestRegistryKeyFault,
+}
+impl PartialEq for GuestRegistryKeyHasSubkeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestRegistryKeyHasSubkeys {
     const TYPE_NAME: &'static str = "GuestRegistryKeyHasSubkeys";
@@ -1853,16 +2230,20 @@ impl ComplexType for GuestRegistryKeyHasSubkeys {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestRegistryKeyHasSubkeys);
 crate::xml::inherits!(GuestRegistryKeyHasSubkeys, GuestRegistryKeyFault);
 
 /// Fault `GuestRegistryKeyInvalid` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegistryKeyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryKeyInvalid {
     /// The fields inherited from [`GuestRegistryKeyFault`].
     pub base_: GuestRegistryKeyFault,
+}
+impl PartialEq for GuestRegistryKeyInvalid {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestRegistryKeyInvalid {
     const TYPE_NAME: &'static str = "GuestRegistryKeyInvalid";
@@ -1874,16 +2255,20 @@ impl ComplexType for GuestRegistryKeyInvalid {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestRegistryKeyInvalid);
 crate::xml::inherits!(GuestRegistryKeyInvalid, GuestRegistryKeyFault);
 
 /// Fault `GuestRegistryKeyParentVolatile` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegistryKeyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryKeyParentVolatile {
     /// The fields inherited from [`GuestRegistryKeyFault`].
     pub base_: GuestRegistryKeyFault,
+}
+impl PartialEq for GuestRegistryKeyParentVolatile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestRegistryKeyParentVolatile {
     const TYPE_NAME: &'static str = "GuestRegistryKeyParentVolatile";
@@ -1895,7 +2280,6 @@ impl ComplexType for GuestRegistryKeyParentVolatile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestRegistryKeyParentVolatile);
 crate::xml::inherits!(GuestRegistryKeyParentVolatile, GuestRegistryKeyFault);
 
 /// Fault `GuestRegistryValueFault` of the vSphere API (since 6.0).
@@ -1903,7 +2287,7 @@ crate::xml::inherits!(GuestRegistryKeyParentVolatile, GuestRegistryKeyFault);
 /// Extends [`GuestRegistryFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegistryValueFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryValueFault {
     /// The fields inherited from [`GuestRegistryFault`].
     pub base_: GuestRegistryFault,
@@ -1911,6 +2295,13 @@ pub struct GuestRegistryValueFault {
     pub key_name: String,
     /// `valueName`: xsd:string.
     pub value_name: String,
+}
+impl PartialEq for GuestRegistryValueFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_name == other.key_name
+            && self.value_name == other.value_name
+    }
 }
 impl ComplexType for GuestRegistryValueFault {
     const TYPE_NAME: &'static str = "GuestRegistryValueFault";
@@ -1929,16 +2320,20 @@ impl ComplexType for GuestRegistryValueFault {
         e.req("valueName", &self.value_name);
     }
 }
-crate::xml::complex_codec!(GuestRegistryValueFault);
 crate::xml::inherits!(GuestRegistryValueFault, GuestRegistryFault);
 
 /// Fault `GuestRegistryValueNotFound` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestRegistryValueFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestRegistryValueNotFound {
     /// The fields inherited from [`GuestRegistryValueFault`].
     pub base_: GuestRegistryValueFault,
+}
+impl PartialEq for GuestRegistryValueNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for GuestRegistryValueNotFound {
     const TYPE_NAME: &'static str = "GuestRegistryValueNotFound";
@@ -1950,11 +2345,10 @@ impl ComplexType for GuestRegistryValueNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(GuestRegistryValueNotFound);
 crate::xml::inherits!(GuestRegistryValueNotFound, GuestRegistryValueFault);
 
 /// Data object `GuestScreenInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestScreenInfo {
     /// `width`: xsd:int.
     pub width: i32,
@@ -1964,6 +2358,13 @@ pub struct GuestScreenInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestScreenInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.width == other.width
+            && self.height == other.height
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestScreenInfo {
     const TYPE_NAME: &'static str = "GuestScreenInfo";
@@ -1981,10 +2382,9 @@ impl ComplexType for GuestScreenInfo {
         e.req("height", &self.height);
     }
 }
-crate::xml::complex_codec!(GuestScreenInfo);
 
 /// Data object `GuestStackInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestStackInfo {
     /// `dnsConfig`: [`NetDnsConfigInfo`].
     pub dns_config: Option<NetDnsConfigInfo>,
@@ -1998,6 +2398,15 @@ pub struct GuestStackInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for GuestStackInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+            && self.ip_stack_config == other.ip_stack_config
+            && self.dhcp_config == other.dhcp_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for GuestStackInfo {
     const TYPE_NAME: &'static str = "GuestStackInfo";
@@ -2019,12 +2428,11 @@ impl ComplexType for GuestStackInfo {
         e.opt("dhcpConfig", &self.dhcp_config);
     }
 }
-crate::xml::complex_codec!(GuestStackInfo);
 
 /// Data object `GuestWindowsFileAttributes` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestFileAttributes`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestWindowsFileAttributes {
     /// The fields inherited from [`GuestFileAttributes`].
     pub base_: GuestFileAttributes,
@@ -2034,6 +2442,14 @@ pub struct GuestWindowsFileAttributes {
     pub read_only: Option<bool>,
     /// `createTime`: xsd:dateTime.
     pub create_time: Option<DateTime>,
+}
+impl PartialEq for GuestWindowsFileAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hidden == other.hidden
+            && self.read_only == other.read_only
+            && self.create_time == other.create_time
+    }
 }
 impl ComplexType for GuestWindowsFileAttributes {
     const TYPE_NAME: &'static str = "GuestWindowsFileAttributes";
@@ -2054,18 +2470,23 @@ impl ComplexType for GuestWindowsFileAttributes {
         e.opt("createTime", &self.create_time);
     }
 }
-crate::xml::complex_codec!(GuestWindowsFileAttributes);
 crate::xml::inherits!(GuestWindowsFileAttributes, GuestFileAttributes);
 
 /// Data object `GuestWindowsProgramSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestProgramSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct GuestWindowsProgramSpec {
     /// The fields inherited from [`GuestProgramSpec`].
     pub base_: GuestProgramSpec,
     /// `startMinimized`: xsd:boolean.
     pub start_minimized: bool,
+}
+impl PartialEq for GuestWindowsProgramSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.start_minimized == other.start_minimized
+    }
 }
 impl ComplexType for GuestWindowsProgramSpec {
     const TYPE_NAME: &'static str = "GuestWindowsProgramSpec";
@@ -2082,16 +2503,20 @@ impl ComplexType for GuestWindowsProgramSpec {
         e.req("startMinimized", &self.start_minimized);
     }
 }
-crate::xml::complex_codec!(GuestWindowsProgramSpec);
 crate::xml::inherits!(GuestWindowsProgramSpec, GuestProgramSpec);
 
 /// Fault `HAErrorsAtDest` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HAErrorsAtDest {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for HAErrorsAtDest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HAErrorsAtDest {
     const TYPE_NAME: &'static str = "HAErrorsAtDest";
@@ -2103,13 +2528,12 @@ impl ComplexType for HAErrorsAtDest {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HAErrorsAtDest);
 crate::xml::inherits!(HAErrorsAtDest, MigrationFault);
 
 /// Data object `HbrDiskMigrationAction` of the vSphere API (since 6.0).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrDiskMigrationAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -2137,6 +2561,23 @@ pub struct HbrDiskMigrationAction {
     pub io_latency_src_before: Option<f32>,
     /// `ioLatencyDstBefore`: xsd:float.
     pub io_latency_dst_before: Option<f32>,
+}
+impl PartialEq for HbrDiskMigrationAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.collection_id == other.collection_id
+            && self.collection_name == other.collection_name
+            && self.disk_ids == other.disk_ids
+            && self.source == other.source
+            && self.destination == other.destination
+            && self.size_transferred == other.size_transferred
+            && self.space_util_src_before == other.space_util_src_before
+            && self.space_util_dst_before == other.space_util_dst_before
+            && self.space_util_src_after == other.space_util_src_after
+            && self.space_util_dst_after == other.space_util_dst_after
+            && self.io_latency_src_before == other.io_latency_src_before
+            && self.io_latency_dst_before == other.io_latency_dst_before
+    }
 }
 impl ComplexType for HbrDiskMigrationAction {
     const TYPE_NAME: &'static str = "HbrDiskMigrationAction";
@@ -2175,11 +2616,10 @@ impl ComplexType for HbrDiskMigrationAction {
         e.opt("ioLatencyDstBefore", &self.io_latency_dst_before);
     }
 }
-crate::xml::complex_codec!(HbrDiskMigrationAction);
 crate::xml::inherits!(HbrDiskMigrationAction, ClusterAction);
 
 /// Data object `HbrManagerReplicationVmInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrManagerReplicationVmInfo {
     /// `state`: xsd:string.
     pub state: String,
@@ -2193,6 +2633,15 @@ pub struct HbrManagerReplicationVmInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HbrManagerReplicationVmInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.progress_info == other.progress_info
+            && self.image_id == other.image_id
+            && self.last_error == other.last_error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HbrManagerReplicationVmInfo {
     const TYPE_NAME: &'static str = "HbrManagerReplicationVmInfo";
@@ -2214,10 +2663,9 @@ impl ComplexType for HbrManagerReplicationVmInfo {
         e.opt("lastError", &self.last_error);
     }
 }
-crate::xml::complex_codec!(HbrManagerReplicationVmInfo);
 
 /// Data object `HbrManagerVmReplicationCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrManagerVmReplicationCapability {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -2235,6 +2683,17 @@ pub struct HbrManagerVmReplicationCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HbrManagerVmReplicationCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.supported_quiesce_mode == other.supported_quiesce_mode
+            && self.compression_supported == other.compression_supported
+            && self.max_supported_source_disk_capacity == other.max_supported_source_disk_capacity
+            && self.min_rpo == other.min_rpo
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HbrManagerVmReplicationCapability {
     const TYPE_NAME: &'static str = "HbrManagerVmReplicationCapability";
@@ -2260,17 +2719,21 @@ impl ComplexType for HbrManagerVmReplicationCapability {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HbrManagerVmReplicationCapability);
 
 /// Data object `HbrReplicationTargetSpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHbrReplicationTargetSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrReplicationTargetSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HbrReplicationTargetSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HbrReplicationTargetSpec {
     const TYPE_NAME: &'static str = "HbrReplicationTargetSpec";
@@ -2283,10 +2746,9 @@ impl ComplexType for HbrReplicationTargetSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HbrReplicationTargetSpec);
 
 /// Data object `HbrTargetSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrTargetSpec {
     /// `targetIP`: xsd:string.
     pub target_ip: String,
@@ -2296,6 +2758,13 @@ pub struct HbrTargetSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HbrTargetSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.target_ip == other.target_ip
+            && self.certificate == other.certificate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HbrTargetSpec {
     const TYPE_NAME: &'static str = "HbrTargetSpec";
@@ -2313,17 +2782,22 @@ impl ComplexType for HbrTargetSpec {
         e.req("certificate", &self.certificate);
     }
 }
-crate::xml::complex_codec!(HbrTargetSpec);
 
 /// Data object `HbrTargetSpecReplacement` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`HbrReplicationTargetSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HbrTargetSpecReplacement {
     /// The fields inherited from [`HbrReplicationTargetSpec`].
     pub base_: HbrReplicationTargetSpec,
     /// `spec`: [`HbrTargetSpec`].
     pub spec: Vec<HbrTargetSpec>,
+}
+impl PartialEq for HbrTargetSpecReplacement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.spec == other.spec
+    }
 }
 impl ComplexType for HbrTargetSpecReplacement {
     const TYPE_NAME: &'static str = "HbrTargetSpecReplacement";
@@ -2340,13 +2814,12 @@ impl ComplexType for HbrTargetSpecReplacement {
         e.list("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HbrTargetSpecReplacement);
 crate::xml::inherits!(HbrTargetSpecReplacement, HbrReplicationTargetSpec);
 
 /// Data object `HealthStatusChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HealthStatusChangedEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
@@ -2360,6 +2833,16 @@ pub struct HealthStatusChangedEvent {
     pub component_name: String,
     /// `serviceId`: xsd:string (since 6.0).
     pub service_id: Option<String>,
+}
+impl PartialEq for HealthStatusChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.component_id == other.component_id
+            && self.old_status == other.old_status
+            && self.new_status == other.new_status
+            && self.component_name == other.component_name
+            && self.service_id == other.service_id
+    }
 }
 impl ComplexType for HealthStatusChangedEvent {
     const TYPE_NAME: &'static str = "HealthStatusChangedEvent";
@@ -2384,11 +2867,10 @@ impl ComplexType for HealthStatusChangedEvent {
         if e.knows(Version::V6_0) { e.opt("serviceId", &self.service_id); }
     }
 }
-crate::xml::complex_codec!(HealthStatusChangedEvent);
 crate::xml::inherits!(HealthStatusChangedEvent, Event);
 
 /// Data object `HealthSystemRuntime` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HealthSystemRuntime {
     /// `systemHealthInfo`: [`HostSystemHealthInfo`].
     pub system_health_info: Option<HostSystemHealthInfo>,
@@ -2398,6 +2880,13 @@ pub struct HealthSystemRuntime {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HealthSystemRuntime {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_health_info == other.system_health_info
+            && self.hardware_status_info == other.hardware_status_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HealthSystemRuntime {
     const TYPE_NAME: &'static str = "HealthSystemRuntime";
@@ -2415,10 +2904,9 @@ impl ComplexType for HealthSystemRuntime {
         e.opt("hardwareStatusInfo", &self.hardware_status_info);
     }
 }
-crate::xml::complex_codec!(HealthSystemRuntime);
 
 /// Data object `HealthUpdate` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HealthUpdate {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -2434,6 +2922,16 @@ pub struct HealthUpdate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HealthUpdate {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.health_update_info_id == other.health_update_info_id
+            && self.id == other.id
+            && self.status == other.status
+            && self.remediation == other.remediation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HealthUpdate {
     const TYPE_NAME: &'static str = "HealthUpdate";
@@ -2457,10 +2955,9 @@ impl ComplexType for HealthUpdate {
         e.req("remediation", &self.remediation);
     }
 }
-crate::xml::complex_codec!(HealthUpdate);
 
 /// Data object `HealthUpdateInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HealthUpdateInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -2472,6 +2969,14 @@ pub struct HealthUpdateInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HealthUpdateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.component_type == other.component_type
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HealthUpdateInfo {
     const TYPE_NAME: &'static str = "HealthUpdateInfo";
@@ -2491,15 +2996,19 @@ impl ComplexType for HealthUpdateInfo {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(HealthUpdateInfo);
 
 /// Fault `HeterogenousHostsBlockingEVC` of the vSphere API (since 2.5u2).
 ///
 /// Extends [`EVCConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HeterogenousHostsBlockingEVC {
     /// The fields inherited from [`EVCConfigFault`].
     pub base_: EVCConfigFault,
+}
+impl PartialEq for HeterogenousHostsBlockingEVC {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HeterogenousHostsBlockingEVC {
     const TYPE_NAME: &'static str = "HeterogenousHostsBlockingEVC";
@@ -2511,11 +3020,10 @@ impl ComplexType for HeterogenousHostsBlockingEVC {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HeterogenousHostsBlockingEVC);
 crate::xml::inherits!(HeterogenousHostsBlockingEVC, EVCConfigFault);
 
 /// Data object `HostAccessControlEntry` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAccessControlEntry {
     /// `principal`: xsd:string.
     pub principal: String,
@@ -2527,6 +3035,14 @@ pub struct HostAccessControlEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAccessControlEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.principal == other.principal
+            && self.group == other.group
+            && self.access_mode == other.access_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAccessControlEntry {
     const TYPE_NAME: &'static str = "HostAccessControlEntry";
@@ -2546,17 +3062,22 @@ impl ComplexType for HostAccessControlEntry {
         e.req("accessMode", &self.access_mode);
     }
 }
-crate::xml::complex_codec!(HostAccessControlEntry);
 
 /// Fault `HostAccessRestrictedToManagementServer` of the vSphere API (since 5.0).
 ///
 /// Extends [`NotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAccessRestrictedToManagementServer {
     /// The fields inherited from [`NotSupported`].
     pub base_: NotSupported,
     /// `managementServer`: xsd:string.
     pub management_server: String,
+}
+impl PartialEq for HostAccessRestrictedToManagementServer {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.management_server == other.management_server
+    }
 }
 impl ComplexType for HostAccessRestrictedToManagementServer {
     const TYPE_NAME: &'static str = "HostAccessRestrictedToManagementServer";
@@ -2573,13 +3094,12 @@ impl ComplexType for HostAccessRestrictedToManagementServer {
         e.req("managementServer", &self.management_server);
     }
 }
-crate::xml::complex_codec!(HostAccessRestrictedToManagementServer);
 crate::xml::inherits!(HostAccessRestrictedToManagementServer, NotSupported);
 
 /// Data object `HostAccountSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostAccountSpec`].
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostAccountSpec {
     /// `id`: xsd:string.
     pub id: String,
@@ -2591,6 +3111,14 @@ pub struct HostAccountSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAccountSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.password == other.password
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostAccountSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -2620,10 +3148,9 @@ impl ComplexType for HostAccountSpec {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(HostAccountSpec);
 
 /// Data object `HostActiveDirectory` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostActiveDirectory {
     /// `changeOperation`: xsd:string.
     pub change_operation: String,
@@ -2633,6 +3160,13 @@ pub struct HostActiveDirectory {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostActiveDirectory {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostActiveDirectory {
     const TYPE_NAME: &'static str = "HostActiveDirectory";
@@ -2650,12 +3184,11 @@ impl ComplexType for HostActiveDirectory {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostActiveDirectory);
 
 /// Data object `HostActiveDirectoryInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostDirectoryStoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostActiveDirectoryInfo {
     /// The fields inherited from [`HostDirectoryStoreInfo`].
     pub base_: HostDirectoryStoreInfo,
@@ -2667,6 +3200,15 @@ pub struct HostActiveDirectoryInfo {
     pub domain_membership_status: Option<String>,
     /// `smartCardAuthenticationEnabled`: xsd:boolean (since 6.0).
     pub smart_card_authentication_enabled: Option<bool>,
+}
+impl PartialEq for HostActiveDirectoryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.joined_domain == other.joined_domain
+            && self.trusted_domain == other.trusted_domain
+            && self.domain_membership_status == other.domain_membership_status
+            && self.smart_card_authentication_enabled == other.smart_card_authentication_enabled
+    }
 }
 impl ComplexType for HostActiveDirectoryInfo {
     const TYPE_NAME: &'static str = "HostActiveDirectoryInfo";
@@ -2689,11 +3231,10 @@ impl ComplexType for HostActiveDirectoryInfo {
         if e.knows(Version::V6_0) { e.opt("smartCardAuthenticationEnabled", &self.smart_card_authentication_enabled); }
     }
 }
-crate::xml::complex_codec!(HostActiveDirectoryInfo);
 crate::xml::inherits!(HostActiveDirectoryInfo, HostDirectoryStoreInfo);
 
 /// Data object `HostActiveDirectorySpec` of the vSphere API (since 4.1).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostActiveDirectorySpec {
     /// `domainName`: xsd:string.
     pub domain_name: Option<String>,
@@ -2715,6 +3256,19 @@ pub struct HostActiveDirectorySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostActiveDirectorySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.domain_name == other.domain_name
+            && self.user_name == other.user_name
+            && self.password == other.password
+            && self.cam_server == other.cam_server
+            && self.thumbprint == other.thumbprint
+            && self.certificate == other.certificate
+            && self.smart_card_authentication_enabled == other.smart_card_authentication_enabled
+            && self.smart_card_trust_anchors == other.smart_card_trust_anchors
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostActiveDirectorySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -2759,17 +3313,22 @@ impl ComplexType for HostActiveDirectorySpec {
         if e.knows(Version::V6_0) { e.list("smartCardTrustAnchors", &self.smart_card_trust_anchors); }
     }
 }
-crate::xml::complex_codec!(HostActiveDirectorySpec);
 
 /// Data object `HostAddFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAddFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `hostname`: xsd:string.
     pub hostname: String,
+}
+impl PartialEq for HostAddFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hostname == other.hostname
+    }
 }
 impl ComplexType for HostAddFailedEvent {
     const TYPE_NAME: &'static str = "HostAddFailedEvent";
@@ -2786,16 +3345,20 @@ impl ComplexType for HostAddFailedEvent {
         e.req("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(HostAddFailedEvent);
 crate::xml::inherits!(HostAddFailedEvent, HostEvent);
 
 /// Data object `HostAddedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAddedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostAddedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostAddedEvent {
     const TYPE_NAME: &'static str = "HostAddedEvent";
@@ -2807,16 +3370,20 @@ impl ComplexType for HostAddedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostAddedEvent);
 crate::xml::inherits!(HostAddedEvent, HostEvent);
 
 /// Data object `HostAdminDisableEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAdminDisableEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostAdminDisableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostAdminDisableEvent {
     const TYPE_NAME: &'static str = "HostAdminDisableEvent";
@@ -2828,16 +3395,20 @@ impl ComplexType for HostAdminDisableEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostAdminDisableEvent);
 crate::xml::inherits!(HostAdminDisableEvent, HostEvent);
 
 /// Data object `HostAdminEnableEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAdminEnableEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostAdminEnableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostAdminEnableEvent {
     const TYPE_NAME: &'static str = "HostAdminEnableEvent";
@@ -2849,13 +3420,12 @@ impl ComplexType for HostAdminEnableEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostAdminEnableEvent);
 crate::xml::inherits!(HostAdminEnableEvent, HostEvent);
 
 /// Data object `HostApplyProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostApplyProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -2881,6 +3451,22 @@ pub struct HostApplyProfile {
     pub usergroup_account: Vec<UserGroupProfile>,
     /// `authentication`: [`AuthenticationProfile`] (since 4.1).
     pub authentication: Option<AuthenticationProfile>,
+}
+impl PartialEq for HostApplyProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.memory == other.memory
+            && self.storage == other.storage
+            && self.network == other.network
+            && self.datetime == other.datetime
+            && self.firewall == other.firewall
+            && self.security == other.security
+            && self.service == other.service
+            && self.option == other.option
+            && self.user_account == other.user_account
+            && self.usergroup_account == other.usergroup_account
+            && self.authentication == other.authentication
+    }
 }
 impl ComplexType for HostApplyProfile {
     const TYPE_NAME: &'static str = "HostApplyProfile";
@@ -2917,11 +3503,10 @@ impl ComplexType for HostApplyProfile {
         if e.knows(Version::V4_1) { e.opt("authentication", &self.authentication); }
     }
 }
-crate::xml::complex_codec!(HostApplyProfile);
 crate::xml::inherits!(HostApplyProfile, ApplyProfile);
 
 /// Data object `HostAssignableHardwareBinding` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAssignableHardwareBinding {
     /// `instanceId`: xsd:string.
     pub instance_id: String,
@@ -2935,6 +3520,15 @@ pub struct HostAssignableHardwareBinding {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAssignableHardwareBinding {
+    fn eq(&self, other: &Self) -> bool {
+        self.instance_id == other.instance_id
+            && self.vm == other.vm
+            && self.pci_id == other.pci_id
+            && self.device_key == other.device_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAssignableHardwareBinding {
     const TYPE_NAME: &'static str = "HostAssignableHardwareBinding";
@@ -2956,10 +3550,9 @@ impl ComplexType for HostAssignableHardwareBinding {
         if e.knows(Version::V9_1_0_0) { e.opt("deviceKey", &self.device_key); }
     }
 }
-crate::xml::complex_codec!(HostAssignableHardwareBinding);
 
 /// Data object `HostAssignableHardwareConfig` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAssignableHardwareConfig {
     /// `attributeOverride`: [`HostAssignableHardwareConfigAttributeOverride`].
     pub attribute_override: Vec<HostAssignableHardwareConfigAttributeOverride>,
@@ -2967,6 +3560,12 @@ pub struct HostAssignableHardwareConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAssignableHardwareConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.attribute_override == other.attribute_override
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAssignableHardwareConfig {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfig";
@@ -2982,10 +3581,9 @@ impl ComplexType for HostAssignableHardwareConfig {
         e.list("attributeOverride", &self.attribute_override);
     }
 }
-crate::xml::complex_codec!(HostAssignableHardwareConfig);
 
 /// Data object `HostAssignableHardwareConfigAttributeOverride` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAssignableHardwareConfigAttributeOverride {
     /// `instanceId`: xsd:string.
     pub instance_id: String,
@@ -2997,6 +3595,14 @@ pub struct HostAssignableHardwareConfigAttributeOverride {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAssignableHardwareConfigAttributeOverride {
+    fn eq(&self, other: &Self) -> bool {
+        self.instance_id == other.instance_id
+            && self.name == other.name
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAssignableHardwareConfigAttributeOverride {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfigAttributeOverride";
@@ -3016,10 +3622,9 @@ impl ComplexType for HostAssignableHardwareConfigAttributeOverride {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(HostAssignableHardwareConfigAttributeOverride);
 
 /// Data object `HostAuthenticationInfo` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAuthenticationInfo {
     /// `principal`: xsd:string.
     pub principal: String,
@@ -3031,6 +3636,14 @@ pub struct HostAuthenticationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAuthenticationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.principal == other.principal
+            && self.owner_tag == other.owner_tag
+            && self.ssl_certificates == other.ssl_certificates
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationInfo";
@@ -3050,10 +3663,9 @@ impl ComplexType for HostAuthenticationInfo {
         e.list("sslCertificates", &self.ssl_certificates);
     }
 }
-crate::xml::complex_codec!(HostAuthenticationInfo);
 
 /// Data object `HostAuthenticationManagerInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAuthenticationManagerInfo {
     /// `authConfig`: [`HostAuthenticationStoreInfo`].
     pub auth_config: Vec<AnyHostAuthenticationStoreInfo>,
@@ -3061,6 +3673,12 @@ pub struct HostAuthenticationManagerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAuthenticationManagerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.auth_config == other.auth_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAuthenticationManagerInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationManagerInfo";
@@ -3076,12 +3694,11 @@ impl ComplexType for HostAuthenticationManagerInfo {
         e.list("authConfig", &self.auth_config);
     }
 }
-crate::xml::complex_codec!(HostAuthenticationManagerInfo);
 
 /// Data object `HostAuthenticationStoreInfo` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostAuthenticationStoreInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAuthenticationStoreInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
@@ -3089,6 +3706,12 @@ pub struct HostAuthenticationStoreInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAuthenticationStoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAuthenticationStoreInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationStoreInfo";
@@ -3104,10 +3727,9 @@ impl ComplexType for HostAuthenticationStoreInfo {
         e.req("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(HostAuthenticationStoreInfo);
 
 /// Data object `HostAutoStartManagerConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostAutoStartManagerConfig {
     /// `defaults`: [`AutoStartDefaults`].
     pub defaults: Option<AutoStartDefaults>,
@@ -3117,6 +3739,13 @@ pub struct HostAutoStartManagerConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostAutoStartManagerConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.defaults == other.defaults
+            && self.power_info == other.power_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostAutoStartManagerConfig {
     const TYPE_NAME: &'static str = "HostAutoStartManagerConfig";
@@ -3134,10 +3763,9 @@ impl ComplexType for HostAutoStartManagerConfig {
         e.list("powerInfo", &self.power_info);
     }
 }
-crate::xml::complex_codec!(HostAutoStartManagerConfig);
 
 /// Data object `HostBIOSInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBIOSInfo {
     /// `biosVersion`: xsd:string.
     pub bios_version: Option<String>,
@@ -3159,6 +3787,19 @@ pub struct HostBIOSInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostBIOSInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.bios_version == other.bios_version
+            && self.release_date == other.release_date
+            && self.vendor == other.vendor
+            && self.major_release == other.major_release
+            && self.minor_release == other.minor_release
+            && self.firmware_major_release == other.firmware_major_release
+            && self.firmware_minor_release == other.firmware_minor_release
+            && self.firmware_type == other.firmware_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostBIOSInfo {
     const TYPE_NAME: &'static str = "HostBIOSInfo";
@@ -3188,15 +3829,19 @@ impl ComplexType for HostBIOSInfo {
         if e.knows(Version::V8_0_2_0) { e.opt("firmwareType", &self.firmware_type); }
     }
 }
-crate::xml::complex_codec!(HostBIOSInfo);
 
 /// Data object `HostBlockAdapterTargetTransport` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBlockAdapterTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostBlockAdapterTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostBlockAdapterTargetTransport {
     const TYPE_NAME: &'static str = "HostBlockAdapterTargetTransport";
@@ -3208,16 +3853,20 @@ impl ComplexType for HostBlockAdapterTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostBlockAdapterTargetTransport);
 crate::xml::inherits!(HostBlockAdapterTargetTransport, HostTargetTransport);
 
 /// Data object `HostBlockHba` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBlockHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
+}
+impl PartialEq for HostBlockHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostBlockHba {
     const TYPE_NAME: &'static str = "HostBlockHba";
@@ -3229,11 +3878,10 @@ impl ComplexType for HostBlockHba {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostBlockHba);
 crate::xml::inherits!(HostBlockHba, HostHostBusAdapter);
 
 /// Data object `HostBootDevice` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBootDevice {
     /// `key`: xsd:string.
     pub key: String,
@@ -3243,6 +3891,13 @@ pub struct HostBootDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostBootDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostBootDevice {
     const TYPE_NAME: &'static str = "HostBootDevice";
@@ -3260,10 +3915,9 @@ impl ComplexType for HostBootDevice {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(HostBootDevice);
 
 /// Data object `HostBootDeviceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBootDeviceInfo {
     /// `bootDevices`: [`HostBootDevice`].
     pub boot_devices: Vec<HostBootDevice>,
@@ -3273,6 +3927,13 @@ pub struct HostBootDeviceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostBootDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.boot_devices == other.boot_devices
+            && self.current_boot_device_key == other.current_boot_device_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostBootDeviceInfo {
     const TYPE_NAME: &'static str = "HostBootDeviceInfo";
@@ -3290,10 +3951,9 @@ impl ComplexType for HostBootDeviceInfo {
         e.opt("currentBootDeviceKey", &self.current_boot_device_key);
     }
 }
-crate::xml::complex_codec!(HostBootDeviceInfo);
 
 /// Data object `HostCacheConfigurationInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCacheConfigurationInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -3303,6 +3963,13 @@ pub struct HostCacheConfigurationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCacheConfigurationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.swap_size == other.swap_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCacheConfigurationInfo {
     const TYPE_NAME: &'static str = "HostCacheConfigurationInfo";
@@ -3320,10 +3987,9 @@ impl ComplexType for HostCacheConfigurationInfo {
         e.req("swapSize", &self.swap_size);
     }
 }
-crate::xml::complex_codec!(HostCacheConfigurationInfo);
 
 /// Data object `HostCacheConfigurationSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCacheConfigurationSpec {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -3333,6 +3999,13 @@ pub struct HostCacheConfigurationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCacheConfigurationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.swap_size == other.swap_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCacheConfigurationSpec {
     const TYPE_NAME: &'static str = "HostCacheConfigurationSpec";
@@ -3350,10 +4023,9 @@ impl ComplexType for HostCacheConfigurationSpec {
         e.req("swapSize", &self.swap_size);
     }
 }
-crate::xml::complex_codec!(HostCacheConfigurationSpec);
 
 /// Data object `HostCapability` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCapability {
     /// `recursiveResourcePoolsSupported`: xsd:boolean.
     pub recursive_resource_pools_supported: bool,
@@ -3691,6 +4363,177 @@ pub struct HostCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.recursive_resource_pools_supported == other.recursive_resource_pools_supported
+            && self.cpu_memory_resource_configuration_supported == other.cpu_memory_resource_configuration_supported
+            && self.reboot_supported == other.reboot_supported
+            && self.shutdown_supported == other.shutdown_supported
+            && self.vmotion_supported == other.vmotion_supported
+            && self.standby_supported == other.standby_supported
+            && self.ipmi_supported == other.ipmi_supported
+            && self.max_supported_vms == other.max_supported_vms
+            && self.max_running_vms == other.max_running_vms
+            && self.max_supported_vcpus == other.max_supported_vcpus
+            && self.max_registered_vms == other.max_registered_vms
+            && self.datastore_principal_supported == other.datastore_principal_supported
+            && self.san_supported == other.san_supported
+            && self.nfs_supported == other.nfs_supported
+            && self.iscsi_supported == other.iscsi_supported
+            && self.vlan_tagging_supported == other.vlan_tagging_supported
+            && self.nic_teaming_supported == other.nic_teaming_supported
+            && self.high_guest_mem_supported == other.high_guest_mem_supported
+            && self.maintenance_mode_supported == other.maintenance_mode_supported
+            && self.suspended_relocate_supported == other.suspended_relocate_supported
+            && self.restricted_snapshot_relocate_supported == other.restricted_snapshot_relocate_supported
+            && self.per_vm_swap_files == other.per_vm_swap_files
+            && self.local_swap_datastore_supported == other.local_swap_datastore_supported
+            && self.unshared_swap_v_motion_supported == other.unshared_swap_v_motion_supported
+            && self.background_snapshots_supported == other.background_snapshots_supported
+            && self.pre_assigned_pci_unit_numbers_supported == other.pre_assigned_pci_unit_numbers_supported
+            && self.screenshot_supported == other.screenshot_supported
+            && self.scaled_screenshot_supported == other.scaled_screenshot_supported
+            && self.storage_v_motion_supported == other.storage_v_motion_supported
+            && self.vmotion_with_storage_v_motion_supported == other.vmotion_with_storage_v_motion_supported
+            && self.vmotion_across_network_supported == other.vmotion_across_network_supported
+            && self.max_num_disks_sv_motion == other.max_num_disks_sv_motion
+            && self.max_virtual_disk_desc_version_supported == other.max_virtual_disk_desc_version_supported
+            && self.hbr_nic_selection_supported == other.hbr_nic_selection_supported
+            && self.vr_nfc_nic_selection_supported == other.vr_nfc_nic_selection_supported
+            && self.record_replay_supported == other.record_replay_supported
+            && self.ft_supported == other.ft_supported
+            && self.replay_unsupported_reason == other.replay_unsupported_reason
+            && self.replay_compatibility_issues == other.replay_compatibility_issues
+            && self.smp_ft_supported == other.smp_ft_supported
+            && self.ft_compatibility_issues == other.ft_compatibility_issues
+            && self.smp_ft_compatibility_issues == other.smp_ft_compatibility_issues
+            && self.max_vcpus_per_ft_vm == other.max_vcpus_per_ft_vm
+            && self.login_by_ssl_thumbprint_supported == other.login_by_ssl_thumbprint_supported
+            && self.clone_from_snapshot_supported == other.clone_from_snapshot_supported
+            && self.delta_disk_backings_supported == other.delta_disk_backings_supported
+            && self.per_vm_network_traffic_shaping_supported == other.per_vm_network_traffic_shaping_supported
+            && self.tpm_supported == other.tpm_supported
+            && self.tpm_version == other.tpm_version
+            && self.txt_enabled == other.txt_enabled
+            && self.drtm_type == other.drtm_type
+            && self.supported_cpu_feature == other.supported_cpu_feature
+            && self.virtual_exec_usage_supported == other.virtual_exec_usage_supported
+            && self.storage_iorm_supported == other.storage_iorm_supported
+            && self.vm_direct_path_gen2_supported == other.vm_direct_path_gen2_supported
+            && self.vm_direct_path_gen2_unsupported_reason == other.vm_direct_path_gen2_unsupported_reason
+            && self.vm_direct_path_gen2_unsupported_reason_extended == other.vm_direct_path_gen2_unsupported_reason_extended
+            && self.supported_vmfs_major_version == other.supported_vmfs_major_version
+            && self.vstorage_capable == other.vstorage_capable
+            && self.snapshot_relayout_supported == other.snapshot_relayout_supported
+            && self.firewall_ip_rules_supported == other.firewall_ip_rules_supported
+            && self.service_package_info_supported == other.service_package_info_supported
+            && self.max_host_running_vms == other.max_host_running_vms
+            && self.max_host_supported_vcpus == other.max_host_supported_vcpus
+            && self.vmfs_datastore_mount_capable == other.vmfs_datastore_mount_capable
+            && self.eight_plus_host_vmfs_shared_access_supported == other.eight_plus_host_vmfs_shared_access_supported
+            && self.nested_hv_supported == other.nested_hv_supported
+            && self.vpmc_supported == other.vpmc_supported
+            && self.inter_vm_communication_through_vmci_supported == other.inter_vm_communication_through_vmci_supported
+            && self.scheduled_hardware_upgrade_supported == other.scheduled_hardware_upgrade_supported
+            && self.feature_capabilities_supported == other.feature_capabilities_supported
+            && self.latency_sensitivity_supported == other.latency_sensitivity_supported
+            && self.storage_policy_supported == other.storage_policy_supported
+            && self.accel3d_supported == other.accel3d_supported
+            && self.reliable_memory_aware == other.reliable_memory_aware
+            && self.multiple_network_stack_instance_supported == other.multiple_network_stack_instance_supported
+            && self.message_bus_proxy_supported == other.message_bus_proxy_supported
+            && self.vsan_supported == other.vsan_supported
+            && self.vflash_supported == other.vflash_supported
+            && self.host_access_manager_supported == other.host_access_manager_supported
+            && self.provisioning_nic_selection_supported == other.provisioning_nic_selection_supported
+            && self.nfs41_supported == other.nfs41_supported
+            && self.nfs41_krb5i_supported == other.nfs41_krb5i_supported
+            && self.turn_disk_locator_led_supported == other.turn_disk_locator_led_supported
+            && self.virtual_volume_datastore_supported == other.virtual_volume_datastore_supported
+            && self.mark_as_ssd_supported == other.mark_as_ssd_supported
+            && self.mark_as_local_supported == other.mark_as_local_supported
+            && self.smart_card_authentication_supported == other.smart_card_authentication_supported
+            && self.pmem_supported == other.pmem_supported
+            && self.pmem_snapshot_supported == other.pmem_snapshot_supported
+            && self.crypto_supported == other.crypto_supported
+            && self.one_k_volume_apis_supported == other.one_k_volume_apis_supported
+            && self.gateway_on_nic_supported == other.gateway_on_nic_supported
+            && self.upit_supported == other.upit_supported
+            && self.cpu_hw_mmu_supported == other.cpu_hw_mmu_supported
+            && self.encrypted_v_motion_supported == other.encrypted_v_motion_supported
+            && self.encryption_change_on_add_remove_supported == other.encryption_change_on_add_remove_supported
+            && self.encryption_hot_operation_supported == other.encryption_hot_operation_supported
+            && self.encryption_with_snapshots_supported == other.encryption_with_snapshots_supported
+            && self.encryption_fault_tolerance_supported == other.encryption_fault_tolerance_supported
+            && self.encryption_memory_save_supported == other.encryption_memory_save_supported
+            && self.encryption_rdm_supported == other.encryption_rdm_supported
+            && self.encryption_v_flash_supported == other.encryption_v_flash_supported
+            && self.encryption_cbrc_supported == other.encryption_cbrc_supported
+            && self.encryption_hbr_supported == other.encryption_hbr_supported
+            && self.ft_efi_supported == other.ft_efi_supported
+            && self.unmap_method_supported == other.unmap_method_supported
+            && self.max_mem_mb_per_ft_vm == other.max_mem_mb_per_ft_vm
+            && self.virtual_mmu_usage_ignored == other.virtual_mmu_usage_ignored
+            && self.virtual_exec_usage_ignored == other.virtual_exec_usage_ignored
+            && self.vm_create_date_supported == other.vm_create_date_supported
+            && self.vmfs3_eol_supported == other.vmfs3_eol_supported
+            && self.ft_vmcp_supported == other.ft_vmcp_supported
+            && self.quick_boot_supported == other.quick_boot_supported
+            && self.encrypted_ft_supported == other.encrypted_ft_supported
+            && self.assignable_hardware_supported == other.assignable_hardware_supported
+            && self.suspend_to_memory_supported == other.suspend_to_memory_supported
+            && self.use_feature_reqs_for_old_h_wv == other.use_feature_reqs_for_old_h_wv
+            && self.mark_perennially_reserved_supported == other.mark_perennially_reserved_supported
+            && self.hpp_psp_supported == other.hpp_psp_supported
+            && self.device_rebind_without_reboot_supported == other.device_rebind_without_reboot_supported
+            && self.storage_policy_change_supported == other.storage_policy_change_supported
+            && self.precision_time_protocol_supported == other.precision_time_protocol_supported
+            && self.remote_device_v_motion_supported == other.remote_device_v_motion_supported
+            && self.max_supported_vm_memory == other.max_supported_vm_memory
+            && self.ah_device_hints_supported == other.ah_device_hints_supported
+            && self.nvme_over_tcp_supported == other.nvme_over_tcp_supported
+            && self.nvme_storage_fabric_services_supported == other.nvme_storage_fabric_services_supported
+            && self.assign_hw_pci_config_supported == other.assign_hw_pci_config_supported
+            && self.time_config_supported == other.time_config_supported
+            && self.nvme_batch_operations_supported == other.nvme_batch_operations_supported
+            && self.pmem_failover_supported == other.pmem_failover_supported
+            && self.host_config_encryption_supported == other.host_config_encryption_supported
+            && self.max_supported_simultaneous_threads == other.max_supported_simultaneous_threads
+            && self.ptp_config_supported == other.ptp_config_supported
+            && self.max_supported_ptp_ports == other.max_supported_ptp_ports
+            && self.sgx_registration_supported == other.sgx_registration_supported
+            && self.pmem_independent_snapshot_supported == other.pmem_independent_snapshot_supported
+            && self.iommu_sl_dirty_capable == other.iommu_sl_dirty_capable
+            && self.vmknic_binding_supported == other.vmknic_binding_supported
+            && self.ultralow_fixed_unmap_supported == other.ultralow_fixed_unmap_supported
+            && self.nvme_vvol_supported == other.nvme_vvol_supported
+            && self.fpt_hotplug_supported == other.fpt_hotplug_supported
+            && self.mconnect_supported == other.mconnect_supported
+            && self.vsan_nic_mgmt_supported == other.vsan_nic_mgmt_supported
+            && self.vvol_nqn_supported == other.vvol_nqn_supported
+            && self.stretched_sc_supported == other.stretched_sc_supported
+            && self.vmknic_binding_on_nfsv41 == other.vmknic_binding_on_nfsv41
+            && self.vp_status_check_supported == other.vp_status_check_supported
+            && self.e2e4kn_supported == other.e2e4kn_supported
+            && self.vsan_dedicated_vmk_nic_supported == other.vsan_dedicated_vmk_nic_supported
+            && self.nconnect_supported == other.nconnect_supported
+            && self.user_key_supported == other.user_key_supported
+            && self.ndcm_supported == other.ndcm_supported
+            && self.uefi_secure_boot == other.uefi_secure_boot
+            && self.vpxd_vmx_generation_supported == other.vpxd_vmx_generation_supported
+            && self.nfs41_krb5p_supported == other.nfs41_krb5p_supported
+            && self.cim_supported == other.cim_supported
+            && self.npiv_supported == other.npiv_supported
+            && self.entitlement_supported == other.entitlement_supported
+            && self.monitor_unrestricted == other.monitor_unrestricted
+            && self.vnetworking_nic_selection_supported == other.vnetworking_nic_selection_supported
+            && self.direct_path_info_supported == other.direct_path_info_supported
+            && self.fcd_linked_clone_supported == other.fcd_linked_clone_supported
+            && self.ehv_quick_boot_supported == other.ehv_quick_boot_supported
+            && self.nested_hv_tiering_enabled == other.nested_hv_tiering_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCapability {
     const TYPE_NAME: &'static str = "HostCapability";
@@ -4036,10 +4879,9 @@ impl ComplexType for HostCapability {
         if e.knows(Version::V9_1_0_0) { e.opt("nestedHvTieringEnabled", &self.nested_hv_tiering_enabled); }
     }
 }
-crate::xml::complex_codec!(HostCapability);
 
 /// Data object `HostCertificateManagerCertificateInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCertificateManagerCertificateInfo {
     /// `kind`: xsd:string (since 8.0.1.0).
     pub kind: Option<String>,
@@ -4057,6 +4899,17 @@ pub struct HostCertificateManagerCertificateInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCertificateManagerCertificateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.issuer == other.issuer
+            && self.not_before == other.not_before
+            && self.not_after == other.not_after
+            && self.subject == other.subject
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCertificateManagerCertificateInfo {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateInfo";
@@ -4082,10 +4935,9 @@ impl ComplexType for HostCertificateManagerCertificateInfo {
         e.req("status", &self.status);
     }
 }
-crate::xml::complex_codec!(HostCertificateManagerCertificateInfo);
 
 /// Data object `HostCertificateManagerCertificateSpec` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCertificateManagerCertificateSpec {
     /// `kind`: xsd:string.
     pub kind: String,
@@ -4097,6 +4949,14 @@ pub struct HostCertificateManagerCertificateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCertificateManagerCertificateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.subject_alternative_names == other.subject_alternative_names
+            && self.crypto_algorithm == other.crypto_algorithm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCertificateManagerCertificateSpec {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateSpec";
@@ -4116,15 +4976,19 @@ impl ComplexType for HostCertificateManagerCertificateSpec {
         if e.knows(Version::V9_1_0_0) { e.opt("cryptoAlgorithm", &self.crypto_algorithm); }
     }
 }
-crate::xml::complex_codec!(HostCertificateManagerCertificateSpec);
 
 /// Data object `HostCnxFailedAccountFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedAccountFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedAccountFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedAccountFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAccountFailedEvent";
@@ -4136,18 +5000,23 @@ impl ComplexType for HostCnxFailedAccountFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedAccountFailedEvent);
 crate::xml::inherits!(HostCnxFailedAccountFailedEvent, HostEvent);
 
 /// Data object `HostCnxFailedAlreadyManagedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedAlreadyManagedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `serverName`: xsd:string.
     pub server_name: String,
+}
+impl PartialEq for HostCnxFailedAlreadyManagedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.server_name == other.server_name
+    }
 }
 impl ComplexType for HostCnxFailedAlreadyManagedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAlreadyManagedEvent";
@@ -4164,16 +5033,20 @@ impl ComplexType for HostCnxFailedAlreadyManagedEvent {
         e.req("serverName", &self.server_name);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedAlreadyManagedEvent);
 crate::xml::inherits!(HostCnxFailedAlreadyManagedEvent, HostEvent);
 
 /// Data object `HostCnxFailedBadCcagentEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedBadCcagentEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedBadCcagentEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedBadCcagentEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadCcagentEvent";
@@ -4185,16 +5058,20 @@ impl ComplexType for HostCnxFailedBadCcagentEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedBadCcagentEvent);
 crate::xml::inherits!(HostCnxFailedBadCcagentEvent, HostEvent);
 
 /// Data object `HostCnxFailedBadUsernameEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedBadUsernameEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedBadUsernameEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedBadUsernameEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadUsernameEvent";
@@ -4206,16 +5083,20 @@ impl ComplexType for HostCnxFailedBadUsernameEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedBadUsernameEvent);
 crate::xml::inherits!(HostCnxFailedBadUsernameEvent, HostEvent);
 
 /// Data object `HostCnxFailedBadVersionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedBadVersionEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedBadVersionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedBadVersionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadVersionEvent";
@@ -4227,16 +5108,20 @@ impl ComplexType for HostCnxFailedBadVersionEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedBadVersionEvent);
 crate::xml::inherits!(HostCnxFailedBadVersionEvent, HostEvent);
 
 /// Data object `HostCnxFailedCcagentUpgradeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedCcagentUpgradeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedCcagentUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedCcagentUpgradeEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedCcagentUpgradeEvent";
@@ -4248,16 +5133,20 @@ impl ComplexType for HostCnxFailedCcagentUpgradeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedCcagentUpgradeEvent);
 crate::xml::inherits!(HostCnxFailedCcagentUpgradeEvent, HostEvent);
 
 /// Data object `HostCnxFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedEvent";
@@ -4269,16 +5158,20 @@ impl ComplexType for HostCnxFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedEvent);
 crate::xml::inherits!(HostCnxFailedEvent, HostEvent);
 
 /// Data object `HostCnxFailedNetworkErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedNetworkErrorEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedNetworkErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedNetworkErrorEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNetworkErrorEvent";
@@ -4290,16 +5183,20 @@ impl ComplexType for HostCnxFailedNetworkErrorEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedNetworkErrorEvent);
 crate::xml::inherits!(HostCnxFailedNetworkErrorEvent, HostEvent);
 
 /// Data object `HostCnxFailedNoAccessEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedNoAccessEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedNoAccessEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedNoAccessEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoAccessEvent";
@@ -4311,16 +5208,20 @@ impl ComplexType for HostCnxFailedNoAccessEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedNoAccessEvent);
 crate::xml::inherits!(HostCnxFailedNoAccessEvent, HostEvent);
 
 /// Data object `HostCnxFailedNoConnectionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedNoConnectionEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedNoConnectionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedNoConnectionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoConnectionEvent";
@@ -4332,16 +5233,20 @@ impl ComplexType for HostCnxFailedNoConnectionEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedNoConnectionEvent);
 crate::xml::inherits!(HostCnxFailedNoConnectionEvent, HostEvent);
 
 /// Data object `HostCnxFailedNoLicenseEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedNoLicenseEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedNoLicenseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedNoLicenseEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoLicenseEvent";
@@ -4353,16 +5258,20 @@ impl ComplexType for HostCnxFailedNoLicenseEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedNoLicenseEvent);
 crate::xml::inherits!(HostCnxFailedNoLicenseEvent, HostEvent);
 
 /// Data object `HostCnxFailedNotFoundEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedNotFoundEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedNotFoundEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedNotFoundEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNotFoundEvent";
@@ -4374,16 +5283,20 @@ impl ComplexType for HostCnxFailedNotFoundEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedNotFoundEvent);
 crate::xml::inherits!(HostCnxFailedNotFoundEvent, HostEvent);
 
 /// Data object `HostCnxFailedTimeoutEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCnxFailedTimeoutEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCnxFailedTimeoutEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCnxFailedTimeoutEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedTimeoutEvent";
@@ -4395,7 +5308,6 @@ impl ComplexType for HostCnxFailedTimeoutEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCnxFailedTimeoutEvent);
 crate::xml::inherits!(HostCnxFailedTimeoutEvent, HostEvent);
 
 /// Fault `HostCommunication` of the vSphere API (since 2.5).
@@ -4403,10 +5315,15 @@ crate::xml::inherits!(HostCnxFailedTimeoutEvent, HostEvent);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostCommunication`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCommunication {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for HostCommunication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCommunication {
     const TYPE_NAME: &'static str = "HostCommunication";
@@ -4418,18 +5335,23 @@ impl ComplexType for HostCommunication {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCommunication);
 crate::xml::inherits!(HostCommunication, RuntimeFault);
 
 /// Data object `HostComplianceCheckedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostComplianceCheckedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `profile`: [`ProfileEventArgument`].
     pub profile: ProfileEventArgument,
+}
+impl PartialEq for HostComplianceCheckedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+    }
 }
 impl ComplexType for HostComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "HostComplianceCheckedEvent";
@@ -4446,16 +5368,20 @@ impl ComplexType for HostComplianceCheckedEvent {
         e.req("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(HostComplianceCheckedEvent);
 crate::xml::inherits!(HostComplianceCheckedEvent, HostEvent);
 
 /// Data object `HostCompliantEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCompliantEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostCompliantEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostCompliantEvent {
     const TYPE_NAME: &'static str = "HostCompliantEvent";
@@ -4467,16 +5393,20 @@ impl ComplexType for HostCompliantEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostCompliantEvent);
 crate::xml::inherits!(HostCompliantEvent, HostEvent);
 
 /// Data object `HostConfigAppliedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigAppliedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostConfigAppliedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostConfigAppliedEvent {
     const TYPE_NAME: &'static str = "HostConfigAppliedEvent";
@@ -4488,16 +5418,20 @@ impl ComplexType for HostConfigAppliedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostConfigAppliedEvent);
 crate::xml::inherits!(HostConfigAppliedEvent, HostEvent);
 
 /// Data object `HostConfigChange` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigChange {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConfigChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConfigChange {
     const TYPE_NAME: &'static str = "HostConfigChange";
@@ -4510,17 +5444,22 @@ impl ComplexType for HostConfigChange {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostConfigChange);
 
 /// Fault `HostConfigFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigFailed {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
     /// `failure`: [`LocalizedMethodFault`].
     pub failure: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for HostConfigFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failure == other.failure
+    }
 }
 impl ComplexType for HostConfigFailed {
     const TYPE_NAME: &'static str = "HostConfigFailed";
@@ -4537,7 +5476,6 @@ impl ComplexType for HostConfigFailed {
         e.list("failure", &self.failure);
     }
 }
-crate::xml::complex_codec!(HostConfigFailed);
 crate::xml::inherits!(HostConfigFailed, HostConfigFault);
 
 /// Fault `HostConfigFault` of the vSphere API (since 2.5).
@@ -4545,10 +5483,15 @@ crate::xml::inherits!(HostConfigFailed, HostConfigFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for HostConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostConfigFault {
     const TYPE_NAME: &'static str = "HostConfigFault";
@@ -4560,11 +5503,10 @@ impl ComplexType for HostConfigFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostConfigFault);
 crate::xml::inherits!(HostConfigFault, VimFault);
 
 /// Data object `HostConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigInfo {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -4688,6 +5630,70 @@ pub struct HostConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.product == other.product
+            && self.deployment_info == other.deployment_info
+            && self.hyper_thread == other.hyper_thread
+            && self.cpu_scheduler == other.cpu_scheduler
+            && self.console_reservation == other.console_reservation
+            && self.virtual_machine_reservation == other.virtual_machine_reservation
+            && self.storage_device == other.storage_device
+            && self.multipath_state == other.multipath_state
+            && self.file_system_volume == other.file_system_volume
+            && self.system_file == other.system_file
+            && self.network == other.network
+            && self.vmotion == other.vmotion
+            && self.virtual_nic_manager_info == other.virtual_nic_manager_info
+            && self.capabilities == other.capabilities
+            && self.datastore_capabilities == other.datastore_capabilities
+            && self.offload_capabilities == other.offload_capabilities
+            && self.service == other.service
+            && self.firewall == other.firewall
+            && self.auto_start == other.auto_start
+            && self.active_diagnostic_partition == other.active_diagnostic_partition
+            && self.option == other.option
+            && self.option_def == other.option_def
+            && self.datastore_principal == other.datastore_principal
+            && self.local_swap_datastore == other.local_swap_datastore
+            && self.system_swap_configuration == other.system_swap_configuration
+            && self.system_resources == other.system_resources
+            && self.date_time_info == other.date_time_info
+            && self.flags == other.flags
+            && self.admin_disabled == other.admin_disabled
+            && self.lockdown_mode == other.lockdown_mode
+            && self.ipmi == other.ipmi
+            && self.ssl_thumbprint_info == other.ssl_thumbprint_info
+            && self.ssl_thumbprint_data == other.ssl_thumbprint_data
+            && self.authentication_data == other.authentication_data
+            && self.certificate == other.certificate
+            && self.pci_passthru_info == other.pci_passthru_info
+            && self.authentication_manager_info == other.authentication_manager_info
+            && self.feature_version == other.feature_version
+            && self.power_system_capability == other.power_system_capability
+            && self.power_system_info == other.power_system_info
+            && self.cache_configuration_info == other.cache_configuration_info
+            && self.wake_on_lan_capable == other.wake_on_lan_capable
+            && self.feature_capability == other.feature_capability
+            && self.masked_feature_capability == other.masked_feature_capability
+            && self.vflash_config_info == other.vflash_config_info
+            && self.vsan_host_config == other.vsan_host_config
+            && self.domain_list == other.domain_list
+            && self.script_check_sum == other.script_check_sum
+            && self.host_config_check_sum == other.host_config_check_sum
+            && self.description_tree_check_sum == other.description_tree_check_sum
+            && self.graphics_info == other.graphics_info
+            && self.shared_passthru_gpu_types == other.shared_passthru_gpu_types
+            && self.graphics_config == other.graphics_config
+            && self.shared_gpu_capabilities == other.shared_gpu_capabilities
+            && self.io_filter_info == other.io_filter_info
+            && self.sriov_device_pool == other.sriov_device_pool
+            && self.assignable_hardware_binding == other.assignable_hardware_binding
+            && self.assignable_hardware_config == other.assignable_hardware_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConfigInfo {
     const TYPE_NAME: &'static str = "HostConfigInfo";
@@ -4819,10 +5825,9 @@ impl ComplexType for HostConfigInfo {
         if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareConfig", &self.assignable_hardware_config); }
     }
 }
-crate::xml::complex_codec!(HostConfigInfo);
 
 /// Data object `HostConfigManager` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigManager {
     /// `cpuScheduler`: ManagedObjectReference.
     pub cpu_scheduler: Option<ManagedObjectReference>,
@@ -4906,6 +5911,50 @@ pub struct HostConfigManager {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConfigManager {
+    fn eq(&self, other: &Self) -> bool {
+        self.cpu_scheduler == other.cpu_scheduler
+            && self.datastore_system == other.datastore_system
+            && self.memory_manager == other.memory_manager
+            && self.storage_system == other.storage_system
+            && self.network_system == other.network_system
+            && self.vmotion_system == other.vmotion_system
+            && self.virtual_nic_manager == other.virtual_nic_manager
+            && self.service_system == other.service_system
+            && self.firewall_system == other.firewall_system
+            && self.advanced_option == other.advanced_option
+            && self.diagnostic_system == other.diagnostic_system
+            && self.auto_start_manager == other.auto_start_manager
+            && self.snmp_system == other.snmp_system
+            && self.date_time_system == other.date_time_system
+            && self.patch_manager == other.patch_manager
+            && self.image_config_manager == other.image_config_manager
+            && self.boot_device_system == other.boot_device_system
+            && self.firmware_system == other.firmware_system
+            && self.health_status_system == other.health_status_system
+            && self.pci_passthru_system == other.pci_passthru_system
+            && self.license_manager == other.license_manager
+            && self.kernel_module_system == other.kernel_module_system
+            && self.authentication_manager == other.authentication_manager
+            && self.power_system == other.power_system
+            && self.cache_configuration_manager == other.cache_configuration_manager
+            && self.esx_agent_host_manager == other.esx_agent_host_manager
+            && self.iscsi_manager == other.iscsi_manager
+            && self.vflash_manager == other.vflash_manager
+            && self.vsan_system == other.vsan_system
+            && self.message_bus_proxy == other.message_bus_proxy
+            && self.user_directory == other.user_directory
+            && self.account_manager == other.account_manager
+            && self.host_access_manager == other.host_access_manager
+            && self.graphics_manager == other.graphics_manager
+            && self.vsan_internal_system == other.vsan_internal_system
+            && self.certificate_manager == other.certificate_manager
+            && self.crypto_manager == other.crypto_manager
+            && self.nvdimm_system == other.nvdimm_system
+            && self.assignable_hardware_manager == other.assignable_hardware_manager
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConfigManager {
     const TYPE_NAME: &'static str = "HostConfigManager";
@@ -4997,10 +6046,9 @@ impl ComplexType for HostConfigManager {
         if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareManager", &self.assignable_hardware_manager); }
     }
 }
-crate::xml::complex_codec!(HostConfigManager);
 
 /// Data object `HostConfigSpec` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostConfigSpec {
     /// `nasDatastore`: [`HostNasVolumeConfig`].
     pub nas_datastore: Vec<HostNasVolumeConfig>,
@@ -5044,6 +6092,30 @@ pub struct HostConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.nas_datastore == other.nas_datastore
+            && self.network == other.network
+            && self.nic_type_selection == other.nic_type_selection
+            && self.service == other.service
+            && self.firewall == other.firewall
+            && self.option == other.option
+            && self.datastore_principal == other.datastore_principal
+            && self.datastore_principal_passwd == other.datastore_principal_passwd
+            && self.datetime == other.datetime
+            && self.storage_device == other.storage_device
+            && self.license == other.license
+            && self.security == other.security
+            && self.user_account == other.user_account
+            && self.usergroup_account == other.usergroup_account
+            && self.memory == other.memory
+            && self.active_directory == other.active_directory
+            && self.generic_config == other.generic_config
+            && self.graphics_config == other.graphics_config
+            && self.assignable_hardware_config == other.assignable_hardware_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostConfigSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -5121,10 +6193,9 @@ impl ComplexType for HostConfigSpec {
         if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareConfig", &self.assignable_hardware_config); }
     }
 }
-crate::xml::complex_codec!(HostConfigSpec);
 
 /// Data object `HostConfigSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfigSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -5150,6 +6221,21 @@ pub struct HostConfigSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConfigSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.port == other.port
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.product == other.product
+            && self.vmotion_enabled == other.vmotion_enabled
+            && self.fault_tolerance_enabled == other.fault_tolerance_enabled
+            && self.feature_version == other.feature_version
+            && self.agent_vm_datastore == other.agent_vm_datastore
+            && self.agent_vm_network == other.agent_vm_network
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConfigSummary {
     const TYPE_NAME: &'static str = "HostConfigSummary";
@@ -5183,17 +6269,21 @@ impl ComplexType for HostConfigSummary {
         if e.knows(Version::V5_0) { e.opt("agentVmNetwork", &self.agent_vm_network); }
     }
 }
-crate::xml::complex_codec!(HostConfigSummary);
 
 /// Fault `HostConnectFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostConnectFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConnectFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for HostConnectFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostConnectFault {
     const TYPE_NAME: &'static str = "HostConnectFault";
@@ -5205,11 +6295,10 @@ impl ComplexType for HostConnectFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostConnectFault);
 crate::xml::inherits!(HostConnectFault, VimFault);
 
 /// Data object `HostConnectInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConnectInfo {
     /// `serverIp`: xsd:string.
     pub server_ip: Option<String>,
@@ -5235,6 +6324,21 @@ pub struct HostConnectInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.server_ip == other.server_ip
+            && self.in_das_cluster == other.in_das_cluster
+            && self.host == other.host
+            && self.vm == other.vm
+            && self.vim_account_name_required == other.vim_account_name_required
+            && self.cluster_supported == other.cluster_supported
+            && self.network == other.network
+            && self.datastore == other.datastore
+            && self.license == other.license
+            && self.capability == other.capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConnectInfo {
     const TYPE_NAME: &'static str = "HostConnectInfo";
@@ -5268,12 +6372,11 @@ impl ComplexType for HostConnectInfo {
         if e.knows(Version::V6_0) { e.opt("capability", &self.capability); }
     }
 }
-crate::xml::complex_codec!(HostConnectInfo);
 
 /// Data object `HostConnectInfoNetworkInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostConnectInfoNetworkInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConnectInfoNetworkInfo {
     /// `summary`: [`NetworkSummary`].
     pub summary: AnyNetworkSummary,
@@ -5281,6 +6384,12 @@ pub struct HostConnectInfoNetworkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConnectInfoNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.summary == other.summary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostConnectInfoNetworkInfo {
     const TYPE_NAME: &'static str = "HostConnectInfoNetworkInfo";
@@ -5296,10 +6405,9 @@ impl ComplexType for HostConnectInfoNetworkInfo {
         e.req("summary", &self.summary);
     }
 }
-crate::xml::complex_codec!(HostConnectInfoNetworkInfo);
 
 /// Data object `HostConnectSpec` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostConnectSpec {
     /// `hostName`: xsd:string.
     pub host_name: Option<String>,
@@ -5331,6 +6439,24 @@ pub struct HostConnectSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostConnectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_name == other.host_name
+            && self.port == other.port
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.user_name == other.user_name
+            && self.password == other.password
+            && self.vm_folder == other.vm_folder
+            && self.force == other.force
+            && self.vim_account_name == other.vim_account_name
+            && self.vim_account_password == other.vim_account_password
+            && self.management_ip == other.management_ip
+            && self.lockdown_mode == other.lockdown_mode
+            && self.host_gateway == other.host_gateway
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostConnectSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -5390,15 +6516,19 @@ impl ComplexType for HostConnectSpec {
         if e.knows(Version::V6_0) { e.opt("hostGateway", &self.host_gateway); }
     }
 }
-crate::xml::complex_codec!(HostConnectSpec);
 
 /// Data object `HostConnectedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConnectedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostConnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostConnectedEvent {
     const TYPE_NAME: &'static str = "HostConnectedEvent";
@@ -5410,16 +6540,20 @@ impl ComplexType for HostConnectedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostConnectedEvent);
 crate::xml::inherits!(HostConnectedEvent, HostEvent);
 
 /// Data object `HostConnectionLostEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConnectionLostEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostConnectionLostEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostConnectionLostEvent {
     const TYPE_NAME: &'static str = "HostConnectionLostEvent";
@@ -5431,11 +6565,10 @@ impl ComplexType for HostConnectionLostEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostConnectionLostEvent);
 crate::xml::inherits!(HostConnectionLostEvent, HostEvent);
 
 /// Data object `HostCpuIdInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCpuIdInfo {
     /// `level`: xsd:int.
     pub level: i32,
@@ -5453,6 +6586,17 @@ pub struct HostCpuIdInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCpuIdInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.level == other.level
+            && self.vendor == other.vendor
+            && self.eax == other.eax
+            && self.ebx == other.ebx
+            && self.ecx == other.ecx
+            && self.edx == other.edx
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCpuIdInfo {
     const TYPE_NAME: &'static str = "HostCpuIdInfo";
@@ -5478,10 +6622,9 @@ impl ComplexType for HostCpuIdInfo {
         e.opt("edx", &self.edx);
     }
 }
-crate::xml::complex_codec!(HostCpuIdInfo);
 
 /// Data object `HostCpuInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCpuInfo {
     /// `numCpuPackages`: xsd:short.
     pub num_cpu_packages: i16,
@@ -5495,6 +6638,15 @@ pub struct HostCpuInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCpuInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_cpu_packages == other.num_cpu_packages
+            && self.num_cpu_cores == other.num_cpu_cores
+            && self.num_cpu_threads == other.num_cpu_threads
+            && self.hz == other.hz
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCpuInfo {
     const TYPE_NAME: &'static str = "HostCpuInfo";
@@ -5516,10 +6668,9 @@ impl ComplexType for HostCpuInfo {
         e.req("hz", &self.hz);
     }
 }
-crate::xml::complex_codec!(HostCpuInfo);
 
 /// Data object `HostCpuPackage` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCpuPackage {
     /// `index`: xsd:short.
     pub index: i16,
@@ -5545,6 +6696,21 @@ pub struct HostCpuPackage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCpuPackage {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+            && self.vendor == other.vendor
+            && self.hz == other.hz
+            && self.bus_hz == other.bus_hz
+            && self.description == other.description
+            && self.thread_id == other.thread_id
+            && self.cpu_feature == other.cpu_feature
+            && self.family == other.family
+            && self.model == other.model
+            && self.stepping == other.stepping
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCpuPackage {
     const TYPE_NAME: &'static str = "HostCpuPackage";
@@ -5578,10 +6744,9 @@ impl ComplexType for HostCpuPackage {
         if e.knows(Version::V8_0_3_0) { e.opt("stepping", &self.stepping); }
     }
 }
-crate::xml::complex_codec!(HostCpuPackage);
 
 /// Data object `HostCpuPowerManagementInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCpuPowerManagementInfo {
     /// `currentPolicy`: xsd:string.
     pub current_policy: Option<String>,
@@ -5591,6 +6756,13 @@ pub struct HostCpuPowerManagementInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCpuPowerManagementInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.current_policy == other.current_policy
+            && self.hardware_support == other.hardware_support
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCpuPowerManagementInfo {
     const TYPE_NAME: &'static str = "HostCpuPowerManagementInfo";
@@ -5608,10 +6780,9 @@ impl ComplexType for HostCpuPowerManagementInfo {
         e.opt("hardwareSupport", &self.hardware_support);
     }
 }
-crate::xml::complex_codec!(HostCpuPowerManagementInfo);
 
 /// Data object `HostCpuSchedulerInfo` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostCpuSchedulerInfo {
     /// `policy`: xsd:string.
     pub policy: String,
@@ -5619,6 +6790,12 @@ pub struct HostCpuSchedulerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostCpuSchedulerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostCpuSchedulerInfo {
     const TYPE_NAME: &'static str = "HostCpuSchedulerInfo";
@@ -5634,15 +6811,19 @@ impl ComplexType for HostCpuSchedulerInfo {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostCpuSchedulerInfo);
 
 /// Data object `HostDasDisabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasDisabledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasDisabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasDisabledEvent {
     const TYPE_NAME: &'static str = "HostDasDisabledEvent";
@@ -5654,16 +6835,20 @@ impl ComplexType for HostDasDisabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasDisabledEvent);
 crate::xml::inherits!(HostDasDisabledEvent, HostEvent);
 
 /// Data object `HostDasDisablingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasDisablingEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasDisablingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasDisablingEvent {
     const TYPE_NAME: &'static str = "HostDasDisablingEvent";
@@ -5675,16 +6860,20 @@ impl ComplexType for HostDasDisablingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasDisablingEvent);
 crate::xml::inherits!(HostDasDisablingEvent, HostEvent);
 
 /// Data object `HostDasEnabledEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasEnabledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasEnabledEvent {
     const TYPE_NAME: &'static str = "HostDasEnabledEvent";
@@ -5696,16 +6885,20 @@ impl ComplexType for HostDasEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasEnabledEvent);
 crate::xml::inherits!(HostDasEnabledEvent, HostEvent);
 
 /// Data object `HostDasEnablingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasEnablingEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasEnablingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasEnablingEvent {
     const TYPE_NAME: &'static str = "HostDasEnablingEvent";
@@ -5717,13 +6910,12 @@ impl ComplexType for HostDasEnablingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasEnablingEvent);
 crate::xml::inherits!(HostDasEnablingEvent, HostEvent);
 
 /// Data object `HostDasErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasErrorEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5731,6 +6923,13 @@ pub struct HostDasErrorEvent {
     pub message: Option<String>,
     /// `reason`: xsd:string (since 4.0).
     pub reason: Option<String>,
+}
+impl PartialEq for HostDasErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostDasErrorEvent {
     const TYPE_NAME: &'static str = "HostDasErrorEvent";
@@ -5749,7 +6948,6 @@ impl ComplexType for HostDasErrorEvent {
         if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(HostDasErrorEvent);
 crate::xml::inherits!(HostDasErrorEvent, HostEvent);
 
 /// Data object `HostDasEvent` of the vSphere API (since 2.5).
@@ -5757,10 +6955,15 @@ crate::xml::inherits!(HostDasErrorEvent, HostEvent);
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDasEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasEvent {
     const TYPE_NAME: &'static str = "HostDasEvent";
@@ -5772,16 +6975,20 @@ impl ComplexType for HostDasEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasEvent);
 crate::xml::inherits!(HostDasEvent, HostEvent);
 
 /// Data object `HostDasOkEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDasOkEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostDasOkEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDasOkEvent {
     const TYPE_NAME: &'static str = "HostDasOkEvent";
@@ -5793,13 +7000,12 @@ impl ComplexType for HostDasOkEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDasOkEvent);
 crate::xml::inherits!(HostDasOkEvent, HostEvent);
 
 /// Data object `HostDataTransportConnectionInfo` of the vSphere API (since 7.0.3.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDataTransportConnectionInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDataTransportConnectionInfo {
     /// `staticMemoryConsumed`: xsd:long.
     pub static_memory_consumed: i64,
@@ -5807,6 +7013,12 @@ pub struct HostDataTransportConnectionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDataTransportConnectionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.static_memory_consumed == other.static_memory_consumed
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDataTransportConnectionInfo {
     const TYPE_NAME: &'static str = "HostDataTransportConnectionInfo";
@@ -5822,10 +7034,9 @@ impl ComplexType for HostDataTransportConnectionInfo {
         e.req("staticMemoryConsumed", &self.static_memory_consumed);
     }
 }
-crate::xml::complex_codec!(HostDataTransportConnectionInfo);
 
 /// Data object `HostDatastoreBrowserSearchResults` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreBrowserSearchResults {
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
@@ -5837,6 +7048,14 @@ pub struct HostDatastoreBrowserSearchResults {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreBrowserSearchResults {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.folder_path == other.folder_path
+            && self.file == other.file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreBrowserSearchResults {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchResults";
@@ -5856,10 +7075,9 @@ impl ComplexType for HostDatastoreBrowserSearchResults {
         e.list("file", &self.file);
     }
 }
-crate::xml::complex_codec!(HostDatastoreBrowserSearchResults);
 
 /// Data object `HostDatastoreBrowserSearchSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreBrowserSearchSpec {
     /// `query`: [`FileQuery`].
     pub query: Vec<AnyFileQuery>,
@@ -5875,6 +7093,16 @@ pub struct HostDatastoreBrowserSearchSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreBrowserSearchSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.query == other.query
+            && self.details == other.details
+            && self.search_case_insensitive == other.search_case_insensitive
+            && self.match_pattern == other.match_pattern
+            && self.sort_folders_first == other.sort_folders_first
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreBrowserSearchSpec {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchSpec";
@@ -5898,12 +7126,11 @@ impl ComplexType for HostDatastoreBrowserSearchSpec {
         e.opt("sortFoldersFirst", &self.sort_folders_first);
     }
 }
-crate::xml::complex_codec!(HostDatastoreBrowserSearchSpec);
 
 /// Data object `HostDatastoreConnectInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDatastoreConnectInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreConnectInfo {
     /// `summary`: [`DatastoreSummary`].
     pub summary: DatastoreSummary,
@@ -5911,6 +7138,12 @@ pub struct HostDatastoreConnectInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.summary == other.summary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreConnectInfo";
@@ -5926,17 +7159,22 @@ impl ComplexType for HostDatastoreConnectInfo {
         e.req("summary", &self.summary);
     }
 }
-crate::xml::complex_codec!(HostDatastoreConnectInfo);
 
 /// Data object `HostDatastoreExistsConnectInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDatastoreConnectInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreExistsConnectInfo {
     /// The fields inherited from [`HostDatastoreConnectInfo`].
     pub base_: HostDatastoreConnectInfo,
     /// `newDatastoreName`: xsd:string.
     pub new_datastore_name: String,
+}
+impl PartialEq for HostDatastoreExistsConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.new_datastore_name == other.new_datastore_name
+    }
 }
 impl ComplexType for HostDatastoreExistsConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreExistsConnectInfo";
@@ -5953,18 +7191,23 @@ impl ComplexType for HostDatastoreExistsConnectInfo {
         e.req("newDatastoreName", &self.new_datastore_name);
     }
 }
-crate::xml::complex_codec!(HostDatastoreExistsConnectInfo);
 crate::xml::inherits!(HostDatastoreExistsConnectInfo, HostDatastoreConnectInfo);
 
 /// Data object `HostDatastoreNameConflictConnectInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDatastoreConnectInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreNameConflictConnectInfo {
     /// The fields inherited from [`HostDatastoreConnectInfo`].
     pub base_: HostDatastoreConnectInfo,
     /// `newDatastoreName`: xsd:string.
     pub new_datastore_name: String,
+}
+impl PartialEq for HostDatastoreNameConflictConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.new_datastore_name == other.new_datastore_name
+    }
 }
 impl ComplexType for HostDatastoreNameConflictConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreNameConflictConnectInfo";
@@ -5981,11 +7224,10 @@ impl ComplexType for HostDatastoreNameConflictConnectInfo {
         e.req("newDatastoreName", &self.new_datastore_name);
     }
 }
-crate::xml::complex_codec!(HostDatastoreNameConflictConnectInfo);
 crate::xml::inherits!(HostDatastoreNameConflictConnectInfo, HostDatastoreConnectInfo);
 
 /// Data object `HostDatastoreSystemCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreSystemCapabilities {
     /// `nfsMountCreationRequired`: xsd:boolean.
     pub nfs_mount_creation_required: bool,
@@ -5999,6 +7241,15 @@ pub struct HostDatastoreSystemCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreSystemCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.nfs_mount_creation_required == other.nfs_mount_creation_required
+            && self.nfs_mount_creation_supported == other.nfs_mount_creation_supported
+            && self.local_datastore_supported == other.local_datastore_supported
+            && self.vmfs_extent_expansion_supported == other.vmfs_extent_expansion_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreSystemCapabilities {
     const TYPE_NAME: &'static str = "HostDatastoreSystemCapabilities";
@@ -6020,10 +7271,9 @@ impl ComplexType for HostDatastoreSystemCapabilities {
         if e.knows(Version::V4_0) { e.opt("vmfsExtentExpansionSupported", &self.vmfs_extent_expansion_supported); }
     }
 }
-crate::xml::complex_codec!(HostDatastoreSystemCapabilities);
 
 /// Data object `HostDatastoreSystemDatastoreResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreSystemDatastoreResult {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -6033,6 +7283,13 @@ pub struct HostDatastoreSystemDatastoreResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreSystemDatastoreResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreSystemDatastoreResult {
     const TYPE_NAME: &'static str = "HostDatastoreSystemDatastoreResult";
@@ -6050,10 +7307,9 @@ impl ComplexType for HostDatastoreSystemDatastoreResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostDatastoreSystemDatastoreResult);
 
 /// Data object `HostDatastoreSystemVvolDatastoreSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDatastoreSystemVvolDatastoreSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -6063,6 +7319,13 @@ pub struct HostDatastoreSystemVvolDatastoreSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDatastoreSystemVvolDatastoreSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.sc_id == other.sc_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDatastoreSystemVvolDatastoreSpec {
     const TYPE_NAME: &'static str = "HostDatastoreSystemVvolDatastoreSpec";
@@ -6080,10 +7343,9 @@ impl ComplexType for HostDatastoreSystemVvolDatastoreSpec {
         e.req("scId", &self.sc_id);
     }
 }
-crate::xml::complex_codec!(HostDatastoreSystemVvolDatastoreSpec);
 
 /// Data object `HostDateTimeConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDateTimeConfig {
     /// `timeZone`: xsd:string.
     pub time_zone: Option<String>,
@@ -6105,6 +7367,19 @@ pub struct HostDateTimeConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDateTimeConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.time_zone == other.time_zone
+            && self.ntp_config == other.ntp_config
+            && self.ptp_config == other.ptp_config
+            && self.protocol == other.protocol
+            && self.enabled == other.enabled
+            && self.disable_events == other.disable_events
+            && self.disable_fallback == other.disable_fallback
+            && self.reset_to_factory_defaults == other.reset_to_factory_defaults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDateTimeConfig {
     const TYPE_NAME: &'static str = "HostDateTimeConfig";
@@ -6134,10 +7409,9 @@ impl ComplexType for HostDateTimeConfig {
         if e.knows(Version::V7_0_3_0) { e.opt("resetToFactoryDefaults", &self.reset_to_factory_defaults); }
     }
 }
-crate::xml::complex_codec!(HostDateTimeConfig);
 
 /// Data object `HostDateTimeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDateTimeInfo {
     /// `timeZone`: [`HostDateTimeSystemTimeZone`].
     pub time_zone: HostDateTimeSystemTimeZone,
@@ -6173,6 +7447,26 @@ pub struct HostDateTimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDateTimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.time_zone == other.time_zone
+            && self.system_clock_protocol == other.system_clock_protocol
+            && self.ntp_config == other.ntp_config
+            && self.ptp_config == other.ptp_config
+            && self.enabled == other.enabled
+            && self.disable_events == other.disable_events
+            && self.disable_fallback == other.disable_fallback
+            && self.in_fallback_state == other.in_fallback_state
+            && self.service_sync == other.service_sync
+            && self.last_sync_time == other.last_sync_time
+            && self.remote_ntp_server == other.remote_ntp_server
+            && self.ntp_run_time == other.ntp_run_time
+            && self.ptp_run_time == other.ptp_run_time
+            && self.ntp_duration == other.ntp_duration
+            && self.ptp_duration == other.ptp_duration
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDateTimeInfo {
     const TYPE_NAME: &'static str = "HostDateTimeInfo";
@@ -6216,10 +7510,9 @@ impl ComplexType for HostDateTimeInfo {
         if e.knows(Version::V7_0_3_0) { e.opt("ptpDuration", &self.ptp_duration); }
     }
 }
-crate::xml::complex_codec!(HostDateTimeInfo);
 
 /// Data object `HostDateTimeSystemServiceTestResult` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDateTimeSystemServiceTestResult {
     /// `workingNormally`: xsd:boolean.
     pub working_normally: bool,
@@ -6229,6 +7522,13 @@ pub struct HostDateTimeSystemServiceTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDateTimeSystemServiceTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.working_normally == other.working_normally
+            && self.report == other.report
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDateTimeSystemServiceTestResult {
     const TYPE_NAME: &'static str = "HostDateTimeSystemServiceTestResult";
@@ -6246,10 +7546,9 @@ impl ComplexType for HostDateTimeSystemServiceTestResult {
         e.list("report", &self.report);
     }
 }
-crate::xml::complex_codec!(HostDateTimeSystemServiceTestResult);
 
 /// Data object `HostDateTimeSystemTimeZone` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDateTimeSystemTimeZone {
     /// `key`: xsd:string.
     pub key: String,
@@ -6263,6 +7562,15 @@ pub struct HostDateTimeSystemTimeZone {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDateTimeSystemTimeZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.description == other.description
+            && self.gmt_offset == other.gmt_offset
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDateTimeSystemTimeZone {
     const TYPE_NAME: &'static str = "HostDateTimeSystemTimeZone";
@@ -6284,10 +7592,9 @@ impl ComplexType for HostDateTimeSystemTimeZone {
         e.req("gmtOffset", &self.gmt_offset);
     }
 }
-crate::xml::complex_codec!(HostDateTimeSystemTimeZone);
 
 /// Data object `HostDeploymentInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDeploymentInfo {
     /// `bootedFromStatelessCache`: xsd:boolean.
     pub booted_from_stateless_cache: Option<bool>,
@@ -6295,6 +7602,12 @@ pub struct HostDeploymentInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDeploymentInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.booted_from_stateless_cache == other.booted_from_stateless_cache
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDeploymentInfo {
     const TYPE_NAME: &'static str = "HostDeploymentInfo";
@@ -6310,12 +7623,11 @@ impl ComplexType for HostDeploymentInfo {
         e.opt("bootedFromStatelessCache", &self.booted_from_stateless_cache);
     }
 }
-crate::xml::complex_codec!(HostDeploymentInfo);
 
 /// Data object `HostDevice` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDevice`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDevice {
     /// `deviceName`: xsd:string.
     pub device_name: String,
@@ -6325,6 +7637,13 @@ pub struct HostDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_name == other.device_name
+            && self.device_type == other.device_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDevice {
     const TYPE_NAME: &'static str = "HostDevice";
@@ -6342,10 +7661,9 @@ impl ComplexType for HostDevice {
         e.req("deviceType", &self.device_type);
     }
 }
-crate::xml::complex_codec!(HostDevice);
 
 /// Data object `HostDhcpService` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDhcpService {
     /// `key`: xsd:string.
     pub key: String,
@@ -6355,6 +7673,13 @@ pub struct HostDhcpService {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDhcpService {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDhcpService {
     const TYPE_NAME: &'static str = "HostDhcpService";
@@ -6372,10 +7697,9 @@ impl ComplexType for HostDhcpService {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostDhcpService);
 
 /// Data object `HostDhcpServiceConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDhcpServiceConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -6387,6 +7711,14 @@ pub struct HostDhcpServiceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDhcpServiceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.key == other.key
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDhcpServiceConfig {
     const TYPE_NAME: &'static str = "HostDhcpServiceConfig";
@@ -6406,10 +7738,9 @@ impl ComplexType for HostDhcpServiceConfig {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostDhcpServiceConfig);
 
 /// Data object `HostDhcpServiceSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDhcpServiceSpec {
     /// `virtualSwitch`: xsd:string.
     pub virtual_switch: String,
@@ -6431,6 +7762,19 @@ pub struct HostDhcpServiceSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDhcpServiceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.virtual_switch == other.virtual_switch
+            && self.default_lease_duration == other.default_lease_duration
+            && self.lease_begin_ip == other.lease_begin_ip
+            && self.lease_end_ip == other.lease_end_ip
+            && self.max_lease_duration == other.max_lease_duration
+            && self.unlimited_lease == other.unlimited_lease
+            && self.ip_subnet_addr == other.ip_subnet_addr
+            && self.ip_subnet_mask == other.ip_subnet_mask
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDhcpServiceSpec {
     const TYPE_NAME: &'static str = "HostDhcpServiceSpec";
@@ -6460,10 +7804,9 @@ impl ComplexType for HostDhcpServiceSpec {
         e.req("ipSubnetMask", &self.ip_subnet_mask);
     }
 }
-crate::xml::complex_codec!(HostDhcpServiceSpec);
 
 /// Data object `HostDiagnosticPartition` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiagnosticPartition {
     /// `storageType`: xsd:string.
     pub storage_type: String,
@@ -6477,6 +7820,15 @@ pub struct HostDiagnosticPartition {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiagnosticPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_type == other.storage_type
+            && self.diagnostic_type == other.diagnostic_type
+            && self.slots == other.slots
+            && self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiagnosticPartition {
     const TYPE_NAME: &'static str = "HostDiagnosticPartition";
@@ -6498,10 +7850,9 @@ impl ComplexType for HostDiagnosticPartition {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(HostDiagnosticPartition);
 
 /// Data object `HostDiagnosticPartitionCreateDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiagnosticPartitionCreateDescription {
     /// `layout`: [`HostDiskPartitionLayout`].
     pub layout: HostDiskPartitionLayout,
@@ -6513,6 +7864,14 @@ pub struct HostDiagnosticPartitionCreateDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiagnosticPartitionCreateDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.layout == other.layout
+            && self.disk_uuid == other.disk_uuid
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiagnosticPartitionCreateDescription {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateDescription";
@@ -6532,10 +7891,9 @@ impl ComplexType for HostDiagnosticPartitionCreateDescription {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostDiagnosticPartitionCreateDescription);
 
 /// Data object `HostDiagnosticPartitionCreateOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiagnosticPartitionCreateOption {
     /// `storageType`: xsd:string.
     pub storage_type: String,
@@ -6547,6 +7905,14 @@ pub struct HostDiagnosticPartitionCreateOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiagnosticPartitionCreateOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_type == other.storage_type
+            && self.diagnostic_type == other.diagnostic_type
+            && self.disk == other.disk
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiagnosticPartitionCreateOption {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateOption";
@@ -6566,10 +7932,9 @@ impl ComplexType for HostDiagnosticPartitionCreateOption {
         e.req("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(HostDiagnosticPartitionCreateOption);
 
 /// Data object `HostDiagnosticPartitionCreateSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiagnosticPartitionCreateSpec {
     /// `storageType`: xsd:string.
     pub storage_type: String,
@@ -6585,6 +7950,16 @@ pub struct HostDiagnosticPartitionCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiagnosticPartitionCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_type == other.storage_type
+            && self.diagnostic_type == other.diagnostic_type
+            && self.id == other.id
+            && self.partition == other.partition
+            && self.active == other.active
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiagnosticPartitionCreateSpec {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateSpec";
@@ -6608,12 +7983,11 @@ impl ComplexType for HostDiagnosticPartitionCreateSpec {
         e.opt("active", &self.active);
     }
 }
-crate::xml::complex_codec!(HostDiagnosticPartitionCreateSpec);
 
 /// Data object `HostDigestInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDigestInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDigestInfo {
     /// `digestMethod`: xsd:string.
     pub digest_method: String,
@@ -6625,6 +7999,14 @@ pub struct HostDigestInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDigestInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest_method == other.digest_method
+            && self.digest_value == other.digest_value
+            && self.object_name == other.object_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDigestInfo {
     const TYPE_NAME: &'static str = "HostDigestInfo";
@@ -6644,17 +8026,21 @@ impl ComplexType for HostDigestInfo {
         e.opt("objectName", &self.object_name);
     }
 }
-crate::xml::complex_codec!(HostDigestInfo);
 
 /// Data object `HostDirectoryStoreInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostAuthenticationStoreInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDirectoryStoreInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDirectoryStoreInfo {
     /// The fields inherited from [`HostAuthenticationStoreInfo`].
     pub base_: HostAuthenticationStoreInfo,
+}
+impl PartialEq for HostDirectoryStoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostDirectoryStoreInfo {
     const TYPE_NAME: &'static str = "HostDirectoryStoreInfo";
@@ -6666,18 +8052,23 @@ impl ComplexType for HostDirectoryStoreInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostDirectoryStoreInfo);
 crate::xml::inherits!(HostDirectoryStoreInfo, HostAuthenticationStoreInfo);
 
 /// Data object `HostDisconnectedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDisconnectedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: xsd:string (since 4.0).
     pub reason: Option<String>,
+}
+impl PartialEq for HostDisconnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostDisconnectedEvent {
     const TYPE_NAME: &'static str = "HostDisconnectedEvent";
@@ -6694,11 +8085,10 @@ impl ComplexType for HostDisconnectedEvent {
         if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(HostDisconnectedEvent);
 crate::xml::inherits!(HostDisconnectedEvent, HostEvent);
 
 /// Data object `HostDiskConfigurationResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskConfigurationResult {
     /// `devicePath`: xsd:string.
     pub device_path: Option<String>,
@@ -6710,6 +8100,14 @@ pub struct HostDiskConfigurationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskConfigurationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_path == other.device_path
+            && self.success == other.success
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskConfigurationResult {
     const TYPE_NAME: &'static str = "HostDiskConfigurationResult";
@@ -6729,15 +8127,19 @@ impl ComplexType for HostDiskConfigurationResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostDiskConfigurationResult);
 
 /// Data object `HostDiskDimensions` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskDimensions {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskDimensions {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskDimensions {
     const TYPE_NAME: &'static str = "HostDiskDimensions";
@@ -6750,10 +8152,9 @@ impl ComplexType for HostDiskDimensions {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostDiskDimensions);
 
 /// Data object `HostDiskDimensionsChs` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskDimensionsChs {
     /// `cylinder`: xsd:long.
     pub cylinder: i64,
@@ -6765,6 +8166,14 @@ pub struct HostDiskDimensionsChs {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskDimensionsChs {
+    fn eq(&self, other: &Self) -> bool {
+        self.cylinder == other.cylinder
+            && self.head == other.head
+            && self.sector == other.sector
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskDimensionsChs {
     const TYPE_NAME: &'static str = "HostDiskDimensionsChs";
@@ -6784,10 +8193,9 @@ impl ComplexType for HostDiskDimensionsChs {
         e.req("sector", &self.sector);
     }
 }
-crate::xml::complex_codec!(HostDiskDimensionsChs);
 
 /// Data object `HostDiskDimensionsLba` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskDimensionsLba {
     /// `blockSize`: xsd:int.
     pub block_size: i32,
@@ -6797,6 +8205,13 @@ pub struct HostDiskDimensionsLba {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskDimensionsLba {
+    fn eq(&self, other: &Self) -> bool {
+        self.block_size == other.block_size
+            && self.block == other.block
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskDimensionsLba {
     const TYPE_NAME: &'static str = "HostDiskDimensionsLba";
@@ -6814,10 +8229,9 @@ impl ComplexType for HostDiskDimensionsLba {
         e.req("block", &self.block);
     }
 }
-crate::xml::complex_codec!(HostDiskDimensionsLba);
 
 /// Data object `HostDiskMappingInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskMappingInfo {
     /// `physicalPartition`: [`HostDiskMappingPartitionInfo`].
     pub physical_partition: Option<HostDiskMappingPartitionInfo>,
@@ -6829,6 +8243,14 @@ pub struct HostDiskMappingInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskMappingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.physical_partition == other.physical_partition
+            && self.name == other.name
+            && self.exclusive == other.exclusive
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskMappingInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingInfo";
@@ -6848,10 +8270,9 @@ impl ComplexType for HostDiskMappingInfo {
         e.opt("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(HostDiskMappingInfo);
 
 /// Data object `HostDiskMappingOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskMappingOption {
     /// `physicalPartition`: [`HostDiskMappingPartitionOption`].
     pub physical_partition: Vec<HostDiskMappingPartitionOption>,
@@ -6861,6 +8282,13 @@ pub struct HostDiskMappingOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskMappingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.physical_partition == other.physical_partition
+            && self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskMappingOption {
     const TYPE_NAME: &'static str = "HostDiskMappingOption";
@@ -6878,10 +8306,9 @@ impl ComplexType for HostDiskMappingOption {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(HostDiskMappingOption);
 
 /// Data object `HostDiskMappingPartitionInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskMappingPartitionInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -6893,6 +8320,14 @@ pub struct HostDiskMappingPartitionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskMappingPartitionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.file_system == other.file_system
+            && self.capacity_in_kb == other.capacity_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskMappingPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionInfo";
@@ -6912,10 +8347,9 @@ impl ComplexType for HostDiskMappingPartitionInfo {
         e.req("capacityInKb", &self.capacity_in_kb);
     }
 }
-crate::xml::complex_codec!(HostDiskMappingPartitionInfo);
 
 /// Data object `HostDiskMappingPartitionOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskMappingPartitionOption {
     /// `name`: xsd:string.
     pub name: String,
@@ -6927,6 +8361,14 @@ pub struct HostDiskMappingPartitionOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskMappingPartitionOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.file_system == other.file_system
+            && self.capacity_in_kb == other.capacity_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskMappingPartitionOption {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionOption";
@@ -6946,10 +8388,9 @@ impl ComplexType for HostDiskMappingPartitionOption {
         e.req("capacityInKb", &self.capacity_in_kb);
     }
 }
-crate::xml::complex_codec!(HostDiskMappingPartitionOption);
 
 /// Data object `HostDiskPartitionAttributes` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskPartitionAttributes {
     /// `partition`: xsd:int.
     pub partition: i32,
@@ -6971,6 +8412,19 @@ pub struct HostDiskPartitionAttributes {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskPartitionAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && self.start_sector == other.start_sector
+            && self.end_sector == other.end_sector
+            && self.type_ == other.type_
+            && self.guid == other.guid
+            && self.logical == other.logical
+            && self.attributes == other.attributes
+            && self.partition_alignment == other.partition_alignment
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskPartitionAttributes {
     const TYPE_NAME: &'static str = "HostDiskPartitionAttributes";
@@ -7000,10 +8454,9 @@ impl ComplexType for HostDiskPartitionAttributes {
         if e.knows(Version::V5_0) { e.opt("partitionAlignment", &self.partition_alignment); }
     }
 }
-crate::xml::complex_codec!(HostDiskPartitionAttributes);
 
 /// Data object `HostDiskPartitionBlockRange` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskPartitionBlockRange {
     /// `partition`: xsd:int.
     pub partition: Option<i32>,
@@ -7017,6 +8470,15 @@ pub struct HostDiskPartitionBlockRange {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskPartitionBlockRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && self.type_ == other.type_
+            && self.start == other.start
+            && self.end == other.end
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskPartitionBlockRange {
     const TYPE_NAME: &'static str = "HostDiskPartitionBlockRange";
@@ -7038,10 +8500,9 @@ impl ComplexType for HostDiskPartitionBlockRange {
         e.req("end", &self.end);
     }
 }
-crate::xml::complex_codec!(HostDiskPartitionBlockRange);
 
 /// Data object `HostDiskPartitionInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskPartitionInfo {
     /// `deviceName`: xsd:string.
     pub device_name: String,
@@ -7053,6 +8514,14 @@ pub struct HostDiskPartitionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskPartitionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_name == other.device_name
+            && self.spec == other.spec
+            && self.layout == other.layout
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskPartitionInfo";
@@ -7072,10 +8541,9 @@ impl ComplexType for HostDiskPartitionInfo {
         e.req("layout", &self.layout);
     }
 }
-crate::xml::complex_codec!(HostDiskPartitionInfo);
 
 /// Data object `HostDiskPartitionLayout` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskPartitionLayout {
     /// `total`: [`HostDiskDimensionsLba`].
     pub total: Option<HostDiskDimensionsLba>,
@@ -7085,6 +8553,13 @@ pub struct HostDiskPartitionLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskPartitionLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.total == other.total
+            && self.partition == other.partition
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskPartitionLayout {
     const TYPE_NAME: &'static str = "HostDiskPartitionLayout";
@@ -7102,10 +8577,9 @@ impl ComplexType for HostDiskPartitionLayout {
         e.list("partition", &self.partition);
     }
 }
-crate::xml::complex_codec!(HostDiskPartitionLayout);
 
 /// Data object `HostDiskPartitionSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDiskPartitionSpec {
     /// `partitionFormat`: xsd:string (since 5.0).
     pub partition_format: Option<String>,
@@ -7121,6 +8595,16 @@ pub struct HostDiskPartitionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDiskPartitionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition_format == other.partition_format
+            && self.chs == other.chs
+            && self.total_sectors == other.total_sectors
+            && self.partition == other.partition
+            && self.sector_size == other.sector_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDiskPartitionSpec {
     const TYPE_NAME: &'static str = "HostDiskPartitionSpec";
@@ -7144,12 +8628,11 @@ impl ComplexType for HostDiskPartitionSpec {
         if e.knows(Version::V9_0_0_0) { e.opt("sectorSize", &self.sector_size); }
     }
 }
-crate::xml::complex_codec!(HostDiskPartitionSpec);
 
 /// Data object `HostDnsConfig` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostDnsConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDnsConfig {
     /// `dhcp`: xsd:boolean.
     pub dhcp: bool,
@@ -7169,6 +8652,18 @@ pub struct HostDnsConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDnsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dhcp == other.dhcp
+            && self.virtual_nic_device == other.virtual_nic_device
+            && self.ipv6_virtual_nic_device == other.ipv6_virtual_nic_device
+            && self.host_name == other.host_name
+            && self.domain_name == other.domain_name
+            && self.address == other.address
+            && self.search_domain == other.search_domain
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDnsConfig {
     const TYPE_NAME: &'static str = "HostDnsConfig";
@@ -7196,12 +8691,11 @@ impl ComplexType for HostDnsConfig {
         e.list("searchDomain", &self.search_domain);
     }
 }
-crate::xml::complex_codec!(HostDnsConfig);
 
 /// Data object `HostDnsConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDnsConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDnsConfigSpec {
     /// The fields inherited from [`HostDnsConfig`].
     pub base_: HostDnsConfig,
@@ -7209,6 +8703,13 @@ pub struct HostDnsConfigSpec {
     pub virtual_nic_connection: Option<HostVirtualNicConnection>,
     /// `virtualNicConnectionV6`: [`HostVirtualNicConnection`] (since 6.7).
     pub virtual_nic_connection_v6: Option<HostVirtualNicConnection>,
+}
+impl PartialEq for HostDnsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.virtual_nic_connection == other.virtual_nic_connection
+            && self.virtual_nic_connection_v6 == other.virtual_nic_connection_v6
+    }
 }
 impl ComplexType for HostDnsConfigSpec {
     const TYPE_NAME: &'static str = "HostDnsConfigSpec";
@@ -7227,11 +8728,10 @@ impl ComplexType for HostDnsConfigSpec {
         if e.knows(Version::V6_7) { e.opt("virtualNicConnectionV6", &self.virtual_nic_connection_v6); }
     }
 }
-crate::xml::complex_codec!(HostDnsConfigSpec);
 crate::xml::inherits!(HostDnsConfigSpec, HostDnsConfig);
 
 /// Data object `HostDvxClass` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostDvxClass {
     /// `deviceClass`: xsd:string.
     pub device_class: String,
@@ -7245,6 +8745,15 @@ pub struct HostDvxClass {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostDvxClass {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_class == other.device_class
+            && self.checkpoint_supported == other.checkpoint_supported
+            && self.sw_dma_tracing_supported == other.sw_dma_tracing_supported
+            && self.sriov_nic == other.sriov_nic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostDvxClass {
     const TYPE_NAME: &'static str = "HostDvxClass";
@@ -7266,17 +8775,22 @@ impl ComplexType for HostDvxClass {
         e.req("sriovNic", &self.sriov_nic);
     }
 }
-crate::xml::complex_codec!(HostDvxClass);
 
 /// Data object `HostEnableAdminFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostEnableAdminFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `permissions`: [`Permission`].
     pub permissions: Vec<Permission>,
+}
+impl PartialEq for HostEnableAdminFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.permissions == other.permissions
+    }
 }
 impl ComplexType for HostEnableAdminFailedEvent {
     const TYPE_NAME: &'static str = "HostEnableAdminFailedEvent";
@@ -7293,11 +8807,10 @@ impl ComplexType for HostEnableAdminFailedEvent {
         e.list("permissions", &self.permissions);
     }
 }
-crate::xml::complex_codec!(HostEnableAdminFailedEvent);
 crate::xml::inherits!(HostEnableAdminFailedEvent, HostEvent);
 
 /// Data object `HostEnterMaintenanceResult` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostEnterMaintenanceResult {
     /// `vmFaults`: [`FaultsByVM`].
     pub vm_faults: Vec<FaultsByVM>,
@@ -7307,6 +8820,13 @@ pub struct HostEnterMaintenanceResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostEnterMaintenanceResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_faults == other.vm_faults
+            && self.host_faults == other.host_faults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "HostEnterMaintenanceResult";
@@ -7324,10 +8844,9 @@ impl ComplexType for HostEnterMaintenanceResult {
         e.list("hostFaults", &self.host_faults);
     }
 }
-crate::xml::complex_codec!(HostEnterMaintenanceResult);
 
 /// Data object `HostEsxAgentHostManagerConfigInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostEsxAgentHostManagerConfigInfo {
     /// `agentVmDatastore`: ManagedObjectReference.
     pub agent_vm_datastore: Option<ManagedObjectReference>,
@@ -7337,6 +8856,13 @@ pub struct HostEsxAgentHostManagerConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostEsxAgentHostManagerConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.agent_vm_datastore == other.agent_vm_datastore
+            && self.agent_vm_network == other.agent_vm_network
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostEsxAgentHostManagerConfigInfo {
     const TYPE_NAME: &'static str = "HostEsxAgentHostManagerConfigInfo";
@@ -7354,17 +8880,21 @@ impl ComplexType for HostEsxAgentHostManagerConfigInfo {
         e.opt("agentVmNetwork", &self.agent_vm_network);
     }
 }
-crate::xml::complex_codec!(HostEsxAgentHostManagerConfigInfo);
 
 /// Data object `HostEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for HostEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostEvent {
     const TYPE_NAME: &'static str = "HostEvent";
@@ -7376,18 +8906,23 @@ impl ComplexType for HostEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostEvent);
 crate::xml::inherits!(HostEvent, Event);
 
 /// Data object `HostEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for HostEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for HostEventArgument {
     const TYPE_NAME: &'static str = "HostEventArgument";
@@ -7404,18 +8939,23 @@ impl ComplexType for HostEventArgument {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(HostEventArgument);
 crate::xml::inherits!(HostEventArgument, EntityEventArgument);
 
 /// Data object `HostExtraNetworksEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostExtraNetworksEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
     /// `ips`: xsd:string.
     pub ips: Option<String>,
+}
+impl PartialEq for HostExtraNetworksEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ips == other.ips
+    }
 }
 impl ComplexType for HostExtraNetworksEvent {
     const TYPE_NAME: &'static str = "HostExtraNetworksEvent";
@@ -7432,11 +8972,10 @@ impl ComplexType for HostExtraNetworksEvent {
         e.opt("ips", &self.ips);
     }
 }
-crate::xml::complex_codec!(HostExtraNetworksEvent);
 crate::xml::inherits!(HostExtraNetworksEvent, HostDasEvent);
 
 /// Data object `HostFaultToleranceManagerComponentHealthInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFaultToleranceManagerComponentHealthInfo {
     /// `isStorageHealthy`: xsd:boolean.
     pub is_storage_healthy: bool,
@@ -7446,6 +8985,13 @@ pub struct HostFaultToleranceManagerComponentHealthInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFaultToleranceManagerComponentHealthInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.is_storage_healthy == other.is_storage_healthy
+            && self.is_network_healthy == other.is_network_healthy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFaultToleranceManagerComponentHealthInfo {
     const TYPE_NAME: &'static str = "HostFaultToleranceManagerComponentHealthInfo";
@@ -7463,10 +9009,9 @@ impl ComplexType for HostFaultToleranceManagerComponentHealthInfo {
         e.req("isNetworkHealthy", &self.is_network_healthy);
     }
 }
-crate::xml::complex_codec!(HostFaultToleranceManagerComponentHealthInfo);
 
 /// Data object `HostFeatureCapability` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFeatureCapability {
     /// `key`: xsd:string.
     pub key: String,
@@ -7478,6 +9023,14 @@ pub struct HostFeatureCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFeatureCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.feature_name == other.feature_name
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFeatureCapability {
     const TYPE_NAME: &'static str = "HostFeatureCapability";
@@ -7497,10 +9050,9 @@ impl ComplexType for HostFeatureCapability {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(HostFeatureCapability);
 
 /// Data object `HostFeatureMask` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFeatureMask {
     /// `key`: xsd:string.
     pub key: String,
@@ -7512,6 +9064,14 @@ pub struct HostFeatureMask {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFeatureMask {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.feature_name == other.feature_name
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFeatureMask {
     const TYPE_NAME: &'static str = "HostFeatureMask";
@@ -7531,10 +9091,9 @@ impl ComplexType for HostFeatureMask {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(HostFeatureMask);
 
 /// Data object `HostFeatureVersionInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFeatureVersionInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -7544,6 +9103,13 @@ pub struct HostFeatureVersionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFeatureVersionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFeatureVersionInfo {
     const TYPE_NAME: &'static str = "HostFeatureVersionInfo";
@@ -7561,14 +9127,13 @@ impl ComplexType for HostFeatureVersionInfo {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(HostFeatureVersionInfo);
 
 /// Data object `HostFibreChannelHba` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostFibreChannelHba`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFibreChannelHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
@@ -7580,6 +9145,15 @@ pub struct HostFibreChannelHba {
     pub port_type: FibreChannelPortType,
     /// `speed`: xsd:long.
     pub speed: i64,
+}
+impl PartialEq for HostFibreChannelHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_world_wide_name == other.port_world_wide_name
+            && self.node_world_wide_name == other.node_world_wide_name
+            && self.port_type == other.port_type
+            && self.speed == other.speed
+    }
 }
 impl ComplexType for HostFibreChannelHba {
     const TYPE_NAME: &'static str = "HostFibreChannelHba";
@@ -7602,13 +9176,12 @@ impl ComplexType for HostFibreChannelHba {
         e.req("speed", &self.speed);
     }
 }
-crate::xml::complex_codec!(HostFibreChannelHba);
 crate::xml::inherits!(HostFibreChannelHba, HostHostBusAdapter);
 
 /// Data object `HostFibreChannelOverEthernetHba` of the vSphere API (since 5.0).
 ///
 /// Extends [`HostFibreChannelHba`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFibreChannelOverEthernetHba {
     /// The fields inherited from [`HostFibreChannelHba`].
     pub base_: HostFibreChannelHba,
@@ -7620,6 +9193,15 @@ pub struct HostFibreChannelOverEthernetHba {
     pub is_software_fcoe: bool,
     /// `markedForRemoval`: xsd:boolean.
     pub marked_for_removal: Option<bool>,
+}
+impl PartialEq for HostFibreChannelOverEthernetHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.underlying_nic == other.underlying_nic
+            && self.link_info == other.link_info
+            && self.is_software_fcoe == other.is_software_fcoe
+            && self.marked_for_removal == other.marked_for_removal
+    }
 }
 impl ComplexType for HostFibreChannelOverEthernetHba {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHba";
@@ -7642,11 +9224,10 @@ impl ComplexType for HostFibreChannelOverEthernetHba {
         e.opt("markedForRemoval", &self.marked_for_removal);
     }
 }
-crate::xml::complex_codec!(HostFibreChannelOverEthernetHba);
 crate::xml::inherits!(HostFibreChannelOverEthernetHba, HostFibreChannelHba);
 
 /// Data object `HostFibreChannelOverEthernetHbaLinkInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFibreChannelOverEthernetHbaLinkInfo {
     /// `vnportMac`: xsd:string.
     pub vnport_mac: String,
@@ -7658,6 +9239,14 @@ pub struct HostFibreChannelOverEthernetHbaLinkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFibreChannelOverEthernetHbaLinkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vnport_mac == other.vnport_mac
+            && self.fcf_mac == other.fcf_mac
+            && self.vlan_id == other.vlan_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFibreChannelOverEthernetHbaLinkInfo {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHbaLinkInfo";
@@ -7677,12 +9266,11 @@ impl ComplexType for HostFibreChannelOverEthernetHbaLinkInfo {
         e.req("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(HostFibreChannelOverEthernetHbaLinkInfo);
 
 /// Data object `HostFibreChannelOverEthernetTargetTransport` of the vSphere API (since 5.0).
 ///
 /// Extends [`HostFibreChannelTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFibreChannelOverEthernetTargetTransport {
     /// The fields inherited from [`HostFibreChannelTargetTransport`].
     pub base_: HostFibreChannelTargetTransport,
@@ -7692,6 +9280,14 @@ pub struct HostFibreChannelOverEthernetTargetTransport {
     pub fcf_mac: String,
     /// `vlanId`: xsd:int.
     pub vlan_id: i32,
+}
+impl PartialEq for HostFibreChannelOverEthernetTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnport_mac == other.vnport_mac
+            && self.fcf_mac == other.fcf_mac
+            && self.vlan_id == other.vlan_id
+    }
 }
 impl ComplexType for HostFibreChannelOverEthernetTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetTargetTransport";
@@ -7712,7 +9308,6 @@ impl ComplexType for HostFibreChannelOverEthernetTargetTransport {
         e.req("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(HostFibreChannelOverEthernetTargetTransport);
 crate::xml::inherits!(HostFibreChannelOverEthernetTargetTransport, HostFibreChannelTargetTransport);
 
 /// Data object `HostFibreChannelTargetTransport` of the vSphere API (since 2.5).
@@ -7720,7 +9315,7 @@ crate::xml::inherits!(HostFibreChannelOverEthernetTargetTransport, HostFibreChan
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostFibreChannelTargetTransport`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFibreChannelTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
@@ -7728,6 +9323,13 @@ pub struct HostFibreChannelTargetTransport {
     pub port_world_wide_name: i64,
     /// `nodeWorldWideName`: xsd:long.
     pub node_world_wide_name: i64,
+}
+impl PartialEq for HostFibreChannelTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_world_wide_name == other.port_world_wide_name
+            && self.node_world_wide_name == other.node_world_wide_name
+    }
 }
 impl ComplexType for HostFibreChannelTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelTargetTransport";
@@ -7746,11 +9348,10 @@ impl ComplexType for HostFibreChannelTargetTransport {
         e.req("nodeWorldWideName", &self.node_world_wide_name);
     }
 }
-crate::xml::complex_codec!(HostFibreChannelTargetTransport);
 crate::xml::inherits!(HostFibreChannelTargetTransport, HostTargetTransport);
 
 /// Data object `HostFileAccess` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFileAccess {
     /// `who`: xsd:string.
     pub who: String,
@@ -7760,6 +9361,13 @@ pub struct HostFileAccess {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFileAccess {
+    fn eq(&self, other: &Self) -> bool {
+        self.who == other.who
+            && self.what == other.what
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFileAccess {
     const TYPE_NAME: &'static str = "HostFileAccess";
@@ -7777,10 +9385,9 @@ impl ComplexType for HostFileAccess {
         e.req("what", &self.what);
     }
 }
-crate::xml::complex_codec!(HostFileAccess);
 
 /// Data object `HostFileSystemMountInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFileSystemMountInfo {
     /// `mountInfo`: [`HostMountInfo`].
     pub mount_info: HostMountInfo,
@@ -7792,6 +9399,14 @@ pub struct HostFileSystemMountInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFileSystemMountInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.mount_info == other.mount_info
+            && self.volume == other.volume
+            && self.vstorage_support == other.vstorage_support
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFileSystemMountInfo {
     const TYPE_NAME: &'static str = "HostFileSystemMountInfo";
@@ -7811,12 +9426,11 @@ impl ComplexType for HostFileSystemMountInfo {
         if e.knows(Version::V4_1) { e.opt("vStorageSupport", &self.vstorage_support); }
     }
 }
-crate::xml::complex_codec!(HostFileSystemMountInfo);
 
 /// Data object `HostFileSystemVolume` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostFileSystemVolume`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFileSystemVolume {
     /// `type`: xsd:string.
     pub type_: String,
@@ -7828,6 +9442,14 @@ pub struct HostFileSystemVolume {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFileSystemVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.name == other.name
+            && self.capacity == other.capacity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFileSystemVolume {
     const TYPE_NAME: &'static str = "HostFileSystemVolume";
@@ -7847,10 +9469,9 @@ impl ComplexType for HostFileSystemVolume {
         e.req("capacity", &self.capacity);
     }
 }
-crate::xml::complex_codec!(HostFileSystemVolume);
 
 /// Data object `HostFileSystemVolumeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFileSystemVolumeInfo {
     /// `volumeTypeList`: xsd:string.
     pub volume_type_list: Vec<String>,
@@ -7860,6 +9481,13 @@ pub struct HostFileSystemVolumeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFileSystemVolumeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.volume_type_list == other.volume_type_list
+            && self.mount_info == other.mount_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFileSystemVolumeInfo {
     const TYPE_NAME: &'static str = "HostFileSystemVolumeInfo";
@@ -7877,10 +9505,9 @@ impl ComplexType for HostFileSystemVolumeInfo {
         e.list("mountInfo", &self.mount_info);
     }
 }
-crate::xml::complex_codec!(HostFileSystemVolumeInfo);
 
 /// Data object `HostFirewallConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallConfig {
     /// `rule`: [`HostFirewallConfigRuleSetConfig`].
     pub rule: Vec<HostFirewallConfigRuleSetConfig>,
@@ -7890,6 +9517,13 @@ pub struct HostFirewallConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.rule == other.rule
+            && self.default_blocking_policy == other.default_blocking_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfig";
@@ -7907,10 +9541,9 @@ impl ComplexType for HostFirewallConfig {
         e.req("defaultBlockingPolicy", &self.default_blocking_policy);
     }
 }
-crate::xml::complex_codec!(HostFirewallConfig);
 
 /// Data object `HostFirewallConfigRuleSetConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallConfigRuleSetConfig {
     /// `rulesetId`: xsd:string.
     pub ruleset_id: String,
@@ -7922,6 +9555,14 @@ pub struct HostFirewallConfigRuleSetConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallConfigRuleSetConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.ruleset_id == other.ruleset_id
+            && self.enabled == other.enabled
+            && self.allowed_hosts == other.allowed_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallConfigRuleSetConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfigRuleSetConfig";
@@ -7941,10 +9582,9 @@ impl ComplexType for HostFirewallConfigRuleSetConfig {
         if e.knows(Version::V5_0) { e.opt("allowedHosts", &self.allowed_hosts); }
     }
 }
-crate::xml::complex_codec!(HostFirewallConfigRuleSetConfig);
 
 /// Data object `HostFirewallDefaultPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallDefaultPolicy {
     /// `incomingBlocked`: xsd:boolean.
     pub incoming_blocked: Option<bool>,
@@ -7954,6 +9594,13 @@ pub struct HostFirewallDefaultPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallDefaultPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.incoming_blocked == other.incoming_blocked
+            && self.outgoing_blocked == other.outgoing_blocked
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallDefaultPolicy {
     const TYPE_NAME: &'static str = "HostFirewallDefaultPolicy";
@@ -7971,10 +9618,9 @@ impl ComplexType for HostFirewallDefaultPolicy {
         e.opt("outgoingBlocked", &self.outgoing_blocked);
     }
 }
-crate::xml::complex_codec!(HostFirewallDefaultPolicy);
 
 /// Data object `HostFirewallInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallInfo {
     /// `defaultPolicy`: [`HostFirewallDefaultPolicy`].
     pub default_policy: HostFirewallDefaultPolicy,
@@ -7984,6 +9630,13 @@ pub struct HostFirewallInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_policy == other.default_policy
+            && self.ruleset == other.ruleset
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallInfo {
     const TYPE_NAME: &'static str = "HostFirewallInfo";
@@ -8001,10 +9654,9 @@ impl ComplexType for HostFirewallInfo {
         e.list("ruleset", &self.ruleset);
     }
 }
-crate::xml::complex_codec!(HostFirewallInfo);
 
 /// Data object `HostFirewallRule` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallRule {
     /// `port`: xsd:int.
     pub port: i32,
@@ -8020,6 +9672,16 @@ pub struct HostFirewallRule {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port
+            && self.end_port == other.end_port
+            && self.direction == other.direction
+            && self.port_type == other.port_type
+            && self.protocol == other.protocol
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallRule {
     const TYPE_NAME: &'static str = "HostFirewallRule";
@@ -8043,10 +9705,9 @@ impl ComplexType for HostFirewallRule {
         e.req("protocol", &self.protocol);
     }
 }
-crate::xml::complex_codec!(HostFirewallRule);
 
 /// Data object `HostFirewallRuleset` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallRuleset {
     /// `key`: xsd:string.
     pub key: String,
@@ -8070,6 +9731,20 @@ pub struct HostFirewallRuleset {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallRuleset {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.label == other.label
+            && self.required == other.required
+            && self.rule == other.rule
+            && self.service == other.service
+            && self.enabled == other.enabled
+            && self.allowed_hosts == other.allowed_hosts
+            && self.user_controllable == other.user_controllable
+            && self.ip_list_user_configurable == other.ip_list_user_configurable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallRuleset {
     const TYPE_NAME: &'static str = "HostFirewallRuleset";
@@ -8101,10 +9776,9 @@ impl ComplexType for HostFirewallRuleset {
         if e.knows(Version::V8_0_2_0) { e.opt("ipListUserConfigurable", &self.ip_list_user_configurable); }
     }
 }
-crate::xml::complex_codec!(HostFirewallRuleset);
 
 /// Data object `HostFirewallRulesetIpList` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallRulesetIpList {
     /// `ipAddress`: xsd:string.
     pub ip_address: Vec<String>,
@@ -8116,6 +9790,14 @@ pub struct HostFirewallRulesetIpList {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallRulesetIpList {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.ip_network == other.ip_network
+            && self.all_ip == other.all_ip
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallRulesetIpList {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpList";
@@ -8135,10 +9817,9 @@ impl ComplexType for HostFirewallRulesetIpList {
         e.req("allIp", &self.all_ip);
     }
 }
-crate::xml::complex_codec!(HostFirewallRulesetIpList);
 
 /// Data object `HostFirewallRulesetIpNetwork` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallRulesetIpNetwork {
     /// `network`: xsd:string.
     pub network: String,
@@ -8148,6 +9829,13 @@ pub struct HostFirewallRulesetIpNetwork {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallRulesetIpNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.prefix_length == other.prefix_length
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallRulesetIpNetwork {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpNetwork";
@@ -8165,10 +9853,9 @@ impl ComplexType for HostFirewallRulesetIpNetwork {
         e.req("prefixLength", &self.prefix_length);
     }
 }
-crate::xml::complex_codec!(HostFirewallRulesetIpNetwork);
 
 /// Data object `HostFirewallRulesetRulesetSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFirewallRulesetRulesetSpec {
     /// `allowedHosts`: [`HostFirewallRulesetIpList`].
     pub allowed_hosts: HostFirewallRulesetIpList,
@@ -8176,6 +9863,12 @@ pub struct HostFirewallRulesetRulesetSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFirewallRulesetRulesetSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed_hosts == other.allowed_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFirewallRulesetRulesetSpec {
     const TYPE_NAME: &'static str = "HostFirewallRulesetRulesetSpec";
@@ -8191,10 +9884,9 @@ impl ComplexType for HostFirewallRulesetRulesetSpec {
         e.req("allowedHosts", &self.allowed_hosts);
     }
 }
-crate::xml::complex_codec!(HostFirewallRulesetRulesetSpec);
 
 /// Data object `HostFlagInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFlagInfo {
     /// `backgroundSnapshotsEnabled`: xsd:boolean.
     pub background_snapshots_enabled: Option<bool>,
@@ -8202,6 +9894,12 @@ pub struct HostFlagInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFlagInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.background_snapshots_enabled == other.background_snapshots_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFlagInfo {
     const TYPE_NAME: &'static str = "HostFlagInfo";
@@ -8217,10 +9915,9 @@ impl ComplexType for HostFlagInfo {
         e.opt("backgroundSnapshotsEnabled", &self.background_snapshots_enabled);
     }
 }
-crate::xml::complex_codec!(HostFlagInfo);
 
 /// Data object `HostForceMountedInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostForceMountedInfo {
     /// `persist`: xsd:boolean.
     pub persist: bool,
@@ -8230,6 +9927,13 @@ pub struct HostForceMountedInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostForceMountedInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.persist == other.persist
+            && self.mounted == other.mounted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostForceMountedInfo {
     const TYPE_NAME: &'static str = "HostForceMountedInfo";
@@ -8247,10 +9951,9 @@ impl ComplexType for HostForceMountedInfo {
         e.req("mounted", &self.mounted);
     }
 }
-crate::xml::complex_codec!(HostForceMountedInfo);
 
 /// Data object `HostFru` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostFru {
     /// `type`: xsd:string.
     pub type_: String,
@@ -8268,6 +9971,17 @@ pub struct HostFru {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostFru {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.part_name == other.part_name
+            && self.part_number == other.part_number
+            && self.manufacturer == other.manufacturer
+            && self.serial_number == other.serial_number
+            && self.mfg_time_stamp == other.mfg_time_stamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostFru {
     const TYPE_NAME: &'static str = "HostFru";
@@ -8293,10 +10007,9 @@ impl ComplexType for HostFru {
         e.opt("mfgTimeStamp", &self.mfg_time_stamp);
     }
 }
-crate::xml::complex_codec!(HostFru);
 
 /// Data object `HostGatewaySpec` of the vSphere API (since 6.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostGatewaySpec {
     /// `gatewayType`: xsd:string.
     pub gateway_type: String,
@@ -8310,6 +10023,15 @@ pub struct HostGatewaySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostGatewaySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.gateway_type == other.gateway_type
+            && self.gateway_id == other.gateway_id
+            && self.trust_verification_token == other.trust_verification_token
+            && self.host_auth_params == other.host_auth_params
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostGatewaySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -8342,15 +10064,19 @@ impl ComplexType for HostGatewaySpec {
         e.list("hostAuthParams", &self.host_auth_params);
     }
 }
-crate::xml::complex_codec!(HostGatewaySpec);
 
 /// Data object `HostGetShortNameFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostGetShortNameFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostGetShortNameFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostGetShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostGetShortNameFailedEvent";
@@ -8362,11 +10088,10 @@ impl ComplexType for HostGetShortNameFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostGetShortNameFailedEvent);
 crate::xml::inherits!(HostGetShortNameFailedEvent, HostEvent);
 
 /// Data object `HostGraphicsConfig` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostGraphicsConfig {
     /// `hostDefaultGraphicsType`: xsd:string.
     pub host_default_graphics_type: String,
@@ -8378,6 +10103,14 @@ pub struct HostGraphicsConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostGraphicsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_default_graphics_type == other.host_default_graphics_type
+            && self.shared_passthru_assignment_policy == other.shared_passthru_assignment_policy
+            && self.device_type == other.device_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostGraphicsConfig {
     const TYPE_NAME: &'static str = "HostGraphicsConfig";
@@ -8397,10 +10130,9 @@ impl ComplexType for HostGraphicsConfig {
         e.list("deviceType", &self.device_type);
     }
 }
-crate::xml::complex_codec!(HostGraphicsConfig);
 
 /// Data object `HostGraphicsConfigDeviceType` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostGraphicsConfigDeviceType {
     /// `deviceId`: xsd:string.
     pub device_id: String,
@@ -8412,6 +10144,14 @@ pub struct HostGraphicsConfigDeviceType {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostGraphicsConfigDeviceType {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_id == other.device_id
+            && self.graphics_type == other.graphics_type
+            && self.vgpu_mode == other.vgpu_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostGraphicsConfigDeviceType {
     const TYPE_NAME: &'static str = "HostGraphicsConfigDeviceType";
@@ -8431,10 +10171,9 @@ impl ComplexType for HostGraphicsConfigDeviceType {
         if e.knows(Version::V8_0_3_0) { e.opt("vgpuMode", &self.vgpu_mode); }
     }
 }
-crate::xml::complex_codec!(HostGraphicsConfigDeviceType);
 
 /// Data object `HostGraphicsInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostGraphicsInfo {
     /// `deviceName`: xsd:string.
     pub device_name: String,
@@ -8454,6 +10193,18 @@ pub struct HostGraphicsInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostGraphicsInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_name == other.device_name
+            && self.vendor_name == other.vendor_name
+            && self.pci_id == other.pci_id
+            && self.graphics_type == other.graphics_type
+            && self.vgpu_mode == other.vgpu_mode
+            && self.memory_size_in_kb == other.memory_size_in_kb
+            && self.vm == other.vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostGraphicsInfo {
     const TYPE_NAME: &'static str = "HostGraphicsInfo";
@@ -8481,12 +10232,11 @@ impl ComplexType for HostGraphicsInfo {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(HostGraphicsInfo);
 
 /// Data object `HostHardwareElementInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostHardwareElementInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHardwareElementInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -8496,6 +10246,13 @@ pub struct HostHardwareElementInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHardwareElementInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHardwareElementInfo {
     const TYPE_NAME: &'static str = "HostHardwareElementInfo";
@@ -8513,10 +10270,9 @@ impl ComplexType for HostHardwareElementInfo {
         e.req("status", &self.status);
     }
 }
-crate::xml::complex_codec!(HostHardwareElementInfo);
 
 /// Data object `HostHardwareInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHardwareInfo {
     /// `systemInfo`: [`HostSystemInfo`].
     pub system_info: HostSystemInfo,
@@ -8558,6 +10314,29 @@ pub struct HostHardwareInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHardwareInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_info == other.system_info
+            && self.cpu_power_management_info == other.cpu_power_management_info
+            && self.cpu_info == other.cpu_info
+            && self.cpu_pkg == other.cpu_pkg
+            && self.memory_size == other.memory_size
+            && self.numa_info == other.numa_info
+            && self.smc_present == other.smc_present
+            && self.pci_device == other.pci_device
+            && self.dvx_classes == other.dvx_classes
+            && self.cpu_feature == other.cpu_feature
+            && self.bios_info == other.bios_info
+            && self.reliable_memory_info == other.reliable_memory_info
+            && self.persistent_memory_info == other.persistent_memory_info
+            && self.sgx_info == other.sgx_info
+            && self.sev_info == other.sev_info
+            && self.memory_tiering_type == other.memory_tiering_type
+            && self.memory_tier_info == other.memory_tier_info
+            && self.tdx_info == other.tdx_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHardwareInfo {
     const TYPE_NAME: &'static str = "HostHardwareInfo";
@@ -8607,10 +10386,9 @@ impl ComplexType for HostHardwareInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("tdxInfo", &self.tdx_info); }
     }
 }
-crate::xml::complex_codec!(HostHardwareInfo);
 
 /// Data object `HostHardwareStatusInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHardwareStatusInfo {
     /// `memoryStatusInfo`: [`HostHardwareElementInfo`].
     pub memory_status_info: Vec<AnyHostHardwareElementInfo>,
@@ -8624,6 +10402,15 @@ pub struct HostHardwareStatusInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHardwareStatusInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.memory_status_info == other.memory_status_info
+            && self.cpu_status_info == other.cpu_status_info
+            && self.storage_status_info == other.storage_status_info
+            && self.dpu_status_info == other.dpu_status_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHardwareStatusInfo {
     const TYPE_NAME: &'static str = "HostHardwareStatusInfo";
@@ -8645,10 +10432,9 @@ impl ComplexType for HostHardwareStatusInfo {
         if e.knows(Version::V8_0_0_1) { e.list("dpuStatusInfo", &self.dpu_status_info); }
     }
 }
-crate::xml::complex_codec!(HostHardwareStatusInfo);
 
 /// Data object `HostHardwareSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHardwareSummary {
     /// `vendor`: xsd:string.
     pub vendor: String,
@@ -8680,6 +10466,24 @@ pub struct HostHardwareSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHardwareSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.vendor == other.vendor
+            && self.model == other.model
+            && self.family == other.family
+            && self.uuid == other.uuid
+            && self.other_identifying_info == other.other_identifying_info
+            && self.memory_size == other.memory_size
+            && self.cpu_model == other.cpu_model
+            && self.cpu_mhz == other.cpu_mhz
+            && self.num_cpu_pkgs == other.num_cpu_pkgs
+            && self.num_cpu_cores == other.num_cpu_cores
+            && self.num_cpu_threads == other.num_cpu_threads
+            && self.num_nics == other.num_nics
+            && self.num_hbas == other.num_hbas
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHardwareSummary {
     const TYPE_NAME: &'static str = "HostHardwareSummary";
@@ -8719,12 +10523,11 @@ impl ComplexType for HostHardwareSummary {
         e.req("numHBAs", &self.num_hbas);
     }
 }
-crate::xml::complex_codec!(HostHardwareSummary);
 
 /// Fault `HostHasComponentFailure` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHasComponentFailure {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8734,6 +10537,14 @@ pub struct HostHasComponentFailure {
     pub component_type: String,
     /// `componentName`: xsd:string.
     pub component_name: String,
+}
+impl PartialEq for HostHasComponentFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.component_type == other.component_type
+            && self.component_name == other.component_name
+    }
 }
 impl ComplexType for HostHasComponentFailure {
     const TYPE_NAME: &'static str = "HostHasComponentFailure";
@@ -8754,18 +10565,22 @@ impl ComplexType for HostHasComponentFailure {
         e.req("componentName", &self.component_name);
     }
 }
-crate::xml::complex_codec!(HostHasComponentFailure);
 crate::xml::inherits!(HostHasComponentFailure, VimFault);
 
 /// Data object `HostHbaCreateSpec` of the vSphere API (since 7.0.3.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostHbaCreateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHbaCreateSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHbaCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostHbaCreateSpec";
@@ -8778,12 +10593,11 @@ impl ComplexType for HostHbaCreateSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostHbaCreateSpec);
 
 /// Data object `HostHostBusAdapter` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostHostBusAdapter`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHostBusAdapter {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -8809,6 +10623,21 @@ pub struct HostHostBusAdapter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHostBusAdapter {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.device == other.device
+            && self.bus == other.bus
+            && self.status == other.status
+            && self.model == other.model
+            && self.driver == other.driver
+            && self.pci == other.pci
+            && self.storage_protocol == other.storage_protocol
+            && self.driver_version == other.driver_version
+            && self.firmware_version == other.firmware_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHostBusAdapter {
     const TYPE_NAME: &'static str = "HostHostBusAdapter";
@@ -8842,10 +10671,9 @@ impl ComplexType for HostHostBusAdapter {
         if e.knows(Version::V9_1_0_0) { e.opt("firmwareVersion", &self.firmware_version); }
     }
 }
-crate::xml::complex_codec!(HostHostBusAdapter);
 
 /// Data object `HostHyperThreadScheduleInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostHyperThreadScheduleInfo {
     /// `available`: xsd:boolean.
     pub available: bool,
@@ -8857,6 +10685,14 @@ pub struct HostHyperThreadScheduleInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostHyperThreadScheduleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.available == other.available
+            && self.active == other.active
+            && self.config == other.config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostHyperThreadScheduleInfo {
     const TYPE_NAME: &'static str = "HostHyperThreadScheduleInfo";
@@ -8876,10 +10712,9 @@ impl ComplexType for HostHyperThreadScheduleInfo {
         e.req("config", &self.config);
     }
 }
-crate::xml::complex_codec!(HostHyperThreadScheduleInfo);
 
 /// Data object `HostImageProfileSummary` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostImageProfileSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -8889,6 +10724,13 @@ pub struct HostImageProfileSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostImageProfileSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.vendor == other.vendor
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostImageProfileSummary {
     const TYPE_NAME: &'static str = "HostImageProfileSummary";
@@ -8906,15 +10748,19 @@ impl ComplexType for HostImageProfileSummary {
         e.req("vendor", &self.vendor);
     }
 }
-crate::xml::complex_codec!(HostImageProfileSummary);
 
 /// Data object `HostInAuditModeEvent` of the vSphere API (since 5.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInAuditModeEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostInAuditModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostInAuditModeEvent {
     const TYPE_NAME: &'static str = "HostInAuditModeEvent";
@@ -8926,16 +10772,20 @@ impl ComplexType for HostInAuditModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostInAuditModeEvent);
 crate::xml::inherits!(HostInAuditModeEvent, HostEvent);
 
 /// Fault `HostInDomain` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInDomain {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for HostInDomain {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostInDomain {
     const TYPE_NAME: &'static str = "HostInDomain";
@@ -8947,13 +10797,12 @@ impl ComplexType for HostInDomain {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostInDomain);
 crate::xml::inherits!(HostInDomain, HostConfigFault);
 
 /// Fault `HostIncompatibleForFaultTolerance` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIncompatibleForFaultTolerance {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -8961,6 +10810,13 @@ pub struct HostIncompatibleForFaultTolerance {
     pub host_name: Option<String>,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for HostIncompatibleForFaultTolerance {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "HostIncompatibleForFaultTolerance";
@@ -8979,13 +10835,12 @@ impl ComplexType for HostIncompatibleForFaultTolerance {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(HostIncompatibleForFaultTolerance);
 crate::xml::inherits!(HostIncompatibleForFaultTolerance, VmFaultToleranceIssue);
 
 /// Fault `HostIncompatibleForRecordReplay` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIncompatibleForRecordReplay {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8993,6 +10848,13 @@ pub struct HostIncompatibleForRecordReplay {
     pub host_name: Option<String>,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for HostIncompatibleForRecordReplay {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "HostIncompatibleForRecordReplay";
@@ -9011,13 +10873,12 @@ impl ComplexType for HostIncompatibleForRecordReplay {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(HostIncompatibleForRecordReplay);
 crate::xml::inherits!(HostIncompatibleForRecordReplay, VimFault);
 
 /// Data object `HostInternetScsiHba` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
@@ -9059,6 +10920,30 @@ pub struct HostInternetScsiHba {
     pub max_speed_mb: Option<i32>,
     /// `currentSpeedMb`: xsd:int.
     pub current_speed_mb: Option<i32>,
+}
+impl PartialEq for HostInternetScsiHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.is_software_based == other.is_software_based
+            && self.can_be_disabled == other.can_be_disabled
+            && self.network_binding_support == other.network_binding_support
+            && self.discovery_capabilities == other.discovery_capabilities
+            && self.discovery_properties == other.discovery_properties
+            && self.authentication_capabilities == other.authentication_capabilities
+            && self.authentication_properties == other.authentication_properties
+            && self.digest_capabilities == other.digest_capabilities
+            && self.digest_properties == other.digest_properties
+            && self.ip_capabilities == other.ip_capabilities
+            && self.ip_properties == other.ip_properties
+            && self.supported_advanced_options == other.supported_advanced_options
+            && self.advanced_options == other.advanced_options
+            && self.iscsi_name == other.iscsi_name
+            && self.iscsi_alias == other.iscsi_alias
+            && self.configured_send_target == other.configured_send_target
+            && self.configured_static_target == other.configured_static_target
+            && self.max_speed_mb == other.max_speed_mb
+            && self.current_speed_mb == other.current_speed_mb
+    }
 }
 impl ComplexType for HostInternetScsiHba {
     const TYPE_NAME: &'static str = "HostInternetScsiHba";
@@ -9111,11 +10996,10 @@ impl ComplexType for HostInternetScsiHba {
         e.opt("currentSpeedMb", &self.current_speed_mb);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHba);
 crate::xml::inherits!(HostInternetScsiHba, HostHostBusAdapter);
 
 /// Data object `HostInternetScsiHbaAuthenticationCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaAuthenticationCapabilities {
     /// `chapAuthSettable`: xsd:boolean.
     pub chap_auth_settable: bool,
@@ -9135,6 +11019,18 @@ pub struct HostInternetScsiHbaAuthenticationCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaAuthenticationCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.chap_auth_settable == other.chap_auth_settable
+            && self.krb5_auth_settable == other.krb5_auth_settable
+            && self.srp_auth_settable == other.srp_auth_settable
+            && self.spkm_auth_settable == other.spkm_auth_settable
+            && self.mutual_chap_settable == other.mutual_chap_settable
+            && self.target_chap_settable == other.target_chap_settable
+            && self.target_mutual_chap_settable == other.target_mutual_chap_settable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaAuthenticationCapabilities";
@@ -9162,10 +11058,9 @@ impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
         if e.knows(Version::V4_0) { e.opt("targetMutualChapSettable", &self.target_mutual_chap_settable); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaAuthenticationCapabilities);
 
 /// Data object `HostInternetScsiHbaAuthenticationProperties` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostInternetScsiHbaAuthenticationProperties {
     /// `chapAuthEnabled`: xsd:boolean.
     pub chap_auth_enabled: bool,
@@ -9189,6 +11084,20 @@ pub struct HostInternetScsiHbaAuthenticationProperties {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaAuthenticationProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.chap_auth_enabled == other.chap_auth_enabled
+            && self.chap_name == other.chap_name
+            && self.chap_secret == other.chap_secret
+            && self.chap_authentication_type == other.chap_authentication_type
+            && self.chap_inherited == other.chap_inherited
+            && self.mutual_chap_name == other.mutual_chap_name
+            && self.mutual_chap_secret == other.mutual_chap_secret
+            && self.mutual_chap_authentication_type == other.mutual_chap_authentication_type
+            && self.mutual_chap_inherited == other.mutual_chap_inherited
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9236,10 +11145,9 @@ impl ComplexType for HostInternetScsiHbaAuthenticationProperties {
         if e.knows(Version::V4_0) { e.opt("mutualChapInherited", &self.mutual_chap_inherited); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaAuthenticationProperties);
 
 /// Data object `HostInternetScsiHbaDigestCapabilities` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaDigestCapabilities {
     /// `headerDigestSettable`: xsd:boolean.
     pub header_digest_settable: Option<bool>,
@@ -9253,6 +11161,15 @@ pub struct HostInternetScsiHbaDigestCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaDigestCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.header_digest_settable == other.header_digest_settable
+            && self.data_digest_settable == other.data_digest_settable
+            && self.target_header_digest_settable == other.target_header_digest_settable
+            && self.target_data_digest_settable == other.target_data_digest_settable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaDigestCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestCapabilities";
@@ -9274,10 +11191,9 @@ impl ComplexType for HostInternetScsiHbaDigestCapabilities {
         e.opt("targetDataDigestSettable", &self.target_data_digest_settable);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaDigestCapabilities);
 
 /// Data object `HostInternetScsiHbaDigestProperties` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaDigestProperties {
     /// `headerDigestType`: xsd:string.
     pub header_digest_type: Option<String>,
@@ -9291,6 +11207,15 @@ pub struct HostInternetScsiHbaDigestProperties {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaDigestProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.header_digest_type == other.header_digest_type
+            && self.header_digest_inherited == other.header_digest_inherited
+            && self.data_digest_type == other.data_digest_type
+            && self.data_digest_inherited == other.data_digest_inherited
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaDigestProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestProperties";
@@ -9312,10 +11237,9 @@ impl ComplexType for HostInternetScsiHbaDigestProperties {
         e.opt("dataDigestInherited", &self.data_digest_inherited);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaDigestProperties);
 
 /// Data object `HostInternetScsiHbaDiscoveryCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaDiscoveryCapabilities {
     /// `iSnsDiscoverySettable`: xsd:boolean.
     pub isns_discovery_settable: bool,
@@ -9329,6 +11253,15 @@ pub struct HostInternetScsiHbaDiscoveryCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaDiscoveryCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.isns_discovery_settable == other.isns_discovery_settable
+            && self.slp_discovery_settable == other.slp_discovery_settable
+            && self.static_target_discovery_settable == other.static_target_discovery_settable
+            && self.send_targets_discovery_settable == other.send_targets_discovery_settable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryCapabilities";
@@ -9350,10 +11283,9 @@ impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
         e.req("sendTargetsDiscoverySettable", &self.send_targets_discovery_settable);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaDiscoveryCapabilities);
 
 /// Data object `HostInternetScsiHbaDiscoveryProperties` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaDiscoveryProperties {
     /// `iSnsDiscoveryEnabled`: xsd:boolean.
     pub isns_discovery_enabled: bool,
@@ -9375,6 +11307,19 @@ pub struct HostInternetScsiHbaDiscoveryProperties {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaDiscoveryProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.isns_discovery_enabled == other.isns_discovery_enabled
+            && self.isns_discovery_method == other.isns_discovery_method
+            && self.isns_host == other.isns_host
+            && self.slp_discovery_enabled == other.slp_discovery_enabled
+            && self.slp_discovery_method == other.slp_discovery_method
+            && self.slp_host == other.slp_host
+            && self.static_target_discovery_enabled == other.static_target_discovery_enabled
+            && self.send_targets_discovery_enabled == other.send_targets_discovery_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryProperties";
@@ -9404,10 +11349,9 @@ impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
         e.req("sendTargetsDiscoveryEnabled", &self.send_targets_discovery_enabled);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaDiscoveryProperties);
 
 /// Data object `HostInternetScsiHbaIPCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaIPCapabilities {
     /// `addressSettable`: xsd:boolean.
     pub address_settable: bool,
@@ -9453,6 +11397,31 @@ pub struct HostInternetScsiHbaIPCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaIPCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.address_settable == other.address_settable
+            && self.ip_configuration_method_settable == other.ip_configuration_method_settable
+            && self.subnet_mask_settable == other.subnet_mask_settable
+            && self.default_gateway_settable == other.default_gateway_settable
+            && self.primary_dns_server_address_settable == other.primary_dns_server_address_settable
+            && self.alternate_dns_server_address_settable == other.alternate_dns_server_address_settable
+            && self.ipv6_supported == other.ipv6_supported
+            && self.arp_redirect_settable == other.arp_redirect_settable
+            && self.mtu_settable == other.mtu_settable
+            && self.host_name_as_target_address == other.host_name_as_target_address
+            && self.name_alias_settable == other.name_alias_settable
+            && self.ipv4_enable_settable == other.ipv4_enable_settable
+            && self.ipv6_enable_settable == other.ipv6_enable_settable
+            && self.ipv6_prefix_length_settable == other.ipv6_prefix_length_settable
+            && self.ipv6_prefix_length == other.ipv6_prefix_length
+            && self.ipv6_dhcp_configuration_settable == other.ipv6_dhcp_configuration_settable
+            && self.ipv6_link_local_auto_configuration_settable == other.ipv6_link_local_auto_configuration_settable
+            && self.ipv6_router_advertisement_configuration_settable == other.ipv6_router_advertisement_configuration_settable
+            && self.ipv6_default_gateway_settable == other.ipv6_default_gateway_settable
+            && self.ipv6_max_static_addresses_supported == other.ipv6_max_static_addresses_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaIPCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPCapabilities";
@@ -9506,10 +11475,9 @@ impl ComplexType for HostInternetScsiHbaIPCapabilities {
         if e.knows(Version::V6_0) { e.opt("ipv6MaxStaticAddressesSupported", &self.ipv6_max_static_addresses_supported); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaIPCapabilities);
 
 /// Data object `HostInternetScsiHbaIPProperties` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaIPProperties {
     /// `mac`: xsd:string.
     pub mac: Option<String>,
@@ -9547,6 +11515,27 @@ pub struct HostInternetScsiHbaIPProperties {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaIPProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.mac == other.mac
+            && self.address == other.address
+            && self.dhcp_configuration_enabled == other.dhcp_configuration_enabled
+            && self.subnet_mask == other.subnet_mask
+            && self.default_gateway == other.default_gateway
+            && self.primary_dns_server_address == other.primary_dns_server_address
+            && self.alternate_dns_server_address == other.alternate_dns_server_address
+            && self.ipv6_address == other.ipv6_address
+            && self.ipv6_subnet_mask == other.ipv6_subnet_mask
+            && self.ipv6_default_gateway == other.ipv6_default_gateway
+            && self.arp_redirect_enabled == other.arp_redirect_enabled
+            && self.mtu == other.mtu
+            && self.jumbo_frames_enabled == other.jumbo_frames_enabled
+            && self.ipv4_enabled == other.ipv4_enabled
+            && self.ipv6_enabled == other.ipv6_enabled
+            && self.ipv6properties == other.ipv6properties
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaIPProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPProperties";
@@ -9592,10 +11581,9 @@ impl ComplexType for HostInternetScsiHbaIPProperties {
         if e.knows(Version::V6_0) { e.opt("ipv6properties", &self.ipv6properties); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaIPProperties);
 
 /// Data object `HostInternetScsiHbaIPv6Properties` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaIPv6Properties {
     /// `iscsiIpv6Address`: [`HostInternetScsiHbaIscsiIpv6Address`].
     pub iscsi_ipv6_address: Vec<HostInternetScsiHbaIscsiIpv6Address>,
@@ -9611,6 +11599,16 @@ pub struct HostInternetScsiHbaIPv6Properties {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaIPv6Properties {
+    fn eq(&self, other: &Self) -> bool {
+        self.iscsi_ipv6_address == other.iscsi_ipv6_address
+            && self.ipv6_dhcp_configuration_enabled == other.ipv6_dhcp_configuration_enabled
+            && self.ipv6_link_local_auto_configuration_enabled == other.ipv6_link_local_auto_configuration_enabled
+            && self.ipv6_router_advertisement_configuration_enabled == other.ipv6_router_advertisement_configuration_enabled
+            && self.ipv6_default_gateway == other.ipv6_default_gateway
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaIPv6Properties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPv6Properties";
@@ -9634,10 +11632,9 @@ impl ComplexType for HostInternetScsiHbaIPv6Properties {
         e.opt("ipv6DefaultGateway", &self.ipv6_default_gateway);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaIPv6Properties);
 
 /// Data object `HostInternetScsiHbaIscsiIpv6Address` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaIscsiIpv6Address {
     /// `address`: xsd:string.
     pub address: String,
@@ -9651,6 +11648,15 @@ pub struct HostInternetScsiHbaIscsiIpv6Address {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaIscsiIpv6Address {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.prefix_length == other.prefix_length
+            && self.origin == other.origin
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaIscsiIpv6Address {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIscsiIpv6Address";
@@ -9672,17 +11678,22 @@ impl ComplexType for HostInternetScsiHbaIscsiIpv6Address {
         e.opt("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaIscsiIpv6Address);
 
 /// Data object `HostInternetScsiHbaParamValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`OptionValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaParamValue {
     /// The fields inherited from [`OptionValue`].
     pub base_: OptionValue,
     /// `isInherited`: xsd:boolean.
     pub is_inherited: Option<bool>,
+}
+impl PartialEq for HostInternetScsiHbaParamValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.is_inherited == other.is_inherited
+    }
 }
 impl ComplexType for HostInternetScsiHbaParamValue {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaParamValue";
@@ -9699,11 +11710,10 @@ impl ComplexType for HostInternetScsiHbaParamValue {
         e.opt("isInherited", &self.is_inherited);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaParamValue);
 crate::xml::inherits!(HostInternetScsiHbaParamValue, OptionValue);
 
 /// Data object `HostInternetScsiHbaSendTarget` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaSendTarget {
     /// `address`: xsd:string.
     pub address: String,
@@ -9723,6 +11733,18 @@ pub struct HostInternetScsiHbaSendTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaSendTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.port == other.port
+            && self.authentication_properties == other.authentication_properties
+            && self.digest_properties == other.digest_properties
+            && self.supported_advanced_options == other.supported_advanced_options
+            && self.advanced_options == other.advanced_options
+            && self.parent == other.parent
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaSendTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaSendTarget";
@@ -9750,10 +11772,9 @@ impl ComplexType for HostInternetScsiHbaSendTarget {
         if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaSendTarget);
 
 /// Data object `HostInternetScsiHbaStaticTarget` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaStaticTarget {
     /// `address`: xsd:string.
     pub address: String,
@@ -9777,6 +11798,20 @@ pub struct HostInternetScsiHbaStaticTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaStaticTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.port == other.port
+            && self.iscsi_name == other.iscsi_name
+            && self.discovery_method == other.discovery_method
+            && self.authentication_properties == other.authentication_properties
+            && self.digest_properties == other.digest_properties
+            && self.supported_advanced_options == other.supported_advanced_options
+            && self.advanced_options == other.advanced_options
+            && self.parent == other.parent
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaStaticTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaStaticTarget";
@@ -9808,10 +11843,9 @@ impl ComplexType for HostInternetScsiHbaStaticTarget {
         if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaStaticTarget);
 
 /// Data object `HostInternetScsiHbaTargetSet` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiHbaTargetSet {
     /// `staticTargets`: [`HostInternetScsiHbaStaticTarget`].
     pub static_targets: Vec<HostInternetScsiHbaStaticTarget>,
@@ -9821,6 +11855,13 @@ pub struct HostInternetScsiHbaTargetSet {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostInternetScsiHbaTargetSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.static_targets == other.static_targets
+            && self.send_targets == other.send_targets
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostInternetScsiHbaTargetSet {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaTargetSet";
@@ -9838,12 +11879,11 @@ impl ComplexType for HostInternetScsiHbaTargetSet {
         e.list("sendTargets", &self.send_targets);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiHbaTargetSet);
 
 /// Data object `HostInternetScsiTargetTransport` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInternetScsiTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
@@ -9853,6 +11893,14 @@ pub struct HostInternetScsiTargetTransport {
     pub iscsi_alias: String,
     /// `address`: xsd:string.
     pub address: Vec<String>,
+}
+impl PartialEq for HostInternetScsiTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.iscsi_name == other.iscsi_name
+            && self.iscsi_alias == other.iscsi_alias
+            && self.address == other.address
+    }
 }
 impl ComplexType for HostInternetScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostInternetScsiTargetTransport";
@@ -9873,18 +11921,23 @@ impl ComplexType for HostInternetScsiTargetTransport {
         e.list("address", &self.address);
     }
 }
-crate::xml::complex_codec!(HostInternetScsiTargetTransport);
 crate::xml::inherits!(HostInternetScsiTargetTransport, HostTargetTransport);
 
 /// Fault `HostInventoryFull` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInventoryFull {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `capacity`: xsd:int.
     pub capacity: i32,
+}
+impl PartialEq for HostInventoryFull {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity == other.capacity
+    }
 }
 impl ComplexType for HostInventoryFull {
     const TYPE_NAME: &'static str = "HostInventoryFull";
@@ -9901,18 +11954,23 @@ impl ComplexType for HostInventoryFull {
         e.req("capacity", &self.capacity);
     }
 }
-crate::xml::complex_codec!(HostInventoryFull);
 crate::xml::inherits!(HostInventoryFull, NotEnoughLicenses);
 
 /// Data object `HostInventoryFullEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInventoryFullEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `capacity`: xsd:int.
     pub capacity: i32,
+}
+impl PartialEq for HostInventoryFullEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity == other.capacity
+    }
 }
 impl ComplexType for HostInventoryFullEvent {
     const TYPE_NAME: &'static str = "HostInventoryFullEvent";
@@ -9929,16 +11987,20 @@ impl ComplexType for HostInventoryFullEvent {
         e.req("capacity", &self.capacity);
     }
 }
-crate::xml::complex_codec!(HostInventoryFullEvent);
 crate::xml::inherits!(HostInventoryFullEvent, LicenseEvent);
 
 /// Data object `HostInventoryUnreadableEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostInventoryUnreadableEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for HostInventoryUnreadableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostInventoryUnreadableEvent {
     const TYPE_NAME: &'static str = "HostInventoryUnreadableEvent";
@@ -9950,18 +12012,23 @@ impl ComplexType for HostInventoryUnreadableEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostInventoryUnreadableEvent);
 crate::xml::inherits!(HostInventoryUnreadableEvent, Event);
 
 /// Data object `HostIoFilterInfo` of the vSphere API (since 6.0).
 ///
 /// Extends [`IoFilterInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIoFilterInfo {
     /// The fields inherited from [`IoFilterInfo`].
     pub base_: IoFilterInfo,
     /// `available`: xsd:boolean.
     pub available: bool,
+}
+impl PartialEq for HostIoFilterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.available == other.available
+    }
 }
 impl ComplexType for HostIoFilterInfo {
     const TYPE_NAME: &'static str = "HostIoFilterInfo";
@@ -9978,13 +12045,12 @@ impl ComplexType for HostIoFilterInfo {
         e.req("available", &self.available);
     }
 }
-crate::xml::complex_codec!(HostIoFilterInfo);
 crate::xml::inherits!(HostIoFilterInfo, IoFilterInfo);
 
 /// Data object `HostIpChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpChangedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -9992,6 +12058,13 @@ pub struct HostIpChangedEvent {
     pub old_ip: String,
     /// `newIP`: xsd:string.
     pub new_ip: String,
+}
+impl PartialEq for HostIpChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_ip == other.old_ip
+            && self.new_ip == other.new_ip
+    }
 }
 impl ComplexType for HostIpChangedEvent {
     const TYPE_NAME: &'static str = "HostIpChangedEvent";
@@ -10010,11 +12083,10 @@ impl ComplexType for HostIpChangedEvent {
         e.req("newIP", &self.new_ip);
     }
 }
-crate::xml::complex_codec!(HostIpChangedEvent);
 crate::xml::inherits!(HostIpChangedEvent, HostEvent);
 
 /// Data object `HostIpConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpConfig {
     /// `dhcp`: xsd:boolean.
     pub dhcp: bool,
@@ -10028,6 +12100,15 @@ pub struct HostIpConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dhcp == other.dhcp
+            && self.ip_address == other.ip_address
+            && self.subnet_mask == other.subnet_mask
+            && self.ip_v6_config == other.ip_v6_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpConfig {
     const TYPE_NAME: &'static str = "HostIpConfig";
@@ -10049,10 +12130,9 @@ impl ComplexType for HostIpConfig {
         if e.knows(Version::V4_0) { e.opt("ipV6Config", &self.ip_v6_config); }
     }
 }
-crate::xml::complex_codec!(HostIpConfig);
 
 /// Data object `HostIpConfigIpV6Address` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpConfigIpV6Address {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -10070,6 +12150,17 @@ pub struct HostIpConfigIpV6Address {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpConfigIpV6Address {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.prefix_length == other.prefix_length
+            && self.origin == other.origin
+            && self.dad_state == other.dad_state
+            && self.lifetime == other.lifetime
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpConfigIpV6Address {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6Address";
@@ -10095,10 +12186,9 @@ impl ComplexType for HostIpConfigIpV6Address {
         e.opt("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(HostIpConfigIpV6Address);
 
 /// Data object `HostIpConfigIpV6AddressConfiguration` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpConfigIpV6AddressConfiguration {
     /// `ipV6Address`: [`HostIpConfigIpV6Address`].
     pub ip_v6_address: Vec<HostIpConfigIpV6Address>,
@@ -10110,6 +12200,14 @@ pub struct HostIpConfigIpV6AddressConfiguration {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpConfigIpV6AddressConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_v6_address == other.ip_v6_address
+            && self.auto_configuration_enabled == other.auto_configuration_enabled
+            && self.dhcp_v6_enabled == other.dhcp_v6_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpConfigIpV6AddressConfiguration {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6AddressConfiguration";
@@ -10129,12 +12227,11 @@ impl ComplexType for HostIpConfigIpV6AddressConfiguration {
         e.opt("dhcpV6Enabled", &self.dhcp_v6_enabled);
     }
 }
-crate::xml::complex_codec!(HostIpConfigIpV6AddressConfiguration);
 
 /// Data object `HostIpInconsistentEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpInconsistentEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -10142,6 +12239,13 @@ pub struct HostIpInconsistentEvent {
     pub ip_address: String,
     /// `ipAddress2`: xsd:string.
     pub ip_address2: String,
+}
+impl PartialEq for HostIpInconsistentEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+            && self.ip_address2 == other.ip_address2
+    }
 }
 impl ComplexType for HostIpInconsistentEvent {
     const TYPE_NAME: &'static str = "HostIpInconsistentEvent";
@@ -10160,13 +12264,12 @@ impl ComplexType for HostIpInconsistentEvent {
         e.req("ipAddress2", &self.ip_address2);
     }
 }
-crate::xml::complex_codec!(HostIpInconsistentEvent);
 crate::xml::inherits!(HostIpInconsistentEvent, HostEvent);
 
 /// Data object `HostIpRouteConfig` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostIpRouteConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteConfig {
     /// `defaultGateway`: xsd:string.
     pub default_gateway: Option<String>,
@@ -10180,6 +12283,15 @@ pub struct HostIpRouteConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpRouteConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_gateway == other.default_gateway
+            && self.gateway_device == other.gateway_device
+            && self.ip_v6_default_gateway == other.ip_v6_default_gateway
+            && self.ip_v6_gateway_device == other.ip_v6_gateway_device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpRouteConfig {
     const TYPE_NAME: &'static str = "HostIpRouteConfig";
@@ -10201,12 +12313,11 @@ impl ComplexType for HostIpRouteConfig {
         if e.knows(Version::V4_0) { e.opt("ipV6GatewayDevice", &self.ip_v6_gateway_device); }
     }
 }
-crate::xml::complex_codec!(HostIpRouteConfig);
 
 /// Data object `HostIpRouteConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostIpRouteConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteConfigSpec {
     /// The fields inherited from [`HostIpRouteConfig`].
     pub base_: HostIpRouteConfig,
@@ -10214,6 +12325,13 @@ pub struct HostIpRouteConfigSpec {
     pub gateway_device_connection: Option<HostVirtualNicConnection>,
     /// `ipV6GatewayDeviceConnection`: [`HostVirtualNicConnection`].
     pub ip_v6_gateway_device_connection: Option<HostVirtualNicConnection>,
+}
+impl PartialEq for HostIpRouteConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.gateway_device_connection == other.gateway_device_connection
+            && self.ip_v6_gateway_device_connection == other.ip_v6_gateway_device_connection
+    }
 }
 impl ComplexType for HostIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "HostIpRouteConfigSpec";
@@ -10232,11 +12350,10 @@ impl ComplexType for HostIpRouteConfigSpec {
         e.opt("ipV6GatewayDeviceConnection", &self.ip_v6_gateway_device_connection);
     }
 }
-crate::xml::complex_codec!(HostIpRouteConfigSpec);
 crate::xml::inherits!(HostIpRouteConfigSpec, HostIpRouteConfig);
 
 /// Data object `HostIpRouteEntry` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteEntry {
     /// `network`: xsd:string.
     pub network: String,
@@ -10250,6 +12367,15 @@ pub struct HostIpRouteEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpRouteEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.prefix_length == other.prefix_length
+            && self.gateway == other.gateway
+            && self.device_name == other.device_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpRouteEntry {
     const TYPE_NAME: &'static str = "HostIpRouteEntry";
@@ -10271,10 +12397,9 @@ impl ComplexType for HostIpRouteEntry {
         if e.knows(Version::V4_1) { e.opt("deviceName", &self.device_name); }
     }
 }
-crate::xml::complex_codec!(HostIpRouteEntry);
 
 /// Data object `HostIpRouteOp` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteOp {
     /// `changeOperation`: xsd:string.
     pub change_operation: String,
@@ -10284,6 +12409,13 @@ pub struct HostIpRouteOp {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpRouteOp {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.route == other.route
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpRouteOp {
     const TYPE_NAME: &'static str = "HostIpRouteOp";
@@ -10301,10 +12433,9 @@ impl ComplexType for HostIpRouteOp {
         e.req("route", &self.route);
     }
 }
-crate::xml::complex_codec!(HostIpRouteOp);
 
 /// Data object `HostIpRouteTableConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteTableConfig {
     /// `ipRoute`: [`HostIpRouteOp`].
     pub ip_route: Vec<HostIpRouteOp>,
@@ -10314,6 +12445,13 @@ pub struct HostIpRouteTableConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpRouteTableConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_route == other.ip_route
+            && self.ipv6_route == other.ipv6_route
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpRouteTableConfig {
     const TYPE_NAME: &'static str = "HostIpRouteTableConfig";
@@ -10331,10 +12469,9 @@ impl ComplexType for HostIpRouteTableConfig {
         e.list("ipv6Route", &self.ipv6_route);
     }
 }
-crate::xml::complex_codec!(HostIpRouteTableConfig);
 
 /// Data object `HostIpRouteTableInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpRouteTableInfo {
     /// `ipRoute`: [`HostIpRouteEntry`].
     pub ip_route: Vec<HostIpRouteEntry>,
@@ -10344,6 +12481,13 @@ pub struct HostIpRouteTableInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpRouteTableInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_route == other.ip_route
+            && self.ipv6_route == other.ipv6_route
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostIpRouteTableInfo {
     const TYPE_NAME: &'static str = "HostIpRouteTableInfo";
@@ -10361,15 +12505,19 @@ impl ComplexType for HostIpRouteTableInfo {
         e.list("ipv6Route", &self.ipv6_route);
     }
 }
-crate::xml::complex_codec!(HostIpRouteTableInfo);
 
 /// Data object `HostIpToShortNameFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIpToShortNameFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostIpToShortNameFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostIpToShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostIpToShortNameFailedEvent";
@@ -10381,11 +12529,10 @@ impl ComplexType for HostIpToShortNameFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostIpToShortNameFailedEvent);
 crate::xml::inherits!(HostIpToShortNameFailedEvent, HostEvent);
 
 /// Data object `HostIpmiInfo` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostIpmiInfo {
     /// `bmcIpAddress`: xsd:string.
     pub bmc_ip_address: Option<String>,
@@ -10399,6 +12546,15 @@ pub struct HostIpmiInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostIpmiInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.bmc_ip_address == other.bmc_ip_address
+            && self.bmc_mac_address == other.bmc_mac_address
+            && self.login == other.login
+            && self.password == other.password
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostIpmiInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -10431,17 +12587,22 @@ impl ComplexType for HostIpmiInfo {
         e.opt("password", &self.password);
     }
 }
-crate::xml::complex_codec!(HostIpmiInfo);
 
 /// Data object `HostIsolationIpPingFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostIsolationIpPingFailedEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
     /// `isolationIp`: xsd:string.
     pub isolation_ip: String,
+}
+impl PartialEq for HostIsolationIpPingFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.isolation_ip == other.isolation_ip
+    }
 }
 impl ComplexType for HostIsolationIpPingFailedEvent {
     const TYPE_NAME: &'static str = "HostIsolationIpPingFailedEvent";
@@ -10458,11 +12619,10 @@ impl ComplexType for HostIsolationIpPingFailedEvent {
         e.req("isolationIp", &self.isolation_ip);
     }
 }
-crate::xml::complex_codec!(HostIsolationIpPingFailedEvent);
 crate::xml::inherits!(HostIsolationIpPingFailedEvent, HostDasEvent);
 
 /// Data object `HostLicensableResourceInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLicensableResourceInfo {
     /// `resource`: [`KeyAnyValue`].
     pub resource: Vec<KeyAnyValue>,
@@ -10470,6 +12630,12 @@ pub struct HostLicensableResourceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLicensableResourceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.resource == other.resource
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLicensableResourceInfo {
     const TYPE_NAME: &'static str = "HostLicensableResourceInfo";
@@ -10485,10 +12651,9 @@ impl ComplexType for HostLicensableResourceInfo {
         e.list("resource", &self.resource);
     }
 }
-crate::xml::complex_codec!(HostLicensableResourceInfo);
 
 /// Data object `HostLicenseConnectInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLicenseConnectInfo {
     /// `license`: [`LicenseManagerLicenseInfo`].
     pub license: LicenseManagerLicenseInfo,
@@ -10500,6 +12665,14 @@ pub struct HostLicenseConnectInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLicenseConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.license == other.license
+            && self.evaluation == other.evaluation
+            && self.resource == other.resource
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLicenseConnectInfo {
     const TYPE_NAME: &'static str = "HostLicenseConnectInfo";
@@ -10519,15 +12692,19 @@ impl ComplexType for HostLicenseConnectInfo {
         if e.knows(Version::V5_0) { e.opt("resource", &self.resource); }
     }
 }
-crate::xml::complex_codec!(HostLicenseConnectInfo);
 
 /// Data object `HostLicenseExpiredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLicenseExpiredEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
+}
+impl PartialEq for HostLicenseExpiredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "HostLicenseExpiredEvent";
@@ -10539,11 +12716,10 @@ impl ComplexType for HostLicenseExpiredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostLicenseExpiredEvent);
 crate::xml::inherits!(HostLicenseExpiredEvent, LicenseEvent);
 
 /// Data object `HostLicenseSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLicenseSpec {
     /// `source`: [`LicenseSource`].
     pub source: Option<AnyLicenseSource>,
@@ -10557,6 +12733,15 @@ pub struct HostLicenseSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLicenseSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.edition_key == other.edition_key
+            && self.disabled_feature_key == other.disabled_feature_key
+            && self.enabled_feature_key == other.enabled_feature_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLicenseSpec {
     const TYPE_NAME: &'static str = "HostLicenseSpec";
@@ -10578,10 +12763,9 @@ impl ComplexType for HostLicenseSpec {
         e.list("enabledFeatureKey", &self.enabled_feature_key);
     }
 }
-crate::xml::complex_codec!(HostLicenseSpec);
 
 /// Data object `HostListSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostListSummary {
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
@@ -10621,6 +12805,28 @@ pub struct HostListSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostListSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.hardware == other.hardware
+            && self.runtime == other.runtime
+            && self.config == other.config
+            && self.quick_stats == other.quick_stats
+            && self.overall_status == other.overall_status
+            && self.reboot_required == other.reboot_required
+            && self.reboot_required_reason == other.reboot_required_reason
+            && self.maintenance_mode_required == other.maintenance_mode_required
+            && self.custom_value == other.custom_value
+            && self.management_server_ip == other.management_server_ip
+            && self.max_evc_mode_key == other.max_evc_mode_key
+            && self.current_evc_mode_key == other.current_evc_mode_key
+            && self.current_evc_graphics_mode_key == other.current_evc_graphics_mode_key
+            && self.gateway == other.gateway
+            && self.tpm_attestation == other.tpm_attestation
+            && self.trust_authority_attestation_infos == other.trust_authority_attestation_infos
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostListSummary {
     const TYPE_NAME: &'static str = "HostListSummary";
@@ -10668,10 +12874,9 @@ impl ComplexType for HostListSummary {
         if e.knows(Version::V7_0_1_0) { e.list("trustAuthorityAttestationInfos", &self.trust_authority_attestation_infos); }
     }
 }
-crate::xml::complex_codec!(HostListSummary);
 
 /// Data object `HostListSummaryGatewaySummary` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostListSummaryGatewaySummary {
     /// `gatewayType`: xsd:string.
     pub gateway_type: String,
@@ -10681,6 +12886,13 @@ pub struct HostListSummaryGatewaySummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostListSummaryGatewaySummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.gateway_type == other.gateway_type
+            && self.gateway_id == other.gateway_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostListSummaryGatewaySummary {
     const TYPE_NAME: &'static str = "HostListSummaryGatewaySummary";
@@ -10698,10 +12910,9 @@ impl ComplexType for HostListSummaryGatewaySummary {
         e.req("gatewayId", &self.gateway_id);
     }
 }
-crate::xml::complex_codec!(HostListSummaryGatewaySummary);
 
 /// Data object `HostListSummaryQuickStats` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostListSummaryQuickStats {
     /// `overallCpuUsage`: xsd:int.
     pub overall_cpu_usage: Option<i32>,
@@ -10719,6 +12930,17 @@ pub struct HostListSummaryQuickStats {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostListSummaryQuickStats {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_cpu_usage == other.overall_cpu_usage
+            && self.overall_memory_usage == other.overall_memory_usage
+            && self.distributed_cpu_fairness == other.distributed_cpu_fairness
+            && self.distributed_memory_fairness == other.distributed_memory_fairness
+            && self.available_p_mem_capacity == other.available_p_mem_capacity
+            && self.uptime == other.uptime
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostListSummaryQuickStats {
     const TYPE_NAME: &'static str = "HostListSummaryQuickStats";
@@ -10744,15 +12966,19 @@ impl ComplexType for HostListSummaryQuickStats {
         if e.knows(Version::V4_1) { e.opt("uptime", &self.uptime); }
     }
 }
-crate::xml::complex_codec!(HostListSummaryQuickStats);
 
 /// Data object `HostLocalAuthenticationInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostAuthenticationStoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLocalAuthenticationInfo {
     /// The fields inherited from [`HostAuthenticationStoreInfo`].
     pub base_: HostAuthenticationStoreInfo,
+}
+impl PartialEq for HostLocalAuthenticationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostLocalAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostLocalAuthenticationInfo";
@@ -10764,18 +12990,23 @@ impl ComplexType for HostLocalAuthenticationInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostLocalAuthenticationInfo);
 crate::xml::inherits!(HostLocalAuthenticationInfo, HostAuthenticationStoreInfo);
 
 /// Data object `HostLocalFileSystemVolume` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLocalFileSystemVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for HostLocalFileSystemVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for HostLocalFileSystemVolume {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolume";
@@ -10792,11 +13023,10 @@ impl ComplexType for HostLocalFileSystemVolume {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(HostLocalFileSystemVolume);
 crate::xml::inherits!(HostLocalFileSystemVolume, HostFileSystemVolume);
 
 /// Data object `HostLocalFileSystemVolumeSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLocalFileSystemVolumeSpec {
     /// `device`: xsd:string.
     pub device: String,
@@ -10806,6 +13036,13 @@ pub struct HostLocalFileSystemVolumeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLocalFileSystemVolumeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.local_path == other.local_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLocalFileSystemVolumeSpec {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolumeSpec";
@@ -10823,17 +13060,22 @@ impl ComplexType for HostLocalFileSystemVolumeSpec {
         e.req("localPath", &self.local_path);
     }
 }
-crate::xml::complex_codec!(HostLocalFileSystemVolumeSpec);
 
 /// Data object `HostLocalPortCreatedEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLocalPortCreatedEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostLocalPort`: [`DVSHostLocalPortInfo`].
     pub host_local_port: DVSHostLocalPortInfo,
+}
+impl PartialEq for HostLocalPortCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_local_port == other.host_local_port
+    }
 }
 impl ComplexType for HostLocalPortCreatedEvent {
     const TYPE_NAME: &'static str = "HostLocalPortCreatedEvent";
@@ -10850,11 +13092,10 @@ impl ComplexType for HostLocalPortCreatedEvent {
         e.req("hostLocalPort", &self.host_local_port);
     }
 }
-crate::xml::complex_codec!(HostLocalPortCreatedEvent);
 crate::xml::inherits!(HostLocalPortCreatedEvent, DvsEvent);
 
 /// Data object `HostLowLevelProvisioningManagerDiskLayoutSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerDiskLayoutSpec {
     /// `controllerType`: xsd:string.
     pub controller_type: String,
@@ -10870,6 +13111,16 @@ pub struct HostLowLevelProvisioningManagerDiskLayoutSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerDiskLayoutSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.controller_type == other.controller_type
+            && self.bus_number == other.bus_number
+            && self.unit_number == other.unit_number
+            && self.src_filename == other.src_filename
+            && self.dst_filename == other.dst_filename
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerDiskLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerDiskLayoutSpec";
@@ -10893,10 +13144,9 @@ impl ComplexType for HostLowLevelProvisioningManagerDiskLayoutSpec {
         e.req("dstFilename", &self.dst_filename);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerDiskLayoutSpec);
 
 /// Data object `HostLowLevelProvisioningManagerFileDeleteResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerFileDeleteResult {
     /// `fileName`: xsd:string.
     pub file_name: String,
@@ -10906,6 +13156,13 @@ pub struct HostLowLevelProvisioningManagerFileDeleteResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerFileDeleteResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_name == other.file_name
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteResult";
@@ -10923,10 +13180,9 @@ impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerFileDeleteResult);
 
 /// Data object `HostLowLevelProvisioningManagerFileDeleteSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerFileDeleteSpec {
     /// `fileName`: xsd:string.
     pub file_name: String,
@@ -10936,6 +13192,13 @@ pub struct HostLowLevelProvisioningManagerFileDeleteSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerFileDeleteSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_name == other.file_name
+            && self.file_type == other.file_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteSpec";
@@ -10953,10 +13216,9 @@ impl ComplexType for HostLowLevelProvisioningManagerFileDeleteSpec {
         e.req("fileType", &self.file_type);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerFileDeleteSpec);
 
 /// Data object `HostLowLevelProvisioningManagerFileReserveResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerFileReserveResult {
     /// `baseName`: xsd:string.
     pub base_name: String,
@@ -10968,6 +13230,14 @@ pub struct HostLowLevelProvisioningManagerFileReserveResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerFileReserveResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_name == other.base_name
+            && self.parent_dir == other.parent_dir
+            && self.reserved_name == other.reserved_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveResult";
@@ -10987,10 +13257,9 @@ impl ComplexType for HostLowLevelProvisioningManagerFileReserveResult {
         e.req("reservedName", &self.reserved_name);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerFileReserveResult);
 
 /// Data object `HostLowLevelProvisioningManagerFileReserveSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerFileReserveSpec {
     /// `baseName`: xsd:string.
     pub base_name: String,
@@ -11004,6 +13273,15 @@ pub struct HostLowLevelProvisioningManagerFileReserveSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerFileReserveSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_name == other.base_name
+            && self.parent_dir == other.parent_dir
+            && self.file_type == other.file_type
+            && self.storage_profile == other.storage_profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveSpec";
@@ -11025,10 +13303,9 @@ impl ComplexType for HostLowLevelProvisioningManagerFileReserveSpec {
         e.req("storageProfile", &self.storage_profile);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerFileReserveSpec);
 
 /// Data object `HostLowLevelProvisioningManagerSnapshotLayoutSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     /// `id`: xsd:int.
     pub id: i32,
@@ -11042,6 +13319,15 @@ pub struct HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.src_filename == other.src_filename
+            && self.dst_filename == other.dst_filename
+            && self.disk == other.disk
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerSnapshotLayoutSpec";
@@ -11063,10 +13349,9 @@ impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
         e.list("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerSnapshotLayoutSpec);
 
 /// Data object `HostLowLevelProvisioningManagerVmMigrationStatus` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerVmMigrationStatus {
     /// `migrationId`: xsd:long.
     pub migration_id: i64,
@@ -11080,6 +13365,15 @@ pub struct HostLowLevelProvisioningManagerVmMigrationStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerVmMigrationStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.migration_id == other.migration_id
+            && self.type_ == other.type_
+            && self.source == other.source
+            && self.considered_successful == other.considered_successful
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmMigrationStatus {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmMigrationStatus";
@@ -11101,10 +13395,9 @@ impl ComplexType for HostLowLevelProvisioningManagerVmMigrationStatus {
         e.req("consideredSuccessful", &self.considered_successful);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerVmMigrationStatus);
 
 /// Data object `HostLowLevelProvisioningManagerVmRecoveryInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostLowLevelProvisioningManagerVmRecoveryInfo {
     /// `version`: xsd:string.
     pub version: String,
@@ -11118,6 +13411,15 @@ pub struct HostLowLevelProvisioningManagerVmRecoveryInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostLowLevelProvisioningManagerVmRecoveryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.bios_uuid == other.bios_uuid
+            && self.instance_uuid == other.instance_uuid
+            && self.ft_info == other.ft_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmRecoveryInfo {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmRecoveryInfo";
@@ -11139,10 +13441,9 @@ impl ComplexType for HostLowLevelProvisioningManagerVmRecoveryInfo {
         e.opt("ftInfo", &self.ft_info);
     }
 }
-crate::xml::complex_codec!(HostLowLevelProvisioningManagerVmRecoveryInfo);
 
 /// Data object `HostMaintenanceSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMaintenanceSpec {
     /// `vsanMode`: [`VsanHostDecommissionMode`].
     pub vsan_mode: Option<VsanHostDecommissionMode>,
@@ -11154,6 +13455,14 @@ pub struct HostMaintenanceSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMaintenanceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vsan_mode == other.vsan_mode
+            && self.purpose == other.purpose
+            && self.evac_mode == other.evac_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMaintenanceSpec {
     const TYPE_NAME: &'static str = "HostMaintenanceSpec";
@@ -11173,10 +13482,9 @@ impl ComplexType for HostMaintenanceSpec {
         if e.knows(Version::V9_1_0_0) { e.opt("evacMode", &self.evac_mode); }
     }
 }
-crate::xml::complex_codec!(HostMaintenanceSpec);
 
 /// Data object `HostMaintenanceSpecEvacuationMode` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMaintenanceSpecEvacuationMode {
     /// `workloadNonDisruptive`: xsd:boolean.
     pub workload_non_disruptive: bool,
@@ -11184,6 +13492,12 @@ pub struct HostMaintenanceSpecEvacuationMode {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMaintenanceSpecEvacuationMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.workload_non_disruptive == other.workload_non_disruptive
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMaintenanceSpecEvacuationMode {
     const TYPE_NAME: &'static str = "HostMaintenanceSpecEvacuationMode";
@@ -11199,12 +13513,11 @@ impl ComplexType for HostMaintenanceSpecEvacuationMode {
         e.req("workloadNonDisruptive", &self.workload_non_disruptive);
     }
 }
-crate::xml::complex_codec!(HostMaintenanceSpecEvacuationMode);
 
 /// Data object `HostMemberHealthCheckResult` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostMemberHealthCheckResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemberHealthCheckResult {
     /// `summary`: xsd:string.
     pub summary: Option<String>,
@@ -11212,6 +13525,12 @@ pub struct HostMemberHealthCheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMemberHealthCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.summary == other.summary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMemberHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberHealthCheckResult";
@@ -11227,10 +13546,9 @@ impl ComplexType for HostMemberHealthCheckResult {
         e.opt("summary", &self.summary);
     }
 }
-crate::xml::complex_codec!(HostMemberHealthCheckResult);
 
 /// Data object `HostMemberRuntimeInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemberRuntimeInfo {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -11252,6 +13570,19 @@ pub struct HostMemberRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMemberRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.status == other.status
+            && self.status_detail == other.status_detail
+            && self.nsxt_status == other.nsxt_status
+            && self.nsxt_status_detail == other.nsxt_status_detail
+            && self.health_check_result == other.health_check_result
+            && self.host_uplink_state == other.host_uplink_state
+            && self.host_perf_nic_offload_state == other.host_perf_nic_offload_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMemberRuntimeInfo {
     const TYPE_NAME: &'static str = "HostMemberRuntimeInfo";
@@ -11281,19 +13612,24 @@ impl ComplexType for HostMemberRuntimeInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("hostPerfNicOffloadState", &self.host_perf_nic_offload_state); }
     }
 }
-crate::xml::complex_codec!(HostMemberRuntimeInfo);
 
 /// Data object `HostMemberUplinkHealthCheckResult` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostMemberHealthCheckResult`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostMemberUplinkHealthCheckResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemberUplinkHealthCheckResult {
     /// The fields inherited from [`HostMemberHealthCheckResult`].
     pub base_: HostMemberHealthCheckResult,
     /// `uplinkPortKey`: xsd:string.
     pub uplink_port_key: String,
+}
+impl PartialEq for HostMemberUplinkHealthCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uplink_port_key == other.uplink_port_key
+    }
 }
 impl ComplexType for HostMemberUplinkHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberUplinkHealthCheckResult";
@@ -11310,16 +13646,20 @@ impl ComplexType for HostMemberUplinkHealthCheckResult {
         e.req("uplinkPortKey", &self.uplink_port_key);
     }
 }
-crate::xml::complex_codec!(HostMemberUplinkHealthCheckResult);
 crate::xml::inherits!(HostMemberUplinkHealthCheckResult, HostMemberHealthCheckResult);
 
 /// Data object `HostMemoryProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemoryProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for HostMemoryProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostMemoryProfile {
     const TYPE_NAME: &'static str = "HostMemoryProfile";
@@ -11331,11 +13671,10 @@ impl ComplexType for HostMemoryProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostMemoryProfile);
 crate::xml::inherits!(HostMemoryProfile, ApplyProfile);
 
 /// Data object `HostMemorySpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemorySpec {
     /// `serviceConsoleReservation`: xsd:long.
     pub service_console_reservation: Option<i64>,
@@ -11343,6 +13682,12 @@ pub struct HostMemorySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMemorySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.service_console_reservation == other.service_console_reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMemorySpec {
     const TYPE_NAME: &'static str = "HostMemorySpec";
@@ -11358,10 +13703,9 @@ impl ComplexType for HostMemorySpec {
         e.opt("serviceConsoleReservation", &self.service_console_reservation);
     }
 }
-crate::xml::complex_codec!(HostMemorySpec);
 
 /// Data object `HostMemoryTierInfo` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMemoryTierInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -11377,6 +13721,16 @@ pub struct HostMemoryTierInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMemoryTierInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_ == other.type_
+            && self.flags == other.flags
+            && self.internal_flags == other.internal_flags
+            && self.size == other.size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMemoryTierInfo {
     const TYPE_NAME: &'static str = "HostMemoryTierInfo";
@@ -11400,17 +13754,22 @@ impl ComplexType for HostMemoryTierInfo {
         e.req("size", &self.size);
     }
 }
-crate::xml::complex_codec!(HostMemoryTierInfo);
 
 /// Data object `HostMissingNetworksEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMissingNetworksEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
     /// `ips`: xsd:string.
     pub ips: Option<String>,
+}
+impl PartialEq for HostMissingNetworksEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ips == other.ips
+    }
 }
 impl ComplexType for HostMissingNetworksEvent {
     const TYPE_NAME: &'static str = "HostMissingNetworksEvent";
@@ -11427,13 +13786,12 @@ impl ComplexType for HostMissingNetworksEvent {
         e.opt("ips", &self.ips);
     }
 }
-crate::xml::complex_codec!(HostMissingNetworksEvent);
 crate::xml::inherits!(HostMissingNetworksEvent, HostDasEvent);
 
 /// Data object `HostMonitoringStateChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMonitoringStateChangedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
@@ -11441,6 +13799,13 @@ pub struct HostMonitoringStateChangedEvent {
     pub state: String,
     /// `prevState`: xsd:string (since 6.5).
     pub prev_state: Option<String>,
+}
+impl PartialEq for HostMonitoringStateChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.state == other.state
+            && self.prev_state == other.prev_state
+    }
 }
 impl ComplexType for HostMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "HostMonitoringStateChangedEvent";
@@ -11459,11 +13824,10 @@ impl ComplexType for HostMonitoringStateChangedEvent {
         if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
-crate::xml::complex_codec!(HostMonitoringStateChangedEvent);
 crate::xml::inherits!(HostMonitoringStateChangedEvent, ClusterEvent);
 
 /// Data object `HostMountInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMountInfo {
     /// `path`: xsd:string.
     pub path: Option<String>,
@@ -11487,6 +13851,20 @@ pub struct HostMountInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMountInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.access_mode == other.access_mode
+            && self.mounted == other.mounted
+            && self.accessible == other.accessible
+            && self.inaccessible_reason == other.inaccessible_reason
+            && self.vmknic_name == other.vmknic_name
+            && self.vmknic_active == other.vmknic_active
+            && self.mount_failed_reason == other.mount_failed_reason
+            && self.num_tcp_connections == other.num_tcp_connections
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMountInfo {
     const TYPE_NAME: &'static str = "HostMountInfo";
@@ -11518,10 +13896,9 @@ impl ComplexType for HostMountInfo {
         if e.knows(Version::V8_0_1_0) { e.opt("numTcpConnections", &self.num_tcp_connections); }
     }
 }
-crate::xml::complex_codec!(HostMountInfo);
 
 /// Data object `HostMultipathInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfo {
     /// `lun`: [`HostMultipathInfoLogicalUnit`].
     pub lun: Vec<HostMultipathInfoLogicalUnit>,
@@ -11529,6 +13906,12 @@ pub struct HostMultipathInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.lun == other.lun
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathInfo {
     const TYPE_NAME: &'static str = "HostMultipathInfo";
@@ -11544,17 +13927,22 @@ impl ComplexType for HostMultipathInfo {
         e.list("lun", &self.lun);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfo);
 
 /// Data object `HostMultipathInfoFixedLogicalUnitPolicy` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostMultipathInfoLogicalUnitPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoFixedLogicalUnitPolicy {
     /// The fields inherited from [`HostMultipathInfoLogicalUnitPolicy`].
     pub base_: HostMultipathInfoLogicalUnitPolicy,
     /// `prefer`: xsd:string.
     pub prefer: String,
+}
+impl PartialEq for HostMultipathInfoFixedLogicalUnitPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.prefer == other.prefer
+    }
 }
 impl ComplexType for HostMultipathInfoFixedLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoFixedLogicalUnitPolicy";
@@ -11571,13 +13959,12 @@ impl ComplexType for HostMultipathInfoFixedLogicalUnitPolicy {
         e.req("prefer", &self.prefer);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoFixedLogicalUnitPolicy);
 crate::xml::inherits!(HostMultipathInfoFixedLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy);
 
 /// Data object `HostMultipathInfoHppLogicalUnitPolicy` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostMultipathInfoLogicalUnitPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoHppLogicalUnitPolicy {
     /// The fields inherited from [`HostMultipathInfoLogicalUnitPolicy`].
     pub base_: HostMultipathInfoLogicalUnitPolicy,
@@ -11591,6 +13978,16 @@ pub struct HostMultipathInfoHppLogicalUnitPolicy {
     pub latency_eval_time: Option<i64>,
     /// `samplingIosPerPath`: xsd:long.
     pub sampling_ios_per_path: Option<i64>,
+}
+impl PartialEq for HostMultipathInfoHppLogicalUnitPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.bytes == other.bytes
+            && self.iops == other.iops
+            && self.path == other.path
+            && self.latency_eval_time == other.latency_eval_time
+            && self.sampling_ios_per_path == other.sampling_ios_per_path
+    }
 }
 impl ComplexType for HostMultipathInfoHppLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoHppLogicalUnitPolicy";
@@ -11615,11 +14012,10 @@ impl ComplexType for HostMultipathInfoHppLogicalUnitPolicy {
         e.opt("samplingIosPerPath", &self.sampling_ios_per_path);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoHppLogicalUnitPolicy);
 crate::xml::inherits!(HostMultipathInfoHppLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy);
 
 /// Data object `HostMultipathInfoLogicalUnit` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoLogicalUnit {
     /// `key`: xsd:string.
     pub key: String,
@@ -11637,6 +14033,17 @@ pub struct HostMultipathInfoLogicalUnit {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathInfoLogicalUnit {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.id == other.id
+            && self.lun == other.lun
+            && self.path == other.path
+            && self.policy == other.policy
+            && self.storage_array_type_policy == other.storage_array_type_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathInfoLogicalUnit {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnit";
@@ -11662,12 +14069,11 @@ impl ComplexType for HostMultipathInfoLogicalUnit {
         if e.knows(Version::V4_0) { e.opt("storageArrayTypePolicy", &self.storage_array_type_policy); }
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoLogicalUnit);
 
 /// Data object `HostMultipathInfoLogicalUnitPolicy` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostMultipathInfoLogicalUnitPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoLogicalUnitPolicy {
     /// `policy`: xsd:string.
     pub policy: String,
@@ -11675,6 +14081,12 @@ pub struct HostMultipathInfoLogicalUnitPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathInfoLogicalUnitPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathInfoLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitPolicy";
@@ -11690,10 +14102,9 @@ impl ComplexType for HostMultipathInfoLogicalUnitPolicy {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoLogicalUnitPolicy);
 
 /// Data object `HostMultipathInfoLogicalUnitStorageArrayTypePolicy` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     /// `policy`: xsd:string.
     pub policy: String,
@@ -11701,6 +14112,12 @@ pub struct HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitStorageArrayTypePolicy";
@@ -11716,10 +14133,9 @@ impl ComplexType for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoLogicalUnitStorageArrayTypePolicy);
 
 /// Data object `HostMultipathInfoPath` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathInfoPath {
     /// `key`: xsd:string.
     pub key: String,
@@ -11741,6 +14157,19 @@ pub struct HostMultipathInfoPath {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathInfoPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.path_state == other.path_state
+            && self.state == other.state
+            && self.is_working_path == other.is_working_path
+            && self.adapter == other.adapter
+            && self.lun == other.lun
+            && self.transport == other.transport
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathInfoPath";
@@ -11770,10 +14199,9 @@ impl ComplexType for HostMultipathInfoPath {
         e.opt("transport", &self.transport);
     }
 }
-crate::xml::complex_codec!(HostMultipathInfoPath);
 
 /// Data object `HostMultipathStateInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathStateInfo {
     /// `path`: [`HostMultipathStateInfoPath`].
     pub path: Vec<HostMultipathStateInfoPath>,
@@ -11781,6 +14209,12 @@ pub struct HostMultipathStateInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathStateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathStateInfo {
     const TYPE_NAME: &'static str = "HostMultipathStateInfo";
@@ -11796,10 +14230,9 @@ impl ComplexType for HostMultipathStateInfo {
         e.list("path", &self.path);
     }
 }
-crate::xml::complex_codec!(HostMultipathStateInfo);
 
 /// Data object `HostMultipathStateInfoPath` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostMultipathStateInfoPath {
     /// `name`: xsd:string.
     pub name: String,
@@ -11809,6 +14242,13 @@ pub struct HostMultipathStateInfoPath {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostMultipathStateInfoPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.path_state == other.path_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostMultipathStateInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathStateInfoPath";
@@ -11826,12 +14266,11 @@ impl ComplexType for HostMultipathStateInfoPath {
         e.req("pathState", &self.path_state);
     }
 }
-crate::xml::complex_codec!(HostMultipathStateInfoPath);
 
 /// Data object `HostNasVolume` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNasVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
@@ -11847,6 +14286,17 @@ pub struct HostNasVolume {
     pub security_type: Option<String>,
     /// `protocolEndpoint`: xsd:boolean (since 6.0).
     pub protocol_endpoint: Option<bool>,
+}
+impl PartialEq for HostNasVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+            && self.user_name == other.user_name
+            && self.remote_host_names == other.remote_host_names
+            && self.security_type == other.security_type
+            && self.protocol_endpoint == other.protocol_endpoint
+    }
 }
 impl ComplexType for HostNasVolume {
     const TYPE_NAME: &'static str = "HostNasVolume";
@@ -11873,11 +14323,10 @@ impl ComplexType for HostNasVolume {
         if e.knows(Version::V6_0) { e.opt("protocolEndpoint", &self.protocol_endpoint); }
     }
 }
-crate::xml::complex_codec!(HostNasVolume);
 crate::xml::inherits!(HostNasVolume, HostFileSystemVolume);
 
 /// Data object `HostNasVolumeConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNasVolumeConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -11887,6 +14336,13 @@ pub struct HostNasVolumeConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNasVolumeConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNasVolumeConfig {
     const TYPE_NAME: &'static str = "HostNasVolumeConfig";
@@ -11904,10 +14360,9 @@ impl ComplexType for HostNasVolumeConfig {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostNasVolumeConfig);
 
 /// Data object `HostNasVolumeSpec` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostNasVolumeSpec {
     /// `remoteHost`: xsd:string.
     pub remote_host: String,
@@ -11937,6 +14392,23 @@ pub struct HostNasVolumeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNasVolumeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+            && self.local_path == other.local_path
+            && self.access_mode == other.access_mode
+            && self.type_ == other.type_
+            && self.user_name == other.user_name
+            && self.password == other.password
+            && self.remote_host_names == other.remote_host_names
+            && self.security_type == other.security_type
+            && self.vmknic_to_bind == other.vmknic_to_bind
+            && self.vmknic_bound == other.vmknic_bound
+            && self.connections == other.connections
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostNasVolumeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -11993,10 +14465,9 @@ impl ComplexType for HostNasVolumeSpec {
         if e.knows(Version::V8_0_1_0) { e.opt("connections", &self.connections); }
     }
 }
-crate::xml::complex_codec!(HostNasVolumeSpec);
 
 /// Data object `HostNasVolumeUserInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNasVolumeUserInfo {
     /// `user`: xsd:string.
     pub user: String,
@@ -12004,6 +14475,12 @@ pub struct HostNasVolumeUserInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNasVolumeUserInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNasVolumeUserInfo {
     const TYPE_NAME: &'static str = "HostNasVolumeUserInfo";
@@ -12019,10 +14496,9 @@ impl ComplexType for HostNasVolumeUserInfo {
         e.req("user", &self.user);
     }
 }
-crate::xml::complex_codec!(HostNasVolumeUserInfo);
 
 /// Data object `HostNatService` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNatService {
     /// `key`: xsd:string.
     pub key: String,
@@ -12032,6 +14508,13 @@ pub struct HostNatService {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNatService {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNatService {
     const TYPE_NAME: &'static str = "HostNatService";
@@ -12049,10 +14532,9 @@ impl ComplexType for HostNatService {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostNatService);
 
 /// Data object `HostNatServiceConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNatServiceConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -12064,6 +14546,14 @@ pub struct HostNatServiceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNatServiceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.key == other.key
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNatServiceConfig {
     const TYPE_NAME: &'static str = "HostNatServiceConfig";
@@ -12083,10 +14573,9 @@ impl ComplexType for HostNatServiceConfig {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostNatServiceConfig);
 
 /// Data object `HostNatServiceNameServiceSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNatServiceNameServiceSpec {
     /// `dnsAutoDetect`: xsd:boolean.
     pub dns_auto_detect: bool,
@@ -12108,6 +14597,19 @@ pub struct HostNatServiceNameServiceSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNatServiceNameServiceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.dns_auto_detect == other.dns_auto_detect
+            && self.dns_policy == other.dns_policy
+            && self.dns_retries == other.dns_retries
+            && self.dns_timeout == other.dns_timeout
+            && self.dns_name_server == other.dns_name_server
+            && self.nbds_timeout == other.nbds_timeout
+            && self.nbns_retries == other.nbns_retries
+            && self.nbns_timeout == other.nbns_timeout
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNatServiceNameServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceNameServiceSpec";
@@ -12137,10 +14639,9 @@ impl ComplexType for HostNatServiceNameServiceSpec {
         e.req("nbnsTimeout", &self.nbns_timeout);
     }
 }
-crate::xml::complex_codec!(HostNatServiceNameServiceSpec);
 
 /// Data object `HostNatServicePortForwardSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNatServicePortForwardSpec {
     /// `type`: xsd:string.
     pub type_: String,
@@ -12156,6 +14657,16 @@ pub struct HostNatServicePortForwardSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNatServicePortForwardSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.name == other.name
+            && self.host_port == other.host_port
+            && self.guest_port == other.guest_port
+            && self.guest_ip_address == other.guest_ip_address
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNatServicePortForwardSpec {
     const TYPE_NAME: &'static str = "HostNatServicePortForwardSpec";
@@ -12179,10 +14690,9 @@ impl ComplexType for HostNatServicePortForwardSpec {
         e.req("guestIpAddress", &self.guest_ip_address);
     }
 }
-crate::xml::complex_codec!(HostNatServicePortForwardSpec);
 
 /// Data object `HostNatServiceSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNatServiceSpec {
     /// `virtualSwitch`: xsd:string.
     pub virtual_switch: String,
@@ -12204,6 +14714,19 @@ pub struct HostNatServiceSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNatServiceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.virtual_switch == other.virtual_switch
+            && self.active_ftp == other.active_ftp
+            && self.allow_any_oui == other.allow_any_oui
+            && self.config_port == other.config_port
+            && self.ip_gateway_address == other.ip_gateway_address
+            && self.udp_timeout == other.udp_timeout
+            && self.port_forward == other.port_forward
+            && self.name_service == other.name_service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNatServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceSpec";
@@ -12233,10 +14756,9 @@ impl ComplexType for HostNatServiceSpec {
         e.opt("nameService", &self.name_service);
     }
 }
-crate::xml::complex_codec!(HostNatServiceSpec);
 
 /// Data object `HostNetCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetCapabilities {
     /// `canSetPhysicalNicLinkSpeed`: xsd:boolean.
     pub can_set_physical_nic_link_speed: bool,
@@ -12270,6 +14792,25 @@ pub struct HostNetCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.can_set_physical_nic_link_speed == other.can_set_physical_nic_link_speed
+            && self.supports_nic_teaming == other.supports_nic_teaming
+            && self.nic_teaming_policy == other.nic_teaming_policy
+            && self.supports_vlan == other.supports_vlan
+            && self.uses_service_console_nic == other.uses_service_console_nic
+            && self.supports_network_hints == other.supports_network_hints
+            && self.max_port_groups_per_vswitch == other.max_port_groups_per_vswitch
+            && self.vswitch_config_supported == other.vswitch_config_supported
+            && self.vnic_config_supported == other.vnic_config_supported
+            && self.ip_route_config_supported == other.ip_route_config_supported
+            && self.dns_config_supported == other.dns_config_supported
+            && self.dhcp_on_vnic_supported == other.dhcp_on_vnic_supported
+            && self.ip_v6_supported == other.ip_v6_supported
+            && self.backup_nfc_nioc_supported == other.backup_nfc_nioc_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetCapabilities {
     const TYPE_NAME: &'static str = "HostNetCapabilities";
@@ -12311,10 +14852,9 @@ impl ComplexType for HostNetCapabilities {
         if e.knows(Version::V7_0_1_0) { e.opt("backupNfcNiocSupported", &self.backup_nfc_nioc_supported); }
     }
 }
-crate::xml::complex_codec!(HostNetCapabilities);
 
 /// Data object `HostNetOffloadCapabilities` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetOffloadCapabilities {
     /// `csumOffload`: xsd:boolean.
     pub csum_offload: Option<bool>,
@@ -12326,6 +14866,14 @@ pub struct HostNetOffloadCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetOffloadCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.csum_offload == other.csum_offload
+            && self.tcp_segmentation == other.tcp_segmentation
+            && self.zero_copy_xmit == other.zero_copy_xmit
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetOffloadCapabilities {
     const TYPE_NAME: &'static str = "HostNetOffloadCapabilities";
@@ -12345,10 +14893,9 @@ impl ComplexType for HostNetOffloadCapabilities {
         e.opt("zeroCopyXmit", &self.zero_copy_xmit);
     }
 }
-crate::xml::complex_codec!(HostNetOffloadCapabilities);
 
 /// Data object `HostNetStackInstance` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetStackInstance {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -12372,6 +14919,20 @@ pub struct HostNetStackInstance {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetStackInstance {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+            && self.requested_max_number_of_connections == other.requested_max_number_of_connections
+            && self.congestion_control_algorithm == other.congestion_control_algorithm
+            && self.ip_v6_enabled == other.ip_v6_enabled
+            && self.route_table_config == other.route_table_config
+            && self.owner == other.owner
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetStackInstance {
     const TYPE_NAME: &'static str = "HostNetStackInstance";
@@ -12403,10 +14964,9 @@ impl ComplexType for HostNetStackInstance {
         if e.knows(Version::V9_0_0_0) { e.opt("owner", &self.owner); }
     }
 }
-crate::xml::complex_codec!(HostNetStackInstance);
 
 /// Data object `HostNetworkConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkConfig {
     /// `vswitch`: [`HostVirtualSwitchConfig`].
     pub vswitch: Vec<HostVirtualSwitchConfig>,
@@ -12442,6 +15002,26 @@ pub struct HostNetworkConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vswitch == other.vswitch
+            && self.proxy_switch == other.proxy_switch
+            && self.portgroup == other.portgroup
+            && self.pnic == other.pnic
+            && self.vnic == other.vnic
+            && self.console_vnic == other.console_vnic
+            && self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+            && self.console_ip_route_config == other.console_ip_route_config
+            && self.route_table_config == other.route_table_config
+            && self.dhcp == other.dhcp
+            && self.nat == other.nat
+            && self.ip_v6_enabled == other.ip_v6_enabled
+            && self.net_stack_spec == other.net_stack_spec
+            && self.migration_status == other.migration_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkConfig {
     const TYPE_NAME: &'static str = "HostNetworkConfig";
@@ -12485,10 +15065,9 @@ impl ComplexType for HostNetworkConfig {
         if e.knows(Version::V7_0_2_0) { e.opt("migrationStatus", &self.migration_status); }
     }
 }
-crate::xml::complex_codec!(HostNetworkConfig);
 
 /// Data object `HostNetworkConfigNetStackSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkConfigNetStackSpec {
     /// `netStackInstance`: [`HostNetStackInstance`].
     pub net_stack_instance: HostNetStackInstance,
@@ -12498,6 +15077,13 @@ pub struct HostNetworkConfigNetStackSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkConfigNetStackSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.net_stack_instance == other.net_stack_instance
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkConfigNetStackSpec {
     const TYPE_NAME: &'static str = "HostNetworkConfigNetStackSpec";
@@ -12515,10 +15101,9 @@ impl ComplexType for HostNetworkConfigNetStackSpec {
         e.opt("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(HostNetworkConfigNetStackSpec);
 
 /// Data object `HostNetworkConfigResult` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkConfigResult {
     /// `vnicDevice`: xsd:string.
     pub vnic_device: Vec<String>,
@@ -12528,6 +15113,13 @@ pub struct HostNetworkConfigResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkConfigResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vnic_device == other.vnic_device
+            && self.console_vnic_device == other.console_vnic_device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkConfigResult {
     const TYPE_NAME: &'static str = "HostNetworkConfigResult";
@@ -12545,10 +15137,9 @@ impl ComplexType for HostNetworkConfigResult {
         e.list("consoleVnicDevice", &self.console_vnic_device);
     }
 }
-crate::xml::complex_codec!(HostNetworkConfigResult);
 
 /// Data object `HostNetworkInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkInfo {
     /// `vswitch`: [`HostVirtualSwitch`].
     pub vswitch: Vec<HostVirtualSwitch>,
@@ -12596,6 +15187,32 @@ pub struct HostNetworkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vswitch == other.vswitch
+            && self.proxy_switch == other.proxy_switch
+            && self.portgroup == other.portgroup
+            && self.pnic == other.pnic
+            && self.rdma_device == other.rdma_device
+            && self.vnic == other.vnic
+            && self.console_vnic == other.console_vnic
+            && self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+            && self.console_ip_route_config == other.console_ip_route_config
+            && self.route_table_info == other.route_table_info
+            && self.dhcp == other.dhcp
+            && self.nat == other.nat
+            && self.ip_v6_enabled == other.ip_v6_enabled
+            && self.at_boot_ip_v6_enabled == other.at_boot_ip_v6_enabled
+            && self.net_stack_instance == other.net_stack_instance
+            && self.opaque_switch == other.opaque_switch
+            && self.opaque_network == other.opaque_network
+            && self.nsx_transport_node_id == other.nsx_transport_node_id
+            && self.nvds_to_vds_migration_required == other.nvds_to_vds_migration_required
+            && self.migration_status == other.migration_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkInfo {
     const TYPE_NAME: &'static str = "HostNetworkInfo";
@@ -12651,10 +15268,9 @@ impl ComplexType for HostNetworkInfo {
         if e.knows(Version::V7_0_2_0) { e.opt("migrationStatus", &self.migration_status); }
     }
 }
-crate::xml::complex_codec!(HostNetworkInfo);
 
 /// Data object `HostNetworkPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkPolicy {
     /// `security`: [`HostNetworkSecurityPolicy`].
     pub security: Option<HostNetworkSecurityPolicy>,
@@ -12668,6 +15284,15 @@ pub struct HostNetworkPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.security == other.security
+            && self.nic_teaming == other.nic_teaming
+            && self.offload_policy == other.offload_policy
+            && self.shaping_policy == other.shaping_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkPolicy {
     const TYPE_NAME: &'static str = "HostNetworkPolicy";
@@ -12689,10 +15314,9 @@ impl ComplexType for HostNetworkPolicy {
         e.opt("shapingPolicy", &self.shaping_policy);
     }
 }
-crate::xml::complex_codec!(HostNetworkPolicy);
 
 /// Data object `HostNetworkResourceRuntime` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkResourceRuntime {
     /// `pnicResourceInfo`: [`HostPnicNetworkResourceInfo`].
     pub pnic_resource_info: Vec<HostPnicNetworkResourceInfo>,
@@ -12700,6 +15324,12 @@ pub struct HostNetworkResourceRuntime {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkResourceRuntime {
+    fn eq(&self, other: &Self) -> bool {
+        self.pnic_resource_info == other.pnic_resource_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkResourceRuntime {
     const TYPE_NAME: &'static str = "HostNetworkResourceRuntime";
@@ -12715,10 +15345,9 @@ impl ComplexType for HostNetworkResourceRuntime {
         e.list("pnicResourceInfo", &self.pnic_resource_info);
     }
 }
-crate::xml::complex_codec!(HostNetworkResourceRuntime);
 
 /// Data object `HostNetworkSecurityPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkSecurityPolicy {
     /// `allowPromiscuous`: xsd:boolean.
     pub allow_promiscuous: Option<bool>,
@@ -12730,6 +15359,14 @@ pub struct HostNetworkSecurityPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkSecurityPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.allow_promiscuous == other.allow_promiscuous
+            && self.mac_changes == other.mac_changes
+            && self.forged_transmits == other.forged_transmits
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkSecurityPolicy {
     const TYPE_NAME: &'static str = "HostNetworkSecurityPolicy";
@@ -12749,10 +15386,9 @@ impl ComplexType for HostNetworkSecurityPolicy {
         e.opt("forgedTransmits", &self.forged_transmits);
     }
 }
-crate::xml::complex_codec!(HostNetworkSecurityPolicy);
 
 /// Data object `HostNetworkTrafficShapingPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNetworkTrafficShapingPolicy {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -12766,6 +15402,15 @@ pub struct HostNetworkTrafficShapingPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNetworkTrafficShapingPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.average_bandwidth == other.average_bandwidth
+            && self.peak_bandwidth == other.peak_bandwidth
+            && self.burst_size == other.burst_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNetworkTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "HostNetworkTrafficShapingPolicy";
@@ -12787,15 +15432,19 @@ impl ComplexType for HostNetworkTrafficShapingPolicy {
         e.opt("burstSize", &self.burst_size);
     }
 }
-crate::xml::complex_codec!(HostNetworkTrafficShapingPolicy);
 
 /// Data object `HostNewNetworkConnectInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectInfoNetworkInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNewNetworkConnectInfo {
     /// The fields inherited from [`HostConnectInfoNetworkInfo`].
     pub base_: HostConnectInfoNetworkInfo,
+}
+impl PartialEq for HostNewNetworkConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNewNetworkConnectInfo {
     const TYPE_NAME: &'static str = "HostNewNetworkConnectInfo";
@@ -12807,18 +15456,23 @@ impl ComplexType for HostNewNetworkConnectInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNewNetworkConnectInfo);
 crate::xml::inherits!(HostNewNetworkConnectInfo, HostConnectInfoNetworkInfo);
 
 /// Data object `HostNfcConnectionInfo` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`HostDataTransportConnectionInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNfcConnectionInfo {
     /// The fields inherited from [`HostDataTransportConnectionInfo`].
     pub base_: HostDataTransportConnectionInfo,
     /// `streamingMemoryConsumed`: xsd:long.
     pub streaming_memory_consumed: Option<i64>,
+}
+impl PartialEq for HostNfcConnectionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.streaming_memory_consumed == other.streaming_memory_consumed
+    }
 }
 impl ComplexType for HostNfcConnectionInfo {
     const TYPE_NAME: &'static str = "HostNfcConnectionInfo";
@@ -12835,11 +15489,10 @@ impl ComplexType for HostNfcConnectionInfo {
         e.opt("streamingMemoryConsumed", &self.streaming_memory_consumed);
     }
 }
-crate::xml::complex_codec!(HostNfcConnectionInfo);
 crate::xml::inherits!(HostNfcConnectionInfo, HostDataTransportConnectionInfo);
 
 /// Data object `HostNicFailureCriteria` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNicFailureCriteria {
     /// `checkSpeed`: xsd:string.
     pub check_speed: Option<String>,
@@ -12859,6 +15512,18 @@ pub struct HostNicFailureCriteria {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNicFailureCriteria {
+    fn eq(&self, other: &Self) -> bool {
+        self.check_speed == other.check_speed
+            && self.speed == other.speed
+            && self.check_duplex == other.check_duplex
+            && self.full_duplex == other.full_duplex
+            && self.check_error_percent == other.check_error_percent
+            && self.percentage == other.percentage
+            && self.check_beacon == other.check_beacon
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNicFailureCriteria {
     const TYPE_NAME: &'static str = "HostNicFailureCriteria";
@@ -12886,10 +15551,9 @@ impl ComplexType for HostNicFailureCriteria {
         e.opt("checkBeacon", &self.check_beacon);
     }
 }
-crate::xml::complex_codec!(HostNicFailureCriteria);
 
 /// Data object `HostNicOrderPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNicOrderPolicy {
     /// `activeNic`: xsd:string.
     pub active_nic: Vec<String>,
@@ -12899,6 +15563,13 @@ pub struct HostNicOrderPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNicOrderPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.active_nic == other.active_nic
+            && self.standby_nic == other.standby_nic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNicOrderPolicy {
     const TYPE_NAME: &'static str = "HostNicOrderPolicy";
@@ -12916,10 +15587,9 @@ impl ComplexType for HostNicOrderPolicy {
         e.list("standbyNic", &self.standby_nic);
     }
 }
-crate::xml::complex_codec!(HostNicOrderPolicy);
 
 /// Data object `HostNicTeamingPolicy` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNicTeamingPolicy {
     /// `policy`: xsd:string.
     pub policy: Option<String>,
@@ -12937,6 +15607,17 @@ pub struct HostNicTeamingPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNicTeamingPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.reverse_policy == other.reverse_policy
+            && self.notify_switches == other.notify_switches
+            && self.rolling_order == other.rolling_order
+            && self.failure_criteria == other.failure_criteria
+            && self.nic_order == other.nic_order
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNicTeamingPolicy {
     const TYPE_NAME: &'static str = "HostNicTeamingPolicy";
@@ -12962,17 +15643,22 @@ impl ComplexType for HostNicTeamingPolicy {
         e.opt("nicOrder", &self.nic_order);
     }
 }
-crate::xml::complex_codec!(HostNicTeamingPolicy);
 
 /// Data object `HostNoAvailableNetworksEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNoAvailableNetworksEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
     /// `ips`: xsd:string.
     pub ips: Option<String>,
+}
+impl PartialEq for HostNoAvailableNetworksEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ips == other.ips
+    }
 }
 impl ComplexType for HostNoAvailableNetworksEvent {
     const TYPE_NAME: &'static str = "HostNoAvailableNetworksEvent";
@@ -12989,16 +15675,20 @@ impl ComplexType for HostNoAvailableNetworksEvent {
         e.opt("ips", &self.ips);
     }
 }
-crate::xml::complex_codec!(HostNoAvailableNetworksEvent);
 crate::xml::inherits!(HostNoAvailableNetworksEvent, HostDasEvent);
 
 /// Data object `HostNoHAEnabledPortGroupsEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNoHAEnabledPortGroupsEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
+}
+impl PartialEq for HostNoHAEnabledPortGroupsEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNoHAEnabledPortGroupsEvent {
     const TYPE_NAME: &'static str = "HostNoHAEnabledPortGroupsEvent";
@@ -13010,16 +15700,20 @@ impl ComplexType for HostNoHAEnabledPortGroupsEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNoHAEnabledPortGroupsEvent);
 crate::xml::inherits!(HostNoHAEnabledPortGroupsEvent, HostDasEvent);
 
 /// Data object `HostNoRedundantManagementNetworkEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNoRedundantManagementNetworkEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
+}
+impl PartialEq for HostNoRedundantManagementNetworkEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNoRedundantManagementNetworkEvent {
     const TYPE_NAME: &'static str = "HostNoRedundantManagementNetworkEvent";
@@ -13031,16 +15725,20 @@ impl ComplexType for HostNoRedundantManagementNetworkEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNoRedundantManagementNetworkEvent);
 crate::xml::inherits!(HostNoRedundantManagementNetworkEvent, HostDasEvent);
 
 /// Data object `HostNonCompliantEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNonCompliantEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostNonCompliantEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNonCompliantEvent {
     const TYPE_NAME: &'static str = "HostNonCompliantEvent";
@@ -13052,16 +15750,20 @@ impl ComplexType for HostNonCompliantEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNonCompliantEvent);
 crate::xml::inherits!(HostNonCompliantEvent, HostEvent);
 
 /// Fault `HostNotConnected` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostCommunication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNotConnected {
     /// The fields inherited from [`HostCommunication`].
     pub base_: HostCommunication,
+}
+impl PartialEq for HostNotConnected {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNotConnected {
     const TYPE_NAME: &'static str = "HostNotConnected";
@@ -13073,16 +15775,20 @@ impl ComplexType for HostNotConnected {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNotConnected);
 crate::xml::inherits!(HostNotConnected, HostCommunication);
 
 /// Data object `HostNotInClusterEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNotInClusterEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
+}
+impl PartialEq for HostNotInClusterEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNotInClusterEvent {
     const TYPE_NAME: &'static str = "HostNotInClusterEvent";
@@ -13094,16 +15800,20 @@ impl ComplexType for HostNotInClusterEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNotInClusterEvent);
 crate::xml::inherits!(HostNotInClusterEvent, HostDasEvent);
 
 /// Fault `HostNotReachable` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostCommunication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNotReachable {
     /// The fields inherited from [`HostCommunication`].
     pub base_: HostCommunication,
+}
+impl PartialEq for HostNotReachable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostNotReachable {
     const TYPE_NAME: &'static str = "HostNotReachable";
@@ -13115,11 +15825,10 @@ impl ComplexType for HostNotReachable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostNotReachable);
 crate::xml::inherits!(HostNotReachable, HostCommunication);
 
 /// Data object `HostNtpConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNtpConfig {
     /// `server`: xsd:string.
     pub server: Vec<String>,
@@ -13129,6 +15838,13 @@ pub struct HostNtpConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNtpConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.server == other.server
+            && self.config_file == other.config_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNtpConfig {
     const TYPE_NAME: &'static str = "HostNtpConfig";
@@ -13146,10 +15862,9 @@ impl ComplexType for HostNtpConfig {
         if e.knows(Version::V6_0) { e.list("configFile", &self.config_file); }
     }
 }
-crate::xml::complex_codec!(HostNtpConfig);
 
 /// Data object `HostNumaInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNumaInfo {
     /// `type`: xsd:string.
     pub type_: String,
@@ -13161,6 +15876,14 @@ pub struct HostNumaInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNumaInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.num_nodes == other.num_nodes
+            && self.numa_node == other.numa_node
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNumaInfo {
     const TYPE_NAME: &'static str = "HostNumaInfo";
@@ -13180,10 +15903,9 @@ impl ComplexType for HostNumaInfo {
         e.list("numaNode", &self.numa_node);
     }
 }
-crate::xml::complex_codec!(HostNumaInfo);
 
 /// Data object `HostNumaNode` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNumaNode {
     /// `typeId`: xsd:byte.
     pub type_id: i8,
@@ -13201,6 +15923,17 @@ pub struct HostNumaNode {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNumaNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_id == other.type_id
+            && self.cpu_id == other.cpu_id
+            && self.memory_size == other.memory_size
+            && self.memory_range_begin == other.memory_range_begin
+            && self.memory_range_length == other.memory_range_length
+            && self.pci_id == other.pci_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNumaNode {
     const TYPE_NAME: &'static str = "HostNumaNode";
@@ -13226,10 +15959,9 @@ impl ComplexType for HostNumaNode {
         if e.knows(Version::V6_7) { e.list("pciId", &self.pci_id); }
     }
 }
-crate::xml::complex_codec!(HostNumaNode);
 
 /// Data object `HostNumericSensorInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNumericSensorInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -13257,6 +15989,22 @@ pub struct HostNumericSensorInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNumericSensorInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.health_state == other.health_state
+            && self.current_reading == other.current_reading
+            && self.unit_modifier == other.unit_modifier
+            && self.base_units == other.base_units
+            && self.rate_units == other.rate_units
+            && self.sensor_type == other.sensor_type
+            && self.id == other.id
+            && self.sensor_number == other.sensor_number
+            && self.time_stamp == other.time_stamp
+            && self.fru == other.fru
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNumericSensorInfo {
     const TYPE_NAME: &'static str = "HostNumericSensorInfo";
@@ -13292,12 +16040,11 @@ impl ComplexType for HostNumericSensorInfo {
         if e.knows(Version::V8_0_0_1) { e.opt("fru", &self.fru); }
     }
 }
-crate::xml::complex_codec!(HostNumericSensorInfo);
 
 /// Data object `HostNvmeConnectSpec` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostNvmeSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeConnectSpec {
     /// The fields inherited from [`HostNvmeSpec`].
     pub base_: HostNvmeSpec,
@@ -13309,6 +16056,15 @@ pub struct HostNvmeConnectSpec {
     pub admin_queue_size: Option<i32>,
     /// `keepAliveTimeout`: xsd:int.
     pub keep_alive_timeout: Option<i32>,
+}
+impl PartialEq for HostNvmeConnectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.subnqn == other.subnqn
+            && self.controller_id == other.controller_id
+            && self.admin_queue_size == other.admin_queue_size
+            && self.keep_alive_timeout == other.keep_alive_timeout
+    }
 }
 impl ComplexType for HostNvmeConnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeConnectSpec";
@@ -13331,11 +16087,10 @@ impl ComplexType for HostNvmeConnectSpec {
         e.opt("keepAliveTimeout", &self.keep_alive_timeout);
     }
 }
-crate::xml::complex_codec!(HostNvmeConnectSpec);
 crate::xml::inherits!(HostNvmeConnectSpec, HostNvmeSpec);
 
 /// Data object `HostNvmeController` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeController {
     /// `key`: xsd:string.
     pub key: String,
@@ -13369,6 +16124,25 @@ pub struct HostNvmeController {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeController {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.controller_number == other.controller_number
+            && self.subnqn == other.subnqn
+            && self.name == other.name
+            && self.associated_adapter == other.associated_adapter
+            && self.transport_type == other.transport_type
+            && self.fused_operation_supported == other.fused_operation_supported
+            && self.number_of_queues == other.number_of_queues
+            && self.queue_size == other.queue_size
+            && self.attached_namespace == other.attached_namespace
+            && self.vendor_id == other.vendor_id
+            && self.model == other.model
+            && self.serial_number == other.serial_number
+            && self.firmware_version == other.firmware_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeController {
     const TYPE_NAME: &'static str = "HostNvmeController";
@@ -13410,10 +16184,9 @@ impl ComplexType for HostNvmeController {
         e.opt("firmwareVersion", &self.firmware_version);
     }
 }
-crate::xml::complex_codec!(HostNvmeController);
 
 /// Data object `HostNvmeDisconnectSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeDisconnectSpec {
     /// `hbaName`: xsd:string.
     pub hba_name: String,
@@ -13425,6 +16198,14 @@ pub struct HostNvmeDisconnectSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeDisconnectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.hba_name == other.hba_name
+            && self.subnqn == other.subnqn
+            && self.controller_number == other.controller_number
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeDisconnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeDisconnectSpec";
@@ -13444,12 +16225,11 @@ impl ComplexType for HostNvmeDisconnectSpec {
         e.opt("controllerNumber", &self.controller_number);
     }
 }
-crate::xml::complex_codec!(HostNvmeDisconnectSpec);
 
 /// Data object `HostNvmeDiscoverSpec` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostNvmeSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeDiscoverSpec {
     /// The fields inherited from [`HostNvmeSpec`].
     pub base_: HostNvmeSpec,
@@ -13457,6 +16237,13 @@ pub struct HostNvmeDiscoverSpec {
     pub auto_connect: Option<bool>,
     /// `rootDiscoveryController`: xsd:boolean (since 7.0.3.0).
     pub root_discovery_controller: Option<bool>,
+}
+impl PartialEq for HostNvmeDiscoverSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_connect == other.auto_connect
+            && self.root_discovery_controller == other.root_discovery_controller
+    }
 }
 impl ComplexType for HostNvmeDiscoverSpec {
     const TYPE_NAME: &'static str = "HostNvmeDiscoverSpec";
@@ -13475,11 +16262,10 @@ impl ComplexType for HostNvmeDiscoverSpec {
         if e.knows(Version::V7_0_3_0) { e.opt("rootDiscoveryController", &self.root_discovery_controller); }
     }
 }
-crate::xml::complex_codec!(HostNvmeDiscoverSpec);
 crate::xml::inherits!(HostNvmeDiscoverSpec, HostNvmeSpec);
 
 /// Data object `HostNvmeDiscoveryLog` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeDiscoveryLog {
     /// `entry`: [`HostNvmeDiscoveryLogEntry`].
     pub entry: Vec<HostNvmeDiscoveryLogEntry>,
@@ -13489,6 +16275,13 @@ pub struct HostNvmeDiscoveryLog {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeDiscoveryLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.entry == other.entry
+            && self.complete == other.complete
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeDiscoveryLog {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLog";
@@ -13506,10 +16299,9 @@ impl ComplexType for HostNvmeDiscoveryLog {
         e.req("complete", &self.complete);
     }
 }
-crate::xml::complex_codec!(HostNvmeDiscoveryLog);
 
 /// Data object `HostNvmeDiscoveryLogEntry` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeDiscoveryLogEntry {
     /// `subnqn`: xsd:string.
     pub subnqn: String,
@@ -13531,6 +16323,19 @@ pub struct HostNvmeDiscoveryLogEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeDiscoveryLogEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.subnqn == other.subnqn
+            && self.subsystem_type == other.subsystem_type
+            && self.subsystem_port_id == other.subsystem_port_id
+            && self.controller_id == other.controller_id
+            && self.admin_queue_max_size == other.admin_queue_max_size
+            && self.transport_parameters == other.transport_parameters
+            && self.transport_requirements == other.transport_requirements
+            && self.connected == other.connected
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeDiscoveryLogEntry {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLogEntry";
@@ -13560,10 +16365,9 @@ impl ComplexType for HostNvmeDiscoveryLogEntry {
         e.req("connected", &self.connected);
     }
 }
-crate::xml::complex_codec!(HostNvmeDiscoveryLogEntry);
 
 /// Data object `HostNvmeNamespace` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeNamespace {
     /// `key`: xsd:string.
     pub key: String,
@@ -13579,6 +16383,16 @@ pub struct HostNvmeNamespace {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeNamespace {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.id == other.id
+            && self.block_size == other.block_size
+            && self.capacity_in_blocks == other.capacity_in_blocks
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeNamespace {
     const TYPE_NAME: &'static str = "HostNvmeNamespace";
@@ -13602,12 +16416,11 @@ impl ComplexType for HostNvmeNamespace {
         e.req("capacityInBlocks", &self.capacity_in_blocks);
     }
 }
-crate::xml::complex_codec!(HostNvmeNamespace);
 
 /// Data object `HostNvmeOpaqueTransportParameters` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostNvmeTransportParameters`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeOpaqueTransportParameters {
     /// The fields inherited from [`HostNvmeTransportParameters`].
     pub base_: HostNvmeTransportParameters,
@@ -13621,6 +16434,16 @@ pub struct HostNvmeOpaqueTransportParameters {
     pub trsvcid: String,
     /// `tsas`: xsd:base64Binary.
     pub tsas: Vec<u8>,
+}
+impl PartialEq for HostNvmeOpaqueTransportParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.trtype == other.trtype
+            && self.traddr == other.traddr
+            && self.adrfam == other.adrfam
+            && self.trsvcid == other.trsvcid
+            && self.tsas == other.tsas
+    }
 }
 impl ComplexType for HostNvmeOpaqueTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeOpaqueTransportParameters";
@@ -13645,13 +16468,12 @@ impl ComplexType for HostNvmeOpaqueTransportParameters {
         e.req("tsas", &self.tsas);
     }
 }
-crate::xml::complex_codec!(HostNvmeOpaqueTransportParameters);
 crate::xml::inherits!(HostNvmeOpaqueTransportParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeOverFibreChannelParameters` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostNvmeTransportParameters`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeOverFibreChannelParameters {
     /// The fields inherited from [`HostNvmeTransportParameters`].
     pub base_: HostNvmeTransportParameters,
@@ -13659,6 +16481,13 @@ pub struct HostNvmeOverFibreChannelParameters {
     pub node_world_wide_name: i64,
     /// `portWorldWideName`: xsd:long.
     pub port_world_wide_name: i64,
+}
+impl PartialEq for HostNvmeOverFibreChannelParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.node_world_wide_name == other.node_world_wide_name
+            && self.port_world_wide_name == other.port_world_wide_name
+    }
 }
 impl ComplexType for HostNvmeOverFibreChannelParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverFibreChannelParameters";
@@ -13677,13 +16506,12 @@ impl ComplexType for HostNvmeOverFibreChannelParameters {
         e.req("portWorldWideName", &self.port_world_wide_name);
     }
 }
-crate::xml::complex_codec!(HostNvmeOverFibreChannelParameters);
 crate::xml::inherits!(HostNvmeOverFibreChannelParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeOverRdmaParameters` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostNvmeTransportParameters`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeOverRdmaParameters {
     /// The fields inherited from [`HostNvmeTransportParameters`].
     pub base_: HostNvmeTransportParameters,
@@ -13693,6 +16521,14 @@ pub struct HostNvmeOverRdmaParameters {
     pub address_family: Option<String>,
     /// `portNumber`: xsd:int.
     pub port_number: Option<i32>,
+}
+impl PartialEq for HostNvmeOverRdmaParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address == other.address
+            && self.address_family == other.address_family
+            && self.port_number == other.port_number
+    }
 }
 impl ComplexType for HostNvmeOverRdmaParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverRdmaParameters";
@@ -13713,13 +16549,12 @@ impl ComplexType for HostNvmeOverRdmaParameters {
         e.opt("portNumber", &self.port_number);
     }
 }
-crate::xml::complex_codec!(HostNvmeOverRdmaParameters);
 crate::xml::inherits!(HostNvmeOverRdmaParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeOverTcpParameters` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`HostNvmeTransportParameters`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeOverTcpParameters {
     /// The fields inherited from [`HostNvmeTransportParameters`].
     pub base_: HostNvmeTransportParameters,
@@ -13729,6 +16564,14 @@ pub struct HostNvmeOverTcpParameters {
     pub port_number: Option<i32>,
     /// `digestVerification`: xsd:string.
     pub digest_verification: Option<String>,
+}
+impl PartialEq for HostNvmeOverTcpParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address == other.address
+            && self.port_number == other.port_number
+            && self.digest_verification == other.digest_verification
+    }
 }
 impl ComplexType for HostNvmeOverTcpParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverTcpParameters";
@@ -13749,13 +16592,12 @@ impl ComplexType for HostNvmeOverTcpParameters {
         e.opt("digestVerification", &self.digest_verification);
     }
 }
-crate::xml::complex_codec!(HostNvmeOverTcpParameters);
 crate::xml::inherits!(HostNvmeOverTcpParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeSpec` of the vSphere API (since 7.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostNvmeSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeSpec {
     /// `hbaName`: xsd:string.
     pub hba_name: String,
@@ -13765,6 +16607,13 @@ pub struct HostNvmeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.hba_name == other.hba_name
+            && self.transport_parameters == other.transport_parameters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeSpec {
     const TYPE_NAME: &'static str = "HostNvmeSpec";
@@ -13782,10 +16631,9 @@ impl ComplexType for HostNvmeSpec {
         e.req("transportParameters", &self.transport_parameters);
     }
 }
-crate::xml::complex_codec!(HostNvmeSpec);
 
 /// Data object `HostNvmeTopology` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeTopology {
     /// `adapter`: [`HostNvmeTopologyInterface`].
     pub adapter: Vec<HostNvmeTopologyInterface>,
@@ -13793,6 +16641,12 @@ pub struct HostNvmeTopology {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeTopology {
+    fn eq(&self, other: &Self) -> bool {
+        self.adapter == other.adapter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeTopology {
     const TYPE_NAME: &'static str = "HostNvmeTopology";
@@ -13808,10 +16662,9 @@ impl ComplexType for HostNvmeTopology {
         e.list("adapter", &self.adapter);
     }
 }
-crate::xml::complex_codec!(HostNvmeTopology);
 
 /// Data object `HostNvmeTopologyInterface` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeTopologyInterface {
     /// `key`: xsd:string.
     pub key: String,
@@ -13823,6 +16676,14 @@ pub struct HostNvmeTopologyInterface {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeTopologyInterface {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.adapter == other.adapter
+            && self.connected_controller == other.connected_controller
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeTopologyInterface {
     const TYPE_NAME: &'static str = "HostNvmeTopologyInterface";
@@ -13842,17 +16703,21 @@ impl ComplexType for HostNvmeTopologyInterface {
         e.list("connectedController", &self.connected_controller);
     }
 }
-crate::xml::complex_codec!(HostNvmeTopologyInterface);
 
 /// Data object `HostNvmeTransportParameters` of the vSphere API (since 7.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostNvmeTransportParameters`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostNvmeTransportParameters {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostNvmeTransportParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostNvmeTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeTransportParameters";
@@ -13865,10 +16730,9 @@ impl ComplexType for HostNvmeTransportParameters {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostNvmeTransportParameters);
 
 /// Data object `HostOpaqueNetworkInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostOpaqueNetworkInfo {
     /// `opaqueNetworkId`: xsd:string.
     pub opaque_network_id: String,
@@ -13886,6 +16750,17 @@ pub struct HostOpaqueNetworkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostOpaqueNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.opaque_network_id == other.opaque_network_id
+            && self.opaque_network_name == other.opaque_network_name
+            && self.opaque_network_type == other.opaque_network_type
+            && self.pnic_zone == other.pnic_zone
+            && self.capability == other.capability
+            && self.extra_config == other.extra_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostOpaqueNetworkInfo {
     const TYPE_NAME: &'static str = "HostOpaqueNetworkInfo";
@@ -13911,10 +16786,9 @@ impl ComplexType for HostOpaqueNetworkInfo {
         if e.knows(Version::V6_5) { e.list("extraConfig", &self.extra_config); }
     }
 }
-crate::xml::complex_codec!(HostOpaqueNetworkInfo);
 
 /// Data object `HostOpaqueSwitch` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostOpaqueSwitch {
     /// `key`: xsd:string.
     pub key: String,
@@ -13936,6 +16810,19 @@ pub struct HostOpaqueSwitch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostOpaqueSwitch {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.pnic == other.pnic
+            && self.pnic_zone == other.pnic_zone
+            && self.status == other.status
+            && self.vtep == other.vtep
+            && self.extra_config == other.extra_config
+            && self.feature_capability == other.feature_capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostOpaqueSwitch {
     const TYPE_NAME: &'static str = "HostOpaqueSwitch";
@@ -13965,10 +16852,9 @@ impl ComplexType for HostOpaqueSwitch {
         if e.knows(Version::V6_7) { e.list("featureCapability", &self.feature_capability); }
     }
 }
-crate::xml::complex_codec!(HostOpaqueSwitch);
 
 /// Data object `HostOpaqueSwitchPhysicalNicZone` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostOpaqueSwitchPhysicalNicZone {
     /// `key`: xsd:string.
     pub key: String,
@@ -13978,6 +16864,13 @@ pub struct HostOpaqueSwitchPhysicalNicZone {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostOpaqueSwitchPhysicalNicZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.pnic_device == other.pnic_device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostOpaqueSwitchPhysicalNicZone {
     const TYPE_NAME: &'static str = "HostOpaqueSwitchPhysicalNicZone";
@@ -13995,15 +16888,19 @@ impl ComplexType for HostOpaqueSwitchPhysicalNicZone {
         e.list("pnicDevice", &self.pnic_device);
     }
 }
-crate::xml::complex_codec!(HostOpaqueSwitchPhysicalNicZone);
 
 /// Data object `HostOvercommittedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterOvercommittedEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostOvercommittedEvent {
     /// The fields inherited from [`ClusterOvercommittedEvent`].
     pub base_: ClusterOvercommittedEvent,
+}
+impl PartialEq for HostOvercommittedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostOvercommittedEvent {
     const TYPE_NAME: &'static str = "HostOvercommittedEvent";
@@ -14015,13 +16912,12 @@ impl ComplexType for HostOvercommittedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostOvercommittedEvent);
 crate::xml::inherits!(HostOvercommittedEvent, ClusterOvercommittedEvent);
 
 /// Data object `HostPMemVolume` of the vSphere API (since 6.7).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPMemVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
@@ -14029,6 +16925,13 @@ pub struct HostPMemVolume {
     pub uuid: String,
     /// `version`: xsd:string.
     pub version: String,
+}
+impl PartialEq for HostPMemVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuid == other.uuid
+            && self.version == other.version
+    }
 }
 impl ComplexType for HostPMemVolume {
     const TYPE_NAME: &'static str = "HostPMemVolume";
@@ -14047,16 +16950,20 @@ impl ComplexType for HostPMemVolume {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(HostPMemVolume);
 crate::xml::inherits!(HostPMemVolume, HostFileSystemVolume);
 
 /// Data object `HostParallelScsiHba` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostParallelScsiHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
+}
+impl PartialEq for HostParallelScsiHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostParallelScsiHba {
     const TYPE_NAME: &'static str = "HostParallelScsiHba";
@@ -14068,16 +16975,20 @@ impl ComplexType for HostParallelScsiHba {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostParallelScsiHba);
 crate::xml::inherits!(HostParallelScsiHba, HostHostBusAdapter);
 
 /// Data object `HostParallelScsiTargetTransport` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostParallelScsiTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostParallelScsiTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostParallelScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostParallelScsiTargetTransport";
@@ -14089,11 +17000,10 @@ impl ComplexType for HostParallelScsiTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostParallelScsiTargetTransport);
 crate::xml::inherits!(HostParallelScsiTargetTransport, HostTargetTransport);
 
 /// Data object `HostPartialMaintenanceModeRuntimeInfo` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPartialMaintenanceModeRuntimeInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -14103,6 +17013,13 @@ pub struct HostPartialMaintenanceModeRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPartialMaintenanceModeRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.host_status == other.host_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPartialMaintenanceModeRuntimeInfo {
     const TYPE_NAME: &'static str = "HostPartialMaintenanceModeRuntimeInfo";
@@ -14120,10 +17037,9 @@ impl ComplexType for HostPartialMaintenanceModeRuntimeInfo {
         e.req("hostStatus", &self.host_status);
     }
 }
-crate::xml::complex_codec!(HostPartialMaintenanceModeRuntimeInfo);
 
 /// Data object `HostPatchManagerLocator` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPatchManagerLocator {
     /// `url`: xsd:string.
     pub url: String,
@@ -14133,6 +17049,13 @@ pub struct HostPatchManagerLocator {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPatchManagerLocator {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.proxy == other.proxy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPatchManagerLocator {
     const TYPE_NAME: &'static str = "HostPatchManagerLocator";
@@ -14150,10 +17073,9 @@ impl ComplexType for HostPatchManagerLocator {
         e.opt("proxy", &self.proxy);
     }
 }
-crate::xml::complex_codec!(HostPatchManagerLocator);
 
 /// Data object `HostPatchManagerPatchManagerOperationSpec` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostPatchManagerPatchManagerOperationSpec {
     /// `proxy`: xsd:string.
     pub proxy: Option<String>,
@@ -14169,6 +17091,16 @@ pub struct HostPatchManagerPatchManagerOperationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPatchManagerPatchManagerOperationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.proxy == other.proxy
+            && self.port == other.port
+            && self.user_name == other.user_name
+            && self.password == other.password
+            && self.cmd_option == other.cmd_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -14204,10 +17136,9 @@ impl ComplexType for HostPatchManagerPatchManagerOperationSpec {
         e.opt("cmdOption", &self.cmd_option);
     }
 }
-crate::xml::complex_codec!(HostPatchManagerPatchManagerOperationSpec);
 
 /// Data object `HostPatchManagerResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPatchManagerResult {
     /// `version`: xsd:string.
     pub version: String,
@@ -14219,6 +17150,14 @@ pub struct HostPatchManagerResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPatchManagerResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.status == other.status
+            && self.xml_result == other.xml_result
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPatchManagerResult {
     const TYPE_NAME: &'static str = "HostPatchManagerResult";
@@ -14238,10 +17177,9 @@ impl ComplexType for HostPatchManagerResult {
         e.opt("xmlResult", &self.xml_result);
     }
 }
-crate::xml::complex_codec!(HostPatchManagerResult);
 
 /// Data object `HostPatchManagerStatus` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPatchManagerStatus {
     /// `id`: xsd:string.
     pub id: String,
@@ -14269,6 +17207,22 @@ pub struct HostPatchManagerStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPatchManagerStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.applicable == other.applicable
+            && self.reason == other.reason
+            && self.integrity == other.integrity
+            && self.installed == other.installed
+            && self.install_state == other.install_state
+            && self.prerequisite_patch == other.prerequisite_patch
+            && self.restart_required == other.restart_required
+            && self.reconnect_required == other.reconnect_required
+            && self.vm_off_required == other.vm_off_required
+            && self.superseded_patch_ids == other.superseded_patch_ids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPatchManagerStatus {
     const TYPE_NAME: &'static str = "HostPatchManagerStatus";
@@ -14304,10 +17258,9 @@ impl ComplexType for HostPatchManagerStatus {
         e.list("supersededPatchIds", &self.superseded_patch_ids);
     }
 }
-crate::xml::complex_codec!(HostPatchManagerStatus);
 
 /// Data object `HostPatchManagerStatusPrerequisitePatch` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPatchManagerStatusPrerequisitePatch {
     /// `id`: xsd:string.
     pub id: String,
@@ -14317,6 +17270,13 @@ pub struct HostPatchManagerStatusPrerequisitePatch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPatchManagerStatusPrerequisitePatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.install_state == other.install_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPatchManagerStatusPrerequisitePatch {
     const TYPE_NAME: &'static str = "HostPatchManagerStatusPrerequisitePatch";
@@ -14334,10 +17294,9 @@ impl ComplexType for HostPatchManagerStatusPrerequisitePatch {
         e.list("installState", &self.install_state);
     }
 }
-crate::xml::complex_codec!(HostPatchManagerStatusPrerequisitePatch);
 
 /// Data object `HostPathSelectionPolicyOption` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPathSelectionPolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
@@ -14345,6 +17304,12 @@ pub struct HostPathSelectionPolicyOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPathSelectionPolicyOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPathSelectionPolicyOption {
     const TYPE_NAME: &'static str = "HostPathSelectionPolicyOption";
@@ -14360,10 +17325,9 @@ impl ComplexType for HostPathSelectionPolicyOption {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostPathSelectionPolicyOption);
 
 /// Data object `HostPciDevice` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPciDevice {
     /// `id`: xsd:string.
     pub id: String,
@@ -14401,6 +17365,27 @@ pub struct HostPciDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPciDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.class_id == other.class_id
+            && self.bus == other.bus
+            && self.slot == other.slot
+            && self.physical_slot == other.physical_slot
+            && self.slot_description == other.slot_description
+            && self.function == other.function
+            && self.vendor_id == other.vendor_id
+            && self.sub_vendor_id == other.sub_vendor_id
+            && self.vendor_name == other.vendor_name
+            && self.device_id == other.device_id
+            && self.sub_device_id == other.sub_device_id
+            && self.parent_bridge == other.parent_bridge
+            && self.device_name == other.device_name
+            && self.device_class_name == other.device_class_name
+            && self.direct_path_info == other.direct_path_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPciDevice {
     const TYPE_NAME: &'static str = "HostPciDevice";
@@ -14446,10 +17431,9 @@ impl ComplexType for HostPciDevice {
         if e.knows(Version::V9_1_0_0) { e.opt("directPathInfo", &self.direct_path_info); }
     }
 }
-crate::xml::complex_codec!(HostPciDevice);
 
 /// Data object `HostPciDeviceDirectPathInfo` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPciDeviceDirectPathInfo {
     /// `interconnectType`: xsd:string.
     pub interconnect_type: Option<String>,
@@ -14463,6 +17447,15 @@ pub struct HostPciDeviceDirectPathInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPciDeviceDirectPathInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.interconnect_type == other.interconnect_type
+            && self.driver_name == other.driver_name
+            && self.driver_version == other.driver_version
+            && self.available_memory == other.available_memory
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPciDeviceDirectPathInfo {
     const TYPE_NAME: &'static str = "HostPciDeviceDirectPathInfo";
@@ -14484,12 +17477,11 @@ impl ComplexType for HostPciDeviceDirectPathInfo {
         e.opt("availableMemory", &self.available_memory);
     }
 }
-crate::xml::complex_codec!(HostPciDeviceDirectPathInfo);
 
 /// Data object `HostPciPassthruConfig` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostPciPassthruConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPciPassthruConfig {
     /// `id`: xsd:string.
     pub id: String,
@@ -14503,6 +17495,15 @@ pub struct HostPciPassthruConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPciPassthruConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.passthru_enabled == other.passthru_enabled
+            && self.apply_now == other.apply_now
+            && self.hardware_label == other.hardware_label
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPciPassthruConfig {
     const TYPE_NAME: &'static str = "HostPciPassthruConfig";
@@ -14524,12 +17525,11 @@ impl ComplexType for HostPciPassthruConfig {
         if e.knows(Version::V7_0_2_0) { e.opt("hardwareLabel", &self.hardware_label); }
     }
 }
-crate::xml::complex_codec!(HostPciPassthruConfig);
 
 /// Data object `HostPciPassthruInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostPciPassthruInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPciPassthruInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -14549,6 +17549,18 @@ pub struct HostPciPassthruInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPciPassthruInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.dependent_device == other.dependent_device
+            && self.passthru_enabled == other.passthru_enabled
+            && self.passthru_capable == other.passthru_capable
+            && self.passthru_active == other.passthru_active
+            && self.hardware_label == other.hardware_label
+            && self.direct_path_state == other.direct_path_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPciPassthruInfo {
     const TYPE_NAME: &'static str = "HostPciPassthruInfo";
@@ -14576,10 +17588,9 @@ impl ComplexType for HostPciPassthruInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("directPathState", &self.direct_path_state); }
     }
 }
-crate::xml::complex_codec!(HostPciPassthruInfo);
 
 /// Data object `HostPciPassthruInfoDirectPathState` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPciPassthruInfoDirectPathState {
     /// `mode`: xsd:string.
     pub mode: String,
@@ -14591,6 +17602,14 @@ pub struct HostPciPassthruInfoDirectPathState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPciPassthruInfoDirectPathState {
+    fn eq(&self, other: &Self) -> bool {
+        self.mode == other.mode
+            && self.configurable_modes == other.configurable_modes
+            && self.used_memory == other.used_memory
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPciPassthruInfoDirectPathState {
     const TYPE_NAME: &'static str = "HostPciPassthruInfoDirectPathState";
@@ -14610,15 +17629,19 @@ impl ComplexType for HostPciPassthruInfoDirectPathState {
         e.opt("usedMemory", &self.used_memory);
     }
 }
-crate::xml::complex_codec!(HostPciPassthruInfoDirectPathState);
 
 /// Data object `HostPcieHba` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPcieHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
+}
+impl PartialEq for HostPcieHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostPcieHba {
     const TYPE_NAME: &'static str = "HostPcieHba";
@@ -14630,16 +17653,20 @@ impl ComplexType for HostPcieHba {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostPcieHba);
 crate::xml::inherits!(HostPcieHba, HostHostBusAdapter);
 
 /// Data object `HostPcieTargetTransport` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPcieTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostPcieTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostPcieTargetTransport {
     const TYPE_NAME: &'static str = "HostPcieTargetTransport";
@@ -14651,11 +17678,10 @@ impl ComplexType for HostPcieTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostPcieTargetTransport);
 crate::xml::inherits!(HostPcieTargetTransport, HostTargetTransport);
 
 /// Data object `HostPersistentMemoryInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPersistentMemoryInfo {
     /// `capacityInMB`: xsd:long.
     pub capacity_in_mb: Option<i64>,
@@ -14665,6 +17691,13 @@ pub struct HostPersistentMemoryInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPersistentMemoryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.capacity_in_mb == other.capacity_in_mb
+            && self.volume_uuid == other.volume_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPersistentMemoryInfo {
     const TYPE_NAME: &'static str = "HostPersistentMemoryInfo";
@@ -14682,10 +17715,9 @@ impl ComplexType for HostPersistentMemoryInfo {
         e.opt("volumeUUID", &self.volume_uuid);
     }
 }
-crate::xml::complex_codec!(HostPersistentMemoryInfo);
 
 /// Data object `HostPlacedVirtualNicIdentifier` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlacedVirtualNicIdentifier {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -14697,6 +17729,14 @@ pub struct HostPlacedVirtualNicIdentifier {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlacedVirtualNicIdentifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.vnic_key == other.vnic_key
+            && self.reservation == other.reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlacedVirtualNicIdentifier {
     const TYPE_NAME: &'static str = "HostPlacedVirtualNicIdentifier";
@@ -14716,10 +17756,9 @@ impl ComplexType for HostPlacedVirtualNicIdentifier {
         e.opt("reservation", &self.reservation);
     }
 }
-crate::xml::complex_codec!(HostPlacedVirtualNicIdentifier);
 
 /// Data object `HostPlugStoreTopology` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopology {
     /// `adapter`: [`HostPlugStoreTopologyAdapter`].
     pub adapter: Vec<HostPlugStoreTopologyAdapter>,
@@ -14735,6 +17774,16 @@ pub struct HostPlugStoreTopology {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopology {
+    fn eq(&self, other: &Self) -> bool {
+        self.adapter == other.adapter
+            && self.path == other.path
+            && self.target == other.target
+            && self.device == other.device
+            && self.plugin == other.plugin
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopology {
     const TYPE_NAME: &'static str = "HostPlugStoreTopology";
@@ -14758,10 +17807,9 @@ impl ComplexType for HostPlugStoreTopology {
         e.list("plugin", &self.plugin);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopology);
 
 /// Data object `HostPlugStoreTopologyAdapter` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopologyAdapter {
     /// `key`: xsd:string.
     pub key: String,
@@ -14773,6 +17821,14 @@ pub struct HostPlugStoreTopologyAdapter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopologyAdapter {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.adapter == other.adapter
+            && self.path == other.path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopologyAdapter {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyAdapter";
@@ -14792,10 +17848,9 @@ impl ComplexType for HostPlugStoreTopologyAdapter {
         e.list("path", &self.path);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopologyAdapter);
 
 /// Data object `HostPlugStoreTopologyDevice` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopologyDevice {
     /// `key`: xsd:string.
     pub key: String,
@@ -14807,6 +17862,14 @@ pub struct HostPlugStoreTopologyDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopologyDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.lun == other.lun
+            && self.path == other.path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopologyDevice {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyDevice";
@@ -14826,10 +17889,9 @@ impl ComplexType for HostPlugStoreTopologyDevice {
         e.list("path", &self.path);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopologyDevice);
 
 /// Data object `HostPlugStoreTopologyPath` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopologyPath {
     /// `key`: xsd:string.
     pub key: String,
@@ -14851,6 +17913,19 @@ pub struct HostPlugStoreTopologyPath {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopologyPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.channel_number == other.channel_number
+            && self.target_number == other.target_number
+            && self.lun_number == other.lun_number
+            && self.adapter == other.adapter
+            && self.target == other.target
+            && self.device == other.device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopologyPath {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPath";
@@ -14880,10 +17955,9 @@ impl ComplexType for HostPlugStoreTopologyPath {
         e.opt("device", &self.device);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopologyPath);
 
 /// Data object `HostPlugStoreTopologyPlugin` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopologyPlugin {
     /// `key`: xsd:string.
     pub key: String,
@@ -14897,6 +17971,15 @@ pub struct HostPlugStoreTopologyPlugin {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopologyPlugin {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.device == other.device
+            && self.claimed_path == other.claimed_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopologyPlugin {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPlugin";
@@ -14918,10 +18001,9 @@ impl ComplexType for HostPlugStoreTopologyPlugin {
         e.list("claimedPath", &self.claimed_path);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopologyPlugin);
 
 /// Data object `HostPlugStoreTopologyTarget` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPlugStoreTopologyTarget {
     /// `key`: xsd:string.
     pub key: String,
@@ -14931,6 +18013,13 @@ pub struct HostPlugStoreTopologyTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPlugStoreTopologyTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.transport == other.transport
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPlugStoreTopologyTarget {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyTarget";
@@ -14948,10 +18037,9 @@ impl ComplexType for HostPlugStoreTopologyTarget {
         e.opt("transport", &self.transport);
     }
 }
-crate::xml::complex_codec!(HostPlugStoreTopologyTarget);
 
 /// Data object `HostPnicNetworkResourceInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPnicNetworkResourceInfo {
     /// `pnicDevice`: xsd:string.
     pub pnic_device: String,
@@ -14965,6 +18053,15 @@ pub struct HostPnicNetworkResourceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPnicNetworkResourceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.pnic_device == other.pnic_device
+            && self.available_bandwidth_for_vm_traffic == other.available_bandwidth_for_vm_traffic
+            && self.unused_bandwidth_for_vm_traffic == other.unused_bandwidth_for_vm_traffic
+            && self.placed_virtual_nics == other.placed_virtual_nics
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPnicNetworkResourceInfo {
     const TYPE_NAME: &'static str = "HostPnicNetworkResourceInfo";
@@ -14986,10 +18083,9 @@ impl ComplexType for HostPnicNetworkResourceInfo {
         e.list("placedVirtualNics", &self.placed_virtual_nics);
     }
 }
-crate::xml::complex_codec!(HostPnicNetworkResourceInfo);
 
 /// Data object `HostPortGroup` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPortGroup {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -15005,6 +18101,16 @@ pub struct HostPortGroup {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPortGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.port == other.port
+            && self.vswitch == other.vswitch
+            && self.computed_policy == other.computed_policy
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPortGroup {
     const TYPE_NAME: &'static str = "HostPortGroup";
@@ -15028,10 +18134,9 @@ impl ComplexType for HostPortGroup {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostPortGroup);
 
 /// Data object `HostPortGroupConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPortGroupConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -15041,6 +18146,13 @@ pub struct HostPortGroupConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPortGroupConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPortGroupConfig {
     const TYPE_NAME: &'static str = "HostPortGroupConfig";
@@ -15058,10 +18170,9 @@ impl ComplexType for HostPortGroupConfig {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostPortGroupConfig);
 
 /// Data object `HostPortGroupPort` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPortGroupPort {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -15073,6 +18184,14 @@ pub struct HostPortGroupPort {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPortGroupPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.mac == other.mac
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPortGroupPort {
     const TYPE_NAME: &'static str = "HostPortGroupPort";
@@ -15092,17 +18211,22 @@ impl ComplexType for HostPortGroupPort {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(HostPortGroupPort);
 
 /// Data object `HostPortGroupProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`PortGroupProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPortGroupProfile {
     /// The fields inherited from [`PortGroupProfile`].
     pub base_: PortGroupProfile,
     /// `ipConfig`: [`IpAddressProfile`].
     pub ip_config: IpAddressProfile,
+}
+impl PartialEq for HostPortGroupProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_config == other.ip_config
+    }
 }
 impl ComplexType for HostPortGroupProfile {
     const TYPE_NAME: &'static str = "HostPortGroupProfile";
@@ -15119,11 +18243,10 @@ impl ComplexType for HostPortGroupProfile {
         e.req("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(HostPortGroupProfile);
 crate::xml::inherits!(HostPortGroupProfile, PortGroupProfile);
 
 /// Data object `HostPortGroupSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPortGroupSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -15137,6 +18260,15 @@ pub struct HostPortGroupSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPortGroupSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.vlan_id == other.vlan_id
+            && self.vswitch_name == other.vswitch_name
+            && self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPortGroupSpec {
     const TYPE_NAME: &'static str = "HostPortGroupSpec";
@@ -15158,12 +18290,11 @@ impl ComplexType for HostPortGroupSpec {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostPortGroupSpec);
 
 /// Data object `HostPosixAccountSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostAccountSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPosixAccountSpec {
     /// The fields inherited from [`HostAccountSpec`].
     pub base_: HostAccountSpec,
@@ -15171,6 +18302,13 @@ pub struct HostPosixAccountSpec {
     pub posix_id: Option<i32>,
     /// `shellAccess`: xsd:boolean.
     pub shell_access: Option<bool>,
+}
+impl PartialEq for HostPosixAccountSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.posix_id == other.posix_id
+            && self.shell_access == other.shell_access
+    }
 }
 impl ComplexType for HostPosixAccountSpec {
     const TYPE_NAME: &'static str = "HostPosixAccountSpec";
@@ -15189,7 +18327,6 @@ impl ComplexType for HostPosixAccountSpec {
         e.opt("shellAccess", &self.shell_access);
     }
 }
-crate::xml::complex_codec!(HostPosixAccountSpec);
 crate::xml::inherits!(HostPosixAccountSpec, HostAccountSpec);
 
 /// Fault `HostPowerOpFailed` of the vSphere API (since 2.5).
@@ -15197,10 +18334,15 @@ crate::xml::inherits!(HostPosixAccountSpec, HostAccountSpec);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostPowerOpFailed`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPowerOpFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for HostPowerOpFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostPowerOpFailed {
     const TYPE_NAME: &'static str = "HostPowerOpFailed";
@@ -15212,11 +18354,10 @@ impl ComplexType for HostPowerOpFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostPowerOpFailed);
 crate::xml::inherits!(HostPowerOpFailed, VimFault);
 
 /// Data object `HostPowerPolicy` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPowerPolicy {
     /// `key`: xsd:int.
     pub key: i32,
@@ -15230,6 +18371,15 @@ pub struct HostPowerPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPowerPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.short_name == other.short_name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPowerPolicy {
     const TYPE_NAME: &'static str = "HostPowerPolicy";
@@ -15251,17 +18401,22 @@ impl ComplexType for HostPowerPolicy {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(HostPowerPolicy);
 
 /// Data object `HostPrimaryAgentNotShortNameEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPrimaryAgentNotShortNameEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
     /// `primaryAgent`: xsd:string.
     pub primary_agent: String,
+}
+impl PartialEq for HostPrimaryAgentNotShortNameEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.primary_agent == other.primary_agent
+    }
 }
 impl ComplexType for HostPrimaryAgentNotShortNameEvent {
     const TYPE_NAME: &'static str = "HostPrimaryAgentNotShortNameEvent";
@@ -15278,18 +18433,23 @@ impl ComplexType for HostPrimaryAgentNotShortNameEvent {
         e.req("primaryAgent", &self.primary_agent);
     }
 }
-crate::xml::complex_codec!(HostPrimaryAgentNotShortNameEvent);
 crate::xml::inherits!(HostPrimaryAgentNotShortNameEvent, HostDasEvent);
 
 /// Data object `HostProfileAppliedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileAppliedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `profile`: [`ProfileEventArgument`].
     pub profile: ProfileEventArgument,
+}
+impl PartialEq for HostProfileAppliedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+    }
 }
 impl ComplexType for HostProfileAppliedEvent {
     const TYPE_NAME: &'static str = "HostProfileAppliedEvent";
@@ -15306,13 +18466,12 @@ impl ComplexType for HostProfileAppliedEvent {
         e.req("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(HostProfileAppliedEvent);
 crate::xml::inherits!(HostProfileAppliedEvent, HostEvent);
 
 /// Data object `HostProfileCompleteConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostProfileConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileCompleteConfigSpec {
     /// The fields inherited from [`HostProfileConfigSpec`].
     pub base_: HostProfileConfigSpec,
@@ -15330,6 +18489,18 @@ pub struct HostProfileCompleteConfigSpec {
     pub validating: Option<bool>,
     /// `hostConfig`: [`HostProfileConfigInfo`] (since 6.5).
     pub host_config: Option<HostProfileConfigInfo>,
+}
+impl PartialEq for HostProfileCompleteConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.apply_profile == other.apply_profile
+            && self.custom_comply_profile == other.custom_comply_profile
+            && self.disabled_expression_list_changed == other.disabled_expression_list_changed
+            && self.disabled_expression_list == other.disabled_expression_list
+            && self.validator_host == other.validator_host
+            && self.validating == other.validating
+            && self.host_config == other.host_config
+    }
 }
 impl ComplexType for HostProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileCompleteConfigSpec";
@@ -15358,13 +18529,12 @@ impl ComplexType for HostProfileCompleteConfigSpec {
         if e.knows(Version::V6_5) { e.opt("hostConfig", &self.host_config); }
     }
 }
-crate::xml::complex_codec!(HostProfileCompleteConfigSpec);
 crate::xml::inherits!(HostProfileCompleteConfigSpec, HostProfileConfigSpec);
 
 /// Data object `HostProfileConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileConfigInfo {
     /// The fields inherited from [`ProfileConfigInfo`].
     pub base_: ProfileConfigInfo,
@@ -15380,6 +18550,17 @@ pub struct HostProfileConfigInfo {
     pub disabled_expression_list: Vec<String>,
     /// `description`: [`ProfileDescription`] (since 6.5).
     pub description: Option<ProfileDescription>,
+}
+impl PartialEq for HostProfileConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.apply_profile == other.apply_profile
+            && self.default_comply_profile == other.default_comply_profile
+            && self.default_comply_locator == other.default_comply_locator
+            && self.custom_comply_profile == other.custom_comply_profile
+            && self.disabled_expression_list == other.disabled_expression_list
+            && self.description == other.description
+    }
 }
 impl ComplexType for HostProfileConfigInfo {
     const TYPE_NAME: &'static str = "HostProfileConfigInfo";
@@ -15406,7 +18587,6 @@ impl ComplexType for HostProfileConfigInfo {
         if e.knows(Version::V6_5) { e.opt("description", &self.description); }
     }
 }
-crate::xml::complex_codec!(HostProfileConfigInfo);
 crate::xml::inherits!(HostProfileConfigInfo, ProfileConfigInfo);
 
 /// Data object `HostProfileConfigSpec` of the vSphere API (since 4.0).
@@ -15414,10 +18594,15 @@ crate::xml::inherits!(HostProfileConfigInfo, ProfileConfigInfo);
 /// Extends [`ProfileCreateSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostProfileConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileConfigSpec {
     /// The fields inherited from [`ProfileCreateSpec`].
     pub base_: ProfileCreateSpec,
+}
+impl PartialEq for HostProfileConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostProfileConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileConfigSpec";
@@ -15429,13 +18614,12 @@ impl ComplexType for HostProfileConfigSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostProfileConfigSpec);
 crate::xml::inherits!(HostProfileConfigSpec, ProfileCreateSpec);
 
 /// Data object `HostProfileHostBasedConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostProfileConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileHostBasedConfigSpec {
     /// The fields inherited from [`HostProfileConfigSpec`].
     pub base_: HostProfileConfigSpec,
@@ -15443,6 +18627,13 @@ pub struct HostProfileHostBasedConfigSpec {
     pub host: ManagedObjectReference,
     /// `useHostProfileEngine`: xsd:boolean (since 5.0).
     pub use_host_profile_engine: Option<bool>,
+}
+impl PartialEq for HostProfileHostBasedConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.use_host_profile_engine == other.use_host_profile_engine
+    }
 }
 impl ComplexType for HostProfileHostBasedConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileHostBasedConfigSpec";
@@ -15461,11 +18652,10 @@ impl ComplexType for HostProfileHostBasedConfigSpec {
         if e.knows(Version::V5_0) { e.opt("useHostProfileEngine", &self.use_host_profile_engine); }
     }
 }
-crate::xml::complex_codec!(HostProfileHostBasedConfigSpec);
 crate::xml::inherits!(HostProfileHostBasedConfigSpec, HostProfileConfigSpec);
 
 /// Data object `HostProfileManagerCompositionResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerCompositionResult {
     /// `errors`: [`LocalizableMessage`].
     pub errors: Vec<LocalizableMessage>,
@@ -15475,6 +18665,13 @@ pub struct HostProfileManagerCompositionResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerCompositionResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.errors == other.errors
+            && self.results == other.results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerCompositionResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResult";
@@ -15492,5 +18689,4 @@ impl ComplexType for HostProfileManagerCompositionResult {
         e.list("results", &self.results);
     }
 }
-crate::xml::complex_codec!(HostProfileManagerCompositionResult);
 

@@ -7,7 +7,7 @@ use crate::xml::{ComplexType, DecodeError, Decoder, Encoder, Start};
 use crate::Version;
 
 /// Data object `HostProfileManagerCompositionResultResultElement` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerCompositionResultResultElement {
     /// `target`: ManagedObjectReference.
     pub target: ManagedObjectReference,
@@ -19,6 +19,14 @@ pub struct HostProfileManagerCompositionResultResultElement {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerCompositionResultResultElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.status == other.status
+            && self.errors == other.errors
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerCompositionResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResultResultElement";
@@ -38,10 +46,9 @@ impl ComplexType for HostProfileManagerCompositionResultResultElement {
         e.list("errors", &self.errors);
     }
 }
-crate::xml::complex_codec!(HostProfileManagerCompositionResultResultElement);
 
 /// Data object `HostProfileManagerCompositionValidationResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerCompositionValidationResult {
     /// `results`: [`HostProfileManagerCompositionValidationResultResultElement`].
     pub results: Vec<HostProfileManagerCompositionValidationResultResultElement>,
@@ -51,6 +58,13 @@ pub struct HostProfileManagerCompositionValidationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerCompositionValidationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.results == other.results
+            && self.errors == other.errors
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerCompositionValidationResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResult";
@@ -68,10 +82,9 @@ impl ComplexType for HostProfileManagerCompositionValidationResult {
         e.list("errors", &self.errors);
     }
 }
-crate::xml::complex_codec!(HostProfileManagerCompositionValidationResult);
 
 /// Data object `HostProfileManagerCompositionValidationResultResultElement` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerCompositionValidationResultResultElement {
     /// `target`: ManagedObjectReference.
     pub target: ManagedObjectReference,
@@ -97,6 +110,21 @@ pub struct HostProfileManagerCompositionValidationResultResultElement {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerCompositionValidationResultResultElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.status == other.status
+            && self.errors == other.errors
+            && self.source_diff_for_to_be_merged == other.source_diff_for_to_be_merged
+            && self.target_diff_for_to_be_merged == other.target_diff_for_to_be_merged
+            && self.to_be_added == other.to_be_added
+            && self.to_be_deleted == other.to_be_deleted
+            && self.to_be_disabled == other.to_be_disabled
+            && self.to_be_enabled == other.to_be_enabled
+            && self.to_be_reenable_cc == other.to_be_reenable_cc
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerCompositionValidationResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResultResultElement";
@@ -130,10 +158,9 @@ impl ComplexType for HostProfileManagerCompositionValidationResultResultElement 
         e.opt("toBeReenableCC", &self.to_be_reenable_cc);
     }
 }
-crate::xml::complex_codec!(HostProfileManagerCompositionValidationResultResultElement);
 
 /// Data object `HostProfileManagerConfigTaskList` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerConfigTaskList {
     /// `configSpec`: [`HostConfigSpec`].
     pub config_spec: Option<HostConfigSpec>,
@@ -145,6 +172,14 @@ pub struct HostProfileManagerConfigTaskList {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerConfigTaskList {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_spec == other.config_spec
+            && self.task_description == other.task_description
+            && self.task_list_requirement == other.task_list_requirement
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerConfigTaskList {
     const TYPE_NAME: &'static str = "HostProfileManagerConfigTaskList";
@@ -164,10 +199,9 @@ impl ComplexType for HostProfileManagerConfigTaskList {
         if e.knows(Version::V6_0) { e.list("taskListRequirement", &self.task_list_requirement); }
     }
 }
-crate::xml::complex_codec!(HostProfileManagerConfigTaskList);
 
 /// Data object `HostProfileManagerHostToConfigSpecMap` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileManagerHostToConfigSpecMap {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -177,6 +211,13 @@ pub struct HostProfileManagerHostToConfigSpecMap {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileManagerHostToConfigSpecMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.config_spec == other.config_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileManagerHostToConfigSpecMap {
     const TYPE_NAME: &'static str = "HostProfileManagerHostToConfigSpecMap";
@@ -194,12 +235,11 @@ impl ComplexType for HostProfileManagerHostToConfigSpecMap {
         e.req("configSpec", &self.config_spec);
     }
 }
-crate::xml::complex_codec!(HostProfileManagerHostToConfigSpecMap);
 
 /// Data object `HostProfileSerializedHostProfileSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`ProfileSerializedCreateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileSerializedHostProfileSpec {
     /// The fields inherited from [`ProfileSerializedCreateSpec`].
     pub base_: ProfileSerializedCreateSpec,
@@ -207,6 +247,13 @@ pub struct HostProfileSerializedHostProfileSpec {
     pub validator_host: Option<ManagedObjectReference>,
     /// `validating`: xsd:boolean (since 6.0).
     pub validating: Option<bool>,
+}
+impl PartialEq for HostProfileSerializedHostProfileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.validator_host == other.validator_host
+            && self.validating == other.validating
+    }
 }
 impl ComplexType for HostProfileSerializedHostProfileSpec {
     const TYPE_NAME: &'static str = "HostProfileSerializedHostProfileSpec";
@@ -225,11 +272,10 @@ impl ComplexType for HostProfileSerializedHostProfileSpec {
         if e.knows(Version::V6_0) { e.opt("validating", &self.validating); }
     }
 }
-crate::xml::complex_codec!(HostProfileSerializedHostProfileSpec);
 crate::xml::inherits!(HostProfileSerializedHostProfileSpec, ProfileSerializedCreateSpec);
 
 /// Data object `HostProfileValidationFailureInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfileValidationFailureInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -249,6 +295,18 @@ pub struct HostProfileValidationFailureInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfileValidationFailureInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.annotation == other.annotation
+            && self.update_type == other.update_type
+            && self.host == other.host
+            && self.apply_profile == other.apply_profile
+            && self.failures == other.failures
+            && self.faults == other.faults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfileValidationFailureInfo {
     const TYPE_NAME: &'static str = "HostProfileValidationFailureInfo";
@@ -276,17 +334,21 @@ impl ComplexType for HostProfileValidationFailureInfo {
         e.list("faults", &self.faults);
     }
 }
-crate::xml::complex_codec!(HostProfileValidationFailureInfo);
 
 /// Data object `HostProfilesEntityCustomizations` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostProfilesEntityCustomizations`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProfilesEntityCustomizations {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProfilesEntityCustomizations {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProfilesEntityCustomizations {
     const TYPE_NAME: &'static str = "HostProfilesEntityCustomizations";
@@ -299,10 +361,9 @@ impl ComplexType for HostProfilesEntityCustomizations {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostProfilesEntityCustomizations);
 
 /// Data object `HostProtocolEndpoint` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProtocolEndpoint {
     /// `peType`: xsd:string.
     pub pe_type: String,
@@ -334,6 +395,24 @@ pub struct HostProtocolEndpoint {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProtocolEndpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.pe_type == other.pe_type
+            && self.type_ == other.type_
+            && self.uuid == other.uuid
+            && self.host_key == other.host_key
+            && self.storage_array == other.storage_array
+            && self.nfs_server == other.nfs_server
+            && self.nfs_dir == other.nfs_dir
+            && self.nfs_server_scope == other.nfs_server_scope
+            && self.nfs_server_major == other.nfs_server_major
+            && self.nfs_server_auth_type == other.nfs_server_auth_type
+            && self.nfs_server_user == other.nfs_server_user
+            && self.device_id == other.device_id
+            && self.used_by_stretched_container == other.used_by_stretched_container
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProtocolEndpoint {
     const TYPE_NAME: &'static str = "HostProtocolEndpoint";
@@ -373,10 +452,9 @@ impl ComplexType for HostProtocolEndpoint {
         if e.knows(Version::V8_0_3_0) { e.opt("usedByStretchedContainer", &self.used_by_stretched_container); }
     }
 }
-crate::xml::complex_codec!(HostProtocolEndpoint);
 
 /// Data object `HostProxySwitch` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProxySwitch {
     /// `dvsUuid`: xsd:string.
     pub dvs_uuid: String,
@@ -432,6 +510,36 @@ pub struct HostProxySwitch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProxySwitch {
+    fn eq(&self, other: &Self) -> bool {
+        self.dvs_uuid == other.dvs_uuid
+            && self.dvs_name == other.dvs_name
+            && self.key == other.key
+            && self.num_ports == other.num_ports
+            && self.config_num_ports == other.config_num_ports
+            && self.num_ports_available == other.num_ports_available
+            && self.uplink_port == other.uplink_port
+            && self.mtu == other.mtu
+            && self.pnic == other.pnic
+            && self.spec == other.spec
+            && self.host_lag == other.host_lag
+            && self.network_reservation_supported == other.network_reservation_supported
+            && self.nsxt_enabled == other.nsxt_enabled
+            && self.ens_enabled == other.ens_enabled
+            && self.ens_interrupt_enabled == other.ens_interrupt_enabled
+            && self.transport_zones == other.transport_zones
+            && self.nsx_used_uplink_port == other.nsx_used_uplink_port
+            && self.nsxt_status == other.nsxt_status
+            && self.nsxt_status_detail == other.nsxt_status_detail
+            && self.ens_info == other.ens_info
+            && self.network_offloading_enabled == other.network_offloading_enabled
+            && self.host_uplink_state == other.host_uplink_state
+            && self.auto_deploy_owned == other.auto_deploy_owned
+            && self.host_perf_nic_offload_state == other.host_perf_nic_offload_state
+            && self.tepless_mode == other.tepless_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProxySwitch {
     const TYPE_NAME: &'static str = "HostProxySwitch";
@@ -495,10 +603,9 @@ impl ComplexType for HostProxySwitch {
         if e.knows(Version::V9_1_0_0) { e.opt("teplessMode", &self.tepless_mode); }
     }
 }
-crate::xml::complex_codec!(HostProxySwitch);
 
 /// Data object `HostProxySwitchConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProxySwitchConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -510,6 +617,14 @@ pub struct HostProxySwitchConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProxySwitchConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.uuid == other.uuid
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProxySwitchConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchConfig";
@@ -529,10 +644,9 @@ impl ComplexType for HostProxySwitchConfig {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostProxySwitchConfig);
 
 /// Data object `HostProxySwitchEnsInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProxySwitchEnsInfo {
     /// `opsVersion`: xsd:long.
     pub ops_version: i64,
@@ -548,6 +662,16 @@ pub struct HostProxySwitchEnsInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProxySwitchEnsInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ops_version == other.ops_version
+            && self.num_ps_ops == other.num_ps_ops
+            && self.num_lcore_ops == other.num_lcore_ops
+            && self.error_status == other.error_status
+            && self.lcore_status == other.lcore_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProxySwitchEnsInfo {
     const TYPE_NAME: &'static str = "HostProxySwitchEnsInfo";
@@ -571,10 +695,9 @@ impl ComplexType for HostProxySwitchEnsInfo {
         e.req("lcoreStatus", &self.lcore_status);
     }
 }
-crate::xml::complex_codec!(HostProxySwitchEnsInfo);
 
 /// Data object `HostProxySwitchHostLagConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProxySwitchHostLagConfig {
     /// `lagKey`: xsd:string.
     pub lag_key: String,
@@ -586,6 +709,14 @@ pub struct HostProxySwitchHostLagConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProxySwitchHostLagConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.lag_key == other.lag_key
+            && self.lag_name == other.lag_name
+            && self.uplink_port == other.uplink_port
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProxySwitchHostLagConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchHostLagConfig";
@@ -605,10 +736,9 @@ impl ComplexType for HostProxySwitchHostLagConfig {
         e.list("uplinkPort", &self.uplink_port);
     }
 }
-crate::xml::complex_codec!(HostProxySwitchHostLagConfig);
 
 /// Data object `HostProxySwitchSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostProxySwitchSpec {
     /// `backing`: [`DistributedVirtualSwitchHostMemberBacking`].
     pub backing: Option<AnyDistributedVirtualSwitchHostMemberBacking>,
@@ -616,6 +746,12 @@ pub struct HostProxySwitchSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostProxySwitchSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.backing == other.backing
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostProxySwitchSpec {
     const TYPE_NAME: &'static str = "HostProxySwitchSpec";
@@ -631,10 +767,9 @@ impl ComplexType for HostProxySwitchSpec {
         e.opt("backing", &self.backing);
     }
 }
-crate::xml::complex_codec!(HostProxySwitchSpec);
 
 /// Data object `HostPtpConfig` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPtpConfig {
     /// `domain`: xsd:int.
     pub domain: Option<i32>,
@@ -644,6 +779,13 @@ pub struct HostPtpConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPtpConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.domain == other.domain
+            && self.port == other.port
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPtpConfig {
     const TYPE_NAME: &'static str = "HostPtpConfig";
@@ -661,10 +803,9 @@ impl ComplexType for HostPtpConfig {
         e.list("port", &self.port);
     }
 }
-crate::xml::complex_codec!(HostPtpConfig);
 
 /// Data object `HostPtpConfigPtpPort` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostPtpConfigPtpPort {
     /// `index`: xsd:int.
     pub index: i32,
@@ -678,6 +819,15 @@ pub struct HostPtpConfigPtpPort {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostPtpConfigPtpPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+            && self.device_type == other.device_type
+            && self.device == other.device
+            && self.ip_config == other.ip_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostPtpConfigPtpPort {
     const TYPE_NAME: &'static str = "HostPtpConfigPtpPort";
@@ -699,10 +849,9 @@ impl ComplexType for HostPtpConfigPtpPort {
         e.opt("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(HostPtpConfigPtpPort);
 
 /// Data object `HostQualifiedName` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostQualifiedName {
     /// `value`: xsd:string.
     pub value: String,
@@ -712,6 +861,13 @@ pub struct HostQualifiedName {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostQualifiedName {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostQualifiedName {
     const TYPE_NAME: &'static str = "HostQualifiedName";
@@ -729,10 +885,9 @@ impl ComplexType for HostQualifiedName {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(HostQualifiedName);
 
 /// Data object `HostRdmaDevice` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaDevice {
     /// `key`: xsd:string.
     pub key: String,
@@ -752,6 +907,18 @@ pub struct HostRdmaDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRdmaDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.device == other.device
+            && self.driver == other.driver
+            && self.description == other.description
+            && self.backing == other.backing
+            && self.connection_info == other.connection_info
+            && self.capability == other.capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRdmaDevice {
     const TYPE_NAME: &'static str = "HostRdmaDevice";
@@ -779,17 +946,21 @@ impl ComplexType for HostRdmaDevice {
         e.req("capability", &self.capability);
     }
 }
-crate::xml::complex_codec!(HostRdmaDevice);
 
 /// Data object `HostRdmaDeviceBacking` of the vSphere API (since 7.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostRdmaDeviceBacking`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaDeviceBacking {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRdmaDeviceBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRdmaDeviceBacking {
     const TYPE_NAME: &'static str = "HostRdmaDeviceBacking";
@@ -802,10 +973,9 @@ impl ComplexType for HostRdmaDeviceBacking {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostRdmaDeviceBacking);
 
 /// Data object `HostRdmaDeviceCapability` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaDeviceCapability {
     /// `roceV1Capable`: xsd:boolean.
     pub roce_v1_capable: bool,
@@ -817,6 +987,14 @@ pub struct HostRdmaDeviceCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRdmaDeviceCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.roce_v1_capable == other.roce_v1_capable
+            && self.roce_v2_capable == other.roce_v2_capable
+            && self.iwarp_capable == other.iwarp_capable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRdmaDeviceCapability {
     const TYPE_NAME: &'static str = "HostRdmaDeviceCapability";
@@ -836,10 +1014,9 @@ impl ComplexType for HostRdmaDeviceCapability {
         e.req("iWarpCapable", &self.iwarp_capable);
     }
 }
-crate::xml::complex_codec!(HostRdmaDeviceCapability);
 
 /// Data object `HostRdmaDeviceConnectionInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaDeviceConnectionInfo {
     /// `state`: xsd:string.
     pub state: String,
@@ -851,6 +1028,14 @@ pub struct HostRdmaDeviceConnectionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRdmaDeviceConnectionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.mtu == other.mtu
+            && self.speed_in_mbps == other.speed_in_mbps
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRdmaDeviceConnectionInfo {
     const TYPE_NAME: &'static str = "HostRdmaDeviceConnectionInfo";
@@ -870,17 +1055,22 @@ impl ComplexType for HostRdmaDeviceConnectionInfo {
         e.req("speedInMbps", &self.speed_in_mbps);
     }
 }
-crate::xml::complex_codec!(HostRdmaDeviceConnectionInfo);
 
 /// Data object `HostRdmaDevicePnicBacking` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostRdmaDeviceBacking`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaDevicePnicBacking {
     /// The fields inherited from [`HostRdmaDeviceBacking`].
     pub base_: HostRdmaDeviceBacking,
     /// `pairedUplink`: xsd:string.
     pub paired_uplink: String,
+}
+impl PartialEq for HostRdmaDevicePnicBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.paired_uplink == other.paired_uplink
+    }
 }
 impl ComplexType for HostRdmaDevicePnicBacking {
     const TYPE_NAME: &'static str = "HostRdmaDevicePnicBacking";
@@ -897,18 +1087,23 @@ impl ComplexType for HostRdmaDevicePnicBacking {
         e.req("pairedUplink", &self.paired_uplink);
     }
 }
-crate::xml::complex_codec!(HostRdmaDevicePnicBacking);
 crate::xml::inherits!(HostRdmaDevicePnicBacking, HostRdmaDeviceBacking);
 
 /// Data object `HostRdmaHba` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
     /// `associatedRdmaDevice`: xsd:string.
     pub associated_rdma_device: Option<String>,
+}
+impl PartialEq for HostRdmaHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.associated_rdma_device == other.associated_rdma_device
+    }
 }
 impl ComplexType for HostRdmaHba {
     const TYPE_NAME: &'static str = "HostRdmaHba";
@@ -925,16 +1120,20 @@ impl ComplexType for HostRdmaHba {
         e.opt("associatedRdmaDevice", &self.associated_rdma_device);
     }
 }
-crate::xml::complex_codec!(HostRdmaHba);
 crate::xml::inherits!(HostRdmaHba, HostHostBusAdapter);
 
 /// Data object `HostRdmaTargetTransport` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRdmaTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostRdmaTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostRdmaTargetTransport {
     const TYPE_NAME: &'static str = "HostRdmaTargetTransport";
@@ -946,16 +1145,20 @@ impl ComplexType for HostRdmaTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostRdmaTargetTransport);
 crate::xml::inherits!(HostRdmaTargetTransport, HostTargetTransport);
 
 /// Data object `HostReconnectionFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostReconnectionFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostReconnectionFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostReconnectionFailedEvent {
     const TYPE_NAME: &'static str = "HostReconnectionFailedEvent";
@@ -967,11 +1170,10 @@ impl ComplexType for HostReconnectionFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostReconnectionFailedEvent);
 crate::xml::inherits!(HostReconnectionFailedEvent, HostEvent);
 
 /// Data object `HostReliableMemoryInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostReliableMemoryInfo {
     /// `memorySize`: xsd:long.
     pub memory_size: i64,
@@ -979,6 +1181,12 @@ pub struct HostReliableMemoryInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostReliableMemoryInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.memory_size == other.memory_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostReliableMemoryInfo {
     const TYPE_NAME: &'static str = "HostReliableMemoryInfo";
@@ -994,15 +1202,19 @@ impl ComplexType for HostReliableMemoryInfo {
         e.req("memorySize", &self.memory_size);
     }
 }
-crate::xml::complex_codec!(HostReliableMemoryInfo);
 
 /// Data object `HostRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRemovedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostRemovedEvent {
     const TYPE_NAME: &'static str = "HostRemovedEvent";
@@ -1014,11 +1226,10 @@ impl ComplexType for HostRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostRemovedEvent);
 crate::xml::inherits!(HostRemovedEvent, HostEvent);
 
 /// Data object `HostResignatureRescanResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostResignatureRescanResult {
     /// `rescan`: [`HostVmfsRescanResult`].
     pub rescan: Vec<HostVmfsRescanResult>,
@@ -1028,6 +1239,13 @@ pub struct HostResignatureRescanResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostResignatureRescanResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.rescan == other.rescan
+            && self.result == other.result
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostResignatureRescanResult {
     const TYPE_NAME: &'static str = "HostResignatureRescanResult";
@@ -1045,10 +1263,9 @@ impl ComplexType for HostResignatureRescanResult {
         e.req("result", &self.result);
     }
 }
-crate::xml::complex_codec!(HostResignatureRescanResult);
 
 /// Data object `HostRuntimeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRuntimeInfo {
     /// `connectionState`: [`HostSystemConnectionState`].
     pub connection_state: HostSystemConnectionState,
@@ -1092,6 +1309,30 @@ pub struct HostRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.connection_state == other.connection_state
+            && self.power_state == other.power_state
+            && self.standby_mode == other.standby_mode
+            && self.in_maintenance_mode == other.in_maintenance_mode
+            && self.in_quarantine_mode == other.in_quarantine_mode
+            && self.boot_time == other.boot_time
+            && self.health_system_runtime == other.health_system_runtime
+            && self.das_host_state == other.das_host_state
+            && self.tpm_pcr_values == other.tpm_pcr_values
+            && self.vsan_runtime_info == other.vsan_runtime_info
+            && self.network_runtime_info == other.network_runtime_info
+            && self.vflash_resource_runtime_info == other.vflash_resource_runtime_info
+            && self.host_max_virtual_disk_capacity == other.host_max_virtual_disk_capacity
+            && self.crypto_state == other.crypto_state
+            && self.crypto_key_id == other.crypto_key_id
+            && self.stateless_nvds_migration_ready == other.stateless_nvds_migration_ready
+            && self.partial_maintenance_mode == other.partial_maintenance_mode
+            && self.state_encryption == other.state_encryption
+            && self.pod_vm_info == other.pod_vm_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfo";
@@ -1143,10 +1384,9 @@ impl ComplexType for HostRuntimeInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("podVMInfo", &self.pod_vm_info); }
     }
 }
-crate::xml::complex_codec!(HostRuntimeInfo);
 
 /// Data object `HostRuntimeInfoNetStackInstanceRuntimeInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRuntimeInfoNetStackInstanceRuntimeInfo {
     /// `netStackInstanceKey`: xsd:string.
     pub net_stack_instance_key: String,
@@ -1162,6 +1402,16 @@ pub struct HostRuntimeInfoNetStackInstanceRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRuntimeInfoNetStackInstanceRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.net_stack_instance_key == other.net_stack_instance_key
+            && self.state == other.state
+            && self.vmknic_keys == other.vmknic_keys
+            && self.max_number_of_connections == other.max_number_of_connections
+            && self.current_ip_v6_enabled == other.current_ip_v6_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRuntimeInfoNetStackInstanceRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetStackInstanceRuntimeInfo";
@@ -1185,10 +1435,9 @@ impl ComplexType for HostRuntimeInfoNetStackInstanceRuntimeInfo {
         e.opt("currentIpV6Enabled", &self.current_ip_v6_enabled);
     }
 }
-crate::xml::complex_codec!(HostRuntimeInfoNetStackInstanceRuntimeInfo);
 
 /// Data object `HostRuntimeInfoNetworkRuntimeInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRuntimeInfoNetworkRuntimeInfo {
     /// `netStackInstanceRuntimeInfo`: [`HostRuntimeInfoNetStackInstanceRuntimeInfo`].
     pub net_stack_instance_runtime_info: Vec<HostRuntimeInfoNetStackInstanceRuntimeInfo>,
@@ -1198,6 +1447,13 @@ pub struct HostRuntimeInfoNetworkRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRuntimeInfoNetworkRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.net_stack_instance_runtime_info == other.net_stack_instance_runtime_info
+            && self.network_resource_runtime == other.network_resource_runtime
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetworkRuntimeInfo";
@@ -1215,10 +1471,9 @@ impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
         if e.knows(Version::V6_0) { e.opt("networkResourceRuntime", &self.network_resource_runtime); }
     }
 }
-crate::xml::complex_codec!(HostRuntimeInfoNetworkRuntimeInfo);
 
 /// Data object `HostRuntimeInfoStateEncryptionInfo` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRuntimeInfoStateEncryptionInfo {
     /// `protectionMode`: xsd:string.
     pub protection_mode: String,
@@ -1230,6 +1485,14 @@ pub struct HostRuntimeInfoStateEncryptionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostRuntimeInfoStateEncryptionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.protection_mode == other.protection_mode
+            && self.require_secure_boot == other.require_secure_boot
+            && self.require_exec_installed_only == other.require_exec_installed_only
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoStateEncryptionInfo";
@@ -1249,12 +1512,11 @@ impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
         e.opt("requireExecInstalledOnly", &self.require_exec_installed_only);
     }
 }
-crate::xml::complex_codec!(HostRuntimeInfoStateEncryptionInfo);
 
 /// Data object `HostScsiDisk` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScsiLun`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiDisk {
     /// The fields inherited from [`ScsiLun`].
     pub base_: ScsiLun,
@@ -1276,6 +1538,20 @@ pub struct HostScsiDisk {
     pub scsi_disk_type: Option<String>,
     /// `usedByMemoryTiering`: xsd:boolean (since 8.0.3.0).
     pub used_by_memory_tiering: Option<bool>,
+}
+impl PartialEq for HostScsiDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity == other.capacity
+            && self.device_path == other.device_path
+            && self.ssd == other.ssd
+            && self.local_disk == other.local_disk
+            && self.physical_location == other.physical_location
+            && self.emulated_dixdif_enabled == other.emulated_dixdif_enabled
+            && self.vsan_disk_info == other.vsan_disk_info
+            && self.scsi_disk_type == other.scsi_disk_type
+            && self.used_by_memory_tiering == other.used_by_memory_tiering
+    }
 }
 impl ComplexType for HostScsiDisk {
     const TYPE_NAME: &'static str = "HostScsiDisk";
@@ -1308,11 +1584,10 @@ impl ComplexType for HostScsiDisk {
         if e.knows(Version::V8_0_3_0) { e.opt("usedByMemoryTiering", &self.used_by_memory_tiering); }
     }
 }
-crate::xml::complex_codec!(HostScsiDisk);
 crate::xml::inherits!(HostScsiDisk, ScsiLun);
 
 /// Data object `HostScsiDiskPartition` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiDiskPartition {
     /// `diskName`: xsd:string.
     pub disk_name: String,
@@ -1322,6 +1597,13 @@ pub struct HostScsiDiskPartition {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostScsiDiskPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_name == other.disk_name
+            && self.partition == other.partition
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostScsiDiskPartition {
     const TYPE_NAME: &'static str = "HostScsiDiskPartition";
@@ -1339,10 +1621,9 @@ impl ComplexType for HostScsiDiskPartition {
         e.req("partition", &self.partition);
     }
 }
-crate::xml::complex_codec!(HostScsiDiskPartition);
 
 /// Data object `HostScsiTopology` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiTopology {
     /// `adapter`: [`HostScsiTopologyInterface`].
     pub adapter: Vec<HostScsiTopologyInterface>,
@@ -1350,6 +1631,12 @@ pub struct HostScsiTopology {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostScsiTopology {
+    fn eq(&self, other: &Self) -> bool {
+        self.adapter == other.adapter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostScsiTopology {
     const TYPE_NAME: &'static str = "HostScsiTopology";
@@ -1365,10 +1652,9 @@ impl ComplexType for HostScsiTopology {
         e.list("adapter", &self.adapter);
     }
 }
-crate::xml::complex_codec!(HostScsiTopology);
 
 /// Data object `HostScsiTopologyInterface` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiTopologyInterface {
     /// `key`: xsd:string.
     pub key: String,
@@ -1380,6 +1666,14 @@ pub struct HostScsiTopologyInterface {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostScsiTopologyInterface {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.adapter == other.adapter
+            && self.target == other.target
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostScsiTopologyInterface {
     const TYPE_NAME: &'static str = "HostScsiTopologyInterface";
@@ -1399,10 +1693,9 @@ impl ComplexType for HostScsiTopologyInterface {
         e.list("target", &self.target);
     }
 }
-crate::xml::complex_codec!(HostScsiTopologyInterface);
 
 /// Data object `HostScsiTopologyLun` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiTopologyLun {
     /// `key`: xsd:string.
     pub key: String,
@@ -1414,6 +1707,14 @@ pub struct HostScsiTopologyLun {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostScsiTopologyLun {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.lun == other.lun
+            && self.scsi_lun == other.scsi_lun
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostScsiTopologyLun {
     const TYPE_NAME: &'static str = "HostScsiTopologyLun";
@@ -1433,10 +1734,9 @@ impl ComplexType for HostScsiTopologyLun {
         e.req("scsiLun", &self.scsi_lun);
     }
 }
-crate::xml::complex_codec!(HostScsiTopologyLun);
 
 /// Data object `HostScsiTopologyTarget` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostScsiTopologyTarget {
     /// `key`: xsd:string.
     pub key: String,
@@ -1450,6 +1750,15 @@ pub struct HostScsiTopologyTarget {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostScsiTopologyTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.target == other.target
+            && self.lun == other.lun
+            && self.transport == other.transport
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostScsiTopologyTarget {
     const TYPE_NAME: &'static str = "HostScsiTopologyTarget";
@@ -1471,10 +1780,9 @@ impl ComplexType for HostScsiTopologyTarget {
         e.opt("transport", &self.transport);
     }
 }
-crate::xml::complex_codec!(HostScsiTopologyTarget);
 
 /// Data object `HostSecuritySpec` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostSecuritySpec {
     /// `adminPassword`: xsd:string. Secret: masked in `Debug`.
     pub admin_password: Option<String>,
@@ -1486,6 +1794,14 @@ pub struct HostSecuritySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSecuritySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.admin_password == other.admin_password
+            && self.remove_permission == other.remove_permission
+            && self.add_permission == other.add_permission
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostSecuritySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1515,17 +1831,22 @@ impl ComplexType for HostSecuritySpec {
         if e.knows(Version::V4_1) { e.list("addPermission", &self.add_permission); }
     }
 }
-crate::xml::complex_codec!(HostSecuritySpec);
 
 /// Data object `HostSerialAttachedHba` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSerialAttachedHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
     /// `nodeWorldWideName`: xsd:string.
     pub node_world_wide_name: String,
+}
+impl PartialEq for HostSerialAttachedHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.node_world_wide_name == other.node_world_wide_name
+    }
 }
 impl ComplexType for HostSerialAttachedHba {
     const TYPE_NAME: &'static str = "HostSerialAttachedHba";
@@ -1542,16 +1863,20 @@ impl ComplexType for HostSerialAttachedHba {
         e.req("nodeWorldWideName", &self.node_world_wide_name);
     }
 }
-crate::xml::complex_codec!(HostSerialAttachedHba);
 crate::xml::inherits!(HostSerialAttachedHba, HostHostBusAdapter);
 
 /// Data object `HostSerialAttachedTargetTransport` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSerialAttachedTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostSerialAttachedTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSerialAttachedTargetTransport {
     const TYPE_NAME: &'static str = "HostSerialAttachedTargetTransport";
@@ -1563,11 +1888,10 @@ impl ComplexType for HostSerialAttachedTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSerialAttachedTargetTransport);
 crate::xml::inherits!(HostSerialAttachedTargetTransport, HostTargetTransport);
 
 /// Data object `HostService` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostService {
     /// `key`: xsd:string.
     pub key: String,
@@ -1589,6 +1913,19 @@ pub struct HostService {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostService {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.label == other.label
+            && self.required == other.required
+            && self.uninstallable == other.uninstallable
+            && self.running == other.running
+            && self.ruleset == other.ruleset
+            && self.policy == other.policy
+            && self.source_package == other.source_package
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostService {
     const TYPE_NAME: &'static str = "HostService";
@@ -1618,10 +1955,9 @@ impl ComplexType for HostService {
         if e.knows(Version::V5_0) { e.opt("sourcePackage", &self.source_package); }
     }
 }
-crate::xml::complex_codec!(HostService);
 
 /// Data object `HostServiceConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostServiceConfig {
     /// `serviceId`: xsd:string.
     pub service_id: String,
@@ -1631,6 +1967,13 @@ pub struct HostServiceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostServiceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.service_id == other.service_id
+            && self.startup_policy == other.startup_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostServiceConfig {
     const TYPE_NAME: &'static str = "HostServiceConfig";
@@ -1648,10 +1991,9 @@ impl ComplexType for HostServiceConfig {
         e.req("startupPolicy", &self.startup_policy);
     }
 }
-crate::xml::complex_codec!(HostServiceConfig);
 
 /// Data object `HostServiceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostServiceInfo {
     /// `service`: [`HostService`].
     pub service: Vec<HostService>,
@@ -1659,6 +2001,12 @@ pub struct HostServiceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostServiceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.service == other.service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostServiceInfo {
     const TYPE_NAME: &'static str = "HostServiceInfo";
@@ -1674,10 +2022,9 @@ impl ComplexType for HostServiceInfo {
         e.list("service", &self.service);
     }
 }
-crate::xml::complex_codec!(HostServiceInfo);
 
 /// Data object `HostServiceSourcePackage` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostServiceSourcePackage {
     /// `sourcePackageName`: xsd:string.
     pub source_package_name: String,
@@ -1687,6 +2034,13 @@ pub struct HostServiceSourcePackage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostServiceSourcePackage {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_package_name == other.source_package_name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostServiceSourcePackage {
     const TYPE_NAME: &'static str = "HostServiceSourcePackage";
@@ -1704,10 +2058,9 @@ impl ComplexType for HostServiceSourcePackage {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(HostServiceSourcePackage);
 
 /// Data object `HostServiceTicket` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct HostServiceTicket {
     /// `host`: xsd:string.
     pub host: Option<String>,
@@ -1727,6 +2080,18 @@ pub struct HostServiceTicket {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostServiceTicket {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.service == other.service
+            && self.service_version == other.service_version
+            && self.session_id == other.session_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for HostServiceTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1768,10 +2133,9 @@ impl ComplexType for HostServiceTicket {
         e.req("sessionId", &self.session_id);
     }
 }
-crate::xml::complex_codec!(HostServiceTicket);
 
 /// Data object `HostSevInfo` of the vSphere API (since 7.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSevInfo {
     /// `sevState`: xsd:string.
     pub sev_state: String,
@@ -1785,6 +2149,15 @@ pub struct HostSevInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSevInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.sev_state == other.sev_state
+            && self.max_sev_es_guests == other.max_sev_es_guests
+            && self.snp_state == other.snp_state
+            && self.snp_supported == other.snp_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSevInfo {
     const TYPE_NAME: &'static str = "HostSevInfo";
@@ -1806,10 +2179,9 @@ impl ComplexType for HostSevInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("snpSupported", &self.snp_supported); }
     }
 }
-crate::xml::complex_codec!(HostSevInfo);
 
 /// Data object `HostSgxInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSgxInfo {
     /// `sgxState`: xsd:string.
     pub sgx_state: String,
@@ -1825,6 +2197,16 @@ pub struct HostSgxInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSgxInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.sgx_state == other.sgx_state
+            && self.total_epc_memory == other.total_epc_memory
+            && self.flc_mode == other.flc_mode
+            && self.le_pub_key_hash == other.le_pub_key_hash
+            && self.registration_info == other.registration_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSgxInfo {
     const TYPE_NAME: &'static str = "HostSgxInfo";
@@ -1848,10 +2230,9 @@ impl ComplexType for HostSgxInfo {
         if e.knows(Version::V8_0_0_1) { e.opt("registrationInfo", &self.registration_info); }
     }
 }
-crate::xml::complex_codec!(HostSgxInfo);
 
 /// Data object `HostSgxRegistrationInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSgxRegistrationInfo {
     /// `status`: xsd:string.
     pub status: Option<String>,
@@ -1869,6 +2250,17 @@ pub struct HostSgxRegistrationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSgxRegistrationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.bios_error == other.bios_error
+            && self.registration_url == other.registration_url
+            && self.type_ == other.type_
+            && self.ppid == other.ppid
+            && self.last_registered_time == other.last_registered_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSgxRegistrationInfo {
     const TYPE_NAME: &'static str = "HostSgxRegistrationInfo";
@@ -1894,10 +2286,9 @@ impl ComplexType for HostSgxRegistrationInfo {
         e.opt("lastRegisteredTime", &self.last_registered_time);
     }
 }
-crate::xml::complex_codec!(HostSgxRegistrationInfo);
 
 /// Data object `HostSharedGpuCapabilities` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSharedGpuCapabilities {
     /// `vgpu`: xsd:string.
     pub vgpu: String,
@@ -1913,6 +2304,16 @@ pub struct HostSharedGpuCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSharedGpuCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.vgpu == other.vgpu
+            && self.disk_snapshot_supported == other.disk_snapshot_supported
+            && self.memory_snapshot_supported == other.memory_snapshot_supported
+            && self.suspend_supported == other.suspend_supported
+            && self.migrate_supported == other.migrate_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSharedGpuCapabilities {
     const TYPE_NAME: &'static str = "HostSharedGpuCapabilities";
@@ -1936,12 +2337,11 @@ impl ComplexType for HostSharedGpuCapabilities {
         e.req("migrateSupported", &self.migrate_supported);
     }
 }
-crate::xml::complex_codec!(HostSharedGpuCapabilities);
 
 /// Data object `HostShortNameInconsistentEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostDasEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostShortNameInconsistentEvent {
     /// The fields inherited from [`HostDasEvent`].
     pub base_: HostDasEvent,
@@ -1949,6 +2349,13 @@ pub struct HostShortNameInconsistentEvent {
     pub short_name: String,
     /// `shortName2`: xsd:string.
     pub short_name2: String,
+}
+impl PartialEq for HostShortNameInconsistentEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.short_name == other.short_name
+            && self.short_name2 == other.short_name2
+    }
 }
 impl ComplexType for HostShortNameInconsistentEvent {
     const TYPE_NAME: &'static str = "HostShortNameInconsistentEvent";
@@ -1967,18 +2374,23 @@ impl ComplexType for HostShortNameInconsistentEvent {
         e.req("shortName2", &self.short_name2);
     }
 }
-crate::xml::complex_codec!(HostShortNameInconsistentEvent);
 crate::xml::inherits!(HostShortNameInconsistentEvent, HostDasEvent);
 
 /// Data object `HostShortNameToIpFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostShortNameToIpFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `shortName`: xsd:string.
     pub short_name: String,
+}
+impl PartialEq for HostShortNameToIpFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.short_name == other.short_name
+    }
 }
 impl ComplexType for HostShortNameToIpFailedEvent {
     const TYPE_NAME: &'static str = "HostShortNameToIpFailedEvent";
@@ -1995,18 +2407,23 @@ impl ComplexType for HostShortNameToIpFailedEvent {
         e.req("shortName", &self.short_name);
     }
 }
-crate::xml::complex_codec!(HostShortNameToIpFailedEvent);
 crate::xml::inherits!(HostShortNameToIpFailedEvent, HostEvent);
 
 /// Data object `HostShutdownEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostShutdownEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: xsd:string.
     pub reason: String,
+}
+impl PartialEq for HostShutdownEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostShutdownEvent {
     const TYPE_NAME: &'static str = "HostShutdownEvent";
@@ -2023,11 +2440,10 @@ impl ComplexType for HostShutdownEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(HostShutdownEvent);
 crate::xml::inherits!(HostShutdownEvent, HostEvent);
 
 /// Data object `HostSnmpConfigSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSnmpConfigSpec {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -2043,6 +2459,16 @@ pub struct HostSnmpConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSnmpConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.port == other.port
+            && self.read_only_communities == other.read_only_communities
+            && self.trap_targets == other.trap_targets
+            && self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSnmpConfigSpec {
     const TYPE_NAME: &'static str = "HostSnmpConfigSpec";
@@ -2066,10 +2492,9 @@ impl ComplexType for HostSnmpConfigSpec {
         if e.knows(Version::V5_0) { e.list("option", &self.option); }
     }
 }
-crate::xml::complex_codec!(HostSnmpConfigSpec);
 
 /// Data object `HostSnmpDestination` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSnmpDestination {
     /// `hostName`: xsd:string.
     pub host_name: String,
@@ -2081,6 +2506,14 @@ pub struct HostSnmpDestination {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSnmpDestination {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_name == other.host_name
+            && self.port == other.port
+            && self.community == other.community
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSnmpDestination {
     const TYPE_NAME: &'static str = "HostSnmpDestination";
@@ -2100,10 +2533,9 @@ impl ComplexType for HostSnmpDestination {
         e.req("community", &self.community);
     }
 }
-crate::xml::complex_codec!(HostSnmpDestination);
 
 /// Data object `HostSnmpSystemAgentLimits` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSnmpSystemAgentLimits {
     /// `maxReadOnlyCommunities`: xsd:int.
     pub max_read_only_communities: i32,
@@ -2119,6 +2551,16 @@ pub struct HostSnmpSystemAgentLimits {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSnmpSystemAgentLimits {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_read_only_communities == other.max_read_only_communities
+            && self.max_trap_destinations == other.max_trap_destinations
+            && self.max_community_length == other.max_community_length
+            && self.max_buffer_size == other.max_buffer_size
+            && self.capability == other.capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSnmpSystemAgentLimits {
     const TYPE_NAME: &'static str = "HostSnmpSystemAgentLimits";
@@ -2142,10 +2584,9 @@ impl ComplexType for HostSnmpSystemAgentLimits {
         if e.knows(Version::V4_0) { e.opt("capability", &self.capability); }
     }
 }
-crate::xml::complex_codec!(HostSnmpSystemAgentLimits);
 
 /// Data object `HostSpecification` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSpecification {
     /// `createdTime`: xsd:dateTime.
     pub created_time: DateTime,
@@ -2161,6 +2602,16 @@ pub struct HostSpecification {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSpecification {
+    fn eq(&self, other: &Self) -> bool {
+        self.created_time == other.created_time
+            && self.last_modified == other.last_modified
+            && self.host == other.host
+            && self.sub_specs == other.sub_specs
+            && self.change_id == other.change_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSpecification {
     const TYPE_NAME: &'static str = "HostSpecification";
@@ -2184,15 +2635,19 @@ impl ComplexType for HostSpecification {
         e.opt("changeID", &self.change_id);
     }
 }
-crate::xml::complex_codec!(HostSpecification);
 
 /// Data object `HostSpecificationChangedEvent` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSpecificationChangedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostSpecificationChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSpecificationChangedEvent {
     const TYPE_NAME: &'static str = "HostSpecificationChangedEvent";
@@ -2204,18 +2659,23 @@ impl ComplexType for HostSpecificationChangedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSpecificationChangedEvent);
 crate::xml::inherits!(HostSpecificationChangedEvent, HostEvent);
 
 /// Fault `HostSpecificationOperationFailed` of the vSphere API (since 6.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSpecificationOperationFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for HostSpecificationOperationFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for HostSpecificationOperationFailed {
     const TYPE_NAME: &'static str = "HostSpecificationOperationFailed";
@@ -2232,16 +2692,20 @@ impl ComplexType for HostSpecificationOperationFailed {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(HostSpecificationOperationFailed);
 crate::xml::inherits!(HostSpecificationOperationFailed, VimFault);
 
 /// Data object `HostSpecificationRequireEvent` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSpecificationRequireEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostSpecificationRequireEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSpecificationRequireEvent {
     const TYPE_NAME: &'static str = "HostSpecificationRequireEvent";
@@ -2253,18 +2717,23 @@ impl ComplexType for HostSpecificationRequireEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSpecificationRequireEvent);
 crate::xml::inherits!(HostSpecificationRequireEvent, HostEvent);
 
 /// Data object `HostSpecificationUpdateEvent` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSpecificationUpdateEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `hostSpec`: [`HostSpecification`].
     pub host_spec: HostSpecification,
+}
+impl PartialEq for HostSpecificationUpdateEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_spec == other.host_spec
+    }
 }
 impl ComplexType for HostSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSpecificationUpdateEvent";
@@ -2281,13 +2750,12 @@ impl ComplexType for HostSpecificationUpdateEvent {
         e.req("hostSpec", &self.host_spec);
     }
 }
-crate::xml::complex_codec!(HostSpecificationUpdateEvent);
 crate::xml::inherits!(HostSpecificationUpdateEvent, HostEvent);
 
 /// Data object `HostSriovConfig` of the vSphere API (since 5.5).
 ///
 /// Extends [`HostPciPassthruConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSriovConfig {
     /// The fields inherited from [`HostPciPassthruConfig`].
     pub base_: HostPciPassthruConfig,
@@ -2295,6 +2763,13 @@ pub struct HostSriovConfig {
     pub sriov_enabled: bool,
     /// `numVirtualFunction`: xsd:int.
     pub num_virtual_function: i32,
+}
+impl PartialEq for HostSriovConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sriov_enabled == other.sriov_enabled
+            && self.num_virtual_function == other.num_virtual_function
+    }
 }
 impl ComplexType for HostSriovConfig {
     const TYPE_NAME: &'static str = "HostSriovConfig";
@@ -2313,13 +2788,12 @@ impl ComplexType for HostSriovConfig {
         e.req("numVirtualFunction", &self.num_virtual_function);
     }
 }
-crate::xml::complex_codec!(HostSriovConfig);
 crate::xml::inherits!(HostSriovConfig, HostPciPassthruConfig);
 
 /// Data object `HostSriovDevicePoolInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostSriovDevicePoolInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -2327,6 +2801,12 @@ pub struct HostSriovDevicePoolInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSriovDevicePoolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovDevicePoolInfo";
@@ -2342,12 +2822,11 @@ impl ComplexType for HostSriovDevicePoolInfo {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(HostSriovDevicePoolInfo);
 
 /// Data object `HostSriovInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`HostPciPassthruInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSriovInfo {
     /// The fields inherited from [`HostPciPassthruInfo`].
     pub base_: HostPciPassthruInfo,
@@ -2363,6 +2842,17 @@ pub struct HostSriovInfo {
     pub num_virtual_function: i32,
     /// `maxVirtualFunctionSupported`: xsd:int.
     pub max_virtual_function_supported: i32,
+}
+impl PartialEq for HostSriovInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sriov_enabled == other.sriov_enabled
+            && self.sriov_capable == other.sriov_capable
+            && self.sriov_active == other.sriov_active
+            && self.num_virtual_function_requested == other.num_virtual_function_requested
+            && self.num_virtual_function == other.num_virtual_function
+            && self.max_virtual_function_supported == other.max_virtual_function_supported
+    }
 }
 impl ComplexType for HostSriovInfo {
     const TYPE_NAME: &'static str = "HostSriovInfo";
@@ -2389,13 +2879,12 @@ impl ComplexType for HostSriovInfo {
         e.req("maxVirtualFunctionSupported", &self.max_virtual_function_supported);
     }
 }
-crate::xml::complex_codec!(HostSriovInfo);
 crate::xml::inherits!(HostSriovInfo, HostPciPassthruInfo);
 
 /// Data object `HostSriovNetworkDevicePoolInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostSriovDevicePoolInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSriovNetworkDevicePoolInfo {
     /// The fields inherited from [`HostSriovDevicePoolInfo`].
     pub base_: HostSriovDevicePoolInfo,
@@ -2405,6 +2894,14 @@ pub struct HostSriovNetworkDevicePoolInfo {
     pub switch_uuid: Option<String>,
     /// `pnic`: [`PhysicalNic`].
     pub pnic: Vec<PhysicalNic>,
+}
+impl PartialEq for HostSriovNetworkDevicePoolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_key == other.switch_key
+            && self.switch_uuid == other.switch_uuid
+            && self.pnic == other.pnic
+    }
 }
 impl ComplexType for HostSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovNetworkDevicePoolInfo";
@@ -2425,11 +2922,10 @@ impl ComplexType for HostSriovNetworkDevicePoolInfo {
         e.list("pnic", &self.pnic);
     }
 }
-crate::xml::complex_codec!(HostSriovNetworkDevicePoolInfo);
 crate::xml::inherits!(HostSriovNetworkDevicePoolInfo, HostSriovDevicePoolInfo);
 
 /// Data object `HostSslThumbprintInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSslThumbprintInfo {
     /// `principal`: xsd:string.
     pub principal: String,
@@ -2441,6 +2937,14 @@ pub struct HostSslThumbprintInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSslThumbprintInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.principal == other.principal
+            && self.owner_tag == other.owner_tag
+            && self.ssl_thumbprints == other.ssl_thumbprints
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSslThumbprintInfo {
     const TYPE_NAME: &'static str = "HostSslThumbprintInfo";
@@ -2460,15 +2964,19 @@ impl ComplexType for HostSslThumbprintInfo {
         e.list("sslThumbprints", &self.ssl_thumbprints);
     }
 }
-crate::xml::complex_codec!(HostSslThumbprintInfo);
 
 /// Data object `HostStatusChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterStatusChangedEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStatusChangedEvent {
     /// The fields inherited from [`ClusterStatusChangedEvent`].
     pub base_: ClusterStatusChangedEvent,
+}
+impl PartialEq for HostStatusChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostStatusChangedEvent {
     const TYPE_NAME: &'static str = "HostStatusChangedEvent";
@@ -2480,11 +2988,10 @@ impl ComplexType for HostStatusChangedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostStatusChangedEvent);
 crate::xml::inherits!(HostStatusChangedEvent, ClusterStatusChangedEvent);
 
 /// Data object `HostStorageArrayTypePolicyOption` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageArrayTypePolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
@@ -2492,6 +2999,12 @@ pub struct HostStorageArrayTypePolicyOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageArrayTypePolicyOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageArrayTypePolicyOption {
     const TYPE_NAME: &'static str = "HostStorageArrayTypePolicyOption";
@@ -2507,10 +3020,9 @@ impl ComplexType for HostStorageArrayTypePolicyOption {
         e.req("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(HostStorageArrayTypePolicyOption);
 
 /// Data object `HostStorageDeviceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageDeviceInfo {
     /// `hostBusAdapter`: [`HostHostBusAdapter`].
     pub host_bus_adapter: Vec<AnyHostHostBusAdapter>,
@@ -2530,6 +3042,18 @@ pub struct HostStorageDeviceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_bus_adapter == other.host_bus_adapter
+            && self.scsi_lun == other.scsi_lun
+            && self.scsi_topology == other.scsi_topology
+            && self.nvme_topology == other.nvme_topology
+            && self.multipath_info == other.multipath_info
+            && self.plug_store_topology == other.plug_store_topology
+            && self.software_internet_scsi_enabled == other.software_internet_scsi_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageDeviceInfo {
     const TYPE_NAME: &'static str = "HostStorageDeviceInfo";
@@ -2557,17 +3081,22 @@ impl ComplexType for HostStorageDeviceInfo {
         e.req("softwareInternetScsiEnabled", &self.software_internet_scsi_enabled);
     }
 }
-crate::xml::complex_codec!(HostStorageDeviceInfo);
 
 /// Data object `HostStorageElementInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostHardwareElementInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageElementInfo {
     /// The fields inherited from [`HostHardwareElementInfo`].
     pub base_: HostHardwareElementInfo,
     /// `operationalInfo`: [`HostStorageOperationalInfo`].
     pub operational_info: Vec<HostStorageOperationalInfo>,
+}
+impl PartialEq for HostStorageElementInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operational_info == other.operational_info
+    }
 }
 impl ComplexType for HostStorageElementInfo {
     const TYPE_NAME: &'static str = "HostStorageElementInfo";
@@ -2584,11 +3113,10 @@ impl ComplexType for HostStorageElementInfo {
         e.list("operationalInfo", &self.operational_info);
     }
 }
-crate::xml::complex_codec!(HostStorageElementInfo);
 crate::xml::inherits!(HostStorageElementInfo, HostHardwareElementInfo);
 
 /// Data object `HostStorageOperationalInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageOperationalInfo {
     /// `property`: xsd:string.
     pub property: String,
@@ -2598,6 +3126,13 @@ pub struct HostStorageOperationalInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageOperationalInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.property == other.property
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageOperationalInfo {
     const TYPE_NAME: &'static str = "HostStorageOperationalInfo";
@@ -2615,10 +3150,9 @@ impl ComplexType for HostStorageOperationalInfo {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(HostStorageOperationalInfo);
 
 /// Data object `HostStorageSystemDiskLocatorLedResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageSystemDiskLocatorLedResult {
     /// `key`: xsd:string.
     pub key: String,
@@ -2628,6 +3162,13 @@ pub struct HostStorageSystemDiskLocatorLedResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageSystemDiskLocatorLedResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageSystemDiskLocatorLedResult {
     const TYPE_NAME: &'static str = "HostStorageSystemDiskLocatorLedResult";
@@ -2645,10 +3186,9 @@ impl ComplexType for HostStorageSystemDiskLocatorLedResult {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostStorageSystemDiskLocatorLedResult);
 
 /// Data object `HostStorageSystemScsiLunResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageSystemScsiLunResult {
     /// `key`: xsd:string.
     pub key: String,
@@ -2658,6 +3198,13 @@ pub struct HostStorageSystemScsiLunResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageSystemScsiLunResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageSystemScsiLunResult {
     const TYPE_NAME: &'static str = "HostStorageSystemScsiLunResult";
@@ -2675,10 +3222,9 @@ impl ComplexType for HostStorageSystemScsiLunResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostStorageSystemScsiLunResult);
 
 /// Data object `HostStorageSystemVmfsVolumeResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostStorageSystemVmfsVolumeResult {
     /// `key`: xsd:string.
     pub key: String,
@@ -2688,6 +3234,13 @@ pub struct HostStorageSystemVmfsVolumeResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostStorageSystemVmfsVolumeResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostStorageSystemVmfsVolumeResult {
     const TYPE_NAME: &'static str = "HostStorageSystemVmfsVolumeResult";
@@ -2705,10 +3258,9 @@ impl ComplexType for HostStorageSystemVmfsVolumeResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostStorageSystemVmfsVolumeResult);
 
 /// Data object `HostSubSpecification` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSubSpecification {
     /// `name`: xsd:string.
     pub name: String,
@@ -2722,6 +3274,15 @@ pub struct HostSubSpecification {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSubSpecification {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.created_time == other.created_time
+            && self.data == other.data
+            && self.binary_data == other.binary_data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSubSpecification {
     const TYPE_NAME: &'static str = "HostSubSpecification";
@@ -2743,17 +3304,22 @@ impl ComplexType for HostSubSpecification {
         if e.knows(Version::V6_7) { e.opt("binaryData", &self.binary_data); }
     }
 }
-crate::xml::complex_codec!(HostSubSpecification);
 
 /// Data object `HostSubSpecificationDeleteEvent` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSubSpecificationDeleteEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `subSpecName`: xsd:string.
     pub sub_spec_name: String,
+}
+impl PartialEq for HostSubSpecificationDeleteEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sub_spec_name == other.sub_spec_name
+    }
 }
 impl ComplexType for HostSubSpecificationDeleteEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationDeleteEvent";
@@ -2770,18 +3336,23 @@ impl ComplexType for HostSubSpecificationDeleteEvent {
         e.req("subSpecName", &self.sub_spec_name);
     }
 }
-crate::xml::complex_codec!(HostSubSpecificationDeleteEvent);
 crate::xml::inherits!(HostSubSpecificationDeleteEvent, HostEvent);
 
 /// Data object `HostSubSpecificationUpdateEvent` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSubSpecificationUpdateEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `hostSubSpec`: [`HostSubSpecification`].
     pub host_sub_spec: HostSubSpecification,
+}
+impl PartialEq for HostSubSpecificationUpdateEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_sub_spec == other.host_sub_spec
+    }
 }
 impl ComplexType for HostSubSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationUpdateEvent";
@@ -2798,18 +3369,23 @@ impl ComplexType for HostSubSpecificationUpdateEvent {
         e.req("hostSubSpec", &self.host_sub_spec);
     }
 }
-crate::xml::complex_codec!(HostSubSpecificationUpdateEvent);
 crate::xml::inherits!(HostSubSpecificationUpdateEvent, HostEvent);
 
 /// Data object `HostSyncFailedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSyncFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for HostSyncFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for HostSyncFailedEvent {
     const TYPE_NAME: &'static str = "HostSyncFailedEvent";
@@ -2826,11 +3402,10 @@ impl ComplexType for HostSyncFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(HostSyncFailedEvent);
 crate::xml::inherits!(HostSyncFailedEvent, HostEvent);
 
 /// Data object `HostSystemComplianceCheckState` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemComplianceCheckState {
     /// `state`: xsd:string.
     pub state: String,
@@ -2840,6 +3415,13 @@ pub struct HostSystemComplianceCheckState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemComplianceCheckState {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.check_time == other.check_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemComplianceCheckState {
     const TYPE_NAME: &'static str = "HostSystemComplianceCheckState";
@@ -2857,10 +3439,9 @@ impl ComplexType for HostSystemComplianceCheckState {
         e.req("checkTime", &self.check_time);
     }
 }
-crate::xml::complex_codec!(HostSystemComplianceCheckState);
 
 /// Data object `HostSystemHealthInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemHealthInfo {
     /// `numericSensorInfo`: [`HostNumericSensorInfo`].
     pub numeric_sensor_info: Vec<HostNumericSensorInfo>,
@@ -2868,6 +3449,12 @@ pub struct HostSystemHealthInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemHealthInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.numeric_sensor_info == other.numeric_sensor_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemHealthInfo {
     const TYPE_NAME: &'static str = "HostSystemHealthInfo";
@@ -2883,10 +3470,9 @@ impl ComplexType for HostSystemHealthInfo {
         e.list("numericSensorInfo", &self.numeric_sensor_info);
     }
 }
-crate::xml::complex_codec!(HostSystemHealthInfo);
 
 /// Data object `HostSystemIdentificationInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemIdentificationInfo {
     /// `identifierValue`: xsd:string.
     pub identifier_value: String,
@@ -2896,6 +3482,13 @@ pub struct HostSystemIdentificationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemIdentificationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.identifier_value == other.identifier_value
+            && self.identifier_type == other.identifier_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemIdentificationInfo {
     const TYPE_NAME: &'static str = "HostSystemIdentificationInfo";
@@ -2913,10 +3506,9 @@ impl ComplexType for HostSystemIdentificationInfo {
         e.req("identifierType", &self.identifier_type);
     }
 }
-crate::xml::complex_codec!(HostSystemIdentificationInfo);
 
 /// Data object `HostSystemInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemInfo {
     /// `vendor`: xsd:string.
     pub vendor: String,
@@ -2942,6 +3534,21 @@ pub struct HostSystemInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vendor == other.vendor
+            && self.model == other.model
+            && self.family == other.family
+            && self.uuid == other.uuid
+            && self.other_identifying_info == other.other_identifying_info
+            && self.serial_number == other.serial_number
+            && self.qualified_name == other.qualified_name
+            && self.vvol_host_nqn == other.vvol_host_nqn
+            && self.vvol_host_id == other.vvol_host_id
+            && self.boot_command_line == other.boot_command_line
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemInfo {
     const TYPE_NAME: &'static str = "HostSystemInfo";
@@ -2975,10 +3582,9 @@ impl ComplexType for HostSystemInfo {
         if e.knows(Version::V8_0_3_0) { e.opt("bootCommandLine", &self.boot_command_line); }
     }
 }
-crate::xml::complex_codec!(HostSystemInfo);
 
 /// Data object `HostSystemReconnectSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemReconnectSpec {
     /// `syncState`: xsd:boolean.
     pub sync_state: Option<bool>,
@@ -2986,6 +3592,12 @@ pub struct HostSystemReconnectSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemReconnectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.sync_state == other.sync_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemReconnectSpec {
     const TYPE_NAME: &'static str = "HostSystemReconnectSpec";
@@ -3001,10 +3613,9 @@ impl ComplexType for HostSystemReconnectSpec {
         e.opt("syncState", &self.sync_state);
     }
 }
-crate::xml::complex_codec!(HostSystemReconnectSpec);
 
 /// Data object `HostSystemRemediationState` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemRemediationState {
     /// `state`: xsd:string.
     pub state: String,
@@ -3014,6 +3625,13 @@ pub struct HostSystemRemediationState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemRemediationState {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.operation_time == other.operation_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemRemediationState {
     const TYPE_NAME: &'static str = "HostSystemRemediationState";
@@ -3031,10 +3649,9 @@ impl ComplexType for HostSystemRemediationState {
         e.req("operationTime", &self.operation_time);
     }
 }
-crate::xml::complex_codec!(HostSystemRemediationState);
 
 /// Data object `HostSystemResourceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemResourceInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -3046,6 +3663,14 @@ pub struct HostSystemResourceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemResourceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.config == other.config
+            && self.child == other.child
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemResourceInfo {
     const TYPE_NAME: &'static str = "HostSystemResourceInfo";
@@ -3065,10 +3690,9 @@ impl ComplexType for HostSystemResourceInfo {
         e.list("child", &self.child);
     }
 }
-crate::xml::complex_codec!(HostSystemResourceInfo);
 
 /// Data object `HostSystemSwapConfiguration` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfiguration {
     /// `option`: [`HostSystemSwapConfigurationSystemSwapOption`].
     pub option: Vec<AnyHostSystemSwapConfigurationSystemSwapOption>,
@@ -3076,6 +3700,12 @@ pub struct HostSystemSwapConfiguration {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemSwapConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemSwapConfiguration {
     const TYPE_NAME: &'static str = "HostSystemSwapConfiguration";
@@ -3091,17 +3721,22 @@ impl ComplexType for HostSystemSwapConfiguration {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfiguration);
 
 /// Data object `HostSystemSwapConfigurationDatastoreOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostSystemSwapConfigurationSystemSwapOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfigurationDatastoreOption {
     /// The fields inherited from [`HostSystemSwapConfigurationSystemSwapOption`].
     pub base_: HostSystemSwapConfigurationSystemSwapOption,
     /// `datastore`: xsd:string.
     pub datastore: String,
+}
+impl PartialEq for HostSystemSwapConfigurationDatastoreOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for HostSystemSwapConfigurationDatastoreOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDatastoreOption";
@@ -3118,16 +3753,20 @@ impl ComplexType for HostSystemSwapConfigurationDatastoreOption {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfigurationDatastoreOption);
 crate::xml::inherits!(HostSystemSwapConfigurationDatastoreOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationDisabledOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostSystemSwapConfigurationSystemSwapOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfigurationDisabledOption {
     /// The fields inherited from [`HostSystemSwapConfigurationSystemSwapOption`].
     pub base_: HostSystemSwapConfigurationSystemSwapOption,
+}
+impl PartialEq for HostSystemSwapConfigurationDisabledOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSystemSwapConfigurationDisabledOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDisabledOption";
@@ -3139,16 +3778,20 @@ impl ComplexType for HostSystemSwapConfigurationDisabledOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfigurationDisabledOption);
 crate::xml::inherits!(HostSystemSwapConfigurationDisabledOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationHostCacheOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostSystemSwapConfigurationSystemSwapOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfigurationHostCacheOption {
     /// The fields inherited from [`HostSystemSwapConfigurationSystemSwapOption`].
     pub base_: HostSystemSwapConfigurationSystemSwapOption,
+}
+impl PartialEq for HostSystemSwapConfigurationHostCacheOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSystemSwapConfigurationHostCacheOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostCacheOption";
@@ -3160,16 +3803,20 @@ impl ComplexType for HostSystemSwapConfigurationHostCacheOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfigurationHostCacheOption);
 crate::xml::inherits!(HostSystemSwapConfigurationHostCacheOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationHostLocalSwapOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostSystemSwapConfigurationSystemSwapOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfigurationHostLocalSwapOption {
     /// The fields inherited from [`HostSystemSwapConfigurationSystemSwapOption`].
     pub base_: HostSystemSwapConfigurationSystemSwapOption,
+}
+impl PartialEq for HostSystemSwapConfigurationHostLocalSwapOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostSystemSwapConfigurationHostLocalSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostLocalSwapOption";
@@ -3181,13 +3828,12 @@ impl ComplexType for HostSystemSwapConfigurationHostLocalSwapOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfigurationHostLocalSwapOption);
 crate::xml::inherits!(HostSystemSwapConfigurationHostLocalSwapOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationSystemSwapOption` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostSystemSwapConfigurationSystemSwapOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostSystemSwapConfigurationSystemSwapOption {
     /// `key`: xsd:int.
     pub key: i32,
@@ -3195,6 +3841,12 @@ pub struct HostSystemSwapConfigurationSystemSwapOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostSystemSwapConfigurationSystemSwapOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostSystemSwapConfigurationSystemSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationSystemSwapOption";
@@ -3210,17 +3862,21 @@ impl ComplexType for HostSystemSwapConfigurationSystemSwapOption {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostTargetTransport` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostTargetTransport`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTargetTransport {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTargetTransport {
     const TYPE_NAME: &'static str = "HostTargetTransport";
@@ -3233,17 +3889,22 @@ impl ComplexType for HostTargetTransport {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostTargetTransport);
 
 /// Data object `HostTcpHba` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`HostHostBusAdapter`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTcpHba {
     /// The fields inherited from [`HostHostBusAdapter`].
     pub base_: HostHostBusAdapter,
     /// `associatedPnic`: xsd:string.
     pub associated_pnic: Option<String>,
+}
+impl PartialEq for HostTcpHba {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.associated_pnic == other.associated_pnic
+    }
 }
 impl ComplexType for HostTcpHba {
     const TYPE_NAME: &'static str = "HostTcpHba";
@@ -3260,18 +3921,23 @@ impl ComplexType for HostTcpHba {
         e.opt("associatedPnic", &self.associated_pnic);
     }
 }
-crate::xml::complex_codec!(HostTcpHba);
 crate::xml::inherits!(HostTcpHba, HostHostBusAdapter);
 
 /// Data object `HostTcpHbaCreateSpec` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`HostHbaCreateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTcpHbaCreateSpec {
     /// The fields inherited from [`HostHbaCreateSpec`].
     pub base_: HostHbaCreateSpec,
     /// `pnic`: xsd:string.
     pub pnic: String,
+}
+impl PartialEq for HostTcpHbaCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pnic == other.pnic
+    }
 }
 impl ComplexType for HostTcpHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostTcpHbaCreateSpec";
@@ -3288,16 +3954,20 @@ impl ComplexType for HostTcpHbaCreateSpec {
         e.req("pnic", &self.pnic);
     }
 }
-crate::xml::complex_codec!(HostTcpHbaCreateSpec);
 crate::xml::inherits!(HostTcpHbaCreateSpec, HostHbaCreateSpec);
 
 /// Data object `HostTcpTargetTransport` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`HostTargetTransport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTcpTargetTransport {
     /// The fields inherited from [`HostTargetTransport`].
     pub base_: HostTargetTransport,
+}
+impl PartialEq for HostTcpTargetTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostTcpTargetTransport {
     const TYPE_NAME: &'static str = "HostTcpTargetTransport";
@@ -3309,11 +3979,10 @@ impl ComplexType for HostTcpTargetTransport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostTcpTargetTransport);
 crate::xml::inherits!(HostTcpTargetTransport, HostTargetTransport);
 
 /// Data object `HostTdxInfo` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTdxInfo {
     /// `tdxState`: xsd:string.
     pub tdx_state: String,
@@ -3323,6 +3992,13 @@ pub struct HostTdxInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTdxInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.tdx_state == other.tdx_state
+            && self.num_tdx_private_key_ids == other.num_tdx_private_key_ids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTdxInfo {
     const TYPE_NAME: &'static str = "HostTdxInfo";
@@ -3340,10 +4016,9 @@ impl ComplexType for HostTdxInfo {
         e.req("numTDXPrivateKeyIDs", &self.num_tdx_private_key_ids);
     }
 }
-crate::xml::complex_codec!(HostTdxInfo);
 
 /// Data object `HostTpmAttestationInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmAttestationInfo {
     /// `time`: xsd:dateTime.
     pub time: DateTime,
@@ -3355,6 +4030,14 @@ pub struct HostTpmAttestationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTpmAttestationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.time == other.time
+            && self.status == other.status
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTpmAttestationInfo {
     const TYPE_NAME: &'static str = "HostTpmAttestationInfo";
@@ -3374,10 +4057,9 @@ impl ComplexType for HostTpmAttestationInfo {
         e.opt("message", &self.message);
     }
 }
-crate::xml::complex_codec!(HostTpmAttestationInfo);
 
 /// Data object `HostTpmAttestationReport` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmAttestationReport {
     /// `tpmPcrValues`: [`HostTpmDigestInfo`].
     pub tpm_pcr_values: Vec<HostTpmDigestInfo>,
@@ -3389,6 +4071,14 @@ pub struct HostTpmAttestationReport {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTpmAttestationReport {
+    fn eq(&self, other: &Self) -> bool {
+        self.tpm_pcr_values == other.tpm_pcr_values
+            && self.tpm_events == other.tpm_events
+            && self.tpm_log_reliable == other.tpm_log_reliable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTpmAttestationReport {
     const TYPE_NAME: &'static str = "HostTpmAttestationReport";
@@ -3408,15 +4098,19 @@ impl ComplexType for HostTpmAttestationReport {
         e.req("tpmLogReliable", &self.tpm_log_reliable);
     }
 }
-crate::xml::complex_codec!(HostTpmAttestationReport);
 
 /// Data object `HostTpmBootCompleteEventDetails` of the vSphere API (since 8.0.1.0).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmBootCompleteEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
+}
+impl PartialEq for HostTpmBootCompleteEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostTpmBootCompleteEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootCompleteEventDetails";
@@ -3428,7 +4122,6 @@ impl ComplexType for HostTpmBootCompleteEventDetails {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostTpmBootCompleteEventDetails);
 crate::xml::inherits!(HostTpmBootCompleteEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmBootSecurityOptionEventDetails` of the vSphere API (since 5.1).
@@ -3436,12 +4129,18 @@ crate::xml::inherits!(HostTpmBootCompleteEventDetails, HostTpmEventDetails);
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostTpmBootSecurityOptionEventDetails`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmBootSecurityOptionEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
     /// `bootSecurityOption`: xsd:string.
     pub boot_security_option: String,
+}
+impl PartialEq for HostTpmBootSecurityOptionEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.boot_security_option == other.boot_security_option
+    }
 }
 impl ComplexType for HostTpmBootSecurityOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootSecurityOptionEventDetails";
@@ -3458,18 +4157,23 @@ impl ComplexType for HostTpmBootSecurityOptionEventDetails {
         e.req("bootSecurityOption", &self.boot_security_option);
     }
 }
-crate::xml::complex_codec!(HostTpmBootSecurityOptionEventDetails);
 crate::xml::inherits!(HostTpmBootSecurityOptionEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmCommandEventDetails` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmCommandEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
     /// `commandLine`: xsd:string.
     pub command_line: String,
+}
+impl PartialEq for HostTpmCommandEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.command_line == other.command_line
+    }
 }
 impl ComplexType for HostTpmCommandEventDetails {
     const TYPE_NAME: &'static str = "HostTpmCommandEventDetails";
@@ -3486,18 +4190,23 @@ impl ComplexType for HostTpmCommandEventDetails {
         e.req("commandLine", &self.command_line);
     }
 }
-crate::xml::complex_codec!(HostTpmCommandEventDetails);
 crate::xml::inherits!(HostTpmCommandEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmDigestInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostDigestInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmDigestInfo {
     /// The fields inherited from [`HostDigestInfo`].
     pub base_: HostDigestInfo,
     /// `pcrNumber`: xsd:int.
     pub pcr_number: i32,
+}
+impl PartialEq for HostTpmDigestInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pcr_number == other.pcr_number
+    }
 }
 impl ComplexType for HostTpmDigestInfo {
     const TYPE_NAME: &'static str = "HostTpmDigestInfo";
@@ -3514,13 +4223,12 @@ impl ComplexType for HostTpmDigestInfo {
         e.req("pcrNumber", &self.pcr_number);
     }
 }
-crate::xml::complex_codec!(HostTpmDigestInfo);
 crate::xml::inherits!(HostTpmDigestInfo, HostDigestInfo);
 
 /// Data object `HostTpmEventDetails` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostTpmEventDetails`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmEventDetails {
     /// `dataHash`: xsd:byte.
     pub data_hash: Vec<i8>,
@@ -3530,6 +4238,13 @@ pub struct HostTpmEventDetails {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTpmEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.data_hash == other.data_hash
+            && self.data_hash_method == other.data_hash_method
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTpmEventDetails {
     const TYPE_NAME: &'static str = "HostTpmEventDetails";
@@ -3547,10 +4262,9 @@ impl ComplexType for HostTpmEventDetails {
         if e.knows(Version::V6_7) { e.opt("dataHashMethod", &self.data_hash_method); }
     }
 }
-crate::xml::complex_codec!(HostTpmEventDetails);
 
 /// Data object `HostTpmEventLogEntry` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmEventLogEntry {
     /// `pcrIndex`: xsd:int.
     pub pcr_index: i32,
@@ -3560,6 +4274,13 @@ pub struct HostTpmEventLogEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTpmEventLogEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.pcr_index == other.pcr_index
+            && self.event_details == other.event_details
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTpmEventLogEntry {
     const TYPE_NAME: &'static str = "HostTpmEventLogEntry";
@@ -3577,15 +4298,19 @@ impl ComplexType for HostTpmEventLogEntry {
         e.req("eventDetails", &self.event_details);
     }
 }
-crate::xml::complex_codec!(HostTpmEventLogEntry);
 
 /// Data object `HostTpmNvTagEventDetails` of the vSphere API (since 7.0.2.0).
 ///
 /// Extends [`HostTpmBootSecurityOptionEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmNvTagEventDetails {
     /// The fields inherited from [`HostTpmBootSecurityOptionEventDetails`].
     pub base_: HostTpmBootSecurityOptionEventDetails,
+}
+impl PartialEq for HostTpmNvTagEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostTpmNvTagEventDetails {
     const TYPE_NAME: &'static str = "HostTpmNvTagEventDetails";
@@ -3597,13 +4322,12 @@ impl ComplexType for HostTpmNvTagEventDetails {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostTpmNvTagEventDetails);
 crate::xml::inherits!(HostTpmNvTagEventDetails, HostTpmBootSecurityOptionEventDetails);
 
 /// Data object `HostTpmOptionEventDetails` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmOptionEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
@@ -3611,6 +4335,13 @@ pub struct HostTpmOptionEventDetails {
     pub options_file_name: String,
     /// `bootOptions`: xsd:byte.
     pub boot_options: Vec<i8>,
+}
+impl PartialEq for HostTpmOptionEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.options_file_name == other.options_file_name
+            && self.boot_options == other.boot_options
+    }
 }
 impl ComplexType for HostTpmOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmOptionEventDetails";
@@ -3629,16 +4360,20 @@ impl ComplexType for HostTpmOptionEventDetails {
         e.list("bootOptions", &self.boot_options);
     }
 }
-crate::xml::complex_codec!(HostTpmOptionEventDetails);
 crate::xml::inherits!(HostTpmOptionEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmSignerEventDetails` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`HostTpmBootSecurityOptionEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmSignerEventDetails {
     /// The fields inherited from [`HostTpmBootSecurityOptionEventDetails`].
     pub base_: HostTpmBootSecurityOptionEventDetails,
+}
+impl PartialEq for HostTpmSignerEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostTpmSignerEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSignerEventDetails";
@@ -3650,13 +4385,12 @@ impl ComplexType for HostTpmSignerEventDetails {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostTpmSignerEventDetails);
 crate::xml::inherits!(HostTpmSignerEventDetails, HostTpmBootSecurityOptionEventDetails);
 
 /// Data object `HostTpmSoftwareComponentEventDetails` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmSoftwareComponentEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
@@ -3668,6 +4402,15 @@ pub struct HostTpmSoftwareComponentEventDetails {
     pub vib_version: String,
     /// `vibVendor`: xsd:string.
     pub vib_vendor: String,
+}
+impl PartialEq for HostTpmSoftwareComponentEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.component_name == other.component_name
+            && self.vib_name == other.vib_name
+            && self.vib_version == other.vib_version
+            && self.vib_vendor == other.vib_vendor
+    }
 }
 impl ComplexType for HostTpmSoftwareComponentEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSoftwareComponentEventDetails";
@@ -3690,18 +4433,23 @@ impl ComplexType for HostTpmSoftwareComponentEventDetails {
         e.req("vibVendor", &self.vib_vendor);
     }
 }
-crate::xml::complex_codec!(HostTpmSoftwareComponentEventDetails);
 crate::xml::inherits!(HostTpmSoftwareComponentEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmSystemVersionEventDetails` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmSystemVersionEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
     /// `systemVersion`: xsd:string.
     pub system_version: String,
+}
+impl PartialEq for HostTpmSystemVersionEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.system_version == other.system_version
+    }
 }
 impl ComplexType for HostTpmSystemVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSystemVersionEventDetails";
@@ -3718,18 +4466,23 @@ impl ComplexType for HostTpmSystemVersionEventDetails {
         e.req("systemVersion", &self.system_version);
     }
 }
-crate::xml::complex_codec!(HostTpmSystemVersionEventDetails);
 crate::xml::inherits!(HostTpmSystemVersionEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTpmVersionEventDetails` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`HostTpmEventDetails`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTpmVersionEventDetails {
     /// The fields inherited from [`HostTpmEventDetails`].
     pub base_: HostTpmEventDetails,
     /// `version`: xsd:base64Binary.
     pub version: Vec<u8>,
+}
+impl PartialEq for HostTpmVersionEventDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.version == other.version
+    }
 }
 impl ComplexType for HostTpmVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmVersionEventDetails";
@@ -3746,11 +4499,10 @@ impl ComplexType for HostTpmVersionEventDetails {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(HostTpmVersionEventDetails);
 crate::xml::inherits!(HostTpmVersionEventDetails, HostTpmEventDetails);
 
 /// Data object `HostTrustAuthorityAttestationInfo` of the vSphere API (since 7.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostTrustAuthorityAttestationInfo {
     /// `attestationStatus`: xsd:string.
     pub attestation_status: String,
@@ -3766,6 +4518,16 @@ pub struct HostTrustAuthorityAttestationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostTrustAuthorityAttestationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.attestation_status == other.attestation_status
+            && self.service_id == other.service_id
+            && self.attested_at == other.attested_at
+            && self.attested_until == other.attested_until
+            && self.messages == other.messages
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostTrustAuthorityAttestationInfo {
     const TYPE_NAME: &'static str = "HostTrustAuthorityAttestationInfo";
@@ -3789,10 +4551,9 @@ impl ComplexType for HostTrustAuthorityAttestationInfo {
         e.list("messages", &self.messages);
     }
 }
-crate::xml::complex_codec!(HostTrustAuthorityAttestationInfo);
 
 /// Data object `HostUnresolvedVmfsExtent` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsExtent {
     /// `device`: [`HostScsiDiskPartition`].
     pub device: HostScsiDiskPartition,
@@ -3814,6 +4575,19 @@ pub struct HostUnresolvedVmfsExtent {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsExtent {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.device_path == other.device_path
+            && self.vmfs_uuid == other.vmfs_uuid
+            && self.is_head_extent == other.is_head_extent
+            && self.ordinal == other.ordinal
+            && self.start_block == other.start_block
+            && self.end_block == other.end_block
+            && self.reason == other.reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsExtent {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsExtent";
@@ -3843,10 +4617,9 @@ impl ComplexType for HostUnresolvedVmfsExtent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsExtent);
 
 /// Data object `HostUnresolvedVmfsResignatureSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsResignatureSpec {
     /// `extentDevicePath`: xsd:string.
     pub extent_device_path: Vec<String>,
@@ -3854,6 +4627,12 @@ pub struct HostUnresolvedVmfsResignatureSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsResignatureSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.extent_device_path == other.extent_device_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsResignatureSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResignatureSpec";
@@ -3869,10 +4648,9 @@ impl ComplexType for HostUnresolvedVmfsResignatureSpec {
         e.list("extentDevicePath", &self.extent_device_path);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsResignatureSpec);
 
 /// Data object `HostUnresolvedVmfsResolutionResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsResolutionResult {
     /// `spec`: [`HostUnresolvedVmfsResolutionSpec`].
     pub spec: HostUnresolvedVmfsResolutionSpec,
@@ -3884,6 +4662,14 @@ pub struct HostUnresolvedVmfsResolutionResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsResolutionResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+            && self.vmfs == other.vmfs
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsResolutionResult {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionResult";
@@ -3903,10 +4689,9 @@ impl ComplexType for HostUnresolvedVmfsResolutionResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsResolutionResult);
 
 /// Data object `HostUnresolvedVmfsResolutionSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsResolutionSpec {
     /// `extentDevicePath`: xsd:string.
     pub extent_device_path: Vec<String>,
@@ -3916,6 +4701,13 @@ pub struct HostUnresolvedVmfsResolutionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsResolutionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.extent_device_path == other.extent_device_path
+            && self.uuid_resolution == other.uuid_resolution
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsResolutionSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionSpec";
@@ -3933,10 +4725,9 @@ impl ComplexType for HostUnresolvedVmfsResolutionSpec {
         e.req("uuidResolution", &self.uuid_resolution);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsResolutionSpec);
 
 /// Data object `HostUnresolvedVmfsVolume` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsVolume {
     /// `extent`: [`HostUnresolvedVmfsExtent`].
     pub extent: Vec<HostUnresolvedVmfsExtent>,
@@ -3952,6 +4743,16 @@ pub struct HostUnresolvedVmfsVolume {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.extent == other.extent
+            && self.vmfs_label == other.vmfs_label
+            && self.vmfs_uuid == other.vmfs_uuid
+            && self.total_blocks == other.total_blocks
+            && self.resolve_status == other.resolve_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsVolume {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolume";
@@ -3975,10 +4776,9 @@ impl ComplexType for HostUnresolvedVmfsVolume {
         e.req("resolveStatus", &self.resolve_status);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsVolume);
 
 /// Data object `HostUnresolvedVmfsVolumeResolveStatus` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUnresolvedVmfsVolumeResolveStatus {
     /// `resolvable`: xsd:boolean.
     pub resolvable: bool,
@@ -3990,6 +4790,14 @@ pub struct HostUnresolvedVmfsVolumeResolveStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostUnresolvedVmfsVolumeResolveStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.resolvable == other.resolvable
+            && self.incomplete_extents == other.incomplete_extents
+            && self.multiple_copies == other.multiple_copies
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostUnresolvedVmfsVolumeResolveStatus {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolumeResolveStatus";
@@ -4009,15 +4817,19 @@ impl ComplexType for HostUnresolvedVmfsVolumeResolveStatus {
         e.opt("multipleCopies", &self.multiple_copies);
     }
 }
-crate::xml::complex_codec!(HostUnresolvedVmfsVolumeResolveStatus);
 
 /// Data object `HostUpgradeFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUpgradeFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostUpgradeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "HostUpgradeFailedEvent";
@@ -4029,16 +4841,20 @@ impl ComplexType for HostUpgradeFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostUpgradeFailedEvent);
 crate::xml::inherits!(HostUpgradeFailedEvent, HostEvent);
 
 /// Data object `HostUserWorldSwapNotEnabledEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostUserWorldSwapNotEnabledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for HostUserWorldSwapNotEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostUserWorldSwapNotEnabledEvent {
     const TYPE_NAME: &'static str = "HostUserWorldSwapNotEnabledEvent";
@@ -4050,11 +4866,10 @@ impl ComplexType for HostUserWorldSwapNotEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostUserWorldSwapNotEnabledEvent);
 crate::xml::inherits!(HostUserWorldSwapNotEnabledEvent, HostEvent);
 
 /// Data object `HostVFlashManagerVFlashCacheConfigInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashCacheConfigInfo {
     /// `vFlashModuleConfigOption`: [`HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption`].
     pub vflash_module_config_option: Vec<HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption>,
@@ -4066,6 +4881,14 @@ pub struct HostVFlashManagerVFlashCacheConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashCacheConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vflash_module_config_option == other.vflash_module_config_option
+            && self.default_v_flash_module == other.default_v_flash_module
+            && self.swap_cache_reservation_in_gb == other.swap_cache_reservation_in_gb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfo";
@@ -4085,10 +4908,9 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
         e.opt("swapCacheReservationInGB", &self.swap_cache_reservation_in_gb);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashCacheConfigInfo);
 
 /// Data object `HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     /// `vFlashModule`: xsd:string.
     pub vflash_module: String,
@@ -4110,6 +4932,19 @@ pub struct HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.vflash_module == other.vflash_module
+            && self.vflash_module_version == other.vflash_module_version
+            && self.min_supported_module_version == other.min_supported_module_version
+            && self.cache_consistency_type == other.cache_consistency_type
+            && self.cache_mode == other.cache_mode
+            && self.block_size_in_kb_option == other.block_size_in_kb_option
+            && self.reservation_in_mb_option == other.reservation_in_mb_option
+            && self.max_disk_size_in_kb == other.max_disk_size_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption";
@@ -4139,10 +4974,9 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOpt
         e.req("maxDiskSizeInKB", &self.max_disk_size_in_kb);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption);
 
 /// Data object `HostVFlashManagerVFlashCacheConfigSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashCacheConfigSpec {
     /// `defaultVFlashModule`: xsd:string.
     pub default_v_flash_module: String,
@@ -4152,6 +4986,13 @@ pub struct HostVFlashManagerVFlashCacheConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashCacheConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_v_flash_module == other.default_v_flash_module
+            && self.swap_cache_reservation_in_gb == other.swap_cache_reservation_in_gb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigSpec";
@@ -4169,10 +5010,9 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
         e.req("swapCacheReservationInGB", &self.swap_cache_reservation_in_gb);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashCacheConfigSpec);
 
 /// Data object `HostVFlashManagerVFlashConfigInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashConfigInfo {
     /// `vFlashResourceConfigInfo`: [`HostVFlashManagerVFlashResourceConfigInfo`].
     pub vflash_resource_config_info: Option<HostVFlashManagerVFlashResourceConfigInfo>,
@@ -4182,6 +5022,13 @@ pub struct HostVFlashManagerVFlashConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vflash_resource_config_info == other.vflash_resource_config_info
+            && self.vflash_cache_config_info == other.vflash_cache_config_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashConfigInfo";
@@ -4199,10 +5046,9 @@ impl ComplexType for HostVFlashManagerVFlashConfigInfo {
         e.opt("vFlashCacheConfigInfo", &self.vflash_cache_config_info);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashConfigInfo);
 
 /// Data object `HostVFlashManagerVFlashResourceConfigInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashResourceConfigInfo {
     /// `vffs`: [`HostVffsVolume`].
     pub vffs: Option<HostVffsVolume>,
@@ -4212,6 +5058,13 @@ pub struct HostVFlashManagerVFlashResourceConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashResourceConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vffs == other.vffs
+            && self.capacity == other.capacity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigInfo";
@@ -4229,10 +5082,9 @@ impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
         e.req("capacity", &self.capacity);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashResourceConfigInfo);
 
 /// Data object `HostVFlashManagerVFlashResourceConfigSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashResourceConfigSpec {
     /// `vffsUuid`: xsd:string.
     pub vffs_uuid: String,
@@ -4240,6 +5092,12 @@ pub struct HostVFlashManagerVFlashResourceConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashResourceConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vffs_uuid == other.vffs_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigSpec";
@@ -4255,10 +5113,9 @@ impl ComplexType for HostVFlashManagerVFlashResourceConfigSpec {
         e.req("vffsUuid", &self.vffs_uuid);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashResourceConfigSpec);
 
 /// Data object `HostVFlashManagerVFlashResourceRunTimeInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashManagerVFlashResourceRunTimeInfo {
     /// `usage`: xsd:long.
     pub usage: i64,
@@ -4274,6 +5131,16 @@ pub struct HostVFlashManagerVFlashResourceRunTimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashManagerVFlashResourceRunTimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.usage == other.usage
+            && self.capacity == other.capacity
+            && self.accessible == other.accessible
+            && self.capacity_for_vm_cache == other.capacity_for_vm_cache
+            && self.free_for_vm_cache == other.free_for_vm_cache
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashManagerVFlashResourceRunTimeInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceRunTimeInfo";
@@ -4297,10 +5164,9 @@ impl ComplexType for HostVFlashManagerVFlashResourceRunTimeInfo {
         e.req("freeForVmCache", &self.free_for_vm_cache);
     }
 }
-crate::xml::complex_codec!(HostVFlashManagerVFlashResourceRunTimeInfo);
 
 /// Data object `HostVFlashResourceConfigurationResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVFlashResourceConfigurationResult {
     /// `devicePath`: xsd:string.
     pub device_path: Vec<String>,
@@ -4312,6 +5178,14 @@ pub struct HostVFlashResourceConfigurationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVFlashResourceConfigurationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_path == other.device_path
+            && self.vffs == other.vffs
+            && self.disk_configuration_result == other.disk_configuration_result
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVFlashResourceConfigurationResult {
     const TYPE_NAME: &'static str = "HostVFlashResourceConfigurationResult";
@@ -4331,10 +5205,9 @@ impl ComplexType for HostVFlashResourceConfigurationResult {
         e.list("diskConfigurationResult", &self.disk_configuration_result);
     }
 }
-crate::xml::complex_codec!(HostVFlashResourceConfigurationResult);
 
 /// Data object `HostVMotionCompatibility` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionCompatibility {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -4344,6 +5217,13 @@ pub struct HostVMotionCompatibility {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionCompatibility {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.compatibility == other.compatibility
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionCompatibility {
     const TYPE_NAME: &'static str = "HostVMotionCompatibility";
@@ -4361,10 +5241,9 @@ impl ComplexType for HostVMotionCompatibility {
         e.list("compatibility", &self.compatibility);
     }
 }
-crate::xml::complex_codec!(HostVMotionCompatibility);
 
 /// Data object `HostVMotionConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionConfig {
     /// `vmotionNicKey`: xsd:string.
     pub vmotion_nic_key: Option<String>,
@@ -4374,6 +5253,13 @@ pub struct HostVMotionConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vmotion_nic_key == other.vmotion_nic_key
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionConfig {
     const TYPE_NAME: &'static str = "HostVMotionConfig";
@@ -4391,10 +5277,9 @@ impl ComplexType for HostVMotionConfig {
         e.req("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(HostVMotionConfig);
 
 /// Data object `HostVMotionInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionInfo {
     /// `netConfig`: [`HostVMotionNetConfig`].
     pub net_config: Option<HostVMotionNetConfig>,
@@ -4404,6 +5289,13 @@ pub struct HostVMotionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.net_config == other.net_config
+            && self.ip_config == other.ip_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionInfo {
     const TYPE_NAME: &'static str = "HostVMotionInfo";
@@ -4421,10 +5313,9 @@ impl ComplexType for HostVMotionInfo {
         e.opt("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(HostVMotionInfo);
 
 /// Data object `HostVMotionManagerDstInstantCloneResult` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionManagerDstInstantCloneResult {
     /// `dstVmId`: xsd:int.
     pub dst_vm_id: Option<i32>,
@@ -4450,6 +5341,21 @@ pub struct HostVMotionManagerDstInstantCloneResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionManagerDstInstantCloneResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.dst_vm_id == other.dst_vm_id
+            && self.start_time == other.start_time
+            && self.cpt_load_time == other.cpt_load_time
+            && self.cpt_load_done_time == other.cpt_load_done_time
+            && self.replicate_mem_done_time == other.replicate_mem_done_time
+            && self.end_time == other.end_time
+            && self.cpt_xfer_time == other.cpt_xfer_time
+            && self.cpt_cache_used == other.cpt_cache_used
+            && self.dev_cpt_stream_size == other.dev_cpt_stream_size
+            && self.dev_cpt_stream_time == other.dev_cpt_stream_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionManagerDstInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerDstInstantCloneResult";
@@ -4483,10 +5389,9 @@ impl ComplexType for HostVMotionManagerDstInstantCloneResult {
         e.opt("devCptStreamTime", &self.dev_cpt_stream_time);
     }
 }
-crate::xml::complex_codec!(HostVMotionManagerDstInstantCloneResult);
 
 /// Data object `HostVMotionManagerSrcInstantCloneResult` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionManagerSrcInstantCloneResult {
     /// `startTime`: xsd:long.
     pub start_time: Option<i64>,
@@ -4502,6 +5407,16 @@ pub struct HostVMotionManagerSrcInstantCloneResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionManagerSrcInstantCloneResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_time == other.start_time
+            && self.quiesce_time == other.quiesce_time
+            && self.quiesce_done_time == other.quiesce_done_time
+            && self.resume_done_time == other.resume_done_time
+            && self.end_time == other.end_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionManagerSrcInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerSrcInstantCloneResult";
@@ -4525,10 +5440,9 @@ impl ComplexType for HostVMotionManagerSrcInstantCloneResult {
         e.opt("endTime", &self.end_time);
     }
 }
-crate::xml::complex_codec!(HostVMotionManagerSrcInstantCloneResult);
 
 /// Data object `HostVMotionNetConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVMotionNetConfig {
     /// `candidateVnic`: [`HostVirtualNic`].
     pub candidate_vnic: Vec<HostVirtualNic>,
@@ -4538,6 +5452,13 @@ pub struct HostVMotionNetConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVMotionNetConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.candidate_vnic == other.candidate_vnic
+            && self.selected_vnic == other.selected_vnic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVMotionNetConfig {
     const TYPE_NAME: &'static str = "HostVMotionNetConfig";
@@ -4555,15 +5476,19 @@ impl ComplexType for HostVMotionNetConfig {
         e.opt("selectedVnic", &self.selected_vnic);
     }
 }
-crate::xml::complex_codec!(HostVMotionNetConfig);
 
 /// Data object `HostVfatVolume` of the vSphere API (since 5.0).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVfatVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
+}
+impl PartialEq for HostVfatVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HostVfatVolume {
     const TYPE_NAME: &'static str = "HostVfatVolume";
@@ -4575,11 +5500,10 @@ impl ComplexType for HostVfatVolume {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HostVfatVolume);
 crate::xml::inherits!(HostVfatVolume, HostFileSystemVolume);
 
 /// Data object `HostVffsSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVffsSpec {
     /// `devicePath`: xsd:string.
     pub device_path: String,
@@ -4593,6 +5517,15 @@ pub struct HostVffsSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVffsSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_path == other.device_path
+            && self.partition == other.partition
+            && self.major_version == other.major_version
+            && self.volume_name == other.volume_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVffsSpec {
     const TYPE_NAME: &'static str = "HostVffsSpec";
@@ -4614,12 +5547,11 @@ impl ComplexType for HostVffsSpec {
         e.req("volumeName", &self.volume_name);
     }
 }
-crate::xml::complex_codec!(HostVffsSpec);
 
 /// Data object `HostVffsVolume` of the vSphere API (since 5.5).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVffsVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
@@ -4631,6 +5563,15 @@ pub struct HostVffsVolume {
     pub uuid: String,
     /// `extent`: [`HostScsiDiskPartition`].
     pub extent: Vec<HostScsiDiskPartition>,
+}
+impl PartialEq for HostVffsVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.major_version == other.major_version
+            && self.version == other.version
+            && self.uuid == other.uuid
+            && self.extent == other.extent
+    }
 }
 impl ComplexType for HostVffsVolume {
     const TYPE_NAME: &'static str = "HostVffsVolume";
@@ -4653,11 +5594,10 @@ impl ComplexType for HostVffsVolume {
         e.list("extent", &self.extent);
     }
 }
-crate::xml::complex_codec!(HostVffsVolume);
 crate::xml::inherits!(HostVffsVolume, HostFileSystemVolume);
 
 /// Data object `HostVirtualNic` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNic {
     /// `device`: xsd:string.
     pub device: String,
@@ -4675,6 +5615,17 @@ pub struct HostVirtualNic {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNic {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.key == other.key
+            && self.portgroup == other.portgroup
+            && self.spec == other.spec
+            && self.port == other.port
+            && self.owner == other.owner
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNic {
     const TYPE_NAME: &'static str = "HostVirtualNic";
@@ -4700,10 +5651,9 @@ impl ComplexType for HostVirtualNic {
         if e.knows(Version::V9_0_0_0) { e.opt("owner", &self.owner); }
     }
 }
-crate::xml::complex_codec!(HostVirtualNic);
 
 /// Data object `HostVirtualNicConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -4717,6 +5667,15 @@ pub struct HostVirtualNicConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.device == other.device
+            && self.portgroup == other.portgroup
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicConfig {
     const TYPE_NAME: &'static str = "HostVirtualNicConfig";
@@ -4738,10 +5697,9 @@ impl ComplexType for HostVirtualNicConfig {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostVirtualNicConfig);
 
 /// Data object `HostVirtualNicConnection` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicConnection {
     /// `portgroup`: xsd:string.
     pub portgroup: Option<String>,
@@ -4753,6 +5711,14 @@ pub struct HostVirtualNicConnection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicConnection {
+    fn eq(&self, other: &Self) -> bool {
+        self.portgroup == other.portgroup
+            && self.dv_port == other.dv_port
+            && self.op_network == other.op_network
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicConnection {
     const TYPE_NAME: &'static str = "HostVirtualNicConnection";
@@ -4772,10 +5738,9 @@ impl ComplexType for HostVirtualNicConnection {
         if e.knows(Version::V6_7) { e.opt("opNetwork", &self.op_network); }
     }
 }
-crate::xml::complex_codec!(HostVirtualNicConnection);
 
 /// Data object `HostVirtualNicIpRouteSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicIpRouteSpec {
     /// `ipRouteConfig`: [`HostIpRouteConfig`].
     pub ip_route_config: Option<AnyHostIpRouteConfig>,
@@ -4783,6 +5748,12 @@ pub struct HostVirtualNicIpRouteSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicIpRouteSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_route_config == other.ip_route_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicIpRouteSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicIpRouteSpec";
@@ -4798,10 +5769,9 @@ impl ComplexType for HostVirtualNicIpRouteSpec {
         e.opt("ipRouteConfig", &self.ip_route_config);
     }
 }
-crate::xml::complex_codec!(HostVirtualNicIpRouteSpec);
 
 /// Data object `HostVirtualNicManagerInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicManagerInfo {
     /// `netConfig`: [`VirtualNicManagerNetConfig`].
     pub net_config: Vec<VirtualNicManagerNetConfig>,
@@ -4809,6 +5779,12 @@ pub struct HostVirtualNicManagerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicManagerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.net_config == other.net_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicManagerInfo {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerInfo";
@@ -4824,10 +5800,9 @@ impl ComplexType for HostVirtualNicManagerInfo {
         e.list("netConfig", &self.net_config);
     }
 }
-crate::xml::complex_codec!(HostVirtualNicManagerInfo);
 
 /// Data object `HostVirtualNicManagerNicTypeSelection` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicManagerNicTypeSelection {
     /// `vnic`: [`HostVirtualNicConnection`].
     pub vnic: HostVirtualNicConnection,
@@ -4837,6 +5812,13 @@ pub struct HostVirtualNicManagerNicTypeSelection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicManagerNicTypeSelection {
+    fn eq(&self, other: &Self) -> bool {
+        self.vnic == other.vnic
+            && self.nic_type == other.nic_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicManagerNicTypeSelection {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerNicTypeSelection";
@@ -4854,10 +5836,9 @@ impl ComplexType for HostVirtualNicManagerNicTypeSelection {
         e.list("nicType", &self.nic_type);
     }
 }
-crate::xml::complex_codec!(HostVirtualNicManagerNicTypeSelection);
 
 /// Data object `HostVirtualNicOpaqueNetworkSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicOpaqueNetworkSpec {
     /// `opaqueNetworkId`: xsd:string.
     pub opaque_network_id: String,
@@ -4867,6 +5848,13 @@ pub struct HostVirtualNicOpaqueNetworkSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicOpaqueNetworkSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.opaque_network_id == other.opaque_network_id
+            && self.opaque_network_type == other.opaque_network_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicOpaqueNetworkSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicOpaqueNetworkSpec";
@@ -4884,10 +5872,9 @@ impl ComplexType for HostVirtualNicOpaqueNetworkSpec {
         e.req("opaqueNetworkType", &self.opaque_network_type);
     }
 }
-crate::xml::complex_codec!(HostVirtualNicOpaqueNetworkSpec);
 
 /// Data object `HostVirtualNicSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualNicSpec {
     /// `ip`: [`HostIpConfig`].
     pub ip: Option<HostIpConfig>,
@@ -4919,6 +5906,24 @@ pub struct HostVirtualNicSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualNicSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip == other.ip
+            && self.mac == other.mac
+            && self.distributed_virtual_port == other.distributed_virtual_port
+            && self.portgroup == other.portgroup
+            && self.mtu == other.mtu
+            && self.tso_enabled == other.tso_enabled
+            && self.net_stack_instance_key == other.net_stack_instance_key
+            && self.opaque_network == other.opaque_network
+            && self.external_id == other.external_id
+            && self.pinned_pnic == other.pinned_pnic
+            && self.ip_route_spec == other.ip_route_spec
+            && self.system_owned == other.system_owned
+            && self.dpu_id == other.dpu_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualNicSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicSpec";
@@ -4958,10 +5963,9 @@ impl ComplexType for HostVirtualNicSpec {
         if e.knows(Version::V8_0_0_1) { e.opt("dpuId", &self.dpu_id); }
     }
 }
-crate::xml::complex_codec!(HostVirtualNicSpec);
 
 /// Data object `HostVirtualSwitch` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitch {
     /// `name`: xsd:string.
     pub name: String,
@@ -4983,6 +5987,19 @@ pub struct HostVirtualSwitch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualSwitch {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.key == other.key
+            && self.num_ports == other.num_ports
+            && self.num_ports_available == other.num_ports_available
+            && self.mtu == other.mtu
+            && self.portgroup == other.portgroup
+            && self.pnic == other.pnic
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualSwitch {
     const TYPE_NAME: &'static str = "HostVirtualSwitch";
@@ -5012,17 +6029,22 @@ impl ComplexType for HostVirtualSwitch {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitch);
 
 /// Data object `HostVirtualSwitchAutoBridge` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostVirtualSwitchBridge`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchAutoBridge {
     /// The fields inherited from [`HostVirtualSwitchBridge`].
     pub base_: HostVirtualSwitchBridge,
     /// `excludedNicDevice`: xsd:string.
     pub excluded_nic_device: Vec<String>,
+}
+impl PartialEq for HostVirtualSwitchAutoBridge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.excluded_nic_device == other.excluded_nic_device
+    }
 }
 impl ComplexType for HostVirtualSwitchAutoBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchAutoBridge";
@@ -5039,11 +6061,10 @@ impl ComplexType for HostVirtualSwitchAutoBridge {
         e.list("excludedNicDevice", &self.excluded_nic_device);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchAutoBridge);
 crate::xml::inherits!(HostVirtualSwitchAutoBridge, HostVirtualSwitchBridge);
 
 /// Data object `HostVirtualSwitchBeaconConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchBeaconConfig {
     /// `interval`: xsd:int.
     pub interval: i32,
@@ -5051,6 +6072,12 @@ pub struct HostVirtualSwitchBeaconConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualSwitchBeaconConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.interval == other.interval
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualSwitchBeaconConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBeaconConfig";
@@ -5066,12 +6093,11 @@ impl ComplexType for HostVirtualSwitchBeaconConfig {
         e.req("interval", &self.interval);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchBeaconConfig);
 
 /// Data object `HostVirtualSwitchBondBridge` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostVirtualSwitchBridge`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchBondBridge {
     /// The fields inherited from [`HostVirtualSwitchBridge`].
     pub base_: HostVirtualSwitchBridge,
@@ -5081,6 +6107,14 @@ pub struct HostVirtualSwitchBondBridge {
     pub beacon: Option<HostVirtualSwitchBeaconConfig>,
     /// `linkDiscoveryProtocolConfig`: [`LinkDiscoveryProtocolConfig`] (since 4.0).
     pub link_discovery_protocol_config: Option<LinkDiscoveryProtocolConfig>,
+}
+impl PartialEq for HostVirtualSwitchBondBridge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nic_device == other.nic_device
+            && self.beacon == other.beacon
+            && self.link_discovery_protocol_config == other.link_discovery_protocol_config
+    }
 }
 impl ComplexType for HostVirtualSwitchBondBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBondBridge";
@@ -5101,18 +6135,22 @@ impl ComplexType for HostVirtualSwitchBondBridge {
         if e.knows(Version::V4_0) { e.opt("linkDiscoveryProtocolConfig", &self.link_discovery_protocol_config); }
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchBondBridge);
 crate::xml::inherits!(HostVirtualSwitchBondBridge, HostVirtualSwitchBridge);
 
 /// Data object `HostVirtualSwitchBridge` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostVirtualSwitchBridge`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchBridge {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualSwitchBridge {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualSwitchBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBridge";
@@ -5125,10 +6163,9 @@ impl ComplexType for HostVirtualSwitchBridge {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchBridge);
 
 /// Data object `HostVirtualSwitchConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchConfig {
     /// `changeOperation`: xsd:string.
     pub change_operation: Option<String>,
@@ -5140,6 +6177,14 @@ pub struct HostVirtualSwitchConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualSwitchConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_operation == other.change_operation
+            && self.name == other.name
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualSwitchConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchConfig";
@@ -5159,17 +6204,22 @@ impl ComplexType for HostVirtualSwitchConfig {
         e.opt("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchConfig);
 
 /// Data object `HostVirtualSwitchSimpleBridge` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostVirtualSwitchBridge`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchSimpleBridge {
     /// The fields inherited from [`HostVirtualSwitchBridge`].
     pub base_: HostVirtualSwitchBridge,
     /// `nicDevice`: xsd:string.
     pub nic_device: String,
+}
+impl PartialEq for HostVirtualSwitchSimpleBridge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nic_device == other.nic_device
+    }
 }
 impl ComplexType for HostVirtualSwitchSimpleBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSimpleBridge";
@@ -5186,11 +6236,10 @@ impl ComplexType for HostVirtualSwitchSimpleBridge {
         e.req("nicDevice", &self.nic_device);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchSimpleBridge);
 crate::xml::inherits!(HostVirtualSwitchSimpleBridge, HostVirtualSwitchBridge);
 
 /// Data object `HostVirtualSwitchSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVirtualSwitchSpec {
     /// `numPorts`: xsd:int.
     pub num_ports: i32,
@@ -5204,6 +6253,15 @@ pub struct HostVirtualSwitchSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVirtualSwitchSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_ports == other.num_ports
+            && self.bridge == other.bridge
+            && self.policy == other.policy
+            && self.mtu == other.mtu
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVirtualSwitchSpec {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSpec";
@@ -5225,10 +6283,9 @@ impl ComplexType for HostVirtualSwitchSpec {
         e.opt("mtu", &self.mtu);
     }
 }
-crate::xml::complex_codec!(HostVirtualSwitchSpec);
 
 /// Data object `HostVmciAccessManagerAccessSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVmciAccessManagerAccessSpec {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -5240,6 +6297,14 @@ pub struct HostVmciAccessManagerAccessSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVmciAccessManagerAccessSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.services == other.services
+            && self.mode == other.mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVmciAccessManagerAccessSpec {
     const TYPE_NAME: &'static str = "HostVmciAccessManagerAccessSpec";
@@ -5259,10 +6324,9 @@ impl ComplexType for HostVmciAccessManagerAccessSpec {
         e.req("mode", &self.mode);
     }
 }
-crate::xml::complex_codec!(HostVmciAccessManagerAccessSpec);
 
 /// Data object `HostVmfsRescanResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVmfsRescanResult {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -5272,6 +6336,13 @@ pub struct HostVmfsRescanResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVmfsRescanResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVmfsRescanResult {
     const TYPE_NAME: &'static str = "HostVmfsRescanResult";
@@ -5289,10 +6360,9 @@ impl ComplexType for HostVmfsRescanResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(HostVmfsRescanResult);
 
 /// Data object `HostVmfsSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVmfsSpec {
     /// `extent`: [`HostScsiDiskPartition`].
     pub extent: HostScsiDiskPartition,
@@ -5314,6 +6384,19 @@ pub struct HostVmfsSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVmfsSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.extent == other.extent
+            && self.block_size_mb == other.block_size_mb
+            && self.major_version == other.major_version
+            && self.volume_name == other.volume_name
+            && self.block_size == other.block_size
+            && self.unmap_granularity == other.unmap_granularity
+            && self.unmap_priority == other.unmap_priority
+            && self.unmap_bandwidth_spec == other.unmap_bandwidth_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVmfsSpec {
     const TYPE_NAME: &'static str = "HostVmfsSpec";
@@ -5343,12 +6426,11 @@ impl ComplexType for HostVmfsSpec {
         if e.knows(Version::V6_7) { e.opt("unmapBandwidthSpec", &self.unmap_bandwidth_spec); }
     }
 }
-crate::xml::complex_codec!(HostVmfsSpec);
 
 /// Data object `HostVmfsVolume` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVmfsVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
@@ -5382,6 +6464,26 @@ pub struct HostVmfsVolume {
     pub local: Option<bool>,
     /// `scsiDiskType`: xsd:string (since 6.5).
     pub scsi_disk_type: Option<String>,
+}
+impl PartialEq for HostVmfsVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.block_size_mb == other.block_size_mb
+            && self.block_size == other.block_size
+            && self.unmap_granularity == other.unmap_granularity
+            && self.unmap_priority == other.unmap_priority
+            && self.unmap_bandwidth_spec == other.unmap_bandwidth_spec
+            && self.max_blocks == other.max_blocks
+            && self.major_version == other.major_version
+            && self.version == other.version
+            && self.uuid == other.uuid
+            && self.extent == other.extent
+            && self.vmfs_upgradable == other.vmfs_upgradable
+            && self.force_mounted_info == other.force_mounted_info
+            && self.ssd == other.ssd
+            && self.local == other.local
+            && self.scsi_disk_type == other.scsi_disk_type
+    }
 }
 impl ComplexType for HostVmfsVolume {
     const TYPE_NAME: &'static str = "HostVmfsVolume";
@@ -5426,13 +6528,12 @@ impl ComplexType for HostVmfsVolume {
         if e.knows(Version::V6_5) { e.opt("scsiDiskType", &self.scsi_disk_type); }
     }
 }
-crate::xml::complex_codec!(HostVmfsVolume);
 crate::xml::inherits!(HostVmfsVolume, HostFileSystemVolume);
 
 /// Data object `HostVnicConnectedToCustomizedDVPortEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVnicConnectedToCustomizedDVPortEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5440,6 +6541,13 @@ pub struct HostVnicConnectedToCustomizedDVPortEvent {
     pub vnic: VnicPortArgument,
     /// `prevPortKey`: xsd:string (since 6.5).
     pub prev_port_key: Option<String>,
+}
+impl PartialEq for HostVnicConnectedToCustomizedDVPortEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic == other.vnic
+            && self.prev_port_key == other.prev_port_key
+    }
 }
 impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "HostVnicConnectedToCustomizedDVPortEvent";
@@ -5458,11 +6566,10 @@ impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
         if e.knows(Version::V6_5) { e.opt("prevPortKey", &self.prev_port_key); }
     }
 }
-crate::xml::complex_codec!(HostVnicConnectedToCustomizedDVPortEvent);
 crate::xml::inherits!(HostVnicConnectedToCustomizedDVPortEvent, HostEvent);
 
 /// Data object `HostVsanInternalSystemCmmdsQuery` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVsanInternalSystemCmmdsQuery {
     /// `type`: xsd:string.
     pub type_: Option<String>,
@@ -5474,6 +6581,14 @@ pub struct HostVsanInternalSystemCmmdsQuery {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVsanInternalSystemCmmdsQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.uuid == other.uuid
+            && self.owner == other.owner
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVsanInternalSystemCmmdsQuery {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemCmmdsQuery";
@@ -5493,10 +6608,9 @@ impl ComplexType for HostVsanInternalSystemCmmdsQuery {
         e.opt("owner", &self.owner);
     }
 }
-crate::xml::complex_codec!(HostVsanInternalSystemCmmdsQuery);
 
 /// Data object `HostVsanInternalSystemDeleteVsanObjectsResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVsanInternalSystemDeleteVsanObjectsResult {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -5508,6 +6622,14 @@ pub struct HostVsanInternalSystemDeleteVsanObjectsResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVsanInternalSystemDeleteVsanObjectsResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.success == other.success
+            && self.failure_reason == other.failure_reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemDeleteVsanObjectsResult";
@@ -5527,10 +6649,9 @@ impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
         e.list("failureReason", &self.failure_reason);
     }
 }
-crate::xml::complex_codec!(HostVsanInternalSystemDeleteVsanObjectsResult);
 
 /// Data object `HostVsanInternalSystemVsanObjectOperationResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVsanInternalSystemVsanObjectOperationResult {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -5540,6 +6661,13 @@ pub struct HostVsanInternalSystemVsanObjectOperationResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVsanInternalSystemVsanObjectOperationResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.failure_reason == other.failure_reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanObjectOperationResult";
@@ -5557,10 +6685,9 @@ impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
         e.list("failureReason", &self.failure_reason);
     }
 }
-crate::xml::complex_codec!(HostVsanInternalSystemVsanObjectOperationResult);
 
 /// Data object `HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     /// `diskUuid`: xsd:string.
     pub disk_uuid: String,
@@ -5572,6 +6699,14 @@ pub struct HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_uuid == other.disk_uuid
+            && self.success == other.success
+            && self.failure_reason == other.failure_reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult";
@@ -5591,10 +6726,9 @@ impl ComplexType for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
         e.opt("failureReason", &self.failure_reason);
     }
 }
-crate::xml::complex_codec!(HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult);
 
 /// Data object `HostVvolNQN` of the vSphere API (since 8.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVvolNQN {
     /// `targetNQN`: xsd:string.
     pub target_nqn: String,
@@ -5606,6 +6740,14 @@ pub struct HostVvolNQN {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVvolNQN {
+    fn eq(&self, other: &Self) -> bool {
+        self.target_nqn == other.target_nqn
+            && self.storage_array == other.storage_array
+            && self.online == other.online
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolNQN";
@@ -5625,12 +6767,11 @@ impl ComplexType for HostVvolNQN {
         e.req("online", &self.online);
     }
 }
-crate::xml::complex_codec!(HostVvolNQN);
 
 /// Data object `HostVvolVolume` of the vSphere API (since 6.0).
 ///
 /// Extends [`HostFileSystemVolume`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVvolVolume {
     /// The fields inherited from [`HostFileSystemVolume`].
     pub base_: HostFileSystemVolume,
@@ -5650,6 +6791,19 @@ pub struct HostVvolVolume {
     pub vvol_nqn_fields_available: Option<bool>,
     /// `stretched`: xsd:boolean (since 8.0.3.0).
     pub stretched: Option<bool>,
+}
+impl PartialEq for HostVvolVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sc_id == other.sc_id
+            && self.host_pe == other.host_pe
+            && self.host_vvol_nqn == other.host_vvol_nqn
+            && self.vasa_provider_info == other.vasa_provider_info
+            && self.storage_array == other.storage_array
+            && self.protocol_endpoint_type == other.protocol_endpoint_type
+            && self.vvol_nqn_fields_available == other.vvol_nqn_fields_available
+            && self.stretched == other.stretched
+    }
 }
 impl ComplexType for HostVvolVolume {
     const TYPE_NAME: &'static str = "HostVvolVolume";
@@ -5680,11 +6834,10 @@ impl ComplexType for HostVvolVolume {
         if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
-crate::xml::complex_codec!(HostVvolVolume);
 crate::xml::inherits!(HostVvolVolume, HostFileSystemVolume);
 
 /// Data object `HostVvolVolumeHostVvolNQN` of the vSphere API (since 8.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVvolVolumeHostVvolNQN {
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
@@ -5694,6 +6847,13 @@ pub struct HostVvolVolumeHostVvolNQN {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVvolVolumeHostVvolNQN {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.vvol_nqn == other.vvol_nqn
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVvolVolumeHostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolVolumeHostVvolNQN";
@@ -5711,10 +6871,9 @@ impl ComplexType for HostVvolVolumeHostVvolNQN {
         e.list("vvolNQN", &self.vvol_nqn);
     }
 }
-crate::xml::complex_codec!(HostVvolVolumeHostVvolNQN);
 
 /// Data object `HostVvolVolumeSpecification` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostVvolVolumeSpecification {
     /// `maxSizeInMB`: xsd:long.
     pub max_size_in_mb: i64,
@@ -5732,6 +6891,17 @@ pub struct HostVvolVolumeSpecification {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HostVvolVolumeSpecification {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_size_in_mb == other.max_size_in_mb
+            && self.volume_name == other.volume_name
+            && self.vasa_provider_info == other.vasa_provider_info
+            && self.storage_array == other.storage_array
+            && self.uuid == other.uuid
+            && self.stretched == other.stretched
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HostVvolVolumeSpecification {
     const TYPE_NAME: &'static str = "HostVvolVolumeSpecification";
@@ -5757,12 +6927,11 @@ impl ComplexType for HostVvolVolumeSpecification {
         if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
-crate::xml::complex_codec!(HostVvolVolumeSpecification);
 
 /// Data object `HostWwnChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostWwnChangedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5774,6 +6943,15 @@ pub struct HostWwnChangedEvent {
     pub new_node_wwns: Vec<i64>,
     /// `newPortWwns`: xsd:long.
     pub new_port_wwns: Vec<i64>,
+}
+impl PartialEq for HostWwnChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_node_wwns == other.old_node_wwns
+            && self.old_port_wwns == other.old_port_wwns
+            && self.new_node_wwns == other.new_node_wwns
+            && self.new_port_wwns == other.new_port_wwns
+    }
 }
 impl ComplexType for HostWwnChangedEvent {
     const TYPE_NAME: &'static str = "HostWwnChangedEvent";
@@ -5796,13 +6974,12 @@ impl ComplexType for HostWwnChangedEvent {
         e.list("newPortWwns", &self.new_port_wwns);
     }
 }
-crate::xml::complex_codec!(HostWwnChangedEvent);
 crate::xml::inherits!(HostWwnChangedEvent, HostEvent);
 
 /// Data object `HostWwnConflictEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostWwnConflictEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -5812,6 +6989,14 @@ pub struct HostWwnConflictEvent {
     pub conflicted_hosts: Vec<HostEventArgument>,
     /// `wwn`: xsd:long.
     pub wwn: i64,
+}
+impl PartialEq for HostWwnConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vms == other.conflicted_vms
+            && self.conflicted_hosts == other.conflicted_hosts
+            && self.wwn == other.wwn
+    }
 }
 impl ComplexType for HostWwnConflictEvent {
     const TYPE_NAME: &'static str = "HostWwnConflictEvent";
@@ -5832,16 +7017,20 @@ impl ComplexType for HostWwnConflictEvent {
         e.req("wwn", &self.wwn);
     }
 }
-crate::xml::complex_codec!(HostWwnConflictEvent);
 crate::xml::inherits!(HostWwnConflictEvent, HostEvent);
 
 /// Fault `HotSnapshotMoveNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotCopyNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HotSnapshotMoveNotSupported {
     /// The fields inherited from [`SnapshotCopyNotSupported`].
     pub base_: SnapshotCopyNotSupported,
+}
+impl PartialEq for HotSnapshotMoveNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for HotSnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "HotSnapshotMoveNotSupported";
@@ -5853,7 +7042,6 @@ impl ComplexType for HotSnapshotMoveNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(HotSnapshotMoveNotSupported);
 crate::xml::inherits!(HotSnapshotMoveNotSupported, SnapshotCopyNotSupported);
 
 /// Data object `HourlyTaskScheduler` of the vSphere API (since 2.5).
@@ -5861,12 +7049,18 @@ crate::xml::inherits!(HotSnapshotMoveNotSupported, SnapshotCopyNotSupported);
 /// Extends [`RecurrentTaskScheduler`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHourlyTaskScheduler`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HourlyTaskScheduler {
     /// The fields inherited from [`RecurrentTaskScheduler`].
     pub base_: RecurrentTaskScheduler,
     /// `minute`: xsd:int.
     pub minute: i32,
+}
+impl PartialEq for HourlyTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.minute == other.minute
+    }
 }
 impl ComplexType for HourlyTaskScheduler {
     const TYPE_NAME: &'static str = "HourlyTaskScheduler";
@@ -5883,13 +7077,12 @@ impl ComplexType for HourlyTaskScheduler {
         e.req("minute", &self.minute);
     }
 }
-crate::xml::complex_codec!(HourlyTaskScheduler);
 crate::xml::inherits!(HourlyTaskScheduler, RecurrentTaskScheduler);
 
 /// Fault `HttpFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -5897,6 +7090,13 @@ pub struct HttpFault {
     pub status_code: i32,
     /// `statusMessage`: xsd:string.
     pub status_message: String,
+}
+impl PartialEq for HttpFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.status_code == other.status_code
+            && self.status_message == other.status_message
+    }
 }
 impl ComplexType for HttpFault {
     const TYPE_NAME: &'static str = "HttpFault";
@@ -5915,11 +7115,10 @@ impl ComplexType for HttpFault {
         e.req("statusMessage", &self.status_message);
     }
 }
-crate::xml::complex_codec!(HttpFault);
 crate::xml::inherits!(HttpFault, VimFault);
 
 /// Data object `HttpNfcLeaseCapabilities` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseCapabilities {
     /// `pullModeSupported`: xsd:boolean.
     pub pull_mode_supported: bool,
@@ -5929,6 +7128,13 @@ pub struct HttpNfcLeaseCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.pull_mode_supported == other.pull_mode_supported
+            && self.cors_supported == other.cors_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseCapabilities {
     const TYPE_NAME: &'static str = "HttpNfcLeaseCapabilities";
@@ -5946,10 +7152,9 @@ impl ComplexType for HttpNfcLeaseCapabilities {
         e.req("corsSupported", &self.cors_supported);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseCapabilities);
 
 /// Data object `HttpNfcLeaseDatastoreLeaseInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseDatastoreLeaseInfo {
     /// `datastoreKey`: xsd:string.
     pub datastore_key: String,
@@ -5959,6 +7164,13 @@ pub struct HttpNfcLeaseDatastoreLeaseInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseDatastoreLeaseInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore_key == other.datastore_key
+            && self.hosts == other.hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDatastoreLeaseInfo";
@@ -5976,10 +7188,9 @@ impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseDatastoreLeaseInfo);
 
 /// Data object `HttpNfcLeaseDeviceUrl` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseDeviceUrl {
     /// `key`: xsd:string.
     pub key: String,
@@ -6003,6 +7214,20 @@ pub struct HttpNfcLeaseDeviceUrl {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseDeviceUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.import_key == other.import_key
+            && self.url == other.url
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.disk == other.disk
+            && self.target_id == other.target_id
+            && self.datastore_key == other.datastore_key
+            && self.file_size == other.file_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseDeviceUrl {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDeviceUrl";
@@ -6034,10 +7259,9 @@ impl ComplexType for HttpNfcLeaseDeviceUrl {
         if e.knows(Version::V4_1) { e.opt("fileSize", &self.file_size); }
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseDeviceUrl);
 
 /// Data object `HttpNfcLeaseHostInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseHostInfo {
     /// `url`: xsd:string.
     pub url: String,
@@ -6047,6 +7271,13 @@ pub struct HttpNfcLeaseHostInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseHostInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseHostInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseHostInfo";
@@ -6064,10 +7295,9 @@ impl ComplexType for HttpNfcLeaseHostInfo {
         e.req("sslThumbprint", &self.ssl_thumbprint);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseHostInfo);
 
 /// Data object `HttpNfcLeaseInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseInfo {
     /// `lease`: ManagedObjectReference.
     pub lease: ManagedObjectReference,
@@ -6085,6 +7315,17 @@ pub struct HttpNfcLeaseInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.lease == other.lease
+            && self.entity == other.entity
+            && self.device_url == other.device_url
+            && self.total_disk_capacity_in_kb == other.total_disk_capacity_in_kb
+            && self.lease_timeout == other.lease_timeout
+            && self.host_map == other.host_map
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseInfo";
@@ -6110,10 +7351,9 @@ impl ComplexType for HttpNfcLeaseInfo {
         if e.knows(Version::V4_1) { e.list("hostMap", &self.host_map); }
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseInfo);
 
 /// Data object `HttpNfcLeaseManifestEntry` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseManifestEntry {
     /// `key`: xsd:string.
     pub key: String,
@@ -6135,6 +7375,19 @@ pub struct HttpNfcLeaseManifestEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseManifestEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.sha1 == other.sha1
+            && self.checksum == other.checksum
+            && self.checksum_type == other.checksum_type
+            && self.size == other.size
+            && self.disk == other.disk
+            && self.capacity == other.capacity
+            && self.populated_size == other.populated_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseManifestEntry {
     const TYPE_NAME: &'static str = "HttpNfcLeaseManifestEntry";
@@ -6164,10 +7417,9 @@ impl ComplexType for HttpNfcLeaseManifestEntry {
         e.opt("populatedSize", &self.populated_size);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseManifestEntry);
 
 /// Data object `HttpNfcLeaseProbeResult` of the vSphere API (since 7.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseProbeResult {
     /// `serverAccessible`: xsd:boolean.
     pub server_accessible: bool,
@@ -6175,6 +7427,12 @@ pub struct HttpNfcLeaseProbeResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseProbeResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.server_accessible == other.server_accessible
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseProbeResult {
     const TYPE_NAME: &'static str = "HttpNfcLeaseProbeResult";
@@ -6190,10 +7448,9 @@ impl ComplexType for HttpNfcLeaseProbeResult {
         e.req("serverAccessible", &self.server_accessible);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseProbeResult);
 
 /// Data object `HttpNfcLeaseSourceFile` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpNfcLeaseSourceFile {
     /// `targetDeviceId`: xsd:string.
     pub target_device_id: String,
@@ -6215,6 +7472,19 @@ pub struct HttpNfcLeaseSourceFile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for HttpNfcLeaseSourceFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.target_device_id == other.target_device_id
+            && self.url == other.url
+            && self.member_name == other.member_name
+            && self.create == other.create
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.http_headers == other.http_headers
+            && self.size == other.size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for HttpNfcLeaseSourceFile {
     const TYPE_NAME: &'static str = "HttpNfcLeaseSourceFile";
@@ -6244,10 +7514,9 @@ impl ComplexType for HttpNfcLeaseSourceFile {
         e.opt("size", &self.size);
     }
 }
-crate::xml::complex_codec!(HttpNfcLeaseSourceFile);
 
 /// Data object `ID` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ID {
     /// `id`: xsd:string.
     pub id: String,
@@ -6255,6 +7524,12 @@ pub struct ID {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ID {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ID {
     const TYPE_NAME: &'static str = "ID";
@@ -6270,15 +7545,19 @@ impl ComplexType for ID {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(ID);
 
 /// Fault `IDEDiskNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DiskNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IDEDiskNotSupported {
     /// The fields inherited from [`DiskNotSupported`].
     pub base_: DiskNotSupported,
+}
+impl PartialEq for IDEDiskNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IDEDiskNotSupported {
     const TYPE_NAME: &'static str = "IDEDiskNotSupported";
@@ -6290,13 +7569,12 @@ impl ComplexType for IDEDiskNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IDEDiskNotSupported);
 crate::xml::inherits!(IDEDiskNotSupported, DiskNotSupported);
 
 /// Fault `IORMNotSupportedHostOnDatastore` of the vSphere API (since 4.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IORMNotSupportedHostOnDatastore {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -6306,6 +7584,14 @@ pub struct IORMNotSupportedHostOnDatastore {
     pub datastore_name: String,
     /// `host`: ManagedObjectReference.
     pub host: Vec<ManagedObjectReference>,
+}
+impl PartialEq for IORMNotSupportedHostOnDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.datastore_name == other.datastore_name
+            && self.host == other.host
+    }
 }
 impl ComplexType for IORMNotSupportedHostOnDatastore {
     const TYPE_NAME: &'static str = "IORMNotSupportedHostOnDatastore";
@@ -6326,16 +7612,20 @@ impl ComplexType for IORMNotSupportedHostOnDatastore {
         e.list("host", &self.host);
     }
 }
-crate::xml::complex_codec!(IORMNotSupportedHostOnDatastore);
 crate::xml::inherits!(IORMNotSupportedHostOnDatastore, VimFault);
 
 /// Data object `IScsiBootFailureEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IScsiBootFailureEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for IScsiBootFailureEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IScsiBootFailureEvent {
     const TYPE_NAME: &'static str = "IScsiBootFailureEvent";
@@ -6347,18 +7637,23 @@ impl ComplexType for IScsiBootFailureEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IScsiBootFailureEvent);
 crate::xml::inherits!(IScsiBootFailureEvent, HostEvent);
 
 /// Fault `ImportHostAddFailure` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportHostAddFailure {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `hostIp`: xsd:string.
     pub host_ip: Vec<String>,
+}
+impl PartialEq for ImportHostAddFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_ip == other.host_ip
+    }
 }
 impl ComplexType for ImportHostAddFailure {
     const TYPE_NAME: &'static str = "ImportHostAddFailure";
@@ -6375,18 +7670,23 @@ impl ComplexType for ImportHostAddFailure {
         e.list("hostIp", &self.host_ip);
     }
 }
-crate::xml::complex_codec!(ImportHostAddFailure);
 crate::xml::inherits!(ImportHostAddFailure, DvsFault);
 
 /// Fault `ImportOperationBulkFault` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOperationBulkFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `importFaults`: [`ImportOperationBulkFaultFaultOnImport`].
     pub import_faults: Vec<ImportOperationBulkFaultFaultOnImport>,
+}
+impl PartialEq for ImportOperationBulkFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.import_faults == other.import_faults
+    }
 }
 impl ComplexType for ImportOperationBulkFault {
     const TYPE_NAME: &'static str = "ImportOperationBulkFault";
@@ -6403,11 +7703,10 @@ impl ComplexType for ImportOperationBulkFault {
         e.list("importFaults", &self.import_faults);
     }
 }
-crate::xml::complex_codec!(ImportOperationBulkFault);
 crate::xml::inherits!(ImportOperationBulkFault, DvsFault);
 
 /// Data object `ImportOperationBulkFaultFaultOnImport` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOperationBulkFaultFaultOnImport {
     /// `entityType`: xsd:string.
     pub entity_type: Option<String>,
@@ -6419,6 +7718,14 @@ pub struct ImportOperationBulkFaultFaultOnImport {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ImportOperationBulkFaultFaultOnImport {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_type == other.entity_type
+            && self.key == other.key
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ImportOperationBulkFaultFaultOnImport {
     const TYPE_NAME: &'static str = "ImportOperationBulkFaultFaultOnImport";
@@ -6438,12 +7745,11 @@ impl ComplexType for ImportOperationBulkFaultFaultOnImport {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ImportOperationBulkFaultFaultOnImport);
 
 /// Data object `ImportSpec` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyImportSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportSpec {
     /// `entityConfig`: [`VAppEntityConfigInfo`].
     pub entity_config: Option<VAppEntityConfigInfo>,
@@ -6453,6 +7759,13 @@ pub struct ImportSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ImportSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_config == other.entity_config
+            && self.instantiation_ost == other.instantiation_ost
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ImportSpec {
     const TYPE_NAME: &'static str = "ImportSpec";
@@ -6470,15 +7783,19 @@ impl ComplexType for ImportSpec {
         if e.knows(Version::V5_0) { e.opt("instantiationOst", &self.instantiation_ost); }
     }
 }
-crate::xml::complex_codec!(ImportSpec);
 
 /// Fault `InUseFeatureManipulationDisallowed` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InUseFeatureManipulationDisallowed {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
+}
+impl PartialEq for InUseFeatureManipulationDisallowed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InUseFeatureManipulationDisallowed {
     const TYPE_NAME: &'static str = "InUseFeatureManipulationDisallowed";
@@ -6490,7 +7807,6 @@ impl ComplexType for InUseFeatureManipulationDisallowed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InUseFeatureManipulationDisallowed);
 crate::xml::inherits!(InUseFeatureManipulationDisallowed, NotEnoughLicenses);
 
 /// Fault `InaccessibleDatastore` of the vSphere API (since 2.5).
@@ -6498,12 +7814,18 @@ crate::xml::inherits!(InUseFeatureManipulationDisallowed, NotEnoughLicenses);
 /// Extends [`InvalidDatastore`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInaccessibleDatastore`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InaccessibleDatastore {
     /// The fields inherited from [`InvalidDatastore`].
     pub base_: InvalidDatastore,
     /// `detail`: xsd:string (since 5.0).
     pub detail: Option<String>,
+}
+impl PartialEq for InaccessibleDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.detail == other.detail
+    }
 }
 impl ComplexType for InaccessibleDatastore {
     const TYPE_NAME: &'static str = "InaccessibleDatastore";
@@ -6520,16 +7842,20 @@ impl ComplexType for InaccessibleDatastore {
         if e.knows(Version::V5_0) { e.opt("detail", &self.detail); }
     }
 }
-crate::xml::complex_codec!(InaccessibleDatastore);
 crate::xml::inherits!(InaccessibleDatastore, InvalidDatastore);
 
 /// Fault `InaccessibleFTMetadataDatastore` of the vSphere API (since 6.0).
 ///
 /// Extends [`InaccessibleDatastore`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InaccessibleFTMetadataDatastore {
     /// The fields inherited from [`InaccessibleDatastore`].
     pub base_: InaccessibleDatastore,
+}
+impl PartialEq for InaccessibleFTMetadataDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InaccessibleFTMetadataDatastore {
     const TYPE_NAME: &'static str = "InaccessibleFTMetadataDatastore";
@@ -6541,18 +7867,23 @@ impl ComplexType for InaccessibleFTMetadataDatastore {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InaccessibleFTMetadataDatastore);
 crate::xml::inherits!(InaccessibleFTMetadataDatastore, InaccessibleDatastore);
 
 /// Fault `InaccessibleVFlashSource` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InaccessibleVFlashSource {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for InaccessibleVFlashSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for InaccessibleVFlashSource {
     const TYPE_NAME: &'static str = "InaccessibleVFlashSource";
@@ -6569,18 +7900,23 @@ impl ComplexType for InaccessibleVFlashSource {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(InaccessibleVFlashSource);
 crate::xml::inherits!(InaccessibleVFlashSource, VimFault);
 
 /// Fault `IncompatibleDefaultDevice` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncompatibleDefaultDevice {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for IncompatibleDefaultDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for IncompatibleDefaultDevice {
     const TYPE_NAME: &'static str = "IncompatibleDefaultDevice";
@@ -6597,13 +7933,12 @@ impl ComplexType for IncompatibleDefaultDevice {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(IncompatibleDefaultDevice);
 crate::xml::inherits!(IncompatibleDefaultDevice, MigrationFault);
 
 /// Fault `IncompatibleHostForFtSecondary` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncompatibleHostForFtSecondary {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -6611,6 +7946,13 @@ pub struct IncompatibleHostForFtSecondary {
     pub host: ManagedObjectReference,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for IncompatibleHostForFtSecondary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.error == other.error
+    }
 }
 impl ComplexType for IncompatibleHostForFtSecondary {
     const TYPE_NAME: &'static str = "IncompatibleHostForFtSecondary";
@@ -6629,13 +7971,12 @@ impl ComplexType for IncompatibleHostForFtSecondary {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(IncompatibleHostForFtSecondary);
 crate::xml::inherits!(IncompatibleHostForFtSecondary, VmFaultToleranceIssue);
 
 /// Fault `IncompatibleHostForVmReplication` of the vSphere API (since 6.0).
 ///
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncompatibleHostForVmReplication {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
@@ -6645,6 +7986,14 @@ pub struct IncompatibleHostForVmReplication {
     pub host_name: String,
     /// `reason`: xsd:string.
     pub reason: String,
+}
+impl PartialEq for IncompatibleHostForVmReplication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.host_name == other.host_name
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for IncompatibleHostForVmReplication {
     const TYPE_NAME: &'static str = "IncompatibleHostForVmReplication";
@@ -6665,18 +8014,23 @@ impl ComplexType for IncompatibleHostForVmReplication {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(IncompatibleHostForVmReplication);
 crate::xml::inherits!(IncompatibleHostForVmReplication, ReplicationFault);
 
 /// Fault `IncompatibleSetting` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncompatibleSetting {
     /// The fields inherited from [`InvalidArgument`].
     pub base_: InvalidArgument,
     /// `conflictingProperty`: xsd:string.
     pub conflicting_property: String,
+}
+impl PartialEq for IncompatibleSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicting_property == other.conflicting_property
+    }
 }
 impl ComplexType for IncompatibleSetting {
     const TYPE_NAME: &'static str = "IncompatibleSetting";
@@ -6693,16 +8047,20 @@ impl ComplexType for IncompatibleSetting {
         e.req("conflictingProperty", &self.conflicting_property);
     }
 }
-crate::xml::complex_codec!(IncompatibleSetting);
 crate::xml::inherits!(IncompatibleSetting, InvalidArgument);
 
 /// Fault `IncorrectFileType` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncorrectFileType {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for IncorrectFileType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IncorrectFileType {
     const TYPE_NAME: &'static str = "IncorrectFileType";
@@ -6714,16 +8072,20 @@ impl ComplexType for IncorrectFileType {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IncorrectFileType);
 crate::xml::inherits!(IncorrectFileType, FileFault);
 
 /// Fault `IncorrectHostInformation` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncorrectHostInformation {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
+}
+impl PartialEq for IncorrectHostInformation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IncorrectHostInformation {
     const TYPE_NAME: &'static str = "IncorrectHostInformation";
@@ -6735,16 +8097,20 @@ impl ComplexType for IncorrectHostInformation {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IncorrectHostInformation);
 crate::xml::inherits!(IncorrectHostInformation, NotEnoughLicenses);
 
 /// Data object `IncorrectHostInformationEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IncorrectHostInformationEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
+}
+impl PartialEq for IncorrectHostInformationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IncorrectHostInformationEvent {
     const TYPE_NAME: &'static str = "IncorrectHostInformationEvent";
@@ -6756,16 +8122,20 @@ impl ComplexType for IncorrectHostInformationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IncorrectHostInformationEvent);
 crate::xml::inherits!(IncorrectHostInformationEvent, LicenseEvent);
 
 /// Fault `IndependentDiskVMotionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IndependentDiskVMotionNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
+}
+impl PartialEq for IndependentDiskVMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IndependentDiskVMotionNotSupported {
     const TYPE_NAME: &'static str = "IndependentDiskVMotionNotSupported";
@@ -6777,16 +8147,20 @@ impl ComplexType for IndependentDiskVMotionNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IndependentDiskVMotionNotSupported);
 crate::xml::inherits!(IndependentDiskVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Data object `InfoUpgradeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`UpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InfoUpgradeEvent {
     /// The fields inherited from [`UpgradeEvent`].
     pub base_: UpgradeEvent,
+}
+impl PartialEq for InfoUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InfoUpgradeEvent {
     const TYPE_NAME: &'static str = "InfoUpgradeEvent";
@@ -6798,13 +8172,12 @@ impl ComplexType for InfoUpgradeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InfoUpgradeEvent);
 crate::xml::inherits!(InfoUpgradeEvent, UpgradeEvent);
 
 /// Data object `InheritablePolicy` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInheritablePolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InheritablePolicy {
     /// `inherited`: xsd:boolean.
     pub inherited: bool,
@@ -6812,6 +8185,12 @@ pub struct InheritablePolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for InheritablePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.inherited == other.inherited
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for InheritablePolicy {
     const TYPE_NAME: &'static str = "InheritablePolicy";
@@ -6827,12 +8206,11 @@ impl ComplexType for InheritablePolicy {
         e.req("inherited", &self.inherited);
     }
 }
-crate::xml::complex_codec!(InheritablePolicy);
 
 /// Fault `InsufficientAgentVmsDeployed` of the vSphere API (since 5.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientAgentVmsDeployed {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -6842,6 +8220,14 @@ pub struct InsufficientAgentVmsDeployed {
     pub required_num_agent_vms: i32,
     /// `currentNumAgentVms`: xsd:int.
     pub current_num_agent_vms: i32,
+}
+impl PartialEq for InsufficientAgentVmsDeployed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.required_num_agent_vms == other.required_num_agent_vms
+            && self.current_num_agent_vms == other.current_num_agent_vms
+    }
 }
 impl ComplexType for InsufficientAgentVmsDeployed {
     const TYPE_NAME: &'static str = "InsufficientAgentVmsDeployed";
@@ -6862,13 +8248,12 @@ impl ComplexType for InsufficientAgentVmsDeployed {
         e.req("currentNumAgentVms", &self.current_num_agent_vms);
     }
 }
-crate::xml::complex_codec!(InsufficientAgentVmsDeployed);
 crate::xml::inherits!(InsufficientAgentVmsDeployed, InsufficientResourcesFault);
 
 /// Fault `InsufficientCpuResourcesFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientCpuResourcesFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -6876,6 +8261,13 @@ pub struct InsufficientCpuResourcesFault {
     pub unreserved: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientCpuResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unreserved == other.unreserved
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientCpuResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientCpuResourcesFault";
@@ -6894,16 +8286,20 @@ impl ComplexType for InsufficientCpuResourcesFault {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientCpuResourcesFault);
 crate::xml::inherits!(InsufficientCpuResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientDisks` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientDisks {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for InsufficientDisks {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientDisks {
     const TYPE_NAME: &'static str = "InsufficientDisks";
@@ -6915,16 +8311,20 @@ impl ComplexType for InsufficientDisks {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientDisks);
 crate::xml::inherits!(InsufficientDisks, VsanDiskFault);
 
 /// Data object `InsufficientFailoverResourcesEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientFailoverResourcesEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
+}
+impl PartialEq for InsufficientFailoverResourcesEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientFailoverResourcesEvent {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesEvent";
@@ -6936,16 +8336,20 @@ impl ComplexType for InsufficientFailoverResourcesEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientFailoverResourcesEvent);
 crate::xml::inherits!(InsufficientFailoverResourcesEvent, ClusterEvent);
 
 /// Fault `InsufficientFailoverResourcesFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientFailoverResourcesFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InsufficientFailoverResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientFailoverResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesFault";
@@ -6957,16 +8361,20 @@ impl ComplexType for InsufficientFailoverResourcesFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientFailoverResourcesFault);
 crate::xml::inherits!(InsufficientFailoverResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientGraphicsResourcesFault` of the vSphere API (since 6.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientGraphicsResourcesFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InsufficientGraphicsResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientGraphicsResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientGraphicsResourcesFault";
@@ -6978,7 +8386,6 @@ impl ComplexType for InsufficientGraphicsResourcesFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientGraphicsResourcesFault);
 crate::xml::inherits!(InsufficientGraphicsResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientHostCapacityFault` of the vSphere API (since 2.5).
@@ -6986,12 +8393,18 @@ crate::xml::inherits!(InsufficientGraphicsResourcesFault, InsufficientResourcesF
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInsufficientHostCapacityFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientHostCapacityFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+}
+impl PartialEq for InsufficientHostCapacityFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for InsufficientHostCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCapacityFault";
@@ -7008,13 +8421,12 @@ impl ComplexType for InsufficientHostCapacityFault {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(InsufficientHostCapacityFault);
 crate::xml::inherits!(InsufficientHostCapacityFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientHostCpuCapacityFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`InsufficientHostCapacityFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientHostCpuCapacityFault {
     /// The fields inherited from [`InsufficientHostCapacityFault`].
     pub base_: InsufficientHostCapacityFault,
@@ -7022,6 +8434,13 @@ pub struct InsufficientHostCpuCapacityFault {
     pub unreserved: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientHostCpuCapacityFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unreserved == other.unreserved
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientHostCpuCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCpuCapacityFault";
@@ -7040,13 +8459,12 @@ impl ComplexType for InsufficientHostCpuCapacityFault {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientHostCpuCapacityFault);
 crate::xml::inherits!(InsufficientHostCpuCapacityFault, InsufficientHostCapacityFault);
 
 /// Fault `InsufficientHostMemoryCapacityFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`InsufficientHostCapacityFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientHostMemoryCapacityFault {
     /// The fields inherited from [`InsufficientHostCapacityFault`].
     pub base_: InsufficientHostCapacityFault,
@@ -7054,6 +8472,13 @@ pub struct InsufficientHostMemoryCapacityFault {
     pub unreserved: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientHostMemoryCapacityFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unreserved == other.unreserved
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientHostMemoryCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostMemoryCapacityFault";
@@ -7072,13 +8497,12 @@ impl ComplexType for InsufficientHostMemoryCapacityFault {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientHostMemoryCapacityFault);
 crate::xml::inherits!(InsufficientHostMemoryCapacityFault, InsufficientHostCapacityFault);
 
 /// Fault `InsufficientMemoryResourcesFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientMemoryResourcesFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -7086,6 +8510,13 @@ pub struct InsufficientMemoryResourcesFault {
     pub unreserved: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientMemoryResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unreserved == other.unreserved
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientMemoryResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientMemoryResourcesFault";
@@ -7104,16 +8535,20 @@ impl ComplexType for InsufficientMemoryResourcesFault {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientMemoryResourcesFault);
 crate::xml::inherits!(InsufficientMemoryResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientNetworkCapacity` of the vSphere API (since 6.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientNetworkCapacity {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InsufficientNetworkCapacity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientNetworkCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkCapacity";
@@ -7125,13 +8560,12 @@ impl ComplexType for InsufficientNetworkCapacity {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientNetworkCapacity);
 crate::xml::inherits!(InsufficientNetworkCapacity, InsufficientResourcesFault);
 
 /// Fault `InsufficientNetworkResourcePoolCapacity` of the vSphere API (since 6.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientNetworkResourcePoolCapacity {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -7147,6 +8581,17 @@ pub struct InsufficientNetworkResourcePoolCapacity {
     pub requested: i64,
     /// `device`: xsd:string.
     pub device: Vec<String>,
+}
+impl PartialEq for InsufficientNetworkResourcePoolCapacity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dvs_name == other.dvs_name
+            && self.dvs_uuid == other.dvs_uuid
+            && self.resource_pool_key == other.resource_pool_key
+            && self.available == other.available
+            && self.requested == other.requested
+            && self.device == other.device
+    }
 }
 impl ComplexType for InsufficientNetworkResourcePoolCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkResourcePoolCapacity";
@@ -7173,16 +8618,20 @@ impl ComplexType for InsufficientNetworkResourcePoolCapacity {
         e.list("device", &self.device);
     }
 }
-crate::xml::complex_codec!(InsufficientNetworkResourcePoolCapacity);
 crate::xml::inherits!(InsufficientNetworkResourcePoolCapacity, InsufficientResourcesFault);
 
 /// Fault `InsufficientPerCpuCapacity` of the vSphere API (since 2.5).
 ///
 /// Extends [`InsufficientHostCapacityFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientPerCpuCapacity {
     /// The fields inherited from [`InsufficientHostCapacityFault`].
     pub base_: InsufficientHostCapacityFault,
+}
+impl PartialEq for InsufficientPerCpuCapacity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientPerCpuCapacity {
     const TYPE_NAME: &'static str = "InsufficientPerCpuCapacity";
@@ -7194,7 +8643,6 @@ impl ComplexType for InsufficientPerCpuCapacity {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientPerCpuCapacity);
 crate::xml::inherits!(InsufficientPerCpuCapacity, InsufficientHostCapacityFault);
 
 /// Fault `InsufficientResourcesFault` of the vSphere API (since 2.5).
@@ -7202,10 +8650,15 @@ crate::xml::inherits!(InsufficientPerCpuCapacity, InsufficientHostCapacityFault)
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInsufficientResourcesFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientResourcesFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InsufficientResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientResourcesFault";
@@ -7217,13 +8670,12 @@ impl ComplexType for InsufficientResourcesFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientResourcesFault);
 crate::xml::inherits!(InsufficientResourcesFault, VimFault);
 
 /// Fault `InsufficientStandbyCpuResource` of the vSphere API (since 4.0).
 ///
 /// Extends [`InsufficientStandbyResource`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientStandbyCpuResource {
     /// The fields inherited from [`InsufficientStandbyResource`].
     pub base_: InsufficientStandbyResource,
@@ -7231,6 +8683,13 @@ pub struct InsufficientStandbyCpuResource {
     pub available: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientStandbyCpuResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.available == other.available
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientStandbyCpuResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyCpuResource";
@@ -7249,13 +8708,12 @@ impl ComplexType for InsufficientStandbyCpuResource {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientStandbyCpuResource);
 crate::xml::inherits!(InsufficientStandbyCpuResource, InsufficientStandbyResource);
 
 /// Fault `InsufficientStandbyMemoryResource` of the vSphere API (since 4.0).
 ///
 /// Extends [`InsufficientStandbyResource`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientStandbyMemoryResource {
     /// The fields inherited from [`InsufficientStandbyResource`].
     pub base_: InsufficientStandbyResource,
@@ -7263,6 +8721,13 @@ pub struct InsufficientStandbyMemoryResource {
     pub available: i64,
     /// `requested`: xsd:long.
     pub requested: i64,
+}
+impl PartialEq for InsufficientStandbyMemoryResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.available == other.available
+            && self.requested == other.requested
+    }
 }
 impl ComplexType for InsufficientStandbyMemoryResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyMemoryResource";
@@ -7281,7 +8746,6 @@ impl ComplexType for InsufficientStandbyMemoryResource {
         e.req("requested", &self.requested);
     }
 }
-crate::xml::complex_codec!(InsufficientStandbyMemoryResource);
 crate::xml::inherits!(InsufficientStandbyMemoryResource, InsufficientStandbyResource);
 
 /// Fault `InsufficientStandbyResource` of the vSphere API (since 4.0).
@@ -7289,10 +8753,15 @@ crate::xml::inherits!(InsufficientStandbyMemoryResource, InsufficientStandbyReso
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInsufficientStandbyResource`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientStandbyResource {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InsufficientStandbyResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientStandbyResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyResource";
@@ -7304,13 +8773,12 @@ impl ComplexType for InsufficientStandbyResource {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientStandbyResource);
 crate::xml::inherits!(InsufficientStandbyResource, InsufficientResourcesFault);
 
 /// Fault `InsufficientStorageIops` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientStorageIops {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -7320,6 +8788,14 @@ pub struct InsufficientStorageIops {
     pub requested_iops: i64,
     /// `datastoreName`: xsd:string.
     pub datastore_name: String,
+}
+impl PartialEq for InsufficientStorageIops {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unreserved_iops == other.unreserved_iops
+            && self.requested_iops == other.requested_iops
+            && self.datastore_name == other.datastore_name
+    }
 }
 impl ComplexType for InsufficientStorageIops {
     const TYPE_NAME: &'static str = "InsufficientStorageIops";
@@ -7340,16 +8816,20 @@ impl ComplexType for InsufficientStorageIops {
         e.req("datastoreName", &self.datastore_name);
     }
 }
-crate::xml::complex_codec!(InsufficientStorageIops);
 crate::xml::inherits!(InsufficientStorageIops, VimFault);
 
 /// Fault `InsufficientStorageSpace` of the vSphere API (since 5.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientStorageSpace {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InsufficientStorageSpace {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InsufficientStorageSpace {
     const TYPE_NAME: &'static str = "InsufficientStorageSpace";
@@ -7361,13 +8841,12 @@ impl ComplexType for InsufficientStorageSpace {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InsufficientStorageSpace);
 crate::xml::inherits!(InsufficientStorageSpace, InsufficientResourcesFault);
 
 /// Fault `InsufficientVFlashResourcesFault` of the vSphere API (since 5.5).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InsufficientVFlashResourcesFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -7379,6 +8858,15 @@ pub struct InsufficientVFlashResourcesFault {
     pub requested_space_in_mb: Option<i64>,
     /// `requestedSpace`: xsd:long.
     pub requested_space: i64,
+}
+impl PartialEq for InsufficientVFlashResourcesFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.free_space_in_mb == other.free_space_in_mb
+            && self.free_space == other.free_space
+            && self.requested_space_in_mb == other.requested_space_in_mb
+            && self.requested_space == other.requested_space
+    }
 }
 impl ComplexType for InsufficientVFlashResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientVFlashResourcesFault";
@@ -7401,18 +8889,23 @@ impl ComplexType for InsufficientVFlashResourcesFault {
         e.req("requestedSpace", &self.requested_space);
     }
 }
-crate::xml::complex_codec!(InsufficientVFlashResourcesFault);
 crate::xml::inherits!(InsufficientVFlashResourcesFault, InsufficientResourcesFault);
 
 /// Data object `IntExpression` of the vSphere API (since 5.5).
 ///
 /// Extends [`NegatableExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IntExpression {
     /// The fields inherited from [`NegatableExpression`].
     pub base_: NegatableExpression,
     /// `value`: xsd:int.
     pub value: Option<i32>,
+}
+impl PartialEq for IntExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for IntExpression {
     const TYPE_NAME: &'static str = "IntExpression";
@@ -7429,13 +8922,12 @@ impl ComplexType for IntExpression {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(IntExpression);
 crate::xml::inherits!(IntExpression, NegatableExpression);
 
 /// Data object `IntOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IntOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -7445,6 +8937,14 @@ pub struct IntOption {
     pub max: i32,
     /// `defaultValue`: xsd:int.
     pub default_value: i32,
+}
+impl PartialEq for IntOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.min == other.min
+            && self.max == other.max
+            && self.default_value == other.default_value
+    }
 }
 impl ComplexType for IntOption {
     const TYPE_NAME: &'static str = "IntOption";
@@ -7465,18 +8965,23 @@ impl ComplexType for IntOption {
         e.req("defaultValue", &self.default_value);
     }
 }
-crate::xml::complex_codec!(IntOption);
 crate::xml::inherits!(IntOption, OptionType);
 
 /// Data object `IntPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IntPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `value`: xsd:int.
     pub value: Option<i32>,
+}
+impl PartialEq for IntPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for IntPolicy {
     const TYPE_NAME: &'static str = "IntPolicy";
@@ -7493,16 +8998,20 @@ impl ComplexType for IntPolicy {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(IntPolicy);
 crate::xml::inherits!(IntPolicy, InheritablePolicy);
 
 /// Fault `InvalidAffinitySettingFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidAffinitySettingFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidAffinitySettingFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidAffinitySettingFault {
     const TYPE_NAME: &'static str = "InvalidAffinitySettingFault";
@@ -7514,7 +9023,6 @@ impl ComplexType for InvalidAffinitySettingFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidAffinitySettingFault);
 crate::xml::inherits!(InvalidAffinitySettingFault, VimFault);
 
 /// Fault `InvalidArgument` of the vSphere API (since 2.5).
@@ -7522,12 +9030,18 @@ crate::xml::inherits!(InvalidAffinitySettingFault, VimFault);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidArgument`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidArgument {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `invalidProperty`: xsd:string.
     pub invalid_property: Option<String>,
+}
+impl PartialEq for InvalidArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.invalid_property == other.invalid_property
+    }
 }
 impl ComplexType for InvalidArgument {
     const TYPE_NAME: &'static str = "InvalidArgument";
@@ -7544,16 +9058,20 @@ impl ComplexType for InvalidArgument {
         e.opt("invalidProperty", &self.invalid_property);
     }
 }
-crate::xml::complex_codec!(InvalidArgument);
 crate::xml::inherits!(InvalidArgument, RuntimeFault);
 
 /// Fault `InvalidBmcRole` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidBmcRole {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidBmcRole {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidBmcRole {
     const TYPE_NAME: &'static str = "InvalidBmcRole";
@@ -7565,16 +9083,20 @@ impl ComplexType for InvalidBmcRole {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidBmcRole);
 crate::xml::inherits!(InvalidBmcRole, VimFault);
 
 /// Fault `InvalidBundle` of the vSphere API (since 2.5).
 ///
 /// Extends [`PlatformConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidBundle {
     /// The fields inherited from [`PlatformConfigFault`].
     pub base_: PlatformConfigFault,
+}
+impl PartialEq for InvalidBundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidBundle {
     const TYPE_NAME: &'static str = "InvalidBundle";
@@ -7586,16 +9108,20 @@ impl ComplexType for InvalidBundle {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidBundle);
 crate::xml::inherits!(InvalidBundle, PlatformConfigFault);
 
 /// Fault `InvalidCAMCertificate` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidCAMServer`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidCAMCertificate {
     /// The fields inherited from [`InvalidCAMServer`].
     pub base_: InvalidCAMServer,
+}
+impl PartialEq for InvalidCAMCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidCAMCertificate {
     const TYPE_NAME: &'static str = "InvalidCAMCertificate";
@@ -7607,7 +9133,6 @@ impl ComplexType for InvalidCAMCertificate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidCAMCertificate);
 crate::xml::inherits!(InvalidCAMCertificate, InvalidCAMServer);
 
 /// Fault `InvalidCAMServer` of the vSphere API (since 5.0).
@@ -7615,12 +9140,18 @@ crate::xml::inherits!(InvalidCAMCertificate, InvalidCAMServer);
 /// Extends [`ActiveDirectoryFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidCAMServer`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidCAMServer {
     /// The fields inherited from [`ActiveDirectoryFault`].
     pub base_: ActiveDirectoryFault,
     /// `camServer`: xsd:string.
     pub cam_server: String,
+}
+impl PartialEq for InvalidCAMServer {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.cam_server == other.cam_server
+    }
 }
 impl ComplexType for InvalidCAMServer {
     const TYPE_NAME: &'static str = "InvalidCAMServer";
@@ -7637,16 +9168,20 @@ impl ComplexType for InvalidCAMServer {
         e.req("camServer", &self.cam_server);
     }
 }
-crate::xml::complex_codec!(InvalidCAMServer);
 crate::xml::inherits!(InvalidCAMServer, ActiveDirectoryFault);
 
 /// Fault `InvalidClientCertificate` of the vSphere API (since 2.5u2).
 ///
 /// Extends [`InvalidLogin`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidClientCertificate {
     /// The fields inherited from [`InvalidLogin`].
     pub base_: InvalidLogin,
+}
+impl PartialEq for InvalidClientCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidClientCertificate {
     const TYPE_NAME: &'static str = "InvalidClientCertificate";
@@ -7658,16 +9193,20 @@ impl ComplexType for InvalidClientCertificate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidClientCertificate);
 crate::xml::inherits!(InvalidClientCertificate, InvalidLogin);
 
 /// Fault `InvalidCollectorVersion` of the vSphere API (since 2.5).
 ///
 /// Extends [`MethodFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidCollectorVersion {
     /// The fields inherited from [`MethodFault`].
     pub base_: MethodFault,
+}
+impl PartialEq for InvalidCollectorVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidCollectorVersion {
     const TYPE_NAME: &'static str = "InvalidCollectorVersion";
@@ -7679,18 +9218,23 @@ impl ComplexType for InvalidCollectorVersion {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidCollectorVersion);
 crate::xml::inherits!(InvalidCollectorVersion, MethodFault);
 
 /// Fault `InvalidController` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidController {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
     /// `controllerKey`: xsd:int.
     pub controller_key: i32,
+}
+impl PartialEq for InvalidController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.controller_key == other.controller_key
+    }
 }
 impl ComplexType for InvalidController {
     const TYPE_NAME: &'static str = "InvalidController";
@@ -7707,13 +9251,12 @@ impl ComplexType for InvalidController {
         e.req("controllerKey", &self.controller_key);
     }
 }
-crate::xml::complex_codec!(InvalidController);
 crate::xml::inherits!(InvalidController, InvalidDeviceSpec);
 
 /// Fault `InvalidDasConfigArgument` of the vSphere API (since 5.1).
 ///
 /// Extends [`InvalidArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDasConfigArgument {
     /// The fields inherited from [`InvalidArgument`].
     pub base_: InvalidArgument,
@@ -7721,6 +9264,13 @@ pub struct InvalidDasConfigArgument {
     pub entry: Option<String>,
     /// `clusterName`: xsd:string.
     pub cluster_name: Option<String>,
+}
+impl PartialEq for InvalidDasConfigArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entry == other.entry
+            && self.cluster_name == other.cluster_name
+    }
 }
 impl ComplexType for InvalidDasConfigArgument {
     const TYPE_NAME: &'static str = "InvalidDasConfigArgument";
@@ -7739,13 +9289,12 @@ impl ComplexType for InvalidDasConfigArgument {
         e.opt("clusterName", &self.cluster_name);
     }
 }
-crate::xml::complex_codec!(InvalidDasConfigArgument);
 crate::xml::inherits!(InvalidDasConfigArgument, InvalidArgument);
 
 /// Fault `InvalidDasRestartPriorityForFtVm` of the vSphere API (since 4.1).
 ///
 /// Extends [`InvalidArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDasRestartPriorityForFtVm {
     /// The fields inherited from [`InvalidArgument`].
     pub base_: InvalidArgument,
@@ -7753,6 +9302,13 @@ pub struct InvalidDasRestartPriorityForFtVm {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for InvalidDasRestartPriorityForFtVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for InvalidDasRestartPriorityForFtVm {
     const TYPE_NAME: &'static str = "InvalidDasRestartPriorityForFtVm";
@@ -7771,7 +9327,6 @@ impl ComplexType for InvalidDasRestartPriorityForFtVm {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(InvalidDasRestartPriorityForFtVm);
 crate::xml::inherits!(InvalidDasRestartPriorityForFtVm, InvalidArgument);
 
 /// Fault `InvalidDatastore` of the vSphere API (since 2.5).
@@ -7779,7 +9334,7 @@ crate::xml::inherits!(InvalidDasRestartPriorityForFtVm, InvalidArgument);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidDatastore`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDatastore {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -7787,6 +9342,13 @@ pub struct InvalidDatastore {
     pub datastore: Option<ManagedObjectReference>,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for InvalidDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.name == other.name
+    }
 }
 impl ComplexType for InvalidDatastore {
     const TYPE_NAME: &'static str = "InvalidDatastore";
@@ -7805,18 +9367,23 @@ impl ComplexType for InvalidDatastore {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(InvalidDatastore);
 crate::xml::inherits!(InvalidDatastore, VimFault);
 
 /// Fault `InvalidDatastorePath` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDatastore`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDatastorePath {
     /// The fields inherited from [`InvalidDatastore`].
     pub base_: InvalidDatastore,
     /// `datastorePath`: xsd:string.
     pub datastore_path: String,
+}
+impl PartialEq for InvalidDatastorePath {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore_path == other.datastore_path
+    }
 }
 impl ComplexType for InvalidDatastorePath {
     const TYPE_NAME: &'static str = "InvalidDatastorePath";
@@ -7833,18 +9400,23 @@ impl ComplexType for InvalidDatastorePath {
         e.req("datastorePath", &self.datastore_path);
     }
 }
-crate::xml::complex_codec!(InvalidDatastorePath);
 crate::xml::inherits!(InvalidDatastorePath, InvalidDatastore);
 
 /// Fault `InvalidDatastoreState` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDatastoreState {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `datastoreName`: xsd:string.
     pub datastore_name: Option<String>,
+}
+impl PartialEq for InvalidDatastoreState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore_name == other.datastore_name
+    }
 }
 impl ComplexType for InvalidDatastoreState {
     const TYPE_NAME: &'static str = "InvalidDatastoreState";
@@ -7861,16 +9433,20 @@ impl ComplexType for InvalidDatastoreState {
         e.opt("datastoreName", &self.datastore_name);
     }
 }
-crate::xml::complex_codec!(InvalidDatastoreState);
 crate::xml::inherits!(InvalidDatastoreState, InvalidState);
 
 /// Fault `InvalidDeviceBacking` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDeviceBacking {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for InvalidDeviceBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidDeviceBacking {
     const TYPE_NAME: &'static str = "InvalidDeviceBacking";
@@ -7882,13 +9458,12 @@ impl ComplexType for InvalidDeviceBacking {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidDeviceBacking);
 crate::xml::inherits!(InvalidDeviceBacking, InvalidDeviceSpec);
 
 /// Fault `InvalidDeviceOperation` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDeviceOperation {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
@@ -7896,6 +9471,13 @@ pub struct InvalidDeviceOperation {
     pub bad_op: Option<VirtualDeviceConfigSpecOperation>,
     /// `badFileOp`: [`VirtualDeviceConfigSpecFileOperation`].
     pub bad_file_op: Option<VirtualDeviceConfigSpecFileOperation>,
+}
+impl PartialEq for InvalidDeviceOperation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.bad_op == other.bad_op
+            && self.bad_file_op == other.bad_file_op
+    }
 }
 impl ComplexType for InvalidDeviceOperation {
     const TYPE_NAME: &'static str = "InvalidDeviceOperation";
@@ -7914,7 +9496,6 @@ impl ComplexType for InvalidDeviceOperation {
         e.opt("badFileOp", &self.bad_file_op);
     }
 }
-crate::xml::complex_codec!(InvalidDeviceOperation);
 crate::xml::inherits!(InvalidDeviceOperation, InvalidDeviceSpec);
 
 /// Fault `InvalidDeviceSpec` of the vSphere API (since 2.5).
@@ -7922,12 +9503,18 @@ crate::xml::inherits!(InvalidDeviceOperation, InvalidDeviceSpec);
 /// Extends [`InvalidVmConfig`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidDeviceSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDeviceSpec {
     /// The fields inherited from [`InvalidVmConfig`].
     pub base_: InvalidVmConfig,
     /// `deviceIndex`: xsd:int.
     pub device_index: i32,
+}
+impl PartialEq for InvalidDeviceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_index == other.device_index
+    }
 }
 impl ComplexType for InvalidDeviceSpec {
     const TYPE_NAME: &'static str = "InvalidDeviceSpec";
@@ -7944,16 +9531,20 @@ impl ComplexType for InvalidDeviceSpec {
         e.req("deviceIndex", &self.device_index);
     }
 }
-crate::xml::complex_codec!(InvalidDeviceSpec);
 crate::xml::inherits!(InvalidDeviceSpec, InvalidVmConfig);
 
 /// Fault `InvalidDiskFormat` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidFormat`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDiskFormat {
     /// The fields inherited from [`InvalidFormat`].
     pub base_: InvalidFormat,
+}
+impl PartialEq for InvalidDiskFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidDiskFormat {
     const TYPE_NAME: &'static str = "InvalidDiskFormat";
@@ -7965,13 +9556,12 @@ impl ComplexType for InvalidDiskFormat {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidDiskFormat);
 crate::xml::inherits!(InvalidDiskFormat, InvalidFormat);
 
 /// Fault `InvalidDrsBehaviorForFtVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`InvalidArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidDrsBehaviorForFtVm {
     /// The fields inherited from [`InvalidArgument`].
     pub base_: InvalidArgument,
@@ -7979,6 +9569,13 @@ pub struct InvalidDrsBehaviorForFtVm {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for InvalidDrsBehaviorForFtVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for InvalidDrsBehaviorForFtVm {
     const TYPE_NAME: &'static str = "InvalidDrsBehaviorForFtVm";
@@ -7997,18 +9594,23 @@ impl ComplexType for InvalidDrsBehaviorForFtVm {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(InvalidDrsBehaviorForFtVm);
 crate::xml::inherits!(InvalidDrsBehaviorForFtVm, InvalidArgument);
 
 /// Data object `InvalidEditionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidEditionEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `feature`: xsd:string.
     pub feature: String,
+}
+impl PartialEq for InvalidEditionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature == other.feature
+    }
 }
 impl ComplexType for InvalidEditionEvent {
     const TYPE_NAME: &'static str = "InvalidEditionEvent";
@@ -8025,18 +9627,23 @@ impl ComplexType for InvalidEditionEvent {
         e.req("feature", &self.feature);
     }
 }
-crate::xml::complex_codec!(InvalidEditionEvent);
 crate::xml::inherits!(InvalidEditionEvent, LicenseEvent);
 
 /// Fault `InvalidEditionLicense` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidEditionLicense {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `feature`: xsd:string.
     pub feature: String,
+}
+impl PartialEq for InvalidEditionLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature == other.feature
+    }
 }
 impl ComplexType for InvalidEditionLicense {
     const TYPE_NAME: &'static str = "InvalidEditionLicense";
@@ -8053,16 +9660,20 @@ impl ComplexType for InvalidEditionLicense {
         e.req("feature", &self.feature);
     }
 }
-crate::xml::complex_codec!(InvalidEditionLicense);
 crate::xml::inherits!(InvalidEditionLicense, NotEnoughLicenses);
 
 /// Fault `InvalidEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidEvent {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidEvent {
     const TYPE_NAME: &'static str = "InvalidEvent";
@@ -8074,7 +9685,6 @@ impl ComplexType for InvalidEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidEvent);
 crate::xml::inherits!(InvalidEvent, VimFault);
 
 /// Fault `InvalidFolder` of the vSphere API (since 2.5).
@@ -8082,12 +9692,18 @@ crate::xml::inherits!(InvalidEvent, VimFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidFolder`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidFolder {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `target`: ManagedObjectReference.
     pub target: ManagedObjectReference,
+}
+impl PartialEq for InvalidFolder {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.target == other.target
+    }
 }
 impl ComplexType for InvalidFolder {
     const TYPE_NAME: &'static str = "InvalidFolder";
@@ -8104,7 +9720,6 @@ impl ComplexType for InvalidFolder {
         e.req("target", &self.target);
     }
 }
-crate::xml::complex_codec!(InvalidFolder);
 crate::xml::inherits!(InvalidFolder, VimFault);
 
 /// Fault `InvalidFormat` of the vSphere API (since 2.5).
@@ -8112,10 +9727,15 @@ crate::xml::inherits!(InvalidFolder, VimFault);
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidFormat`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidFormat {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for InvalidFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidFormat {
     const TYPE_NAME: &'static str = "InvalidFormat";
@@ -8127,16 +9747,20 @@ impl ComplexType for InvalidFormat {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidFormat);
 crate::xml::inherits!(InvalidFormat, VmConfigFault);
 
 /// Fault `InvalidGuestLogin` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidGuestLogin {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for InvalidGuestLogin {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidGuestLogin {
     const TYPE_NAME: &'static str = "InvalidGuestLogin";
@@ -8148,16 +9772,20 @@ impl ComplexType for InvalidGuestLogin {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidGuestLogin);
 crate::xml::inherits!(InvalidGuestLogin, GuestOperationsFault);
 
 /// Fault `InvalidHostConnectionState` of the vSphere API (since 5.1).
 ///
 /// Extends [`InvalidHostState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidHostConnectionState {
     /// The fields inherited from [`InvalidHostState`].
     pub base_: InvalidHostState,
+}
+impl PartialEq for InvalidHostConnectionState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidHostConnectionState {
     const TYPE_NAME: &'static str = "InvalidHostConnectionState";
@@ -8169,16 +9797,20 @@ impl ComplexType for InvalidHostConnectionState {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidHostConnectionState);
 crate::xml::inherits!(InvalidHostConnectionState, InvalidHostState);
 
 /// Fault `InvalidHostName` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidHostName {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for InvalidHostName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidHostName {
     const TYPE_NAME: &'static str = "InvalidHostName";
@@ -8190,7 +9822,6 @@ impl ComplexType for InvalidHostName {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidHostName);
 crate::xml::inherits!(InvalidHostName, HostConfigFault);
 
 /// Fault `InvalidHostState` of the vSphere API (since 2.5).
@@ -8198,12 +9829,18 @@ crate::xml::inherits!(InvalidHostName, HostConfigFault);
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidHostState`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidHostState {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+}
+impl PartialEq for InvalidHostState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for InvalidHostState {
     const TYPE_NAME: &'static str = "InvalidHostState";
@@ -8220,18 +9857,23 @@ impl ComplexType for InvalidHostState {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(InvalidHostState);
 crate::xml::inherits!(InvalidHostState, InvalidState);
 
 /// Fault `InvalidIndexArgument` of the vSphere API (since 4.0).
 ///
 /// Extends [`InvalidArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidIndexArgument {
     /// The fields inherited from [`InvalidArgument`].
     pub base_: InvalidArgument,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for InvalidIndexArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for InvalidIndexArgument {
     const TYPE_NAME: &'static str = "InvalidIndexArgument";
@@ -8248,18 +9890,23 @@ impl ComplexType for InvalidIndexArgument {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(InvalidIndexArgument);
 crate::xml::inherits!(InvalidIndexArgument, InvalidArgument);
 
 /// Fault `InvalidIpfixConfig` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidIpfixConfig {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `property`: xsd:string.
     pub property: Option<String>,
+}
+impl PartialEq for InvalidIpfixConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.property == other.property
+    }
 }
 impl ComplexType for InvalidIpfixConfig {
     const TYPE_NAME: &'static str = "InvalidIpfixConfig";
@@ -8276,16 +9923,20 @@ impl ComplexType for InvalidIpfixConfig {
         e.opt("property", &self.property);
     }
 }
-crate::xml::complex_codec!(InvalidIpfixConfig);
 crate::xml::inherits!(InvalidIpfixConfig, DvsFault);
 
 /// Fault `InvalidIpmiLoginInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidIpmiLoginInfo {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidIpmiLoginInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidIpmiLoginInfo {
     const TYPE_NAME: &'static str = "InvalidIpmiLoginInfo";
@@ -8297,13 +9948,12 @@ impl ComplexType for InvalidIpmiLoginInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidIpmiLoginInfo);
 crate::xml::inherits!(InvalidIpmiLoginInfo, VimFault);
 
 /// Fault `InvalidIpmiMacAddress` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidIpmiMacAddress {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8311,6 +9961,13 @@ pub struct InvalidIpmiMacAddress {
     pub user_provided_mac_address: String,
     /// `observedMacAddress`: xsd:string.
     pub observed_mac_address: String,
+}
+impl PartialEq for InvalidIpmiMacAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_provided_mac_address == other.user_provided_mac_address
+            && self.observed_mac_address == other.observed_mac_address
+    }
 }
 impl ComplexType for InvalidIpmiMacAddress {
     const TYPE_NAME: &'static str = "InvalidIpmiMacAddress";
@@ -8329,18 +9986,23 @@ impl ComplexType for InvalidIpmiMacAddress {
         e.req("observedMacAddress", &self.observed_mac_address);
     }
 }
-crate::xml::complex_codec!(InvalidIpmiMacAddress);
 crate::xml::inherits!(InvalidIpmiMacAddress, VimFault);
 
 /// Fault `InvalidLicense` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidLicense {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `licenseContent`: xsd:string.
     pub license_content: String,
+}
+impl PartialEq for InvalidLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_content == other.license_content
+    }
 }
 impl ComplexType for InvalidLicense {
     const TYPE_NAME: &'static str = "InvalidLicense";
@@ -8357,16 +10019,20 @@ impl ComplexType for InvalidLicense {
         e.req("licenseContent", &self.license_content);
     }
 }
-crate::xml::complex_codec!(InvalidLicense);
 crate::xml::inherits!(InvalidLicense, VimFault);
 
 /// Fault `InvalidLocale` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidLocale {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidLocale {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidLocale {
     const TYPE_NAME: &'static str = "InvalidLocale";
@@ -8378,7 +10044,6 @@ impl ComplexType for InvalidLocale {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidLocale);
 crate::xml::inherits!(InvalidLocale, VimFault);
 
 /// Fault `InvalidLogin` of the vSphere API (since 2.5).
@@ -8386,10 +10051,15 @@ crate::xml::inherits!(InvalidLocale, VimFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidLogin`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidLogin {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidLogin {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidLogin {
     const TYPE_NAME: &'static str = "InvalidLogin";
@@ -8401,13 +10071,12 @@ impl ComplexType for InvalidLogin {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidLogin);
 crate::xml::inherits!(InvalidLogin, VimFault);
 
 /// Fault `InvalidName` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidName {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8415,6 +10084,13 @@ pub struct InvalidName {
     pub name: String,
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
+}
+impl PartialEq for InvalidName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for InvalidName {
     const TYPE_NAME: &'static str = "InvalidName";
@@ -8433,18 +10109,23 @@ impl ComplexType for InvalidName {
         e.opt("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(InvalidName);
 crate::xml::inherits!(InvalidName, VimFault);
 
 /// Fault `InvalidNasCredentials` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidNasCredentials {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
     /// `userName`: xsd:string.
     pub user_name: String,
+}
+impl PartialEq for InvalidNasCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_name == other.user_name
+    }
 }
 impl ComplexType for InvalidNasCredentials {
     const TYPE_NAME: &'static str = "InvalidNasCredentials";
@@ -8461,16 +10142,20 @@ impl ComplexType for InvalidNasCredentials {
         e.req("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(InvalidNasCredentials);
 crate::xml::inherits!(InvalidNasCredentials, NasConfigFault);
 
 /// Fault `InvalidNetworkInType` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidNetworkInType {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for InvalidNetworkInType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidNetworkInType {
     const TYPE_NAME: &'static str = "InvalidNetworkInType";
@@ -8482,13 +10167,12 @@ impl ComplexType for InvalidNetworkInType {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidNetworkInType);
 crate::xml::inherits!(InvalidNetworkInType, VAppPropertyFault);
 
 /// Fault `InvalidNetworkResource` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidNetworkResource {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
@@ -8496,6 +10180,13 @@ pub struct InvalidNetworkResource {
     pub remote_host: String,
     /// `remotePath`: xsd:string.
     pub remote_path: String,
+}
+impl PartialEq for InvalidNetworkResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+    }
 }
 impl ComplexType for InvalidNetworkResource {
     const TYPE_NAME: &'static str = "InvalidNetworkResource";
@@ -8514,18 +10205,23 @@ impl ComplexType for InvalidNetworkResource {
         e.req("remotePath", &self.remote_path);
     }
 }
-crate::xml::complex_codec!(InvalidNetworkResource);
 crate::xml::inherits!(InvalidNetworkResource, NasConfigFault);
 
 /// Fault `InvalidOperationOnSecondaryVm` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidOperationOnSecondaryVm {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for InvalidOperationOnSecondaryVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for InvalidOperationOnSecondaryVm {
     const TYPE_NAME: &'static str = "InvalidOperationOnSecondaryVm";
@@ -8542,13 +10238,12 @@ impl ComplexType for InvalidOperationOnSecondaryVm {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(InvalidOperationOnSecondaryVm);
 crate::xml::inherits!(InvalidOperationOnSecondaryVm, VmFaultToleranceIssue);
 
 /// Fault `InvalidPowerState` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidPowerState {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
@@ -8556,6 +10251,13 @@ pub struct InvalidPowerState {
     pub requested_state: Option<VirtualMachinePowerState>,
     /// `existingState`: [`VirtualMachinePowerState`].
     pub existing_state: VirtualMachinePowerState,
+}
+impl PartialEq for InvalidPowerState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.requested_state == other.requested_state
+            && self.existing_state == other.existing_state
+    }
 }
 impl ComplexType for InvalidPowerState {
     const TYPE_NAME: &'static str = "InvalidPowerState";
@@ -8574,18 +10276,23 @@ impl ComplexType for InvalidPowerState {
         e.req("existingState", &self.existing_state);
     }
 }
-crate::xml::complex_codec!(InvalidPowerState);
 crate::xml::inherits!(InvalidPowerState, InvalidState);
 
 /// Fault `InvalidPrivilege` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidPrivilege {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `privilege`: xsd:string.
     pub privilege: String,
+}
+impl PartialEq for InvalidPrivilege {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.privilege == other.privilege
+    }
 }
 impl ComplexType for InvalidPrivilege {
     const TYPE_NAME: &'static str = "InvalidPrivilege";
@@ -8602,13 +10309,12 @@ impl ComplexType for InvalidPrivilege {
         e.req("privilege", &self.privilege);
     }
 }
-crate::xml::complex_codec!(InvalidPrivilege);
 crate::xml::inherits!(InvalidPrivilege, VimFault);
 
 /// Fault `InvalidProfileReferenceHost` of the vSphere API (since 5.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidProfileReferenceHost {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -8620,6 +10326,15 @@ pub struct InvalidProfileReferenceHost {
     pub profile: Option<ManagedObjectReference>,
     /// `profileName`: xsd:string (since 6.5).
     pub profile_name: Option<String>,
+}
+impl PartialEq for InvalidProfileReferenceHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.host == other.host
+            && self.profile == other.profile
+            && self.profile_name == other.profile_name
+    }
 }
 impl ComplexType for InvalidProfileReferenceHost {
     const TYPE_NAME: &'static str = "InvalidProfileReferenceHost";
@@ -8642,18 +10357,23 @@ impl ComplexType for InvalidProfileReferenceHost {
         if e.knows(Version::V6_5) { e.opt("profileName", &self.profile_name); }
     }
 }
-crate::xml::complex_codec!(InvalidProfileReferenceHost);
 crate::xml::inherits!(InvalidProfileReferenceHost, RuntimeFault);
 
 /// Fault `InvalidProperty` of the vSphere API (since 2.5).
 ///
 /// Extends [`MethodFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidProperty {
     /// The fields inherited from [`MethodFault`].
     pub base_: MethodFault,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for InvalidProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for InvalidProperty {
     const TYPE_NAME: &'static str = "InvalidProperty";
@@ -8670,16 +10390,20 @@ impl ComplexType for InvalidProperty {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(InvalidProperty);
 crate::xml::inherits!(InvalidProperty, MethodFault);
 
 /// Fault `InvalidPropertyType` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidPropertyType {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for InvalidPropertyType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidPropertyType {
     const TYPE_NAME: &'static str = "InvalidPropertyType";
@@ -8691,7 +10415,6 @@ impl ComplexType for InvalidPropertyType {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidPropertyType);
 crate::xml::inherits!(InvalidPropertyType, VAppPropertyFault);
 
 /// Fault `InvalidPropertyValue` of the vSphere API (since 4.0).
@@ -8699,10 +10422,15 @@ crate::xml::inherits!(InvalidPropertyType, VAppPropertyFault);
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidPropertyValue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidPropertyValue {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for InvalidPropertyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidPropertyValue {
     const TYPE_NAME: &'static str = "InvalidPropertyValue";
@@ -8714,7 +10442,6 @@ impl ComplexType for InvalidPropertyValue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidPropertyValue);
 crate::xml::inherits!(InvalidPropertyValue, VAppPropertyFault);
 
 /// Fault `InvalidRequest` of the vSphere API (since 2.5).
@@ -8722,10 +10449,15 @@ crate::xml::inherits!(InvalidPropertyValue, VAppPropertyFault);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidRequest`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidRequest {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for InvalidRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidRequest {
     const TYPE_NAME: &'static str = "InvalidRequest";
@@ -8737,16 +10469,20 @@ impl ComplexType for InvalidRequest {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidRequest);
 crate::xml::inherits!(InvalidRequest, RuntimeFault);
 
 /// Fault `InvalidResourcePoolStructureFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidResourcePoolStructureFault {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
+}
+impl PartialEq for InvalidResourcePoolStructureFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidResourcePoolStructureFault {
     const TYPE_NAME: &'static str = "InvalidResourcePoolStructureFault";
@@ -8758,16 +10494,20 @@ impl ComplexType for InvalidResourcePoolStructureFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidResourcePoolStructureFault);
 crate::xml::inherits!(InvalidResourcePoolStructureFault, InsufficientResourcesFault);
 
 /// Fault `InvalidScheduledTask` of the vSphere API (since 8.0.2.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidScheduledTask {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for InvalidScheduledTask {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidScheduledTask {
     const TYPE_NAME: &'static str = "InvalidScheduledTask";
@@ -8779,16 +10519,20 @@ impl ComplexType for InvalidScheduledTask {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidScheduledTask);
 crate::xml::inherits!(InvalidScheduledTask, RuntimeFault);
 
 /// Fault `InvalidSnapshotFormat` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidFormat`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidSnapshotFormat {
     /// The fields inherited from [`InvalidFormat`].
     pub base_: InvalidFormat,
+}
+impl PartialEq for InvalidSnapshotFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidSnapshotFormat {
     const TYPE_NAME: &'static str = "InvalidSnapshotFormat";
@@ -8800,7 +10544,6 @@ impl ComplexType for InvalidSnapshotFormat {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidSnapshotFormat);
 crate::xml::inherits!(InvalidSnapshotFormat, InvalidFormat);
 
 /// Fault `InvalidState` of the vSphere API (since 2.5).
@@ -8808,10 +10551,15 @@ crate::xml::inherits!(InvalidSnapshotFormat, InvalidFormat);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidState`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidState {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for InvalidState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidState {
     const TYPE_NAME: &'static str = "InvalidState";
@@ -8823,16 +10571,20 @@ impl ComplexType for InvalidState {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidState);
 crate::xml::inherits!(InvalidState, VimFault);
 
 /// Fault `InvalidToken` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidToken {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for InvalidToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for InvalidToken {
     const TYPE_NAME: &'static str = "InvalidToken";
@@ -8844,18 +10596,23 @@ impl ComplexType for InvalidToken {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(InvalidToken);
 crate::xml::inherits!(InvalidToken, RuntimeFault);
 
 /// Fault `InvalidType` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidRequest`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidType {
     /// The fields inherited from [`InvalidRequest`].
     pub base_: InvalidRequest,
     /// `argument`: xsd:string.
     pub argument: Option<String>,
+}
+impl PartialEq for InvalidType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.argument == other.argument
+    }
 }
 impl ComplexType for InvalidType {
     const TYPE_NAME: &'static str = "InvalidType";
@@ -8872,7 +10629,6 @@ impl ComplexType for InvalidType {
         e.opt("argument", &self.argument);
     }
 }
-crate::xml::complex_codec!(InvalidType);
 crate::xml::inherits!(InvalidType, InvalidRequest);
 
 /// Fault `InvalidVmConfig` of the vSphere API (since 2.5).
@@ -8880,12 +10636,18 @@ crate::xml::inherits!(InvalidType, InvalidRequest);
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyInvalidVmConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidVmConfig {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `property`: xsd:string.
     pub property: Option<String>,
+}
+impl PartialEq for InvalidVmConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.property == other.property
+    }
 }
 impl ComplexType for InvalidVmConfig {
     const TYPE_NAME: &'static str = "InvalidVmConfig";
@@ -8902,18 +10664,23 @@ impl ComplexType for InvalidVmConfig {
         e.opt("property", &self.property);
     }
 }
-crate::xml::complex_codec!(InvalidVmConfig);
 crate::xml::inherits!(InvalidVmConfig, VmConfigFault);
 
 /// Fault `InvalidVmState` of the vSphere API (since 6.5).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InvalidVmState {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
+}
+impl PartialEq for InvalidVmState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for InvalidVmState {
     const TYPE_NAME: &'static str = "InvalidVmState";
@@ -8930,11 +10697,10 @@ impl ComplexType for InvalidVmState {
         e.req("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(InvalidVmState);
 crate::xml::inherits!(InvalidVmState, InvalidState);
 
 /// Data object `InventoryDescription` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InventoryDescription {
     /// `numHosts`: xsd:int.
     pub num_hosts: i32,
@@ -8960,6 +10726,21 @@ pub struct InventoryDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for InventoryDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_hosts == other.num_hosts
+            && self.num_virtual_machines == other.num_virtual_machines
+            && self.num_resource_pools == other.num_resource_pools
+            && self.num_clusters == other.num_clusters
+            && self.num_cpu_dev == other.num_cpu_dev
+            && self.num_net_dev == other.num_net_dev
+            && self.num_disk_dev == other.num_disk_dev
+            && self.numv_cpu_dev == other.numv_cpu_dev
+            && self.numv_net_dev == other.numv_net_dev
+            && self.numv_disk_dev == other.numv_disk_dev
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for InventoryDescription {
     const TYPE_NAME: &'static str = "InventoryDescription";
@@ -8993,17 +10774,22 @@ impl ComplexType for InventoryDescription {
         e.opt("numvDiskDev", &self.numv_disk_dev);
     }
 }
-crate::xml::complex_codec!(InventoryDescription);
 
 /// Fault `InventoryHasStandardAloneHosts` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct InventoryHasStandardAloneHosts {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
+}
+impl PartialEq for InventoryHasStandardAloneHosts {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for InventoryHasStandardAloneHosts {
     const TYPE_NAME: &'static str = "InventoryHasStandardAloneHosts";
@@ -9020,11 +10806,10 @@ impl ComplexType for InventoryHasStandardAloneHosts {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(InventoryHasStandardAloneHosts);
 crate::xml::inherits!(InventoryHasStandardAloneHosts, NotEnoughLicenses);
 
 /// Data object `IoFilterHostIssue` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IoFilterHostIssue {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -9034,6 +10819,13 @@ pub struct IoFilterHostIssue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IoFilterHostIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.issue == other.issue
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IoFilterHostIssue {
     const TYPE_NAME: &'static str = "IoFilterHostIssue";
@@ -9051,12 +10843,11 @@ impl ComplexType for IoFilterHostIssue {
         e.list("issue", &self.issue);
     }
 }
-crate::xml::complex_codec!(IoFilterHostIssue);
 
 /// Data object `IoFilterInfo` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyIoFilterInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IoFilterInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -9076,6 +10867,18 @@ pub struct IoFilterInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IoFilterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.vendor == other.vendor
+            && self.version == other.version
+            && self.type_ == other.type_
+            && self.summary == other.summary
+            && self.release_date == other.release_date
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IoFilterInfo {
     const TYPE_NAME: &'static str = "IoFilterInfo";
@@ -9103,17 +10906,21 @@ impl ComplexType for IoFilterInfo {
         e.opt("releaseDate", &self.release_date);
     }
 }
-crate::xml::complex_codec!(IoFilterInfo);
 
 /// Data object `IoFilterManagerSslTrust` of the vSphere API (since 8.0.3.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyIoFilterManagerSslTrust`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IoFilterManagerSslTrust {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IoFilterManagerSslTrust {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IoFilterManagerSslTrust {
     const TYPE_NAME: &'static str = "IoFilterManagerSslTrust";
@@ -9126,10 +10933,9 @@ impl ComplexType for IoFilterManagerSslTrust {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(IoFilterManagerSslTrust);
 
 /// Data object `IoFilterQueryIssueResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IoFilterQueryIssueResult {
     /// `opType`: xsd:string.
     pub op_type: String,
@@ -9139,6 +10945,13 @@ pub struct IoFilterQueryIssueResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IoFilterQueryIssueResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.op_type == other.op_type
+            && self.host_issue == other.host_issue
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IoFilterQueryIssueResult {
     const TYPE_NAME: &'static str = "IoFilterQueryIssueResult";
@@ -9156,17 +10969,21 @@ impl ComplexType for IoFilterQueryIssueResult {
         e.list("hostIssue", &self.host_issue);
     }
 }
-crate::xml::complex_codec!(IoFilterQueryIssueResult);
 
 /// Data object `IpAddress` of the vSphere API (since 5.5).
 ///
 /// Extends [`NegatableExpression`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyIpAddress`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpAddress {
     /// The fields inherited from [`NegatableExpression`].
     pub base_: NegatableExpression,
+}
+impl PartialEq for IpAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IpAddress {
     const TYPE_NAME: &'static str = "IpAddress";
@@ -9178,16 +10995,20 @@ impl ComplexType for IpAddress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IpAddress);
 crate::xml::inherits!(IpAddress, NegatableExpression);
 
 /// Data object `IpAddressProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpAddressProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for IpAddressProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IpAddressProfile {
     const TYPE_NAME: &'static str = "IpAddressProfile";
@@ -9199,16 +11020,20 @@ impl ComplexType for IpAddressProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IpAddressProfile);
 crate::xml::inherits!(IpAddressProfile, ApplyProfile);
 
 /// Fault `IpHostnameGeneratorError` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpHostnameGeneratorError {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for IpHostnameGeneratorError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IpHostnameGeneratorError {
     const TYPE_NAME: &'static str = "IpHostnameGeneratorError";
@@ -9220,11 +11045,10 @@ impl ComplexType for IpHostnameGeneratorError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IpHostnameGeneratorError);
 crate::xml::inherits!(IpHostnameGeneratorError, CustomizationFault);
 
 /// Data object `IpPool` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpPool {
     /// `id`: xsd:int.
     pub id: Option<i32>,
@@ -9256,6 +11080,24 @@ pub struct IpPool {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IpPool {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.ipv4_config == other.ipv4_config
+            && self.ipv6_config == other.ipv6_config
+            && self.dns_domain == other.dns_domain
+            && self.dns_search_path == other.dns_search_path
+            && self.host_prefix == other.host_prefix
+            && self.http_proxy == other.http_proxy
+            && self.network_association == other.network_association
+            && self.available_ipv4_addresses == other.available_ipv4_addresses
+            && self.available_ipv6_addresses == other.available_ipv6_addresses
+            && self.allocated_ipv4_addresses == other.allocated_ipv4_addresses
+            && self.allocated_ipv6_addresses == other.allocated_ipv6_addresses
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IpPool {
     const TYPE_NAME: &'static str = "IpPool";
@@ -9295,10 +11137,9 @@ impl ComplexType for IpPool {
         if e.knows(Version::V5_1) { e.opt("allocatedIpv6Addresses", &self.allocated_ipv6_addresses); }
     }
 }
-crate::xml::complex_codec!(IpPool);
 
 /// Data object `IpPoolAssociation` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpPoolAssociation {
     /// `network`: ManagedObjectReference.
     pub network: Option<ManagedObjectReference>,
@@ -9308,6 +11149,13 @@ pub struct IpPoolAssociation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IpPoolAssociation {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.network_name == other.network_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IpPoolAssociation {
     const TYPE_NAME: &'static str = "IpPoolAssociation";
@@ -9325,10 +11173,9 @@ impl ComplexType for IpPoolAssociation {
         e.req("networkName", &self.network_name);
     }
 }
-crate::xml::complex_codec!(IpPoolAssociation);
 
 /// Data object `IpPoolIpPoolConfigInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpPoolIpPoolConfigInfo {
     /// `subnetAddress`: xsd:string.
     pub subnet_address: Option<String>,
@@ -9348,6 +11195,18 @@ pub struct IpPoolIpPoolConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IpPoolIpPoolConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.subnet_address == other.subnet_address
+            && self.netmask == other.netmask
+            && self.gateway == other.gateway
+            && self.range == other.range
+            && self.dns == other.dns
+            && self.dhcp_server_available == other.dhcp_server_available
+            && self.ip_pool_enabled == other.ip_pool_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IpPoolIpPoolConfigInfo {
     const TYPE_NAME: &'static str = "IpPoolIpPoolConfigInfo";
@@ -9375,10 +11234,9 @@ impl ComplexType for IpPoolIpPoolConfigInfo {
         e.opt("ipPoolEnabled", &self.ip_pool_enabled);
     }
 }
-crate::xml::complex_codec!(IpPoolIpPoolConfigInfo);
 
 /// Data object `IpPoolManagerIpAllocation` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpPoolManagerIpAllocation {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -9388,6 +11246,13 @@ pub struct IpPoolManagerIpAllocation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IpPoolManagerIpAllocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.allocation_id == other.allocation_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IpPoolManagerIpAllocation {
     const TYPE_NAME: &'static str = "IpPoolManagerIpAllocation";
@@ -9405,12 +11270,11 @@ impl ComplexType for IpPoolManagerIpAllocation {
         e.req("allocationId", &self.allocation_id);
     }
 }
-crate::xml::complex_codec!(IpPoolManagerIpAllocation);
 
 /// Data object `IpRange` of the vSphere API (since 5.5).
 ///
 /// Extends [`IpAddress`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpRange {
     /// The fields inherited from [`IpAddress`].
     pub base_: IpAddress,
@@ -9418,6 +11282,13 @@ pub struct IpRange {
     pub address_prefix: String,
     /// `prefixLength`: xsd:int.
     pub prefix_length: Option<i32>,
+}
+impl PartialEq for IpRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address_prefix == other.address_prefix
+            && self.prefix_length == other.prefix_length
+    }
 }
 impl ComplexType for IpRange {
     const TYPE_NAME: &'static str = "IpRange";
@@ -9436,18 +11307,23 @@ impl ComplexType for IpRange {
         e.opt("prefixLength", &self.prefix_length);
     }
 }
-crate::xml::complex_codec!(IpRange);
 crate::xml::inherits!(IpRange, IpAddress);
 
 /// Data object `IpRouteProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IpRouteProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `staticRoute`: [`StaticRouteProfile`].
     pub static_route: Vec<StaticRouteProfile>,
+}
+impl PartialEq for IpRouteProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.static_route == other.static_route
+    }
 }
 impl ComplexType for IpRouteProfile {
     const TYPE_NAME: &'static str = "IpRouteProfile";
@@ -9464,11 +11340,10 @@ impl ComplexType for IpRouteProfile {
         e.list("staticRoute", &self.static_route);
     }
 }
-crate::xml::complex_codec!(IpRouteProfile);
 crate::xml::inherits!(IpRouteProfile, ApplyProfile);
 
 /// Data object `IscsiDependencyEntity` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiDependencyEntity {
     /// `pnicDevice`: xsd:string.
     pub pnic_device: String,
@@ -9480,6 +11355,14 @@ pub struct IscsiDependencyEntity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IscsiDependencyEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.pnic_device == other.pnic_device
+            && self.vnic_device == other.vnic_device
+            && self.vmhba_name == other.vmhba_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IscsiDependencyEntity {
     const TYPE_NAME: &'static str = "IscsiDependencyEntity";
@@ -9499,17 +11382,21 @@ impl ComplexType for IscsiDependencyEntity {
         e.req("vmhbaName", &self.vmhba_name);
     }
 }
-crate::xml::complex_codec!(IscsiDependencyEntity);
 
 /// Fault `IscsiFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyIscsiFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for IscsiFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IscsiFault {
     const TYPE_NAME: &'static str = "IscsiFault";
@@ -9521,18 +11408,23 @@ impl ComplexType for IscsiFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IscsiFault);
 crate::xml::inherits!(IscsiFault, VimFault);
 
 /// Fault `IscsiFaultInvalidVnic` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultInvalidVnic {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultInvalidVnic {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultInvalidVnic {
     const TYPE_NAME: &'static str = "IscsiFaultInvalidVnic";
@@ -9549,18 +11441,23 @@ impl ComplexType for IscsiFaultInvalidVnic {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultInvalidVnic);
 crate::xml::inherits!(IscsiFaultInvalidVnic, IscsiFault);
 
 /// Fault `IscsiFaultPnicInUse` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultPnicInUse {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `pnicDevice`: xsd:string.
     pub pnic_device: String,
+}
+impl PartialEq for IscsiFaultPnicInUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pnic_device == other.pnic_device
+    }
 }
 impl ComplexType for IscsiFaultPnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultPnicInUse";
@@ -9577,18 +11474,23 @@ impl ComplexType for IscsiFaultPnicInUse {
         e.req("pnicDevice", &self.pnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultPnicInUse);
 crate::xml::inherits!(IscsiFaultPnicInUse, IscsiFault);
 
 /// Fault `IscsiFaultVnicAlreadyBound` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicAlreadyBound {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicAlreadyBound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicAlreadyBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicAlreadyBound";
@@ -9605,18 +11507,23 @@ impl ComplexType for IscsiFaultVnicAlreadyBound {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicAlreadyBound);
 crate::xml::inherits!(IscsiFaultVnicAlreadyBound, IscsiFault);
 
 /// Fault `IscsiFaultVnicHasActivePaths` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicHasActivePaths {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicHasActivePaths {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicHasActivePaths {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasActivePaths";
@@ -9633,18 +11540,23 @@ impl ComplexType for IscsiFaultVnicHasActivePaths {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicHasActivePaths);
 crate::xml::inherits!(IscsiFaultVnicHasActivePaths, IscsiFault);
 
 /// Fault `IscsiFaultVnicHasMultipleUplinks` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicHasMultipleUplinks {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicHasMultipleUplinks {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicHasMultipleUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasMultipleUplinks";
@@ -9661,18 +11573,23 @@ impl ComplexType for IscsiFaultVnicHasMultipleUplinks {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicHasMultipleUplinks);
 crate::xml::inherits!(IscsiFaultVnicHasMultipleUplinks, IscsiFault);
 
 /// Fault `IscsiFaultVnicHasNoUplinks` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicHasNoUplinks {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicHasNoUplinks {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicHasNoUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasNoUplinks";
@@ -9689,18 +11606,23 @@ impl ComplexType for IscsiFaultVnicHasNoUplinks {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicHasNoUplinks);
 crate::xml::inherits!(IscsiFaultVnicHasNoUplinks, IscsiFault);
 
 /// Fault `IscsiFaultVnicHasWrongUplink` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicHasWrongUplink {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicHasWrongUplink {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicHasWrongUplink {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasWrongUplink";
@@ -9717,18 +11639,23 @@ impl ComplexType for IscsiFaultVnicHasWrongUplink {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicHasWrongUplink);
 crate::xml::inherits!(IscsiFaultVnicHasWrongUplink, IscsiFault);
 
 /// Fault `IscsiFaultVnicInUse` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicInUse {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicInUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultVnicInUse";
@@ -9745,18 +11672,23 @@ impl ComplexType for IscsiFaultVnicInUse {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicInUse);
 crate::xml::inherits!(IscsiFaultVnicInUse, IscsiFault);
 
 /// Fault `IscsiFaultVnicIsLastPath` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicIsLastPath {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicIsLastPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicIsLastPath {
     const TYPE_NAME: &'static str = "IscsiFaultVnicIsLastPath";
@@ -9773,18 +11705,23 @@ impl ComplexType for IscsiFaultVnicIsLastPath {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicIsLastPath);
 crate::xml::inherits!(IscsiFaultVnicIsLastPath, IscsiFault);
 
 /// Fault `IscsiFaultVnicNotBound` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicNotBound {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicNotBound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicNotBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotBound";
@@ -9801,18 +11738,23 @@ impl ComplexType for IscsiFaultVnicNotBound {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicNotBound);
 crate::xml::inherits!(IscsiFaultVnicNotBound, IscsiFault);
 
 /// Fault `IscsiFaultVnicNotFound` of the vSphere API (since 5.0).
 ///
 /// Extends [`IscsiFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiFaultVnicNotFound {
     /// The fields inherited from [`IscsiFault`].
     pub base_: IscsiFault,
     /// `vnicDevice`: xsd:string.
     pub vnic_device: String,
+}
+impl PartialEq for IscsiFaultVnicNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic_device == other.vnic_device
+    }
 }
 impl ComplexType for IscsiFaultVnicNotFound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotFound";
@@ -9829,11 +11771,10 @@ impl ComplexType for IscsiFaultVnicNotFound {
         e.req("vnicDevice", &self.vnic_device);
     }
 }
-crate::xml::complex_codec!(IscsiFaultVnicNotFound);
 crate::xml::inherits!(IscsiFaultVnicNotFound, IscsiFault);
 
 /// Data object `IscsiMigrationDependency` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiMigrationDependency {
     /// `migrationAllowed`: xsd:boolean.
     pub migration_allowed: bool,
@@ -9845,6 +11786,14 @@ pub struct IscsiMigrationDependency {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IscsiMigrationDependency {
+    fn eq(&self, other: &Self) -> bool {
+        self.migration_allowed == other.migration_allowed
+            && self.disallow_reason == other.disallow_reason
+            && self.dependency == other.dependency
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IscsiMigrationDependency {
     const TYPE_NAME: &'static str = "IscsiMigrationDependency";
@@ -9864,10 +11813,9 @@ impl ComplexType for IscsiMigrationDependency {
         e.list("dependency", &self.dependency);
     }
 }
-crate::xml::complex_codec!(IscsiMigrationDependency);
 
 /// Data object `IscsiPortInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiPortInfo {
     /// `vnicDevice`: xsd:string.
     pub vnic_device: Option<String>,
@@ -9903,6 +11851,26 @@ pub struct IscsiPortInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IscsiPortInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vnic_device == other.vnic_device
+            && self.vnic == other.vnic
+            && self.pnic_device == other.pnic_device
+            && self.pnic == other.pnic
+            && self.switch_name == other.switch_name
+            && self.switch_uuid == other.switch_uuid
+            && self.portgroup_name == other.portgroup_name
+            && self.portgroup_key == other.portgroup_key
+            && self.port_key == other.port_key
+            && self.opaque_network_id == other.opaque_network_id
+            && self.opaque_network_type == other.opaque_network_type
+            && self.opaque_network_name == other.opaque_network_name
+            && self.external_id == other.external_id
+            && self.compliance_status == other.compliance_status
+            && self.path_status == other.path_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IscsiPortInfo {
     const TYPE_NAME: &'static str = "IscsiPortInfo";
@@ -9946,10 +11914,9 @@ impl ComplexType for IscsiPortInfo {
         e.opt("pathStatus", &self.path_status);
     }
 }
-crate::xml::complex_codec!(IscsiPortInfo);
 
 /// Data object `IscsiStatus` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IscsiStatus {
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: Vec<LocalizedMethodFault>,
@@ -9957,6 +11924,12 @@ pub struct IscsiStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for IscsiStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.reason == other.reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for IscsiStatus {
     const TYPE_NAME: &'static str = "IscsiStatus";
@@ -9972,15 +11945,19 @@ impl ComplexType for IscsiStatus {
         e.list("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(IscsiStatus);
 
 /// Data object `IsoImageFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IsoImageFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for IsoImageFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IsoImageFileInfo {
     const TYPE_NAME: &'static str = "IsoImageFileInfo";
@@ -9992,16 +11969,20 @@ impl ComplexType for IsoImageFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IsoImageFileInfo);
 crate::xml::inherits!(IsoImageFileInfo, FileInfo);
 
 /// Data object `IsoImageFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct IsoImageFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for IsoImageFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for IsoImageFileQuery {
     const TYPE_NAME: &'static str = "IsoImageFileQuery";
@@ -10013,11 +11994,10 @@ impl ComplexType for IsoImageFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(IsoImageFileQuery);
 crate::xml::inherits!(IsoImageFileQuery, FileQuery);
 
 /// Data object `KernelModuleInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KernelModuleInfo {
     /// `id`: xsd:int.
     pub id: i32,
@@ -10049,6 +12029,24 @@ pub struct KernelModuleInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KernelModuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.version == other.version
+            && self.filename == other.filename
+            && self.option_string == other.option_string
+            && self.loaded == other.loaded
+            && self.enabled == other.enabled
+            && self.use_count == other.use_count
+            && self.read_only_section == other.read_only_section
+            && self.writable_section == other.writable_section
+            && self.text_section == other.text_section
+            && self.data_section == other.data_section
+            && self.bss_section == other.bss_section
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KernelModuleInfo {
     const TYPE_NAME: &'static str = "KernelModuleInfo";
@@ -10088,10 +12086,9 @@ impl ComplexType for KernelModuleInfo {
         e.req("bssSection", &self.bss_section);
     }
 }
-crate::xml::complex_codec!(KernelModuleInfo);
 
 /// Data object `KernelModuleSectionInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KernelModuleSectionInfo {
     /// `address`: xsd:long.
     pub address: i64,
@@ -10101,6 +12098,13 @@ pub struct KernelModuleSectionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KernelModuleSectionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.length == other.length
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KernelModuleSectionInfo {
     const TYPE_NAME: &'static str = "KernelModuleSectionInfo";
@@ -10118,10 +12122,9 @@ impl ComplexType for KernelModuleSectionInfo {
         e.opt("length", &self.length);
     }
 }
-crate::xml::complex_codec!(KernelModuleSectionInfo);
 
 /// Data object `KeyAnyValue` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyAnyValue {
     /// `key`: xsd:string.
     pub key: String,
@@ -10131,6 +12134,13 @@ pub struct KeyAnyValue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KeyAnyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KeyAnyValue {
     const TYPE_NAME: &'static str = "KeyAnyValue";
@@ -10148,17 +12158,22 @@ impl ComplexType for KeyAnyValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(KeyAnyValue);
 
 /// Fault `KeyNotFound` of the vSphere API (since 6.7.2).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyNotFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for KeyNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for KeyNotFound {
     const TYPE_NAME: &'static str = "KeyNotFound";
@@ -10175,11 +12190,10 @@ impl ComplexType for KeyNotFound {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(KeyNotFound);
 crate::xml::inherits!(KeyNotFound, VimFault);
 
 /// Data object `KeyProviderId` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyProviderId {
     /// `id`: xsd:string.
     pub id: String,
@@ -10187,6 +12201,12 @@ pub struct KeyProviderId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KeyProviderId {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KeyProviderId {
     const TYPE_NAME: &'static str = "KeyProviderId";
@@ -10202,10 +12222,9 @@ impl ComplexType for KeyProviderId {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(KeyProviderId);
 
 /// Data object `KeyValue` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyValue {
     /// `key`: xsd:string.
     pub key: String,
@@ -10215,6 +12234,13 @@ pub struct KeyValue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KeyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KeyValue {
     const TYPE_NAME: &'static str = "KeyValue";
@@ -10232,10 +12258,9 @@ impl ComplexType for KeyValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(KeyValue);
 
 /// Data object `KmipClusterInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipClusterInfo {
     /// `clusterId`: [`KeyProviderId`].
     pub cluster_id: KeyProviderId,
@@ -10261,6 +12286,21 @@ pub struct KmipClusterInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipClusterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.servers == other.servers
+            && self.use_as_default == other.use_as_default
+            && self.management_type == other.management_type
+            && self.use_as_entity_default == other.use_as_entity_default
+            && self.has_backup == other.has_backup
+            && self.tpm_required == other.tpm_required
+            && self.key_id == other.key_id
+            && self.default_key_type == other.default_key_type
+            && self.key_info == other.key_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KmipClusterInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfo";
@@ -10294,17 +12334,21 @@ impl ComplexType for KmipClusterInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("keyInfo", &self.key_info); }
     }
 }
-crate::xml::complex_codec!(KmipClusterInfo);
 
 /// Data object `KmipClusterInfoKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyKmipClusterInfoKeyInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipClusterInfoKeyInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipClusterInfoKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KmipClusterInfoKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoKeyInfo";
@@ -10317,12 +12361,11 @@ impl ComplexType for KmipClusterInfoKeyInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(KmipClusterInfoKeyInfo);
 
 /// Data object `KmipClusterInfoWrappingKeyIdKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`KmipClusterInfoKeyInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipClusterInfoWrappingKeyIdKeyInfo {
     /// The fields inherited from [`KmipClusterInfoKeyInfo`].
     pub base_: KmipClusterInfoKeyInfo,
@@ -10330,6 +12373,13 @@ pub struct KmipClusterInfoWrappingKeyIdKeyInfo {
     pub key_id: String,
     /// `configuredTime`: xsd:dateTime.
     pub configured_time: DateTime,
+}
+impl PartialEq for KmipClusterInfoWrappingKeyIdKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_id == other.key_id
+            && self.configured_time == other.configured_time
+    }
 }
 impl ComplexType for KmipClusterInfoWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingKeyIdKeyInfo";
@@ -10348,13 +12398,12 @@ impl ComplexType for KmipClusterInfoWrappingKeyIdKeyInfo {
         e.req("configuredTime", &self.configured_time);
     }
 }
-crate::xml::complex_codec!(KmipClusterInfoWrappingKeyIdKeyInfo);
 crate::xml::inherits!(KmipClusterInfoWrappingKeyIdKeyInfo, KmipClusterInfoKeyInfo);
 
 /// Data object `KmipClusterInfoWrappingRotationIntervalKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`KmipClusterInfoKeyInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipClusterInfoWrappingRotationIntervalKeyInfo {
     /// The fields inherited from [`KmipClusterInfoKeyInfo`].
     pub base_: KmipClusterInfoKeyInfo,
@@ -10364,6 +12413,14 @@ pub struct KmipClusterInfoWrappingRotationIntervalKeyInfo {
     pub rotation_interval: Option<i32>,
     /// `lastRotation`: xsd:dateTime.
     pub last_rotation: Option<DateTime>,
+}
+impl PartialEq for KmipClusterInfoWrappingRotationIntervalKeyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_id == other.key_id
+            && self.rotation_interval == other.rotation_interval
+            && self.last_rotation == other.last_rotation
+    }
 }
 impl ComplexType for KmipClusterInfoWrappingRotationIntervalKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingRotationIntervalKeyInfo";
@@ -10384,11 +12441,10 @@ impl ComplexType for KmipClusterInfoWrappingRotationIntervalKeyInfo {
         e.opt("lastRotation", &self.last_rotation);
     }
 }
-crate::xml::complex_codec!(KmipClusterInfoWrappingRotationIntervalKeyInfo);
 crate::xml::inherits!(KmipClusterInfoWrappingRotationIntervalKeyInfo, KmipClusterInfoKeyInfo);
 
 /// Data object `KmipServerInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipServerInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -10414,6 +12470,21 @@ pub struct KmipServerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipServerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.address == other.address
+            && self.port == other.port
+            && self.proxy_address == other.proxy_address
+            && self.proxy_port == other.proxy_port
+            && self.reconnect == other.reconnect
+            && self.protocol == other.protocol
+            && self.nbio == other.nbio
+            && self.timeout == other.timeout
+            && self.user_name == other.user_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KmipServerInfo {
     const TYPE_NAME: &'static str = "KmipServerInfo";
@@ -10447,10 +12518,9 @@ impl ComplexType for KmipServerInfo {
         e.opt("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(KmipServerInfo);
 
 /// Data object `KmipServerSpec` of the vSphere API (since 6.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct KmipServerSpec {
     /// `clusterId`: [`KeyProviderId`].
     pub cluster_id: KeyProviderId,
@@ -10466,6 +12536,16 @@ pub struct KmipServerSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipServerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.info == other.info
+            && self.password == other.password
+            && self.default_key_type == other.default_key_type
+            && self.key_spec == other.key_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for KmipServerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -10501,17 +12581,21 @@ impl ComplexType for KmipServerSpec {
         if e.knows(Version::V9_0_0_0) { e.opt("keySpec", &self.key_spec); }
     }
 }
-crate::xml::complex_codec!(KmipServerSpec);
 
 /// Data object `KmipServerSpecKeySpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyKmipServerSpecKeySpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipServerSpecKeySpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipServerSpecKeySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KmipServerSpecKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecKeySpec";
@@ -10524,17 +12608,22 @@ impl ComplexType for KmipServerSpecKeySpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(KmipServerSpecKeySpec);
 
 /// Data object `KmipServerSpecWrappingKeyIdKeySpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`KmipServerSpecKeySpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipServerSpecWrappingKeyIdKeySpec {
     /// The fields inherited from [`KmipServerSpecKeySpec`].
     pub base_: KmipServerSpecKeySpec,
     /// `keyId`: xsd:string.
     pub key_id: String,
+}
+impl PartialEq for KmipServerSpecWrappingKeyIdKeySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key_id == other.key_id
+    }
 }
 impl ComplexType for KmipServerSpecWrappingKeyIdKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingKeyIdKeySpec";
@@ -10551,18 +12640,23 @@ impl ComplexType for KmipServerSpecWrappingKeyIdKeySpec {
         e.req("keyId", &self.key_id);
     }
 }
-crate::xml::complex_codec!(KmipServerSpecWrappingKeyIdKeySpec);
 crate::xml::inherits!(KmipServerSpecWrappingKeyIdKeySpec, KmipServerSpecKeySpec);
 
 /// Data object `KmipServerSpecWrappingRotationIntervalKeySpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`KmipServerSpecKeySpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipServerSpecWrappingRotationIntervalKeySpec {
     /// The fields inherited from [`KmipServerSpecKeySpec`].
     pub base_: KmipServerSpecKeySpec,
     /// `rotationInterval`: xsd:int.
     pub rotation_interval: Option<i32>,
+}
+impl PartialEq for KmipServerSpecWrappingRotationIntervalKeySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.rotation_interval == other.rotation_interval
+    }
 }
 impl ComplexType for KmipServerSpecWrappingRotationIntervalKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingRotationIntervalKeySpec";
@@ -10579,11 +12673,10 @@ impl ComplexType for KmipServerSpecWrappingRotationIntervalKeySpec {
         e.opt("rotationInterval", &self.rotation_interval);
     }
 }
-crate::xml::complex_codec!(KmipServerSpecWrappingRotationIntervalKeySpec);
 crate::xml::inherits!(KmipServerSpecWrappingRotationIntervalKeySpec, KmipServerSpecKeySpec);
 
 /// Data object `KmipServerStatus` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct KmipServerStatus {
     /// `clusterId`: [`KeyProviderId`].
     pub cluster_id: KeyProviderId,
@@ -10597,6 +12690,15 @@ pub struct KmipServerStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for KmipServerStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.name == other.name
+            && self.status == other.status
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for KmipServerStatus {
     const TYPE_NAME: &'static str = "KmipServerStatus";
@@ -10618,17 +12720,22 @@ impl ComplexType for KmipServerStatus {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(KmipServerStatus);
 
 /// Fault `LargeRDMConversionNotSupported` of the vSphere API (since 5.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LargeRDMConversionNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for LargeRDMConversionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for LargeRDMConversionNotSupported {
     const TYPE_NAME: &'static str = "LargeRDMConversionNotSupported";
@@ -10645,13 +12752,12 @@ impl ComplexType for LargeRDMConversionNotSupported {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(LargeRDMConversionNotSupported);
 crate::xml::inherits!(LargeRDMConversionNotSupported, MigrationFault);
 
 /// Fault `LargeRDMNotSupportedOnDatastore` of the vSphere API (since 5.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LargeRDMNotSupportedOnDatastore {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -10661,6 +12767,14 @@ pub struct LargeRDMNotSupportedOnDatastore {
     pub datastore: ManagedObjectReference,
     /// `datastoreName`: xsd:string.
     pub datastore_name: String,
+}
+impl PartialEq for LargeRDMNotSupportedOnDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.datastore == other.datastore
+            && self.datastore_name == other.datastore_name
+    }
 }
 impl ComplexType for LargeRDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "LargeRDMNotSupportedOnDatastore";
@@ -10681,11 +12795,10 @@ impl ComplexType for LargeRDMNotSupportedOnDatastore {
         e.req("datastoreName", &self.datastore_name);
     }
 }
-crate::xml::complex_codec!(LargeRDMNotSupportedOnDatastore);
 crate::xml::inherits!(LargeRDMNotSupportedOnDatastore, VmConfigFault);
 
 /// Data object `LatencySensitivity` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LatencySensitivity {
     /// `level`: [`LatencySensitivitySensitivityLevel`].
     pub level: LatencySensitivitySensitivityLevel,
@@ -10695,6 +12808,13 @@ pub struct LatencySensitivity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LatencySensitivity {
+    fn eq(&self, other: &Self) -> bool {
+        self.level == other.level
+            && self.sensitivity == other.sensitivity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LatencySensitivity {
     const TYPE_NAME: &'static str = "LatencySensitivity";
@@ -10712,15 +12832,19 @@ impl ComplexType for LatencySensitivity {
         e.opt("sensitivity", &self.sensitivity);
     }
 }
-crate::xml::complex_codec!(LatencySensitivity);
 
 /// Fault `LegacyNetworkInterfaceInUse` of the vSphere API (since 2.5).
 ///
 /// Extends [`CannotAccessNetwork`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LegacyNetworkInterfaceInUse {
     /// The fields inherited from [`CannotAccessNetwork`].
     pub base_: CannotAccessNetwork,
+}
+impl PartialEq for LegacyNetworkInterfaceInUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LegacyNetworkInterfaceInUse {
     const TYPE_NAME: &'static str = "LegacyNetworkInterfaceInUse";
@@ -10732,18 +12856,23 @@ impl ComplexType for LegacyNetworkInterfaceInUse {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LegacyNetworkInterfaceInUse);
 crate::xml::inherits!(LegacyNetworkInterfaceInUse, CannotAccessNetwork);
 
 /// Fault `LicenseAssignmentFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseAssignmentFailed {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for LicenseAssignmentFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for LicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "LicenseAssignmentFailed";
@@ -10760,11 +12889,10 @@ impl ComplexType for LicenseAssignmentFailed {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(LicenseAssignmentFailed);
 crate::xml::inherits!(LicenseAssignmentFailed, RuntimeFault);
 
 /// Data object `LicenseAssignmentManagerLicenseAssignment` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseAssignmentManagerLicenseAssignment {
     /// `entityId`: xsd:string.
     pub entity_id: String,
@@ -10780,6 +12908,16 @@ pub struct LicenseAssignmentManagerLicenseAssignment {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseAssignmentManagerLicenseAssignment {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_id == other.entity_id
+            && self.scope == other.scope
+            && self.entity_display_name == other.entity_display_name
+            && self.assigned_license == other.assigned_license
+            && self.properties == other.properties
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
     const TYPE_NAME: &'static str = "LicenseAssignmentManagerLicenseAssignment";
@@ -10803,10 +12941,9 @@ impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
         e.list("properties", &self.properties);
     }
 }
-crate::xml::complex_codec!(LicenseAssignmentManagerLicenseAssignment);
 
 /// Data object `LicenseAvailabilityInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseAvailabilityInfo {
     /// `feature`: [`LicenseFeatureInfo`].
     pub feature: LicenseFeatureInfo,
@@ -10818,6 +12955,14 @@ pub struct LicenseAvailabilityInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseAvailabilityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.feature == other.feature
+            && self.total == other.total
+            && self.available == other.available
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseAvailabilityInfo {
     const TYPE_NAME: &'static str = "LicenseAvailabilityInfo";
@@ -10837,10 +12982,9 @@ impl ComplexType for LicenseAvailabilityInfo {
         e.req("available", &self.available);
     }
 }
-crate::xml::complex_codec!(LicenseAvailabilityInfo);
 
 /// Data object `LicenseDiagnostics` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseDiagnostics {
     /// `sourceLastChanged`: xsd:dateTime.
     pub source_last_changed: DateTime,
@@ -10864,6 +13008,20 @@ pub struct LicenseDiagnostics {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseDiagnostics {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_last_changed == other.source_last_changed
+            && self.source_lost == other.source_lost
+            && self.source_latency == other.source_latency
+            && self.license_requests == other.license_requests
+            && self.license_request_failures == other.license_request_failures
+            && self.license_feature_unknowns == other.license_feature_unknowns
+            && self.op_state == other.op_state
+            && self.last_status_update == other.last_status_update
+            && self.op_failure_message == other.op_failure_message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseDiagnostics {
     const TYPE_NAME: &'static str = "LicenseDiagnostics";
@@ -10895,12 +13053,11 @@ impl ComplexType for LicenseDiagnostics {
         e.req("opFailureMessage", &self.op_failure_message);
     }
 }
-crate::xml::complex_codec!(LicenseDiagnostics);
 
 /// Fault `LicenseDowngradeDisallowed` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseDowngradeDisallowed {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
@@ -10910,6 +13067,14 @@ pub struct LicenseDowngradeDisallowed {
     pub entity_id: String,
     /// `features`: [`KeyAnyValue`].
     pub features: Vec<KeyAnyValue>,
+}
+impl PartialEq for LicenseDowngradeDisallowed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.edition == other.edition
+            && self.entity_id == other.entity_id
+            && self.features == other.features
+    }
 }
 impl ComplexType for LicenseDowngradeDisallowed {
     const TYPE_NAME: &'static str = "LicenseDowngradeDisallowed";
@@ -10930,18 +13095,23 @@ impl ComplexType for LicenseDowngradeDisallowed {
         e.list("features", &self.features);
     }
 }
-crate::xml::complex_codec!(LicenseDowngradeDisallowed);
 crate::xml::inherits!(LicenseDowngradeDisallowed, NotEnoughLicenses);
 
 /// Fault `LicenseEntityNotFound` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseEntityNotFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `entityId`: xsd:string.
     pub entity_id: String,
+}
+impl PartialEq for LicenseEntityNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_id == other.entity_id
+    }
 }
 impl ComplexType for LicenseEntityNotFound {
     const TYPE_NAME: &'static str = "LicenseEntityNotFound";
@@ -10958,7 +13128,6 @@ impl ComplexType for LicenseEntityNotFound {
         e.req("entityId", &self.entity_id);
     }
 }
-crate::xml::complex_codec!(LicenseEntityNotFound);
 crate::xml::inherits!(LicenseEntityNotFound, VimFault);
 
 /// Data object `LicenseEvent` of the vSphere API (since 2.5).
@@ -10966,10 +13135,15 @@ crate::xml::inherits!(LicenseEntityNotFound, VimFault);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyLicenseEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for LicenseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LicenseEvent {
     const TYPE_NAME: &'static str = "LicenseEvent";
@@ -10981,18 +13155,23 @@ impl ComplexType for LicenseEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LicenseEvent);
 crate::xml::inherits!(LicenseEvent, Event);
 
 /// Fault `LicenseExpired` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseExpired {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `licenseKey`: xsd:string.
     pub license_key: String,
+}
+impl PartialEq for LicenseExpired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_key == other.license_key
+    }
 }
 impl ComplexType for LicenseExpired {
     const TYPE_NAME: &'static str = "LicenseExpired";
@@ -11009,18 +13188,23 @@ impl ComplexType for LicenseExpired {
         e.req("licenseKey", &self.license_key);
     }
 }
-crate::xml::complex_codec!(LicenseExpired);
 crate::xml::inherits!(LicenseExpired, NotEnoughLicenses);
 
 /// Data object `LicenseExpiredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseExpiredEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `feature`: [`LicenseFeatureInfo`].
     pub feature: LicenseFeatureInfo,
+}
+impl PartialEq for LicenseExpiredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature == other.feature
+    }
 }
 impl ComplexType for LicenseExpiredEvent {
     const TYPE_NAME: &'static str = "LicenseExpiredEvent";
@@ -11037,11 +13221,10 @@ impl ComplexType for LicenseExpiredEvent {
         e.req("feature", &self.feature);
     }
 }
-crate::xml::complex_codec!(LicenseExpiredEvent);
 crate::xml::inherits!(LicenseExpiredEvent, Event);
 
 /// Data object `LicenseFeatureInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseFeatureInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -11065,6 +13248,20 @@ pub struct LicenseFeatureInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseFeatureInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.feature_name == other.feature_name
+            && self.feature_description == other.feature_description
+            && self.state == other.state
+            && self.cost_unit == other.cost_unit
+            && self.source_restriction == other.source_restriction
+            && self.dependent_key == other.dependent_key
+            && self.edition == other.edition
+            && self.expires_on == other.expires_on
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseFeatureInfo {
     const TYPE_NAME: &'static str = "LicenseFeatureInfo";
@@ -11096,15 +13293,19 @@ impl ComplexType for LicenseFeatureInfo {
         e.opt("expiresOn", &self.expires_on);
     }
 }
-crate::xml::complex_codec!(LicenseFeatureInfo);
 
 /// Fault `LicenseKeyEntityMismatch` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseKeyEntityMismatch {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
+}
+impl PartialEq for LicenseKeyEntityMismatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LicenseKeyEntityMismatch {
     const TYPE_NAME: &'static str = "LicenseKeyEntityMismatch";
@@ -11116,11 +13317,10 @@ impl ComplexType for LicenseKeyEntityMismatch {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LicenseKeyEntityMismatch);
 crate::xml::inherits!(LicenseKeyEntityMismatch, NotEnoughLicenses);
 
 /// Data object `LicenseManagerEvaluationInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseManagerEvaluationInfo {
     /// `properties`: [`KeyAnyValue`].
     pub properties: Vec<KeyAnyValue>,
@@ -11128,6 +13328,12 @@ pub struct LicenseManagerEvaluationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseManagerEvaluationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.properties == other.properties
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseManagerEvaluationInfo {
     const TYPE_NAME: &'static str = "LicenseManagerEvaluationInfo";
@@ -11143,10 +13349,9 @@ impl ComplexType for LicenseManagerEvaluationInfo {
         e.list("properties", &self.properties);
     }
 }
-crate::xml::complex_codec!(LicenseManagerEvaluationInfo);
 
 /// Data object `LicenseManagerLicenseInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseManagerLicenseInfo {
     /// `licenseKey`: xsd:string.
     pub license_key: String,
@@ -11168,6 +13373,19 @@ pub struct LicenseManagerLicenseInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseManagerLicenseInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.license_key == other.license_key
+            && self.edition_key == other.edition_key
+            && self.name == other.name
+            && self.total == other.total
+            && self.used == other.used
+            && self.cost_unit == other.cost_unit
+            && self.properties == other.properties
+            && self.labels == other.labels
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseManagerLicenseInfo {
     const TYPE_NAME: &'static str = "LicenseManagerLicenseInfo";
@@ -11197,17 +13415,22 @@ impl ComplexType for LicenseManagerLicenseInfo {
         e.list("labels", &self.labels);
     }
 }
-crate::xml::complex_codec!(LicenseManagerLicenseInfo);
 
 /// Data object `LicenseNonComplianceEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseNonComplianceEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `url`: xsd:string.
     pub url: String,
+}
+impl PartialEq for LicenseNonComplianceEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.url == other.url
+    }
 }
 impl ComplexType for LicenseNonComplianceEvent {
     const TYPE_NAME: &'static str = "LicenseNonComplianceEvent";
@@ -11224,11 +13447,10 @@ impl ComplexType for LicenseNonComplianceEvent {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(LicenseNonComplianceEvent);
 crate::xml::inherits!(LicenseNonComplianceEvent, LicenseEvent);
 
 /// Data object `LicenseReservationInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseReservationInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -11240,6 +13462,14 @@ pub struct LicenseReservationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseReservationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.state == other.state
+            && self.required == other.required
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseReservationInfo {
     const TYPE_NAME: &'static str = "LicenseReservationInfo";
@@ -11259,15 +13489,19 @@ impl ComplexType for LicenseReservationInfo {
         e.req("required", &self.required);
     }
 }
-crate::xml::complex_codec!(LicenseReservationInfo);
 
 /// Fault `LicenseRestricted` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseRestricted {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
+}
+impl PartialEq for LicenseRestricted {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LicenseRestricted {
     const TYPE_NAME: &'static str = "LicenseRestricted";
@@ -11279,16 +13513,20 @@ impl ComplexType for LicenseRestricted {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LicenseRestricted);
 crate::xml::inherits!(LicenseRestricted, NotEnoughLicenses);
 
 /// Data object `LicenseRestrictedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseRestrictedEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
+}
+impl PartialEq for LicenseRestrictedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LicenseRestrictedEvent {
     const TYPE_NAME: &'static str = "LicenseRestrictedEvent";
@@ -11300,18 +13538,23 @@ impl ComplexType for LicenseRestrictedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LicenseRestrictedEvent);
 crate::xml::inherits!(LicenseRestrictedEvent, LicenseEvent);
 
 /// Data object `LicenseServerAvailableEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseServerAvailableEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `licenseServer`: xsd:string.
     pub license_server: String,
+}
+impl PartialEq for LicenseServerAvailableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_server == other.license_server
+    }
 }
 impl ComplexType for LicenseServerAvailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerAvailableEvent";
@@ -11328,18 +13571,23 @@ impl ComplexType for LicenseServerAvailableEvent {
         e.req("licenseServer", &self.license_server);
     }
 }
-crate::xml::complex_codec!(LicenseServerAvailableEvent);
 crate::xml::inherits!(LicenseServerAvailableEvent, LicenseEvent);
 
 /// Data object `LicenseServerSource` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseSource`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseServerSource {
     /// The fields inherited from [`LicenseSource`].
     pub base_: LicenseSource,
     /// `licenseServer`: xsd:string.
     pub license_server: String,
+}
+impl PartialEq for LicenseServerSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_server == other.license_server
+    }
 }
 impl ComplexType for LicenseServerSource {
     const TYPE_NAME: &'static str = "LicenseServerSource";
@@ -11356,18 +13604,23 @@ impl ComplexType for LicenseServerSource {
         e.req("licenseServer", &self.license_server);
     }
 }
-crate::xml::complex_codec!(LicenseServerSource);
 crate::xml::inherits!(LicenseServerSource, LicenseSource);
 
 /// Fault `LicenseServerUnavailable` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseServerUnavailable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `licenseServer`: xsd:string.
     pub license_server: String,
+}
+impl PartialEq for LicenseServerUnavailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_server == other.license_server
+    }
 }
 impl ComplexType for LicenseServerUnavailable {
     const TYPE_NAME: &'static str = "LicenseServerUnavailable";
@@ -11384,18 +13637,23 @@ impl ComplexType for LicenseServerUnavailable {
         e.req("licenseServer", &self.license_server);
     }
 }
-crate::xml::complex_codec!(LicenseServerUnavailable);
 crate::xml::inherits!(LicenseServerUnavailable, VimFault);
 
 /// Data object `LicenseServerUnavailableEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseServerUnavailableEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `licenseServer`: xsd:string.
     pub license_server: String,
+}
+impl PartialEq for LicenseServerUnavailableEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_server == other.license_server
+    }
 }
 impl ComplexType for LicenseServerUnavailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerUnavailableEvent";
@@ -11412,18 +13670,22 @@ impl ComplexType for LicenseServerUnavailableEvent {
         e.req("licenseServer", &self.license_server);
     }
 }
-crate::xml::complex_codec!(LicenseServerUnavailableEvent);
 crate::xml::inherits!(LicenseServerUnavailableEvent, LicenseEvent);
 
 /// Data object `LicenseSource` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyLicenseSource`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseSource {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseSource {
     const TYPE_NAME: &'static str = "LicenseSource";
@@ -11436,17 +13698,22 @@ impl ComplexType for LicenseSource {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(LicenseSource);
 
 /// Fault `LicenseSourceUnavailable` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseSourceUnavailable {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `licenseSource`: [`LicenseSource`].
     pub license_source: AnyLicenseSource,
+}
+impl PartialEq for LicenseSourceUnavailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_source == other.license_source
+    }
 }
 impl ComplexType for LicenseSourceUnavailable {
     const TYPE_NAME: &'static str = "LicenseSourceUnavailable";
@@ -11463,11 +13730,10 @@ impl ComplexType for LicenseSourceUnavailable {
         e.req("licenseSource", &self.license_source);
     }
 }
-crate::xml::complex_codec!(LicenseSourceUnavailable);
 crate::xml::inherits!(LicenseSourceUnavailable, NotEnoughLicenses);
 
 /// Data object `LicenseUsageInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LicenseUsageInfo {
     /// `source`: [`LicenseSource`].
     pub source: AnyLicenseSource,
@@ -11481,6 +13747,15 @@ pub struct LicenseUsageInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LicenseUsageInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.source_available == other.source_available
+            && self.reservation_info == other.reservation_info
+            && self.feature_info == other.feature_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LicenseUsageInfo {
     const TYPE_NAME: &'static str = "LicenseUsageInfo";
@@ -11502,12 +13777,11 @@ impl ComplexType for LicenseUsageInfo {
         e.list("featureInfo", &self.feature_info);
     }
 }
-crate::xml::complex_codec!(LicenseUsageInfo);
 
 /// Fault `LimitExceeded` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LimitExceeded {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -11515,6 +13789,13 @@ pub struct LimitExceeded {
     pub property: Option<String>,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
+}
+impl PartialEq for LimitExceeded {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.property == other.property
+            && self.limit == other.limit
+    }
 }
 impl ComplexType for LimitExceeded {
     const TYPE_NAME: &'static str = "LimitExceeded";
@@ -11533,11 +13814,10 @@ impl ComplexType for LimitExceeded {
         e.opt("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(LimitExceeded);
 crate::xml::inherits!(LimitExceeded, VimFault);
 
 /// Data object `LinkDiscoveryProtocolConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LinkDiscoveryProtocolConfig {
     /// `protocol`: xsd:string.
     pub protocol: String,
@@ -11547,6 +13827,13 @@ pub struct LinkDiscoveryProtocolConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LinkDiscoveryProtocolConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol == other.protocol
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LinkDiscoveryProtocolConfig {
     const TYPE_NAME: &'static str = "LinkDiscoveryProtocolConfig";
@@ -11564,10 +13851,9 @@ impl ComplexType for LinkDiscoveryProtocolConfig {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(LinkDiscoveryProtocolConfig);
 
 /// Data object `LinkLayerDiscoveryProtocolInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LinkLayerDiscoveryProtocolInfo {
     /// `chassisId`: xsd:string.
     pub chassis_id: String,
@@ -11581,6 +13867,15 @@ pub struct LinkLayerDiscoveryProtocolInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LinkLayerDiscoveryProtocolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.chassis_id == other.chassis_id
+            && self.port_id == other.port_id
+            && self.time_to_live == other.time_to_live
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LinkLayerDiscoveryProtocolInfo {
     const TYPE_NAME: &'static str = "LinkLayerDiscoveryProtocolInfo";
@@ -11602,15 +13897,19 @@ impl ComplexType for LinkLayerDiscoveryProtocolInfo {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(LinkLayerDiscoveryProtocolInfo);
 
 /// Data object `LinkProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LinkProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for LinkProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LinkProfile {
     const TYPE_NAME: &'static str = "LinkProfile";
@@ -11622,16 +13921,20 @@ impl ComplexType for LinkProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LinkProfile);
 crate::xml::inherits!(LinkProfile, ApplyProfile);
 
 /// Fault `LinuxVolumeNotClean` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LinuxVolumeNotClean {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for LinuxVolumeNotClean {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LinuxVolumeNotClean {
     const TYPE_NAME: &'static str = "LinuxVolumeNotClean";
@@ -11643,13 +13946,12 @@ impl ComplexType for LinuxVolumeNotClean {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LinuxVolumeNotClean);
 crate::xml::inherits!(LinuxVolumeNotClean, CustomizationFault);
 
 /// Data object `LocalDatastoreCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalDatastoreCreatedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -11657,6 +13959,13 @@ pub struct LocalDatastoreCreatedEvent {
     pub datastore: DatastoreEventArgument,
     /// `datastoreUrl`: xsd:string (since 6.5).
     pub datastore_url: Option<String>,
+}
+impl PartialEq for LocalDatastoreCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.datastore_url == other.datastore_url
+    }
 }
 impl ComplexType for LocalDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "LocalDatastoreCreatedEvent";
@@ -11675,18 +13984,23 @@ impl ComplexType for LocalDatastoreCreatedEvent {
         if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
-crate::xml::complex_codec!(LocalDatastoreCreatedEvent);
 crate::xml::inherits!(LocalDatastoreCreatedEvent, HostEvent);
 
 /// Data object `LocalDatastoreInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
     /// `path`: xsd:string.
     pub path: Option<String>,
+}
+impl PartialEq for LocalDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.path == other.path
+    }
 }
 impl ComplexType for LocalDatastoreInfo {
     const TYPE_NAME: &'static str = "LocalDatastoreInfo";
@@ -11703,18 +14017,23 @@ impl ComplexType for LocalDatastoreInfo {
         e.opt("path", &self.path);
     }
 }
-crate::xml::complex_codec!(LocalDatastoreInfo);
 crate::xml::inherits!(LocalDatastoreInfo, DatastoreInfo);
 
 /// Data object `LocalLicenseSource` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseSource`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalLicenseSource {
     /// The fields inherited from [`LicenseSource`].
     pub base_: LicenseSource,
     /// `licenseKeys`: xsd:string.
     pub license_keys: String,
+}
+impl PartialEq for LocalLicenseSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.license_keys == other.license_keys
+    }
 }
 impl ComplexType for LocalLicenseSource {
     const TYPE_NAME: &'static str = "LocalLicenseSource";
@@ -11731,16 +14050,20 @@ impl ComplexType for LocalLicenseSource {
         e.req("licenseKeys", &self.license_keys);
     }
 }
-crate::xml::complex_codec!(LocalLicenseSource);
 crate::xml::inherits!(LocalLicenseSource, LicenseSource);
 
 /// Data object `LocalTSMEnabledEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalTSMEnabledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for LocalTSMEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LocalTSMEnabledEvent {
     const TYPE_NAME: &'static str = "LocalTSMEnabledEvent";
@@ -11752,11 +14075,10 @@ impl ComplexType for LocalTSMEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LocalTSMEnabledEvent);
 crate::xml::inherits!(LocalTSMEnabledEvent, HostEvent);
 
 /// Data object `LocalizableMessage` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalizableMessage {
     /// `key`: xsd:string.
     pub key: String,
@@ -11768,6 +14090,14 @@ pub struct LocalizableMessage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LocalizableMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.arg == other.arg
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LocalizableMessage {
     const TYPE_NAME: &'static str = "LocalizableMessage";
@@ -11787,10 +14117,9 @@ impl ComplexType for LocalizableMessage {
         e.opt("message", &self.message);
     }
 }
-crate::xml::complex_codec!(LocalizableMessage);
 
 /// Data object `LocalizationManagerMessageCatalog` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalizationManagerMessageCatalog {
     /// `moduleName`: xsd:string.
     pub module_name: String,
@@ -11810,6 +14139,18 @@ pub struct LocalizationManagerMessageCatalog {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LocalizationManagerMessageCatalog {
+    fn eq(&self, other: &Self) -> bool {
+        self.module_name == other.module_name
+            && self.catalog_name == other.catalog_name
+            && self.locale == other.locale
+            && self.catalog_uri == other.catalog_uri
+            && self.last_modified == other.last_modified
+            && self.md5sum == other.md5sum
+            && self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LocalizationManagerMessageCatalog {
     const TYPE_NAME: &'static str = "LocalizationManagerMessageCatalog";
@@ -11837,10 +14178,9 @@ impl ComplexType for LocalizationManagerMessageCatalog {
         if e.knows(Version::V5_0) { e.opt("version", &self.version); }
     }
 }
-crate::xml::complex_codec!(LocalizationManagerMessageCatalog);
 
 /// Data object `LocalizedMethodFault` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalizedMethodFault {
     /// `fault`: [`MethodFault`].
     pub fault: AnyMethodFault,
@@ -11850,6 +14190,13 @@ pub struct LocalizedMethodFault {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for LocalizedMethodFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault == other.fault
+            && self.localized_message == other.localized_message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for LocalizedMethodFault {
     const TYPE_NAME: &'static str = "LocalizedMethodFault";
@@ -11867,17 +14214,22 @@ impl ComplexType for LocalizedMethodFault {
         e.opt("localizedMessage", &self.localized_message);
     }
 }
-crate::xml::complex_codec!(LocalizedMethodFault);
 
 /// Data object `LockerMisconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LockerMisconfiguredEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: DatastoreEventArgument,
+}
+impl PartialEq for LockerMisconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for LockerMisconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerMisconfiguredEvent";
@@ -11894,13 +14246,12 @@ impl ComplexType for LockerMisconfiguredEvent {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(LockerMisconfiguredEvent);
 crate::xml::inherits!(LockerMisconfiguredEvent, Event);
 
 /// Data object `LockerReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LockerReconfiguredEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
@@ -11908,6 +14259,13 @@ pub struct LockerReconfiguredEvent {
     pub old_datastore: Option<DatastoreEventArgument>,
     /// `newDatastore`: [`DatastoreEventArgument`].
     pub new_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for LockerReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_datastore == other.old_datastore
+            && self.new_datastore == other.new_datastore
+    }
 }
 impl ComplexType for LockerReconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerReconfiguredEvent";
@@ -11926,16 +14284,20 @@ impl ComplexType for LockerReconfiguredEvent {
         e.opt("newDatastore", &self.new_datastore);
     }
 }
-crate::xml::complex_codec!(LockerReconfiguredEvent);
 crate::xml::inherits!(LockerReconfiguredEvent, Event);
 
 /// Fault `LogBundlingFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LogBundlingFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for LogBundlingFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for LogBundlingFailed {
     const TYPE_NAME: &'static str = "LogBundlingFailed";
@@ -11947,13 +14309,12 @@ impl ComplexType for LogBundlingFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(LogBundlingFailed);
 crate::xml::inherits!(LogBundlingFailed, VimFault);
 
 /// Data object `LongOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LongOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -11963,6 +14324,14 @@ pub struct LongOption {
     pub max: i64,
     /// `defaultValue`: xsd:long.
     pub default_value: i64,
+}
+impl PartialEq for LongOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.min == other.min
+            && self.max == other.max
+            && self.default_value == other.default_value
+    }
 }
 impl ComplexType for LongOption {
     const TYPE_NAME: &'static str = "LongOption";
@@ -11983,18 +14352,23 @@ impl ComplexType for LongOption {
         e.req("defaultValue", &self.default_value);
     }
 }
-crate::xml::complex_codec!(LongOption);
 crate::xml::inherits!(LongOption, OptionType);
 
 /// Data object `LongPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LongPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `value`: xsd:long.
     pub value: Option<i64>,
+}
+impl PartialEq for LongPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for LongPolicy {
     const TYPE_NAME: &'static str = "LongPolicy";
@@ -12011,7 +14385,6 @@ impl ComplexType for LongPolicy {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(LongPolicy);
 crate::xml::inherits!(LongPolicy, InheritablePolicy);
 
 /// Data object `MacAddress` of the vSphere API (since 5.5).
@@ -12019,10 +14392,15 @@ crate::xml::inherits!(LongPolicy, InheritablePolicy);
 /// Extends [`NegatableExpression`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMacAddress`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MacAddress {
     /// The fields inherited from [`NegatableExpression`].
     pub base_: NegatableExpression,
+}
+impl PartialEq for MacAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MacAddress {
     const TYPE_NAME: &'static str = "MacAddress";
@@ -12034,13 +14412,12 @@ impl ComplexType for MacAddress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MacAddress);
 crate::xml::inherits!(MacAddress, NegatableExpression);
 
 /// Data object `MacRange` of the vSphere API (since 5.5).
 ///
 /// Extends [`MacAddress`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MacRange {
     /// The fields inherited from [`MacAddress`].
     pub base_: MacAddress,
@@ -12048,6 +14425,13 @@ pub struct MacRange {
     pub address: String,
     /// `mask`: xsd:string.
     pub mask: String,
+}
+impl PartialEq for MacRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address == other.address
+            && self.mask == other.mask
+    }
 }
 impl ComplexType for MacRange {
     const TYPE_NAME: &'static str = "MacRange";
@@ -12066,16 +14450,20 @@ impl ComplexType for MacRange {
         e.req("mask", &self.mask);
     }
 }
-crate::xml::complex_codec!(MacRange);
 crate::xml::inherits!(MacRange, MacAddress);
 
 /// Fault `MaintenanceModeFileMove` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MaintenanceModeFileMove {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for MaintenanceModeFileMove {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MaintenanceModeFileMove {
     const TYPE_NAME: &'static str = "MaintenanceModeFileMove";
@@ -12087,11 +14475,10 @@ impl ComplexType for MaintenanceModeFileMove {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MaintenanceModeFileMove);
 crate::xml::inherits!(MaintenanceModeFileMove, MigrationFault);
 
 /// Data object `ManagedByInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ManagedByInfo {
     /// `extensionKey`: xsd:string.
     pub extension_key: String,
@@ -12101,6 +14488,13 @@ pub struct ManagedByInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ManagedByInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.extension_key == other.extension_key
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ManagedByInfo {
     const TYPE_NAME: &'static str = "ManagedByInfo";
@@ -12118,17 +14512,22 @@ impl ComplexType for ManagedByInfo {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(ManagedByInfo);
 
 /// Data object `ManagedEntityEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ManagedEntityEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
+}
+impl PartialEq for ManagedEntityEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for ManagedEntityEventArgument {
     const TYPE_NAME: &'static str = "ManagedEntityEventArgument";
@@ -12145,18 +14544,23 @@ impl ComplexType for ManagedEntityEventArgument {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(ManagedEntityEventArgument);
 crate::xml::inherits!(ManagedEntityEventArgument, EntityEventArgument);
 
 /// Fault `ManagedObjectNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ManagedObjectNotFound {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `obj`: ManagedObjectReference.
     pub obj: ManagedObjectReference,
+}
+impl PartialEq for ManagedObjectNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.obj == other.obj
+    }
 }
 impl ComplexType for ManagedObjectNotFound {
     const TYPE_NAME: &'static str = "ManagedObjectNotFound";
@@ -12173,13 +14577,12 @@ impl ComplexType for ManagedObjectNotFound {
         e.req("obj", &self.obj);
     }
 }
-crate::xml::complex_codec!(ManagedObjectNotFound);
 crate::xml::inherits!(ManagedObjectNotFound, RuntimeFault);
 
 /// Fault `MemoryFileFormatNotSupportedByDatastore` of the vSphere API (since 6.0).
 ///
 /// Extends [`UnsupportedDatastore`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemoryFileFormatNotSupportedByDatastore {
     /// The fields inherited from [`UnsupportedDatastore`].
     pub base_: UnsupportedDatastore,
@@ -12187,6 +14590,13 @@ pub struct MemoryFileFormatNotSupportedByDatastore {
     pub datastore_name: String,
     /// `type`: xsd:string.
     pub type_: String,
+}
+impl PartialEq for MemoryFileFormatNotSupportedByDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore_name == other.datastore_name
+            && self.type_ == other.type_
+    }
 }
 impl ComplexType for MemoryFileFormatNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemoryFileFormatNotSupportedByDatastore";
@@ -12205,16 +14615,20 @@ impl ComplexType for MemoryFileFormatNotSupportedByDatastore {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(MemoryFileFormatNotSupportedByDatastore);
 crate::xml::inherits!(MemoryFileFormatNotSupportedByDatastore, UnsupportedDatastore);
 
 /// Fault `MemoryHotPlugNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemoryHotPlugNotSupported {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for MemoryHotPlugNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MemoryHotPlugNotSupported {
     const TYPE_NAME: &'static str = "MemoryHotPlugNotSupported";
@@ -12226,13 +14640,12 @@ impl ComplexType for MemoryHotPlugNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MemoryHotPlugNotSupported);
 crate::xml::inherits!(MemoryHotPlugNotSupported, VmConfigFault);
 
 /// Fault `MemorySizeNotRecommended` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemorySizeNotRecommended {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -12242,6 +14655,14 @@ pub struct MemorySizeNotRecommended {
     pub min_memory_size_mb: i32,
     /// `maxMemorySizeMB`: xsd:int.
     pub max_memory_size_mb: i32,
+}
+impl PartialEq for MemorySizeNotRecommended {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.memory_size_mb == other.memory_size_mb
+            && self.min_memory_size_mb == other.min_memory_size_mb
+            && self.max_memory_size_mb == other.max_memory_size_mb
+    }
 }
 impl ComplexType for MemorySizeNotRecommended {
     const TYPE_NAME: &'static str = "MemorySizeNotRecommended";
@@ -12262,13 +14683,12 @@ impl ComplexType for MemorySizeNotRecommended {
         e.req("maxMemorySizeMB", &self.max_memory_size_mb);
     }
 }
-crate::xml::complex_codec!(MemorySizeNotRecommended);
 crate::xml::inherits!(MemorySizeNotRecommended, VirtualHardwareCompatibilityIssue);
 
 /// Fault `MemorySizeNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemorySizeNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -12278,6 +14698,14 @@ pub struct MemorySizeNotSupported {
     pub min_memory_size_mb: i32,
     /// `maxMemorySizeMB`: xsd:int.
     pub max_memory_size_mb: i32,
+}
+impl PartialEq for MemorySizeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.memory_size_mb == other.memory_size_mb
+            && self.min_memory_size_mb == other.min_memory_size_mb
+            && self.max_memory_size_mb == other.max_memory_size_mb
+    }
 }
 impl ComplexType for MemorySizeNotSupported {
     const TYPE_NAME: &'static str = "MemorySizeNotSupported";
@@ -12298,13 +14726,12 @@ impl ComplexType for MemorySizeNotSupported {
         e.req("maxMemorySizeMB", &self.max_memory_size_mb);
     }
 }
-crate::xml::complex_codec!(MemorySizeNotSupported);
 crate::xml::inherits!(MemorySizeNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `MemorySizeNotSupportedByDatastore` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemorySizeNotSupportedByDatastore {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -12314,6 +14741,14 @@ pub struct MemorySizeNotSupportedByDatastore {
     pub memory_size_mb: i32,
     /// `maxMemorySizeMB`: xsd:int.
     pub max_memory_size_mb: i32,
+}
+impl PartialEq for MemorySizeNotSupportedByDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.memory_size_mb == other.memory_size_mb
+            && self.max_memory_size_mb == other.max_memory_size_mb
+    }
 }
 impl ComplexType for MemorySizeNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemorySizeNotSupportedByDatastore";
@@ -12334,16 +14769,20 @@ impl ComplexType for MemorySizeNotSupportedByDatastore {
         e.req("maxMemorySizeMB", &self.max_memory_size_mb);
     }
 }
-crate::xml::complex_codec!(MemorySizeNotSupportedByDatastore);
 crate::xml::inherits!(MemorySizeNotSupportedByDatastore, VirtualHardwareCompatibilityIssue);
 
 /// Fault `MemorySnapshotOnIndependentDisk` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemorySnapshotOnIndependentDisk {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for MemorySnapshotOnIndependentDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MemorySnapshotOnIndependentDisk {
     const TYPE_NAME: &'static str = "MemorySnapshotOnIndependentDisk";
@@ -12355,13 +14794,12 @@ impl ComplexType for MemorySnapshotOnIndependentDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MemorySnapshotOnIndependentDisk);
 crate::xml::inherits!(MemorySnapshotOnIndependentDisk, SnapshotFault);
 
 /// Data object `MethodAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`Action`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodAction {
     /// The fields inherited from [`Action`].
     pub base_: Action,
@@ -12369,6 +14807,13 @@ pub struct MethodAction {
     pub name: String,
     /// `argument`: [`MethodActionArgument`].
     pub argument: Vec<MethodActionArgument>,
+}
+impl PartialEq for MethodAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.argument == other.argument
+    }
 }
 impl ComplexType for MethodAction {
     const TYPE_NAME: &'static str = "MethodAction";
@@ -12387,11 +14832,10 @@ impl ComplexType for MethodAction {
         e.list("argument", &self.argument);
     }
 }
-crate::xml::complex_codec!(MethodAction);
 crate::xml::inherits!(MethodAction, Action);
 
 /// Data object `MethodActionArgument` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodActionArgument {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
@@ -12399,6 +14843,12 @@ pub struct MethodActionArgument {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for MethodActionArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for MethodActionArgument {
     const TYPE_NAME: &'static str = "MethodActionArgument";
@@ -12414,17 +14864,22 @@ impl ComplexType for MethodActionArgument {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(MethodActionArgument);
 
 /// Fault `MethodAlreadyDisabledFault` of the vSphere API (since 4.1).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodAlreadyDisabledFault {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `sourceId`: xsd:string.
     pub source_id: String,
+}
+impl PartialEq for MethodAlreadyDisabledFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_id == other.source_id
+    }
 }
 impl ComplexType for MethodAlreadyDisabledFault {
     const TYPE_NAME: &'static str = "MethodAlreadyDisabledFault";
@@ -12441,18 +14896,23 @@ impl ComplexType for MethodAlreadyDisabledFault {
         e.req("sourceId", &self.source_id);
     }
 }
-crate::xml::complex_codec!(MethodAlreadyDisabledFault);
 crate::xml::inherits!(MethodAlreadyDisabledFault, RuntimeFault);
 
 /// Data object `MethodDescription` of the vSphere API (since 2.5).
 ///
 /// Extends [`Description`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodDescription {
     /// The fields inherited from [`Description`].
     pub base_: Description,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for MethodDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for MethodDescription {
     const TYPE_NAME: &'static str = "MethodDescription";
@@ -12469,18 +14929,23 @@ impl ComplexType for MethodDescription {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(MethodDescription);
 crate::xml::inherits!(MethodDescription, Description);
 
 /// Fault `MethodDisabled` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodDisabled {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `source`: xsd:string (since 4.1).
     pub source: Option<String>,
+}
+impl PartialEq for MethodDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source == other.source
+    }
 }
 impl ComplexType for MethodDisabled {
     const TYPE_NAME: &'static str = "MethodDisabled";
@@ -12497,13 +14962,12 @@ impl ComplexType for MethodDisabled {
         if e.knows(Version::V4_1) { e.opt("source", &self.source); }
     }
 }
-crate::xml::complex_codec!(MethodDisabled);
 crate::xml::inherits!(MethodDisabled, RuntimeFault);
 
 /// Fault `MethodFault` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMethodFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodFault {
     /// `faultCause`: [`LocalizedMethodFault`].
     pub fault_cause: Option<LocalizedMethodFault>,
@@ -12513,6 +14977,13 @@ pub struct MethodFault {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for MethodFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault_cause == other.fault_cause
+            && self.fault_message == other.fault_message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for MethodFault {
     const TYPE_NAME: &'static str = "MethodFault";
@@ -12530,12 +15001,11 @@ impl ComplexType for MethodFault {
         e.list("faultMessage", &self.fault_message);
     }
 }
-crate::xml::complex_codec!(MethodFault);
 
 /// Fault `MethodNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidRequest`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MethodNotFound {
     /// The fields inherited from [`InvalidRequest`].
     pub base_: InvalidRequest,
@@ -12543,6 +15013,13 @@ pub struct MethodNotFound {
     pub receiver: ManagedObjectReference,
     /// `method`: xsd:string.
     pub method: String,
+}
+impl PartialEq for MethodNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.receiver == other.receiver
+            && self.method == other.method
+    }
 }
 impl ComplexType for MethodNotFound {
     const TYPE_NAME: &'static str = "MethodNotFound";
@@ -12561,13 +15038,12 @@ impl ComplexType for MethodNotFound {
         e.req("method", &self.method);
     }
 }
-crate::xml::complex_codec!(MethodNotFound);
 crate::xml::inherits!(MethodNotFound, InvalidRequest);
 
 /// Data object `MetricAlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MetricAlarmExpression {
     /// The fields inherited from [`AlarmExpression`].
     pub base_: AlarmExpression,
@@ -12585,6 +15061,18 @@ pub struct MetricAlarmExpression {
     pub red: Option<i32>,
     /// `redInterval`: xsd:int (since 4.0).
     pub red_interval: Option<i32>,
+}
+impl PartialEq for MetricAlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operator == other.operator
+            && self.type_ == other.type_
+            && self.metric == other.metric
+            && self.yellow == other.yellow
+            && self.yellow_interval == other.yellow_interval
+            && self.red == other.red
+            && self.red_interval == other.red_interval
+    }
 }
 impl ComplexType for MetricAlarmExpression {
     const TYPE_NAME: &'static str = "MetricAlarmExpression";
@@ -12613,16 +15101,20 @@ impl ComplexType for MetricAlarmExpression {
         if e.knows(Version::V4_0) { e.opt("redInterval", &self.red_interval); }
     }
 }
-crate::xml::complex_codec!(MetricAlarmExpression);
 crate::xml::inherits!(MetricAlarmExpression, AlarmExpression);
 
 /// Fault `MigrationDisabled` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationDisabled {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for MigrationDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MigrationDisabled {
     const TYPE_NAME: &'static str = "MigrationDisabled";
@@ -12634,16 +15126,20 @@ impl ComplexType for MigrationDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MigrationDisabled);
 crate::xml::inherits!(MigrationDisabled, MigrationFault);
 
 /// Data object `MigrationErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationErrorEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
+}
+impl PartialEq for MigrationErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MigrationErrorEvent {
     const TYPE_NAME: &'static str = "MigrationErrorEvent";
@@ -12655,7 +15151,6 @@ impl ComplexType for MigrationErrorEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MigrationErrorEvent);
 crate::xml::inherits!(MigrationErrorEvent, MigrationEvent);
 
 /// Data object `MigrationEvent` of the vSphere API (since 2.5).
@@ -12663,12 +15158,18 @@ crate::xml::inherits!(MigrationErrorEvent, MigrationEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMigrationEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for MigrationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for MigrationEvent {
     const TYPE_NAME: &'static str = "MigrationEvent";
@@ -12685,7 +15186,6 @@ impl ComplexType for MigrationEvent {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(MigrationEvent);
 crate::xml::inherits!(MigrationEvent, VmEvent);
 
 /// Fault `MigrationFault` of the vSphere API (since 2.5).
@@ -12693,10 +15193,15 @@ crate::xml::inherits!(MigrationEvent, VmEvent);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMigrationFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for MigrationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MigrationFault {
     const TYPE_NAME: &'static str = "MigrationFault";
@@ -12708,7 +15213,6 @@ impl ComplexType for MigrationFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MigrationFault);
 crate::xml::inherits!(MigrationFault, VimFault);
 
 /// Fault `MigrationFeatureNotSupported` of the vSphere API (since 2.5).
@@ -12716,7 +15220,7 @@ crate::xml::inherits!(MigrationFault, VimFault);
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMigrationFeatureNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationFeatureNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -12726,6 +15230,14 @@ pub struct MigrationFeatureNotSupported {
     pub failed_host_name: String,
     /// `failedHost`: ManagedObjectReference.
     pub failed_host: ManagedObjectReference,
+}
+impl PartialEq for MigrationFeatureNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.at_source_host == other.at_source_host
+            && self.failed_host_name == other.failed_host_name
+            && self.failed_host == other.failed_host
+    }
 }
 impl ComplexType for MigrationFeatureNotSupported {
     const TYPE_NAME: &'static str = "MigrationFeatureNotSupported";
@@ -12746,18 +15258,23 @@ impl ComplexType for MigrationFeatureNotSupported {
         e.req("failedHost", &self.failed_host);
     }
 }
-crate::xml::complex_codec!(MigrationFeatureNotSupported);
 crate::xml::inherits!(MigrationFeatureNotSupported, MigrationFault);
 
 /// Data object `MigrationHostErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationHostErrorEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
     /// `dstHost`: [`HostEventArgument`].
     pub dst_host: HostEventArgument,
+}
+impl PartialEq for MigrationHostErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dst_host == other.dst_host
+    }
 }
 impl ComplexType for MigrationHostErrorEvent {
     const TYPE_NAME: &'static str = "MigrationHostErrorEvent";
@@ -12774,18 +15291,23 @@ impl ComplexType for MigrationHostErrorEvent {
         e.req("dstHost", &self.dst_host);
     }
 }
-crate::xml::complex_codec!(MigrationHostErrorEvent);
 crate::xml::inherits!(MigrationHostErrorEvent, MigrationEvent);
 
 /// Data object `MigrationHostWarningEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationHostWarningEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
     /// `dstHost`: [`HostEventArgument`].
     pub dst_host: HostEventArgument,
+}
+impl PartialEq for MigrationHostWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dst_host == other.dst_host
+    }
 }
 impl ComplexType for MigrationHostWarningEvent {
     const TYPE_NAME: &'static str = "MigrationHostWarningEvent";
@@ -12802,18 +15324,23 @@ impl ComplexType for MigrationHostWarningEvent {
         e.req("dstHost", &self.dst_host);
     }
 }
-crate::xml::complex_codec!(MigrationHostWarningEvent);
 crate::xml::inherits!(MigrationHostWarningEvent, MigrationEvent);
 
 /// Fault `MigrationNotReady` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationNotReady {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `reason`: xsd:string.
     pub reason: String,
+}
+impl PartialEq for MigrationNotReady {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for MigrationNotReady {
     const TYPE_NAME: &'static str = "MigrationNotReady";
@@ -12830,6 +15357,5 @@ impl ComplexType for MigrationNotReady {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(MigrationNotReady);
 crate::xml::inherits!(MigrationNotReady, MigrationFault);
 

@@ -9,7 +9,7 @@ use crate::Version;
 /// Data object `MigrationResourceErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationResourceErrorEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
@@ -17,6 +17,13 @@ pub struct MigrationResourceErrorEvent {
     pub dst_pool: ResourcePoolEventArgument,
     /// `dstHost`: [`HostEventArgument`].
     pub dst_host: HostEventArgument,
+}
+impl PartialEq for MigrationResourceErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dst_pool == other.dst_pool
+            && self.dst_host == other.dst_host
+    }
 }
 impl ComplexType for MigrationResourceErrorEvent {
     const TYPE_NAME: &'static str = "MigrationResourceErrorEvent";
@@ -35,13 +42,12 @@ impl ComplexType for MigrationResourceErrorEvent {
         e.req("dstHost", &self.dst_host);
     }
 }
-crate::xml::complex_codec!(MigrationResourceErrorEvent);
 crate::xml::inherits!(MigrationResourceErrorEvent, MigrationEvent);
 
 /// Data object `MigrationResourceWarningEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationResourceWarningEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
@@ -49,6 +55,13 @@ pub struct MigrationResourceWarningEvent {
     pub dst_pool: ResourcePoolEventArgument,
     /// `dstHost`: [`HostEventArgument`].
     pub dst_host: HostEventArgument,
+}
+impl PartialEq for MigrationResourceWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dst_pool == other.dst_pool
+            && self.dst_host == other.dst_host
+    }
 }
 impl ComplexType for MigrationResourceWarningEvent {
     const TYPE_NAME: &'static str = "MigrationResourceWarningEvent";
@@ -67,16 +80,20 @@ impl ComplexType for MigrationResourceWarningEvent {
         e.req("dstHost", &self.dst_host);
     }
 }
-crate::xml::complex_codec!(MigrationResourceWarningEvent);
 crate::xml::inherits!(MigrationResourceWarningEvent, MigrationEvent);
 
 /// Data object `MigrationWarningEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MigrationWarningEvent {
     /// The fields inherited from [`MigrationEvent`].
     pub base_: MigrationEvent,
+}
+impl PartialEq for MigrationWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MigrationWarningEvent {
     const TYPE_NAME: &'static str = "MigrationWarningEvent";
@@ -88,13 +105,12 @@ impl ComplexType for MigrationWarningEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MigrationWarningEvent);
 crate::xml::inherits!(MigrationWarningEvent, MigrationEvent);
 
 /// Fault `MismatchedBundle` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MismatchedBundle {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -106,6 +122,15 @@ pub struct MismatchedBundle {
     pub bundle_build_number: i32,
     /// `hostBuildNumber`: xsd:int.
     pub host_build_number: i32,
+}
+impl PartialEq for MismatchedBundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.bundle_uuid == other.bundle_uuid
+            && self.host_uuid == other.host_uuid
+            && self.bundle_build_number == other.bundle_build_number
+            && self.host_build_number == other.host_build_number
+    }
 }
 impl ComplexType for MismatchedBundle {
     const TYPE_NAME: &'static str = "MismatchedBundle";
@@ -128,13 +153,12 @@ impl ComplexType for MismatchedBundle {
         e.req("hostBuildNumber", &self.host_build_number);
     }
 }
-crate::xml::complex_codec!(MismatchedBundle);
 crate::xml::inherits!(MismatchedBundle, VimFault);
 
 /// Fault `MismatchedNetworkPolicies` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MismatchedNetworkPolicies {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -144,6 +168,14 @@ pub struct MismatchedNetworkPolicies {
     pub backing: String,
     /// `connected`: xsd:boolean.
     pub connected: bool,
+}
+impl PartialEq for MismatchedNetworkPolicies {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.backing == other.backing
+            && self.connected == other.connected
+    }
 }
 impl ComplexType for MismatchedNetworkPolicies {
     const TYPE_NAME: &'static str = "MismatchedNetworkPolicies";
@@ -164,13 +196,12 @@ impl ComplexType for MismatchedNetworkPolicies {
         e.req("connected", &self.connected);
     }
 }
-crate::xml::complex_codec!(MismatchedNetworkPolicies);
 crate::xml::inherits!(MismatchedNetworkPolicies, MigrationFault);
 
 /// Fault `MismatchedVMotionNetworkNames` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MismatchedVMotionNetworkNames {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -178,6 +209,13 @@ pub struct MismatchedVMotionNetworkNames {
     pub source_network: String,
     /// `destNetwork`: xsd:string.
     pub dest_network: String,
+}
+impl PartialEq for MismatchedVMotionNetworkNames {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_network == other.source_network
+            && self.dest_network == other.dest_network
+    }
 }
 impl ComplexType for MismatchedVMotionNetworkNames {
     const TYPE_NAME: &'static str = "MismatchedVMotionNetworkNames";
@@ -196,16 +234,20 @@ impl ComplexType for MismatchedVMotionNetworkNames {
         e.req("destNetwork", &self.dest_network);
     }
 }
-crate::xml::complex_codec!(MismatchedVMotionNetworkNames);
 crate::xml::inherits!(MismatchedVMotionNetworkNames, MigrationFault);
 
 /// Fault `MissingBmcSupport` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingBmcSupport {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for MissingBmcSupport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingBmcSupport {
     const TYPE_NAME: &'static str = "MissingBmcSupport";
@@ -217,16 +259,20 @@ impl ComplexType for MissingBmcSupport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingBmcSupport);
 crate::xml::inherits!(MissingBmcSupport, VimFault);
 
 /// Fault `MissingController` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidDeviceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingController {
     /// The fields inherited from [`InvalidDeviceSpec`].
     pub base_: InvalidDeviceSpec,
+}
+impl PartialEq for MissingController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingController {
     const TYPE_NAME: &'static str = "MissingController";
@@ -238,16 +284,20 @@ impl ComplexType for MissingController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingController);
 crate::xml::inherits!(MissingController, InvalidDeviceSpec);
 
 /// Fault `MissingIpPool` of the vSphere API (since 5.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingIpPool {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for MissingIpPool {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingIpPool {
     const TYPE_NAME: &'static str = "MissingIpPool";
@@ -259,16 +309,20 @@ impl ComplexType for MissingIpPool {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingIpPool);
 crate::xml::inherits!(MissingIpPool, VAppPropertyFault);
 
 /// Fault `MissingLinuxCustResources` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingLinuxCustResources {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for MissingLinuxCustResources {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingLinuxCustResources {
     const TYPE_NAME: &'static str = "MissingLinuxCustResources";
@@ -280,16 +334,20 @@ impl ComplexType for MissingLinuxCustResources {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingLinuxCustResources);
 crate::xml::inherits!(MissingLinuxCustResources, CustomizationFault);
 
 /// Fault `MissingNetworkIpConfig` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingNetworkIpConfig {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for MissingNetworkIpConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingNetworkIpConfig {
     const TYPE_NAME: &'static str = "MissingNetworkIpConfig";
@@ -301,11 +359,10 @@ impl ComplexType for MissingNetworkIpConfig {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingNetworkIpConfig);
 crate::xml::inherits!(MissingNetworkIpConfig, VAppPropertyFault);
 
 /// Data object `MissingObject` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingObject {
     /// `obj`: ManagedObjectReference.
     pub obj: ManagedObjectReference,
@@ -315,6 +372,13 @@ pub struct MissingObject {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for MissingObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.obj == other.obj
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for MissingObject {
     const TYPE_NAME: &'static str = "MissingObject";
@@ -332,15 +396,19 @@ impl ComplexType for MissingObject {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(MissingObject);
 
 /// Fault `MissingPowerOffConfiguration` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingPowerOffConfiguration {
     /// The fields inherited from [`VAppConfigFault`].
     pub base_: VAppConfigFault,
+}
+impl PartialEq for MissingPowerOffConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingPowerOffConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOffConfiguration";
@@ -352,16 +420,20 @@ impl ComplexType for MissingPowerOffConfiguration {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingPowerOffConfiguration);
 crate::xml::inherits!(MissingPowerOffConfiguration, VAppConfigFault);
 
 /// Fault `MissingPowerOnConfiguration` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingPowerOnConfiguration {
     /// The fields inherited from [`VAppConfigFault`].
     pub base_: VAppConfigFault,
+}
+impl PartialEq for MissingPowerOnConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingPowerOnConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOnConfiguration";
@@ -373,11 +445,10 @@ impl ComplexType for MissingPowerOnConfiguration {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingPowerOnConfiguration);
 crate::xml::inherits!(MissingPowerOnConfiguration, VAppConfigFault);
 
 /// Data object `MissingProperty` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingProperty {
     /// `path`: xsd:string.
     pub path: String,
@@ -387,6 +458,13 @@ pub struct MissingProperty {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for MissingProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for MissingProperty {
     const TYPE_NAME: &'static str = "MissingProperty";
@@ -404,15 +482,19 @@ impl ComplexType for MissingProperty {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(MissingProperty);
 
 /// Fault `MissingWindowsCustResources` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MissingWindowsCustResources {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for MissingWindowsCustResources {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MissingWindowsCustResources {
     const TYPE_NAME: &'static str = "MissingWindowsCustResources";
@@ -424,18 +506,23 @@ impl ComplexType for MissingWindowsCustResources {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MissingWindowsCustResources);
 crate::xml::inherits!(MissingWindowsCustResources, CustomizationFault);
 
 /// Fault `MksConnectionLimitReached` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MksConnectionLimitReached {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `connectionLimit`: xsd:int.
     pub connection_limit: i32,
+}
+impl PartialEq for MksConnectionLimitReached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.connection_limit == other.connection_limit
+    }
 }
 impl ComplexType for MksConnectionLimitReached {
     const TYPE_NAME: &'static str = "MksConnectionLimitReached";
@@ -452,11 +539,10 @@ impl ComplexType for MksConnectionLimitReached {
         e.req("connectionLimit", &self.connection_limit);
     }
 }
-crate::xml::complex_codec!(MksConnectionLimitReached);
 crate::xml::inherits!(MksConnectionLimitReached, InvalidState);
 
 /// Data object `ModeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ModeInfo {
     /// `browse`: xsd:string.
     pub browse: Option<String>,
@@ -474,6 +560,17 @@ pub struct ModeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ModeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.browse == other.browse
+            && self.read == other.read
+            && self.modify == other.modify
+            && self.use_ == other.use_
+            && self.admin == other.admin
+            && self.full == other.full
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ModeInfo {
     const TYPE_NAME: &'static str = "ModeInfo";
@@ -499,17 +596,22 @@ impl ComplexType for ModeInfo {
         e.req("full", &self.full);
     }
 }
-crate::xml::complex_codec!(ModeInfo);
 
 /// Data object `MonthlyByDayTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`MonthlyTaskScheduler`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MonthlyByDayTaskScheduler {
     /// The fields inherited from [`MonthlyTaskScheduler`].
     pub base_: MonthlyTaskScheduler,
     /// `day`: xsd:int.
     pub day: i32,
+}
+impl PartialEq for MonthlyByDayTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.day == other.day
+    }
 }
 impl ComplexType for MonthlyByDayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByDayTaskScheduler";
@@ -526,13 +628,12 @@ impl ComplexType for MonthlyByDayTaskScheduler {
         e.req("day", &self.day);
     }
 }
-crate::xml::complex_codec!(MonthlyByDayTaskScheduler);
 crate::xml::inherits!(MonthlyByDayTaskScheduler, MonthlyTaskScheduler);
 
 /// Data object `MonthlyByWeekdayTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`MonthlyTaskScheduler`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MonthlyByWeekdayTaskScheduler {
     /// The fields inherited from [`MonthlyTaskScheduler`].
     pub base_: MonthlyTaskScheduler,
@@ -540,6 +641,13 @@ pub struct MonthlyByWeekdayTaskScheduler {
     pub offset: WeekOfMonth,
     /// `weekday`: [`DayOfWeek`].
     pub weekday: DayOfWeek,
+}
+impl PartialEq for MonthlyByWeekdayTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.offset == other.offset
+            && self.weekday == other.weekday
+    }
 }
 impl ComplexType for MonthlyByWeekdayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByWeekdayTaskScheduler";
@@ -558,7 +666,6 @@ impl ComplexType for MonthlyByWeekdayTaskScheduler {
         e.req("weekday", &self.weekday);
     }
 }
-crate::xml::complex_codec!(MonthlyByWeekdayTaskScheduler);
 crate::xml::inherits!(MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler);
 
 /// Data object `MonthlyTaskScheduler` of the vSphere API (since 2.5).
@@ -566,10 +673,15 @@ crate::xml::inherits!(MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler);
 /// Extends [`DailyTaskScheduler`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyMonthlyTaskScheduler`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MonthlyTaskScheduler {
     /// The fields inherited from [`DailyTaskScheduler`].
     pub base_: DailyTaskScheduler,
+}
+impl PartialEq for MonthlyTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MonthlyTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyTaskScheduler";
@@ -581,13 +693,12 @@ impl ComplexType for MonthlyTaskScheduler {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MonthlyTaskScheduler);
 crate::xml::inherits!(MonthlyTaskScheduler, DailyTaskScheduler);
 
 /// Fault `MountError` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MountError {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
@@ -595,6 +706,13 @@ pub struct MountError {
     pub vm: ManagedObjectReference,
     /// `diskIndex`: xsd:int.
     pub disk_index: i32,
+}
+impl PartialEq for MountError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.disk_index == other.disk_index
+    }
 }
 impl ComplexType for MountError {
     const TYPE_NAME: &'static str = "MountError";
@@ -613,16 +731,20 @@ impl ComplexType for MountError {
         e.req("diskIndex", &self.disk_index);
     }
 }
-crate::xml::complex_codec!(MountError);
 crate::xml::inherits!(MountError, CustomizationFault);
 
 /// Data object `MtuMatchEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MtuMatchEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for MtuMatchEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MtuMatchEvent {
     const TYPE_NAME: &'static str = "MtuMatchEvent";
@@ -634,16 +756,20 @@ impl ComplexType for MtuMatchEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MtuMatchEvent);
 crate::xml::inherits!(MtuMatchEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `MtuMismatchEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MtuMismatchEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for MtuMismatchEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MtuMismatchEvent {
     const TYPE_NAME: &'static str = "MtuMismatchEvent";
@@ -655,16 +781,20 @@ impl ComplexType for MtuMismatchEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MtuMismatchEvent);
 crate::xml::inherits!(MtuMismatchEvent, DvsHealthStatusChangeEvent);
 
 /// Fault `MultiWriterNotSupported` of the vSphere API (since 6.0).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MultiWriterNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for MultiWriterNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MultiWriterNotSupported {
     const TYPE_NAME: &'static str = "MultiWriterNotSupported";
@@ -676,18 +806,23 @@ impl ComplexType for MultiWriterNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MultiWriterNotSupported);
 crate::xml::inherits!(MultiWriterNotSupported, DeviceNotSupported);
 
 /// Fault `MultipleCertificatesVerifyFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MultipleCertificatesVerifyFault {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
     /// `thumbprintData`: [`MultipleCertificatesVerifyFaultThumbprintData`].
     pub thumbprint_data: Vec<MultipleCertificatesVerifyFaultThumbprintData>,
+}
+impl PartialEq for MultipleCertificatesVerifyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.thumbprint_data == other.thumbprint_data
+    }
 }
 impl ComplexType for MultipleCertificatesVerifyFault {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFault";
@@ -704,11 +839,10 @@ impl ComplexType for MultipleCertificatesVerifyFault {
         e.list("thumbprintData", &self.thumbprint_data);
     }
 }
-crate::xml::complex_codec!(MultipleCertificatesVerifyFault);
 crate::xml::inherits!(MultipleCertificatesVerifyFault, HostConnectFault);
 
 /// Data object `MultipleCertificatesVerifyFaultThumbprintData` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MultipleCertificatesVerifyFaultThumbprintData {
     /// `port`: xsd:int.
     pub port: i32,
@@ -718,6 +852,13 @@ pub struct MultipleCertificatesVerifyFaultThumbprintData {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for MultipleCertificatesVerifyFaultThumbprintData {
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port
+            && self.thumbprint == other.thumbprint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for MultipleCertificatesVerifyFaultThumbprintData {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFaultThumbprintData";
@@ -735,15 +876,19 @@ impl ComplexType for MultipleCertificatesVerifyFaultThumbprintData {
         e.req("thumbprint", &self.thumbprint);
     }
 }
-crate::xml::complex_codec!(MultipleCertificatesVerifyFaultThumbprintData);
 
 /// Fault `MultipleSnapshotsNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct MultipleSnapshotsNotSupported {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for MultipleSnapshotsNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for MultipleSnapshotsNotSupported {
     const TYPE_NAME: &'static str = "MultipleSnapshotsNotSupported";
@@ -755,13 +900,12 @@ impl ComplexType for MultipleSnapshotsNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(MultipleSnapshotsNotSupported);
 crate::xml::inherits!(MultipleSnapshotsNotSupported, SnapshotFault);
 
 /// Data object `NASDatastoreCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NASDatastoreCreatedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -769,6 +913,13 @@ pub struct NASDatastoreCreatedEvent {
     pub datastore: DatastoreEventArgument,
     /// `datastoreUrl`: xsd:string (since 6.5).
     pub datastore_url: Option<String>,
+}
+impl PartialEq for NASDatastoreCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.datastore_url == other.datastore_url
+    }
 }
 impl ComplexType for NASDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "NASDatastoreCreatedEvent";
@@ -787,13 +938,12 @@ impl ComplexType for NASDatastoreCreatedEvent {
         if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
-crate::xml::complex_codec!(NASDatastoreCreatedEvent);
 crate::xml::inherits!(NASDatastoreCreatedEvent, HostEvent);
 
 /// Data object `NamePasswordAuthentication` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestAuthentication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct NamePasswordAuthentication {
     /// The fields inherited from [`GuestAuthentication`].
     pub base_: GuestAuthentication,
@@ -801,6 +951,13 @@ pub struct NamePasswordAuthentication {
     pub username: String,
     /// `password`: xsd:string. Secret: masked in `Debug`.
     pub password: String,
+}
+impl PartialEq for NamePasswordAuthentication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.username == other.username
+            && self.password == other.password
+    }
 }
 impl std::fmt::Debug for NamePasswordAuthentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -828,13 +985,12 @@ impl ComplexType for NamePasswordAuthentication {
         e.req("password", &self.password);
     }
 }
-crate::xml::complex_codec!(NamePasswordAuthentication);
 crate::xml::inherits!(NamePasswordAuthentication, GuestAuthentication);
 
 /// Fault `NamespaceFull` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NamespaceFull {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -844,6 +1000,14 @@ pub struct NamespaceFull {
     pub current_max_size: i64,
     /// `requiredSize`: xsd:long.
     pub required_size: Option<i64>,
+}
+impl PartialEq for NamespaceFull {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.current_max_size == other.current_max_size
+            && self.required_size == other.required_size
+    }
 }
 impl ComplexType for NamespaceFull {
     const TYPE_NAME: &'static str = "NamespaceFull";
@@ -864,18 +1028,23 @@ impl ComplexType for NamespaceFull {
         e.opt("requiredSize", &self.required_size);
     }
 }
-crate::xml::complex_codec!(NamespaceFull);
 crate::xml::inherits!(NamespaceFull, VimFault);
 
 /// Fault `NamespaceLimitReached` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NamespaceLimitReached {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
+}
+impl PartialEq for NamespaceLimitReached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.limit == other.limit
+    }
 }
 impl ComplexType for NamespaceLimitReached {
     const TYPE_NAME: &'static str = "NamespaceLimitReached";
@@ -892,18 +1061,23 @@ impl ComplexType for NamespaceLimitReached {
         e.opt("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(NamespaceLimitReached);
 crate::xml::inherits!(NamespaceLimitReached, VimFault);
 
 /// Fault `NamespaceWriteProtected` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NamespaceWriteProtected {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for NamespaceWriteProtected {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for NamespaceWriteProtected {
     const TYPE_NAME: &'static str = "NamespaceWriteProtected";
@@ -920,7 +1094,6 @@ impl ComplexType for NamespaceWriteProtected {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(NamespaceWriteProtected);
 crate::xml::inherits!(NamespaceWriteProtected, VimFault);
 
 /// Fault `NasConfigFault` of the vSphere API (since 2.5u2server).
@@ -928,12 +1101,18 @@ crate::xml::inherits!(NamespaceWriteProtected, VimFault);
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNasConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasConfigFault {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for NasConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for NasConfigFault {
     const TYPE_NAME: &'static str = "NasConfigFault";
@@ -950,13 +1129,12 @@ impl ComplexType for NasConfigFault {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(NasConfigFault);
 crate::xml::inherits!(NasConfigFault, HostConfigFault);
 
 /// Fault `NasConnectionLimitReached` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasConnectionLimitReached {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
@@ -964,6 +1142,13 @@ pub struct NasConnectionLimitReached {
     pub remote_host: String,
     /// `remotePath`: xsd:string.
     pub remote_path: String,
+}
+impl PartialEq for NasConnectionLimitReached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+    }
 }
 impl ComplexType for NasConnectionLimitReached {
     const TYPE_NAME: &'static str = "NasConnectionLimitReached";
@@ -982,18 +1167,23 @@ impl ComplexType for NasConnectionLimitReached {
         e.req("remotePath", &self.remote_path);
     }
 }
-crate::xml::complex_codec!(NasConnectionLimitReached);
 crate::xml::inherits!(NasConnectionLimitReached, NasConfigFault);
 
 /// Data object `NasDatastoreInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
     /// `nas`: [`HostNasVolume`].
     pub nas: Option<HostNasVolume>,
+}
+impl PartialEq for NasDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nas == other.nas
+    }
 }
 impl ComplexType for NasDatastoreInfo {
     const TYPE_NAME: &'static str = "NasDatastoreInfo";
@@ -1010,13 +1200,12 @@ impl ComplexType for NasDatastoreInfo {
         e.opt("nas", &self.nas);
     }
 }
-crate::xml::complex_codec!(NasDatastoreInfo);
 crate::xml::inherits!(NasDatastoreInfo, DatastoreInfo);
 
 /// Fault `NasSessionCredentialConflict` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasSessionCredentialConflict {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
@@ -1026,6 +1215,14 @@ pub struct NasSessionCredentialConflict {
     pub remote_path: String,
     /// `userName`: xsd:string.
     pub user_name: String,
+}
+impl PartialEq for NasSessionCredentialConflict {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+            && self.user_name == other.user_name
+    }
 }
 impl ComplexType for NasSessionCredentialConflict {
     const TYPE_NAME: &'static str = "NasSessionCredentialConflict";
@@ -1046,18 +1243,23 @@ impl ComplexType for NasSessionCredentialConflict {
         e.req("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(NasSessionCredentialConflict);
 crate::xml::inherits!(NasSessionCredentialConflict, NasConfigFault);
 
 /// Data object `NasStorageProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasStorageProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for NasStorageProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for NasStorageProfile {
     const TYPE_NAME: &'static str = "NasStorageProfile";
@@ -1074,13 +1276,12 @@ impl ComplexType for NasStorageProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(NasStorageProfile);
 crate::xml::inherits!(NasStorageProfile, ApplyProfile);
 
 /// Fault `NasVolumeNotMounted` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NasVolumeNotMounted {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
@@ -1088,6 +1289,13 @@ pub struct NasVolumeNotMounted {
     pub remote_host: String,
     /// `remotePath`: xsd:string.
     pub remote_path: String,
+}
+impl PartialEq for NasVolumeNotMounted {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.remote_host == other.remote_host
+            && self.remote_path == other.remote_path
+    }
 }
 impl ComplexType for NasVolumeNotMounted {
     const TYPE_NAME: &'static str = "NasVolumeNotMounted";
@@ -1106,13 +1314,12 @@ impl ComplexType for NasVolumeNotMounted {
         e.req("remotePath", &self.remote_path);
     }
 }
-crate::xml::complex_codec!(NasVolumeNotMounted);
 crate::xml::inherits!(NasVolumeNotMounted, NasConfigFault);
 
 /// Data object `NegatableExpression` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNegatableExpression`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NegatableExpression {
     /// `negate`: xsd:boolean.
     pub negate: Option<bool>,
@@ -1120,6 +1327,12 @@ pub struct NegatableExpression {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NegatableExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.negate == other.negate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NegatableExpression {
     const TYPE_NAME: &'static str = "NegatableExpression";
@@ -1135,12 +1348,11 @@ impl ComplexType for NegatableExpression {
         e.opt("negate", &self.negate);
     }
 }
-crate::xml::complex_codec!(NegatableExpression);
 
 /// Data object `NetBIOSConfigInfo` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNetBIOSConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetBIOSConfigInfo {
     /// `mode`: xsd:string.
     pub mode: String,
@@ -1148,6 +1360,12 @@ pub struct NetBIOSConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetBIOSConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.mode == other.mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "NetBIOSConfigInfo";
@@ -1163,10 +1381,9 @@ impl ComplexType for NetBIOSConfigInfo {
         e.req("mode", &self.mode);
     }
 }
-crate::xml::complex_codec!(NetBIOSConfigInfo);
 
 /// Data object `NetDhcpConfigInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDhcpConfigInfo {
     /// `ipv6`: [`NetDhcpConfigInfoDhcpOptions`].
     pub ipv6: Option<NetDhcpConfigInfoDhcpOptions>,
@@ -1176,6 +1393,13 @@ pub struct NetDhcpConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDhcpConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ipv6 == other.ipv6
+            && self.ipv4 == other.ipv4
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDhcpConfigInfo {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfo";
@@ -1193,10 +1417,9 @@ impl ComplexType for NetDhcpConfigInfo {
         e.opt("ipv4", &self.ipv4);
     }
 }
-crate::xml::complex_codec!(NetDhcpConfigInfo);
 
 /// Data object `NetDhcpConfigInfoDhcpOptions` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDhcpConfigInfoDhcpOptions {
     /// `enable`: xsd:boolean.
     pub enable: bool,
@@ -1206,6 +1429,13 @@ pub struct NetDhcpConfigInfoDhcpOptions {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDhcpConfigInfoDhcpOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.enable == other.enable
+            && self.config == other.config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDhcpConfigInfoDhcpOptions {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfoDhcpOptions";
@@ -1223,10 +1453,9 @@ impl ComplexType for NetDhcpConfigInfoDhcpOptions {
         e.list("config", &self.config);
     }
 }
-crate::xml::complex_codec!(NetDhcpConfigInfoDhcpOptions);
 
 /// Data object `NetDhcpConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDhcpConfigSpec {
     /// `ipv6`: [`NetDhcpConfigSpecDhcpOptionsSpec`].
     pub ipv6: Option<NetDhcpConfigSpecDhcpOptionsSpec>,
@@ -1236,6 +1465,13 @@ pub struct NetDhcpConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDhcpConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ipv6 == other.ipv6
+            && self.ipv4 == other.ipv4
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDhcpConfigSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpec";
@@ -1253,10 +1489,9 @@ impl ComplexType for NetDhcpConfigSpec {
         e.opt("ipv4", &self.ipv4);
     }
 }
-crate::xml::complex_codec!(NetDhcpConfigSpec);
 
 /// Data object `NetDhcpConfigSpecDhcpOptionsSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDhcpConfigSpecDhcpOptionsSpec {
     /// `enable`: xsd:boolean.
     pub enable: Option<bool>,
@@ -1268,6 +1503,14 @@ pub struct NetDhcpConfigSpecDhcpOptionsSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDhcpConfigSpecDhcpOptionsSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.enable == other.enable
+            && self.config == other.config
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpecDhcpOptionsSpec";
@@ -1287,10 +1530,9 @@ impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(NetDhcpConfigSpecDhcpOptionsSpec);
 
 /// Data object `NetDnsConfigInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDnsConfigInfo {
     /// `dhcp`: xsd:boolean.
     pub dhcp: bool,
@@ -1306,6 +1548,16 @@ pub struct NetDnsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDnsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.dhcp == other.dhcp
+            && self.host_name == other.host_name
+            && self.domain_name == other.domain_name
+            && self.ip_address == other.ip_address
+            && self.search_domain == other.search_domain
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDnsConfigInfo {
     const TYPE_NAME: &'static str = "NetDnsConfigInfo";
@@ -1329,10 +1581,9 @@ impl ComplexType for NetDnsConfigInfo {
         e.list("searchDomain", &self.search_domain);
     }
 }
-crate::xml::complex_codec!(NetDnsConfigInfo);
 
 /// Data object `NetDnsConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetDnsConfigSpec {
     /// `dhcp`: xsd:boolean.
     pub dhcp: Option<bool>,
@@ -1348,6 +1599,16 @@ pub struct NetDnsConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetDnsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.dhcp == other.dhcp
+            && self.host_name == other.host_name
+            && self.domain_name == other.domain_name
+            && self.ip_address == other.ip_address
+            && self.search_domain == other.search_domain
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetDnsConfigSpec {
     const TYPE_NAME: &'static str = "NetDnsConfigSpec";
@@ -1371,10 +1632,9 @@ impl ComplexType for NetDnsConfigSpec {
         e.list("searchDomain", &self.search_domain);
     }
 }
-crate::xml::complex_codec!(NetDnsConfigSpec);
 
 /// Data object `NetIpConfigInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpConfigInfo {
     /// `ipAddress`: [`NetIpConfigInfoIpAddress`].
     pub ip_address: Vec<NetIpConfigInfoIpAddress>,
@@ -1386,6 +1646,14 @@ pub struct NetIpConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.dhcp == other.dhcp
+            && self.auto_configuration_enabled == other.auto_configuration_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpConfigInfo {
     const TYPE_NAME: &'static str = "NetIpConfigInfo";
@@ -1405,10 +1673,9 @@ impl ComplexType for NetIpConfigInfo {
         e.opt("autoConfigurationEnabled", &self.auto_configuration_enabled);
     }
 }
-crate::xml::complex_codec!(NetIpConfigInfo);
 
 /// Data object `NetIpConfigInfoIpAddress` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpConfigInfoIpAddress {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -1424,6 +1691,16 @@ pub struct NetIpConfigInfoIpAddress {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpConfigInfoIpAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.prefix_length == other.prefix_length
+            && self.origin == other.origin
+            && self.state == other.state
+            && self.lifetime == other.lifetime
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpConfigInfoIpAddress {
     const TYPE_NAME: &'static str = "NetIpConfigInfoIpAddress";
@@ -1447,10 +1724,9 @@ impl ComplexType for NetIpConfigInfoIpAddress {
         e.opt("lifetime", &self.lifetime);
     }
 }
-crate::xml::complex_codec!(NetIpConfigInfoIpAddress);
 
 /// Data object `NetIpConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpConfigSpec {
     /// `ipAddress`: [`NetIpConfigSpecIpAddressSpec`].
     pub ip_address: Vec<NetIpConfigSpecIpAddressSpec>,
@@ -1462,6 +1738,14 @@ pub struct NetIpConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.dhcp == other.dhcp
+            && self.auto_configuration_enabled == other.auto_configuration_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpConfigSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpec";
@@ -1481,10 +1765,9 @@ impl ComplexType for NetIpConfigSpec {
         e.opt("autoConfigurationEnabled", &self.auto_configuration_enabled);
     }
 }
-crate::xml::complex_codec!(NetIpConfigSpec);
 
 /// Data object `NetIpConfigSpecIpAddressSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpConfigSpecIpAddressSpec {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -1496,6 +1779,14 @@ pub struct NetIpConfigSpecIpAddressSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpConfigSpecIpAddressSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.prefix_length == other.prefix_length
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpConfigSpecIpAddressSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpecIpAddressSpec";
@@ -1515,10 +1806,9 @@ impl ComplexType for NetIpConfigSpecIpAddressSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(NetIpConfigSpecIpAddressSpec);
 
 /// Data object `NetIpRouteConfigInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigInfo {
     /// `ipRoute`: [`NetIpRouteConfigInfoIpRoute`].
     pub ip_route: Vec<NetIpRouteConfigInfoIpRoute>,
@@ -1526,6 +1816,12 @@ pub struct NetIpRouteConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_route == other.ip_route
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigInfo {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfo";
@@ -1541,10 +1837,9 @@ impl ComplexType for NetIpRouteConfigInfo {
         e.list("ipRoute", &self.ip_route);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigInfo);
 
 /// Data object `NetIpRouteConfigInfoGateway` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigInfoGateway {
     /// `ipAddress`: xsd:string.
     pub ip_address: Option<String>,
@@ -1554,6 +1849,13 @@ pub struct NetIpRouteConfigInfoGateway {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigInfoGateway {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.device == other.device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigInfoGateway {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoGateway";
@@ -1571,10 +1873,9 @@ impl ComplexType for NetIpRouteConfigInfoGateway {
         e.opt("device", &self.device);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigInfoGateway);
 
 /// Data object `NetIpRouteConfigInfoIpRoute` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigInfoIpRoute {
     /// `network`: xsd:string.
     pub network: String,
@@ -1586,6 +1887,14 @@ pub struct NetIpRouteConfigInfoIpRoute {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigInfoIpRoute {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.prefix_length == other.prefix_length
+            && self.gateway == other.gateway
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigInfoIpRoute {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoIpRoute";
@@ -1605,10 +1914,9 @@ impl ComplexType for NetIpRouteConfigInfoIpRoute {
         e.req("gateway", &self.gateway);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigInfoIpRoute);
 
 /// Data object `NetIpRouteConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigSpec {
     /// `ipRoute`: [`NetIpRouteConfigSpecIpRouteSpec`].
     pub ip_route: Vec<NetIpRouteConfigSpecIpRouteSpec>,
@@ -1616,6 +1924,12 @@ pub struct NetIpRouteConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_route == other.ip_route
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpec";
@@ -1631,10 +1945,9 @@ impl ComplexType for NetIpRouteConfigSpec {
         e.list("ipRoute", &self.ip_route);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigSpec);
 
 /// Data object `NetIpRouteConfigSpecGatewaySpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigSpecGatewaySpec {
     /// `ipAddress`: xsd:string.
     pub ip_address: Option<String>,
@@ -1644,6 +1957,13 @@ pub struct NetIpRouteConfigSpecGatewaySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigSpecGatewaySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.device == other.device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigSpecGatewaySpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecGatewaySpec";
@@ -1661,10 +1981,9 @@ impl ComplexType for NetIpRouteConfigSpecGatewaySpec {
         e.opt("device", &self.device);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigSpecGatewaySpec);
 
 /// Data object `NetIpRouteConfigSpecIpRouteSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpRouteConfigSpecIpRouteSpec {
     /// `network`: xsd:string.
     pub network: String,
@@ -1678,6 +1997,15 @@ pub struct NetIpRouteConfigSpecIpRouteSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpRouteConfigSpecIpRouteSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.prefix_length == other.prefix_length
+            && self.gateway == other.gateway
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecIpRouteSpec";
@@ -1699,10 +2027,9 @@ impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(NetIpRouteConfigSpecIpRouteSpec);
 
 /// Data object `NetIpStackInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpStackInfo {
     /// `neighbor`: [`NetIpStackInfoNetToMedia`].
     pub neighbor: Vec<NetIpStackInfoNetToMedia>,
@@ -1712,6 +2039,13 @@ pub struct NetIpStackInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpStackInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.neighbor == other.neighbor
+            && self.default_router == other.default_router
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpStackInfo {
     const TYPE_NAME: &'static str = "NetIpStackInfo";
@@ -1729,10 +2063,9 @@ impl ComplexType for NetIpStackInfo {
         e.list("defaultRouter", &self.default_router);
     }
 }
-crate::xml::complex_codec!(NetIpStackInfo);
 
 /// Data object `NetIpStackInfoDefaultRouter` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpStackInfoDefaultRouter {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -1746,6 +2079,15 @@ pub struct NetIpStackInfoDefaultRouter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpStackInfoDefaultRouter {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.device == other.device
+            && self.lifetime == other.lifetime
+            && self.preference == other.preference
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpStackInfoDefaultRouter {
     const TYPE_NAME: &'static str = "NetIpStackInfoDefaultRouter";
@@ -1767,10 +2109,9 @@ impl ComplexType for NetIpStackInfoDefaultRouter {
         e.req("preference", &self.preference);
     }
 }
-crate::xml::complex_codec!(NetIpStackInfoDefaultRouter);
 
 /// Data object `NetIpStackInfoNetToMedia` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetIpStackInfoNetToMedia {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -1784,6 +2125,15 @@ pub struct NetIpStackInfoNetToMedia {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetIpStackInfoNetToMedia {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.physical_address == other.physical_address
+            && self.device == other.device
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetIpStackInfoNetToMedia {
     const TYPE_NAME: &'static str = "NetIpStackInfoNetToMedia";
@@ -1805,12 +2155,11 @@ impl ComplexType for NetIpStackInfoNetToMedia {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(NetIpStackInfoNetToMedia);
 
 /// Data object `NetStackInstanceProfile` of the vSphere API (since 5.5).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetStackInstanceProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -1820,6 +2169,14 @@ pub struct NetStackInstanceProfile {
     pub dns_config: NetworkProfileDnsConfigProfile,
     /// `ipRouteConfig`: [`IpRouteProfile`].
     pub ip_route_config: IpRouteProfile,
+}
+impl PartialEq for NetStackInstanceProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+    }
 }
 impl ComplexType for NetStackInstanceProfile {
     const TYPE_NAME: &'static str = "NetStackInstanceProfile";
@@ -1840,16 +2197,20 @@ impl ComplexType for NetStackInstanceProfile {
         e.req("ipRouteConfig", &self.ip_route_config);
     }
 }
-crate::xml::complex_codec!(NetStackInstanceProfile);
 crate::xml::inherits!(NetStackInstanceProfile, ApplyProfile);
 
 /// Fault `NetworkCopyFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkCopyFault {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for NetworkCopyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NetworkCopyFault {
     const TYPE_NAME: &'static str = "NetworkCopyFault";
@@ -1861,18 +2222,23 @@ impl ComplexType for NetworkCopyFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NetworkCopyFault);
 crate::xml::inherits!(NetworkCopyFault, FileFault);
 
 /// Fault `NetworkDisruptedAndConfigRolledBack` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkDisruptedAndConfigRolledBack {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `host`: xsd:string.
     pub host: String,
+}
+impl PartialEq for NetworkDisruptedAndConfigRolledBack {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for NetworkDisruptedAndConfigRolledBack {
     const TYPE_NAME: &'static str = "NetworkDisruptedAndConfigRolledBack";
@@ -1889,18 +2255,23 @@ impl ComplexType for NetworkDisruptedAndConfigRolledBack {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(NetworkDisruptedAndConfigRolledBack);
 crate::xml::inherits!(NetworkDisruptedAndConfigRolledBack, VimFault);
 
 /// Data object `NetworkEventArgument` of the vSphere API (since 4.0).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `network`: ManagedObjectReference.
     pub network: ManagedObjectReference,
+}
+impl PartialEq for NetworkEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for NetworkEventArgument {
     const TYPE_NAME: &'static str = "NetworkEventArgument";
@@ -1917,16 +2288,20 @@ impl ComplexType for NetworkEventArgument {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(NetworkEventArgument);
 crate::xml::inherits!(NetworkEventArgument, EntityEventArgument);
 
 /// Fault `NetworkInaccessible` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkInaccessible {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
+}
+impl PartialEq for NetworkInaccessible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NetworkInaccessible {
     const TYPE_NAME: &'static str = "NetworkInaccessible";
@@ -1938,16 +2313,20 @@ impl ComplexType for NetworkInaccessible {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NetworkInaccessible);
 crate::xml::inherits!(NetworkInaccessible, NasConfigFault);
 
 /// Data object `NetworkPolicyProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkPolicyProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for NetworkPolicyProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NetworkPolicyProfile {
     const TYPE_NAME: &'static str = "NetworkPolicyProfile";
@@ -1959,13 +2338,12 @@ impl ComplexType for NetworkPolicyProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NetworkPolicyProfile);
 crate::xml::inherits!(NetworkPolicyProfile, ApplyProfile);
 
 /// Data object `NetworkProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -1997,6 +2375,25 @@ pub struct NetworkProfile {
     pub net_stack_instance: Vec<NetStackInstanceProfile>,
     /// `opaqueSwitch`: [`OpaqueSwitchProfile`] (since 7.0.0.0).
     pub opaque_switch: Option<OpaqueSwitchProfile>,
+}
+impl PartialEq for NetworkProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vswitch == other.vswitch
+            && self.vm_port_group == other.vm_port_group
+            && self.host_port_group == other.host_port_group
+            && self.service_console_port_group == other.service_console_port_group
+            && self.dns_config == other.dns_config
+            && self.ip_route_config == other.ip_route_config
+            && self.console_ip_route_config == other.console_ip_route_config
+            && self.pnic == other.pnic
+            && self.dvswitch == other.dvswitch
+            && self.dvs_service_console_nic == other.dvs_service_console_nic
+            && self.dvs_host_nic == other.dvs_host_nic
+            && self.nsx_host_nic == other.nsx_host_nic
+            && self.net_stack_instance == other.net_stack_instance
+            && self.opaque_switch == other.opaque_switch
+    }
 }
 impl ComplexType for NetworkProfile {
     const TYPE_NAME: &'static str = "NetworkProfile";
@@ -2039,16 +2436,20 @@ impl ComplexType for NetworkProfile {
         if e.knows(Version::V7_0_0_0) { e.opt("opaqueSwitch", &self.opaque_switch); }
     }
 }
-crate::xml::complex_codec!(NetworkProfile);
 crate::xml::inherits!(NetworkProfile, ApplyProfile);
 
 /// Data object `NetworkProfileDnsConfigProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkProfileDnsConfigProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for NetworkProfileDnsConfigProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NetworkProfileDnsConfigProfile {
     const TYPE_NAME: &'static str = "NetworkProfileDnsConfigProfile";
@@ -2060,13 +2461,12 @@ impl ComplexType for NetworkProfileDnsConfigProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NetworkProfileDnsConfigProfile);
 crate::xml::inherits!(NetworkProfileDnsConfigProfile, ApplyProfile);
 
 /// Data object `NetworkRollbackEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkRollbackEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
@@ -2074,6 +2474,13 @@ pub struct NetworkRollbackEvent {
     pub method_name: String,
     /// `transactionId`: xsd:string.
     pub transaction_id: String,
+}
+impl PartialEq for NetworkRollbackEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.method_name == other.method_name
+            && self.transaction_id == other.transaction_id
+    }
 }
 impl ComplexType for NetworkRollbackEvent {
     const TYPE_NAME: &'static str = "NetworkRollbackEvent";
@@ -2092,13 +2499,12 @@ impl ComplexType for NetworkRollbackEvent {
         e.req("transactionId", &self.transaction_id);
     }
 }
-crate::xml::complex_codec!(NetworkRollbackEvent);
 crate::xml::inherits!(NetworkRollbackEvent, Event);
 
 /// Data object `NetworkSummary` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNetworkSummary`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworkSummary {
     /// `network`: ManagedObjectReference.
     pub network: Option<ManagedObjectReference>,
@@ -2114,6 +2520,16 @@ pub struct NetworkSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NetworkSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.network == other.network
+            && self.name == other.name
+            && self.accessible == other.accessible
+            && self.ip_pool_name == other.ip_pool_name
+            && self.ip_pool_id == other.ip_pool_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NetworkSummary {
     const TYPE_NAME: &'static str = "NetworkSummary";
@@ -2137,17 +2553,22 @@ impl ComplexType for NetworkSummary {
         if e.knows(Version::V5_1) { e.opt("ipPoolId", &self.ip_pool_id); }
     }
 }
-crate::xml::complex_codec!(NetworkSummary);
 
 /// Fault `NetworksMayNotBeTheSame` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NetworksMayNotBeTheSame {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for NetworksMayNotBeTheSame {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for NetworksMayNotBeTheSame {
     const TYPE_NAME: &'static str = "NetworksMayNotBeTheSame";
@@ -2164,13 +2585,12 @@ impl ComplexType for NetworksMayNotBeTheSame {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(NetworksMayNotBeTheSame);
 crate::xml::inherits!(NetworksMayNotBeTheSame, MigrationFault);
 
 /// Fault `NicSettingMismatch` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NicSettingMismatch {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
@@ -2178,6 +2598,13 @@ pub struct NicSettingMismatch {
     pub number_of_nics_in_spec: i32,
     /// `numberOfNicsInVM`: xsd:int.
     pub number_of_nics_in_vm: i32,
+}
+impl PartialEq for NicSettingMismatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.number_of_nics_in_spec == other.number_of_nics_in_spec
+            && self.number_of_nics_in_vm == other.number_of_nics_in_vm
+    }
 }
 impl ComplexType for NicSettingMismatch {
     const TYPE_NAME: &'static str = "NicSettingMismatch";
@@ -2196,18 +2623,23 @@ impl ComplexType for NicSettingMismatch {
         e.req("numberOfNicsInVM", &self.number_of_nics_in_vm);
     }
 }
-crate::xml::complex_codec!(NicSettingMismatch);
 crate::xml::inherits!(NicSettingMismatch, CustomizationFault);
 
 /// Data object `NoAccessUserEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoAccessUserEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
+}
+impl PartialEq for NoAccessUserEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+    }
 }
 impl ComplexType for NoAccessUserEvent {
     const TYPE_NAME: &'static str = "NoAccessUserEvent";
@@ -2224,18 +2656,23 @@ impl ComplexType for NoAccessUserEvent {
         e.req("ipAddress", &self.ip_address);
     }
 }
-crate::xml::complex_codec!(NoAccessUserEvent);
 crate::xml::inherits!(NoAccessUserEvent, SessionEvent);
 
 /// Fault `NoActiveHostInCluster` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoActiveHostInCluster {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `computeResource`: ManagedObjectReference.
     pub compute_resource: ManagedObjectReference,
+}
+impl PartialEq for NoActiveHostInCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.compute_resource == other.compute_resource
+    }
 }
 impl ComplexType for NoActiveHostInCluster {
     const TYPE_NAME: &'static str = "NoActiveHostInCluster";
@@ -2252,18 +2689,23 @@ impl ComplexType for NoActiveHostInCluster {
         e.req("computeResource", &self.compute_resource);
     }
 }
-crate::xml::complex_codec!(NoActiveHostInCluster);
 crate::xml::inherits!(NoActiveHostInCluster, InvalidState);
 
 /// Fault `NoAvailableIp` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoAvailableIp {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
     /// `network`: ManagedObjectReference.
     pub network: ManagedObjectReference,
+}
+impl PartialEq for NoAvailableIp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for NoAvailableIp {
     const TYPE_NAME: &'static str = "NoAvailableIp";
@@ -2280,16 +2722,20 @@ impl ComplexType for NoAvailableIp {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(NoAvailableIp);
 crate::xml::inherits!(NoAvailableIp, VAppPropertyFault);
 
 /// Fault `NoClientCertificate` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoClientCertificate {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NoClientCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoClientCertificate {
     const TYPE_NAME: &'static str = "NoClientCertificate";
@@ -2301,16 +2747,20 @@ impl ComplexType for NoClientCertificate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoClientCertificate);
 crate::xml::inherits!(NoClientCertificate, VimFault);
 
 /// Fault `NoCompatibleDatastore` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoCompatibleDatastore {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NoCompatibleDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoCompatibleDatastore {
     const TYPE_NAME: &'static str = "NoCompatibleDatastore";
@@ -2322,18 +2772,23 @@ impl ComplexType for NoCompatibleDatastore {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoCompatibleDatastore);
 crate::xml::inherits!(NoCompatibleDatastore, VimFault);
 
 /// Fault `NoCompatibleHardAffinityHost` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoCompatibleHardAffinityHost {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for NoCompatibleHardAffinityHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for NoCompatibleHardAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleHardAffinityHost";
@@ -2350,7 +2805,6 @@ impl ComplexType for NoCompatibleHardAffinityHost {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(NoCompatibleHardAffinityHost);
 crate::xml::inherits!(NoCompatibleHardAffinityHost, VmConfigFault);
 
 /// Fault `NoCompatibleHost` of the vSphere API (since 4.0).
@@ -2358,7 +2812,7 @@ crate::xml::inherits!(NoCompatibleHardAffinityHost, VmConfigFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNoCompatibleHost`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoCompatibleHost {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -2366,6 +2820,13 @@ pub struct NoCompatibleHost {
     pub host: Vec<ManagedObjectReference>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for NoCompatibleHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.error == other.error
+    }
 }
 impl ComplexType for NoCompatibleHost {
     const TYPE_NAME: &'static str = "NoCompatibleHost";
@@ -2384,16 +2845,20 @@ impl ComplexType for NoCompatibleHost {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(NoCompatibleHost);
 crate::xml::inherits!(NoCompatibleHost, VimFault);
 
 /// Fault `NoCompatibleHostWithAccessToDevice` of the vSphere API (since 4.1).
 ///
 /// Extends [`NoCompatibleHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoCompatibleHostWithAccessToDevice {
     /// The fields inherited from [`NoCompatibleHost`].
     pub base_: NoCompatibleHost,
+}
+impl PartialEq for NoCompatibleHostWithAccessToDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoCompatibleHostWithAccessToDevice {
     const TYPE_NAME: &'static str = "NoCompatibleHostWithAccessToDevice";
@@ -2405,18 +2870,23 @@ impl ComplexType for NoCompatibleHostWithAccessToDevice {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoCompatibleHostWithAccessToDevice);
 crate::xml::inherits!(NoCompatibleHostWithAccessToDevice, NoCompatibleHost);
 
 /// Fault `NoCompatibleSoftAffinityHost` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoCompatibleSoftAffinityHost {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for NoCompatibleSoftAffinityHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for NoCompatibleSoftAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleSoftAffinityHost";
@@ -2433,16 +2903,20 @@ impl ComplexType for NoCompatibleSoftAffinityHost {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(NoCompatibleSoftAffinityHost);
 crate::xml::inherits!(NoCompatibleSoftAffinityHost, VmConfigFault);
 
 /// Fault `NoConnectedDatastore` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoConnectedDatastore {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NoConnectedDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoConnectedDatastore {
     const TYPE_NAME: &'static str = "NoConnectedDatastore";
@@ -2454,16 +2928,20 @@ impl ComplexType for NoConnectedDatastore {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoConnectedDatastore);
 crate::xml::inherits!(NoConnectedDatastore, VimFault);
 
 /// Data object `NoDatastoresConfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoDatastoresConfiguredEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for NoDatastoresConfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoDatastoresConfiguredEvent {
     const TYPE_NAME: &'static str = "NoDatastoresConfiguredEvent";
@@ -2475,16 +2953,20 @@ impl ComplexType for NoDatastoresConfiguredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoDatastoresConfiguredEvent);
 crate::xml::inherits!(NoDatastoresConfiguredEvent, HostEvent);
 
 /// Fault `NoDiskFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoDiskFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NoDiskFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoDiskFound {
     const TYPE_NAME: &'static str = "NoDiskFound";
@@ -2496,18 +2978,23 @@ impl ComplexType for NoDiskFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoDiskFound);
 crate::xml::inherits!(NoDiskFound, VimFault);
 
 /// Fault `NoDiskSpace` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoDiskSpace {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
     /// `datastore`: xsd:string.
     pub datastore: String,
+}
+impl PartialEq for NoDiskSpace {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for NoDiskSpace {
     const TYPE_NAME: &'static str = "NoDiskSpace";
@@ -2524,16 +3011,20 @@ impl ComplexType for NoDiskSpace {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(NoDiskSpace);
 crate::xml::inherits!(NoDiskSpace, FileFault);
 
 /// Fault `NoDisksToCustomize` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoDisksToCustomize {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for NoDisksToCustomize {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoDisksToCustomize {
     const TYPE_NAME: &'static str = "NoDisksToCustomize";
@@ -2545,16 +3036,20 @@ impl ComplexType for NoDisksToCustomize {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoDisksToCustomize);
 crate::xml::inherits!(NoDisksToCustomize, CustomizationFault);
 
 /// Fault `NoGateway` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoGateway {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for NoGateway {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoGateway {
     const TYPE_NAME: &'static str = "NoGateway";
@@ -2566,16 +3061,20 @@ impl ComplexType for NoGateway {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoGateway);
 crate::xml::inherits!(NoGateway, HostConfigFault);
 
 /// Fault `NoGuestHeartbeat` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoGuestHeartbeat {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for NoGuestHeartbeat {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoGuestHeartbeat {
     const TYPE_NAME: &'static str = "NoGuestHeartbeat";
@@ -2587,18 +3086,23 @@ impl ComplexType for NoGuestHeartbeat {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoGuestHeartbeat);
 crate::xml::inherits!(NoGuestHeartbeat, MigrationFault);
 
 /// Fault `NoHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoHost {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for NoHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for NoHost {
     const TYPE_NAME: &'static str = "NoHost";
@@ -2615,13 +3119,12 @@ impl ComplexType for NoHost {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(NoHost);
 crate::xml::inherits!(NoHost, HostConnectFault);
 
 /// Fault `NoHostSuitableForFtSecondary` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoHostSuitableForFtSecondary {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -2629,6 +3132,13 @@ pub struct NoHostSuitableForFtSecondary {
     pub vm: ManagedObjectReference,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for NoHostSuitableForFtSecondary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for NoHostSuitableForFtSecondary {
     const TYPE_NAME: &'static str = "NoHostSuitableForFtSecondary";
@@ -2647,18 +3157,23 @@ impl ComplexType for NoHostSuitableForFtSecondary {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(NoHostSuitableForFtSecondary);
 crate::xml::inherits!(NoHostSuitableForFtSecondary, VmFaultToleranceIssue);
 
 /// Data object `NoLicenseEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoLicenseEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `feature`: [`LicenseFeatureInfo`].
     pub feature: LicenseFeatureInfo,
+}
+impl PartialEq for NoLicenseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.feature == other.feature
+    }
 }
 impl ComplexType for NoLicenseEvent {
     const TYPE_NAME: &'static str = "NoLicenseEvent";
@@ -2675,16 +3190,20 @@ impl ComplexType for NoLicenseEvent {
         e.req("feature", &self.feature);
     }
 }
-crate::xml::complex_codec!(NoLicenseEvent);
 crate::xml::inherits!(NoLicenseEvent, LicenseEvent);
 
 /// Fault `NoLicenseServerConfigured` of the vSphere API (since 4.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoLicenseServerConfigured {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
+}
+impl PartialEq for NoLicenseServerConfigured {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoLicenseServerConfigured {
     const TYPE_NAME: &'static str = "NoLicenseServerConfigured";
@@ -2696,16 +3215,20 @@ impl ComplexType for NoLicenseServerConfigured {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoLicenseServerConfigured);
 crate::xml::inherits!(NoLicenseServerConfigured, NotEnoughLicenses);
 
 /// Data object `NoMaintenanceModeDrsRecommendationForVM` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoMaintenanceModeDrsRecommendationForVM {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for NoMaintenanceModeDrsRecommendationForVM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoMaintenanceModeDrsRecommendationForVM {
     const TYPE_NAME: &'static str = "NoMaintenanceModeDrsRecommendationForVM";
@@ -2717,16 +3240,20 @@ impl ComplexType for NoMaintenanceModeDrsRecommendationForVM {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoMaintenanceModeDrsRecommendationForVM);
 crate::xml::inherits!(NoMaintenanceModeDrsRecommendationForVM, VmEvent);
 
 /// Fault `NoPeerHostFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostPowerOpFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPeerHostFound {
     /// The fields inherited from [`HostPowerOpFailed`].
     pub base_: HostPowerOpFailed,
+}
+impl PartialEq for NoPeerHostFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoPeerHostFound {
     const TYPE_NAME: &'static str = "NoPeerHostFound";
@@ -2738,7 +3265,6 @@ impl ComplexType for NoPeerHostFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoPeerHostFound);
 crate::xml::inherits!(NoPeerHostFound, HostPowerOpFailed);
 
 /// Fault `NoPermission` of the vSphere API (since 2.5).
@@ -2746,7 +3272,7 @@ crate::xml::inherits!(NoPeerHostFound, HostPowerOpFailed);
 /// Extends [`SecurityError`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNoPermission`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPermission {
     /// The fields inherited from [`SecurityError`].
     pub base_: SecurityError,
@@ -2756,6 +3282,14 @@ pub struct NoPermission {
     pub privilege_id: Option<String>,
     /// `missingPrivileges`: [`NoPermissionEntityPrivileges`] (since 7.0.3.2).
     pub missing_privileges: Vec<NoPermissionEntityPrivileges>,
+}
+impl PartialEq for NoPermission {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.object == other.object
+            && self.privilege_id == other.privilege_id
+            && self.missing_privileges == other.missing_privileges
+    }
 }
 impl ComplexType for NoPermission {
     const TYPE_NAME: &'static str = "NoPermission";
@@ -2776,11 +3310,10 @@ impl ComplexType for NoPermission {
         if e.knows(Version::V7_0_3_2) { e.list("missingPrivileges", &self.missing_privileges); }
     }
 }
-crate::xml::complex_codec!(NoPermission);
 crate::xml::inherits!(NoPermission, SecurityError);
 
 /// Data object `NoPermissionEntityPrivileges` of the vSphere API (since 7.0.3.2).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPermissionEntityPrivileges {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -2790,6 +3323,13 @@ pub struct NoPermissionEntityPrivileges {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NoPermissionEntityPrivileges {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.privilege_ids == other.privilege_ids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NoPermissionEntityPrivileges {
     const TYPE_NAME: &'static str = "NoPermissionEntityPrivileges";
@@ -2807,15 +3347,19 @@ impl ComplexType for NoPermissionEntityPrivileges {
         e.list("privilegeIds", &self.privilege_ids);
     }
 }
-crate::xml::complex_codec!(NoPermissionEntityPrivileges);
 
 /// Fault `NoPermissionOnAD` of the vSphere API (since 4.1).
 ///
 /// Extends [`ActiveDirectoryFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPermissionOnAD {
     /// The fields inherited from [`ActiveDirectoryFault`].
     pub base_: ActiveDirectoryFault,
+}
+impl PartialEq for NoPermissionOnAD {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoPermissionOnAD {
     const TYPE_NAME: &'static str = "NoPermissionOnAD";
@@ -2827,16 +3371,20 @@ impl ComplexType for NoPermissionOnAD {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoPermissionOnAD);
 crate::xml::inherits!(NoPermissionOnAD, ActiveDirectoryFault);
 
 /// Fault `NoPermissionOnHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPermissionOnHost {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for NoPermissionOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoPermissionOnHost {
     const TYPE_NAME: &'static str = "NoPermissionOnHost";
@@ -2848,18 +3396,23 @@ impl ComplexType for NoPermissionOnHost {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoPermissionOnHost);
 crate::xml::inherits!(NoPermissionOnHost, HostConnectFault);
 
 /// Fault `NoPermissionOnNasVolume` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`NasConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPermissionOnNasVolume {
     /// The fields inherited from [`NasConfigFault`].
     pub base_: NasConfigFault,
     /// `userName`: xsd:string.
     pub user_name: Option<String>,
+}
+impl PartialEq for NoPermissionOnNasVolume {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_name == other.user_name
+    }
 }
 impl ComplexType for NoPermissionOnNasVolume {
     const TYPE_NAME: &'static str = "NoPermissionOnNasVolume";
@@ -2876,16 +3429,20 @@ impl ComplexType for NoPermissionOnNasVolume {
         e.opt("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(NoPermissionOnNasVolume);
 crate::xml::inherits!(NoPermissionOnNasVolume, NasConfigFault);
 
 /// Fault `NoSubjectName` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoSubjectName {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NoSubjectName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoSubjectName {
     const TYPE_NAME: &'static str = "NoSubjectName";
@@ -2897,16 +3454,20 @@ impl ComplexType for NoSubjectName {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoSubjectName);
 crate::xml::inherits!(NoSubjectName, VimFault);
 
 /// Fault `NoVcManagedIpConfigured` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoVcManagedIpConfigured {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for NoVcManagedIpConfigured {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoVcManagedIpConfigured {
     const TYPE_NAME: &'static str = "NoVcManagedIpConfigured";
@@ -2918,16 +3479,20 @@ impl ComplexType for NoVcManagedIpConfigured {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoVcManagedIpConfigured);
 crate::xml::inherits!(NoVcManagedIpConfigured, VAppPropertyFault);
 
 /// Fault `NoVirtualNic` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoVirtualNic {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
+}
+impl PartialEq for NoVirtualNic {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoVirtualNic {
     const TYPE_NAME: &'static str = "NoVirtualNic";
@@ -2939,16 +3504,20 @@ impl ComplexType for NoVirtualNic {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoVirtualNic);
 crate::xml::inherits!(NoVirtualNic, HostConfigFault);
 
 /// Fault `NoVmInVApp` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NoVmInVApp {
     /// The fields inherited from [`VAppConfigFault`].
     pub base_: VAppConfigFault,
+}
+impl PartialEq for NoVmInVApp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NoVmInVApp {
     const TYPE_NAME: &'static str = "NoVmInVApp";
@@ -2960,13 +3529,12 @@ impl ComplexType for NoVmInVApp {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NoVmInVApp);
 crate::xml::inherits!(NoVmInVApp, VAppConfigFault);
 
 /// Data object `NodeDeploymentSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNodeDeploymentSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeDeploymentSpec {
     /// `esxHost`: ManagedObjectReference.
     pub esx_host: Option<ManagedObjectReference>,
@@ -2990,6 +3558,20 @@ pub struct NodeDeploymentSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NodeDeploymentSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.esx_host == other.esx_host
+            && self.datastore == other.datastore
+            && self.public_network_port_group == other.public_network_port_group
+            && self.cluster_network_port_group == other.cluster_network_port_group
+            && self.folder == other.folder
+            && self.resource_pool == other.resource_pool
+            && self.management_vc == other.management_vc
+            && self.node_name == other.node_name
+            && self.ip_settings == other.ip_settings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NodeDeploymentSpec {
     const TYPE_NAME: &'static str = "NodeDeploymentSpec";
@@ -3021,12 +3603,11 @@ impl ComplexType for NodeDeploymentSpec {
         e.req("ipSettings", &self.ip_settings);
     }
 }
-crate::xml::complex_codec!(NodeDeploymentSpec);
 
 /// Data object `NodeNetworkSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNodeNetworkSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeNetworkSpec {
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
@@ -3034,6 +3615,12 @@ pub struct NodeNetworkSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NodeNetworkSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_settings == other.ip_settings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NodeNetworkSpec {
     const TYPE_NAME: &'static str = "NodeNetworkSpec";
@@ -3049,15 +3636,19 @@ impl ComplexType for NodeNetworkSpec {
         e.req("ipSettings", &self.ip_settings);
     }
 }
-crate::xml::complex_codec!(NodeNetworkSpec);
 
 /// Fault `NonADUserRequired` of the vSphere API (since 4.1).
 ///
 /// Extends [`ActiveDirectoryFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NonADUserRequired {
     /// The fields inherited from [`ActiveDirectoryFault`].
     pub base_: ActiveDirectoryFault,
+}
+impl PartialEq for NonADUserRequired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NonADUserRequired {
     const TYPE_NAME: &'static str = "NonADUserRequired";
@@ -3069,18 +3660,23 @@ impl ComplexType for NonADUserRequired {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NonADUserRequired);
 crate::xml::inherits!(NonADUserRequired, ActiveDirectoryFault);
 
 /// Fault `NonHomeRDMVMotionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NonHomeRDMVMotionNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for NonHomeRDMVMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for NonHomeRDMVMotionNotSupported {
     const TYPE_NAME: &'static str = "NonHomeRDMVMotionNotSupported";
@@ -3097,16 +3693,20 @@ impl ComplexType for NonHomeRDMVMotionNotSupported {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(NonHomeRDMVMotionNotSupported);
 crate::xml::inherits!(NonHomeRDMVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `NonPersistentDisksNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NonPersistentDisksNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for NonPersistentDisksNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NonPersistentDisksNotSupported {
     const TYPE_NAME: &'static str = "NonPersistentDisksNotSupported";
@@ -3118,16 +3718,20 @@ impl ComplexType for NonPersistentDisksNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NonPersistentDisksNotSupported);
 crate::xml::inherits!(NonPersistentDisksNotSupported, DeviceNotSupported);
 
 /// Data object `NonVIWorkloadDetectedOnDatastoreEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`DatastoreEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NonVIWorkloadDetectedOnDatastoreEvent {
     /// The fields inherited from [`DatastoreEvent`].
     pub base_: DatastoreEvent,
+}
+impl PartialEq for NonVIWorkloadDetectedOnDatastoreEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NonVIWorkloadDetectedOnDatastoreEvent {
     const TYPE_NAME: &'static str = "NonVIWorkloadDetectedOnDatastoreEvent";
@@ -3139,18 +3743,23 @@ impl ComplexType for NonVIWorkloadDetectedOnDatastoreEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NonVIWorkloadDetectedOnDatastoreEvent);
 crate::xml::inherits!(NonVIWorkloadDetectedOnDatastoreEvent, DatastoreEvent);
 
 /// Fault `NonVmwareOuiMacNotSupportedHost` of the vSphere API (since 5.1).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NonVmwareOuiMacNotSupportedHost {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for NonVmwareOuiMacNotSupportedHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for NonVmwareOuiMacNotSupportedHost {
     const TYPE_NAME: &'static str = "NonVmwareOuiMacNotSupportedHost";
@@ -3167,16 +3776,20 @@ impl ComplexType for NonVmwareOuiMacNotSupportedHost {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(NonVmwareOuiMacNotSupportedHost);
 crate::xml::inherits!(NonVmwareOuiMacNotSupportedHost, NotSupportedHost);
 
 /// Fault `NotADirectory` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotADirectory {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for NotADirectory {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotADirectory {
     const TYPE_NAME: &'static str = "NotADirectory";
@@ -3188,16 +3801,20 @@ impl ComplexType for NotADirectory {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotADirectory);
 crate::xml::inherits!(NotADirectory, FileFault);
 
 /// Fault `NotAFile` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotAFile {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for NotAFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotAFile {
     const TYPE_NAME: &'static str = "NotAFile";
@@ -3209,16 +3826,20 @@ impl ComplexType for NotAFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotAFile);
 crate::xml::inherits!(NotAFile, FileFault);
 
 /// Fault `NotAuthenticated` of the vSphere API (since 2.5).
 ///
 /// Extends [`NoPermission`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotAuthenticated {
     /// The fields inherited from [`NoPermission`].
     pub base_: NoPermission,
+}
+impl PartialEq for NotAuthenticated {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotAuthenticated {
     const TYPE_NAME: &'static str = "NotAuthenticated";
@@ -3230,7 +3851,6 @@ impl ComplexType for NotAuthenticated {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotAuthenticated);
 crate::xml::inherits!(NotAuthenticated, NoPermission);
 
 /// Fault `NotEnoughCpus` of the vSphere API (since 2.5).
@@ -3238,7 +3858,7 @@ crate::xml::inherits!(NotAuthenticated, NoPermission);
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNotEnoughCpus`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotEnoughCpus {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -3246,6 +3866,13 @@ pub struct NotEnoughCpus {
     pub num_cpu_dest: i32,
     /// `numCpuVm`: xsd:int.
     pub num_cpu_vm: i32,
+}
+impl PartialEq for NotEnoughCpus {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_cpu_dest == other.num_cpu_dest
+            && self.num_cpu_vm == other.num_cpu_vm
+    }
 }
 impl ComplexType for NotEnoughCpus {
     const TYPE_NAME: &'static str = "NotEnoughCpus";
@@ -3264,7 +3891,6 @@ impl ComplexType for NotEnoughCpus {
         e.req("numCpuVm", &self.num_cpu_vm);
     }
 }
-crate::xml::complex_codec!(NotEnoughCpus);
 crate::xml::inherits!(NotEnoughCpus, VirtualHardwareCompatibilityIssue);
 
 /// Fault `NotEnoughLicenses` of the vSphere API (since 2.5).
@@ -3272,10 +3898,15 @@ crate::xml::inherits!(NotEnoughCpus, VirtualHardwareCompatibilityIssue);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNotEnoughLicenses`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotEnoughLicenses {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for NotEnoughLicenses {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotEnoughLicenses {
     const TYPE_NAME: &'static str = "NotEnoughLicenses";
@@ -3287,18 +3918,23 @@ impl ComplexType for NotEnoughLicenses {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotEnoughLicenses);
 crate::xml::inherits!(NotEnoughLicenses, RuntimeFault);
 
 /// Fault `NotEnoughLogicalCpus` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughCpus`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotEnoughLogicalCpus {
     /// The fields inherited from [`NotEnoughCpus`].
     pub base_: NotEnoughCpus,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+}
+impl PartialEq for NotEnoughLogicalCpus {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+    }
 }
 impl ComplexType for NotEnoughLogicalCpus {
     const TYPE_NAME: &'static str = "NotEnoughLogicalCpus";
@@ -3315,18 +3951,23 @@ impl ComplexType for NotEnoughLogicalCpus {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(NotEnoughLogicalCpus);
 crate::xml::inherits!(NotEnoughLogicalCpus, NotEnoughCpus);
 
 /// Data object `NotEnoughResourcesToStartVmEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotEnoughResourcesToStartVmEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: xsd:string (since 6.0).
     pub reason: Option<String>,
+}
+impl PartialEq for NotEnoughResourcesToStartVmEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for NotEnoughResourcesToStartVmEvent {
     const TYPE_NAME: &'static str = "NotEnoughResourcesToStartVmEvent";
@@ -3343,16 +3984,20 @@ impl ComplexType for NotEnoughResourcesToStartVmEvent {
         if e.knows(Version::V6_0) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(NotEnoughResourcesToStartVmEvent);
 crate::xml::inherits!(NotEnoughResourcesToStartVmEvent, VmEvent);
 
 /// Fault `NotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotFound {
     const TYPE_NAME: &'static str = "NotFound";
@@ -3364,16 +4009,20 @@ impl ComplexType for NotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotFound);
 crate::xml::inherits!(NotFound, VimFault);
 
 /// Fault `NotImplemented` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotImplemented {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for NotImplemented {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotImplemented {
     const TYPE_NAME: &'static str = "NotImplemented";
@@ -3385,7 +4034,6 @@ impl ComplexType for NotImplemented {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotImplemented);
 crate::xml::inherits!(NotImplemented, RuntimeFault);
 
 /// Fault `NotSupported` of the vSphere API (since 2.5).
@@ -3393,10 +4041,15 @@ crate::xml::inherits!(NotImplemented, RuntimeFault);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupported {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for NotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotSupported {
     const TYPE_NAME: &'static str = "NotSupported";
@@ -3408,13 +4061,12 @@ impl ComplexType for NotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotSupported);
 crate::xml::inherits!(NotSupported, RuntimeFault);
 
 /// Fault `NotSupportedDeviceForFT` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedDeviceForFT {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -3430,6 +4082,17 @@ pub struct NotSupportedDeviceForFT {
     pub device_type: String,
     /// `deviceLabel`: xsd:string.
     pub device_label: Option<String>,
+}
+impl PartialEq for NotSupportedDeviceForFT {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+            && self.device_type == other.device_type
+            && self.device_label == other.device_label
+    }
 }
 impl ComplexType for NotSupportedDeviceForFT {
     const TYPE_NAME: &'static str = "NotSupportedDeviceForFT";
@@ -3456,7 +4119,6 @@ impl ComplexType for NotSupportedDeviceForFT {
         e.opt("deviceLabel", &self.device_label);
     }
 }
-crate::xml::complex_codec!(NotSupportedDeviceForFT);
 crate::xml::inherits!(NotSupportedDeviceForFT, VmFaultToleranceIssue);
 
 /// Fault `NotSupportedHost` of the vSphere API (since 2.5).
@@ -3464,7 +4126,7 @@ crate::xml::inherits!(NotSupportedDeviceForFT, VmFaultToleranceIssue);
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNotSupportedHost`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHost {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
@@ -3472,6 +4134,13 @@ pub struct NotSupportedHost {
     pub product_name: Option<String>,
     /// `productVersion`: xsd:string.
     pub product_version: Option<String>,
+}
+impl PartialEq for NotSupportedHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product_name == other.product_name
+            && self.product_version == other.product_version
+    }
 }
 impl ComplexType for NotSupportedHost {
     const TYPE_NAME: &'static str = "NotSupportedHost";
@@ -3490,16 +4159,20 @@ impl ComplexType for NotSupportedHost {
         e.opt("productVersion", &self.product_version);
     }
 }
-crate::xml::complex_codec!(NotSupportedHost);
 crate::xml::inherits!(NotSupportedHost, HostConnectFault);
 
 /// Fault `NotSupportedHostForChecksum` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostForChecksum {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for NotSupportedHostForChecksum {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotSupportedHostForChecksum {
     const TYPE_NAME: &'static str = "NotSupportedHostForChecksum";
@@ -3511,18 +4184,23 @@ impl ComplexType for NotSupportedHostForChecksum {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostForChecksum);
 crate::xml::inherits!(NotSupportedHostForChecksum, VimFault);
 
 /// Fault `NotSupportedHostForVFlash` of the vSphere API (since 5.5).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostForVFlash {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for NotSupportedHostForVFlash {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for NotSupportedHostForVFlash {
     const TYPE_NAME: &'static str = "NotSupportedHostForVFlash";
@@ -3539,18 +4217,23 @@ impl ComplexType for NotSupportedHostForVFlash {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostForVFlash);
 crate::xml::inherits!(NotSupportedHostForVFlash, NotSupportedHost);
 
 /// Fault `NotSupportedHostForVmcp` of the vSphere API (since 6.0).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostForVmcp {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for NotSupportedHostForVmcp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for NotSupportedHostForVmcp {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmcp";
@@ -3567,18 +4250,23 @@ impl ComplexType for NotSupportedHostForVmcp {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostForVmcp);
 crate::xml::inherits!(NotSupportedHostForVmcp, NotSupportedHost);
 
 /// Fault `NotSupportedHostForVmemFile` of the vSphere API (since 6.0).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostForVmemFile {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for NotSupportedHostForVmemFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for NotSupportedHostForVmemFile {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmemFile";
@@ -3595,18 +4283,23 @@ impl ComplexType for NotSupportedHostForVmemFile {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostForVmemFile);
 crate::xml::inherits!(NotSupportedHostForVmemFile, NotSupportedHost);
 
 /// Fault `NotSupportedHostForVsan` of the vSphere API (since 5.5).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostForVsan {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for NotSupportedHostForVsan {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for NotSupportedHostForVsan {
     const TYPE_NAME: &'static str = "NotSupportedHostForVsan";
@@ -3623,7 +4316,6 @@ impl ComplexType for NotSupportedHostForVsan {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostForVsan);
 crate::xml::inherits!(NotSupportedHostForVsan, NotSupportedHost);
 
 /// Fault `NotSupportedHostInCluster` of the vSphere API (since 4.0).
@@ -3631,10 +4323,15 @@ crate::xml::inherits!(NotSupportedHostForVsan, NotSupportedHost);
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyNotSupportedHostInCluster`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostInCluster {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
+}
+impl PartialEq for NotSupportedHostInCluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotSupportedHostInCluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInCluster";
@@ -3646,18 +4343,23 @@ impl ComplexType for NotSupportedHostInCluster {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostInCluster);
 crate::xml::inherits!(NotSupportedHostInCluster, NotSupportedHost);
 
 /// Fault `NotSupportedHostInDvs` of the vSphere API (since 4.1).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostInDvs {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
     /// `switchProductSpec`: [`DistributedVirtualSwitchProductSpec`].
     pub switch_product_spec: DistributedVirtualSwitchProductSpec,
+}
+impl PartialEq for NotSupportedHostInDvs {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_product_spec == other.switch_product_spec
+    }
 }
 impl ComplexType for NotSupportedHostInDvs {
     const TYPE_NAME: &'static str = "NotSupportedHostInDvs";
@@ -3674,13 +4376,12 @@ impl ComplexType for NotSupportedHostInDvs {
         e.req("switchProductSpec", &self.switch_product_spec);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostInDvs);
 crate::xml::inherits!(NotSupportedHostInDvs, NotSupportedHost);
 
 /// Fault `NotSupportedHostInHACluster` of the vSphere API (since 5.0).
 ///
 /// Extends [`NotSupportedHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotSupportedHostInHACluster {
     /// The fields inherited from [`NotSupportedHost`].
     pub base_: NotSupportedHost,
@@ -3688,6 +4389,13 @@ pub struct NotSupportedHostInHACluster {
     pub host_name: String,
     /// `build`: xsd:string.
     pub build: String,
+}
+impl PartialEq for NotSupportedHostInHACluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.build == other.build
+    }
 }
 impl ComplexType for NotSupportedHostInHACluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInHACluster";
@@ -3706,16 +4414,20 @@ impl ComplexType for NotSupportedHostInHACluster {
         e.req("build", &self.build);
     }
 }
-crate::xml::complex_codec!(NotSupportedHostInHACluster);
 crate::xml::inherits!(NotSupportedHostInHACluster, NotSupportedHost);
 
 /// Fault `NotUserConfigurableProperty` of the vSphere API (since 4.0).
 ///
 /// Extends [`VAppPropertyFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NotUserConfigurableProperty {
     /// The fields inherited from [`VAppPropertyFault`].
     pub base_: VAppPropertyFault,
+}
+impl PartialEq for NotUserConfigurableProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NotUserConfigurableProperty {
     const TYPE_NAME: &'static str = "NotUserConfigurableProperty";
@@ -3727,13 +4439,12 @@ impl ComplexType for NotUserConfigurableProperty {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NotUserConfigurableProperty);
 crate::xml::inherits!(NotUserConfigurableProperty, VAppPropertyFault);
 
 /// Data object `NsxHostVNicProfile` of the vSphere API (since 6.7).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NsxHostVNicProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -3741,6 +4452,13 @@ pub struct NsxHostVNicProfile {
     pub key: String,
     /// `ipConfig`: [`IpAddressProfile`].
     pub ip_config: IpAddressProfile,
+}
+impl PartialEq for NsxHostVNicProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.ip_config == other.ip_config
+    }
 }
 impl ComplexType for NsxHostVNicProfile {
     const TYPE_NAME: &'static str = "NsxHostVNicProfile";
@@ -3759,16 +4477,20 @@ impl ComplexType for NsxHostVNicProfile {
         e.req("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(NsxHostVNicProfile);
 crate::xml::inherits!(NsxHostVNicProfile, ApplyProfile);
 
 /// Data object `NumPortsProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumPortsProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for NumPortsProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for NumPortsProfile {
     const TYPE_NAME: &'static str = "NumPortsProfile";
@@ -3780,13 +4502,12 @@ impl ComplexType for NumPortsProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(NumPortsProfile);
 crate::xml::inherits!(NumPortsProfile, ApplyProfile);
 
 /// Fault `NumVirtualCoresPerSocketNotSupported` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumVirtualCoresPerSocketNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -3794,6 +4515,13 @@ pub struct NumVirtualCoresPerSocketNotSupported {
     pub max_supported_cores_per_socket_dest: i32,
     /// `numCoresPerSocketVm`: xsd:int.
     pub num_cores_per_socket_vm: i32,
+}
+impl PartialEq for NumVirtualCoresPerSocketNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.max_supported_cores_per_socket_dest == other.max_supported_cores_per_socket_dest
+            && self.num_cores_per_socket_vm == other.num_cores_per_socket_vm
+    }
 }
 impl ComplexType for NumVirtualCoresPerSocketNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCoresPerSocketNotSupported";
@@ -3812,18 +4540,23 @@ impl ComplexType for NumVirtualCoresPerSocketNotSupported {
         e.req("numCoresPerSocketVm", &self.num_cores_per_socket_vm);
     }
 }
-crate::xml::complex_codec!(NumVirtualCoresPerSocketNotSupported);
 crate::xml::inherits!(NumVirtualCoresPerSocketNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `NumVirtualCpusExceedsLimit` of the vSphere API (since 4.1).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumVirtualCpusExceedsLimit {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
     /// `maxSupportedVcpus`: xsd:int.
     pub max_supported_vcpus: i32,
+}
+impl PartialEq for NumVirtualCpusExceedsLimit {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.max_supported_vcpus == other.max_supported_vcpus
+    }
 }
 impl ComplexType for NumVirtualCpusExceedsLimit {
     const TYPE_NAME: &'static str = "NumVirtualCpusExceedsLimit";
@@ -3840,13 +4573,12 @@ impl ComplexType for NumVirtualCpusExceedsLimit {
         e.req("maxSupportedVcpus", &self.max_supported_vcpus);
     }
 }
-crate::xml::complex_codec!(NumVirtualCpusExceedsLimit);
 crate::xml::inherits!(NumVirtualCpusExceedsLimit, InsufficientResourcesFault);
 
 /// Fault `NumVirtualCpusIncompatible` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumVirtualCpusIncompatible {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -3854,6 +4586,13 @@ pub struct NumVirtualCpusIncompatible {
     pub reason: String,
     /// `numCpu`: xsd:int.
     pub num_cpu: i32,
+}
+impl PartialEq for NumVirtualCpusIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.num_cpu == other.num_cpu
+    }
 }
 impl ComplexType for NumVirtualCpusIncompatible {
     const TYPE_NAME: &'static str = "NumVirtualCpusIncompatible";
@@ -3872,13 +4611,12 @@ impl ComplexType for NumVirtualCpusIncompatible {
         e.req("numCpu", &self.num_cpu);
     }
 }
-crate::xml::complex_codec!(NumVirtualCpusIncompatible);
 crate::xml::inherits!(NumVirtualCpusIncompatible, VmConfigFault);
 
 /// Fault `NumVirtualCpusNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumVirtualCpusNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -3886,6 +4624,13 @@ pub struct NumVirtualCpusNotSupported {
     pub max_supported_vcpus_dest: i32,
     /// `numCpuVm`: xsd:int.
     pub num_cpu_vm: i32,
+}
+impl PartialEq for NumVirtualCpusNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.max_supported_vcpus_dest == other.max_supported_vcpus_dest
+            && self.num_cpu_vm == other.num_cpu_vm
+    }
 }
 impl ComplexType for NumVirtualCpusNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCpusNotSupported";
@@ -3904,11 +4649,10 @@ impl ComplexType for NumVirtualCpusNotSupported {
         e.req("numCpuVm", &self.num_cpu_vm);
     }
 }
-crate::xml::complex_codec!(NumVirtualCpusNotSupported);
 crate::xml::inherits!(NumVirtualCpusNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Data object `NumericRange` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NumericRange {
     /// `start`: xsd:int.
     pub start: i32,
@@ -3918,6 +4662,13 @@ pub struct NumericRange {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NumericRange {
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start
+            && self.end == other.end
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NumericRange {
     const TYPE_NAME: &'static str = "NumericRange";
@@ -3935,10 +4686,9 @@ impl ComplexType for NumericRange {
         e.req("end", &self.end);
     }
 }
-crate::xml::complex_codec!(NumericRange);
 
 /// Data object `NvdimmDimmInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmDimmInfo {
     /// `dimmHandle`: xsd:int.
     pub dimm_handle: i32,
@@ -3964,6 +4714,21 @@ pub struct NvdimmDimmInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmDimmInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.dimm_handle == other.dimm_handle
+            && self.health_info == other.health_info
+            && self.total_capacity == other.total_capacity
+            && self.persistent_capacity == other.persistent_capacity
+            && self.available_persistent_capacity == other.available_persistent_capacity
+            && self.volatile_capacity == other.volatile_capacity
+            && self.available_volatile_capacity == other.available_volatile_capacity
+            && self.block_capacity == other.block_capacity
+            && self.region_info == other.region_info
+            && self.representation_string == other.representation_string
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmDimmInfo {
     const TYPE_NAME: &'static str = "NvdimmDimmInfo";
@@ -3997,10 +4762,9 @@ impl ComplexType for NvdimmDimmInfo {
         e.req("representationString", &self.representation_string);
     }
 }
-crate::xml::complex_codec!(NvdimmDimmInfo);
 
 /// Data object `NvdimmGuid` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmGuid {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -4008,6 +4772,12 @@ pub struct NvdimmGuid {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmGuid {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmGuid {
     const TYPE_NAME: &'static str = "NvdimmGuid";
@@ -4023,10 +4793,9 @@ impl ComplexType for NvdimmGuid {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(NvdimmGuid);
 
 /// Data object `NvdimmHealthInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmHealthInfo {
     /// `healthStatus`: xsd:string.
     pub health_status: String,
@@ -4054,6 +4823,22 @@ pub struct NvdimmHealthInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmHealthInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.health_status == other.health_status
+            && self.health_information == other.health_information
+            && self.state_flag_info == other.state_flag_info
+            && self.dimm_temperature == other.dimm_temperature
+            && self.dimm_temperature_threshold == other.dimm_temperature_threshold
+            && self.spare_blocks_percentage == other.spare_blocks_percentage
+            && self.spare_block_threshold == other.spare_block_threshold
+            && self.dimm_lifespan_percentage == other.dimm_lifespan_percentage
+            && self.es_temperature == other.es_temperature
+            && self.es_temperature_threshold == other.es_temperature_threshold
+            && self.es_lifespan_percentage == other.es_lifespan_percentage
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmHealthInfo {
     const TYPE_NAME: &'static str = "NvdimmHealthInfo";
@@ -4089,10 +4874,9 @@ impl ComplexType for NvdimmHealthInfo {
         e.opt("esLifespanPercentage", &self.es_lifespan_percentage);
     }
 }
-crate::xml::complex_codec!(NvdimmHealthInfo);
 
 /// Data object `NvdimmInterleaveSetInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmInterleaveSetInfo {
     /// `setId`: xsd:int.
     pub set_id: i32,
@@ -4112,6 +4896,18 @@ pub struct NvdimmInterleaveSetInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmInterleaveSetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.set_id == other.set_id
+            && self.range_type == other.range_type
+            && self.base_address == other.base_address
+            && self.size == other.size
+            && self.available_size == other.available_size
+            && self.device_list == other.device_list
+            && self.state == other.state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmInterleaveSetInfo {
     const TYPE_NAME: &'static str = "NvdimmInterleaveSetInfo";
@@ -4139,10 +4935,9 @@ impl ComplexType for NvdimmInterleaveSetInfo {
         e.req("state", &self.state);
     }
 }
-crate::xml::complex_codec!(NvdimmInterleaveSetInfo);
 
 /// Data object `NvdimmNamespaceCreateSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmNamespaceCreateSpec {
     /// `friendlyName`: xsd:string.
     pub friendly_name: Option<String>,
@@ -4158,6 +4953,16 @@ pub struct NvdimmNamespaceCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmNamespaceCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.friendly_name == other.friendly_name
+            && self.block_size == other.block_size
+            && self.block_count == other.block_count
+            && self.type_ == other.type_
+            && self.location_id == other.location_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceCreateSpec";
@@ -4181,10 +4986,9 @@ impl ComplexType for NvdimmNamespaceCreateSpec {
         e.req("locationID", &self.location_id);
     }
 }
-crate::xml::complex_codec!(NvdimmNamespaceCreateSpec);
 
 /// Data object `NvdimmNamespaceDeleteSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmNamespaceDeleteSpec {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -4192,6 +4996,12 @@ pub struct NvdimmNamespaceDeleteSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmNamespaceDeleteSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmNamespaceDeleteSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDeleteSpec";
@@ -4207,10 +5017,9 @@ impl ComplexType for NvdimmNamespaceDeleteSpec {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(NvdimmNamespaceDeleteSpec);
 
 /// Data object `NvdimmNamespaceDetails` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmNamespaceDetails {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -4230,6 +5039,18 @@ pub struct NvdimmNamespaceDetails {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmNamespaceDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.friendly_name == other.friendly_name
+            && self.size == other.size
+            && self.type_ == other.type_
+            && self.namespace_health_status == other.namespace_health_status
+            && self.interleaveset_id == other.interleaveset_id
+            && self.state == other.state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmNamespaceDetails {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDetails";
@@ -4257,10 +5078,9 @@ impl ComplexType for NvdimmNamespaceDetails {
         e.req("state", &self.state);
     }
 }
-crate::xml::complex_codec!(NvdimmNamespaceDetails);
 
 /// Data object `NvdimmNamespaceInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmNamespaceInfo {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -4282,6 +5102,19 @@ pub struct NvdimmNamespaceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmNamespaceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.friendly_name == other.friendly_name
+            && self.block_size == other.block_size
+            && self.block_count == other.block_count
+            && self.type_ == other.type_
+            && self.namespace_health_status == other.namespace_health_status
+            && self.location_id == other.location_id
+            && self.state == other.state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmNamespaceInfo {
     const TYPE_NAME: &'static str = "NvdimmNamespaceInfo";
@@ -4311,10 +5144,9 @@ impl ComplexType for NvdimmNamespaceInfo {
         e.req("state", &self.state);
     }
 }
-crate::xml::complex_codec!(NvdimmNamespaceInfo);
 
 /// Data object `NvdimmPMemNamespaceCreateSpec` of the vSphere API (since 6.7.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmPMemNamespaceCreateSpec {
     /// `friendlyName`: xsd:string.
     pub friendly_name: Option<String>,
@@ -4326,6 +5158,14 @@ pub struct NvdimmPMemNamespaceCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmPMemNamespaceCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.friendly_name == other.friendly_name
+            && self.size == other.size
+            && self.interleaveset_id == other.interleaveset_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmPMemNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmPMemNamespaceCreateSpec";
@@ -4345,10 +5185,9 @@ impl ComplexType for NvdimmPMemNamespaceCreateSpec {
         e.req("interleavesetID", &self.interleaveset_id);
     }
 }
-crate::xml::complex_codec!(NvdimmPMemNamespaceCreateSpec);
 
 /// Data object `NvdimmRegionInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmRegionInfo {
     /// `regionId`: xsd:int.
     pub region_id: i32,
@@ -4366,6 +5205,17 @@ pub struct NvdimmRegionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmRegionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.region_id == other.region_id
+            && self.set_id == other.set_id
+            && self.range_type == other.range_type
+            && self.start_addr == other.start_addr
+            && self.size == other.size
+            && self.offset == other.offset
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmRegionInfo {
     const TYPE_NAME: &'static str = "NvdimmRegionInfo";
@@ -4391,10 +5241,9 @@ impl ComplexType for NvdimmRegionInfo {
         e.req("offset", &self.offset);
     }
 }
-crate::xml::complex_codec!(NvdimmRegionInfo);
 
 /// Data object `NvdimmSummary` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmSummary {
     /// `numDimms`: xsd:int.
     pub num_dimms: i32,
@@ -4416,6 +5265,19 @@ pub struct NvdimmSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_dimms == other.num_dimms
+            && self.health_status == other.health_status
+            && self.total_capacity == other.total_capacity
+            && self.persistent_capacity == other.persistent_capacity
+            && self.block_capacity == other.block_capacity
+            && self.available_capacity == other.available_capacity
+            && self.num_interleavesets == other.num_interleavesets
+            && self.num_namespaces == other.num_namespaces
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmSummary {
     const TYPE_NAME: &'static str = "NvdimmSummary";
@@ -4445,10 +5307,9 @@ impl ComplexType for NvdimmSummary {
         e.req("numNamespaces", &self.num_namespaces);
     }
 }
-crate::xml::complex_codec!(NvdimmSummary);
 
 /// Data object `NvdimmSystemInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdimmSystemInfo {
     /// `summary`: [`NvdimmSummary`].
     pub summary: Option<NvdimmSummary>,
@@ -4470,6 +5331,19 @@ pub struct NvdimmSystemInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for NvdimmSystemInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.summary == other.summary
+            && self.dimms == other.dimms
+            && self.dimm_info == other.dimm_info
+            && self.interleave_set == other.interleave_set
+            && self.iset_info == other.iset_info
+            && self.namespace == other.namespace
+            && self.ns_info == other.ns_info
+            && self.ns_details == other.ns_details
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for NvdimmSystemInfo {
     const TYPE_NAME: &'static str = "NvdimmSystemInfo";
@@ -4499,10 +5373,9 @@ impl ComplexType for NvdimmSystemInfo {
         if e.knows(Version::V6_7_1) { e.list("nsDetails", &self.ns_details); }
     }
 }
-crate::xml::complex_codec!(NvdimmSystemInfo);
 
 /// Data object `ObjectContent` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ObjectContent {
     /// `obj`: ManagedObjectReference.
     pub obj: ManagedObjectReference,
@@ -4514,6 +5387,14 @@ pub struct ObjectContent {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ObjectContent {
+    fn eq(&self, other: &Self) -> bool {
+        self.obj == other.obj
+            && self.prop_set == other.prop_set
+            && self.missing_set == other.missing_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ObjectContent {
     const TYPE_NAME: &'static str = "ObjectContent";
@@ -4533,10 +5414,9 @@ impl ComplexType for ObjectContent {
         e.list("missingSet", &self.missing_set);
     }
 }
-crate::xml::complex_codec!(ObjectContent);
 
 /// Data object `ObjectSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ObjectSpec {
     /// `obj`: ManagedObjectReference.
     pub obj: ManagedObjectReference,
@@ -4548,6 +5428,14 @@ pub struct ObjectSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ObjectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.obj == other.obj
+            && self.skip == other.skip
+            && self.select_set == other.select_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ObjectSpec {
     const TYPE_NAME: &'static str = "ObjectSpec";
@@ -4567,10 +5455,9 @@ impl ComplexType for ObjectSpec {
         e.list("selectSet", &self.select_set);
     }
 }
-crate::xml::complex_codec!(ObjectSpec);
 
 /// Data object `ObjectUpdate` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ObjectUpdate {
     /// `kind`: [`ObjectUpdateKind`].
     pub kind: ObjectUpdateKind,
@@ -4584,6 +5471,15 @@ pub struct ObjectUpdate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ObjectUpdate {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.obj == other.obj
+            && self.change_set == other.change_set
+            && self.missing_set == other.missing_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ObjectUpdate {
     const TYPE_NAME: &'static str = "ObjectUpdate";
@@ -4605,17 +5501,22 @@ impl ComplexType for ObjectUpdate {
         e.list("missingSet", &self.missing_set);
     }
 }
-crate::xml::complex_codec!(ObjectUpdate);
 
 /// Data object `OnceTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskScheduler`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OnceTaskScheduler {
     /// The fields inherited from [`TaskScheduler`].
     pub base_: TaskScheduler,
     /// `runAt`: xsd:dateTime.
     pub run_at: Option<DateTime>,
+}
+impl PartialEq for OnceTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.run_at == other.run_at
+    }
 }
 impl ComplexType for OnceTaskScheduler {
     const TYPE_NAME: &'static str = "OnceTaskScheduler";
@@ -4632,11 +5533,10 @@ impl ComplexType for OnceTaskScheduler {
         e.opt("runAt", &self.run_at);
     }
 }
-crate::xml::complex_codec!(OnceTaskScheduler);
 crate::xml::inherits!(OnceTaskScheduler, TaskScheduler);
 
 /// Data object `OpaqueNetworkCapability` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpaqueNetworkCapability {
     /// `networkReservationSupported`: xsd:boolean.
     pub network_reservation_supported: bool,
@@ -4644,6 +5544,12 @@ pub struct OpaqueNetworkCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OpaqueNetworkCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_reservation_supported == other.network_reservation_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OpaqueNetworkCapability {
     const TYPE_NAME: &'static str = "OpaqueNetworkCapability";
@@ -4659,12 +5565,11 @@ impl ComplexType for OpaqueNetworkCapability {
         e.req("networkReservationSupported", &self.network_reservation_supported);
     }
 }
-crate::xml::complex_codec!(OpaqueNetworkCapability);
 
 /// Data object `OpaqueNetworkSummary` of the vSphere API (since 5.5).
 ///
 /// Extends [`NetworkSummary`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpaqueNetworkSummary {
     /// The fields inherited from [`NetworkSummary`].
     pub base_: NetworkSummary,
@@ -4672,6 +5577,13 @@ pub struct OpaqueNetworkSummary {
     pub opaque_network_id: String,
     /// `opaqueNetworkType`: xsd:string.
     pub opaque_network_type: String,
+}
+impl PartialEq for OpaqueNetworkSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.opaque_network_id == other.opaque_network_id
+            && self.opaque_network_type == other.opaque_network_type
+    }
 }
 impl ComplexType for OpaqueNetworkSummary {
     const TYPE_NAME: &'static str = "OpaqueNetworkSummary";
@@ -4690,13 +5602,12 @@ impl ComplexType for OpaqueNetworkSummary {
         e.req("opaqueNetworkType", &self.opaque_network_type);
     }
 }
-crate::xml::complex_codec!(OpaqueNetworkSummary);
 crate::xml::inherits!(OpaqueNetworkSummary, NetworkSummary);
 
 /// Data object `OpaqueNetworkTargetInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpaqueNetworkTargetInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -4704,6 +5615,13 @@ pub struct OpaqueNetworkTargetInfo {
     pub network: OpaqueNetworkSummary,
     /// `networkReservationSupported`: xsd:boolean (since 6.0).
     pub network_reservation_supported: Option<bool>,
+}
+impl PartialEq for OpaqueNetworkTargetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+            && self.network_reservation_supported == other.network_reservation_supported
+    }
 }
 impl ComplexType for OpaqueNetworkTargetInfo {
     const TYPE_NAME: &'static str = "OpaqueNetworkTargetInfo";
@@ -4722,16 +5640,20 @@ impl ComplexType for OpaqueNetworkTargetInfo {
         if e.knows(Version::V6_0) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
     }
 }
-crate::xml::complex_codec!(OpaqueNetworkTargetInfo);
 crate::xml::inherits!(OpaqueNetworkTargetInfo, VirtualMachineTargetInfo);
 
 /// Data object `OpaqueSwitchProfile` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpaqueSwitchProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for OpaqueSwitchProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OpaqueSwitchProfile {
     const TYPE_NAME: &'static str = "OpaqueSwitchProfile";
@@ -4743,16 +5665,20 @@ impl ComplexType for OpaqueSwitchProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OpaqueSwitchProfile);
 crate::xml::inherits!(OpaqueSwitchProfile, ApplyProfile);
 
 /// Fault `OperationDisabledByGuest` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OperationDisabledByGuest {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for OperationDisabledByGuest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OperationDisabledByGuest {
     const TYPE_NAME: &'static str = "OperationDisabledByGuest";
@@ -4764,16 +5690,20 @@ impl ComplexType for OperationDisabledByGuest {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OperationDisabledByGuest);
 crate::xml::inherits!(OperationDisabledByGuest, GuestOperationsFault);
 
 /// Fault `OperationDisallowedOnHost` of the vSphere API (since 5.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OperationDisallowedOnHost {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for OperationDisallowedOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OperationDisallowedOnHost {
     const TYPE_NAME: &'static str = "OperationDisallowedOnHost";
@@ -4785,16 +5715,20 @@ impl ComplexType for OperationDisallowedOnHost {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OperationDisallowedOnHost);
 crate::xml::inherits!(OperationDisallowedOnHost, RuntimeFault);
 
 /// Fault `OperationNotSupportedByGuest` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OperationNotSupportedByGuest {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for OperationNotSupportedByGuest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OperationNotSupportedByGuest {
     const TYPE_NAME: &'static str = "OperationNotSupportedByGuest";
@@ -4806,18 +5740,23 @@ impl ComplexType for OperationNotSupportedByGuest {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OperationNotSupportedByGuest);
 crate::xml::inherits!(OperationNotSupportedByGuest, GuestOperationsFault);
 
 /// Data object `OptionDef` of the vSphere API (since 2.5).
 ///
 /// Extends [`ElementDescription`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OptionDef {
     /// The fields inherited from [`ElementDescription`].
     pub base_: ElementDescription,
     /// `optionType`: [`OptionType`].
     pub option_type: AnyOptionType,
+}
+impl PartialEq for OptionDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.option_type == other.option_type
+    }
 }
 impl ComplexType for OptionDef {
     const TYPE_NAME: &'static str = "OptionDef";
@@ -4834,18 +5773,23 @@ impl ComplexType for OptionDef {
         e.req("optionType", &self.option_type);
     }
 }
-crate::xml::complex_codec!(OptionDef);
 crate::xml::inherits!(OptionDef, ElementDescription);
 
 /// Data object `OptionProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OptionProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for OptionProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for OptionProfile {
     const TYPE_NAME: &'static str = "OptionProfile";
@@ -4862,13 +5806,12 @@ impl ComplexType for OptionProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(OptionProfile);
 crate::xml::inherits!(OptionProfile, ApplyProfile);
 
 /// Data object `OptionType` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOptionType`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OptionType {
     /// `valueIsReadonly`: xsd:boolean.
     pub value_is_readonly: Option<bool>,
@@ -4876,6 +5819,12 @@ pub struct OptionType {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OptionType {
+    fn eq(&self, other: &Self) -> bool {
+        self.value_is_readonly == other.value_is_readonly
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OptionType {
     const TYPE_NAME: &'static str = "OptionType";
@@ -4891,12 +5840,11 @@ impl ComplexType for OptionType {
         e.opt("valueIsReadonly", &self.value_is_readonly);
     }
 }
-crate::xml::complex_codec!(OptionType);
 
 /// Data object `OptionValue` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOptionValue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OptionValue {
     /// `key`: xsd:string.
     pub key: String,
@@ -4906,6 +5854,13 @@ pub struct OptionValue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OptionValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OptionValue {
     const TYPE_NAME: &'static str = "OptionValue";
@@ -4923,17 +5878,22 @@ impl ComplexType for OptionValue {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OptionValue);
 
 /// Data object `OrAlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OrAlarmExpression {
     /// The fields inherited from [`AlarmExpression`].
     pub base_: AlarmExpression,
     /// `expression`: [`AlarmExpression`].
     pub expression: Vec<AnyAlarmExpression>,
+}
+impl PartialEq for OrAlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.expression == other.expression
+    }
 }
 impl ComplexType for OrAlarmExpression {
     const TYPE_NAME: &'static str = "OrAlarmExpression";
@@ -4950,18 +5910,23 @@ impl ComplexType for OrAlarmExpression {
         e.list("expression", &self.expression);
     }
 }
-crate::xml::complex_codec!(OrAlarmExpression);
 crate::xml::inherits!(OrAlarmExpression, AlarmExpression);
 
 /// Fault `OutOfBounds` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OutOfBounds {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `argumentName`: xsd:string.
     pub argument_name: String,
+}
+impl PartialEq for OutOfBounds {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.argument_name == other.argument_name
+    }
 }
 impl ComplexType for OutOfBounds {
     const TYPE_NAME: &'static str = "OutOfBounds";
@@ -4978,18 +5943,23 @@ impl ComplexType for OutOfBounds {
         e.req("argumentName", &self.argument_name);
     }
 }
-crate::xml::complex_codec!(OutOfBounds);
 crate::xml::inherits!(OutOfBounds, VimFault);
 
 /// Data object `OutOfSyncDvsHost` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OutOfSyncDvsHost {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
     /// `hostOutOfSync`: [`DvsOutOfSyncHostArgument`].
     pub host_out_of_sync: Vec<DvsOutOfSyncHostArgument>,
+}
+impl PartialEq for OutOfSyncDvsHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_out_of_sync == other.host_out_of_sync
+    }
 }
 impl ComplexType for OutOfSyncDvsHost {
     const TYPE_NAME: &'static str = "OutOfSyncDvsHost";
@@ -5006,7 +5976,6 @@ impl ComplexType for OutOfSyncDvsHost {
         e.list("hostOutOfSync", &self.host_out_of_sync);
     }
 }
-crate::xml::complex_codec!(OutOfSyncDvsHost);
 crate::xml::inherits!(OutOfSyncDvsHost, DvsEvent);
 
 /// Fault `OvfAttribute` of the vSphere API (since 4.0).
@@ -5014,7 +5983,7 @@ crate::xml::inherits!(OutOfSyncDvsHost, DvsEvent);
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfAttribute`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfAttribute {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
@@ -5022,6 +5991,13 @@ pub struct OvfAttribute {
     pub element_name: String,
     /// `attributeName`: xsd:string.
     pub attribute_name: String,
+}
+impl PartialEq for OvfAttribute {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.element_name == other.element_name
+            && self.attribute_name == other.attribute_name
+    }
 }
 impl ComplexType for OvfAttribute {
     const TYPE_NAME: &'static str = "OvfAttribute";
@@ -5040,7 +6016,6 @@ impl ComplexType for OvfAttribute {
         e.req("attributeName", &self.attribute_name);
     }
 }
-crate::xml::complex_codec!(OvfAttribute);
 crate::xml::inherits!(OvfAttribute, OvfInvalidPackage);
 
 /// Fault `OvfConnectedDevice` of the vSphere API (since 4.0).
@@ -5048,10 +6023,15 @@ crate::xml::inherits!(OvfAttribute, OvfInvalidPackage);
 /// Extends [`OvfHardwareExport`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfConnectedDevice`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConnectedDevice {
     /// The fields inherited from [`OvfHardwareExport`].
     pub base_: OvfHardwareExport,
+}
+impl PartialEq for OvfConnectedDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfConnectedDevice {
     const TYPE_NAME: &'static str = "OvfConnectedDevice";
@@ -5063,18 +6043,23 @@ impl ComplexType for OvfConnectedDevice {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfConnectedDevice);
 crate::xml::inherits!(OvfConnectedDevice, OvfHardwareExport);
 
 /// Fault `OvfConnectedDeviceFloppy` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfConnectedDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConnectedDeviceFloppy {
     /// The fields inherited from [`OvfConnectedDevice`].
     pub base_: OvfConnectedDevice,
     /// `filename`: xsd:string.
     pub filename: String,
+}
+impl PartialEq for OvfConnectedDeviceFloppy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filename == other.filename
+    }
 }
 impl ComplexType for OvfConnectedDeviceFloppy {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceFloppy";
@@ -5091,18 +6076,23 @@ impl ComplexType for OvfConnectedDeviceFloppy {
         e.req("filename", &self.filename);
     }
 }
-crate::xml::complex_codec!(OvfConnectedDeviceFloppy);
 crate::xml::inherits!(OvfConnectedDeviceFloppy, OvfConnectedDevice);
 
 /// Fault `OvfConnectedDeviceIso` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfConnectedDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConnectedDeviceIso {
     /// The fields inherited from [`OvfConnectedDevice`].
     pub base_: OvfConnectedDevice,
     /// `filename`: xsd:string.
     pub filename: String,
+}
+impl PartialEq for OvfConnectedDeviceIso {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filename == other.filename
+    }
 }
 impl ComplexType for OvfConnectedDeviceIso {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceIso";
@@ -5119,7 +6109,6 @@ impl ComplexType for OvfConnectedDeviceIso {
         e.req("filename", &self.filename);
     }
 }
-crate::xml::complex_codec!(OvfConnectedDeviceIso);
 crate::xml::inherits!(OvfConnectedDeviceIso, OvfConnectedDevice);
 
 /// Fault `OvfConstraint` of the vSphere API (since 4.1).
@@ -5127,12 +6116,18 @@ crate::xml::inherits!(OvfConnectedDeviceIso, OvfConnectedDevice);
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfConstraint`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConstraint {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for OvfConstraint {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for OvfConstraint {
     const TYPE_NAME: &'static str = "OvfConstraint";
@@ -5149,7 +6144,6 @@ impl ComplexType for OvfConstraint {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(OvfConstraint);
 crate::xml::inherits!(OvfConstraint, OvfInvalidPackage);
 
 /// Fault `OvfConsumerCallbackFault` of the vSphere API (since 5.0).
@@ -5157,7 +6151,7 @@ crate::xml::inherits!(OvfConstraint, OvfInvalidPackage);
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfConsumerCallbackFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerCallbackFault {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
@@ -5165,6 +6159,13 @@ pub struct OvfConsumerCallbackFault {
     pub extension_key: String,
     /// `extensionName`: xsd:string.
     pub extension_name: String,
+}
+impl PartialEq for OvfConsumerCallbackFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.extension_key == other.extension_key
+            && self.extension_name == other.extension_name
+    }
 }
 impl ComplexType for OvfConsumerCallbackFault {
     const TYPE_NAME: &'static str = "OvfConsumerCallbackFault";
@@ -5183,18 +6184,23 @@ impl ComplexType for OvfConsumerCallbackFault {
         e.req("extensionName", &self.extension_name);
     }
 }
-crate::xml::complex_codec!(OvfConsumerCallbackFault);
 crate::xml::inherits!(OvfConsumerCallbackFault, OvfFault);
 
 /// Fault `OvfConsumerCommunicationError` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfConsumerCallbackFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerCommunicationError {
     /// The fields inherited from [`OvfConsumerCallbackFault`].
     pub base_: OvfConsumerCallbackFault,
     /// `description`: xsd:string.
     pub description: String,
+}
+impl PartialEq for OvfConsumerCommunicationError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.description == other.description
+    }
 }
 impl ComplexType for OvfConsumerCommunicationError {
     const TYPE_NAME: &'static str = "OvfConsumerCommunicationError";
@@ -5211,13 +6217,12 @@ impl ComplexType for OvfConsumerCommunicationError {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfConsumerCommunicationError);
 crate::xml::inherits!(OvfConsumerCommunicationError, OvfConsumerCallbackFault);
 
 /// Fault `OvfConsumerFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfConsumerCallbackFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerFault {
     /// The fields inherited from [`OvfConsumerCallbackFault`].
     pub base_: OvfConsumerCallbackFault,
@@ -5227,6 +6232,14 @@ pub struct OvfConsumerFault {
     pub message: String,
     /// `params`: [`KeyValue`].
     pub params: Vec<KeyValue>,
+}
+impl PartialEq for OvfConsumerFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.error_key == other.error_key
+            && self.message == other.message
+            && self.params == other.params
+    }
 }
 impl ComplexType for OvfConsumerFault {
     const TYPE_NAME: &'static str = "OvfConsumerFault";
@@ -5247,13 +6260,12 @@ impl ComplexType for OvfConsumerFault {
         e.list("params", &self.params);
     }
 }
-crate::xml::complex_codec!(OvfConsumerFault);
 crate::xml::inherits!(OvfConsumerFault, OvfConsumerCallbackFault);
 
 /// Fault `OvfConsumerInvalidSection` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfConsumerCallbackFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerInvalidSection {
     /// The fields inherited from [`OvfConsumerCallbackFault`].
     pub base_: OvfConsumerCallbackFault,
@@ -5261,6 +6273,13 @@ pub struct OvfConsumerInvalidSection {
     pub line_number: i32,
     /// `description`: xsd:string.
     pub description: String,
+}
+impl PartialEq for OvfConsumerInvalidSection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.line_number == other.line_number
+            && self.description == other.description
+    }
 }
 impl ComplexType for OvfConsumerInvalidSection {
     const TYPE_NAME: &'static str = "OvfConsumerInvalidSection";
@@ -5279,11 +6298,10 @@ impl ComplexType for OvfConsumerInvalidSection {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfConsumerInvalidSection);
 crate::xml::inherits!(OvfConsumerInvalidSection, OvfConsumerCallbackFault);
 
 /// Data object `OvfConsumerOstNode` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerOstNode {
     /// `id`: xsd:string.
     pub id: String,
@@ -5299,6 +6317,16 @@ pub struct OvfConsumerOstNode {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfConsumerOstNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_ == other.type_
+            && self.section == other.section
+            && self.child == other.child
+            && self.entity == other.entity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfConsumerOstNode {
     const TYPE_NAME: &'static str = "OvfConsumerOstNode";
@@ -5322,10 +6350,9 @@ impl ComplexType for OvfConsumerOstNode {
         e.opt("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(OvfConsumerOstNode);
 
 /// Data object `OvfConsumerOvfSection` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerOvfSection {
     /// `lineNumber`: xsd:int.
     pub line_number: i32,
@@ -5335,6 +6362,13 @@ pub struct OvfConsumerOvfSection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfConsumerOvfSection {
+    fn eq(&self, other: &Self) -> bool {
+        self.line_number == other.line_number
+            && self.xml == other.xml
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfConsumerOvfSection {
     const TYPE_NAME: &'static str = "OvfConsumerOvfSection";
@@ -5352,12 +6386,11 @@ impl ComplexType for OvfConsumerOvfSection {
         e.req("xml", &self.xml);
     }
 }
-crate::xml::complex_codec!(OvfConsumerOvfSection);
 
 /// Fault `OvfConsumerPowerOnFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerPowerOnFault {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
@@ -5367,6 +6400,14 @@ pub struct OvfConsumerPowerOnFault {
     pub extension_name: String,
     /// `description`: xsd:string.
     pub description: String,
+}
+impl PartialEq for OvfConsumerPowerOnFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.extension_key == other.extension_key
+            && self.extension_name == other.extension_name
+            && self.description == other.description
+    }
 }
 impl ComplexType for OvfConsumerPowerOnFault {
     const TYPE_NAME: &'static str = "OvfConsumerPowerOnFault";
@@ -5387,18 +6428,23 @@ impl ComplexType for OvfConsumerPowerOnFault {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfConsumerPowerOnFault);
 crate::xml::inherits!(OvfConsumerPowerOnFault, InvalidState);
 
 /// Fault `OvfConsumerUndeclaredSection` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfConsumerCallbackFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerUndeclaredSection {
     /// The fields inherited from [`OvfConsumerCallbackFault`].
     pub base_: OvfConsumerCallbackFault,
     /// `qualifiedSectionType`: xsd:string.
     pub qualified_section_type: String,
+}
+impl PartialEq for OvfConsumerUndeclaredSection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.qualified_section_type == other.qualified_section_type
+    }
 }
 impl ComplexType for OvfConsumerUndeclaredSection {
     const TYPE_NAME: &'static str = "OvfConsumerUndeclaredSection";
@@ -5415,18 +6461,23 @@ impl ComplexType for OvfConsumerUndeclaredSection {
         e.req("qualifiedSectionType", &self.qualified_section_type);
     }
 }
-crate::xml::complex_codec!(OvfConsumerUndeclaredSection);
 crate::xml::inherits!(OvfConsumerUndeclaredSection, OvfConsumerCallbackFault);
 
 /// Fault `OvfConsumerUndefinedPrefix` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfConsumerCallbackFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerUndefinedPrefix {
     /// The fields inherited from [`OvfConsumerCallbackFault`].
     pub base_: OvfConsumerCallbackFault,
     /// `prefix`: xsd:string.
     pub prefix: String,
+}
+impl PartialEq for OvfConsumerUndefinedPrefix {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.prefix == other.prefix
+    }
 }
 impl ComplexType for OvfConsumerUndefinedPrefix {
     const TYPE_NAME: &'static str = "OvfConsumerUndefinedPrefix";
@@ -5443,13 +6494,12 @@ impl ComplexType for OvfConsumerUndefinedPrefix {
         e.req("prefix", &self.prefix);
     }
 }
-crate::xml::complex_codec!(OvfConsumerUndefinedPrefix);
 crate::xml::inherits!(OvfConsumerUndefinedPrefix, OvfConsumerCallbackFault);
 
 /// Fault `OvfConsumerValidationFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfConsumerValidationFault {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -5459,6 +6509,14 @@ pub struct OvfConsumerValidationFault {
     pub extension_name: String,
     /// `message`: xsd:string.
     pub message: String,
+}
+impl PartialEq for OvfConsumerValidationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.extension_key == other.extension_key
+            && self.extension_name == other.extension_name
+            && self.message == other.message
+    }
 }
 impl ComplexType for OvfConsumerValidationFault {
     const TYPE_NAME: &'static str = "OvfConsumerValidationFault";
@@ -5479,13 +6537,12 @@ impl ComplexType for OvfConsumerValidationFault {
         e.req("message", &self.message);
     }
 }
-crate::xml::complex_codec!(OvfConsumerValidationFault);
 crate::xml::inherits!(OvfConsumerValidationFault, VmConfigFault);
 
 /// Fault `OvfCpuCompatibility` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCpuCompatibility {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
@@ -5497,6 +6554,15 @@ pub struct OvfCpuCompatibility {
     pub register_value: String,
     /// `desiredRegisterValue`: xsd:string.
     pub desired_register_value: String,
+}
+impl PartialEq for OvfCpuCompatibility {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.register_name == other.register_name
+            && self.level == other.level
+            && self.register_value == other.register_value
+            && self.desired_register_value == other.desired_register_value
+    }
 }
 impl ComplexType for OvfCpuCompatibility {
     const TYPE_NAME: &'static str = "OvfCpuCompatibility";
@@ -5519,16 +6585,20 @@ impl ComplexType for OvfCpuCompatibility {
         e.req("desiredRegisterValue", &self.desired_register_value);
     }
 }
-crate::xml::complex_codec!(OvfCpuCompatibility);
 crate::xml::inherits!(OvfCpuCompatibility, OvfImport);
 
 /// Fault `OvfCpuCompatibilityCheckNotSupported` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCpuCompatibilityCheckNotSupported {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
+}
+impl PartialEq for OvfCpuCompatibilityCheckNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfCpuCompatibilityCheckNotSupported {
     const TYPE_NAME: &'static str = "OvfCpuCompatibilityCheckNotSupported";
@@ -5540,11 +6610,10 @@ impl ComplexType for OvfCpuCompatibilityCheckNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfCpuCompatibilityCheckNotSupported);
 crate::xml::inherits!(OvfCpuCompatibilityCheckNotSupported, OvfImport);
 
 /// Data object `OvfCreateDescriptorParams` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCreateDescriptorParams {
     /// `ovfFiles`: [`OvfFile`].
     pub ovf_files: Vec<OvfFile>,
@@ -5562,6 +6631,17 @@ pub struct OvfCreateDescriptorParams {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfCreateDescriptorParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.ovf_files == other.ovf_files
+            && self.name == other.name
+            && self.description == other.description
+            && self.include_image_files == other.include_image_files
+            && self.export_option == other.export_option
+            && self.snapshot == other.snapshot
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfCreateDescriptorParams {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorParams";
@@ -5587,10 +6667,9 @@ impl ComplexType for OvfCreateDescriptorParams {
         if e.knows(Version::V5_5) { e.opt("snapshot", &self.snapshot); }
     }
 }
-crate::xml::complex_codec!(OvfCreateDescriptorParams);
 
 /// Data object `OvfCreateDescriptorResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCreateDescriptorResult {
     /// `ovfDescriptor`: xsd:string.
     pub ovf_descriptor: String,
@@ -5604,6 +6683,15 @@ pub struct OvfCreateDescriptorResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfCreateDescriptorResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.ovf_descriptor == other.ovf_descriptor
+            && self.error == other.error
+            && self.warning == other.warning
+            && self.include_image_files == other.include_image_files
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfCreateDescriptorResult {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorResult";
@@ -5625,14 +6713,13 @@ impl ComplexType for OvfCreateDescriptorResult {
         if e.knows(Version::V4_1) { e.opt("includeImageFiles", &self.include_image_files); }
     }
 }
-crate::xml::complex_codec!(OvfCreateDescriptorResult);
 
 /// Data object `OvfCreateImportSpecParams` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfManagerCommonParams`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfCreateImportSpecParams`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCreateImportSpecParams {
     /// The fields inherited from [`OvfManagerCommonParams`].
     pub base_: OvfManagerCommonParams,
@@ -5654,6 +6741,20 @@ pub struct OvfCreateImportSpecParams {
     pub disk_provisioning: Option<String>,
     /// `instantiationOst`: [`OvfConsumerOstNode`] (since 5.0).
     pub instantiation_ost: Option<OvfConsumerOstNode>,
+}
+impl PartialEq for OvfCreateImportSpecParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_name == other.entity_name
+            && self.host_system == other.host_system
+            && self.network_mapping == other.network_mapping
+            && self.ip_allocation_policy == other.ip_allocation_policy
+            && self.ip_protocol == other.ip_protocol
+            && self.property_mapping == other.property_mapping
+            && self.resource_mapping == other.resource_mapping
+            && self.disk_provisioning == other.disk_provisioning
+            && self.instantiation_ost == other.instantiation_ost
+    }
 }
 impl ComplexType for OvfCreateImportSpecParams {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecParams";
@@ -5686,11 +6787,10 @@ impl ComplexType for OvfCreateImportSpecParams {
         if e.knows(Version::V5_0) { e.opt("instantiationOst", &self.instantiation_ost); }
     }
 }
-crate::xml::complex_codec!(OvfCreateImportSpecParams);
 crate::xml::inherits!(OvfCreateImportSpecParams, OvfManagerCommonParams);
 
 /// Data object `OvfCreateImportSpecResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfCreateImportSpecResult {
     /// `importSpec`: [`ImportSpec`].
     pub import_spec: Option<AnyImportSpec>,
@@ -5704,6 +6804,15 @@ pub struct OvfCreateImportSpecResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfCreateImportSpecResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.import_spec == other.import_spec
+            && self.file_item == other.file_item
+            && self.warning == other.warning
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfCreateImportSpecResult {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecResult";
@@ -5725,10 +6834,9 @@ impl ComplexType for OvfCreateImportSpecResult {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(OvfCreateImportSpecResult);
 
 /// Data object `OvfDatastoreMapping` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDatastoreMapping {
     /// `diskId`: xsd:string.
     pub disk_id: String,
@@ -5738,6 +6846,13 @@ pub struct OvfDatastoreMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfDatastoreMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfDatastoreMapping {
     const TYPE_NAME: &'static str = "OvfDatastoreMapping";
@@ -5755,10 +6870,9 @@ impl ComplexType for OvfDatastoreMapping {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(OvfDatastoreMapping);
 
 /// Data object `OvfDeploymentOption` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDeploymentOption {
     /// `key`: xsd:string.
     pub key: String,
@@ -5770,6 +6884,14 @@ pub struct OvfDeploymentOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfDeploymentOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.label == other.label
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfDeploymentOption {
     const TYPE_NAME: &'static str = "OvfDeploymentOption";
@@ -5789,12 +6911,11 @@ impl ComplexType for OvfDeploymentOption {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfDeploymentOption);
 
 /// Fault `OvfDiskMappingNotFound` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDiskMappingNotFound {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
@@ -5802,6 +6923,13 @@ pub struct OvfDiskMappingNotFound {
     pub disk_name: String,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for OvfDiskMappingNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_name == other.disk_name
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for OvfDiskMappingNotFound {
     const TYPE_NAME: &'static str = "OvfDiskMappingNotFound";
@@ -5820,16 +6948,20 @@ impl ComplexType for OvfDiskMappingNotFound {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(OvfDiskMappingNotFound);
 crate::xml::inherits!(OvfDiskMappingNotFound, OvfSystemFault);
 
 /// Fault `OvfDiskOrderConstraint` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfConstraint`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDiskOrderConstraint {
     /// The fields inherited from [`OvfConstraint`].
     pub base_: OvfConstraint,
+}
+impl PartialEq for OvfDiskOrderConstraint {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfDiskOrderConstraint {
     const TYPE_NAME: &'static str = "OvfDiskOrderConstraint";
@@ -5841,16 +6973,20 @@ impl ComplexType for OvfDiskOrderConstraint {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfDiskOrderConstraint);
 crate::xml::inherits!(OvfDiskOrderConstraint, OvfConstraint);
 
 /// Fault `OvfDuplicateElement` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDuplicateElement {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
+}
+impl PartialEq for OvfDuplicateElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfDuplicateElement {
     const TYPE_NAME: &'static str = "OvfDuplicateElement";
@@ -5862,18 +6998,23 @@ impl ComplexType for OvfDuplicateElement {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfDuplicateElement);
 crate::xml::inherits!(OvfDuplicateElement, OvfElement);
 
 /// Fault `OvfDuplicatedElementBoundary` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDuplicatedElementBoundary {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
     /// `boundary`: xsd:string.
     pub boundary: String,
+}
+impl PartialEq for OvfDuplicatedElementBoundary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.boundary == other.boundary
+    }
 }
 impl ComplexType for OvfDuplicatedElementBoundary {
     const TYPE_NAME: &'static str = "OvfDuplicatedElementBoundary";
@@ -5890,18 +7031,23 @@ impl ComplexType for OvfDuplicatedElementBoundary {
         e.req("boundary", &self.boundary);
     }
 }
-crate::xml::complex_codec!(OvfDuplicatedElementBoundary);
 crate::xml::inherits!(OvfDuplicatedElementBoundary, OvfElement);
 
 /// Fault `OvfDuplicatedPropertyIdExport` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDuplicatedPropertyIdExport {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
     /// `fqid`: xsd:string.
     pub fqid: String,
+}
+impl PartialEq for OvfDuplicatedPropertyIdExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fqid == other.fqid
+    }
 }
 impl ComplexType for OvfDuplicatedPropertyIdExport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdExport";
@@ -5918,16 +7064,20 @@ impl ComplexType for OvfDuplicatedPropertyIdExport {
         e.req("fqid", &self.fqid);
     }
 }
-crate::xml::complex_codec!(OvfDuplicatedPropertyIdExport);
 crate::xml::inherits!(OvfDuplicatedPropertyIdExport, OvfExport);
 
 /// Fault `OvfDuplicatedPropertyIdImport` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfDuplicatedPropertyIdImport {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
+}
+impl PartialEq for OvfDuplicatedPropertyIdImport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfDuplicatedPropertyIdImport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdImport";
@@ -5939,7 +7089,6 @@ impl ComplexType for OvfDuplicatedPropertyIdImport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfDuplicatedPropertyIdImport);
 crate::xml::inherits!(OvfDuplicatedPropertyIdImport, OvfExport);
 
 /// Fault `OvfElement` of the vSphere API (since 4.0).
@@ -5947,12 +7096,18 @@ crate::xml::inherits!(OvfDuplicatedPropertyIdImport, OvfExport);
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfElement`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfElement {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for OvfElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for OvfElement {
     const TYPE_NAME: &'static str = "OvfElement";
@@ -5969,18 +7124,23 @@ impl ComplexType for OvfElement {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(OvfElement);
 crate::xml::inherits!(OvfElement, OvfInvalidPackage);
 
 /// Fault `OvfElementInvalidValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfElementInvalidValue {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfElementInvalidValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfElementInvalidValue {
     const TYPE_NAME: &'static str = "OvfElementInvalidValue";
@@ -5997,7 +7157,6 @@ impl ComplexType for OvfElementInvalidValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfElementInvalidValue);
 crate::xml::inherits!(OvfElementInvalidValue, OvfElement);
 
 /// Fault `OvfExport` of the vSphere API (since 4.0).
@@ -6005,10 +7164,15 @@ crate::xml::inherits!(OvfElementInvalidValue, OvfElement);
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfExport`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfExport {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
+}
+impl PartialEq for OvfExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfExport {
     const TYPE_NAME: &'static str = "OvfExport";
@@ -6020,16 +7184,20 @@ impl ComplexType for OvfExport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfExport);
 crate::xml::inherits!(OvfExport, OvfFault);
 
 /// Fault `OvfExportFailed` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfExportFailed {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
+}
+impl PartialEq for OvfExportFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfExportFailed {
     const TYPE_NAME: &'static str = "OvfExportFailed";
@@ -6041,7 +7209,6 @@ impl ComplexType for OvfExportFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfExportFailed);
 crate::xml::inherits!(OvfExportFailed, OvfExport);
 
 /// Fault `OvfFault` of the vSphere API (since 4.0).
@@ -6049,10 +7216,15 @@ crate::xml::inherits!(OvfExportFailed, OvfExport);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for OvfFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfFault {
     const TYPE_NAME: &'static str = "OvfFault";
@@ -6064,11 +7236,10 @@ impl ComplexType for OvfFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfFault);
 crate::xml::inherits!(OvfFault, VimFault);
 
 /// Data object `OvfFile` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfFile {
     /// `deviceId`: xsd:string.
     pub device_id: String,
@@ -6088,6 +7259,18 @@ pub struct OvfFile {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_id == other.device_id
+            && self.path == other.path
+            && self.compression_method == other.compression_method
+            && self.chunk_size == other.chunk_size
+            && self.size == other.size
+            && self.capacity == other.capacity
+            && self.populated_size == other.populated_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfFile {
     const TYPE_NAME: &'static str = "OvfFile";
@@ -6115,10 +7298,9 @@ impl ComplexType for OvfFile {
         if e.knows(Version::V4_1) { e.opt("populatedSize", &self.populated_size); }
     }
 }
-crate::xml::complex_codec!(OvfFile);
 
 /// Data object `OvfFileItem` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfFileItem {
     /// `deviceId`: xsd:string.
     pub device_id: String,
@@ -6138,6 +7320,18 @@ pub struct OvfFileItem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfFileItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_id == other.device_id
+            && self.path == other.path
+            && self.compression_method == other.compression_method
+            && self.chunk_size == other.chunk_size
+            && self.size == other.size
+            && self.cim_type == other.cim_type
+            && self.create == other.create
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfFileItem {
     const TYPE_NAME: &'static str = "OvfFileItem";
@@ -6165,15 +7359,19 @@ impl ComplexType for OvfFileItem {
         e.req("create", &self.create);
     }
 }
-crate::xml::complex_codec!(OvfFileItem);
 
 /// Fault `OvfHardwareCheck` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfHardwareCheck {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
+}
+impl PartialEq for OvfHardwareCheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfHardwareCheck {
     const TYPE_NAME: &'static str = "OvfHardwareCheck";
@@ -6185,7 +7383,6 @@ impl ComplexType for OvfHardwareCheck {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfHardwareCheck);
 crate::xml::inherits!(OvfHardwareCheck, OvfImport);
 
 /// Fault `OvfHardwareExport` of the vSphere API (since 4.0).
@@ -6193,7 +7390,7 @@ crate::xml::inherits!(OvfHardwareCheck, OvfImport);
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfHardwareExport`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfHardwareExport {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
@@ -6201,6 +7398,13 @@ pub struct OvfHardwareExport {
     pub device: Option<AnyVirtualDevice>,
     /// `vmPath`: xsd:string.
     pub vm_path: String,
+}
+impl PartialEq for OvfHardwareExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.vm_path == other.vm_path
+    }
 }
 impl ComplexType for OvfHardwareExport {
     const TYPE_NAME: &'static str = "OvfHardwareExport";
@@ -6219,18 +7423,23 @@ impl ComplexType for OvfHardwareExport {
         e.req("vmPath", &self.vm_path);
     }
 }
-crate::xml::complex_codec!(OvfHardwareExport);
 crate::xml::inherits!(OvfHardwareExport, OvfExport);
 
 /// Fault `OvfHostResourceConstraint` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfConstraint`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfHostResourceConstraint {
     /// The fields inherited from [`OvfConstraint`].
     pub base_: OvfConstraint,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfHostResourceConstraint {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfHostResourceConstraint {
     const TYPE_NAME: &'static str = "OvfHostResourceConstraint";
@@ -6247,13 +7456,12 @@ impl ComplexType for OvfHostResourceConstraint {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfHostResourceConstraint);
 crate::xml::inherits!(OvfHostResourceConstraint, OvfConstraint);
 
 /// Fault `OvfHostValueNotParsed` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfHostValueNotParsed {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
@@ -6261,6 +7469,13 @@ pub struct OvfHostValueNotParsed {
     pub property: String,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfHostValueNotParsed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.property == other.property
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfHostValueNotParsed {
     const TYPE_NAME: &'static str = "OvfHostValueNotParsed";
@@ -6279,7 +7494,6 @@ impl ComplexType for OvfHostValueNotParsed {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfHostValueNotParsed);
 crate::xml::inherits!(OvfHostValueNotParsed, OvfSystemFault);
 
 /// Fault `OvfImport` of the vSphere API (since 4.0).
@@ -6287,10 +7501,15 @@ crate::xml::inherits!(OvfHostValueNotParsed, OvfSystemFault);
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfImport`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfImport {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
+}
+impl PartialEq for OvfImport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfImport {
     const TYPE_NAME: &'static str = "OvfImport";
@@ -6302,16 +7521,20 @@ impl ComplexType for OvfImport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfImport);
 crate::xml::inherits!(OvfImport, OvfFault);
 
 /// Fault `OvfImportFailed` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfImportFailed {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
+}
+impl PartialEq for OvfImportFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfImportFailed {
     const TYPE_NAME: &'static str = "OvfImportFailed";
@@ -6323,13 +7546,12 @@ impl ComplexType for OvfImportFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfImportFailed);
 crate::xml::inherits!(OvfImportFailed, OvfImport);
 
 /// Data object `OvfImportParams` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`OvfCreateImportSpecParams`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfImportParams {
     /// The fields inherited from [`OvfCreateImportSpecParams`].
     pub base_: OvfCreateImportSpecParams,
@@ -6351,6 +7573,20 @@ pub struct OvfImportParams {
     pub vm_profile: Option<String>,
     /// `diskProfiles`: [`OvfStorageProfileMapping`].
     pub disk_profiles: Vec<OvfStorageProfileMapping>,
+}
+impl PartialEq for OvfImportParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.push_mode == other.push_mode
+            && self.signature_required == other.signature_required
+            && self.skip_manifest_check == other.skip_manifest_check
+            && self.power_on == other.power_on
+            && self.custom_http_headers == other.custom_http_headers
+            && self.source_certificate == other.source_certificate
+            && self.datastore_mappings == other.datastore_mappings
+            && self.vm_profile == other.vm_profile
+            && self.disk_profiles == other.disk_profiles
+    }
 }
 impl ComplexType for OvfImportParams {
     const TYPE_NAME: &'static str = "OvfImportParams";
@@ -6383,16 +7619,20 @@ impl ComplexType for OvfImportParams {
         e.list("diskProfiles", &self.disk_profiles);
     }
 }
-crate::xml::complex_codec!(OvfImportParams);
 crate::xml::inherits!(OvfImportParams, OvfCreateImportSpecParams);
 
 /// Fault `OvfInternalError` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInternalError {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
+}
+impl PartialEq for OvfInternalError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfInternalError {
     const TYPE_NAME: &'static str = "OvfInternalError";
@@ -6404,7 +7644,6 @@ impl ComplexType for OvfInternalError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfInternalError);
 crate::xml::inherits!(OvfInternalError, OvfSystemFault);
 
 /// Fault `OvfInvalidPackage` of the vSphere API (since 4.0).
@@ -6412,12 +7651,18 @@ crate::xml::inherits!(OvfInternalError, OvfSystemFault);
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfInvalidPackage`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidPackage {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
     /// `lineNumber`: xsd:int.
     pub line_number: i32,
+}
+impl PartialEq for OvfInvalidPackage {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.line_number == other.line_number
+    }
 }
 impl ComplexType for OvfInvalidPackage {
     const TYPE_NAME: &'static str = "OvfInvalidPackage";
@@ -6434,7 +7679,6 @@ impl ComplexType for OvfInvalidPackage {
         e.req("lineNumber", &self.line_number);
     }
 }
-crate::xml::complex_codec!(OvfInvalidPackage);
 crate::xml::inherits!(OvfInvalidPackage, OvfFault);
 
 /// Fault `OvfInvalidValue` of the vSphere API (since 4.0).
@@ -6442,12 +7686,18 @@ crate::xml::inherits!(OvfInvalidPackage, OvfFault);
 /// Extends [`OvfAttribute`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfInvalidValue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidValue {
     /// The fields inherited from [`OvfAttribute`].
     pub base_: OvfAttribute,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfInvalidValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfInvalidValue {
     const TYPE_NAME: &'static str = "OvfInvalidValue";
@@ -6464,16 +7714,20 @@ impl ComplexType for OvfInvalidValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfInvalidValue);
 crate::xml::inherits!(OvfInvalidValue, OvfAttribute);
 
 /// Fault `OvfInvalidValueConfiguration` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidValueConfiguration {
     /// The fields inherited from [`OvfInvalidValue`].
     pub base_: OvfInvalidValue,
+}
+impl PartialEq for OvfInvalidValueConfiguration {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfInvalidValueConfiguration {
     const TYPE_NAME: &'static str = "OvfInvalidValueConfiguration";
@@ -6485,16 +7739,20 @@ impl ComplexType for OvfInvalidValueConfiguration {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfInvalidValueConfiguration);
 crate::xml::inherits!(OvfInvalidValueConfiguration, OvfInvalidValue);
 
 /// Fault `OvfInvalidValueEmpty` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidValueEmpty {
     /// The fields inherited from [`OvfInvalidValue`].
     pub base_: OvfInvalidValue,
+}
+impl PartialEq for OvfInvalidValueEmpty {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfInvalidValueEmpty {
     const TYPE_NAME: &'static str = "OvfInvalidValueEmpty";
@@ -6506,16 +7764,20 @@ impl ComplexType for OvfInvalidValueEmpty {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfInvalidValueEmpty);
 crate::xml::inherits!(OvfInvalidValueEmpty, OvfInvalidValue);
 
 /// Fault `OvfInvalidValueFormatMalformed` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidValueFormatMalformed {
     /// The fields inherited from [`OvfInvalidValue`].
     pub base_: OvfInvalidValue,
+}
+impl PartialEq for OvfInvalidValueFormatMalformed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfInvalidValueFormatMalformed {
     const TYPE_NAME: &'static str = "OvfInvalidValueFormatMalformed";
@@ -6527,16 +7789,20 @@ impl ComplexType for OvfInvalidValueFormatMalformed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfInvalidValueFormatMalformed);
 crate::xml::inherits!(OvfInvalidValueFormatMalformed, OvfInvalidValue);
 
 /// Fault `OvfInvalidValueReference` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidValueReference {
     /// The fields inherited from [`OvfInvalidValue`].
     pub base_: OvfInvalidValue,
+}
+impl PartialEq for OvfInvalidValueReference {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfInvalidValueReference {
     const TYPE_NAME: &'static str = "OvfInvalidValueReference";
@@ -6548,18 +7814,23 @@ impl ComplexType for OvfInvalidValueReference {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfInvalidValueReference);
 crate::xml::inherits!(OvfInvalidValueReference, OvfInvalidValue);
 
 /// Fault `OvfInvalidVmName` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfInvalidVmName {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for OvfInvalidVmName {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for OvfInvalidVmName {
     const TYPE_NAME: &'static str = "OvfInvalidVmName";
@@ -6576,13 +7847,12 @@ impl ComplexType for OvfInvalidVmName {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(OvfInvalidVmName);
 crate::xml::inherits!(OvfInvalidVmName, OvfUnsupportedPackage);
 
 /// Data object `OvfManagerCommonParams` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfManagerCommonParams`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfManagerCommonParams {
     /// `locale`: xsd:string.
     pub locale: String,
@@ -6596,6 +7866,15 @@ pub struct OvfManagerCommonParams {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfManagerCommonParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.locale == other.locale
+            && self.deployment_option == other.deployment_option
+            && self.msg_bundle == other.msg_bundle
+            && self.import_option == other.import_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfManagerCommonParams {
     const TYPE_NAME: &'static str = "OvfManagerCommonParams";
@@ -6617,12 +7896,11 @@ impl ComplexType for OvfManagerCommonParams {
         if e.knows(Version::V5_1) { e.list("importOption", &self.import_option); }
     }
 }
-crate::xml::complex_codec!(OvfManagerCommonParams);
 
 /// Fault `OvfMappedOsId` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfMappedOsId {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
@@ -6632,6 +7910,14 @@ pub struct OvfMappedOsId {
     pub ovf_description: String,
     /// `targetDescription`: xsd:string.
     pub target_description: String,
+}
+impl PartialEq for OvfMappedOsId {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ovf_id == other.ovf_id
+            && self.ovf_description == other.ovf_description
+            && self.target_description == other.target_description
+    }
 }
 impl ComplexType for OvfMappedOsId {
     const TYPE_NAME: &'static str = "OvfMappedOsId";
@@ -6652,16 +7938,20 @@ impl ComplexType for OvfMappedOsId {
         e.req("targetDescription", &self.target_description);
     }
 }
-crate::xml::complex_codec!(OvfMappedOsId);
 crate::xml::inherits!(OvfMappedOsId, OvfImport);
 
 /// Fault `OvfMissingAttribute` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfAttribute`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfMissingAttribute {
     /// The fields inherited from [`OvfAttribute`].
     pub base_: OvfAttribute,
+}
+impl PartialEq for OvfMissingAttribute {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfMissingAttribute {
     const TYPE_NAME: &'static str = "OvfMissingAttribute";
@@ -6673,7 +7963,6 @@ impl ComplexType for OvfMissingAttribute {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfMissingAttribute);
 crate::xml::inherits!(OvfMissingAttribute, OvfAttribute);
 
 /// Fault `OvfMissingElement` of the vSphere API (since 4.0).
@@ -6681,10 +7970,15 @@ crate::xml::inherits!(OvfMissingAttribute, OvfAttribute);
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfMissingElement`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfMissingElement {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
+}
+impl PartialEq for OvfMissingElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfMissingElement {
     const TYPE_NAME: &'static str = "OvfMissingElement";
@@ -6696,18 +7990,23 @@ impl ComplexType for OvfMissingElement {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfMissingElement);
 crate::xml::inherits!(OvfMissingElement, OvfElement);
 
 /// Fault `OvfMissingElementNormalBoundary` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfMissingElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfMissingElementNormalBoundary {
     /// The fields inherited from [`OvfMissingElement`].
     pub base_: OvfMissingElement,
     /// `boundary`: xsd:string.
     pub boundary: String,
+}
+impl PartialEq for OvfMissingElementNormalBoundary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.boundary == other.boundary
+    }
 }
 impl ComplexType for OvfMissingElementNormalBoundary {
     const TYPE_NAME: &'static str = "OvfMissingElementNormalBoundary";
@@ -6724,13 +8023,12 @@ impl ComplexType for OvfMissingElementNormalBoundary {
         e.req("boundary", &self.boundary);
     }
 }
-crate::xml::complex_codec!(OvfMissingElementNormalBoundary);
 crate::xml::inherits!(OvfMissingElementNormalBoundary, OvfMissingElement);
 
 /// Fault `OvfMissingHardware` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfMissingHardware {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
@@ -6738,6 +8036,13 @@ pub struct OvfMissingHardware {
     pub name: String,
     /// `resourceType`: xsd:int.
     pub resource_type: i32,
+}
+impl PartialEq for OvfMissingHardware {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.resource_type == other.resource_type
+    }
 }
 impl ComplexType for OvfMissingHardware {
     const TYPE_NAME: &'static str = "OvfMissingHardware";
@@ -6756,11 +8061,10 @@ impl ComplexType for OvfMissingHardware {
         e.req("resourceType", &self.resource_type);
     }
 }
-crate::xml::complex_codec!(OvfMissingHardware);
 crate::xml::inherits!(OvfMissingHardware, OvfImport);
 
 /// Data object `OvfNetworkInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNetworkInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -6770,6 +8074,13 @@ pub struct OvfNetworkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfNetworkInfo {
     const TYPE_NAME: &'static str = "OvfNetworkInfo";
@@ -6787,10 +8098,9 @@ impl ComplexType for OvfNetworkInfo {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfNetworkInfo);
 
 /// Data object `OvfNetworkMapping` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNetworkMapping {
     /// `name`: xsd:string.
     pub name: String,
@@ -6800,6 +8110,13 @@ pub struct OvfNetworkMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfNetworkMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.network == other.network
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfNetworkMapping {
     const TYPE_NAME: &'static str = "OvfNetworkMapping";
@@ -6817,15 +8134,19 @@ impl ComplexType for OvfNetworkMapping {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(OvfNetworkMapping);
 
 /// Fault `OvfNetworkMappingNotSupported` of the vSphere API (since 5.1).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNetworkMappingNotSupported {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
+}
+impl PartialEq for OvfNetworkMappingNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfNetworkMappingNotSupported {
     const TYPE_NAME: &'static str = "OvfNetworkMappingNotSupported";
@@ -6837,16 +8158,20 @@ impl ComplexType for OvfNetworkMappingNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfNetworkMappingNotSupported);
 crate::xml::inherits!(OvfNetworkMappingNotSupported, OvfImport);
 
 /// Fault `OvfNoHostNic` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNoHostNic {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
+}
+impl PartialEq for OvfNoHostNic {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfNoHostNic {
     const TYPE_NAME: &'static str = "OvfNoHostNic";
@@ -6858,18 +8183,23 @@ impl ComplexType for OvfNoHostNic {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfNoHostNic);
 crate::xml::inherits!(OvfNoHostNic, OvfUnsupportedPackage);
 
 /// Fault `OvfNoSpaceOnController` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfUnsupportedElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNoSpaceOnController {
     /// The fields inherited from [`OvfUnsupportedElement`].
     pub base_: OvfUnsupportedElement,
     /// `parent`: xsd:string.
     pub parent: String,
+}
+impl PartialEq for OvfNoSpaceOnController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+    }
 }
 impl ComplexType for OvfNoSpaceOnController {
     const TYPE_NAME: &'static str = "OvfNoSpaceOnController";
@@ -6886,18 +8216,23 @@ impl ComplexType for OvfNoSpaceOnController {
         e.req("parent", &self.parent);
     }
 }
-crate::xml::complex_codec!(OvfNoSpaceOnController);
 crate::xml::inherits!(OvfNoSpaceOnController, OvfUnsupportedElement);
 
 /// Fault `OvfNoSupportedHardwareFamily` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfNoSupportedHardwareFamily {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
     /// `version`: xsd:string.
     pub version: String,
+}
+impl PartialEq for OvfNoSupportedHardwareFamily {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.version == other.version
+    }
 }
 impl ComplexType for OvfNoSupportedHardwareFamily {
     const TYPE_NAME: &'static str = "OvfNoSupportedHardwareFamily";
@@ -6914,11 +8249,10 @@ impl ComplexType for OvfNoSupportedHardwareFamily {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(OvfNoSupportedHardwareFamily);
 crate::xml::inherits!(OvfNoSupportedHardwareFamily, OvfUnsupportedPackage);
 
 /// Data object `OvfOptionInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfOptionInfo {
     /// `option`: xsd:string.
     pub option: String,
@@ -6928,6 +8262,13 @@ pub struct OvfOptionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfOptionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.option == other.option
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfOptionInfo {
     const TYPE_NAME: &'static str = "OvfOptionInfo";
@@ -6945,15 +8286,19 @@ impl ComplexType for OvfOptionInfo {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfOptionInfo);
 
 /// Data object `OvfParseDescriptorParams` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfManagerCommonParams`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfParseDescriptorParams {
     /// The fields inherited from [`OvfManagerCommonParams`].
     pub base_: OvfManagerCommonParams,
+}
+impl PartialEq for OvfParseDescriptorParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfParseDescriptorParams {
     const TYPE_NAME: &'static str = "OvfParseDescriptorParams";
@@ -6965,11 +8310,10 @@ impl ComplexType for OvfParseDescriptorParams {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfParseDescriptorParams);
 crate::xml::inherits!(OvfParseDescriptorParams, OvfManagerCommonParams);
 
 /// Data object `OvfParseDescriptorResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfParseDescriptorResult {
     /// `eula`: xsd:string.
     pub eula: Vec<String>,
@@ -7011,6 +8355,29 @@ pub struct OvfParseDescriptorResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfParseDescriptorResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.eula == other.eula
+            && self.network == other.network
+            && self.ip_allocation_scheme == other.ip_allocation_scheme
+            && self.ip_protocols == other.ip_protocols
+            && self.property == other.property
+            && self.product_info == other.product_info
+            && self.annotation == other.annotation
+            && self.approximate_download_size == other.approximate_download_size
+            && self.approximate_flat_deployment_size == other.approximate_flat_deployment_size
+            && self.approximate_sparse_deployment_size == other.approximate_sparse_deployment_size
+            && self.default_entity_name == other.default_entity_name
+            && self.virtual_app == other.virtual_app
+            && self.deployment_option == other.deployment_option
+            && self.default_deployment_option == other.default_deployment_option
+            && self.entity_name == other.entity_name
+            && self.annotated_ost == other.annotated_ost
+            && self.error == other.error
+            && self.warning == other.warning
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfParseDescriptorResult {
     const TYPE_NAME: &'static str = "OvfParseDescriptorResult";
@@ -7060,14 +8427,13 @@ impl ComplexType for OvfParseDescriptorResult {
         e.list("warning", &self.warning);
     }
 }
-crate::xml::complex_codec!(OvfParseDescriptorResult);
 
 /// Fault `OvfProperty` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfProperty`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfProperty {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
@@ -7075,6 +8441,13 @@ pub struct OvfProperty {
     pub type_: String,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.type_ == other.type_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfProperty {
     const TYPE_NAME: &'static str = "OvfProperty";
@@ -7093,13 +8466,12 @@ impl ComplexType for OvfProperty {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfProperty);
 crate::xml::inherits!(OvfProperty, OvfInvalidPackage);
 
 /// Fault `OvfPropertyExport` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyExport {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
@@ -7107,6 +8479,13 @@ pub struct OvfPropertyExport {
     pub type_: String,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfPropertyExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.type_ == other.type_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfPropertyExport {
     const TYPE_NAME: &'static str = "OvfPropertyExport";
@@ -7125,16 +8504,20 @@ impl ComplexType for OvfPropertyExport {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfPropertyExport);
 crate::xml::inherits!(OvfPropertyExport, OvfExport);
 
 /// Fault `OvfPropertyNetwork` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyNetwork {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
+}
+impl PartialEq for OvfPropertyNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfPropertyNetwork {
     const TYPE_NAME: &'static str = "OvfPropertyNetwork";
@@ -7146,18 +8529,23 @@ impl ComplexType for OvfPropertyNetwork {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfPropertyNetwork);
 crate::xml::inherits!(OvfPropertyNetwork, OvfProperty);
 
 /// Fault `OvfPropertyNetworkExport` of the vSphere API (since 5.0).
 ///
 /// Extends [`OvfExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyNetworkExport {
     /// The fields inherited from [`OvfExport`].
     pub base_: OvfExport,
     /// `network`: xsd:string.
     pub network: String,
+}
+impl PartialEq for OvfPropertyNetworkExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for OvfPropertyNetworkExport {
     const TYPE_NAME: &'static str = "OvfPropertyNetworkExport";
@@ -7174,18 +8562,23 @@ impl ComplexType for OvfPropertyNetworkExport {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(OvfPropertyNetworkExport);
 crate::xml::inherits!(OvfPropertyNetworkExport, OvfExport);
 
 /// Fault `OvfPropertyQualifier` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyQualifier {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
     /// `qualifier`: xsd:string.
     pub qualifier: String,
+}
+impl PartialEq for OvfPropertyQualifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.qualifier == other.qualifier
+    }
 }
 impl ComplexType for OvfPropertyQualifier {
     const TYPE_NAME: &'static str = "OvfPropertyQualifier";
@@ -7202,18 +8595,23 @@ impl ComplexType for OvfPropertyQualifier {
         e.req("qualifier", &self.qualifier);
     }
 }
-crate::xml::complex_codec!(OvfPropertyQualifier);
 crate::xml::inherits!(OvfPropertyQualifier, OvfProperty);
 
 /// Fault `OvfPropertyQualifierDuplicate` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyQualifierDuplicate {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
     /// `qualifier`: xsd:string.
     pub qualifier: String,
+}
+impl PartialEq for OvfPropertyQualifierDuplicate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.qualifier == other.qualifier
+    }
 }
 impl ComplexType for OvfPropertyQualifierDuplicate {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierDuplicate";
@@ -7230,18 +8628,23 @@ impl ComplexType for OvfPropertyQualifierDuplicate {
         e.req("qualifier", &self.qualifier);
     }
 }
-crate::xml::complex_codec!(OvfPropertyQualifierDuplicate);
 crate::xml::inherits!(OvfPropertyQualifierDuplicate, OvfProperty);
 
 /// Fault `OvfPropertyQualifierIgnored` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyQualifierIgnored {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
     /// `qualifier`: xsd:string.
     pub qualifier: String,
+}
+impl PartialEq for OvfPropertyQualifierIgnored {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.qualifier == other.qualifier
+    }
 }
 impl ComplexType for OvfPropertyQualifierIgnored {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierIgnored";
@@ -7258,16 +8661,20 @@ impl ComplexType for OvfPropertyQualifierIgnored {
         e.req("qualifier", &self.qualifier);
     }
 }
-crate::xml::complex_codec!(OvfPropertyQualifierIgnored);
 crate::xml::inherits!(OvfPropertyQualifierIgnored, OvfProperty);
 
 /// Fault `OvfPropertyType` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyType {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
+}
+impl PartialEq for OvfPropertyType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfPropertyType {
     const TYPE_NAME: &'static str = "OvfPropertyType";
@@ -7279,16 +8686,20 @@ impl ComplexType for OvfPropertyType {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfPropertyType);
 crate::xml::inherits!(OvfPropertyType, OvfProperty);
 
 /// Fault `OvfPropertyValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfProperty`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfPropertyValue {
     /// The fields inherited from [`OvfProperty`].
     pub base_: OvfProperty,
+}
+impl PartialEq for OvfPropertyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfPropertyValue {
     const TYPE_NAME: &'static str = "OvfPropertyValue";
@@ -7300,11 +8711,10 @@ impl ComplexType for OvfPropertyValue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfPropertyValue);
 crate::xml::inherits!(OvfPropertyValue, OvfProperty);
 
 /// Data object `OvfResourceMap` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfResourceMap {
     /// `source`: xsd:string.
     pub source: String,
@@ -7318,6 +8728,15 @@ pub struct OvfResourceMap {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfResourceMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.parent == other.parent
+            && self.resource_spec == other.resource_spec
+            && self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfResourceMap {
     const TYPE_NAME: &'static str = "OvfResourceMap";
@@ -7339,10 +8758,9 @@ impl ComplexType for OvfResourceMap {
         e.opt("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(OvfResourceMap);
 
 /// Data object `OvfStorageProfileMapping` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfStorageProfileMapping {
     /// `diskId`: xsd:string.
     pub disk_id: String,
@@ -7352,6 +8770,13 @@ pub struct OvfStorageProfileMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfStorageProfileMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.storage_profile_id == other.storage_profile_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfStorageProfileMapping {
     const TYPE_NAME: &'static str = "OvfStorageProfileMapping";
@@ -7369,17 +8794,21 @@ impl ComplexType for OvfStorageProfileMapping {
         e.req("storageProfileId", &self.storage_profile_id);
     }
 }
-crate::xml::complex_codec!(OvfStorageProfileMapping);
 
 /// Fault `OvfSystemFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfSystemFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfSystemFault {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
+}
+impl PartialEq for OvfSystemFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfSystemFault {
     const TYPE_NAME: &'static str = "OvfSystemFault";
@@ -7391,18 +8820,23 @@ impl ComplexType for OvfSystemFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfSystemFault);
 crate::xml::inherits!(OvfSystemFault, OvfFault);
 
 /// Fault `OvfToXmlUnsupportedElement` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfToXmlUnsupportedElement {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for OvfToXmlUnsupportedElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for OvfToXmlUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfToXmlUnsupportedElement";
@@ -7419,18 +8853,23 @@ impl ComplexType for OvfToXmlUnsupportedElement {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(OvfToXmlUnsupportedElement);
 crate::xml::inherits!(OvfToXmlUnsupportedElement, OvfSystemFault);
 
 /// Fault `OvfUnableToExportDisk` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfHardwareExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnableToExportDisk {
     /// The fields inherited from [`OvfHardwareExport`].
     pub base_: OvfHardwareExport,
     /// `diskName`: xsd:string.
     pub disk_name: String,
+}
+impl PartialEq for OvfUnableToExportDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_name == other.disk_name
+    }
 }
 impl ComplexType for OvfUnableToExportDisk {
     const TYPE_NAME: &'static str = "OvfUnableToExportDisk";
@@ -7447,16 +8886,20 @@ impl ComplexType for OvfUnableToExportDisk {
         e.req("diskName", &self.disk_name);
     }
 }
-crate::xml::complex_codec!(OvfUnableToExportDisk);
 crate::xml::inherits!(OvfUnableToExportDisk, OvfHardwareExport);
 
 /// Fault `OvfUnexpectedElement` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnexpectedElement {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
+}
+impl PartialEq for OvfUnexpectedElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfUnexpectedElement {
     const TYPE_NAME: &'static str = "OvfUnexpectedElement";
@@ -7468,13 +8911,12 @@ impl ComplexType for OvfUnexpectedElement {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfUnexpectedElement);
 crate::xml::inherits!(OvfUnexpectedElement, OvfElement);
 
 /// Fault `OvfUnknownDevice` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnknownDevice {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
@@ -7482,6 +8924,13 @@ pub struct OvfUnknownDevice {
     pub device: Option<AnyVirtualDevice>,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for OvfUnknownDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for OvfUnknownDevice {
     const TYPE_NAME: &'static str = "OvfUnknownDevice";
@@ -7500,18 +8949,23 @@ impl ComplexType for OvfUnknownDevice {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(OvfUnknownDevice);
 crate::xml::inherits!(OvfUnknownDevice, OvfSystemFault);
 
 /// Fault `OvfUnknownDeviceBacking` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfHardwareExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnknownDeviceBacking {
     /// The fields inherited from [`OvfHardwareExport`].
     pub base_: OvfHardwareExport,
     /// `backing`: [`VirtualDeviceBackingInfo`].
     pub backing: AnyVirtualDeviceBackingInfo,
+}
+impl PartialEq for OvfUnknownDeviceBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.backing == other.backing
+    }
 }
 impl ComplexType for OvfUnknownDeviceBacking {
     const TYPE_NAME: &'static str = "OvfUnknownDeviceBacking";
@@ -7528,18 +8982,23 @@ impl ComplexType for OvfUnknownDeviceBacking {
         e.req("backing", &self.backing);
     }
 }
-crate::xml::complex_codec!(OvfUnknownDeviceBacking);
 crate::xml::inherits!(OvfUnknownDeviceBacking, OvfHardwareExport);
 
 /// Fault `OvfUnknownEntity` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnknownEntity {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
     /// `lineNumber`: xsd:int.
     pub line_number: i32,
+}
+impl PartialEq for OvfUnknownEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.line_number == other.line_number
+    }
 }
 impl ComplexType for OvfUnknownEntity {
     const TYPE_NAME: &'static str = "OvfUnknownEntity";
@@ -7556,7 +9015,6 @@ impl ComplexType for OvfUnknownEntity {
         e.req("lineNumber", &self.line_number);
     }
 }
-crate::xml::complex_codec!(OvfUnknownEntity);
 crate::xml::inherits!(OvfUnknownEntity, OvfSystemFault);
 
 /// Fault `OvfUnsupportedAttribute` of the vSphere API (since 4.0).
@@ -7564,7 +9022,7 @@ crate::xml::inherits!(OvfUnknownEntity, OvfSystemFault);
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfUnsupportedAttribute`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedAttribute {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
@@ -7572,6 +9030,13 @@ pub struct OvfUnsupportedAttribute {
     pub element_name: String,
     /// `attributeName`: xsd:string.
     pub attribute_name: String,
+}
+impl PartialEq for OvfUnsupportedAttribute {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.element_name == other.element_name
+            && self.attribute_name == other.attribute_name
+    }
 }
 impl ComplexType for OvfUnsupportedAttribute {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttribute";
@@ -7590,18 +9055,23 @@ impl ComplexType for OvfUnsupportedAttribute {
         e.req("attributeName", &self.attribute_name);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedAttribute);
 crate::xml::inherits!(OvfUnsupportedAttribute, OvfUnsupportedPackage);
 
 /// Fault `OvfUnsupportedAttributeValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedAttribute`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedAttributeValue {
     /// The fields inherited from [`OvfUnsupportedAttribute`].
     pub base_: OvfUnsupportedAttribute,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfUnsupportedAttributeValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfUnsupportedAttributeValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttributeValue";
@@ -7618,13 +9088,12 @@ impl ComplexType for OvfUnsupportedAttributeValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedAttributeValue);
 crate::xml::inherits!(OvfUnsupportedAttributeValue, OvfUnsupportedAttribute);
 
 /// Fault `OvfUnsupportedDeviceBackingInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedDeviceBackingInfo {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
@@ -7636,6 +9105,15 @@ pub struct OvfUnsupportedDeviceBackingInfo {
     pub device_name: String,
     /// `backingName`: xsd:string.
     pub backing_name: Option<String>,
+}
+impl PartialEq for OvfUnsupportedDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.element_name == other.element_name
+            && self.instance_id == other.instance_id
+            && self.device_name == other.device_name
+            && self.backing_name == other.backing_name
+    }
 }
 impl ComplexType for OvfUnsupportedDeviceBackingInfo {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingInfo";
@@ -7658,13 +9136,12 @@ impl ComplexType for OvfUnsupportedDeviceBackingInfo {
         e.opt("backingName", &self.backing_name);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedDeviceBackingInfo);
 crate::xml::inherits!(OvfUnsupportedDeviceBackingInfo, OvfSystemFault);
 
 /// Fault `OvfUnsupportedDeviceBackingOption` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfSystemFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedDeviceBackingOption {
     /// The fields inherited from [`OvfSystemFault`].
     pub base_: OvfSystemFault,
@@ -7676,6 +9153,15 @@ pub struct OvfUnsupportedDeviceBackingOption {
     pub device_name: String,
     /// `backingName`: xsd:string.
     pub backing_name: Option<String>,
+}
+impl PartialEq for OvfUnsupportedDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.element_name == other.element_name
+            && self.instance_id == other.instance_id
+            && self.device_name == other.device_name
+            && self.backing_name == other.backing_name
+    }
 }
 impl ComplexType for OvfUnsupportedDeviceBackingOption {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingOption";
@@ -7698,16 +9184,20 @@ impl ComplexType for OvfUnsupportedDeviceBackingOption {
         e.opt("backingName", &self.backing_name);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedDeviceBackingOption);
 crate::xml::inherits!(OvfUnsupportedDeviceBackingOption, OvfSystemFault);
 
 /// Fault `OvfUnsupportedDeviceExport` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfHardwareExport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedDeviceExport {
     /// The fields inherited from [`OvfHardwareExport`].
     pub base_: OvfHardwareExport,
+}
+impl PartialEq for OvfUnsupportedDeviceExport {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfUnsupportedDeviceExport {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceExport";
@@ -7719,13 +9209,12 @@ impl ComplexType for OvfUnsupportedDeviceExport {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedDeviceExport);
 crate::xml::inherits!(OvfUnsupportedDeviceExport, OvfHardwareExport);
 
 /// Fault `OvfUnsupportedDiskProvisioning` of the vSphere API (since 4.1).
 ///
 /// Extends [`OvfImport`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedDiskProvisioning {
     /// The fields inherited from [`OvfImport`].
     pub base_: OvfImport,
@@ -7733,6 +9222,13 @@ pub struct OvfUnsupportedDiskProvisioning {
     pub disk_provisioning: String,
     /// `supportedDiskProvisioning`: xsd:string.
     pub supported_disk_provisioning: String,
+}
+impl PartialEq for OvfUnsupportedDiskProvisioning {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_provisioning == other.disk_provisioning
+            && self.supported_disk_provisioning == other.supported_disk_provisioning
+    }
 }
 impl ComplexType for OvfUnsupportedDiskProvisioning {
     const TYPE_NAME: &'static str = "OvfUnsupportedDiskProvisioning";
@@ -7751,7 +9247,6 @@ impl ComplexType for OvfUnsupportedDiskProvisioning {
         e.req("supportedDiskProvisioning", &self.supported_disk_provisioning);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedDiskProvisioning);
 crate::xml::inherits!(OvfUnsupportedDiskProvisioning, OvfImport);
 
 /// Fault `OvfUnsupportedElement` of the vSphere API (since 4.0).
@@ -7759,12 +9254,18 @@ crate::xml::inherits!(OvfUnsupportedDiskProvisioning, OvfImport);
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfUnsupportedElement`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedElement {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for OvfUnsupportedElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+    }
 }
 impl ComplexType for OvfUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfUnsupportedElement";
@@ -7781,18 +9282,23 @@ impl ComplexType for OvfUnsupportedElement {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedElement);
 crate::xml::inherits!(OvfUnsupportedElement, OvfUnsupportedPackage);
 
 /// Fault `OvfUnsupportedElementValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedElementValue {
     /// The fields inherited from [`OvfUnsupportedElement`].
     pub base_: OvfUnsupportedElement,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for OvfUnsupportedElementValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for OvfUnsupportedElementValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedElementValue";
@@ -7809,7 +9315,6 @@ impl ComplexType for OvfUnsupportedElementValue {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedElementValue);
 crate::xml::inherits!(OvfUnsupportedElementValue, OvfUnsupportedElement);
 
 /// Fault `OvfUnsupportedPackage` of the vSphere API (since 4.0).
@@ -7817,12 +9322,18 @@ crate::xml::inherits!(OvfUnsupportedElementValue, OvfUnsupportedElement);
 /// Extends [`OvfFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyOvfUnsupportedPackage`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedPackage {
     /// The fields inherited from [`OvfFault`].
     pub base_: OvfFault,
     /// `lineNumber`: xsd:int.
     pub line_number: Option<i32>,
+}
+impl PartialEq for OvfUnsupportedPackage {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.line_number == other.line_number
+    }
 }
 impl ComplexType for OvfUnsupportedPackage {
     const TYPE_NAME: &'static str = "OvfUnsupportedPackage";
@@ -7839,18 +9350,23 @@ impl ComplexType for OvfUnsupportedPackage {
         e.opt("lineNumber", &self.line_number);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedPackage);
 crate::xml::inherits!(OvfUnsupportedPackage, OvfFault);
 
 /// Fault `OvfUnsupportedSection` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedSection {
     /// The fields inherited from [`OvfUnsupportedElement`].
     pub base_: OvfUnsupportedElement,
     /// `info`: xsd:string.
     pub info: String,
+}
+impl PartialEq for OvfUnsupportedSection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for OvfUnsupportedSection {
     const TYPE_NAME: &'static str = "OvfUnsupportedSection";
@@ -7867,13 +9383,12 @@ impl ComplexType for OvfUnsupportedSection {
         e.req("info", &self.info);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedSection);
 crate::xml::inherits!(OvfUnsupportedSection, OvfUnsupportedElement);
 
 /// Fault `OvfUnsupportedSubType` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedSubType {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
@@ -7885,6 +9400,15 @@ pub struct OvfUnsupportedSubType {
     pub device_type: i32,
     /// `deviceSubType`: xsd:string.
     pub device_sub_type: String,
+}
+impl PartialEq for OvfUnsupportedSubType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.element_name == other.element_name
+            && self.instance_id == other.instance_id
+            && self.device_type == other.device_type
+            && self.device_sub_type == other.device_sub_type
+    }
 }
 impl ComplexType for OvfUnsupportedSubType {
     const TYPE_NAME: &'static str = "OvfUnsupportedSubType";
@@ -7907,13 +9431,12 @@ impl ComplexType for OvfUnsupportedSubType {
         e.req("deviceSubType", &self.device_sub_type);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedSubType);
 crate::xml::inherits!(OvfUnsupportedSubType, OvfUnsupportedPackage);
 
 /// Fault `OvfUnsupportedType` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfUnsupportedPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfUnsupportedType {
     /// The fields inherited from [`OvfUnsupportedPackage`].
     pub base_: OvfUnsupportedPackage,
@@ -7923,6 +9446,14 @@ pub struct OvfUnsupportedType {
     pub instance_id: String,
     /// `deviceType`: xsd:int.
     pub device_type: i32,
+}
+impl PartialEq for OvfUnsupportedType {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.instance_id == other.instance_id
+            && self.device_type == other.device_type
+    }
 }
 impl ComplexType for OvfUnsupportedType {
     const TYPE_NAME: &'static str = "OvfUnsupportedType";
@@ -7943,16 +9474,20 @@ impl ComplexType for OvfUnsupportedType {
         e.req("deviceType", &self.device_type);
     }
 }
-crate::xml::complex_codec!(OvfUnsupportedType);
 crate::xml::inherits!(OvfUnsupportedType, OvfUnsupportedPackage);
 
 /// Data object `OvfValidateHostParams` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfManagerCommonParams`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfValidateHostParams {
     /// The fields inherited from [`OvfManagerCommonParams`].
     pub base_: OvfManagerCommonParams,
+}
+impl PartialEq for OvfValidateHostParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfValidateHostParams {
     const TYPE_NAME: &'static str = "OvfValidateHostParams";
@@ -7964,11 +9499,10 @@ impl ComplexType for OvfValidateHostParams {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfValidateHostParams);
 crate::xml::inherits!(OvfValidateHostParams, OvfManagerCommonParams);
 
 /// Data object `OvfValidateHostResult` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfValidateHostResult {
     /// `downloadSize`: xsd:long.
     pub download_size: Option<i64>,
@@ -7986,6 +9520,17 @@ pub struct OvfValidateHostResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for OvfValidateHostResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.download_size == other.download_size
+            && self.flat_deployment_size == other.flat_deployment_size
+            && self.sparse_deployment_size == other.sparse_deployment_size
+            && self.error == other.error
+            && self.warning == other.warning
+            && self.supported_disk_provisioning == other.supported_disk_provisioning
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for OvfValidateHostResult {
     const TYPE_NAME: &'static str = "OvfValidateHostResult";
@@ -8011,15 +9556,19 @@ impl ComplexType for OvfValidateHostResult {
         if e.knows(Version::V4_1) { e.list("supportedDiskProvisioning", &self.supported_disk_provisioning); }
     }
 }
-crate::xml::complex_codec!(OvfValidateHostResult);
 
 /// Fault `OvfWrongElement` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfElement`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfWrongElement {
     /// The fields inherited from [`OvfElement`].
     pub base_: OvfElement,
+}
+impl PartialEq for OvfWrongElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for OvfWrongElement {
     const TYPE_NAME: &'static str = "OvfWrongElement";
@@ -8031,18 +9580,23 @@ impl ComplexType for OvfWrongElement {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(OvfWrongElement);
 crate::xml::inherits!(OvfWrongElement, OvfElement);
 
 /// Fault `OvfWrongNamespace` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfWrongNamespace {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
     /// `namespaceName`: xsd:string.
     pub namespace_name: String,
+}
+impl PartialEq for OvfWrongNamespace {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.namespace_name == other.namespace_name
+    }
 }
 impl ComplexType for OvfWrongNamespace {
     const TYPE_NAME: &'static str = "OvfWrongNamespace";
@@ -8059,18 +9613,23 @@ impl ComplexType for OvfWrongNamespace {
         e.req("namespaceName", &self.namespace_name);
     }
 }
-crate::xml::complex_codec!(OvfWrongNamespace);
 crate::xml::inherits!(OvfWrongNamespace, OvfInvalidPackage);
 
 /// Fault `OvfXmlFormat` of the vSphere API (since 4.0).
 ///
 /// Extends [`OvfInvalidPackage`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OvfXmlFormat {
     /// The fields inherited from [`OvfInvalidPackage`].
     pub base_: OvfInvalidPackage,
     /// `description`: xsd:string.
     pub description: String,
+}
+impl PartialEq for OvfXmlFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.description == other.description
+    }
 }
 impl ComplexType for OvfXmlFormat {
     const TYPE_NAME: &'static str = "OvfXmlFormat";
@@ -8087,18 +9646,23 @@ impl ComplexType for OvfXmlFormat {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(OvfXmlFormat);
 crate::xml::inherits!(OvfXmlFormat, OvfInvalidPackage);
 
 /// Data object `PMemDatastoreInfo` of the vSphere API (since 6.7).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PMemDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
     /// `pmem`: [`HostPMemVolume`].
     pub pmem: HostPMemVolume,
+}
+impl PartialEq for PMemDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pmem == other.pmem
+    }
 }
 impl ComplexType for PMemDatastoreInfo {
     const TYPE_NAME: &'static str = "PMemDatastoreInfo";
@@ -8115,16 +9679,20 @@ impl ComplexType for PMemDatastoreInfo {
         e.req("pmem", &self.pmem);
     }
 }
-crate::xml::complex_codec!(PMemDatastoreInfo);
 crate::xml::inherits!(PMemDatastoreInfo, DatastoreInfo);
 
 /// Data object `ParaVirtualSCSIController` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualSCSIController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ParaVirtualSCSIController {
     /// The fields inherited from [`VirtualSCSIController`].
     pub base_: VirtualSCSIController,
+}
+impl PartialEq for ParaVirtualSCSIController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ParaVirtualSCSIController {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIController";
@@ -8136,16 +9704,20 @@ impl ComplexType for ParaVirtualSCSIController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ParaVirtualSCSIController);
 crate::xml::inherits!(ParaVirtualSCSIController, VirtualSCSIController);
 
 /// Data object `ParaVirtualSCSIControllerOption` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualSCSIControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ParaVirtualSCSIControllerOption {
     /// The fields inherited from [`VirtualSCSIControllerOption`].
     pub base_: VirtualSCSIControllerOption,
+}
+impl PartialEq for ParaVirtualSCSIControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ParaVirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIControllerOption";
@@ -8157,18 +9729,23 @@ impl ComplexType for ParaVirtualSCSIControllerOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ParaVirtualSCSIControllerOption);
 crate::xml::inherits!(ParaVirtualSCSIControllerOption, VirtualSCSIControllerOption);
 
 /// Data object `PassiveNodeDeploymentSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`NodeDeploymentSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PassiveNodeDeploymentSpec {
     /// The fields inherited from [`NodeDeploymentSpec`].
     pub base_: NodeDeploymentSpec,
     /// `failoverIpSettings`: [`CustomizationIPSettings`].
     pub failover_ip_settings: Option<CustomizationIPSettings>,
+}
+impl PartialEq for PassiveNodeDeploymentSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failover_ip_settings == other.failover_ip_settings
+    }
 }
 impl ComplexType for PassiveNodeDeploymentSpec {
     const TYPE_NAME: &'static str = "PassiveNodeDeploymentSpec";
@@ -8185,18 +9762,23 @@ impl ComplexType for PassiveNodeDeploymentSpec {
         e.opt("failoverIpSettings", &self.failover_ip_settings);
     }
 }
-crate::xml::complex_codec!(PassiveNodeDeploymentSpec);
 crate::xml::inherits!(PassiveNodeDeploymentSpec, NodeDeploymentSpec);
 
 /// Data object `PassiveNodeNetworkSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`NodeNetworkSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PassiveNodeNetworkSpec {
     /// The fields inherited from [`NodeNetworkSpec`].
     pub base_: NodeNetworkSpec,
     /// `failoverIpSettings`: [`CustomizationIPSettings`].
     pub failover_ip_settings: Option<CustomizationIPSettings>,
+}
+impl PartialEq for PassiveNodeNetworkSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failover_ip_settings == other.failover_ip_settings
+    }
 }
 impl ComplexType for PassiveNodeNetworkSpec {
     const TYPE_NAME: &'static str = "PassiveNodeNetworkSpec";
@@ -8213,16 +9795,20 @@ impl ComplexType for PassiveNodeNetworkSpec {
         e.opt("failoverIpSettings", &self.failover_ip_settings);
     }
 }
-crate::xml::complex_codec!(PassiveNodeNetworkSpec);
 crate::xml::inherits!(PassiveNodeNetworkSpec, NodeNetworkSpec);
 
 /// Fault `PasswordExpired` of the vSphere API (since 6.7.2).
 ///
 /// Extends [`InvalidLogin`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PasswordExpired {
     /// The fields inherited from [`InvalidLogin`].
     pub base_: InvalidLogin,
+}
+impl PartialEq for PasswordExpired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PasswordExpired {
     const TYPE_NAME: &'static str = "PasswordExpired";
@@ -8234,11 +9820,10 @@ impl ComplexType for PasswordExpired {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PasswordExpired);
 crate::xml::inherits!(PasswordExpired, InvalidLogin);
 
 /// Data object `PasswordField` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct PasswordField {
     /// `value`: xsd:string. Secret: masked in `Debug`.
     pub value: String,
@@ -8246,6 +9831,12 @@ pub struct PasswordField {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PasswordField {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for PasswordField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -8269,15 +9860,19 @@ impl ComplexType for PasswordField {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(PasswordField);
 
 /// Fault `PatchAlreadyInstalled` of the vSphere API (since 2.5).
 ///
 /// Extends [`PatchNotApplicable`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchAlreadyInstalled {
     /// The fields inherited from [`PatchNotApplicable`].
     pub base_: PatchNotApplicable,
+}
+impl PartialEq for PatchAlreadyInstalled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PatchAlreadyInstalled {
     const TYPE_NAME: &'static str = "PatchAlreadyInstalled";
@@ -8289,13 +9884,12 @@ impl ComplexType for PatchAlreadyInstalled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PatchAlreadyInstalled);
 crate::xml::inherits!(PatchAlreadyInstalled, PatchNotApplicable);
 
 /// Fault `PatchBinariesNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchBinariesNotFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8303,6 +9897,13 @@ pub struct PatchBinariesNotFound {
     pub patch_id: String,
     /// `binary`: xsd:string.
     pub binary: Vec<String>,
+}
+impl PartialEq for PatchBinariesNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.patch_id == other.patch_id
+            && self.binary == other.binary
+    }
 }
 impl ComplexType for PatchBinariesNotFound {
     const TYPE_NAME: &'static str = "PatchBinariesNotFound";
@@ -8321,18 +9922,23 @@ impl ComplexType for PatchBinariesNotFound {
         e.list("binary", &self.binary);
     }
 }
-crate::xml::complex_codec!(PatchBinariesNotFound);
 crate::xml::inherits!(PatchBinariesNotFound, VimFault);
 
 /// Fault `PatchInstallFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`PlatformConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchInstallFailed {
     /// The fields inherited from [`PlatformConfigFault`].
     pub base_: PlatformConfigFault,
     /// `rolledBack`: xsd:boolean.
     pub rolled_back: bool,
+}
+impl PartialEq for PatchInstallFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.rolled_back == other.rolled_back
+    }
 }
 impl ComplexType for PatchInstallFailed {
     const TYPE_NAME: &'static str = "PatchInstallFailed";
@@ -8349,16 +9955,20 @@ impl ComplexType for PatchInstallFailed {
         e.req("rolledBack", &self.rolled_back);
     }
 }
-crate::xml::complex_codec!(PatchInstallFailed);
 crate::xml::inherits!(PatchInstallFailed, PlatformConfigFault);
 
 /// Fault `PatchIntegrityError` of the vSphere API (since 2.5).
 ///
 /// Extends [`PlatformConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchIntegrityError {
     /// The fields inherited from [`PlatformConfigFault`].
     pub base_: PlatformConfigFault,
+}
+impl PartialEq for PatchIntegrityError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PatchIntegrityError {
     const TYPE_NAME: &'static str = "PatchIntegrityError";
@@ -8370,16 +9980,20 @@ impl ComplexType for PatchIntegrityError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PatchIntegrityError);
 crate::xml::inherits!(PatchIntegrityError, PlatformConfigFault);
 
 /// Fault `PatchMetadataCorrupted` of the vSphere API (since 2.5).
 ///
 /// Extends [`PatchMetadataInvalid`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchMetadataCorrupted {
     /// The fields inherited from [`PatchMetadataInvalid`].
     pub base_: PatchMetadataInvalid,
+}
+impl PartialEq for PatchMetadataCorrupted {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PatchMetadataCorrupted {
     const TYPE_NAME: &'static str = "PatchMetadataCorrupted";
@@ -8391,7 +10005,6 @@ impl ComplexType for PatchMetadataCorrupted {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PatchMetadataCorrupted);
 crate::xml::inherits!(PatchMetadataCorrupted, PatchMetadataInvalid);
 
 /// Fault `PatchMetadataInvalid` of the vSphere API (since 2.5).
@@ -8399,7 +10012,7 @@ crate::xml::inherits!(PatchMetadataCorrupted, PatchMetadataInvalid);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPatchMetadataInvalid`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchMetadataInvalid {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8407,6 +10020,13 @@ pub struct PatchMetadataInvalid {
     pub patch_id: String,
     /// `metaData`: xsd:string.
     pub meta_data: Vec<String>,
+}
+impl PartialEq for PatchMetadataInvalid {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.patch_id == other.patch_id
+            && self.meta_data == other.meta_data
+    }
 }
 impl ComplexType for PatchMetadataInvalid {
     const TYPE_NAME: &'static str = "PatchMetadataInvalid";
@@ -8425,16 +10045,20 @@ impl ComplexType for PatchMetadataInvalid {
         e.list("metaData", &self.meta_data);
     }
 }
-crate::xml::complex_codec!(PatchMetadataInvalid);
 crate::xml::inherits!(PatchMetadataInvalid, VimFault);
 
 /// Fault `PatchMetadataNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`PatchMetadataInvalid`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchMetadataNotFound {
     /// The fields inherited from [`PatchMetadataInvalid`].
     pub base_: PatchMetadataInvalid,
+}
+impl PartialEq for PatchMetadataNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PatchMetadataNotFound {
     const TYPE_NAME: &'static str = "PatchMetadataNotFound";
@@ -8446,13 +10070,12 @@ impl ComplexType for PatchMetadataNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PatchMetadataNotFound);
 crate::xml::inherits!(PatchMetadataNotFound, PatchMetadataInvalid);
 
 /// Fault `PatchMissingDependencies` of the vSphere API (since 2.5).
 ///
 /// Extends [`PatchNotApplicable`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchMissingDependencies {
     /// The fields inherited from [`PatchNotApplicable`].
     pub base_: PatchNotApplicable,
@@ -8460,6 +10083,13 @@ pub struct PatchMissingDependencies {
     pub prerequisite_patch: Vec<String>,
     /// `prerequisiteLib`: xsd:string.
     pub prerequisite_lib: Vec<String>,
+}
+impl PartialEq for PatchMissingDependencies {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.prerequisite_patch == other.prerequisite_patch
+            && self.prerequisite_lib == other.prerequisite_lib
+    }
 }
 impl ComplexType for PatchMissingDependencies {
     const TYPE_NAME: &'static str = "PatchMissingDependencies";
@@ -8478,7 +10108,6 @@ impl ComplexType for PatchMissingDependencies {
         e.list("prerequisiteLib", &self.prerequisite_lib);
     }
 }
-crate::xml::complex_codec!(PatchMissingDependencies);
 crate::xml::inherits!(PatchMissingDependencies, PatchNotApplicable);
 
 /// Fault `PatchNotApplicable` of the vSphere API (since 2.5).
@@ -8486,12 +10115,18 @@ crate::xml::inherits!(PatchMissingDependencies, PatchNotApplicable);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPatchNotApplicable`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchNotApplicable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `patchID`: xsd:string.
     pub patch_id: String,
+}
+impl PartialEq for PatchNotApplicable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.patch_id == other.patch_id
+    }
 }
 impl ComplexType for PatchNotApplicable {
     const TYPE_NAME: &'static str = "PatchNotApplicable";
@@ -8508,18 +10143,23 @@ impl ComplexType for PatchNotApplicable {
         e.req("patchID", &self.patch_id);
     }
 }
-crate::xml::complex_codec!(PatchNotApplicable);
 crate::xml::inherits!(PatchNotApplicable, VimFault);
 
 /// Fault `PatchSuperseded` of the vSphere API (since 2.5).
 ///
 /// Extends [`PatchNotApplicable`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PatchSuperseded {
     /// The fields inherited from [`PatchNotApplicable`].
     pub base_: PatchNotApplicable,
     /// `supersede`: xsd:string.
     pub supersede: Vec<String>,
+}
+impl PartialEq for PatchSuperseded {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.supersede == other.supersede
+    }
 }
 impl ComplexType for PatchSuperseded {
     const TYPE_NAME: &'static str = "PatchSuperseded";
@@ -8536,11 +10176,10 @@ impl ComplexType for PatchSuperseded {
         e.list("supersede", &self.supersede);
     }
 }
-crate::xml::complex_codec!(PatchSuperseded);
 crate::xml::inherits!(PatchSuperseded, PatchNotApplicable);
 
 /// Data object `PerfCompositeMetric` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfCompositeMetric {
     /// `entity`: [`PerfEntityMetricBase`].
     pub entity: Option<AnyPerfEntityMetricBase>,
@@ -8550,6 +10189,13 @@ pub struct PerfCompositeMetric {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfCompositeMetric {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.child_entity == other.child_entity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfCompositeMetric {
     const TYPE_NAME: &'static str = "PerfCompositeMetric";
@@ -8567,10 +10213,9 @@ impl ComplexType for PerfCompositeMetric {
         e.list("childEntity", &self.child_entity);
     }
 }
-crate::xml::complex_codec!(PerfCompositeMetric);
 
 /// Data object `PerfCounterInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfCounterInfo {
     /// `key`: xsd:int.
     pub key: i32,
@@ -8594,6 +10239,20 @@ pub struct PerfCounterInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfCounterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name_info == other.name_info
+            && self.group_info == other.group_info
+            && self.unit_info == other.unit_info
+            && self.rollup_type == other.rollup_type
+            && self.stats_type == other.stats_type
+            && self.level == other.level
+            && self.per_device_level == other.per_device_level
+            && self.associated_counter_id == other.associated_counter_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfCounterInfo {
     const TYPE_NAME: &'static str = "PerfCounterInfo";
@@ -8625,12 +10284,11 @@ impl ComplexType for PerfCounterInfo {
         e.list("associatedCounterId", &self.associated_counter_id);
     }
 }
-crate::xml::complex_codec!(PerfCounterInfo);
 
 /// Data object `PerfEntityMetric` of the vSphere API (since 2.5).
 ///
 /// Extends [`PerfEntityMetricBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfEntityMetric {
     /// The fields inherited from [`PerfEntityMetricBase`].
     pub base_: PerfEntityMetricBase,
@@ -8638,6 +10296,13 @@ pub struct PerfEntityMetric {
     pub sample_info: Vec<PerfSampleInfo>,
     /// `value`: [`PerfMetricSeries`].
     pub value: Vec<AnyPerfMetricSeries>,
+}
+impl PartialEq for PerfEntityMetric {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sample_info == other.sample_info
+            && self.value == other.value
+    }
 }
 impl ComplexType for PerfEntityMetric {
     const TYPE_NAME: &'static str = "PerfEntityMetric";
@@ -8656,13 +10321,12 @@ impl ComplexType for PerfEntityMetric {
         e.list("value", &self.value);
     }
 }
-crate::xml::complex_codec!(PerfEntityMetric);
 crate::xml::inherits!(PerfEntityMetric, PerfEntityMetricBase);
 
 /// Data object `PerfEntityMetricBase` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPerfEntityMetricBase`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfEntityMetricBase {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -8670,6 +10334,12 @@ pub struct PerfEntityMetricBase {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfEntityMetricBase {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfEntityMetricBase {
     const TYPE_NAME: &'static str = "PerfEntityMetricBase";
@@ -8685,12 +10355,11 @@ impl ComplexType for PerfEntityMetricBase {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(PerfEntityMetricBase);
 
 /// Data object `PerfEntityMetricCSV` of the vSphere API (since 2.5).
 ///
 /// Extends [`PerfEntityMetricBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfEntityMetricCSV {
     /// The fields inherited from [`PerfEntityMetricBase`].
     pub base_: PerfEntityMetricBase,
@@ -8698,6 +10367,13 @@ pub struct PerfEntityMetricCSV {
     pub sample_info_csv: String,
     /// `value`: [`PerfMetricSeriesCSV`].
     pub value: Vec<PerfMetricSeriesCSV>,
+}
+impl PartialEq for PerfEntityMetricCSV {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sample_info_csv == other.sample_info_csv
+            && self.value == other.value
+    }
 }
 impl ComplexType for PerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "PerfEntityMetricCSV";
@@ -8716,11 +10392,10 @@ impl ComplexType for PerfEntityMetricCSV {
         e.list("value", &self.value);
     }
 }
-crate::xml::complex_codec!(PerfEntityMetricCSV);
 crate::xml::inherits!(PerfEntityMetricCSV, PerfEntityMetricBase);
 
 /// Data object `PerfInterval` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfInterval {
     /// `key`: xsd:int.
     pub key: i32,
@@ -8738,6 +10413,17 @@ pub struct PerfInterval {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfInterval {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.sampling_period == other.sampling_period
+            && self.name == other.name
+            && self.length == other.length
+            && self.level == other.level
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfInterval {
     const TYPE_NAME: &'static str = "PerfInterval";
@@ -8763,10 +10449,9 @@ impl ComplexType for PerfInterval {
         e.req("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(PerfInterval);
 
 /// Data object `PerfMetricId` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfMetricId {
     /// `counterId`: xsd:int.
     pub counter_id: i32,
@@ -8776,6 +10461,13 @@ pub struct PerfMetricId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfMetricId {
+    fn eq(&self, other: &Self) -> bool {
+        self.counter_id == other.counter_id
+            && self.instance == other.instance
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfMetricId {
     const TYPE_NAME: &'static str = "PerfMetricId";
@@ -8793,17 +10485,22 @@ impl ComplexType for PerfMetricId {
         e.req("instance", &self.instance);
     }
 }
-crate::xml::complex_codec!(PerfMetricId);
 
 /// Data object `PerfMetricIntSeries` of the vSphere API (since 2.5).
 ///
 /// Extends [`PerfMetricSeries`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfMetricIntSeries {
     /// The fields inherited from [`PerfMetricSeries`].
     pub base_: PerfMetricSeries,
     /// `value`: xsd:long.
     pub value: Vec<i64>,
+}
+impl PartialEq for PerfMetricIntSeries {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for PerfMetricIntSeries {
     const TYPE_NAME: &'static str = "PerfMetricIntSeries";
@@ -8820,13 +10517,12 @@ impl ComplexType for PerfMetricIntSeries {
         e.list("value", &self.value);
     }
 }
-crate::xml::complex_codec!(PerfMetricIntSeries);
 crate::xml::inherits!(PerfMetricIntSeries, PerfMetricSeries);
 
 /// Data object `PerfMetricSeries` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPerfMetricSeries`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfMetricSeries {
     /// `id`: [`PerfMetricId`].
     pub id: PerfMetricId,
@@ -8834,6 +10530,12 @@ pub struct PerfMetricSeries {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfMetricSeries {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfMetricSeries {
     const TYPE_NAME: &'static str = "PerfMetricSeries";
@@ -8849,17 +10551,22 @@ impl ComplexType for PerfMetricSeries {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(PerfMetricSeries);
 
 /// Data object `PerfMetricSeriesCSV` of the vSphere API (since 2.5).
 ///
 /// Extends [`PerfMetricSeries`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfMetricSeriesCSV {
     /// The fields inherited from [`PerfMetricSeries`].
     pub base_: PerfMetricSeries,
     /// `value`: xsd:string.
     pub value: Option<String>,
+}
+impl PartialEq for PerfMetricSeriesCSV {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for PerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "PerfMetricSeriesCSV";
@@ -8876,11 +10583,10 @@ impl ComplexType for PerfMetricSeriesCSV {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(PerfMetricSeriesCSV);
 crate::xml::inherits!(PerfMetricSeriesCSV, PerfMetricSeries);
 
 /// Data object `PerfProviderSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfProviderSummary {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -8894,6 +10600,15 @@ pub struct PerfProviderSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfProviderSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.current_supported == other.current_supported
+            && self.summary_supported == other.summary_supported
+            && self.refresh_rate == other.refresh_rate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfProviderSummary {
     const TYPE_NAME: &'static str = "PerfProviderSummary";
@@ -8915,10 +10630,9 @@ impl ComplexType for PerfProviderSummary {
         e.opt("refreshRate", &self.refresh_rate);
     }
 }
-crate::xml::complex_codec!(PerfProviderSummary);
 
 /// Data object `PerfQuerySpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfQuerySpec {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -8938,6 +10652,18 @@ pub struct PerfQuerySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.start_time == other.start_time
+            && self.end_time == other.end_time
+            && self.max_sample == other.max_sample
+            && self.metric_id == other.metric_id
+            && self.interval_id == other.interval_id
+            && self.format == other.format
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfQuerySpec {
     const TYPE_NAME: &'static str = "PerfQuerySpec";
@@ -8965,10 +10691,9 @@ impl ComplexType for PerfQuerySpec {
         e.opt("format", &self.format);
     }
 }
-crate::xml::complex_codec!(PerfQuerySpec);
 
 /// Data object `PerfSampleInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerfSampleInfo {
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
@@ -8978,6 +10703,13 @@ pub struct PerfSampleInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerfSampleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.timestamp == other.timestamp
+            && self.interval == other.interval
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerfSampleInfo {
     const TYPE_NAME: &'static str = "PerfSampleInfo";
@@ -8995,10 +10727,9 @@ impl ComplexType for PerfSampleInfo {
         e.req("interval", &self.interval);
     }
 }
-crate::xml::complex_codec!(PerfSampleInfo);
 
 /// Data object `PerformanceDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerformanceDescription {
     /// `counterType`: [`ElementDescription`].
     pub counter_type: Vec<AnyElementDescription>,
@@ -9008,6 +10739,13 @@ pub struct PerformanceDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerformanceDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.counter_type == other.counter_type
+            && self.stats_type == other.stats_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerformanceDescription {
     const TYPE_NAME: &'static str = "PerformanceDescription";
@@ -9025,10 +10763,9 @@ impl ComplexType for PerformanceDescription {
         e.list("statsType", &self.stats_type);
     }
 }
-crate::xml::complex_codec!(PerformanceDescription);
 
 /// Data object `PerformanceManagerCounterLevelMapping` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerformanceManagerCounterLevelMapping {
     /// `counterId`: xsd:int.
     pub counter_id: i32,
@@ -9040,6 +10777,14 @@ pub struct PerformanceManagerCounterLevelMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerformanceManagerCounterLevelMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.counter_id == other.counter_id
+            && self.aggregate_level == other.aggregate_level
+            && self.per_device_level == other.per_device_level
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerformanceManagerCounterLevelMapping {
     const TYPE_NAME: &'static str = "PerformanceManagerCounterLevelMapping";
@@ -9059,10 +10804,9 @@ impl ComplexType for PerformanceManagerCounterLevelMapping {
         e.opt("perDeviceLevel", &self.per_device_level);
     }
 }
-crate::xml::complex_codec!(PerformanceManagerCounterLevelMapping);
 
 /// Data object `PerformanceStatisticsDescription` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PerformanceStatisticsDescription {
     /// `intervals`: [`PerfInterval`].
     pub intervals: Vec<PerfInterval>,
@@ -9070,6 +10814,12 @@ pub struct PerformanceStatisticsDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PerformanceStatisticsDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.intervals == other.intervals
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PerformanceStatisticsDescription {
     const TYPE_NAME: &'static str = "PerformanceStatisticsDescription";
@@ -9085,10 +10835,9 @@ impl ComplexType for PerformanceStatisticsDescription {
         e.list("intervals", &self.intervals);
     }
 }
-crate::xml::complex_codec!(PerformanceStatisticsDescription);
 
 /// Data object `Permission` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Permission {
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
@@ -9104,6 +10853,16 @@ pub struct Permission {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Permission {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.principal == other.principal
+            && self.group == other.group
+            && self.role_id == other.role_id
+            && self.propagate == other.propagate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Permission {
     const TYPE_NAME: &'static str = "Permission";
@@ -9127,12 +10886,11 @@ impl ComplexType for Permission {
         e.req("propagate", &self.propagate);
     }
 }
-crate::xml::complex_codec!(Permission);
 
 /// Data object `PermissionAddedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`PermissionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PermissionAddedEvent {
     /// The fields inherited from [`PermissionEvent`].
     pub base_: PermissionEvent,
@@ -9140,6 +10898,13 @@ pub struct PermissionAddedEvent {
     pub role: RoleEventArgument,
     /// `propagate`: xsd:boolean.
     pub propagate: bool,
+}
+impl PartialEq for PermissionAddedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.role == other.role
+            && self.propagate == other.propagate
+    }
 }
 impl ComplexType for PermissionAddedEvent {
     const TYPE_NAME: &'static str = "PermissionAddedEvent";
@@ -9158,7 +10923,6 @@ impl ComplexType for PermissionAddedEvent {
         e.req("propagate", &self.propagate);
     }
 }
-crate::xml::complex_codec!(PermissionAddedEvent);
 crate::xml::inherits!(PermissionAddedEvent, PermissionEvent);
 
 /// Data object `PermissionEvent` of the vSphere API (since 2.5).
@@ -9166,7 +10930,7 @@ crate::xml::inherits!(PermissionAddedEvent, PermissionEvent);
 /// Extends [`AuthorizationEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPermissionEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PermissionEvent {
     /// The fields inherited from [`AuthorizationEvent`].
     pub base_: AuthorizationEvent,
@@ -9176,6 +10940,14 @@ pub struct PermissionEvent {
     pub principal: String,
     /// `group`: xsd:boolean.
     pub group: bool,
+}
+impl PartialEq for PermissionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.principal == other.principal
+            && self.group == other.group
+    }
 }
 impl ComplexType for PermissionEvent {
     const TYPE_NAME: &'static str = "PermissionEvent";
@@ -9196,18 +10968,23 @@ impl ComplexType for PermissionEvent {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(PermissionEvent);
 crate::xml::inherits!(PermissionEvent, AuthorizationEvent);
 
 /// Data object `PermissionProfile` of the vSphere API (since 4.1).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PermissionProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for PermissionProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for PermissionProfile {
     const TYPE_NAME: &'static str = "PermissionProfile";
@@ -9224,16 +11001,20 @@ impl ComplexType for PermissionProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(PermissionProfile);
 crate::xml::inherits!(PermissionProfile, ApplyProfile);
 
 /// Data object `PermissionRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`PermissionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PermissionRemovedEvent {
     /// The fields inherited from [`PermissionEvent`].
     pub base_: PermissionEvent,
+}
+impl PartialEq for PermissionRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PermissionRemovedEvent {
     const TYPE_NAME: &'static str = "PermissionRemovedEvent";
@@ -9245,13 +11026,12 @@ impl ComplexType for PermissionRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PermissionRemovedEvent);
 crate::xml::inherits!(PermissionRemovedEvent, PermissionEvent);
 
 /// Data object `PermissionUpdatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`PermissionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PermissionUpdatedEvent {
     /// The fields inherited from [`PermissionEvent`].
     pub base_: PermissionEvent,
@@ -9263,6 +11043,15 @@ pub struct PermissionUpdatedEvent {
     pub prev_role: Option<RoleEventArgument>,
     /// `prevPropagate`: xsd:boolean (since 6.5).
     pub prev_propagate: Option<bool>,
+}
+impl PartialEq for PermissionUpdatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.role == other.role
+            && self.propagate == other.propagate
+            && self.prev_role == other.prev_role
+            && self.prev_propagate == other.prev_propagate
+    }
 }
 impl ComplexType for PermissionUpdatedEvent {
     const TYPE_NAME: &'static str = "PermissionUpdatedEvent";
@@ -9285,16 +11074,20 @@ impl ComplexType for PermissionUpdatedEvent {
         if e.knows(Version::V6_5) { e.opt("prevPropagate", &self.prev_propagate); }
     }
 }
-crate::xml::complex_codec!(PermissionUpdatedEvent);
 crate::xml::inherits!(PermissionUpdatedEvent, PermissionEvent);
 
 /// Fault `PhysCompatRDMNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`RDMNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysCompatRDMNotSupported {
     /// The fields inherited from [`RDMNotSupported`].
     pub base_: RDMNotSupported,
+}
+impl PartialEq for PhysCompatRDMNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for PhysCompatRDMNotSupported {
     const TYPE_NAME: &'static str = "PhysCompatRDMNotSupported";
@@ -9306,11 +11099,10 @@ impl ComplexType for PhysCompatRDMNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(PhysCompatRDMNotSupported);
 crate::xml::inherits!(PhysCompatRDMNotSupported, RDMNotSupported);
 
 /// Data object `PhysicalNic` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNic {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -9360,6 +11152,33 @@ pub struct PhysicalNic {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNic {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.device == other.device
+            && self.pci == other.pci
+            && self.driver == other.driver
+            && self.driver_version == other.driver_version
+            && self.firmware_version == other.firmware_version
+            && self.link_speed == other.link_speed
+            && self.valid_link_specification == other.valid_link_specification
+            && self.spec == other.spec
+            && self.wake_on_lan_supported == other.wake_on_lan_supported
+            && self.mac == other.mac
+            && self.fcoe_configuration == other.fcoe_configuration
+            && self.vm_direct_path_gen2_supported == other.vm_direct_path_gen2_supported
+            && self.vm_direct_path_gen2_supported_mode == other.vm_direct_path_gen2_supported_mode
+            && self.resource_pool_scheduler_allowed == other.resource_pool_scheduler_allowed
+            && self.resource_pool_scheduler_disallowed_reason == other.resource_pool_scheduler_disallowed_reason
+            && self.auto_negotiate_supported == other.auto_negotiate_supported
+            && self.enhanced_networking_stack_supported == other.enhanced_networking_stack_supported
+            && self.ens_interrupt_supported == other.ens_interrupt_supported
+            && self.rdma_device == other.rdma_device
+            && self.dpu_id == other.dpu_id
+            && self.perf_nic_offload_supported == other.perf_nic_offload_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNic {
     const TYPE_NAME: &'static str = "PhysicalNic";
@@ -9417,10 +11236,9 @@ impl ComplexType for PhysicalNic {
         if e.knows(Version::V9_1_0_0) { e.opt("perfNicOffloadSupported", &self.perf_nic_offload_supported); }
     }
 }
-crate::xml::complex_codec!(PhysicalNic);
 
 /// Data object `PhysicalNicCdpDeviceCapability` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicCdpDeviceCapability {
     /// `router`: xsd:boolean.
     pub router: bool,
@@ -9440,6 +11258,18 @@ pub struct PhysicalNicCdpDeviceCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicCdpDeviceCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.router == other.router
+            && self.transparent_bridge == other.transparent_bridge
+            && self.source_route_bridge == other.source_route_bridge
+            && self.network_switch == other.network_switch
+            && self.host == other.host
+            && self.igmp_enabled == other.igmp_enabled
+            && self.repeater == other.repeater
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicCdpDeviceCapability {
     const TYPE_NAME: &'static str = "PhysicalNicCdpDeviceCapability";
@@ -9467,10 +11297,9 @@ impl ComplexType for PhysicalNicCdpDeviceCapability {
         e.req("repeater", &self.repeater);
     }
 }
-crate::xml::complex_codec!(PhysicalNicCdpDeviceCapability);
 
 /// Data object `PhysicalNicCdpInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicCdpInfo {
     /// `cdpVersion`: xsd:int.
     pub cdp_version: Option<i32>,
@@ -9514,6 +11343,30 @@ pub struct PhysicalNicCdpInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicCdpInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cdp_version == other.cdp_version
+            && self.timeout == other.timeout
+            && self.ttl == other.ttl
+            && self.samples == other.samples
+            && self.dev_id == other.dev_id
+            && self.address == other.address
+            && self.port_id == other.port_id
+            && self.device_capability == other.device_capability
+            && self.software_version == other.software_version
+            && self.hardware_platform == other.hardware_platform
+            && self.ip_prefix == other.ip_prefix
+            && self.ip_prefix_len == other.ip_prefix_len
+            && self.vlan == other.vlan
+            && self.full_duplex == other.full_duplex
+            && self.mtu == other.mtu
+            && self.system_name == other.system_name
+            && self.system_oid == other.system_oid
+            && self.mgmt_addr == other.mgmt_addr
+            && self.location == other.location
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicCdpInfo {
     const TYPE_NAME: &'static str = "PhysicalNicCdpInfo";
@@ -9565,10 +11418,9 @@ impl ComplexType for PhysicalNicCdpInfo {
         e.opt("location", &self.location);
     }
 }
-crate::xml::complex_codec!(PhysicalNicCdpInfo);
 
 /// Data object `PhysicalNicConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicConfig {
     /// `device`: xsd:string.
     pub device: String,
@@ -9578,6 +11430,13 @@ pub struct PhysicalNicConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicConfig {
     const TYPE_NAME: &'static str = "PhysicalNicConfig";
@@ -9595,12 +11454,11 @@ impl ComplexType for PhysicalNicConfig {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(PhysicalNicConfig);
 
 /// Data object `PhysicalNicHint` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPhysicalNicHint`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicHint {
     /// `vlanId`: xsd:int.
     pub vlan_id: Option<i32>,
@@ -9608,6 +11466,12 @@ pub struct PhysicalNicHint {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicHint {
+    fn eq(&self, other: &Self) -> bool {
+        self.vlan_id == other.vlan_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicHint {
     const TYPE_NAME: &'static str = "PhysicalNicHint";
@@ -9623,10 +11487,9 @@ impl ComplexType for PhysicalNicHint {
         e.opt("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(PhysicalNicHint);
 
 /// Data object `PhysicalNicHintInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicHintInfo {
     /// `device`: xsd:string.
     pub device: String,
@@ -9642,6 +11505,16 @@ pub struct PhysicalNicHintInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicHintInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.subnet == other.subnet
+            && self.network == other.network
+            && self.connected_switch_port == other.connected_switch_port
+            && self.lldp_info == other.lldp_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicHintInfo {
     const TYPE_NAME: &'static str = "PhysicalNicHintInfo";
@@ -9665,17 +11538,22 @@ impl ComplexType for PhysicalNicHintInfo {
         if e.knows(Version::V5_0) { e.opt("lldpInfo", &self.lldp_info); }
     }
 }
-crate::xml::complex_codec!(PhysicalNicHintInfo);
 
 /// Data object `PhysicalNicIpHint` of the vSphere API (since 2.5).
 ///
 /// Extends [`PhysicalNicHint`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicIpHint {
     /// The fields inherited from [`PhysicalNicHint`].
     pub base_: PhysicalNicHint,
     /// `ipSubnet`: xsd:string.
     pub ip_subnet: String,
+}
+impl PartialEq for PhysicalNicIpHint {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_subnet == other.ip_subnet
+    }
 }
 impl ComplexType for PhysicalNicIpHint {
     const TYPE_NAME: &'static str = "PhysicalNicIpHint";
@@ -9692,11 +11570,10 @@ impl ComplexType for PhysicalNicIpHint {
         e.req("ipSubnet", &self.ip_subnet);
     }
 }
-crate::xml::complex_codec!(PhysicalNicIpHint);
 crate::xml::inherits!(PhysicalNicIpHint, PhysicalNicHint);
 
 /// Data object `PhysicalNicLinkInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicLinkInfo {
     /// `speedMb`: xsd:int.
     pub speed_mb: i32,
@@ -9706,6 +11583,13 @@ pub struct PhysicalNicLinkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicLinkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.speed_mb == other.speed_mb
+            && self.duplex == other.duplex
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicLinkInfo {
     const TYPE_NAME: &'static str = "PhysicalNicLinkInfo";
@@ -9723,17 +11607,22 @@ impl ComplexType for PhysicalNicLinkInfo {
         e.req("duplex", &self.duplex);
     }
 }
-crate::xml::complex_codec!(PhysicalNicLinkInfo);
 
 /// Data object `PhysicalNicNameHint` of the vSphere API (since 2.5).
 ///
 /// Extends [`PhysicalNicHint`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicNameHint {
     /// The fields inherited from [`PhysicalNicHint`].
     pub base_: PhysicalNicHint,
     /// `network`: xsd:string.
     pub network: String,
+}
+impl PartialEq for PhysicalNicNameHint {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for PhysicalNicNameHint {
     const TYPE_NAME: &'static str = "PhysicalNicNameHint";
@@ -9750,18 +11639,23 @@ impl ComplexType for PhysicalNicNameHint {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(PhysicalNicNameHint);
 crate::xml::inherits!(PhysicalNicNameHint, PhysicalNicHint);
 
 /// Data object `PhysicalNicProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for PhysicalNicProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for PhysicalNicProfile {
     const TYPE_NAME: &'static str = "PhysicalNicProfile";
@@ -9778,11 +11672,10 @@ impl ComplexType for PhysicalNicProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(PhysicalNicProfile);
 crate::xml::inherits!(PhysicalNicProfile, ApplyProfile);
 
 /// Data object `PhysicalNicSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PhysicalNicSpec {
     /// `ip`: [`HostIpConfig`].
     pub ip: Option<HostIpConfig>,
@@ -9796,6 +11689,15 @@ pub struct PhysicalNicSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PhysicalNicSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip == other.ip
+            && self.link_speed == other.link_speed
+            && self.enable_enhanced_networking_stack == other.enable_enhanced_networking_stack
+            && self.ens_interrupt_enabled == other.ens_interrupt_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PhysicalNicSpec {
     const TYPE_NAME: &'static str = "PhysicalNicSpec";
@@ -9817,17 +11719,22 @@ impl ComplexType for PhysicalNicSpec {
         if e.knows(Version::V7_0_0_0) { e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled); }
     }
 }
-crate::xml::complex_codec!(PhysicalNicSpec);
 
 /// Data object `PinnedCertificate` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`IoFilterManagerSslTrust`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PinnedCertificate {
     /// The fields inherited from [`IoFilterManagerSslTrust`].
     pub base_: IoFilterManagerSslTrust,
     /// `sslCertificate`: xsd:string.
     pub ssl_certificate: String,
+}
+impl PartialEq for PinnedCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ssl_certificate == other.ssl_certificate
+    }
 }
 impl ComplexType for PinnedCertificate {
     const TYPE_NAME: &'static str = "PinnedCertificate";
@@ -9844,11 +11751,10 @@ impl ComplexType for PinnedCertificate {
         e.req("sslCertificate", &self.ssl_certificate);
     }
 }
-crate::xml::complex_codec!(PinnedCertificate);
 crate::xml::inherits!(PinnedCertificate, IoFilterManagerSslTrust);
 
 /// Data object `PlaceVmsXClusterSpecCandidateNetworks` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlaceVmsXClusterSpecCandidateNetworks {
     /// `networks`: ManagedObjectReference.
     pub networks: Vec<ManagedObjectReference>,
@@ -9856,6 +11762,12 @@ pub struct PlaceVmsXClusterSpecCandidateNetworks {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlaceVmsXClusterSpecCandidateNetworks {
+    fn eq(&self, other: &Self) -> bool {
+        self.networks == other.networks
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlaceVmsXClusterSpecCandidateNetworks {
     const TYPE_NAME: &'static str = "PlaceVmsXClusterSpecCandidateNetworks";
@@ -9871,12 +11783,11 @@ impl ComplexType for PlaceVmsXClusterSpecCandidateNetworks {
         e.list("networks", &self.networks);
     }
 }
-crate::xml::complex_codec!(PlaceVmsXClusterSpecCandidateNetworks);
 
 /// Data object `PlacementAction` of the vSphere API (since 6.0).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -9886,6 +11797,14 @@ pub struct PlacementAction {
     pub target_host: Option<ManagedObjectReference>,
     /// `relocateSpec`: [`VirtualMachineRelocateSpec`].
     pub relocate_spec: Option<VirtualMachineRelocateSpec>,
+}
+impl PartialEq for PlacementAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.target_host == other.target_host
+            && self.relocate_spec == other.relocate_spec
+    }
 }
 impl ComplexType for PlacementAction {
     const TYPE_NAME: &'static str = "PlacementAction";
@@ -9906,11 +11825,10 @@ impl ComplexType for PlacementAction {
         e.opt("relocateSpec", &self.relocate_spec);
     }
 }
-crate::xml::complex_codec!(PlacementAction);
 crate::xml::inherits!(PlacementAction, ClusterAction);
 
 /// Data object `PlacementAffinityRule` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementAffinityRule {
     /// `ruleType`: xsd:string.
     pub rule_type: String,
@@ -9924,6 +11842,15 @@ pub struct PlacementAffinityRule {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlacementAffinityRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.rule_type == other.rule_type
+            && self.rule_scope == other.rule_scope
+            && self.vms == other.vms
+            && self.keys == other.keys
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlacementAffinityRule {
     const TYPE_NAME: &'static str = "PlacementAffinityRule";
@@ -9945,10 +11872,9 @@ impl ComplexType for PlacementAffinityRule {
         e.list("keys", &self.keys);
     }
 }
-crate::xml::complex_codec!(PlacementAffinityRule);
 
 /// Data object `PlacementRankResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementRankResult {
     /// `key`: xsd:string.
     pub key: String,
@@ -9968,6 +11894,18 @@ pub struct PlacementRankResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlacementRankResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.candidate == other.candidate
+            && self.reserved_space_mb == other.reserved_space_mb
+            && self.used_space_mb == other.used_space_mb
+            && self.total_space_mb == other.total_space_mb
+            && self.utilization == other.utilization
+            && self.faults == other.faults
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlacementRankResult {
     const TYPE_NAME: &'static str = "PlacementRankResult";
@@ -9995,10 +11933,9 @@ impl ComplexType for PlacementRankResult {
         e.list("faults", &self.faults);
     }
 }
-crate::xml::complex_codec!(PlacementRankResult);
 
 /// Data object `PlacementRankSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementRankSpec {
     /// `specs`: [`PlacementSpec`].
     pub specs: Vec<PlacementSpec>,
@@ -10012,6 +11949,15 @@ pub struct PlacementRankSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlacementRankSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.specs == other.specs
+            && self.clusters == other.clusters
+            && self.rules == other.rules
+            && self.placement_rank_by_vm == other.placement_rank_by_vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlacementRankSpec {
     const TYPE_NAME: &'static str = "PlacementRankSpec";
@@ -10033,10 +11979,9 @@ impl ComplexType for PlacementRankSpec {
         e.list("placementRankByVm", &self.placement_rank_by_vm);
     }
 }
-crate::xml::complex_codec!(PlacementRankSpec);
 
 /// Data object `PlacementResult` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementResult {
     /// `recommendations`: [`ClusterRecommendation`].
     pub recommendations: Vec<ClusterRecommendation>,
@@ -10046,6 +11991,13 @@ pub struct PlacementResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlacementResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.recommendations == other.recommendations
+            && self.drs_fault == other.drs_fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlacementResult {
     const TYPE_NAME: &'static str = "PlacementResult";
@@ -10063,10 +12015,9 @@ impl ComplexType for PlacementResult {
         e.opt("drsFault", &self.drs_fault);
     }
 }
-crate::xml::complex_codec!(PlacementResult);
 
 /// Data object `PlacementSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlacementSpec {
     /// `priority`: [`VirtualMachineMovePriority`].
     pub priority: Option<VirtualMachineMovePriority>,
@@ -10098,6 +12049,24 @@ pub struct PlacementSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PlacementSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+            && self.vm == other.vm
+            && self.config_spec == other.config_spec
+            && self.relocate_spec == other.relocate_spec
+            && self.hosts == other.hosts
+            && self.datastores == other.datastores
+            && self.storage_pods == other.storage_pods
+            && self.disallow_prerequisite_moves == other.disallow_prerequisite_moves
+            && self.rules == other.rules
+            && self.key == other.key
+            && self.placement_type == other.placement_type
+            && self.clone_spec == other.clone_spec
+            && self.clone_name == other.clone_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PlacementSpec {
     const TYPE_NAME: &'static str = "PlacementSpec";
@@ -10137,19 +12106,24 @@ impl ComplexType for PlacementSpec {
         e.opt("cloneName", &self.clone_name);
     }
 }
-crate::xml::complex_codec!(PlacementSpec);
 
 /// Fault `PlatformConfigFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPlatformConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PlatformConfigFault {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
     /// `text`: xsd:string.
     pub text: String,
+}
+impl PartialEq for PlatformConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.text == other.text
+    }
 }
 impl ComplexType for PlatformConfigFault {
     const TYPE_NAME: &'static str = "PlatformConfigFault";
@@ -10166,18 +12140,23 @@ impl ComplexType for PlatformConfigFault {
         e.req("text", &self.text);
     }
 }
-crate::xml::complex_codec!(PlatformConfigFault);
 crate::xml::inherits!(PlatformConfigFault, HostConfigFault);
 
 /// Data object `PnicUplinkProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PnicUplinkProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for PnicUplinkProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for PnicUplinkProfile {
     const TYPE_NAME: &'static str = "PnicUplinkProfile";
@@ -10194,11 +12173,10 @@ impl ComplexType for PnicUplinkProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(PnicUplinkProfile);
 crate::xml::inherits!(PnicUplinkProfile, ApplyProfile);
 
 /// Data object `PodDiskLocator` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PodDiskLocator {
     /// `diskId`: xsd:int.
     pub disk_id: i32,
@@ -10212,6 +12190,15 @@ pub struct PodDiskLocator {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PodDiskLocator {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.disk_move_type == other.disk_move_type
+            && self.disk_backing_info == other.disk_backing_info
+            && self.profile == other.profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PodDiskLocator {
     const TYPE_NAME: &'static str = "PodDiskLocator";
@@ -10233,10 +12220,9 @@ impl ComplexType for PodDiskLocator {
         if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
     }
 }
-crate::xml::complex_codec!(PodDiskLocator);
 
 /// Data object `PodStorageDrsEntry` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PodStorageDrsEntry {
     /// `storageDrsConfig`: [`StorageDrsConfigInfo`].
     pub storage_drs_config: StorageDrsConfigInfo,
@@ -10250,6 +12236,15 @@ pub struct PodStorageDrsEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PodStorageDrsEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_drs_config == other.storage_drs_config
+            && self.recommendation == other.recommendation
+            && self.drs_fault == other.drs_fault
+            && self.action_history == other.action_history
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PodStorageDrsEntry {
     const TYPE_NAME: &'static str = "PodStorageDrsEntry";
@@ -10271,10 +12266,9 @@ impl ComplexType for PodStorageDrsEntry {
         e.list("actionHistory", &self.action_history);
     }
 }
-crate::xml::complex_codec!(PodStorageDrsEntry);
 
 /// Data object `PodVMInfo` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PodVMInfo {
     /// `hasPageSharingPodVM`: xsd:boolean.
     pub has_page_sharing_pod_vm: bool,
@@ -10284,6 +12278,13 @@ pub struct PodVMInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PodVMInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.has_page_sharing_pod_vm == other.has_page_sharing_pod_vm
+            && self.pod_vm_overhead_info == other.pod_vm_overhead_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PodVMInfo {
     const TYPE_NAME: &'static str = "PodVMInfo";
@@ -10301,10 +12302,9 @@ impl ComplexType for PodVMInfo {
         e.req("podVMOverheadInfo", &self.pod_vm_overhead_info);
     }
 }
-crate::xml::complex_codec!(PodVMInfo);
 
 /// Data object `PodVMOverheadInfo` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PodVMOverheadInfo {
     /// `crxPageSharingSupported`: xsd:boolean.
     pub crx_page_sharing_supported: bool,
@@ -10316,6 +12316,14 @@ pub struct PodVMOverheadInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PodVMOverheadInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.crx_page_sharing_supported == other.crx_page_sharing_supported
+            && self.pod_vm_overhead_without_page_sharing == other.pod_vm_overhead_without_page_sharing
+            && self.pod_vm_overhead_with_page_sharing == other.pod_vm_overhead_with_page_sharing
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PodVMOverheadInfo {
     const TYPE_NAME: &'static str = "PodVMOverheadInfo";
@@ -10335,12 +12343,11 @@ impl ComplexType for PodVMOverheadInfo {
         e.req("podVMOverheadWithPageSharing", &self.pod_vm_overhead_with_page_sharing);
     }
 }
-crate::xml::complex_codec!(PodVMOverheadInfo);
 
 /// Data object `PolicyOption` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPolicyOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PolicyOption {
     /// `id`: xsd:string.
     pub id: String,
@@ -10350,6 +12357,13 @@ pub struct PolicyOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PolicyOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PolicyOption {
     const TYPE_NAME: &'static str = "PolicyOption";
@@ -10367,14 +12381,13 @@ impl ComplexType for PolicyOption {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(PolicyOption);
 
 /// Data object `PortGroupProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyPortGroupProfile`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PortGroupProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -10388,6 +12401,16 @@ pub struct PortGroupProfile {
     pub vswitch: VirtualSwitchSelectionProfile,
     /// `networkPolicy`: [`NetworkPolicyProfile`].
     pub network_policy: NetworkPolicyProfile,
+}
+impl PartialEq for PortGroupProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.name == other.name
+            && self.vlan == other.vlan
+            && self.vswitch == other.vswitch
+            && self.network_policy == other.network_policy
+    }
 }
 impl ComplexType for PortGroupProfile {
     const TYPE_NAME: &'static str = "PortGroupProfile";
@@ -10412,13 +12435,12 @@ impl ComplexType for PortGroupProfile {
         e.req("networkPolicy", &self.network_policy);
     }
 }
-crate::xml::complex_codec!(PortGroupProfile);
 crate::xml::inherits!(PortGroupProfile, ApplyProfile);
 
 /// Data object `PosixUserSearchResult` of the vSphere API (since 2.5).
 ///
 /// Extends [`UserSearchResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PosixUserSearchResult {
     /// The fields inherited from [`UserSearchResult`].
     pub base_: UserSearchResult,
@@ -10430,6 +12452,15 @@ pub struct PosixUserSearchResult {
     pub last_password_change: Option<i64>,
     /// `maximumPasswordAge`: xsd:long (since 9.1.0.0).
     pub maximum_password_age: Option<i64>,
+}
+impl PartialEq for PosixUserSearchResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+            && self.shell_access == other.shell_access
+            && self.last_password_change == other.last_password_change
+            && self.maximum_password_age == other.maximum_password_age
+    }
 }
 impl ComplexType for PosixUserSearchResult {
     const TYPE_NAME: &'static str = "PosixUserSearchResult";
@@ -10452,13 +12483,12 @@ impl ComplexType for PosixUserSearchResult {
         if e.knows(Version::V9_1_0_0) { e.opt("maximumPasswordAge", &self.maximum_password_age); }
     }
 }
-crate::xml::complex_codec!(PosixUserSearchResult);
 crate::xml::inherits!(PosixUserSearchResult, UserSearchResult);
 
 /// Fault `PowerOnFtSecondaryFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PowerOnFtSecondaryFailed {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -10472,6 +12502,16 @@ pub struct PowerOnFtSecondaryFailed {
     pub host_errors: Vec<LocalizedMethodFault>,
     /// `rootCause`: [`LocalizedMethodFault`].
     pub root_cause: LocalizedMethodFault,
+}
+impl PartialEq for PowerOnFtSecondaryFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+            && self.host_selection_by == other.host_selection_by
+            && self.host_errors == other.host_errors
+            && self.root_cause == other.root_cause
+    }
 }
 impl ComplexType for PowerOnFtSecondaryFailed {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryFailed";
@@ -10496,13 +12536,12 @@ impl ComplexType for PowerOnFtSecondaryFailed {
         e.req("rootCause", &self.root_cause);
     }
 }
-crate::xml::complex_codec!(PowerOnFtSecondaryFailed);
 crate::xml::inherits!(PowerOnFtSecondaryFailed, VmFaultToleranceIssue);
 
 /// Fault `PowerOnFtSecondaryTimedout` of the vSphere API (since 4.0).
 ///
 /// Extends [`Timedout`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PowerOnFtSecondaryTimedout {
     /// The fields inherited from [`Timedout`].
     pub base_: Timedout,
@@ -10512,6 +12551,14 @@ pub struct PowerOnFtSecondaryTimedout {
     pub vm_name: String,
     /// `timeout`: xsd:int.
     pub timeout: i32,
+}
+impl PartialEq for PowerOnFtSecondaryTimedout {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.vm_name == other.vm_name
+            && self.timeout == other.timeout
+    }
 }
 impl ComplexType for PowerOnFtSecondaryTimedout {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryTimedout";
@@ -10532,11 +12579,10 @@ impl ComplexType for PowerOnFtSecondaryTimedout {
         e.req("timeout", &self.timeout);
     }
 }
-crate::xml::complex_codec!(PowerOnFtSecondaryTimedout);
 crate::xml::inherits!(PowerOnFtSecondaryTimedout, Timedout);
 
 /// Data object `PowerSystemCapability` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PowerSystemCapability {
     /// `availablePolicy`: [`HostPowerPolicy`].
     pub available_policy: Vec<HostPowerPolicy>,
@@ -10544,6 +12590,12 @@ pub struct PowerSystemCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PowerSystemCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.available_policy == other.available_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PowerSystemCapability {
     const TYPE_NAME: &'static str = "PowerSystemCapability";
@@ -10559,10 +12611,9 @@ impl ComplexType for PowerSystemCapability {
         e.list("availablePolicy", &self.available_policy);
     }
 }
-crate::xml::complex_codec!(PowerSystemCapability);
 
 /// Data object `PowerSystemInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PowerSystemInfo {
     /// `currentPolicy`: [`HostPowerPolicy`].
     pub current_policy: HostPowerPolicy,
@@ -10570,6 +12621,12 @@ pub struct PowerSystemInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PowerSystemInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.current_policy == other.current_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PowerSystemInfo {
     const TYPE_NAME: &'static str = "PowerSystemInfo";
@@ -10585,10 +12642,9 @@ impl ComplexType for PowerSystemInfo {
         e.req("currentPolicy", &self.current_policy);
     }
 }
-crate::xml::complex_codec!(PowerSystemInfo);
 
 /// Data object `PrivilegeAvailability` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PrivilegeAvailability {
     /// `privId`: xsd:string.
     pub priv_id: String,
@@ -10598,6 +12654,13 @@ pub struct PrivilegeAvailability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PrivilegeAvailability {
+    fn eq(&self, other: &Self) -> bool {
+        self.priv_id == other.priv_id
+            && self.is_granted == other.is_granted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PrivilegeAvailability {
     const TYPE_NAME: &'static str = "PrivilegeAvailability";
@@ -10615,10 +12678,9 @@ impl ComplexType for PrivilegeAvailability {
         e.req("isGranted", &self.is_granted);
     }
 }
-crate::xml::complex_codec!(PrivilegeAvailability);
 
 /// Data object `PrivilegePolicyDef` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PrivilegePolicyDef {
     /// `createPrivilege`: xsd:string.
     pub create_privilege: String,
@@ -10632,6 +12694,15 @@ pub struct PrivilegePolicyDef {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PrivilegePolicyDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.create_privilege == other.create_privilege
+            && self.read_privilege == other.read_privilege
+            && self.update_privilege == other.update_privilege
+            && self.delete_privilege == other.delete_privilege
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PrivilegePolicyDef {
     const TYPE_NAME: &'static str = "PrivilegePolicyDef";
@@ -10653,10 +12724,9 @@ impl ComplexType for PrivilegePolicyDef {
         e.req("deletePrivilege", &self.delete_privilege);
     }
 }
-crate::xml::complex_codec!(PrivilegePolicyDef);
 
 /// Data object `ProductComponentInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProductComponentInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -10670,6 +12740,15 @@ pub struct ProductComponentInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProductComponentInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.version == other.version
+            && self.release == other.release
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProductComponentInfo {
     const TYPE_NAME: &'static str = "ProductComponentInfo";
@@ -10691,17 +12770,22 @@ impl ComplexType for ProductComponentInfo {
         e.req("release", &self.release);
     }
 }
-crate::xml::complex_codec!(ProductComponentInfo);
 
 /// Data object `ProfileApplyProfileElement` of the vSphere API (since 5.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileApplyProfileElement {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for ProfileApplyProfileElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for ProfileApplyProfileElement {
     const TYPE_NAME: &'static str = "ProfileApplyProfileElement";
@@ -10718,11 +12802,10 @@ impl ComplexType for ProfileApplyProfileElement {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(ProfileApplyProfileElement);
 crate::xml::inherits!(ProfileApplyProfileElement, ApplyProfile);
 
 /// Data object `ProfileApplyProfileProperty` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileApplyProfileProperty {
     /// `propertyName`: xsd:string.
     pub property_name: String,
@@ -10734,6 +12817,14 @@ pub struct ProfileApplyProfileProperty {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileApplyProfileProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.property_name == other.property_name
+            && self.array == other.array
+            && self.profile == other.profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileApplyProfileProperty {
     const TYPE_NAME: &'static str = "ProfileApplyProfileProperty";
@@ -10753,15 +12844,19 @@ impl ComplexType for ProfileApplyProfileProperty {
         e.list("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(ProfileApplyProfileProperty);
 
 /// Data object `ProfileAssociatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileAssociatedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
+}
+impl PartialEq for ProfileAssociatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ProfileAssociatedEvent {
     const TYPE_NAME: &'static str = "ProfileAssociatedEvent";
@@ -10773,16 +12868,20 @@ impl ComplexType for ProfileAssociatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ProfileAssociatedEvent);
 crate::xml::inherits!(ProfileAssociatedEvent, ProfileEvent);
 
 /// Data object `ProfileChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileChangedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
+}
+impl PartialEq for ProfileChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ProfileChangedEvent {
     const TYPE_NAME: &'static str = "ProfileChangedEvent";
@@ -10794,13 +12893,12 @@ impl ComplexType for ProfileChangedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ProfileChangedEvent);
 crate::xml::inherits!(ProfileChangedEvent, ProfileEvent);
 
 /// Data object `ProfileCompositeExpression` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileCompositeExpression {
     /// The fields inherited from [`ProfileExpression`].
     pub base_: ProfileExpression,
@@ -10808,6 +12906,13 @@ pub struct ProfileCompositeExpression {
     pub operator: String,
     /// `expressionName`: xsd:string.
     pub expression_name: Vec<String>,
+}
+impl PartialEq for ProfileCompositeExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operator == other.operator
+            && self.expression_name == other.expression_name
+    }
 }
 impl ComplexType for ProfileCompositeExpression {
     const TYPE_NAME: &'static str = "ProfileCompositeExpression";
@@ -10826,18 +12931,23 @@ impl ComplexType for ProfileCompositeExpression {
         e.list("expressionName", &self.expression_name);
     }
 }
-crate::xml::complex_codec!(ProfileCompositeExpression);
 crate::xml::inherits!(ProfileCompositeExpression, ProfileExpression);
 
 /// Data object `ProfileCompositePolicyOptionMetadata` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfilePolicyOptionMetadata`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileCompositePolicyOptionMetadata {
     /// The fields inherited from [`ProfilePolicyOptionMetadata`].
     pub base_: ProfilePolicyOptionMetadata,
     /// `option`: xsd:string.
     pub option: Vec<String>,
+}
+impl PartialEq for ProfileCompositePolicyOptionMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.option == other.option
+    }
 }
 impl ComplexType for ProfileCompositePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfileCompositePolicyOptionMetadata";
@@ -10854,13 +12964,12 @@ impl ComplexType for ProfileCompositePolicyOptionMetadata {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(ProfileCompositePolicyOptionMetadata);
 crate::xml::inherits!(ProfileCompositePolicyOptionMetadata, ProfilePolicyOptionMetadata);
 
 /// Data object `ProfileConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileConfigInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -10872,6 +12981,14 @@ pub struct ProfileConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.annotation == other.annotation
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileConfigInfo {
     const TYPE_NAME: &'static str = "ProfileConfigInfo";
@@ -10891,12 +13008,11 @@ impl ComplexType for ProfileConfigInfo {
         e.req("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(ProfileConfigInfo);
 
 /// Data object `ProfileCreateSpec` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileCreateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileCreateSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -10908,6 +13024,14 @@ pub struct ProfileCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.annotation == other.annotation
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileCreateSpec {
     const TYPE_NAME: &'static str = "ProfileCreateSpec";
@@ -10927,15 +13051,19 @@ impl ComplexType for ProfileCreateSpec {
         e.opt("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(ProfileCreateSpec);
 
 /// Data object `ProfileCreatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileCreatedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
+}
+impl PartialEq for ProfileCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ProfileCreatedEvent {
     const TYPE_NAME: &'static str = "ProfileCreatedEvent";
@@ -10947,11 +13075,10 @@ impl ComplexType for ProfileCreatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ProfileCreatedEvent);
 crate::xml::inherits!(ProfileCreatedEvent, ProfileEvent);
 
 /// Data object `ProfileDeferredPolicyOptionParameter` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileDeferredPolicyOptionParameter {
     /// `inputPath`: [`ProfilePropertyPath`].
     pub input_path: ProfilePropertyPath,
@@ -10961,6 +13088,13 @@ pub struct ProfileDeferredPolicyOptionParameter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileDeferredPolicyOptionParameter {
+    fn eq(&self, other: &Self) -> bool {
+        self.input_path == other.input_path
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileDeferredPolicyOptionParameter {
     const TYPE_NAME: &'static str = "ProfileDeferredPolicyOptionParameter";
@@ -10978,10 +13112,9 @@ impl ComplexType for ProfileDeferredPolicyOptionParameter {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(ProfileDeferredPolicyOptionParameter);
 
 /// Data object `ProfileDescription` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileDescription {
     /// `section`: [`ProfileDescriptionSection`].
     pub section: Vec<ProfileDescriptionSection>,
@@ -10989,6 +13122,12 @@ pub struct ProfileDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.section == other.section
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileDescription {
     const TYPE_NAME: &'static str = "ProfileDescription";
@@ -11004,10 +13143,9 @@ impl ComplexType for ProfileDescription {
         e.list("section", &self.section);
     }
 }
-crate::xml::complex_codec!(ProfileDescription);
 
 /// Data object `ProfileDescriptionSection` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileDescriptionSection {
     /// `description`: [`ExtendedElementDescription`].
     pub description: ExtendedElementDescription,
@@ -11017,6 +13155,13 @@ pub struct ProfileDescriptionSection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileDescriptionSection {
+    fn eq(&self, other: &Self) -> bool {
+        self.description == other.description
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileDescriptionSection {
     const TYPE_NAME: &'static str = "ProfileDescriptionSection";
@@ -11034,15 +13179,19 @@ impl ComplexType for ProfileDescriptionSection {
         e.list("message", &self.message);
     }
 }
-crate::xml::complex_codec!(ProfileDescriptionSection);
 
 /// Data object `ProfileDissociatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileDissociatedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
+}
+impl PartialEq for ProfileDissociatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ProfileDissociatedEvent {
     const TYPE_NAME: &'static str = "ProfileDissociatedEvent";
@@ -11054,7 +13203,6 @@ impl ComplexType for ProfileDissociatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ProfileDissociatedEvent);
 crate::xml::inherits!(ProfileDissociatedEvent, ProfileEvent);
 
 /// Data object `ProfileEvent` of the vSphere API (since 4.0).
@@ -11062,12 +13210,18 @@ crate::xml::inherits!(ProfileDissociatedEvent, ProfileEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `profile`: [`ProfileEventArgument`].
     pub profile: ProfileEventArgument,
+}
+impl PartialEq for ProfileEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+    }
 }
 impl ComplexType for ProfileEvent {
     const TYPE_NAME: &'static str = "ProfileEvent";
@@ -11084,13 +13238,12 @@ impl ComplexType for ProfileEvent {
         e.req("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(ProfileEvent);
 crate::xml::inherits!(ProfileEvent, Event);
 
 /// Data object `ProfileEventArgument` of the vSphere API (since 4.0).
 ///
 /// Extends [`EventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileEventArgument {
     /// The fields inherited from [`EventArgument`].
     pub base_: EventArgument,
@@ -11098,6 +13251,13 @@ pub struct ProfileEventArgument {
     pub profile: ManagedObjectReference,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for ProfileEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile == other.profile
+            && self.name == other.name
+    }
 }
 impl ComplexType for ProfileEventArgument {
     const TYPE_NAME: &'static str = "ProfileEventArgument";
@@ -11116,11 +13276,10 @@ impl ComplexType for ProfileEventArgument {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(ProfileEventArgument);
 crate::xml::inherits!(ProfileEventArgument, EventArgument);
 
 /// Data object `ProfileExecuteError` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileExecuteError {
     /// `path`: [`ProfilePropertyPath`].
     pub path: Option<ProfilePropertyPath>,
@@ -11130,6 +13289,13 @@ pub struct ProfileExecuteError {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileExecuteError {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileExecuteError {
     const TYPE_NAME: &'static str = "ProfileExecuteError";
@@ -11147,12 +13313,11 @@ impl ComplexType for ProfileExecuteError {
         e.req("message", &self.message);
     }
 }
-crate::xml::complex_codec!(ProfileExecuteError);
 
 /// Data object `ProfileExecuteResult` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileExecuteResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileExecuteResult {
     /// `status`: xsd:string.
     pub status: String,
@@ -11168,6 +13333,16 @@ pub struct ProfileExecuteResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileExecuteResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.config_spec == other.config_spec
+            && self.inapplicable_path == other.inapplicable_path
+            && self.require_input == other.require_input
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileExecuteResult {
     const TYPE_NAME: &'static str = "ProfileExecuteResult";
@@ -11191,12 +13366,11 @@ impl ComplexType for ProfileExecuteResult {
         e.list("error", &self.error);
     }
 }
-crate::xml::complex_codec!(ProfileExecuteResult);
 
 /// Data object `ProfileExpression` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileExpression`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileExpression {
     /// `id`: xsd:string.
     pub id: String,
@@ -11208,6 +13382,14 @@ pub struct ProfileExpression {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.display_name == other.display_name
+            && self.negated == other.negated
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileExpression {
     const TYPE_NAME: &'static str = "ProfileExpression";
@@ -11227,10 +13409,9 @@ impl ComplexType for ProfileExpression {
         e.req("negated", &self.negated);
     }
 }
-crate::xml::complex_codec!(ProfileExpression);
 
 /// Data object `ProfileExpressionMetadata` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileExpressionMetadata {
     /// `expressionId`: [`ExtendedElementDescription`].
     pub expression_id: ExtendedElementDescription,
@@ -11240,6 +13421,13 @@ pub struct ProfileExpressionMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileExpressionMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression_id == other.expression_id
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileExpressionMetadata {
     const TYPE_NAME: &'static str = "ProfileExpressionMetadata";
@@ -11257,10 +13445,9 @@ impl ComplexType for ProfileExpressionMetadata {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(ProfileExpressionMetadata);
 
 /// Data object `ProfileMetadata` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileMetadata {
     /// `key`: xsd:string.
     pub key: String,
@@ -11280,6 +13467,18 @@ pub struct ProfileMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.profile_type_name == other.profile_type_name
+            && self.description == other.description
+            && self.sort_spec == other.sort_spec
+            && self.profile_category == other.profile_category
+            && self.profile_component == other.profile_component
+            && self.operation_messages == other.operation_messages
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileMetadata {
     const TYPE_NAME: &'static str = "ProfileMetadata";
@@ -11307,10 +13506,9 @@ impl ComplexType for ProfileMetadata {
         if e.knows(Version::V6_7) { e.list("operationMessages", &self.operation_messages); }
     }
 }
-crate::xml::complex_codec!(ProfileMetadata);
 
 /// Data object `ProfileMetadataProfileOperationMessage` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileMetadataProfileOperationMessage {
     /// `operationName`: xsd:string.
     pub operation_name: String,
@@ -11320,6 +13518,13 @@ pub struct ProfileMetadataProfileOperationMessage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileMetadataProfileOperationMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation_name == other.operation_name
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileMetadataProfileOperationMessage {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileOperationMessage";
@@ -11337,10 +13542,9 @@ impl ComplexType for ProfileMetadataProfileOperationMessage {
         e.req("message", &self.message);
     }
 }
-crate::xml::complex_codec!(ProfileMetadataProfileOperationMessage);
 
 /// Data object `ProfileMetadataProfileSortSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileMetadataProfileSortSpec {
     /// `policyId`: xsd:string.
     pub policy_id: String,
@@ -11350,6 +13554,13 @@ pub struct ProfileMetadataProfileSortSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileMetadataProfileSortSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy_id == other.policy_id
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileMetadataProfileSortSpec {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileSortSpec";
@@ -11367,10 +13578,9 @@ impl ComplexType for ProfileMetadataProfileSortSpec {
         e.req("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(ProfileMetadataProfileSortSpec);
 
 /// Data object `ProfileParameterMetadata` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileParameterMetadata {
     /// `id`: [`ExtendedElementDescription`].
     pub id: ExtendedElementDescription,
@@ -11392,6 +13602,19 @@ pub struct ProfileParameterMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileParameterMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.type_ == other.type_
+            && self.optional == other.optional
+            && self.default_value == other.default_value
+            && self.hidden == other.hidden
+            && self.security_sensitive == other.security_sensitive
+            && self.read_only == other.read_only
+            && self.parameter_relations == other.parameter_relations
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileParameterMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadata";
@@ -11421,10 +13644,9 @@ impl ComplexType for ProfileParameterMetadata {
         if e.knows(Version::V6_7) { e.list("parameterRelations", &self.parameter_relations); }
     }
 }
-crate::xml::complex_codec!(ProfileParameterMetadata);
 
 /// Data object `ProfileParameterMetadataParameterRelationMetadata` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileParameterMetadataParameterRelationMetadata {
     /// `relationTypes`: xsd:string.
     pub relation_types: Vec<String>,
@@ -11440,6 +13662,16 @@ pub struct ProfileParameterMetadataParameterRelationMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileParameterMetadataParameterRelationMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.relation_types == other.relation_types
+            && self.values == other.values
+            && self.path == other.path
+            && self.min_count == other.min_count
+            && self.max_count == other.max_count
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadataParameterRelationMetadata";
@@ -11463,10 +13695,9 @@ impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
         e.req("maxCount", &self.max_count);
     }
 }
-crate::xml::complex_codec!(ProfileParameterMetadataParameterRelationMetadata);
 
 /// Data object `ProfilePolicy` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfilePolicy {
     /// `id`: xsd:string.
     pub id: String,
@@ -11476,6 +13707,13 @@ pub struct ProfilePolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfilePolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.policy_option == other.policy_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfilePolicy {
     const TYPE_NAME: &'static str = "ProfilePolicy";
@@ -11493,10 +13731,9 @@ impl ComplexType for ProfilePolicy {
         e.req("policyOption", &self.policy_option);
     }
 }
-crate::xml::complex_codec!(ProfilePolicy);
 
 /// Data object `ProfilePolicyMetadata` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfilePolicyMetadata {
     /// `id`: [`ExtendedElementDescription`].
     pub id: ExtendedElementDescription,
@@ -11506,6 +13743,13 @@ pub struct ProfilePolicyMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfilePolicyMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.possible_option == other.possible_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfilePolicyMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyMetadata";
@@ -11523,12 +13767,11 @@ impl ComplexType for ProfilePolicyMetadata {
         e.list("possibleOption", &self.possible_option);
     }
 }
-crate::xml::complex_codec!(ProfilePolicyMetadata);
 
 /// Data object `ProfilePolicyOptionMetadata` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfilePolicyOptionMetadata`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfilePolicyOptionMetadata {
     /// `id`: [`ExtendedElementDescription`].
     pub id: ExtendedElementDescription,
@@ -11538,6 +13781,13 @@ pub struct ProfilePolicyOptionMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfilePolicyOptionMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.parameter == other.parameter
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfilePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyOptionMetadata";
@@ -11555,10 +13805,9 @@ impl ComplexType for ProfilePolicyOptionMetadata {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(ProfilePolicyOptionMetadata);
 
 /// Data object `ProfileProfileStructure` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileProfileStructure {
     /// `profileTypeName`: xsd:string.
     pub profile_type_name: String,
@@ -11568,6 +13817,13 @@ pub struct ProfileProfileStructure {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileProfileStructure {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile_type_name == other.profile_type_name
+            && self.child == other.child
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileProfileStructure {
     const TYPE_NAME: &'static str = "ProfileProfileStructure";
@@ -11585,10 +13841,9 @@ impl ComplexType for ProfileProfileStructure {
         e.list("child", &self.child);
     }
 }
-crate::xml::complex_codec!(ProfileProfileStructure);
 
 /// Data object `ProfileProfileStructureProperty` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileProfileStructureProperty {
     /// `propertyName`: xsd:string.
     pub property_name: String,
@@ -11600,6 +13855,14 @@ pub struct ProfileProfileStructureProperty {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileProfileStructureProperty {
+    fn eq(&self, other: &Self) -> bool {
+        self.property_name == other.property_name
+            && self.array == other.array
+            && self.element == other.element
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileProfileStructureProperty {
     const TYPE_NAME: &'static str = "ProfileProfileStructureProperty";
@@ -11619,10 +13882,9 @@ impl ComplexType for ProfileProfileStructureProperty {
         e.req("element", &self.element);
     }
 }
-crate::xml::complex_codec!(ProfileProfileStructureProperty);
 
 /// Data object `ProfilePropertyPath` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfilePropertyPath {
     /// `profilePath`: xsd:string.
     pub profile_path: String,
@@ -11636,6 +13898,15 @@ pub struct ProfilePropertyPath {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfilePropertyPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile_path == other.profile_path
+            && self.policy_id == other.policy_id
+            && self.parameter_id == other.parameter_id
+            && self.policy_option_id == other.policy_option_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfilePropertyPath {
     const TYPE_NAME: &'static str = "ProfilePropertyPath";
@@ -11657,12 +13928,11 @@ impl ComplexType for ProfilePropertyPath {
         if e.knows(Version::V6_7) { e.opt("policyOptionId", &self.policy_option_id); }
     }
 }
-crate::xml::complex_codec!(ProfilePropertyPath);
 
 /// Data object `ProfileReferenceHostChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileReferenceHostChangedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
@@ -11672,6 +13942,14 @@ pub struct ProfileReferenceHostChangedEvent {
     pub reference_host_name: Option<String>,
     /// `prevReferenceHostName`: xsd:string (since 6.5).
     pub prev_reference_host_name: Option<String>,
+}
+impl PartialEq for ProfileReferenceHostChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reference_host == other.reference_host
+            && self.reference_host_name == other.reference_host_name
+            && self.prev_reference_host_name == other.prev_reference_host_name
+    }
 }
 impl ComplexType for ProfileReferenceHostChangedEvent {
     const TYPE_NAME: &'static str = "ProfileReferenceHostChangedEvent";
@@ -11692,16 +13970,20 @@ impl ComplexType for ProfileReferenceHostChangedEvent {
         if e.knows(Version::V6_5) { e.opt("prevReferenceHostName", &self.prev_reference_host_name); }
     }
 }
-crate::xml::complex_codec!(ProfileReferenceHostChangedEvent);
 crate::xml::inherits!(ProfileReferenceHostChangedEvent, ProfileEvent);
 
 /// Data object `ProfileRemovedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileRemovedEvent {
     /// The fields inherited from [`ProfileEvent`].
     pub base_: ProfileEvent,
+}
+impl PartialEq for ProfileRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ProfileRemovedEvent {
     const TYPE_NAME: &'static str = "ProfileRemovedEvent";
@@ -11713,7 +13995,6 @@ impl ComplexType for ProfileRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ProfileRemovedEvent);
 crate::xml::inherits!(ProfileRemovedEvent, ProfileEvent);
 
 /// Data object `ProfileSerializedCreateSpec` of the vSphere API (since 4.0).
@@ -11721,12 +14002,18 @@ crate::xml::inherits!(ProfileRemovedEvent, ProfileEvent);
 /// Extends [`ProfileCreateSpec`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyProfileSerializedCreateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileSerializedCreateSpec {
     /// The fields inherited from [`ProfileCreateSpec`].
     pub base_: ProfileCreateSpec,
     /// `profileConfigString`: xsd:string.
     pub profile_config_string: String,
+}
+impl PartialEq for ProfileSerializedCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile_config_string == other.profile_config_string
+    }
 }
 impl ComplexType for ProfileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "ProfileSerializedCreateSpec";
@@ -11743,13 +14030,12 @@ impl ComplexType for ProfileSerializedCreateSpec {
         e.req("profileConfigString", &self.profile_config_string);
     }
 }
-crate::xml::complex_codec!(ProfileSerializedCreateSpec);
 crate::xml::inherits!(ProfileSerializedCreateSpec, ProfileCreateSpec);
 
 /// Data object `ProfileSimpleExpression` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfileExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileSimpleExpression {
     /// The fields inherited from [`ProfileExpression`].
     pub base_: ProfileExpression,
@@ -11757,6 +14043,13 @@ pub struct ProfileSimpleExpression {
     pub expression_type: String,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
+}
+impl PartialEq for ProfileSimpleExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.expression_type == other.expression_type
+            && self.parameter == other.parameter
+    }
 }
 impl ComplexType for ProfileSimpleExpression {
     const TYPE_NAME: &'static str = "ProfileSimpleExpression";
@@ -11775,13 +14068,12 @@ impl ComplexType for ProfileSimpleExpression {
         e.list("parameter", &self.parameter);
     }
 }
-crate::xml::complex_codec!(ProfileSimpleExpression);
 crate::xml::inherits!(ProfileSimpleExpression, ProfileExpression);
 
 /// Fault `ProfileUpdateFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileUpdateFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -11789,6 +14081,13 @@ pub struct ProfileUpdateFailed {
     pub failure: Vec<ProfileUpdateFailedUpdateFailure>,
     /// `warnings`: [`ProfileUpdateFailedUpdateFailure`] (since 6.7).
     pub warnings: Vec<ProfileUpdateFailedUpdateFailure>,
+}
+impl PartialEq for ProfileUpdateFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.failure == other.failure
+            && self.warnings == other.warnings
+    }
 }
 impl ComplexType for ProfileUpdateFailed {
     const TYPE_NAME: &'static str = "ProfileUpdateFailed";
@@ -11807,11 +14106,10 @@ impl ComplexType for ProfileUpdateFailed {
         if e.knows(Version::V6_7) { e.list("warnings", &self.warnings); }
     }
 }
-crate::xml::complex_codec!(ProfileUpdateFailed);
 crate::xml::inherits!(ProfileUpdateFailed, VimFault);
 
 /// Data object `ProfileUpdateFailedUpdateFailure` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileUpdateFailedUpdateFailure {
     /// `profilePath`: [`ProfilePropertyPath`].
     pub profile_path: ProfilePropertyPath,
@@ -11821,6 +14119,13 @@ pub struct ProfileUpdateFailedUpdateFailure {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ProfileUpdateFailedUpdateFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile_path == other.profile_path
+            && self.err_msg == other.err_msg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ProfileUpdateFailedUpdateFailure {
     const TYPE_NAME: &'static str = "ProfileUpdateFailedUpdateFailure";
@@ -11838,10 +14143,9 @@ impl ComplexType for ProfileUpdateFailedUpdateFailure {
         e.req("errMsg", &self.err_msg);
     }
 }
-crate::xml::complex_codec!(ProfileUpdateFailedUpdateFailure);
 
 /// Data object `PropertyChange` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PropertyChange {
     /// `name`: xsd:string.
     pub name: String,
@@ -11853,6 +14157,14 @@ pub struct PropertyChange {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PropertyChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.op == other.op
+            && self.val == other.val
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PropertyChange {
     const TYPE_NAME: &'static str = "PropertyChange";
@@ -11872,10 +14184,9 @@ impl ComplexType for PropertyChange {
         e.opt("val", &self.val);
     }
 }
-crate::xml::complex_codec!(PropertyChange);
 
 /// Data object `PropertyFilterSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PropertyFilterSpec {
     /// `propSet`: [`PropertySpec`].
     pub prop_set: Vec<PropertySpec>,
@@ -11887,6 +14198,14 @@ pub struct PropertyFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PropertyFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.prop_set == other.prop_set
+            && self.object_set == other.object_set
+            && self.report_missing_objects_in_results == other.report_missing_objects_in_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PropertyFilterSpec {
     const TYPE_NAME: &'static str = "PropertyFilterSpec";
@@ -11906,10 +14225,9 @@ impl ComplexType for PropertyFilterSpec {
         e.opt("reportMissingObjectsInResults", &self.report_missing_objects_in_results);
     }
 }
-crate::xml::complex_codec!(PropertyFilterSpec);
 
 /// Data object `PropertyFilterUpdate` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PropertyFilterUpdate {
     /// `filter`: ManagedObjectReference.
     pub filter: ManagedObjectReference,
@@ -11921,6 +14239,14 @@ pub struct PropertyFilterUpdate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PropertyFilterUpdate {
+    fn eq(&self, other: &Self) -> bool {
+        self.filter == other.filter
+            && self.object_set == other.object_set
+            && self.missing_set == other.missing_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PropertyFilterUpdate {
     const TYPE_NAME: &'static str = "PropertyFilterUpdate";
@@ -11940,10 +14266,9 @@ impl ComplexType for PropertyFilterUpdate {
         e.list("missingSet", &self.missing_set);
     }
 }
-crate::xml::complex_codec!(PropertyFilterUpdate);
 
 /// Data object `PropertySpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct PropertySpec {
     /// `type`: xsd:string.
     pub type_: String,
@@ -11955,6 +14280,14 @@ pub struct PropertySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for PropertySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.all == other.all
+            && self.path_set == other.path_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for PropertySpec {
     const TYPE_NAME: &'static str = "PropertySpec";
@@ -11974,12 +14307,11 @@ impl ComplexType for PropertySpec {
         e.list("pathSet", &self.path_set);
     }
 }
-crate::xml::complex_codec!(PropertySpec);
 
 /// Fault `QuarantineModeFault` of the vSphere API (since 6.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct QuarantineModeFault {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -11987,6 +14319,13 @@ pub struct QuarantineModeFault {
     pub vm_name: String,
     /// `faultType`: xsd:string.
     pub fault_type: String,
+}
+impl PartialEq for QuarantineModeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.fault_type == other.fault_type
+    }
 }
 impl ComplexType for QuarantineModeFault {
     const TYPE_NAME: &'static str = "QuarantineModeFault";
@@ -12005,18 +14344,23 @@ impl ComplexType for QuarantineModeFault {
         e.req("faultType", &self.fault_type);
     }
 }
-crate::xml::complex_codec!(QuarantineModeFault);
 crate::xml::inherits!(QuarantineModeFault, VmConfigFault);
 
 /// Fault `QuestionPending` of the vSphere API (since 4.1).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct QuestionPending {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
     /// `text`: xsd:string.
     pub text: String,
+}
+impl PartialEq for QuestionPending {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.text == other.text
+    }
 }
 impl ComplexType for QuestionPending {
     const TYPE_NAME: &'static str = "QuestionPending";
@@ -12033,13 +14377,12 @@ impl ComplexType for QuestionPending {
         e.req("text", &self.text);
     }
 }
-crate::xml::complex_codec!(QuestionPending);
 crate::xml::inherits!(QuestionPending, InvalidState);
 
 /// Fault `QuiesceDatastoreIOForHAFailed` of the vSphere API (since 5.0).
 ///
 /// Extends [`ResourceInUse`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct QuiesceDatastoreIOForHAFailed {
     /// The fields inherited from [`ResourceInUse`].
     pub base_: ResourceInUse,
@@ -12051,6 +14394,15 @@ pub struct QuiesceDatastoreIOForHAFailed {
     pub ds: ManagedObjectReference,
     /// `dsName`: xsd:string.
     pub ds_name: String,
+}
+impl PartialEq for QuiesceDatastoreIOForHAFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.host_name == other.host_name
+            && self.ds == other.ds
+            && self.ds_name == other.ds_name
+    }
 }
 impl ComplexType for QuiesceDatastoreIOForHAFailed {
     const TYPE_NAME: &'static str = "QuiesceDatastoreIOForHAFailed";
@@ -12073,18 +14425,23 @@ impl ComplexType for QuiesceDatastoreIOForHAFailed {
         e.req("dsName", &self.ds_name);
     }
 }
-crate::xml::complex_codec!(QuiesceDatastoreIOForHAFailed);
 crate::xml::inherits!(QuiesceDatastoreIOForHAFailed, ResourceInUse);
 
 /// Fault `RDMConversionNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RDMConversionNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for RDMConversionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for RDMConversionNotSupported {
     const TYPE_NAME: &'static str = "RDMConversionNotSupported";
@@ -12101,18 +14458,23 @@ impl ComplexType for RDMConversionNotSupported {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(RDMConversionNotSupported);
 crate::xml::inherits!(RDMConversionNotSupported, MigrationFault);
 
 /// Fault `RDMNotPreserved` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RDMNotPreserved {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `device`: xsd:string.
     pub device: String,
+}
+impl PartialEq for RDMNotPreserved {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for RDMNotPreserved {
     const TYPE_NAME: &'static str = "RDMNotPreserved";
@@ -12129,7 +14491,6 @@ impl ComplexType for RDMNotPreserved {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(RDMNotPreserved);
 crate::xml::inherits!(RDMNotPreserved, MigrationFault);
 
 /// Fault `RDMNotSupported` of the vSphere API (since 2.5).
@@ -12137,10 +14498,15 @@ crate::xml::inherits!(RDMNotPreserved, MigrationFault);
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyRDMNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RDMNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for RDMNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RDMNotSupported {
     const TYPE_NAME: &'static str = "RDMNotSupported";
@@ -12152,13 +14518,12 @@ impl ComplexType for RDMNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RDMNotSupported);
 crate::xml::inherits!(RDMNotSupported, DeviceNotSupported);
 
 /// Fault `RDMNotSupportedOnDatastore` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RDMNotSupportedOnDatastore {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -12168,6 +14533,14 @@ pub struct RDMNotSupportedOnDatastore {
     pub datastore: ManagedObjectReference,
     /// `datastoreName`: xsd:string.
     pub datastore_name: String,
+}
+impl PartialEq for RDMNotSupportedOnDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.datastore == other.datastore
+            && self.datastore_name == other.datastore_name
+    }
 }
 impl ComplexType for RDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "RDMNotSupportedOnDatastore";
@@ -12188,16 +14561,20 @@ impl ComplexType for RDMNotSupportedOnDatastore {
         e.req("datastoreName", &self.datastore_name);
     }
 }
-crate::xml::complex_codec!(RDMNotSupportedOnDatastore);
 crate::xml::inherits!(RDMNotSupportedOnDatastore, VmConfigFault);
 
 /// Fault `RDMPointsToInaccessibleDisk` of the vSphere API (since 2.5).
 ///
 /// Extends [`CannotAccessVmDisk`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RDMPointsToInaccessibleDisk {
     /// The fields inherited from [`CannotAccessVmDisk`].
     pub base_: CannotAccessVmDisk,
+}
+impl PartialEq for RDMPointsToInaccessibleDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RDMPointsToInaccessibleDisk {
     const TYPE_NAME: &'static str = "RDMPointsToInaccessibleDisk";
@@ -12209,16 +14586,20 @@ impl ComplexType for RDMPointsToInaccessibleDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RDMPointsToInaccessibleDisk);
 crate::xml::inherits!(RDMPointsToInaccessibleDisk, CannotAccessVmDisk);
 
 /// Fault `RawDiskNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RawDiskNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for RawDiskNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RawDiskNotSupported {
     const TYPE_NAME: &'static str = "RawDiskNotSupported";
@@ -12230,16 +14611,20 @@ impl ComplexType for RawDiskNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RawDiskNotSupported);
 crate::xml::inherits!(RawDiskNotSupported, DeviceNotSupported);
 
 /// Fault `ReadHostResourcePoolTreeFailed` of the vSphere API (since 5.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadHostResourcePoolTreeFailed {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for ReadHostResourcePoolTreeFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ReadHostResourcePoolTreeFailed {
     const TYPE_NAME: &'static str = "ReadHostResourcePoolTreeFailed";
@@ -12251,13 +14636,12 @@ impl ComplexType for ReadHostResourcePoolTreeFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ReadHostResourcePoolTreeFailed);
 crate::xml::inherits!(ReadHostResourcePoolTreeFailed, HostConnectFault);
 
 /// Fault `ReadOnlyDisksWithLegacyDestination` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadOnlyDisksWithLegacyDestination {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -12265,6 +14649,13 @@ pub struct ReadOnlyDisksWithLegacyDestination {
     pub ro_disk_count: i32,
     /// `timeoutDanger`: xsd:boolean.
     pub timeout_danger: bool,
+}
+impl PartialEq for ReadOnlyDisksWithLegacyDestination {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ro_disk_count == other.ro_disk_count
+            && self.timeout_danger == other.timeout_danger
+    }
 }
 impl ComplexType for ReadOnlyDisksWithLegacyDestination {
     const TYPE_NAME: &'static str = "ReadOnlyDisksWithLegacyDestination";
@@ -12283,18 +14674,23 @@ impl ComplexType for ReadOnlyDisksWithLegacyDestination {
         e.req("timeoutDanger", &self.timeout_danger);
     }
 }
-crate::xml::complex_codec!(ReadOnlyDisksWithLegacyDestination);
 crate::xml::inherits!(ReadOnlyDisksWithLegacyDestination, MigrationFault);
 
 /// Fault `RebootRequired` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RebootRequired {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `patch`: xsd:string.
     pub patch: Option<String>,
+}
+impl PartialEq for RebootRequired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.patch == other.patch
+    }
 }
 impl ComplexType for RebootRequired {
     const TYPE_NAME: &'static str = "RebootRequired";
@@ -12311,16 +14707,20 @@ impl ComplexType for RebootRequired {
         e.opt("patch", &self.patch);
     }
 }
-crate::xml::complex_codec!(RebootRequired);
 crate::xml::inherits!(RebootRequired, VimFault);
 
 /// Fault `RecordReplayDisabled` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RecordReplayDisabled {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for RecordReplayDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RecordReplayDisabled {
     const TYPE_NAME: &'static str = "RecordReplayDisabled";
@@ -12332,13 +14732,12 @@ impl ComplexType for RecordReplayDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RecordReplayDisabled);
 crate::xml::inherits!(RecordReplayDisabled, VimFault);
 
 /// Data object `RecoveryEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RecoveryEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -12350,6 +14749,15 @@ pub struct RecoveryEvent {
     pub dvs_uuid: Option<String>,
     /// `vnic`: xsd:string.
     pub vnic: Option<String>,
+}
+impl PartialEq for RecoveryEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.port_key == other.port_key
+            && self.dvs_uuid == other.dvs_uuid
+            && self.vnic == other.vnic
+    }
 }
 impl ComplexType for RecoveryEvent {
     const TYPE_NAME: &'static str = "RecoveryEvent";
@@ -12372,7 +14780,6 @@ impl ComplexType for RecoveryEvent {
         e.opt("vnic", &self.vnic);
     }
 }
-crate::xml::complex_codec!(RecoveryEvent);
 crate::xml::inherits!(RecoveryEvent, DvsEvent);
 
 /// Data object `RecurrentTaskScheduler` of the vSphere API (since 2.5).
@@ -12380,12 +14787,18 @@ crate::xml::inherits!(RecoveryEvent, DvsEvent);
 /// Extends [`TaskScheduler`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyRecurrentTaskScheduler`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RecurrentTaskScheduler {
     /// The fields inherited from [`TaskScheduler`].
     pub base_: TaskScheduler,
     /// `interval`: xsd:int.
     pub interval: i32,
+}
+impl PartialEq for RecurrentTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.interval == other.interval
+    }
 }
 impl ComplexType for RecurrentTaskScheduler {
     const TYPE_NAME: &'static str = "RecurrentTaskScheduler";
@@ -12402,11 +14815,10 @@ impl ComplexType for RecurrentTaskScheduler {
         e.req("interval", &self.interval);
     }
 }
-crate::xml::complex_codec!(RecurrentTaskScheduler);
 crate::xml::inherits!(RecurrentTaskScheduler, TaskScheduler);
 
 /// Data object `Relation` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Relation {
     /// `constraint`: xsd:string.
     pub constraint: Option<String>,
@@ -12418,6 +14830,14 @@ pub struct Relation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Relation {
+    fn eq(&self, other: &Self) -> bool {
+        self.constraint == other.constraint
+            && self.name == other.name
+            && self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Relation {
     const TYPE_NAME: &'static str = "Relation";
@@ -12437,5 +14857,4 @@ impl ComplexType for Relation {
         e.opt("version", &self.version);
     }
 }
-crate::xml::complex_codec!(Relation);
 

@@ -9,10 +9,15 @@ use crate::Version;
 /// Fault `RemoteDeviceNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RemoteDeviceNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for RemoteDeviceNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RemoteDeviceNotSupported {
     const TYPE_NAME: &'static str = "RemoteDeviceNotSupported";
@@ -24,16 +29,20 @@ impl ComplexType for RemoteDeviceNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RemoteDeviceNotSupported);
 crate::xml::inherits!(RemoteDeviceNotSupported, DeviceNotSupported);
 
 /// Data object `RemoteTSMEnabledEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RemoteTSMEnabledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for RemoteTSMEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RemoteTSMEnabledEvent {
     const TYPE_NAME: &'static str = "RemoteTSMEnabledEvent";
@@ -45,16 +54,20 @@ impl ComplexType for RemoteTSMEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RemoteTSMEnabledEvent);
 crate::xml::inherits!(RemoteTSMEnabledEvent, HostEvent);
 
 /// Fault `RemoveFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RemoveFailed {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for RemoveFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RemoveFailed {
     const TYPE_NAME: &'static str = "RemoveFailed";
@@ -66,7 +79,6 @@ impl ComplexType for RemoveFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RemoveFailed);
 crate::xml::inherits!(RemoveFailed, VimFault);
 
 /// Fault `ReplicationConfigFault` of the vSphere API (since 5.0).
@@ -74,10 +86,15 @@ crate::xml::inherits!(RemoveFailed, VimFault);
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyReplicationConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationConfigFault {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
+}
+impl PartialEq for ReplicationConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ReplicationConfigFault {
     const TYPE_NAME: &'static str = "ReplicationConfigFault";
@@ -89,11 +106,10 @@ impl ComplexType for ReplicationConfigFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ReplicationConfigFault);
 crate::xml::inherits!(ReplicationConfigFault, ReplicationFault);
 
 /// Data object `ReplicationConfigSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationConfigSpec {
     /// `generation`: xsd:long.
     pub generation: i64,
@@ -133,6 +149,28 @@ pub struct ReplicationConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ReplicationConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.generation == other.generation
+            && self.vm_replication_id == other.vm_replication_id
+            && self.destination == other.destination
+            && self.port == other.port
+            && self.rpo == other.rpo
+            && self.quiesce_guest_enabled == other.quiesce_guest_enabled
+            && self.paused == other.paused
+            && self.opp_updates_enabled == other.opp_updates_enabled
+            && self.net_compression_enabled == other.net_compression_enabled
+            && self.net_encryption_enabled == other.net_encryption_enabled
+            && self.encryption_destination == other.encryption_destination
+            && self.additional_encryption_destination == other.additional_encryption_destination
+            && self.encryption_port == other.encryption_port
+            && self.remote_certificate_thumbprint == other.remote_certificate_thumbprint
+            && self.data_sets_replication_enabled == other.data_sets_replication_enabled
+            && self.use_hbr_proxy_http_preamble == other.use_hbr_proxy_http_preamble
+            && self.disk == other.disk
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ReplicationConfigSpec {
     const TYPE_NAME: &'static str = "ReplicationConfigSpec";
@@ -180,12 +218,11 @@ impl ComplexType for ReplicationConfigSpec {
         e.list("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(ReplicationConfigSpec);
 
 /// Fault `ReplicationDiskConfigFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`ReplicationConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationDiskConfigFault {
     /// The fields inherited from [`ReplicationConfigFault`].
     pub base_: ReplicationConfigFault,
@@ -195,6 +232,14 @@ pub struct ReplicationDiskConfigFault {
     pub vm_ref: Option<ManagedObjectReference>,
     /// `key`: xsd:int.
     pub key: Option<i32>,
+}
+impl PartialEq for ReplicationDiskConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.vm_ref == other.vm_ref
+            && self.key == other.key
+    }
 }
 impl ComplexType for ReplicationDiskConfigFault {
     const TYPE_NAME: &'static str = "ReplicationDiskConfigFault";
@@ -215,7 +260,6 @@ impl ComplexType for ReplicationDiskConfigFault {
         e.opt("key", &self.key);
     }
 }
-crate::xml::complex_codec!(ReplicationDiskConfigFault);
 crate::xml::inherits!(ReplicationDiskConfigFault, ReplicationConfigFault);
 
 /// Fault `ReplicationFault` of the vSphere API (since 5.0).
@@ -223,10 +267,15 @@ crate::xml::inherits!(ReplicationDiskConfigFault, ReplicationConfigFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyReplicationFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for ReplicationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ReplicationFault {
     const TYPE_NAME: &'static str = "ReplicationFault";
@@ -238,11 +287,10 @@ impl ComplexType for ReplicationFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ReplicationFault);
 crate::xml::inherits!(ReplicationFault, VimFault);
 
 /// Data object `ReplicationGroupId` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationGroupId {
     /// `faultDomainId`: [`FaultDomainId`].
     pub fault_domain_id: FaultDomainId,
@@ -252,6 +300,13 @@ pub struct ReplicationGroupId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ReplicationGroupId {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault_domain_id == other.fault_domain_id
+            && self.device_group_id == other.device_group_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ReplicationGroupId {
     const TYPE_NAME: &'static str = "ReplicationGroupId";
@@ -269,15 +324,19 @@ impl ComplexType for ReplicationGroupId {
         e.req("deviceGroupId", &self.device_group_id);
     }
 }
-crate::xml::complex_codec!(ReplicationGroupId);
 
 /// Fault `ReplicationIncompatibleWithFT` of the vSphere API (since 5.0).
 ///
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationIncompatibleWithFT {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
+}
+impl PartialEq for ReplicationIncompatibleWithFT {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ReplicationIncompatibleWithFT {
     const TYPE_NAME: &'static str = "ReplicationIncompatibleWithFT";
@@ -289,11 +348,10 @@ impl ComplexType for ReplicationIncompatibleWithFT {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ReplicationIncompatibleWithFT);
 crate::xml::inherits!(ReplicationIncompatibleWithFT, ReplicationFault);
 
 /// Data object `ReplicationInfoDiskSettings` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationInfoDiskSettings {
     /// `key`: xsd:int.
     pub key: i32,
@@ -303,6 +361,13 @@ pub struct ReplicationInfoDiskSettings {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ReplicationInfoDiskSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.disk_replication_id == other.disk_replication_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ReplicationInfoDiskSettings {
     const TYPE_NAME: &'static str = "ReplicationInfoDiskSettings";
@@ -320,12 +385,11 @@ impl ComplexType for ReplicationInfoDiskSettings {
         e.req("diskReplicationId", &self.disk_replication_id);
     }
 }
-crate::xml::complex_codec!(ReplicationInfoDiskSettings);
 
 /// Fault `ReplicationInvalidOptions` of the vSphere API (since 5.0).
 ///
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationInvalidOptions {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
@@ -333,6 +397,13 @@ pub struct ReplicationInvalidOptions {
     pub options: String,
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
+}
+impl PartialEq for ReplicationInvalidOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.options == other.options
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for ReplicationInvalidOptions {
     const TYPE_NAME: &'static str = "ReplicationInvalidOptions";
@@ -351,16 +422,20 @@ impl ComplexType for ReplicationInvalidOptions {
         e.opt("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(ReplicationInvalidOptions);
 crate::xml::inherits!(ReplicationInvalidOptions, ReplicationFault);
 
 /// Fault `ReplicationNotSupportedOnHost` of the vSphere API (since 5.0).
 ///
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationNotSupportedOnHost {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
+}
+impl PartialEq for ReplicationNotSupportedOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ReplicationNotSupportedOnHost {
     const TYPE_NAME: &'static str = "ReplicationNotSupportedOnHost";
@@ -372,11 +447,10 @@ impl ComplexType for ReplicationNotSupportedOnHost {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ReplicationNotSupportedOnHost);
 crate::xml::inherits!(ReplicationNotSupportedOnHost, ReplicationFault);
 
 /// Data object `ReplicationSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationSpec {
     /// `replicationGroupId`: [`ReplicationGroupId`].
     pub replication_group_id: ReplicationGroupId,
@@ -384,6 +458,12 @@ pub struct ReplicationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ReplicationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.replication_group_id == other.replication_group_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ReplicationSpec {
     const TYPE_NAME: &'static str = "ReplicationSpec";
@@ -399,12 +479,11 @@ impl ComplexType for ReplicationSpec {
         e.req("replicationGroupId", &self.replication_group_id);
     }
 }
-crate::xml::complex_codec!(ReplicationSpec);
 
 /// Fault `ReplicationVmConfigFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`ReplicationConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationVmConfigFault {
     /// The fields inherited from [`ReplicationConfigFault`].
     pub base_: ReplicationConfigFault,
@@ -412,6 +491,13 @@ pub struct ReplicationVmConfigFault {
     pub reason: Option<String>,
     /// `vmRef`: ManagedObjectReference.
     pub vm_ref: Option<ManagedObjectReference>,
+}
+impl PartialEq for ReplicationVmConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.vm_ref == other.vm_ref
+    }
 }
 impl ComplexType for ReplicationVmConfigFault {
     const TYPE_NAME: &'static str = "ReplicationVmConfigFault";
@@ -430,7 +516,6 @@ impl ComplexType for ReplicationVmConfigFault {
         e.opt("vmRef", &self.vm_ref);
     }
 }
-crate::xml::complex_codec!(ReplicationVmConfigFault);
 crate::xml::inherits!(ReplicationVmConfigFault, ReplicationConfigFault);
 
 /// Fault `ReplicationVmFault` of the vSphere API (since 5.0).
@@ -438,7 +523,7 @@ crate::xml::inherits!(ReplicationVmConfigFault, ReplicationConfigFault);
 /// Extends [`ReplicationFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyReplicationVmFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationVmFault {
     /// The fields inherited from [`ReplicationFault`].
     pub base_: ReplicationFault,
@@ -450,6 +535,15 @@ pub struct ReplicationVmFault {
     pub instance_id: Option<String>,
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
+}
+impl PartialEq for ReplicationVmFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.state == other.state
+            && self.instance_id == other.instance_id
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for ReplicationVmFault {
     const TYPE_NAME: &'static str = "ReplicationVmFault";
@@ -472,13 +566,12 @@ impl ComplexType for ReplicationVmFault {
         e.req("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(ReplicationVmFault);
 crate::xml::inherits!(ReplicationVmFault, ReplicationFault);
 
 /// Fault `ReplicationVmInProgressFault` of the vSphere API (since 6.0).
 ///
 /// Extends [`ReplicationVmFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationVmInProgressFault {
     /// The fields inherited from [`ReplicationVmFault`].
     pub base_: ReplicationVmFault,
@@ -486,6 +579,13 @@ pub struct ReplicationVmInProgressFault {
     pub requested_activity: String,
     /// `inProgressActivity`: xsd:string.
     pub in_progress_activity: String,
+}
+impl PartialEq for ReplicationVmInProgressFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.requested_activity == other.requested_activity
+            && self.in_progress_activity == other.in_progress_activity
+    }
 }
 impl ComplexType for ReplicationVmInProgressFault {
     const TYPE_NAME: &'static str = "ReplicationVmInProgressFault";
@@ -504,11 +604,10 @@ impl ComplexType for ReplicationVmInProgressFault {
         e.req("inProgressActivity", &self.in_progress_activity);
     }
 }
-crate::xml::complex_codec!(ReplicationVmInProgressFault);
 crate::xml::inherits!(ReplicationVmInProgressFault, ReplicationVmFault);
 
 /// Data object `ReplicationVmProgressInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplicationVmProgressInfo {
     /// `progress`: xsd:int.
     pub progress: i32,
@@ -524,6 +623,16 @@ pub struct ReplicationVmProgressInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ReplicationVmProgressInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.progress == other.progress
+            && self.bytes_transferred == other.bytes_transferred
+            && self.bytes_to_transfer == other.bytes_to_transfer
+            && self.checksum_total_bytes == other.checksum_total_bytes
+            && self.checksum_compared_bytes == other.checksum_compared_bytes
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ReplicationVmProgressInfo {
     const TYPE_NAME: &'static str = "ReplicationVmProgressInfo";
@@ -547,15 +656,19 @@ impl ComplexType for ReplicationVmProgressInfo {
         e.opt("checksumComparedBytes", &self.checksum_compared_bytes);
     }
 }
-crate::xml::complex_codec!(ReplicationVmProgressInfo);
 
 /// Fault `RequestCanceled` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestCanceled {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for RequestCanceled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RequestCanceled {
     const TYPE_NAME: &'static str = "RequestCanceled";
@@ -567,11 +680,10 @@ impl ComplexType for RequestCanceled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RequestCanceled);
 crate::xml::inherits!(RequestCanceled, RuntimeFault);
 
 /// Data object `ResourceAllocationInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceAllocationInfo {
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
@@ -587,6 +699,16 @@ pub struct ResourceAllocationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourceAllocationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.reservation == other.reservation
+            && self.expandable_reservation == other.expandable_reservation
+            && self.limit == other.limit
+            && self.shares == other.shares
+            && self.overhead_limit == other.overhead_limit
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourceAllocationInfo {
     const TYPE_NAME: &'static str = "ResourceAllocationInfo";
@@ -610,10 +732,9 @@ impl ComplexType for ResourceAllocationInfo {
         e.opt("overheadLimit", &self.overhead_limit);
     }
 }
-crate::xml::complex_codec!(ResourceAllocationInfo);
 
 /// Data object `ResourceAllocationOption` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceAllocationOption {
     /// `sharesOption`: [`SharesOption`].
     pub shares_option: SharesOption,
@@ -621,6 +742,12 @@ pub struct ResourceAllocationOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourceAllocationOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.shares_option == other.shares_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourceAllocationOption {
     const TYPE_NAME: &'static str = "ResourceAllocationOption";
@@ -636,10 +763,9 @@ impl ComplexType for ResourceAllocationOption {
         e.req("sharesOption", &self.shares_option);
     }
 }
-crate::xml::complex_codec!(ResourceAllocationOption);
 
 /// Data object `ResourceConfigOption` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceConfigOption {
     /// `cpuAllocationOption`: [`ResourceAllocationOption`].
     pub cpu_allocation_option: ResourceAllocationOption,
@@ -649,6 +775,13 @@ pub struct ResourceConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourceConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.cpu_allocation_option == other.cpu_allocation_option
+            && self.memory_allocation_option == other.memory_allocation_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourceConfigOption {
     const TYPE_NAME: &'static str = "ResourceConfigOption";
@@ -666,10 +799,9 @@ impl ComplexType for ResourceConfigOption {
         e.req("memoryAllocationOption", &self.memory_allocation_option);
     }
 }
-crate::xml::complex_codec!(ResourceConfigOption);
 
 /// Data object `ResourceConfigSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceConfigSpec {
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
@@ -687,6 +819,17 @@ pub struct ResourceConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourceConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.change_version == other.change_version
+            && self.last_modified == other.last_modified
+            && self.cpu_allocation == other.cpu_allocation
+            && self.memory_allocation == other.memory_allocation
+            && self.scale_descendants_shares == other.scale_descendants_shares
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourceConfigSpec {
     const TYPE_NAME: &'static str = "ResourceConfigSpec";
@@ -712,14 +855,13 @@ impl ComplexType for ResourceConfigSpec {
         if e.knows(Version::V7_0_0_0) { e.opt("scaleDescendantsShares", &self.scale_descendants_shares); }
     }
 }
-crate::xml::complex_codec!(ResourceConfigSpec);
 
 /// Fault `ResourceInUse` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyResourceInUse`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceInUse {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -727,6 +869,13 @@ pub struct ResourceInUse {
     pub type_: Option<String>,
     /// `name`: xsd:string.
     pub name: Option<String>,
+}
+impl PartialEq for ResourceInUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.type_ == other.type_
+            && self.name == other.name
+    }
 }
 impl ComplexType for ResourceInUse {
     const TYPE_NAME: &'static str = "ResourceInUse";
@@ -745,13 +894,12 @@ impl ComplexType for ResourceInUse {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(ResourceInUse);
 crate::xml::inherits!(ResourceInUse, VimFault);
 
 /// Fault `ResourceNotAvailable` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceNotAvailable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -761,6 +909,14 @@ pub struct ResourceNotAvailable {
     pub container_name: Option<String>,
     /// `type`: xsd:string.
     pub type_: Option<String>,
+}
+impl PartialEq for ResourceNotAvailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.container_type == other.container_type
+            && self.container_name == other.container_name
+            && self.type_ == other.type_
+    }
 }
 impl ComplexType for ResourceNotAvailable {
     const TYPE_NAME: &'static str = "ResourceNotAvailable";
@@ -781,18 +937,23 @@ impl ComplexType for ResourceNotAvailable {
         e.opt("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(ResourceNotAvailable);
 crate::xml::inherits!(ResourceNotAvailable, VimFault);
 
 /// Data object `ResourcePoolCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ResourcePoolEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolCreatedEvent {
     /// The fields inherited from [`ResourcePoolEvent`].
     pub base_: ResourcePoolEvent,
     /// `parent`: [`ResourcePoolEventArgument`].
     pub parent: ResourcePoolEventArgument,
+}
+impl PartialEq for ResourcePoolCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+    }
 }
 impl ComplexType for ResourcePoolCreatedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolCreatedEvent";
@@ -809,16 +970,20 @@ impl ComplexType for ResourcePoolCreatedEvent {
         e.req("parent", &self.parent);
     }
 }
-crate::xml::complex_codec!(ResourcePoolCreatedEvent);
 crate::xml::inherits!(ResourcePoolCreatedEvent, ResourcePoolEvent);
 
 /// Data object `ResourcePoolDestroyedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ResourcePoolEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolDestroyedEvent {
     /// The fields inherited from [`ResourcePoolEvent`].
     pub base_: ResourcePoolEvent,
+}
+impl PartialEq for ResourcePoolDestroyedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ResourcePoolDestroyedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolDestroyedEvent";
@@ -830,7 +995,6 @@ impl ComplexType for ResourcePoolDestroyedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ResourcePoolDestroyedEvent);
 crate::xml::inherits!(ResourcePoolDestroyedEvent, ResourcePoolEvent);
 
 /// Data object `ResourcePoolEvent` of the vSphere API (since 2.5).
@@ -838,12 +1002,18 @@ crate::xml::inherits!(ResourcePoolDestroyedEvent, ResourcePoolEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyResourcePoolEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `resourcePool`: [`ResourcePoolEventArgument`].
     pub resource_pool: ResourcePoolEventArgument,
+}
+impl PartialEq for ResourcePoolEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.resource_pool == other.resource_pool
+    }
 }
 impl ComplexType for ResourcePoolEvent {
     const TYPE_NAME: &'static str = "ResourcePoolEvent";
@@ -860,18 +1030,23 @@ impl ComplexType for ResourcePoolEvent {
         e.req("resourcePool", &self.resource_pool);
     }
 }
-crate::xml::complex_codec!(ResourcePoolEvent);
 crate::xml::inherits!(ResourcePoolEvent, Event);
 
 /// Data object `ResourcePoolEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `resourcePool`: ManagedObjectReference.
     pub resource_pool: ManagedObjectReference,
+}
+impl PartialEq for ResourcePoolEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.resource_pool == other.resource_pool
+    }
 }
 impl ComplexType for ResourcePoolEventArgument {
     const TYPE_NAME: &'static str = "ResourcePoolEventArgument";
@@ -888,13 +1063,12 @@ impl ComplexType for ResourcePoolEventArgument {
         e.req("resourcePool", &self.resource_pool);
     }
 }
-crate::xml::complex_codec!(ResourcePoolEventArgument);
 crate::xml::inherits!(ResourcePoolEventArgument, EntityEventArgument);
 
 /// Data object `ResourcePoolMovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ResourcePoolEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolMovedEvent {
     /// The fields inherited from [`ResourcePoolEvent`].
     pub base_: ResourcePoolEvent,
@@ -902,6 +1076,13 @@ pub struct ResourcePoolMovedEvent {
     pub old_parent: ResourcePoolEventArgument,
     /// `newParent`: [`ResourcePoolEventArgument`].
     pub new_parent: ResourcePoolEventArgument,
+}
+impl PartialEq for ResourcePoolMovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_parent == other.old_parent
+            && self.new_parent == other.new_parent
+    }
 }
 impl ComplexType for ResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolMovedEvent";
@@ -920,11 +1101,10 @@ impl ComplexType for ResourcePoolMovedEvent {
         e.req("newParent", &self.new_parent);
     }
 }
-crate::xml::complex_codec!(ResourcePoolMovedEvent);
 crate::xml::inherits!(ResourcePoolMovedEvent, ResourcePoolEvent);
 
 /// Data object `ResourcePoolQuickStats` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolQuickStats {
     /// `overallCpuUsage`: xsd:long.
     pub overall_cpu_usage: Option<i64>,
@@ -960,6 +1140,26 @@ pub struct ResourcePoolQuickStats {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourcePoolQuickStats {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_cpu_usage == other.overall_cpu_usage
+            && self.overall_cpu_demand == other.overall_cpu_demand
+            && self.guest_memory_usage == other.guest_memory_usage
+            && self.host_memory_usage == other.host_memory_usage
+            && self.distributed_cpu_entitlement == other.distributed_cpu_entitlement
+            && self.distributed_memory_entitlement == other.distributed_memory_entitlement
+            && self.static_cpu_entitlement == other.static_cpu_entitlement
+            && self.static_memory_entitlement == other.static_memory_entitlement
+            && self.private_memory == other.private_memory
+            && self.shared_memory == other.shared_memory
+            && self.swapped_memory == other.swapped_memory
+            && self.ballooned_memory == other.ballooned_memory
+            && self.overhead_memory == other.overhead_memory
+            && self.consumed_overhead_memory == other.consumed_overhead_memory
+            && self.compressed_memory == other.compressed_memory
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourcePoolQuickStats {
     const TYPE_NAME: &'static str = "ResourcePoolQuickStats";
@@ -1003,17 +1203,22 @@ impl ComplexType for ResourcePoolQuickStats {
         if e.knows(Version::V4_1) { e.opt("compressedMemory", &self.compressed_memory); }
     }
 }
-crate::xml::complex_codec!(ResourcePoolQuickStats);
 
 /// Data object `ResourcePoolReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ResourcePoolEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolReconfiguredEvent {
     /// The fields inherited from [`ResourcePoolEvent`].
     pub base_: ResourcePoolEvent,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for ResourcePoolReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for ResourcePoolReconfiguredEvent {
     const TYPE_NAME: &'static str = "ResourcePoolReconfiguredEvent";
@@ -1030,11 +1235,10 @@ impl ComplexType for ResourcePoolReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(ResourcePoolReconfiguredEvent);
 crate::xml::inherits!(ResourcePoolReconfiguredEvent, ResourcePoolEvent);
 
 /// Data object `ResourcePoolResourceUsage` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolResourceUsage {
     /// `reservationUsed`: xsd:long.
     pub reservation_used: i64,
@@ -1052,6 +1256,17 @@ pub struct ResourcePoolResourceUsage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourcePoolResourceUsage {
+    fn eq(&self, other: &Self) -> bool {
+        self.reservation_used == other.reservation_used
+            && self.reservation_used_for_vm == other.reservation_used_for_vm
+            && self.unreserved_for_pool == other.unreserved_for_pool
+            && self.unreserved_for_vm == other.unreserved_for_vm
+            && self.overall_usage == other.overall_usage
+            && self.max_usage == other.max_usage
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourcePoolResourceUsage {
     const TYPE_NAME: &'static str = "ResourcePoolResourceUsage";
@@ -1077,10 +1292,9 @@ impl ComplexType for ResourcePoolResourceUsage {
         e.req("maxUsage", &self.max_usage);
     }
 }
-crate::xml::complex_codec!(ResourcePoolResourceUsage);
 
 /// Data object `ResourcePoolRuntimeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolRuntimeInfo {
     /// `memory`: [`ResourcePoolResourceUsage`].
     pub memory: ResourcePoolResourceUsage,
@@ -1094,6 +1308,15 @@ pub struct ResourcePoolRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourcePoolRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.memory == other.memory
+            && self.cpu == other.cpu
+            && self.overall_status == other.overall_status
+            && self.shares_scalable == other.shares_scalable
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "ResourcePoolRuntimeInfo";
@@ -1115,12 +1338,11 @@ impl ComplexType for ResourcePoolRuntimeInfo {
         if e.knows(Version::V7_0_0_0) { e.opt("sharesScalable", &self.shares_scalable); }
     }
 }
-crate::xml::complex_codec!(ResourcePoolRuntimeInfo);
 
 /// Data object `ResourcePoolSummary` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyResourcePoolSummary`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourcePoolSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -1136,6 +1358,16 @@ pub struct ResourcePoolSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ResourcePoolSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.config == other.config
+            && self.runtime == other.runtime
+            && self.quick_stats == other.quick_stats
+            && self.configured_memory_mb == other.configured_memory_mb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ResourcePoolSummary {
     const TYPE_NAME: &'static str = "ResourcePoolSummary";
@@ -1159,15 +1391,19 @@ impl ComplexType for ResourcePoolSummary {
         if e.knows(Version::V4_0) { e.opt("configuredMemoryMB", &self.configured_memory_mb); }
     }
 }
-crate::xml::complex_codec!(ResourcePoolSummary);
 
 /// Data object `ResourceViolatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ResourcePoolEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceViolatedEvent {
     /// The fields inherited from [`ResourcePoolEvent`].
     pub base_: ResourcePoolEvent,
+}
+impl PartialEq for ResourceViolatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ResourceViolatedEvent {
     const TYPE_NAME: &'static str = "ResourceViolatedEvent";
@@ -1179,18 +1415,23 @@ impl ComplexType for ResourceViolatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ResourceViolatedEvent);
 crate::xml::inherits!(ResourceViolatedEvent, ResourcePoolEvent);
 
 /// Fault `RestrictedByAdministrator` of the vSphere API (since 6.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RestrictedByAdministrator {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `details`: xsd:string.
     pub details: String,
+}
+impl PartialEq for RestrictedByAdministrator {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.details == other.details
+    }
 }
 impl ComplexType for RestrictedByAdministrator {
     const TYPE_NAME: &'static str = "RestrictedByAdministrator";
@@ -1207,16 +1448,20 @@ impl ComplexType for RestrictedByAdministrator {
         e.req("details", &self.details);
     }
 }
-crate::xml::complex_codec!(RestrictedByAdministrator);
 crate::xml::inherits!(RestrictedByAdministrator, RuntimeFault);
 
 /// Fault `RestrictedVersion` of the vSphere API (since 2.5).
 ///
 /// Extends [`SecurityError`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RestrictedVersion {
     /// The fields inherited from [`SecurityError`].
     pub base_: SecurityError,
+}
+impl PartialEq for RestrictedVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RestrictedVersion {
     const TYPE_NAME: &'static str = "RestrictedVersion";
@@ -1228,11 +1473,10 @@ impl ComplexType for RestrictedVersion {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RestrictedVersion);
 crate::xml::inherits!(RestrictedVersion, SecurityError);
 
 /// Data object `RetrieveOptions` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RetrieveOptions {
     /// `maxObjects`: xsd:int.
     pub max_objects: Option<i32>,
@@ -1240,6 +1484,12 @@ pub struct RetrieveOptions {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for RetrieveOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_objects == other.max_objects
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for RetrieveOptions {
     const TYPE_NAME: &'static str = "RetrieveOptions";
@@ -1255,10 +1505,9 @@ impl ComplexType for RetrieveOptions {
         e.opt("maxObjects", &self.max_objects);
     }
 }
-crate::xml::complex_codec!(RetrieveOptions);
 
 /// Data object `RetrieveResult` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct RetrieveResult {
     /// `token`: xsd:string. Secret: masked in `Debug`.
     pub token: Option<String>,
@@ -1268,6 +1517,13 @@ pub struct RetrieveResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for RetrieveResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.token == other.token
+            && self.objects == other.objects
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for RetrieveResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1294,10 +1550,9 @@ impl ComplexType for RetrieveResult {
         e.list("objects", &self.objects);
     }
 }
-crate::xml::complex_codec!(RetrieveResult);
 
 /// Data object `RetrieveVStorageObjSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RetrieveVStorageObjSpec {
     /// `id`: [`ID`].
     pub id: ID,
@@ -1307,6 +1562,13 @@ pub struct RetrieveVStorageObjSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for RetrieveVStorageObjSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.datastore == other.datastore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for RetrieveVStorageObjSpec {
     const TYPE_NAME: &'static str = "RetrieveVStorageObjSpec";
@@ -1324,17 +1586,22 @@ impl ComplexType for RetrieveVStorageObjSpec {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(RetrieveVStorageObjSpec);
 
 /// Data object `RoleAddedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`RoleEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleAddedEvent {
     /// The fields inherited from [`RoleEvent`].
     pub base_: RoleEvent,
     /// `privilegeList`: xsd:string.
     pub privilege_list: Vec<String>,
+}
+impl PartialEq for RoleAddedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.privilege_list == other.privilege_list
+    }
 }
 impl ComplexType for RoleAddedEvent {
     const TYPE_NAME: &'static str = "RoleAddedEvent";
@@ -1351,7 +1618,6 @@ impl ComplexType for RoleAddedEvent {
         e.list("privilegeList", &self.privilege_list);
     }
 }
-crate::xml::complex_codec!(RoleAddedEvent);
 crate::xml::inherits!(RoleAddedEvent, RoleEvent);
 
 /// Data object `RoleEvent` of the vSphere API (since 2.5).
@@ -1359,12 +1625,18 @@ crate::xml::inherits!(RoleAddedEvent, RoleEvent);
 /// Extends [`AuthorizationEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyRoleEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleEvent {
     /// The fields inherited from [`AuthorizationEvent`].
     pub base_: AuthorizationEvent,
     /// `role`: [`RoleEventArgument`].
     pub role: RoleEventArgument,
+}
+impl PartialEq for RoleEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.role == other.role
+    }
 }
 impl ComplexType for RoleEvent {
     const TYPE_NAME: &'static str = "RoleEvent";
@@ -1381,13 +1653,12 @@ impl ComplexType for RoleEvent {
         e.req("role", &self.role);
     }
 }
-crate::xml::complex_codec!(RoleEvent);
 crate::xml::inherits!(RoleEvent, AuthorizationEvent);
 
 /// Data object `RoleEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleEventArgument {
     /// The fields inherited from [`EventArgument`].
     pub base_: EventArgument,
@@ -1395,6 +1666,13 @@ pub struct RoleEventArgument {
     pub role_id: i32,
     /// `name`: xsd:string.
     pub name: String,
+}
+impl PartialEq for RoleEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.role_id == other.role_id
+            && self.name == other.name
+    }
 }
 impl ComplexType for RoleEventArgument {
     const TYPE_NAME: &'static str = "RoleEventArgument";
@@ -1413,16 +1691,20 @@ impl ComplexType for RoleEventArgument {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(RoleEventArgument);
 crate::xml::inherits!(RoleEventArgument, EventArgument);
 
 /// Data object `RoleRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`RoleEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleRemovedEvent {
     /// The fields inherited from [`RoleEvent`].
     pub base_: RoleEvent,
+}
+impl PartialEq for RoleRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RoleRemovedEvent {
     const TYPE_NAME: &'static str = "RoleRemovedEvent";
@@ -1434,13 +1716,12 @@ impl ComplexType for RoleRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RoleRemovedEvent);
 crate::xml::inherits!(RoleRemovedEvent, RoleEvent);
 
 /// Data object `RoleUpdatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`RoleEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleUpdatedEvent {
     /// The fields inherited from [`RoleEvent`].
     pub base_: RoleEvent,
@@ -1452,6 +1733,15 @@ pub struct RoleUpdatedEvent {
     pub privileges_added: Vec<String>,
     /// `privilegesRemoved`: xsd:string (since 6.5).
     pub privileges_removed: Vec<String>,
+}
+impl PartialEq for RoleUpdatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.privilege_list == other.privilege_list
+            && self.prev_role_name == other.prev_role_name
+            && self.privileges_added == other.privileges_added
+            && self.privileges_removed == other.privileges_removed
+    }
 }
 impl ComplexType for RoleUpdatedEvent {
     const TYPE_NAME: &'static str = "RoleUpdatedEvent";
@@ -1474,13 +1764,12 @@ impl ComplexType for RoleUpdatedEvent {
         if e.knows(Version::V6_5) { e.list("privilegesRemoved", &self.privileges_removed); }
     }
 }
-crate::xml::complex_codec!(RoleUpdatedEvent);
 crate::xml::inherits!(RoleUpdatedEvent, RoleEvent);
 
 /// Data object `RollbackEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RollbackEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -1488,6 +1777,13 @@ pub struct RollbackEvent {
     pub host_name: String,
     /// `methodName`: xsd:string.
     pub method_name: Option<String>,
+}
+impl PartialEq for RollbackEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.method_name == other.method_name
+    }
 }
 impl ComplexType for RollbackEvent {
     const TYPE_NAME: &'static str = "RollbackEvent";
@@ -1506,13 +1802,12 @@ impl ComplexType for RollbackEvent {
         e.opt("methodName", &self.method_name);
     }
 }
-crate::xml::complex_codec!(RollbackEvent);
 crate::xml::inherits!(RollbackEvent, DvsEvent);
 
 /// Fault `RollbackFailure` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RollbackFailure {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -1520,6 +1815,13 @@ pub struct RollbackFailure {
     pub entity_name: String,
     /// `entityType`: xsd:string.
     pub entity_type: String,
+}
+impl PartialEq for RollbackFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_name == other.entity_name
+            && self.entity_type == other.entity_type
+    }
 }
 impl ComplexType for RollbackFailure {
     const TYPE_NAME: &'static str = "RollbackFailure";
@@ -1538,13 +1840,12 @@ impl ComplexType for RollbackFailure {
         e.req("entityType", &self.entity_type);
     }
 }
-crate::xml::complex_codec!(RollbackFailure);
 crate::xml::inherits!(RollbackFailure, DvsFault);
 
 /// Fault `RuleViolation` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RuleViolation {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -1552,6 +1853,13 @@ pub struct RuleViolation {
     pub host: Option<ManagedObjectReference>,
     /// `rule`: [`ClusterRuleInfo`] (since 4.0).
     pub rule: Option<AnyClusterRuleInfo>,
+}
+impl PartialEq for RuleViolation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.rule == other.rule
+    }
 }
 impl ComplexType for RuleViolation {
     const TYPE_NAME: &'static str = "RuleViolation";
@@ -1570,18 +1878,23 @@ impl ComplexType for RuleViolation {
         if e.knows(Version::V4_0) { e.opt("rule", &self.rule); }
     }
 }
-crate::xml::complex_codec!(RuleViolation);
 crate::xml::inherits!(RuleViolation, VmConfigFault);
 
 /// Data object `RunScriptAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`Action`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RunScriptAction {
     /// The fields inherited from [`Action`].
     pub base_: Action,
     /// `script`: xsd:string.
     pub script: String,
+}
+impl PartialEq for RunScriptAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.script == other.script
+    }
 }
 impl ComplexType for RunScriptAction {
     const TYPE_NAME: &'static str = "RunScriptAction";
@@ -1598,7 +1911,6 @@ impl ComplexType for RunScriptAction {
         e.req("script", &self.script);
     }
 }
-crate::xml::complex_codec!(RunScriptAction);
 crate::xml::inherits!(RunScriptAction, Action);
 
 /// Fault `RuntimeFault` of the vSphere API (since 2.5).
@@ -1606,10 +1918,15 @@ crate::xml::inherits!(RunScriptAction, Action);
 /// Extends [`MethodFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyRuntimeFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RuntimeFault {
     /// The fields inherited from [`MethodFault`].
     pub base_: MethodFault,
+}
+impl PartialEq for RuntimeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for RuntimeFault {
     const TYPE_NAME: &'static str = "RuntimeFault";
@@ -1621,13 +1938,12 @@ impl ComplexType for RuntimeFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(RuntimeFault);
 crate::xml::inherits!(RuntimeFault, MethodFault);
 
 /// Data object `SAMLTokenAuthentication` of the vSphere API (since 6.0).
 ///
 /// Extends [`GuestAuthentication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SAMLTokenAuthentication {
     /// The fields inherited from [`GuestAuthentication`].
     pub base_: GuestAuthentication,
@@ -1635,6 +1951,13 @@ pub struct SAMLTokenAuthentication {
     pub token: String,
     /// `username`: xsd:string.
     pub username: Option<String>,
+}
+impl PartialEq for SAMLTokenAuthentication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.token == other.token
+            && self.username == other.username
+    }
 }
 impl std::fmt::Debug for SAMLTokenAuthentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1662,18 +1985,22 @@ impl ComplexType for SAMLTokenAuthentication {
         e.opt("username", &self.username);
     }
 }
-crate::xml::complex_codec!(SAMLTokenAuthentication);
 crate::xml::inherits!(SAMLTokenAuthentication, GuestAuthentication);
 
 /// Data object `SDDCBase` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySDDCBase`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SDDCBase {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SDDCBase {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SDDCBase {
     const TYPE_NAME: &'static str = "SDDCBase";
@@ -1686,15 +2013,19 @@ impl ComplexType for SDDCBase {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(SDDCBase);
 
 /// Fault `SSLDisabledFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SSLDisabledFault {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for SSLDisabledFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SSLDisabledFault {
     const TYPE_NAME: &'static str = "SSLDisabledFault";
@@ -1706,13 +2037,12 @@ impl ComplexType for SSLDisabledFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SSLDisabledFault);
 crate::xml::inherits!(SSLDisabledFault, HostConnectFault);
 
 /// Fault `SSLVerifyFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SSLVerifyFault {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
@@ -1722,6 +2052,14 @@ pub struct SSLVerifyFault {
     pub thumbprint: Option<String>,
     /// `certificate`: xsd:string (since 9.0.0.0).
     pub certificate: Option<String>,
+}
+impl PartialEq for SSLVerifyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.self_signed == other.self_signed
+            && self.thumbprint == other.thumbprint
+            && self.certificate == other.certificate
+    }
 }
 impl ComplexType for SSLVerifyFault {
     const TYPE_NAME: &'static str = "SSLVerifyFault";
@@ -1742,18 +2080,23 @@ impl ComplexType for SSLVerifyFault {
         if e.knows(Version::V9_0_0_0) { e.opt("certificate", &self.certificate); }
     }
 }
-crate::xml::complex_codec!(SSLVerifyFault);
 crate::xml::inherits!(SSLVerifyFault, HostConnectFault);
 
 /// Data object `SSPIAuthentication` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestAuthentication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SSPIAuthentication {
     /// The fields inherited from [`GuestAuthentication`].
     pub base_: GuestAuthentication,
     /// `sspiToken`: xsd:string. Secret: masked in `Debug`.
     pub sspi_token: String,
+}
+impl PartialEq for SSPIAuthentication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sspi_token == other.sspi_token
+    }
 }
 impl std::fmt::Debug for SSPIAuthentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1778,18 +2121,23 @@ impl ComplexType for SSPIAuthentication {
         e.req("sspiToken", &self.sspi_token);
     }
 }
-crate::xml::complex_codec!(SSPIAuthentication);
 crate::xml::inherits!(SSPIAuthentication, GuestAuthentication);
 
 /// Fault `SSPIChallenge` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SSPIChallenge {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `base64Token`: xsd:string. Secret: masked in `Debug`.
     pub base64_token: String,
+}
+impl PartialEq for SSPIChallenge {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.base64_token == other.base64_token
+    }
 }
 impl std::fmt::Debug for SSPIChallenge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1814,11 +2162,10 @@ impl ComplexType for SSPIChallenge {
         e.req("base64Token", &self.base64_token);
     }
 }
-crate::xml::complex_codec!(SSPIChallenge);
 crate::xml::inherits!(SSPIChallenge, VimFault);
 
 /// Data object `ScheduledHardwareUpgradeInfo` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledHardwareUpgradeInfo {
     /// `upgradePolicy`: xsd:string.
     pub upgrade_policy: Option<String>,
@@ -1832,6 +2179,15 @@ pub struct ScheduledHardwareUpgradeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScheduledHardwareUpgradeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.upgrade_policy == other.upgrade_policy
+            && self.version_key == other.version_key
+            && self.scheduled_hardware_upgrade_status == other.scheduled_hardware_upgrade_status
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScheduledHardwareUpgradeInfo {
     const TYPE_NAME: &'static str = "ScheduledHardwareUpgradeInfo";
@@ -1853,15 +2209,19 @@ impl ComplexType for ScheduledHardwareUpgradeInfo {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ScheduledHardwareUpgradeInfo);
 
 /// Data object `ScheduledTaskCompletedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskCompletedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
+}
+impl PartialEq for ScheduledTaskCompletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ScheduledTaskCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCompletedEvent";
@@ -1873,16 +2233,20 @@ impl ComplexType for ScheduledTaskCompletedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskCompletedEvent);
 crate::xml::inherits!(ScheduledTaskCompletedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskCreatedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
+}
+impl PartialEq for ScheduledTaskCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ScheduledTaskCreatedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCreatedEvent";
@@ -1894,11 +2258,10 @@ impl ComplexType for ScheduledTaskCreatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskCreatedEvent);
 crate::xml::inherits!(ScheduledTaskCreatedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskDescription {
     /// `action`: [`TypeDescription`].
     pub action: Vec<AnyTypeDescription>,
@@ -1914,6 +2277,16 @@ pub struct ScheduledTaskDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScheduledTaskDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.action == other.action
+            && self.scheduler_info == other.scheduler_info
+            && self.state == other.state
+            && self.day_of_week == other.day_of_week
+            && self.week_of_month == other.week_of_month
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScheduledTaskDescription {
     const TYPE_NAME: &'static str = "ScheduledTaskDescription";
@@ -1937,17 +2310,22 @@ impl ComplexType for ScheduledTaskDescription {
         e.list("weekOfMonth", &self.week_of_month);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskDescription);
 
 /// Data object `ScheduledTaskDetail` of the vSphere API (since 2.5).
 ///
 /// Extends [`TypeDescription`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskDetail {
     /// The fields inherited from [`TypeDescription`].
     pub base_: TypeDescription,
     /// `frequency`: xsd:string.
     pub frequency: String,
+}
+impl PartialEq for ScheduledTaskDetail {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.frequency == other.frequency
+    }
 }
 impl ComplexType for ScheduledTaskDetail {
     const TYPE_NAME: &'static str = "ScheduledTaskDetail";
@@ -1964,18 +2342,23 @@ impl ComplexType for ScheduledTaskDetail {
         e.req("frequency", &self.frequency);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskDetail);
 crate::xml::inherits!(ScheduledTaskDetail, TypeDescription);
 
 /// Data object `ScheduledTaskEmailCompletedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskEmailCompletedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
     /// `to`: xsd:string.
     pub to: String,
+}
+impl PartialEq for ScheduledTaskEmailCompletedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.to == other.to
+    }
 }
 impl ComplexType for ScheduledTaskEmailCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailCompletedEvent";
@@ -1992,13 +2375,12 @@ impl ComplexType for ScheduledTaskEmailCompletedEvent {
         e.req("to", &self.to);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskEmailCompletedEvent);
 crate::xml::inherits!(ScheduledTaskEmailCompletedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskEmailFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskEmailFailedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
@@ -2006,6 +2388,13 @@ pub struct ScheduledTaskEmailFailedEvent {
     pub to: String,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for ScheduledTaskEmailFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.to == other.to
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for ScheduledTaskEmailFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailFailedEvent";
@@ -2024,7 +2413,6 @@ impl ComplexType for ScheduledTaskEmailFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskEmailFailedEvent);
 crate::xml::inherits!(ScheduledTaskEmailFailedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskEvent` of the vSphere API (since 2.5).
@@ -2032,7 +2420,7 @@ crate::xml::inherits!(ScheduledTaskEmailFailedEvent, ScheduledTaskEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyScheduledTaskEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
@@ -2040,6 +2428,13 @@ pub struct ScheduledTaskEvent {
     pub scheduled_task: ScheduledTaskEventArgument,
     /// `entity`: [`ManagedEntityEventArgument`].
     pub entity: ManagedEntityEventArgument,
+}
+impl PartialEq for ScheduledTaskEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.scheduled_task == other.scheduled_task
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for ScheduledTaskEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEvent";
@@ -2058,18 +2453,23 @@ impl ComplexType for ScheduledTaskEvent {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskEvent);
 crate::xml::inherits!(ScheduledTaskEvent, Event);
 
 /// Data object `ScheduledTaskEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `scheduledTask`: ManagedObjectReference.
     pub scheduled_task: ManagedObjectReference,
+}
+impl PartialEq for ScheduledTaskEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.scheduled_task == other.scheduled_task
+    }
 }
 impl ComplexType for ScheduledTaskEventArgument {
     const TYPE_NAME: &'static str = "ScheduledTaskEventArgument";
@@ -2086,18 +2486,23 @@ impl ComplexType for ScheduledTaskEventArgument {
         e.req("scheduledTask", &self.scheduled_task);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskEventArgument);
 crate::xml::inherits!(ScheduledTaskEventArgument, EntityEventArgument);
 
 /// Data object `ScheduledTaskFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskFailedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for ScheduledTaskFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for ScheduledTaskFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskFailedEvent";
@@ -2114,13 +2519,12 @@ impl ComplexType for ScheduledTaskFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskFailedEvent);
 crate::xml::inherits!(ScheduledTaskFailedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskInfo {
     /// The fields inherited from [`ScheduledTaskSpec`].
     pub base_: ScheduledTaskSpec,
@@ -2148,6 +2552,23 @@ pub struct ScheduledTaskInfo {
     pub active_task: Option<ManagedObjectReference>,
     /// `taskObject`: ManagedObjectReference (since 4.0).
     pub task_object: Option<ManagedObjectReference>,
+}
+impl PartialEq for ScheduledTaskInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.scheduled_task == other.scheduled_task
+            && self.entity == other.entity
+            && self.last_modified_time == other.last_modified_time
+            && self.last_modified_user == other.last_modified_user
+            && self.next_run_time == other.next_run_time
+            && self.prev_run_time == other.prev_run_time
+            && self.state == other.state
+            && self.error == other.error
+            && self.result == other.result
+            && self.progress == other.progress
+            && self.active_task == other.active_task
+            && self.task_object == other.task_object
+    }
 }
 impl ComplexType for ScheduledTaskInfo {
     const TYPE_NAME: &'static str = "ScheduledTaskInfo";
@@ -2186,18 +2607,23 @@ impl ComplexType for ScheduledTaskInfo {
         if e.knows(Version::V4_0) { e.opt("taskObject", &self.task_object); }
     }
 }
-crate::xml::complex_codec!(ScheduledTaskInfo);
 crate::xml::inherits!(ScheduledTaskInfo, ScheduledTaskSpec);
 
 /// Data object `ScheduledTaskReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskReconfiguredEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for ScheduledTaskReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for ScheduledTaskReconfiguredEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskReconfiguredEvent";
@@ -2214,16 +2640,20 @@ impl ComplexType for ScheduledTaskReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(ScheduledTaskReconfiguredEvent);
 crate::xml::inherits!(ScheduledTaskReconfiguredEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskRemovedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
+}
+impl PartialEq for ScheduledTaskRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ScheduledTaskRemovedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskRemovedEvent";
@@ -2235,13 +2665,12 @@ impl ComplexType for ScheduledTaskRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskRemovedEvent);
 crate::xml::inherits!(ScheduledTaskRemovedEvent, ScheduledTaskEvent);
 
 /// Data object `ScheduledTaskSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyScheduledTaskSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -2259,6 +2688,17 @@ pub struct ScheduledTaskSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScheduledTaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.enabled == other.enabled
+            && self.scheduler == other.scheduler
+            && self.action == other.action
+            && self.notification == other.notification
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScheduledTaskSpec {
     const TYPE_NAME: &'static str = "ScheduledTaskSpec";
@@ -2284,15 +2724,19 @@ impl ComplexType for ScheduledTaskSpec {
         e.opt("notification", &self.notification);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskSpec);
 
 /// Data object `ScheduledTaskStartedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`ScheduledTaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduledTaskStartedEvent {
     /// The fields inherited from [`ScheduledTaskEvent`].
     pub base_: ScheduledTaskEvent,
+}
+impl PartialEq for ScheduledTaskStartedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ScheduledTaskStartedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskStartedEvent";
@@ -2304,7 +2748,6 @@ impl ComplexType for ScheduledTaskStartedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ScheduledTaskStartedEvent);
 crate::xml::inherits!(ScheduledTaskStartedEvent, ScheduledTaskEvent);
 
 /// Data object `ScsiLun` of the vSphere API (since 2.5).
@@ -2312,7 +2755,7 @@ crate::xml::inherits!(ScheduledTaskStartedEvent, ScheduledTaskEvent);
 /// Extends [`HostDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyScsiLun`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScsiLun {
     /// The fields inherited from [`HostDevice`].
     pub base_: HostDevice,
@@ -2364,6 +2807,35 @@ pub struct ScsiLun {
     pub dispersed_ns: Option<bool>,
     /// `deviceReservation`: xsd:string (since 8.0.3.0).
     pub device_reservation: Option<String>,
+}
+impl PartialEq for ScsiLun {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.uuid == other.uuid
+            && self.descriptor == other.descriptor
+            && self.canonical_name == other.canonical_name
+            && self.display_name == other.display_name
+            && self.lun_type == other.lun_type
+            && self.vendor == other.vendor
+            && self.model == other.model
+            && self.revision == other.revision
+            && self.scsi_level == other.scsi_level
+            && self.serial_number == other.serial_number
+            && self.durable_name == other.durable_name
+            && self.alternate_name == other.alternate_name
+            && self.standard_inquiry == other.standard_inquiry
+            && self.queue_depth == other.queue_depth
+            && self.operational_state == other.operational_state
+            && self.capabilities == other.capabilities
+            && self.vstorage_support == other.vstorage_support
+            && self.protocol_endpoint == other.protocol_endpoint
+            && self.perennially_reserved == other.perennially_reserved
+            && self.clustered_vmdk_supported == other.clustered_vmdk_supported
+            && self.application_protocol == other.application_protocol
+            && self.dispersed_ns == other.dispersed_ns
+            && self.device_reservation == other.device_reservation
+    }
 }
 impl ComplexType for ScsiLun {
     const TYPE_NAME: &'static str = "ScsiLun";
@@ -2426,11 +2898,10 @@ impl ComplexType for ScsiLun {
         if e.knows(Version::V8_0_3_0) { e.opt("deviceReservation", &self.device_reservation); }
     }
 }
-crate::xml::complex_codec!(ScsiLun);
 crate::xml::inherits!(ScsiLun, HostDevice);
 
 /// Data object `ScsiLunCapabilities` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScsiLunCapabilities {
     /// `updateDisplayNameSupported`: xsd:boolean.
     pub update_display_name_supported: bool,
@@ -2438,6 +2909,12 @@ pub struct ScsiLunCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScsiLunCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.update_display_name_supported == other.update_display_name_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScsiLunCapabilities {
     const TYPE_NAME: &'static str = "ScsiLunCapabilities";
@@ -2453,10 +2930,9 @@ impl ComplexType for ScsiLunCapabilities {
         e.req("updateDisplayNameSupported", &self.update_display_name_supported);
     }
 }
-crate::xml::complex_codec!(ScsiLunCapabilities);
 
 /// Data object `ScsiLunDescriptor` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScsiLunDescriptor {
     /// `quality`: xsd:string.
     pub quality: String,
@@ -2466,6 +2942,13 @@ pub struct ScsiLunDescriptor {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScsiLunDescriptor {
+    fn eq(&self, other: &Self) -> bool {
+        self.quality == other.quality
+            && self.id == other.id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScsiLunDescriptor {
     const TYPE_NAME: &'static str = "ScsiLunDescriptor";
@@ -2483,10 +2966,9 @@ impl ComplexType for ScsiLunDescriptor {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(ScsiLunDescriptor);
 
 /// Data object `ScsiLunDurableName` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScsiLunDurableName {
     /// `namespace`: xsd:string.
     pub namespace: String,
@@ -2498,6 +2980,14 @@ pub struct ScsiLunDurableName {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ScsiLunDurableName {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace == other.namespace
+            && self.namespace_id == other.namespace_id
+            && self.data == other.data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ScsiLunDurableName {
     const TYPE_NAME: &'static str = "ScsiLunDurableName";
@@ -2517,17 +3007,22 @@ impl ComplexType for ScsiLunDurableName {
         e.list("data", &self.data);
     }
 }
-crate::xml::complex_codec!(ScsiLunDurableName);
 
 /// Data object `SeSparseVirtualDiskSpec` of the vSphere API (since 5.1).
 ///
 /// Extends [`FileBackedVirtualDiskSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SeSparseVirtualDiskSpec {
     /// The fields inherited from [`FileBackedVirtualDiskSpec`].
     pub base_: FileBackedVirtualDiskSpec,
     /// `grainSizeKb`: xsd:int.
     pub grain_size_kb: Option<i32>,
+}
+impl PartialEq for SeSparseVirtualDiskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.grain_size_kb == other.grain_size_kb
+    }
 }
 impl ComplexType for SeSparseVirtualDiskSpec {
     const TYPE_NAME: &'static str = "SeSparseVirtualDiskSpec";
@@ -2544,11 +3039,10 @@ impl ComplexType for SeSparseVirtualDiskSpec {
         e.opt("grainSizeKb", &self.grain_size_kb);
     }
 }
-crate::xml::complex_codec!(SeSparseVirtualDiskSpec);
 crate::xml::inherits!(SeSparseVirtualDiskSpec, FileBackedVirtualDiskSpec);
 
 /// Data object `SearchIndexFilter` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexFilter {
     /// `predicates`: [`SearchIndexPredicate`].
     pub predicates: Vec<SearchIndexPredicate>,
@@ -2556,6 +3050,12 @@ pub struct SearchIndexFilter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.predicates == other.predicates
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexFilter {
     const TYPE_NAME: &'static str = "SearchIndexFilter";
@@ -2571,10 +3071,9 @@ impl ComplexType for SearchIndexFilter {
         e.list("predicates", &self.predicates);
     }
 }
-crate::xml::complex_codec!(SearchIndexFilter);
 
 /// Data object `SearchIndexIterationSpec` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexIterationSpec {
     /// `marker`: xsd:string.
     pub marker: Option<String>,
@@ -2584,6 +3083,13 @@ pub struct SearchIndexIterationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexIterationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.marker == other.marker
+            && self.limit == other.limit
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexIterationSpec {
     const TYPE_NAME: &'static str = "SearchIndexIterationSpec";
@@ -2601,10 +3107,9 @@ impl ComplexType for SearchIndexIterationSpec {
         e.opt("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(SearchIndexIterationSpec);
 
 /// Data object `SearchIndexOptionalValue` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexOptionalValue {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
@@ -2612,6 +3117,12 @@ pub struct SearchIndexOptionalValue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexOptionalValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexOptionalValue {
     const TYPE_NAME: &'static str = "SearchIndexOptionalValue";
@@ -2627,10 +3138,9 @@ impl ComplexType for SearchIndexOptionalValue {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(SearchIndexOptionalValue);
 
 /// Data object `SearchIndexPredicate` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexPredicate {
     /// `propertyPath`: xsd:string.
     pub property_path: String,
@@ -2646,6 +3156,16 @@ pub struct SearchIndexPredicate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexPredicate {
+    fn eq(&self, other: &Self) -> bool {
+        self.property_path == other.property_path
+            && self.operator == other.operator
+            && self.array_operator == other.array_operator
+            && self.comparable_value == other.comparable_value
+            && self.comparable_list == other.comparable_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexPredicate {
     const TYPE_NAME: &'static str = "SearchIndexPredicate";
@@ -2669,10 +3189,9 @@ impl ComplexType for SearchIndexPredicate {
         e.list("comparableList", &self.comparable_list);
     }
 }
-crate::xml::complex_codec!(SearchIndexPredicate);
 
 /// Data object `SearchIndexQuerySpec` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexQuerySpec {
     /// `properties`: xsd:string.
     pub properties: Vec<String>,
@@ -2688,6 +3207,16 @@ pub struct SearchIndexQuerySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.properties == other.properties
+            && self.resource_type == other.resource_type
+            && self.filters == other.filters
+            && self.return_total_count == other.return_total_count
+            && self.limit == other.limit
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexQuerySpec {
     const TYPE_NAME: &'static str = "SearchIndexQuerySpec";
@@ -2711,10 +3240,9 @@ impl ComplexType for SearchIndexQuerySpec {
         e.opt("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(SearchIndexQuerySpec);
 
 /// Data object `SearchIndexResourceItem` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexResourceItem {
     /// `propertyValues`: [`SearchIndexOptionalValue`].
     pub property_values: Vec<SearchIndexOptionalValue>,
@@ -2722,6 +3250,12 @@ pub struct SearchIndexResourceItem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexResourceItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.property_values == other.property_values
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexResourceItem {
     const TYPE_NAME: &'static str = "SearchIndexResourceItem";
@@ -2737,10 +3271,9 @@ impl ComplexType for SearchIndexResourceItem {
         e.list("propertyValues", &self.property_values);
     }
 }
-crate::xml::complex_codec!(SearchIndexResourceItem);
 
 /// Data object `SearchIndexResultSet` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchIndexResultSet {
     /// `properties`: xsd:string.
     pub properties: Vec<String>,
@@ -2754,6 +3287,15 @@ pub struct SearchIndexResultSet {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SearchIndexResultSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.properties == other.properties
+            && self.items == other.items
+            && self.total_count == other.total_count
+            && self.marker == other.marker
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SearchIndexResultSet {
     const TYPE_NAME: &'static str = "SearchIndexResultSet";
@@ -2775,17 +3317,22 @@ impl ComplexType for SearchIndexResultSet {
         e.opt("marker", &self.marker);
     }
 }
-crate::xml::complex_codec!(SearchIndexResultSet);
 
 /// Fault `SecondaryVmAlreadyDisabled` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecondaryVmAlreadyDisabled {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for SecondaryVmAlreadyDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for SecondaryVmAlreadyDisabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyDisabled";
@@ -2802,18 +3349,23 @@ impl ComplexType for SecondaryVmAlreadyDisabled {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(SecondaryVmAlreadyDisabled);
 crate::xml::inherits!(SecondaryVmAlreadyDisabled, VmFaultToleranceIssue);
 
 /// Fault `SecondaryVmAlreadyEnabled` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecondaryVmAlreadyEnabled {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for SecondaryVmAlreadyEnabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for SecondaryVmAlreadyEnabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyEnabled";
@@ -2830,18 +3382,23 @@ impl ComplexType for SecondaryVmAlreadyEnabled {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(SecondaryVmAlreadyEnabled);
 crate::xml::inherits!(SecondaryVmAlreadyEnabled, VmFaultToleranceIssue);
 
 /// Fault `SecondaryVmAlreadyRegistered` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecondaryVmAlreadyRegistered {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for SecondaryVmAlreadyRegistered {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for SecondaryVmAlreadyRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyRegistered";
@@ -2858,18 +3415,23 @@ impl ComplexType for SecondaryVmAlreadyRegistered {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(SecondaryVmAlreadyRegistered);
 crate::xml::inherits!(SecondaryVmAlreadyRegistered, VmFaultToleranceIssue);
 
 /// Fault `SecondaryVmNotRegistered` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecondaryVmNotRegistered {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for SecondaryVmNotRegistered {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for SecondaryVmNotRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmNotRegistered";
@@ -2886,7 +3448,6 @@ impl ComplexType for SecondaryVmNotRegistered {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(SecondaryVmNotRegistered);
 crate::xml::inherits!(SecondaryVmNotRegistered, VmFaultToleranceIssue);
 
 /// Fault `SecurityError` of the vSphere API (since 2.5).
@@ -2894,10 +3455,15 @@ crate::xml::inherits!(SecondaryVmNotRegistered, VmFaultToleranceIssue);
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySecurityError`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecurityError {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for SecurityError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SecurityError {
     const TYPE_NAME: &'static str = "SecurityError";
@@ -2909,18 +3475,23 @@ impl ComplexType for SecurityError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SecurityError);
 crate::xml::inherits!(SecurityError, RuntimeFault);
 
 /// Data object `SecurityProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SecurityProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `permission`: [`PermissionProfile`] (since 4.1).
     pub permission: Vec<PermissionProfile>,
+}
+impl PartialEq for SecurityProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.permission == other.permission
+    }
 }
 impl ComplexType for SecurityProfile {
     const TYPE_NAME: &'static str = "SecurityProfile";
@@ -2937,18 +3508,22 @@ impl ComplexType for SecurityProfile {
         if e.knows(Version::V4_1) { e.list("permission", &self.permission); }
     }
 }
-crate::xml::complex_codec!(SecurityProfile);
 crate::xml::inherits!(SecurityProfile, ApplyProfile);
 
 /// Data object `SelectionSet` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySelectionSet`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SelectionSet {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SelectionSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SelectionSet {
     const TYPE_NAME: &'static str = "SelectionSet";
@@ -2961,12 +3536,11 @@ impl ComplexType for SelectionSet {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(SelectionSet);
 
 /// Data object `SelectionSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySelectionSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SelectionSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -2974,6 +3548,12 @@ pub struct SelectionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SelectionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SelectionSpec {
     const TYPE_NAME: &'static str = "SelectionSpec";
@@ -2989,12 +3569,11 @@ impl ComplexType for SelectionSpec {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(SelectionSpec);
 
 /// Data object `SendEmailAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`Action`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SendEmailAction {
     /// The fields inherited from [`Action`].
     pub base_: Action,
@@ -3006,6 +3585,15 @@ pub struct SendEmailAction {
     pub subject: String,
     /// `body`: xsd:string.
     pub body: String,
+}
+impl PartialEq for SendEmailAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.to_list == other.to_list
+            && self.cc_list == other.cc_list
+            && self.subject == other.subject
+            && self.body == other.body
+    }
 }
 impl ComplexType for SendEmailAction {
     const TYPE_NAME: &'static str = "SendEmailAction";
@@ -3028,16 +3616,20 @@ impl ComplexType for SendEmailAction {
         e.req("body", &self.body);
     }
 }
-crate::xml::complex_codec!(SendEmailAction);
 crate::xml::inherits!(SendEmailAction, Action);
 
 /// Data object `SendSNMPAction` of the vSphere API (since 2.5).
 ///
 /// Extends [`Action`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SendSNMPAction {
     /// The fields inherited from [`Action`].
     pub base_: Action,
+}
+impl PartialEq for SendSNMPAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SendSNMPAction {
     const TYPE_NAME: &'static str = "SendSNMPAction";
@@ -3049,18 +3641,23 @@ impl ComplexType for SendSNMPAction {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SendSNMPAction);
 crate::xml::inherits!(SendSNMPAction, Action);
 
 /// Data object `ServerLicenseExpiredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerLicenseExpiredEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `product`: xsd:string.
     pub product: String,
+}
+impl PartialEq for ServerLicenseExpiredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product == other.product
+    }
 }
 impl ComplexType for ServerLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "ServerLicenseExpiredEvent";
@@ -3077,16 +3674,20 @@ impl ComplexType for ServerLicenseExpiredEvent {
         e.req("product", &self.product);
     }
 }
-crate::xml::complex_codec!(ServerLicenseExpiredEvent);
 crate::xml::inherits!(ServerLicenseExpiredEvent, LicenseEvent);
 
 /// Data object `ServerStartedSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerStartedSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
+}
+impl PartialEq for ServerStartedSessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ServerStartedSessionEvent {
     const TYPE_NAME: &'static str = "ServerStartedSessionEvent";
@@ -3098,18 +3699,23 @@ impl ComplexType for ServerStartedSessionEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ServerStartedSessionEvent);
 crate::xml::inherits!(ServerStartedSessionEvent, SessionEvent);
 
 /// Data object `ServiceConsolePortGroupProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`PortGroupProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceConsolePortGroupProfile {
     /// The fields inherited from [`PortGroupProfile`].
     pub base_: PortGroupProfile,
     /// `ipConfig`: [`IpAddressProfile`].
     pub ip_config: IpAddressProfile,
+}
+impl PartialEq for ServiceConsolePortGroupProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_config == other.ip_config
+    }
 }
 impl ComplexType for ServiceConsolePortGroupProfile {
     const TYPE_NAME: &'static str = "ServiceConsolePortGroupProfile";
@@ -3126,11 +3732,10 @@ impl ComplexType for ServiceConsolePortGroupProfile {
         e.req("ipConfig", &self.ip_config);
     }
 }
-crate::xml::complex_codec!(ServiceConsolePortGroupProfile);
 crate::xml::inherits!(ServiceConsolePortGroupProfile, PortGroupProfile);
 
 /// Data object `ServiceConsoleReservationInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceConsoleReservationInfo {
     /// `serviceConsoleReservedCfg`: xsd:long.
     pub service_console_reserved_cfg: i64,
@@ -3142,6 +3747,14 @@ pub struct ServiceConsoleReservationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ServiceConsoleReservationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.service_console_reserved_cfg == other.service_console_reserved_cfg
+            && self.service_console_reserved == other.service_console_reserved
+            && self.unreserved == other.unreserved
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ServiceConsoleReservationInfo {
     const TYPE_NAME: &'static str = "ServiceConsoleReservationInfo";
@@ -3161,10 +3774,9 @@ impl ComplexType for ServiceConsoleReservationInfo {
         e.req("unreserved", &self.unreserved);
     }
 }
-crate::xml::complex_codec!(ServiceConsoleReservationInfo);
 
 /// Data object `ServiceContent` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceContent {
     /// `rootFolder`: ManagedObjectReference.
     pub root_folder: ManagedObjectReference,
@@ -3272,6 +3884,62 @@ pub struct ServiceContent {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ServiceContent {
+    fn eq(&self, other: &Self) -> bool {
+        self.root_folder == other.root_folder
+            && self.property_collector == other.property_collector
+            && self.view_manager == other.view_manager
+            && self.about == other.about
+            && self.setting == other.setting
+            && self.user_directory == other.user_directory
+            && self.session_manager == other.session_manager
+            && self.authorization_manager == other.authorization_manager
+            && self.service_manager == other.service_manager
+            && self.perf_manager == other.perf_manager
+            && self.scheduled_task_manager == other.scheduled_task_manager
+            && self.alarm_manager == other.alarm_manager
+            && self.event_manager == other.event_manager
+            && self.task_manager == other.task_manager
+            && self.extension_manager == other.extension_manager
+            && self.customization_spec_manager == other.customization_spec_manager
+            && self.guest_customization_manager == other.guest_customization_manager
+            && self.custom_fields_manager == other.custom_fields_manager
+            && self.account_manager == other.account_manager
+            && self.diagnostic_manager == other.diagnostic_manager
+            && self.license_manager == other.license_manager
+            && self.search_index == other.search_index
+            && self.file_manager == other.file_manager
+            && self.datastore_namespace_manager == other.datastore_namespace_manager
+            && self.virtual_disk_manager == other.virtual_disk_manager
+            && self.virtualization_manager == other.virtualization_manager
+            && self.snmp_system == other.snmp_system
+            && self.vm_provisioning_checker == other.vm_provisioning_checker
+            && self.vm_compatibility_checker == other.vm_compatibility_checker
+            && self.ovf_manager == other.ovf_manager
+            && self.ip_pool_manager == other.ip_pool_manager
+            && self.dv_switch_manager == other.dv_switch_manager
+            && self.host_profile_manager == other.host_profile_manager
+            && self.cluster_profile_manager == other.cluster_profile_manager
+            && self.compliance_manager == other.compliance_manager
+            && self.localization_manager == other.localization_manager
+            && self.storage_resource_manager == other.storage_resource_manager
+            && self.guest_operations_manager == other.guest_operations_manager
+            && self.overhead_memory_manager == other.overhead_memory_manager
+            && self.certificate_manager == other.certificate_manager
+            && self.io_filter_manager == other.io_filter_manager
+            && self.vstorage_object_manager == other.vstorage_object_manager
+            && self.host_spec_manager == other.host_spec_manager
+            && self.crypto_manager == other.crypto_manager
+            && self.health_update_manager == other.health_update_manager
+            && self.failover_cluster_configurator == other.failover_cluster_configurator
+            && self.failover_cluster_manager == other.failover_cluster_manager
+            && self.tenant_manager == other.tenant_manager
+            && self.site_info_manager == other.site_info_manager
+            && self.storage_query_manager == other.storage_query_manager
+            && self.direct_path_profile_manager == other.direct_path_profile_manager
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ServiceContent {
     const TYPE_NAME: &'static str = "ServiceContent";
@@ -3387,10 +4055,9 @@ impl ComplexType for ServiceContent {
         if e.knows(Version::V9_0_0_0) { e.opt("directPathProfileManager", &self.direct_path_profile_manager); }
     }
 }
-crate::xml::complex_codec!(ServiceContent);
 
 /// Data object `ServiceLocator` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceLocator {
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
@@ -3406,6 +4073,16 @@ pub struct ServiceLocator {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ServiceLocator {
+    fn eq(&self, other: &Self) -> bool {
+        self.instance_uuid == other.instance_uuid
+            && self.url == other.url
+            && self.credential == other.credential
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.ssl_certificate == other.ssl_certificate
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ServiceLocator {
     const TYPE_NAME: &'static str = "ServiceLocator";
@@ -3429,17 +4106,21 @@ impl ComplexType for ServiceLocator {
         if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
     }
 }
-crate::xml::complex_codec!(ServiceLocator);
 
 /// Data object `ServiceLocatorCredential` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyServiceLocatorCredential`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceLocatorCredential {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ServiceLocatorCredential {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ServiceLocatorCredential {
     const TYPE_NAME: &'static str = "ServiceLocatorCredential";
@@ -3452,12 +4133,11 @@ impl ComplexType for ServiceLocatorCredential {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(ServiceLocatorCredential);
 
 /// Data object `ServiceLocatorNamePassword` of the vSphere API (since 6.0).
 ///
 /// Extends [`ServiceLocatorCredential`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct ServiceLocatorNamePassword {
     /// The fields inherited from [`ServiceLocatorCredential`].
     pub base_: ServiceLocatorCredential,
@@ -3465,6 +4145,13 @@ pub struct ServiceLocatorNamePassword {
     pub username: String,
     /// `password`: xsd:string. Secret: masked in `Debug`.
     pub password: String,
+}
+impl PartialEq for ServiceLocatorNamePassword {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.username == other.username
+            && self.password == other.password
+    }
 }
 impl std::fmt::Debug for ServiceLocatorNamePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -3492,18 +4179,23 @@ impl ComplexType for ServiceLocatorNamePassword {
         e.req("password", &self.password);
     }
 }
-crate::xml::complex_codec!(ServiceLocatorNamePassword);
 crate::xml::inherits!(ServiceLocatorNamePassword, ServiceLocatorCredential);
 
 /// Data object `ServiceLocatorSAMLCredential` of the vSphere API (since 6.0).
 ///
 /// Extends [`ServiceLocatorCredential`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct ServiceLocatorSAMLCredential {
     /// The fields inherited from [`ServiceLocatorCredential`].
     pub base_: ServiceLocatorCredential,
     /// `token`: xsd:string. Secret: masked in `Debug`.
     pub token: Option<String>,
+}
+impl PartialEq for ServiceLocatorSAMLCredential {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.token == other.token
+    }
 }
 impl std::fmt::Debug for ServiceLocatorSAMLCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -3528,11 +4220,10 @@ impl ComplexType for ServiceLocatorSAMLCredential {
         e.opt("token", &self.token);
     }
 }
-crate::xml::complex_codec!(ServiceLocatorSAMLCredential);
 crate::xml::inherits!(ServiceLocatorSAMLCredential, ServiceLocatorCredential);
 
 /// Data object `ServiceManagerServiceInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceManagerServiceInfo {
     /// `serviceName`: xsd:string.
     pub service_name: String,
@@ -3546,6 +4237,15 @@ pub struct ServiceManagerServiceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ServiceManagerServiceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.service_name == other.service_name
+            && self.location == other.location
+            && self.service == other.service
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ServiceManagerServiceInfo {
     const TYPE_NAME: &'static str = "ServiceManagerServiceInfo";
@@ -3567,17 +4267,22 @@ impl ComplexType for ServiceManagerServiceInfo {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(ServiceManagerServiceInfo);
 
 /// Data object `ServiceProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for ServiceProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for ServiceProfile {
     const TYPE_NAME: &'static str = "ServiceProfile";
@@ -3594,7 +4299,6 @@ impl ComplexType for ServiceProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(ServiceProfile);
 crate::xml::inherits!(ServiceProfile, ApplyProfile);
 
 /// Data object `SessionEvent` of the vSphere API (since 2.5).
@@ -3602,10 +4306,15 @@ crate::xml::inherits!(ServiceProfile, ApplyProfile);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySessionEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
+}
+impl PartialEq for SessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SessionEvent {
     const TYPE_NAME: &'static str = "SessionEvent";
@@ -3617,11 +4326,10 @@ impl ComplexType for SessionEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SessionEvent);
 crate::xml::inherits!(SessionEvent, Event);
 
 /// Data object `SessionManagerGenericServiceTicket` of the vSphere API (since 5.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SessionManagerGenericServiceTicket {
     /// `id`: xsd:string. Secret: masked in `Debug`.
     pub id: String,
@@ -3639,6 +4347,17 @@ pub struct SessionManagerGenericServiceTicket {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SessionManagerGenericServiceTicket {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.host_name == other.host_name
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.cert_thumbprint_list == other.cert_thumbprint_list
+            && self.ssl_certificate == other.ssl_certificate
+            && self.ticket_type == other.ticket_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for SessionManagerGenericServiceTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -3677,12 +4396,11 @@ impl ComplexType for SessionManagerGenericServiceTicket {
         if e.knows(Version::V7_0_2_0) { e.opt("ticketType", &self.ticket_type); }
     }
 }
-crate::xml::complex_codec!(SessionManagerGenericServiceTicket);
 
 /// Data object `SessionManagerHttpServiceRequestSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`SessionManagerServiceRequestSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionManagerHttpServiceRequestSpec {
     /// The fields inherited from [`SessionManagerServiceRequestSpec`].
     pub base_: SessionManagerServiceRequestSpec,
@@ -3690,6 +4408,13 @@ pub struct SessionManagerHttpServiceRequestSpec {
     pub method: Option<String>,
     /// `url`: xsd:string.
     pub url: String,
+}
+impl PartialEq for SessionManagerHttpServiceRequestSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.method == other.method
+            && self.url == other.url
+    }
 }
 impl ComplexType for SessionManagerHttpServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerHttpServiceRequestSpec";
@@ -3708,11 +4433,10 @@ impl ComplexType for SessionManagerHttpServiceRequestSpec {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(SessionManagerHttpServiceRequestSpec);
 crate::xml::inherits!(SessionManagerHttpServiceRequestSpec, SessionManagerServiceRequestSpec);
 
 /// Data object `SessionManagerLocalTicket` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionManagerLocalTicket {
     /// `userName`: xsd:string.
     pub user_name: String,
@@ -3722,6 +4446,13 @@ pub struct SessionManagerLocalTicket {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SessionManagerLocalTicket {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_name == other.user_name
+            && self.password_file_path == other.password_file_path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SessionManagerLocalTicket {
     const TYPE_NAME: &'static str = "SessionManagerLocalTicket";
@@ -3739,17 +4470,21 @@ impl ComplexType for SessionManagerLocalTicket {
         e.req("passwordFilePath", &self.password_file_path);
     }
 }
-crate::xml::complex_codec!(SessionManagerLocalTicket);
 
 /// Data object `SessionManagerServiceRequestSpec` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySessionManagerServiceRequestSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionManagerServiceRequestSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SessionManagerServiceRequestSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SessionManagerServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerServiceRequestSpec";
@@ -3762,17 +4497,22 @@ impl ComplexType for SessionManagerServiceRequestSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(SessionManagerServiceRequestSpec);
 
 /// Data object `SessionManagerVmomiServiceRequestSpec` of the vSphere API (since 5.1).
 ///
 /// Extends [`SessionManagerServiceRequestSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionManagerVmomiServiceRequestSpec {
     /// The fields inherited from [`SessionManagerServiceRequestSpec`].
     pub base_: SessionManagerServiceRequestSpec,
     /// `method`: xsd:string.
     pub method: String,
+}
+impl PartialEq for SessionManagerVmomiServiceRequestSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.method == other.method
+    }
 }
 impl ComplexType for SessionManagerVmomiServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerVmomiServiceRequestSpec";
@@ -3789,16 +4529,20 @@ impl ComplexType for SessionManagerVmomiServiceRequestSpec {
         e.req("method", &self.method);
     }
 }
-crate::xml::complex_codec!(SessionManagerVmomiServiceRequestSpec);
 crate::xml::inherits!(SessionManagerVmomiServiceRequestSpec, SessionManagerServiceRequestSpec);
 
 /// Fault `SessionNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionNotFound {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for SessionNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SessionNotFound {
     const TYPE_NAME: &'static str = "SessionNotFound";
@@ -3810,13 +4554,12 @@ impl ComplexType for SessionNotFound {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SessionNotFound);
 crate::xml::inherits!(SessionNotFound, RuntimeFault);
 
 /// Data object `SessionTerminatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SessionTerminatedEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -3824,6 +4567,13 @@ pub struct SessionTerminatedEvent {
     pub session_id: String,
     /// `terminatedUsername`: xsd:string.
     pub terminated_username: String,
+}
+impl PartialEq for SessionTerminatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.session_id == other.session_id
+            && self.terminated_username == other.terminated_username
+    }
 }
 impl std::fmt::Debug for SessionTerminatedEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -3851,16 +4601,20 @@ impl ComplexType for SessionTerminatedEvent {
         e.req("terminatedUsername", &self.terminated_username);
     }
 }
-crate::xml::complex_codec!(SessionTerminatedEvent);
 crate::xml::inherits!(SessionTerminatedEvent, SessionEvent);
 
 /// Fault `SharedBusControllerNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SharedBusControllerNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for SharedBusControllerNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SharedBusControllerNotSupported {
     const TYPE_NAME: &'static str = "SharedBusControllerNotSupported";
@@ -3872,11 +4626,10 @@ impl ComplexType for SharedBusControllerNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SharedBusControllerNotSupported);
 crate::xml::inherits!(SharedBusControllerNotSupported, DeviceNotSupported);
 
 /// Data object `SharesInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SharesInfo {
     /// `shares`: xsd:int.
     pub shares: i32,
@@ -3886,6 +4639,13 @@ pub struct SharesInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SharesInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.shares == other.shares
+            && self.level == other.level
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SharesInfo {
     const TYPE_NAME: &'static str = "SharesInfo";
@@ -3903,10 +4663,9 @@ impl ComplexType for SharesInfo {
         e.req("level", &self.level);
     }
 }
-crate::xml::complex_codec!(SharesInfo);
 
 /// Data object `SharesOption` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SharesOption {
     /// `sharesOption`: [`IntOption`].
     pub shares_option: IntOption,
@@ -3916,6 +4675,13 @@ pub struct SharesOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SharesOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.shares_option == other.shares_option
+            && self.default_level == other.default_level
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SharesOption {
     const TYPE_NAME: &'static str = "SharesOption";
@@ -3933,17 +4699,22 @@ impl ComplexType for SharesOption {
         e.req("defaultLevel", &self.default_level);
     }
 }
-crate::xml::complex_codec!(SharesOption);
 
 /// Fault `ShrinkDiskFault` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ShrinkDiskFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `diskId`: xsd:int.
     pub disk_id: Option<i32>,
+}
+impl PartialEq for ShrinkDiskFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_id == other.disk_id
+    }
 }
 impl ComplexType for ShrinkDiskFault {
     const TYPE_NAME: &'static str = "ShrinkDiskFault";
@@ -3960,18 +4731,23 @@ impl ComplexType for ShrinkDiskFault {
         e.opt("diskId", &self.disk_id);
     }
 }
-crate::xml::complex_codec!(ShrinkDiskFault);
 crate::xml::inherits!(ShrinkDiskFault, VimFault);
 
 /// Data object `SingleIp` of the vSphere API (since 5.5).
 ///
 /// Extends [`IpAddress`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SingleIp {
     /// The fields inherited from [`IpAddress`].
     pub base_: IpAddress,
     /// `address`: xsd:string.
     pub address: String,
+}
+impl PartialEq for SingleIp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address == other.address
+    }
 }
 impl ComplexType for SingleIp {
     const TYPE_NAME: &'static str = "SingleIp";
@@ -3988,18 +4764,23 @@ impl ComplexType for SingleIp {
         e.req("address", &self.address);
     }
 }
-crate::xml::complex_codec!(SingleIp);
 crate::xml::inherits!(SingleIp, IpAddress);
 
 /// Data object `SingleMac` of the vSphere API (since 5.5).
 ///
 /// Extends [`MacAddress`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SingleMac {
     /// The fields inherited from [`MacAddress`].
     pub base_: MacAddress,
     /// `address`: xsd:string.
     pub address: String,
+}
+impl PartialEq for SingleMac {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address == other.address
+    }
 }
 impl ComplexType for SingleMac {
     const TYPE_NAME: &'static str = "SingleMac";
@@ -4016,16 +4797,20 @@ impl ComplexType for SingleMac {
         e.req("address", &self.address);
     }
 }
-crate::xml::complex_codec!(SingleMac);
 crate::xml::inherits!(SingleMac, MacAddress);
 
 /// Data object `SiteInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SiteInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SiteInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SiteInfo {
     const TYPE_NAME: &'static str = "SiteInfo";
@@ -4038,15 +4823,19 @@ impl ComplexType for SiteInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(SiteInfo);
 
 /// Fault `SnapshotCloneNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotCopyNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotCloneNotSupported {
     /// The fields inherited from [`SnapshotCopyNotSupported`].
     pub base_: SnapshotCopyNotSupported,
+}
+impl PartialEq for SnapshotCloneNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotCloneNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCloneNotSupported";
@@ -4058,7 +4847,6 @@ impl ComplexType for SnapshotCloneNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotCloneNotSupported);
 crate::xml::inherits!(SnapshotCloneNotSupported, SnapshotCopyNotSupported);
 
 /// Fault `SnapshotCopyNotSupported` of the vSphere API (since 2.5).
@@ -4066,10 +4854,15 @@ crate::xml::inherits!(SnapshotCloneNotSupported, SnapshotCopyNotSupported);
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySnapshotCopyNotSupported`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotCopyNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for SnapshotCopyNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotCopyNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCopyNotSupported";
@@ -4081,16 +4874,20 @@ impl ComplexType for SnapshotCopyNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotCopyNotSupported);
 crate::xml::inherits!(SnapshotCopyNotSupported, MigrationFault);
 
 /// Fault `SnapshotDisabled` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotDisabled {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for SnapshotDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotDisabled {
     const TYPE_NAME: &'static str = "SnapshotDisabled";
@@ -4102,7 +4899,6 @@ impl ComplexType for SnapshotDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotDisabled);
 crate::xml::inherits!(SnapshotDisabled, SnapshotFault);
 
 /// Fault `SnapshotFault` of the vSphere API (since 2.5).
@@ -4110,10 +4906,15 @@ crate::xml::inherits!(SnapshotDisabled, SnapshotFault);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySnapshotFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for SnapshotFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotFault {
     const TYPE_NAME: &'static str = "SnapshotFault";
@@ -4125,18 +4926,23 @@ impl ComplexType for SnapshotFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotFault);
 crate::xml::inherits!(SnapshotFault, VimFault);
 
 /// Fault `SnapshotIncompatibleDeviceInVm` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotIncompatibleDeviceInVm {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+}
+impl PartialEq for SnapshotIncompatibleDeviceInVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for SnapshotIncompatibleDeviceInVm {
     const TYPE_NAME: &'static str = "SnapshotIncompatibleDeviceInVm";
@@ -4153,16 +4959,20 @@ impl ComplexType for SnapshotIncompatibleDeviceInVm {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(SnapshotIncompatibleDeviceInVm);
 crate::xml::inherits!(SnapshotIncompatibleDeviceInVm, SnapshotFault);
 
 /// Fault `SnapshotLocked` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotLocked {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for SnapshotLocked {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotLocked {
     const TYPE_NAME: &'static str = "SnapshotLocked";
@@ -4174,16 +4984,20 @@ impl ComplexType for SnapshotLocked {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotLocked);
 crate::xml::inherits!(SnapshotLocked, SnapshotFault);
 
 /// Fault `SnapshotMoveFromNonHomeNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotCopyNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotMoveFromNonHomeNotSupported {
     /// The fields inherited from [`SnapshotCopyNotSupported`].
     pub base_: SnapshotCopyNotSupported,
+}
+impl PartialEq for SnapshotMoveFromNonHomeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotMoveFromNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveFromNonHomeNotSupported";
@@ -4195,16 +5009,20 @@ impl ComplexType for SnapshotMoveFromNonHomeNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotMoveFromNonHomeNotSupported);
 crate::xml::inherits!(SnapshotMoveFromNonHomeNotSupported, SnapshotCopyNotSupported);
 
 /// Fault `SnapshotMoveNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotCopyNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotMoveNotSupported {
     /// The fields inherited from [`SnapshotCopyNotSupported`].
     pub base_: SnapshotCopyNotSupported,
+}
+impl PartialEq for SnapshotMoveNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveNotSupported";
@@ -4216,16 +5034,20 @@ impl ComplexType for SnapshotMoveNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotMoveNotSupported);
 crate::xml::inherits!(SnapshotMoveNotSupported, SnapshotCopyNotSupported);
 
 /// Fault `SnapshotMoveToNonHomeNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotCopyNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotMoveToNonHomeNotSupported {
     /// The fields inherited from [`SnapshotCopyNotSupported`].
     pub base_: SnapshotCopyNotSupported,
+}
+impl PartialEq for SnapshotMoveToNonHomeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotMoveToNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveToNonHomeNotSupported";
@@ -4237,16 +5059,20 @@ impl ComplexType for SnapshotMoveToNonHomeNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotMoveToNonHomeNotSupported);
 crate::xml::inherits!(SnapshotMoveToNonHomeNotSupported, SnapshotCopyNotSupported);
 
 /// Fault `SnapshotNoChange` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotNoChange {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for SnapshotNoChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SnapshotNoChange {
     const TYPE_NAME: &'static str = "SnapshotNoChange";
@@ -4258,13 +5084,12 @@ impl ComplexType for SnapshotNoChange {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SnapshotNoChange);
 crate::xml::inherits!(SnapshotNoChange, SnapshotFault);
 
 /// Fault `SnapshotRevertIssue` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotRevertIssue {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -4274,6 +5099,14 @@ pub struct SnapshotRevertIssue {
     pub event: Vec<AnyEvent>,
     /// `errors`: xsd:boolean.
     pub errors: bool,
+}
+impl PartialEq for SnapshotRevertIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.snapshot_name == other.snapshot_name
+            && self.event == other.event
+            && self.errors == other.errors
+    }
 }
 impl ComplexType for SnapshotRevertIssue {
     const TYPE_NAME: &'static str = "SnapshotRevertIssue";
@@ -4294,11 +5127,10 @@ impl ComplexType for SnapshotRevertIssue {
         e.req("errors", &self.errors);
     }
 }
-crate::xml::complex_codec!(SnapshotRevertIssue);
 crate::xml::inherits!(SnapshotRevertIssue, MigrationFault);
 
 /// Data object `SnapshotSelectionSpec` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SnapshotSelectionSpec {
     /// `retentionDays`: xsd:int.
     pub retention_days: Option<i32>,
@@ -4306,6 +5138,12 @@ pub struct SnapshotSelectionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SnapshotSelectionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.retention_days == other.retention_days
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SnapshotSelectionSpec {
     const TYPE_NAME: &'static str = "SnapshotSelectionSpec";
@@ -4321,17 +5159,22 @@ impl ComplexType for SnapshotSelectionSpec {
         e.opt("retentionDays", &self.retention_days);
     }
 }
-crate::xml::complex_codec!(SnapshotSelectionSpec);
 
 /// Fault `SoftRuleVioCorrectionDisallowed` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SoftRuleVioCorrectionDisallowed {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for SoftRuleVioCorrectionDisallowed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for SoftRuleVioCorrectionDisallowed {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionDisallowed";
@@ -4348,18 +5191,23 @@ impl ComplexType for SoftRuleVioCorrectionDisallowed {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(SoftRuleVioCorrectionDisallowed);
 crate::xml::inherits!(SoftRuleVioCorrectionDisallowed, VmConfigFault);
 
 /// Fault `SoftRuleVioCorrectionImpact` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SoftRuleVioCorrectionImpact {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `vmName`: xsd:string.
     pub vm_name: String,
+}
+impl PartialEq for SoftRuleVioCorrectionImpact {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+    }
 }
 impl ComplexType for SoftRuleVioCorrectionImpact {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionImpact";
@@ -4376,11 +5224,10 @@ impl ComplexType for SoftRuleVioCorrectionImpact {
         e.req("vmName", &self.vm_name);
     }
 }
-crate::xml::complex_codec!(SoftRuleVioCorrectionImpact);
 crate::xml::inherits!(SoftRuleVioCorrectionImpact, VmConfigFault);
 
 /// Data object `SoftwarePackage` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SoftwarePackage {
     /// `name`: xsd:string.
     pub name: String,
@@ -4422,6 +5269,29 @@ pub struct SoftwarePackage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SoftwarePackage {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.version == other.version
+            && self.type_ == other.type_
+            && self.vendor == other.vendor
+            && self.acceptance_level == other.acceptance_level
+            && self.summary == other.summary
+            && self.description == other.description
+            && self.reference_url == other.reference_url
+            && self.creation_date == other.creation_date
+            && self.depends == other.depends
+            && self.conflicts == other.conflicts
+            && self.replaces == other.replaces
+            && self.provides == other.provides
+            && self.maintenance_mode_required == other.maintenance_mode_required
+            && self.hardware_platforms_required == other.hardware_platforms_required
+            && self.capability == other.capability
+            && self.tag == other.tag
+            && self.payload == other.payload
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SoftwarePackage {
     const TYPE_NAME: &'static str = "SoftwarePackage";
@@ -4471,10 +5341,9 @@ impl ComplexType for SoftwarePackage {
         e.list("payload", &self.payload);
     }
 }
-crate::xml::complex_codec!(SoftwarePackage);
 
 /// Data object `SoftwarePackageCapability` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SoftwarePackageCapability {
     /// `liveInstallAllowed`: xsd:boolean.
     pub live_install_allowed: Option<bool>,
@@ -4488,6 +5357,15 @@ pub struct SoftwarePackageCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SoftwarePackageCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.live_install_allowed == other.live_install_allowed
+            && self.live_remove_allowed == other.live_remove_allowed
+            && self.stateless_ready == other.stateless_ready
+            && self.overlay == other.overlay
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SoftwarePackageCapability {
     const TYPE_NAME: &'static str = "SoftwarePackageCapability";
@@ -4509,15 +5387,19 @@ impl ComplexType for SoftwarePackageCapability {
         e.opt("overlay", &self.overlay);
     }
 }
-crate::xml::complex_codec!(SoftwarePackageCapability);
 
 /// Fault `SolutionUserRequired` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`SecurityError`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SolutionUserRequired {
     /// The fields inherited from [`SecurityError`].
     pub base_: SecurityError,
+}
+impl PartialEq for SolutionUserRequired {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SolutionUserRequired {
     const TYPE_NAME: &'static str = "SolutionUserRequired";
@@ -4529,11 +5411,10 @@ impl ComplexType for SolutionUserRequired {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SolutionUserRequired);
 crate::xml::inherits!(SolutionUserRequired, SecurityError);
 
 /// Data object `SourceNodeSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceNodeSpec {
     /// `managementVc`: [`ServiceLocator`].
     pub management_vc: ServiceLocator,
@@ -4543,6 +5424,13 @@ pub struct SourceNodeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SourceNodeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.management_vc == other.management_vc
+            && self.active_vc == other.active_vc
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SourceNodeSpec {
     const TYPE_NAME: &'static str = "SourceNodeSpec";
@@ -4560,17 +5448,22 @@ impl ComplexType for SourceNodeSpec {
         e.req("activeVc", &self.active_vc);
     }
 }
-crate::xml::complex_codec!(SourceNodeSpec);
 
 /// Fault `SsdDiskNotAvailable` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SsdDiskNotAvailable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `devicePath`: xsd:string.
     pub device_path: String,
+}
+impl PartialEq for SsdDiskNotAvailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_path == other.device_path
+    }
 }
 impl ComplexType for SsdDiskNotAvailable {
     const TYPE_NAME: &'static str = "SsdDiskNotAvailable";
@@ -4587,13 +5480,12 @@ impl ComplexType for SsdDiskNotAvailable {
         e.req("devicePath", &self.device_path);
     }
 }
-crate::xml::complex_codec!(SsdDiskNotAvailable);
 crate::xml::inherits!(SsdDiskNotAvailable, VimFault);
 
 /// Data object `StateAlarmExpression` of the vSphere API (since 2.5).
 ///
 /// Extends [`AlarmExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StateAlarmExpression {
     /// The fields inherited from [`AlarmExpression`].
     pub base_: AlarmExpression,
@@ -4607,6 +5499,16 @@ pub struct StateAlarmExpression {
     pub yellow: Option<String>,
     /// `red`: xsd:string.
     pub red: Option<String>,
+}
+impl PartialEq for StateAlarmExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operator == other.operator
+            && self.type_ == other.type_
+            && self.state_path == other.state_path
+            && self.yellow == other.yellow
+            && self.red == other.red
+    }
 }
 impl ComplexType for StateAlarmExpression {
     const TYPE_NAME: &'static str = "StateAlarmExpression";
@@ -4631,18 +5533,23 @@ impl ComplexType for StateAlarmExpression {
         e.opt("red", &self.red);
     }
 }
-crate::xml::complex_codec!(StateAlarmExpression);
 crate::xml::inherits!(StateAlarmExpression, AlarmExpression);
 
 /// Data object `StaticRouteProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StaticRouteProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string (since 5.1).
     pub key: Option<String>,
+}
+impl PartialEq for StaticRouteProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for StaticRouteProfile {
     const TYPE_NAME: &'static str = "StaticRouteProfile";
@@ -4659,11 +5566,10 @@ impl ComplexType for StaticRouteProfile {
         if e.knows(Version::V5_1) { e.opt("key", &self.key); }
     }
 }
-crate::xml::complex_codec!(StaticRouteProfile);
 crate::xml::inherits!(StaticRouteProfile, ApplyProfile);
 
 /// Data object `StorageDrsAutomationConfig` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsAutomationConfig {
     /// `spaceLoadBalanceAutomationMode`: xsd:string.
     pub space_load_balance_automation_mode: Option<String>,
@@ -4679,6 +5585,16 @@ pub struct StorageDrsAutomationConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsAutomationConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.space_load_balance_automation_mode == other.space_load_balance_automation_mode
+            && self.io_load_balance_automation_mode == other.io_load_balance_automation_mode
+            && self.rule_enforcement_automation_mode == other.rule_enforcement_automation_mode
+            && self.policy_enforcement_automation_mode == other.policy_enforcement_automation_mode
+            && self.vm_evacuation_automation_mode == other.vm_evacuation_automation_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsAutomationConfig {
     const TYPE_NAME: &'static str = "StorageDrsAutomationConfig";
@@ -4702,15 +5618,19 @@ impl ComplexType for StorageDrsAutomationConfig {
         e.opt("vmEvacuationAutomationMode", &self.vm_evacuation_automation_mode);
     }
 }
-crate::xml::complex_codec!(StorageDrsAutomationConfig);
 
 /// Fault `StorageDrsCannotMoveDiskInMultiWriterMode` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveDiskInMultiWriterMode {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveDiskInMultiWriterMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveDiskInMultiWriterMode {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveDiskInMultiWriterMode";
@@ -4722,16 +5642,20 @@ impl ComplexType for StorageDrsCannotMoveDiskInMultiWriterMode {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveDiskInMultiWriterMode);
 crate::xml::inherits!(StorageDrsCannotMoveDiskInMultiWriterMode, VimFault);
 
 /// Fault `StorageDrsCannotMoveFTVm` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveFTVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveFTVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveFTVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveFTVm";
@@ -4743,16 +5667,20 @@ impl ComplexType for StorageDrsCannotMoveFTVm {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveFTVm);
 crate::xml::inherits!(StorageDrsCannotMoveFTVm, VimFault);
 
 /// Fault `StorageDrsCannotMoveIndependentDisk` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveIndependentDisk {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveIndependentDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveIndependentDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveIndependentDisk";
@@ -4764,16 +5692,20 @@ impl ComplexType for StorageDrsCannotMoveIndependentDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveIndependentDisk);
 crate::xml::inherits!(StorageDrsCannotMoveIndependentDisk, VimFault);
 
 /// Fault `StorageDrsCannotMoveManuallyPlacedSwapFile` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveManuallyPlacedSwapFile {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveManuallyPlacedSwapFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedSwapFile {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedSwapFile";
@@ -4785,16 +5717,20 @@ impl ComplexType for StorageDrsCannotMoveManuallyPlacedSwapFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveManuallyPlacedSwapFile);
 crate::xml::inherits!(StorageDrsCannotMoveManuallyPlacedSwapFile, VimFault);
 
 /// Fault `StorageDrsCannotMoveManuallyPlacedVm` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveManuallyPlacedVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveManuallyPlacedVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedVm";
@@ -4806,16 +5742,20 @@ impl ComplexType for StorageDrsCannotMoveManuallyPlacedVm {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveManuallyPlacedVm);
 crate::xml::inherits!(StorageDrsCannotMoveManuallyPlacedVm, VimFault);
 
 /// Fault `StorageDrsCannotMoveSharedDisk` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveSharedDisk {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveSharedDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveSharedDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveSharedDisk";
@@ -4827,16 +5767,20 @@ impl ComplexType for StorageDrsCannotMoveSharedDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveSharedDisk);
 crate::xml::inherits!(StorageDrsCannotMoveSharedDisk, VimFault);
 
 /// Fault `StorageDrsCannotMoveTemplate` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveTemplate {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveTemplate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveTemplate {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveTemplate";
@@ -4848,16 +5792,20 @@ impl ComplexType for StorageDrsCannotMoveTemplate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveTemplate);
 crate::xml::inherits!(StorageDrsCannotMoveTemplate, VimFault);
 
 /// Fault `StorageDrsCannotMoveVmInUserFolder` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveVmInUserFolder {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveVmInUserFolder {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveVmInUserFolder {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmInUserFolder";
@@ -4869,16 +5817,20 @@ impl ComplexType for StorageDrsCannotMoveVmInUserFolder {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveVmInUserFolder);
 crate::xml::inherits!(StorageDrsCannotMoveVmInUserFolder, VimFault);
 
 /// Fault `StorageDrsCannotMoveVmWithMountedCDROM` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveVmWithMountedCDROM {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveVmWithMountedCDROM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveVmWithMountedCDROM {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithMountedCDROM";
@@ -4890,16 +5842,20 @@ impl ComplexType for StorageDrsCannotMoveVmWithMountedCDROM {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveVmWithMountedCDROM);
 crate::xml::inherits!(StorageDrsCannotMoveVmWithMountedCDROM, VimFault);
 
 /// Fault `StorageDrsCannotMoveVmWithNoFilesInLayout` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsCannotMoveVmWithNoFilesInLayout {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsCannotMoveVmWithNoFilesInLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsCannotMoveVmWithNoFilesInLayout {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithNoFilesInLayout";
@@ -4911,11 +5867,10 @@ impl ComplexType for StorageDrsCannotMoveVmWithNoFilesInLayout {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsCannotMoveVmWithNoFilesInLayout);
 crate::xml::inherits!(StorageDrsCannotMoveVmWithNoFilesInLayout, VimFault);
 
 /// Data object `StorageDrsConfigInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsConfigInfo {
     /// `podConfig`: [`StorageDrsPodConfigInfo`].
     pub pod_config: StorageDrsPodConfigInfo,
@@ -4925,6 +5880,13 @@ pub struct StorageDrsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.pod_config == other.pod_config
+            && self.vm_config == other.vm_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsConfigInfo";
@@ -4942,10 +5904,9 @@ impl ComplexType for StorageDrsConfigInfo {
         e.list("vmConfig", &self.vm_config);
     }
 }
-crate::xml::complex_codec!(StorageDrsConfigInfo);
 
 /// Data object `StorageDrsConfigSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsConfigSpec {
     /// `podConfigSpec`: [`StorageDrsPodConfigSpec`].
     pub pod_config_spec: Option<StorageDrsPodConfigSpec>,
@@ -4955,6 +5916,13 @@ pub struct StorageDrsConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.pod_config_spec == other.pod_config_spec
+            && self.vm_config_spec == other.vm_config_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsConfigSpec";
@@ -4972,15 +5940,19 @@ impl ComplexType for StorageDrsConfigSpec {
         e.list("vmConfigSpec", &self.vm_config_spec);
     }
 }
-crate::xml::complex_codec!(StorageDrsConfigSpec);
 
 /// Fault `StorageDrsDatacentersCannotShareDatastore` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsDatacentersCannotShareDatastore {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsDatacentersCannotShareDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsDatacentersCannotShareDatastore {
     const TYPE_NAME: &'static str = "StorageDrsDatacentersCannotShareDatastore";
@@ -4992,16 +5964,20 @@ impl ComplexType for StorageDrsDatacentersCannotShareDatastore {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsDatacentersCannotShareDatastore);
 crate::xml::inherits!(StorageDrsDatacentersCannotShareDatastore, VimFault);
 
 /// Fault `StorageDrsDisabledOnVm` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsDisabledOnVm {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsDisabledOnVm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsDisabledOnVm {
     const TYPE_NAME: &'static str = "StorageDrsDisabledOnVm";
@@ -5013,18 +5989,23 @@ impl ComplexType for StorageDrsDisabledOnVm {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsDisabledOnVm);
 crate::xml::inherits!(StorageDrsDisabledOnVm, VimFault);
 
 /// Fault `StorageDrsHbrDiskNotMovable` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsHbrDiskNotMovable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `nonMovableDiskIds`: xsd:string.
     pub non_movable_disk_ids: String,
+}
+impl PartialEq for StorageDrsHbrDiskNotMovable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.non_movable_disk_ids == other.non_movable_disk_ids
+    }
 }
 impl ComplexType for StorageDrsHbrDiskNotMovable {
     const TYPE_NAME: &'static str = "StorageDrsHbrDiskNotMovable";
@@ -5041,16 +6022,20 @@ impl ComplexType for StorageDrsHbrDiskNotMovable {
         e.req("nonMovableDiskIds", &self.non_movable_disk_ids);
     }
 }
-crate::xml::complex_codec!(StorageDrsHbrDiskNotMovable);
 crate::xml::inherits!(StorageDrsHbrDiskNotMovable, VimFault);
 
 /// Fault `StorageDrsHmsMoveInProgress` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsHmsMoveInProgress {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsHmsMoveInProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsHmsMoveInProgress {
     const TYPE_NAME: &'static str = "StorageDrsHmsMoveInProgress";
@@ -5062,16 +6047,20 @@ impl ComplexType for StorageDrsHmsMoveInProgress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsHmsMoveInProgress);
 crate::xml::inherits!(StorageDrsHmsMoveInProgress, VimFault);
 
 /// Fault `StorageDrsHmsUnreachable` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsHmsUnreachable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsHmsUnreachable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsHmsUnreachable {
     const TYPE_NAME: &'static str = "StorageDrsHmsUnreachable";
@@ -5083,11 +6072,10 @@ impl ComplexType for StorageDrsHmsUnreachable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsHmsUnreachable);
 crate::xml::inherits!(StorageDrsHmsUnreachable, VimFault);
 
 /// Data object `StorageDrsIoLoadBalanceConfig` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsIoLoadBalanceConfig {
     /// `reservablePercentThreshold`: xsd:int (since 6.0).
     pub reservable_percent_threshold: Option<i32>,
@@ -5103,6 +6091,16 @@ pub struct StorageDrsIoLoadBalanceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsIoLoadBalanceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.reservable_percent_threshold == other.reservable_percent_threshold
+            && self.reservable_iops_threshold == other.reservable_iops_threshold
+            && self.reservable_threshold_mode == other.reservable_threshold_mode
+            && self.io_latency_threshold == other.io_latency_threshold
+            && self.io_load_imbalance_threshold == other.io_load_imbalance_threshold
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsIoLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsIoLoadBalanceConfig";
@@ -5126,15 +6124,19 @@ impl ComplexType for StorageDrsIoLoadBalanceConfig {
         e.opt("ioLoadImbalanceThreshold", &self.io_load_imbalance_threshold);
     }
 }
-crate::xml::complex_codec!(StorageDrsIoLoadBalanceConfig);
 
 /// Fault `StorageDrsIolbDisabledInternally` of the vSphere API (since 5.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsIolbDisabledInternally {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsIolbDisabledInternally {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsIolbDisabledInternally {
     const TYPE_NAME: &'static str = "StorageDrsIolbDisabledInternally";
@@ -5146,18 +6148,23 @@ impl ComplexType for StorageDrsIolbDisabledInternally {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsIolbDisabledInternally);
 crate::xml::inherits!(StorageDrsIolbDisabledInternally, VimFault);
 
 /// Data object `StorageDrsOptionSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsOptionSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `option`: [`OptionValue`].
     pub option: Option<AnyOptionValue>,
+}
+impl PartialEq for StorageDrsOptionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.option == other.option
+    }
 }
 impl ComplexType for StorageDrsOptionSpec {
     const TYPE_NAME: &'static str = "StorageDrsOptionSpec";
@@ -5174,11 +6181,10 @@ impl ComplexType for StorageDrsOptionSpec {
         e.opt("option", &self.option);
     }
 }
-crate::xml::complex_codec!(StorageDrsOptionSpec);
 crate::xml::inherits!(StorageDrsOptionSpec, ArrayUpdateSpec);
 
 /// Data object `StorageDrsPlacementRankVmSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsPlacementRankVmSpec {
     /// `vmPlacementSpec`: [`PlacementSpec`].
     pub vm_placement_spec: PlacementSpec,
@@ -5188,6 +6194,13 @@ pub struct StorageDrsPlacementRankVmSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsPlacementRankVmSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_placement_spec == other.vm_placement_spec
+            && self.vm_clusters == other.vm_clusters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsPlacementRankVmSpec {
     const TYPE_NAME: &'static str = "StorageDrsPlacementRankVmSpec";
@@ -5205,10 +6218,9 @@ impl ComplexType for StorageDrsPlacementRankVmSpec {
         e.list("vmClusters", &self.vm_clusters);
     }
 }
-crate::xml::complex_codec!(StorageDrsPlacementRankVmSpec);
 
 /// Data object `StorageDrsPodConfigInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsPodConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
@@ -5234,6 +6246,21 @@ pub struct StorageDrsPodConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsPodConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.io_load_balance_enabled == other.io_load_balance_enabled
+            && self.default_vm_behavior == other.default_vm_behavior
+            && self.load_balance_interval == other.load_balance_interval
+            && self.default_intra_vm_affinity == other.default_intra_vm_affinity
+            && self.space_load_balance_config == other.space_load_balance_config
+            && self.io_load_balance_config == other.io_load_balance_config
+            && self.automation_overrides == other.automation_overrides
+            && self.rule == other.rule
+            && self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsPodConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigInfo";
@@ -5267,10 +6294,9 @@ impl ComplexType for StorageDrsPodConfigInfo {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(StorageDrsPodConfigInfo);
 
 /// Data object `StorageDrsPodConfigSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsPodConfigSpec {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -5296,6 +6322,21 @@ pub struct StorageDrsPodConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsPodConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.io_load_balance_enabled == other.io_load_balance_enabled
+            && self.default_vm_behavior == other.default_vm_behavior
+            && self.load_balance_interval == other.load_balance_interval
+            && self.default_intra_vm_affinity == other.default_intra_vm_affinity
+            && self.space_load_balance_config == other.space_load_balance_config
+            && self.io_load_balance_config == other.io_load_balance_config
+            && self.automation_overrides == other.automation_overrides
+            && self.rule == other.rule
+            && self.option == other.option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsPodConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigSpec";
@@ -5329,10 +6370,9 @@ impl ComplexType for StorageDrsPodConfigSpec {
         e.list("option", &self.option);
     }
 }
-crate::xml::complex_codec!(StorageDrsPodConfigSpec);
 
 /// Data object `StorageDrsPodSelectionSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsPodSelectionSpec {
     /// `initialVmConfig`: [`VmPodConfigForPlacement`].
     pub initial_vm_config: Vec<VmPodConfigForPlacement>,
@@ -5342,6 +6382,13 @@ pub struct StorageDrsPodSelectionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsPodSelectionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.initial_vm_config == other.initial_vm_config
+            && self.storage_pod == other.storage_pod
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsPodSelectionSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodSelectionSpec";
@@ -5359,15 +6406,19 @@ impl ComplexType for StorageDrsPodSelectionSpec {
         e.opt("storagePod", &self.storage_pod);
     }
 }
-crate::xml::complex_codec!(StorageDrsPodSelectionSpec);
 
 /// Fault `StorageDrsRelocateDisabled` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsRelocateDisabled {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsRelocateDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsRelocateDisabled {
     const TYPE_NAME: &'static str = "StorageDrsRelocateDisabled";
@@ -5379,11 +6430,10 @@ impl ComplexType for StorageDrsRelocateDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsRelocateDisabled);
 crate::xml::inherits!(StorageDrsRelocateDisabled, VimFault);
 
 /// Data object `StorageDrsSpaceLoadBalanceConfig` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsSpaceLoadBalanceConfig {
     /// `spaceThresholdMode`: xsd:string (since 6.0).
     pub space_threshold_mode: Option<String>,
@@ -5397,6 +6447,15 @@ pub struct StorageDrsSpaceLoadBalanceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsSpaceLoadBalanceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.space_threshold_mode == other.space_threshold_mode
+            && self.space_utilization_threshold == other.space_utilization_threshold
+            && self.free_space_threshold_gb == other.free_space_threshold_gb
+            && self.min_space_utilization_difference == other.min_space_utilization_difference
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsSpaceLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsSpaceLoadBalanceConfig";
@@ -5418,15 +6477,19 @@ impl ComplexType for StorageDrsSpaceLoadBalanceConfig {
         e.opt("minSpaceUtilizationDifference", &self.min_space_utilization_difference);
     }
 }
-crate::xml::complex_codec!(StorageDrsSpaceLoadBalanceConfig);
 
 /// Fault `StorageDrsStaleHmsCollection` of the vSphere API (since 6.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsStaleHmsCollection {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsStaleHmsCollection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsStaleHmsCollection {
     const TYPE_NAME: &'static str = "StorageDrsStaleHmsCollection";
@@ -5438,16 +6501,20 @@ impl ComplexType for StorageDrsStaleHmsCollection {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsStaleHmsCollection);
 crate::xml::inherits!(StorageDrsStaleHmsCollection, VimFault);
 
 /// Fault `StorageDrsUnableToMoveFiles` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsUnableToMoveFiles {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for StorageDrsUnableToMoveFiles {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageDrsUnableToMoveFiles {
     const TYPE_NAME: &'static str = "StorageDrsUnableToMoveFiles";
@@ -5459,11 +6526,10 @@ impl ComplexType for StorageDrsUnableToMoveFiles {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageDrsUnableToMoveFiles);
 crate::xml::inherits!(StorageDrsUnableToMoveFiles, VimFault);
 
 /// Data object `StorageDrsVmConfigInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsVmConfigInfo {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
@@ -5481,6 +6547,17 @@ pub struct StorageDrsVmConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageDrsVmConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.enabled == other.enabled
+            && self.behavior == other.behavior
+            && self.intra_vm_affinity == other.intra_vm_affinity
+            && self.intra_vm_anti_affinity == other.intra_vm_anti_affinity
+            && self.virtual_disk_rules == other.virtual_disk_rules
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigInfo";
@@ -5506,17 +6583,22 @@ impl ComplexType for StorageDrsVmConfigInfo {
         if e.knows(Version::V6_7) { e.list("virtualDiskRules", &self.virtual_disk_rules); }
     }
 }
-crate::xml::complex_codec!(StorageDrsVmConfigInfo);
 
 /// Data object `StorageDrsVmConfigSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageDrsVmConfigSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`StorageDrsVmConfigInfo`].
     pub info: Option<StorageDrsVmConfigInfo>,
+}
+impl PartialEq for StorageDrsVmConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for StorageDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigSpec";
@@ -5533,11 +6615,10 @@ impl ComplexType for StorageDrsVmConfigSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(StorageDrsVmConfigSpec);
 crate::xml::inherits!(StorageDrsVmConfigSpec, ArrayUpdateSpec);
 
 /// Data object `StorageIOAllocationInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageIOAllocationInfo {
     /// `limit`: xsd:long.
     pub limit: Option<i64>,
@@ -5549,6 +6630,14 @@ pub struct StorageIOAllocationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageIOAllocationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit == other.limit
+            && self.shares == other.shares
+            && self.reservation == other.reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageIOAllocationInfo {
     const TYPE_NAME: &'static str = "StorageIOAllocationInfo";
@@ -5568,10 +6657,9 @@ impl ComplexType for StorageIOAllocationInfo {
         if e.knows(Version::V5_5) { e.opt("reservation", &self.reservation); }
     }
 }
-crate::xml::complex_codec!(StorageIOAllocationInfo);
 
 /// Data object `StorageIOAllocationOption` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageIOAllocationOption {
     /// `limitOption`: [`LongOption`].
     pub limit_option: LongOption,
@@ -5581,6 +6669,13 @@ pub struct StorageIOAllocationOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageIOAllocationOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit_option == other.limit_option
+            && self.shares_option == other.shares_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageIOAllocationOption {
     const TYPE_NAME: &'static str = "StorageIOAllocationOption";
@@ -5598,10 +6693,9 @@ impl ComplexType for StorageIOAllocationOption {
         e.req("sharesOption", &self.shares_option);
     }
 }
-crate::xml::complex_codec!(StorageIOAllocationOption);
 
 /// Data object `StorageIORMConfigOption` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageIORMConfigOption {
     /// `enabledOption`: [`BoolOption`].
     pub enabled_option: BoolOption,
@@ -5615,6 +6709,15 @@ pub struct StorageIORMConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageIORMConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled_option == other.enabled_option
+            && self.congestion_threshold_option == other.congestion_threshold_option
+            && self.stats_collection_enabled_option == other.stats_collection_enabled_option
+            && self.reservation_enabled_option == other.reservation_enabled_option
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageIORMConfigOption {
     const TYPE_NAME: &'static str = "StorageIORMConfigOption";
@@ -5636,10 +6739,9 @@ impl ComplexType for StorageIORMConfigOption {
         if e.knows(Version::V6_0) { e.opt("reservationEnabledOption", &self.reservation_enabled_option); }
     }
 }
-crate::xml::complex_codec!(StorageIORMConfigOption);
 
 /// Data object `StorageIORMConfigSpec` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageIORMConfigSpec {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -5661,6 +6763,19 @@ pub struct StorageIORMConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageIORMConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.congestion_threshold_mode == other.congestion_threshold_mode
+            && self.congestion_threshold == other.congestion_threshold
+            && self.percent_of_peak_throughput == other.percent_of_peak_throughput
+            && self.stats_collection_enabled == other.stats_collection_enabled
+            && self.reservation_enabled == other.reservation_enabled
+            && self.stats_aggregation_disabled == other.stats_aggregation_disabled
+            && self.reservable_iops_threshold == other.reservable_iops_threshold
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageIORMConfigSpec {
     const TYPE_NAME: &'static str = "StorageIORMConfigSpec";
@@ -5690,10 +6805,9 @@ impl ComplexType for StorageIORMConfigSpec {
         if e.knows(Version::V6_0) { e.opt("reservableIopsThreshold", &self.reservable_iops_threshold); }
     }
 }
-crate::xml::complex_codec!(StorageIORMConfigSpec);
 
 /// Data object `StorageIORMInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageIORMInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
@@ -5715,6 +6829,19 @@ pub struct StorageIORMInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageIORMInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.congestion_threshold_mode == other.congestion_threshold_mode
+            && self.congestion_threshold == other.congestion_threshold
+            && self.percent_of_peak_throughput == other.percent_of_peak_throughput
+            && self.stats_collection_enabled == other.stats_collection_enabled
+            && self.reservation_enabled == other.reservation_enabled
+            && self.stats_aggregation_disabled == other.stats_aggregation_disabled
+            && self.reservable_iops_threshold == other.reservable_iops_threshold
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageIORMInfo {
     const TYPE_NAME: &'static str = "StorageIORMInfo";
@@ -5744,12 +6871,11 @@ impl ComplexType for StorageIORMInfo {
         if e.knows(Version::V6_0) { e.opt("reservableIopsThreshold", &self.reservable_iops_threshold); }
     }
 }
-crate::xml::complex_codec!(StorageIORMInfo);
 
 /// Data object `StorageMigrationAction` of the vSphere API (since 5.0).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageMigrationAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -5775,6 +6901,22 @@ pub struct StorageMigrationAction {
     pub io_latency_src_before: Option<f32>,
     /// `ioLatencyDstBefore`: xsd:float.
     pub io_latency_dst_before: Option<f32>,
+}
+impl PartialEq for StorageMigrationAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.relocate_spec == other.relocate_spec
+            && self.source == other.source
+            && self.destination == other.destination
+            && self.size_transferred == other.size_transferred
+            && self.space_util_src_before == other.space_util_src_before
+            && self.space_util_dst_before == other.space_util_dst_before
+            && self.space_util_src_after == other.space_util_src_after
+            && self.space_util_dst_after == other.space_util_dst_after
+            && self.io_latency_src_before == other.io_latency_src_before
+            && self.io_latency_dst_before == other.io_latency_dst_before
+    }
 }
 impl ComplexType for StorageMigrationAction {
     const TYPE_NAME: &'static str = "StorageMigrationAction";
@@ -5811,11 +6953,10 @@ impl ComplexType for StorageMigrationAction {
         e.opt("ioLatencyDstBefore", &self.io_latency_dst_before);
     }
 }
-crate::xml::complex_codec!(StorageMigrationAction);
 crate::xml::inherits!(StorageMigrationAction, ClusterAction);
 
 /// Data object `StoragePerformanceSummary` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoragePerformanceSummary {
     /// `interval`: xsd:int.
     pub interval: i32,
@@ -5837,6 +6978,19 @@ pub struct StoragePerformanceSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StoragePerformanceSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.interval == other.interval
+            && self.percentile == other.percentile
+            && self.datastore_read_latency == other.datastore_read_latency
+            && self.datastore_write_latency == other.datastore_write_latency
+            && self.datastore_vm_latency == other.datastore_vm_latency
+            && self.datastore_read_iops == other.datastore_read_iops
+            && self.datastore_write_iops == other.datastore_write_iops
+            && self.sioc_activity_duration == other.sioc_activity_duration
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StoragePerformanceSummary {
     const TYPE_NAME: &'static str = "StoragePerformanceSummary";
@@ -5866,12 +7020,11 @@ impl ComplexType for StoragePerformanceSummary {
         e.req("siocActivityDuration", &self.sioc_activity_duration);
     }
 }
-crate::xml::complex_codec!(StoragePerformanceSummary);
 
 /// Data object `StoragePlacementAction` of the vSphere API (since 5.0).
 ///
 /// Extends [`ClusterAction`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoragePlacementAction {
     /// The fields inherited from [`ClusterAction`].
     pub base_: ClusterAction,
@@ -5891,6 +7044,19 @@ pub struct StoragePlacementAction {
     pub space_demand_after: Option<f32>,
     /// `ioLatencyBefore`: xsd:float.
     pub io_latency_before: Option<f32>,
+}
+impl PartialEq for StoragePlacementAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.relocate_spec == other.relocate_spec
+            && self.destination == other.destination
+            && self.space_util_before == other.space_util_before
+            && self.space_demand_before == other.space_demand_before
+            && self.space_util_after == other.space_util_after
+            && self.space_demand_after == other.space_demand_after
+            && self.io_latency_before == other.io_latency_before
+    }
 }
 impl ComplexType for StoragePlacementAction {
     const TYPE_NAME: &'static str = "StoragePlacementAction";
@@ -5921,11 +7087,10 @@ impl ComplexType for StoragePlacementAction {
         e.opt("ioLatencyBefore", &self.io_latency_before);
     }
 }
-crate::xml::complex_codec!(StoragePlacementAction);
 crate::xml::inherits!(StoragePlacementAction, ClusterAction);
 
 /// Data object `StoragePlacementResult` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoragePlacementResult {
     /// `recommendations`: [`ClusterRecommendation`].
     pub recommendations: Vec<ClusterRecommendation>,
@@ -5937,6 +7102,14 @@ pub struct StoragePlacementResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StoragePlacementResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.recommendations == other.recommendations
+            && self.drs_fault == other.drs_fault
+            && self.task == other.task
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StoragePlacementResult {
     const TYPE_NAME: &'static str = "StoragePlacementResult";
@@ -5956,10 +7129,9 @@ impl ComplexType for StoragePlacementResult {
         e.opt("task", &self.task);
     }
 }
-crate::xml::complex_codec!(StoragePlacementResult);
 
 /// Data object `StoragePlacementSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoragePlacementSpec {
     /// `type`: xsd:string.
     pub type_: String,
@@ -5991,6 +7163,24 @@ pub struct StoragePlacementSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StoragePlacementSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.priority == other.priority
+            && self.vm == other.vm
+            && self.pod_selection_spec == other.pod_selection_spec
+            && self.clone_spec == other.clone_spec
+            && self.clone_name == other.clone_name
+            && self.config_spec == other.config_spec
+            && self.relocate_spec == other.relocate_spec
+            && self.resource_pool == other.resource_pool
+            && self.host == other.host
+            && self.folder == other.folder
+            && self.disallow_prerequisite_moves == other.disallow_prerequisite_moves
+            && self.resource_lease_duration_sec == other.resource_lease_duration_sec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StoragePlacementSpec {
     const TYPE_NAME: &'static str = "StoragePlacementSpec";
@@ -6030,10 +7220,9 @@ impl ComplexType for StoragePlacementSpec {
         if e.knows(Version::V5_1) { e.opt("resourceLeaseDurationSec", &self.resource_lease_duration_sec); }
     }
 }
-crate::xml::complex_codec!(StoragePlacementSpec);
 
 /// Data object `StoragePodSummary` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoragePodSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -6045,6 +7234,14 @@ pub struct StoragePodSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StoragePodSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.capacity == other.capacity
+            && self.free_space == other.free_space
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StoragePodSummary {
     const TYPE_NAME: &'static str = "StoragePodSummary";
@@ -6064,17 +7261,22 @@ impl ComplexType for StoragePodSummary {
         e.req("freeSpace", &self.free_space);
     }
 }
-crate::xml::complex_codec!(StoragePodSummary);
 
 /// Data object `StorageProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `nasStorage`: [`NasStorageProfile`].
     pub nas_storage: Vec<NasStorageProfile>,
+}
+impl PartialEq for StorageProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.nas_storage == other.nas_storage
+    }
 }
 impl ComplexType for StorageProfile {
     const TYPE_NAME: &'static str = "StorageProfile";
@@ -6091,11 +7293,10 @@ impl ComplexType for StorageProfile {
         e.list("nasStorage", &self.nas_storage);
     }
 }
-crate::xml::complex_codec!(StorageProfile);
 crate::xml::inherits!(StorageProfile, ApplyProfile);
 
 /// Data object `StorageRequirement` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageRequirement {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -6105,6 +7306,13 @@ pub struct StorageRequirement {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageRequirement {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.free_space_required_in_kb == other.free_space_required_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageRequirement {
     const TYPE_NAME: &'static str = "StorageRequirement";
@@ -6122,10 +7330,9 @@ impl ComplexType for StorageRequirement {
         e.req("freeSpaceRequiredInKb", &self.free_space_required_in_kb);
     }
 }
-crate::xml::complex_codec!(StorageRequirement);
 
 /// Data object `StorageResourceManagerStorageProfileStatistics` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageResourceManagerStorageProfileStatistics {
     /// `profileId`: xsd:string.
     pub profile_id: String,
@@ -6137,6 +7344,14 @@ pub struct StorageResourceManagerStorageProfileStatistics {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for StorageResourceManagerStorageProfileStatistics {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile_id == other.profile_id
+            && self.total_space_mb == other.total_space_mb
+            && self.used_space_mb == other.used_space_mb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for StorageResourceManagerStorageProfileStatistics {
     const TYPE_NAME: &'static str = "StorageResourceManagerStorageProfileStatistics";
@@ -6156,15 +7371,19 @@ impl ComplexType for StorageResourceManagerStorageProfileStatistics {
         e.req("usedSpaceMB", &self.used_space_mb);
     }
 }
-crate::xml::complex_codec!(StorageResourceManagerStorageProfileStatistics);
 
 /// Fault `StorageVMotionNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageVMotionNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
+}
+impl PartialEq for StorageVMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for StorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "StorageVMotionNotSupported";
@@ -6176,18 +7395,23 @@ impl ComplexType for StorageVMotionNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(StorageVMotionNotSupported);
 crate::xml::inherits!(StorageVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `StorageVmotionIncompatible` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageVmotionIncompatible {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
+}
+impl PartialEq for StorageVmotionIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for StorageVmotionIncompatible {
     const TYPE_NAME: &'static str = "StorageVmotionIncompatible";
@@ -6204,18 +7428,23 @@ impl ComplexType for StorageVmotionIncompatible {
         e.opt("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(StorageVmotionIncompatible);
 crate::xml::inherits!(StorageVmotionIncompatible, VirtualHardwareCompatibilityIssue);
 
 /// Data object `StringExpression` of the vSphere API (since 5.5).
 ///
 /// Extends [`NegatableExpression`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StringExpression {
     /// The fields inherited from [`NegatableExpression`].
     pub base_: NegatableExpression,
     /// `value`: xsd:string.
     pub value: Option<String>,
+}
+impl PartialEq for StringExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for StringExpression {
     const TYPE_NAME: &'static str = "StringExpression";
@@ -6232,13 +7461,12 @@ impl ComplexType for StringExpression {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(StringExpression);
 crate::xml::inherits!(StringExpression, NegatableExpression);
 
 /// Data object `StringOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`OptionType`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StringOption {
     /// The fields inherited from [`OptionType`].
     pub base_: OptionType,
@@ -6246,6 +7474,13 @@ pub struct StringOption {
     pub default_value: String,
     /// `validCharacters`: xsd:string.
     pub valid_characters: Option<String>,
+}
+impl PartialEq for StringOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.default_value == other.default_value
+            && self.valid_characters == other.valid_characters
+    }
 }
 impl ComplexType for StringOption {
     const TYPE_NAME: &'static str = "StringOption";
@@ -6264,18 +7499,23 @@ impl ComplexType for StringOption {
         e.opt("validCharacters", &self.valid_characters);
     }
 }
-crate::xml::complex_codec!(StringOption);
 crate::xml::inherits!(StringOption, OptionType);
 
 /// Data object `StringPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StringPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
     /// `value`: xsd:string.
     pub value: Option<String>,
+}
+impl PartialEq for StringPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.value == other.value
+    }
 }
 impl ComplexType for StringPolicy {
     const TYPE_NAME: &'static str = "StringPolicy";
@@ -6292,13 +7532,12 @@ impl ComplexType for StringPolicy {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(StringPolicy);
 crate::xml::inherits!(StringPolicy, InheritablePolicy);
 
 /// Data object `StructuredCustomizations` of the vSphere API (since 6.5).
 ///
 /// Extends [`HostProfilesEntityCustomizations`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct StructuredCustomizations {
     /// The fields inherited from [`HostProfilesEntityCustomizations`].
     pub base_: HostProfilesEntityCustomizations,
@@ -6306,6 +7545,13 @@ pub struct StructuredCustomizations {
     pub entity: ManagedObjectReference,
     /// `customizations`: [`AnswerFile`].
     pub customizations: Option<AnswerFile>,
+}
+impl PartialEq for StructuredCustomizations {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity == other.entity
+            && self.customizations == other.customizations
+    }
 }
 impl ComplexType for StructuredCustomizations {
     const TYPE_NAME: &'static str = "StructuredCustomizations";
@@ -6324,13 +7570,12 @@ impl ComplexType for StructuredCustomizations {
         e.opt("customizations", &self.customizations);
     }
 }
-crate::xml::complex_codec!(StructuredCustomizations);
 crate::xml::inherits!(StructuredCustomizations, HostProfilesEntityCustomizations);
 
 /// Data object `SubnetInfo` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SubnetInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -6344,6 +7589,16 @@ pub struct SubnetInfo {
     pub project_folder_info: Option<SubnetInfoFolderInfo>,
     /// `rootFolderInfo`: [`SubnetInfoFolderInfo`].
     pub root_folder_info: SubnetInfoFolderInfo,
+}
+impl PartialEq for SubnetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+            && self.subnet_folder_info == other.subnet_folder_info
+            && self.vpc_folder_info == other.vpc_folder_info
+            && self.project_folder_info == other.project_folder_info
+            && self.root_folder_info == other.root_folder_info
+    }
 }
 impl ComplexType for SubnetInfo {
     const TYPE_NAME: &'static str = "SubnetInfo";
@@ -6368,11 +7623,10 @@ impl ComplexType for SubnetInfo {
         e.req("rootFolderInfo", &self.root_folder_info);
     }
 }
-crate::xml::complex_codec!(SubnetInfo);
 crate::xml::inherits!(SubnetInfo, VirtualMachineTargetInfo);
 
 /// Data object `SubnetInfoFolderInfo` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SubnetInfoFolderInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -6382,6 +7636,13 @@ pub struct SubnetInfoFolderInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SubnetInfoFolderInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.folder == other.folder
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SubnetInfoFolderInfo {
     const TYPE_NAME: &'static str = "SubnetInfoFolderInfo";
@@ -6399,15 +7660,19 @@ impl ComplexType for SubnetInfoFolderInfo {
         e.req("folder", &self.folder);
     }
 }
-crate::xml::complex_codec!(SubnetInfoFolderInfo);
 
 /// Fault `SuspendedRelocateNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SuspendedRelocateNotSupported {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for SuspendedRelocateNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SuspendedRelocateNotSupported {
     const TYPE_NAME: &'static str = "SuspendedRelocateNotSupported";
@@ -6419,16 +7684,20 @@ impl ComplexType for SuspendedRelocateNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SuspendedRelocateNotSupported);
 crate::xml::inherits!(SuspendedRelocateNotSupported, MigrationFault);
 
 /// Fault `SwapDatastoreNotWritableOnHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreNotWritableOnHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SwapDatastoreNotWritableOnHost {
     /// The fields inherited from [`DatastoreNotWritableOnHost`].
     pub base_: DatastoreNotWritableOnHost,
+}
+impl PartialEq for SwapDatastoreNotWritableOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SwapDatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "SwapDatastoreNotWritableOnHost";
@@ -6440,16 +7709,20 @@ impl ComplexType for SwapDatastoreNotWritableOnHost {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SwapDatastoreNotWritableOnHost);
 crate::xml::inherits!(SwapDatastoreNotWritableOnHost, DatastoreNotWritableOnHost);
 
 /// Fault `SwapDatastoreUnset` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SwapDatastoreUnset {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for SwapDatastoreUnset {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SwapDatastoreUnset {
     const TYPE_NAME: &'static str = "SwapDatastoreUnset";
@@ -6461,16 +7734,20 @@ impl ComplexType for SwapDatastoreUnset {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SwapDatastoreUnset);
 crate::xml::inherits!(SwapDatastoreUnset, VimFault);
 
 /// Fault `SwapPlacementOverrideNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidVmConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SwapPlacementOverrideNotSupported {
     /// The fields inherited from [`InvalidVmConfig`].
     pub base_: InvalidVmConfig,
+}
+impl PartialEq for SwapPlacementOverrideNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SwapPlacementOverrideNotSupported {
     const TYPE_NAME: &'static str = "SwapPlacementOverrideNotSupported";
@@ -6482,16 +7759,20 @@ impl ComplexType for SwapPlacementOverrideNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SwapPlacementOverrideNotSupported);
 crate::xml::inherits!(SwapPlacementOverrideNotSupported, InvalidVmConfig);
 
 /// Fault `SwitchIpUnset` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SwitchIpUnset {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
+}
+impl PartialEq for SwitchIpUnset {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SwitchIpUnset {
     const TYPE_NAME: &'static str = "SwitchIpUnset";
@@ -6503,16 +7784,20 @@ impl ComplexType for SwitchIpUnset {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SwitchIpUnset);
 crate::xml::inherits!(SwitchIpUnset, DvsFault);
 
 /// Fault `SwitchNotInUpgradeMode` of the vSphere API (since 4.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SwitchNotInUpgradeMode {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
+}
+impl PartialEq for SwitchNotInUpgradeMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for SwitchNotInUpgradeMode {
     const TYPE_NAME: &'static str = "SwitchNotInUpgradeMode";
@@ -6524,18 +7809,23 @@ impl ComplexType for SwitchNotInUpgradeMode {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(SwitchNotInUpgradeMode);
 crate::xml::inherits!(SwitchNotInUpgradeMode, DvsFault);
 
 /// Fault `SystemError` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SystemError {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
     /// `reason`: xsd:string.
     pub reason: String,
+}
+impl PartialEq for SystemError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for SystemError {
     const TYPE_NAME: &'static str = "SystemError";
@@ -6552,11 +7842,10 @@ impl ComplexType for SystemError {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(SystemError);
 crate::xml::inherits!(SystemError, RuntimeFault);
 
 /// Data object `SystemEventInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct SystemEventInfo {
     /// `recordId`: xsd:long.
     pub record_id: i64,
@@ -6572,6 +7861,16 @@ pub struct SystemEventInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for SystemEventInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.record_id == other.record_id
+            && self.when == other.when
+            && self.sel_type == other.sel_type
+            && self.message == other.message
+            && self.sensor_number == other.sensor_number
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for SystemEventInfo {
     const TYPE_NAME: &'static str = "SystemEventInfo";
@@ -6595,10 +7894,9 @@ impl ComplexType for SystemEventInfo {
         e.req("sensorNumber", &self.sensor_number);
     }
 }
-crate::xml::complex_codec!(SystemEventInfo);
 
 /// Data object `Tag` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Tag {
     /// `key`: xsd:string.
     pub key: String,
@@ -6606,6 +7904,12 @@ pub struct Tag {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for Tag {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for Tag {
     const TYPE_NAME: &'static str = "Tag";
@@ -6621,10 +7925,9 @@ impl ComplexType for Tag {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(Tag);
 
 /// Data object `TagId` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TagId {
     /// `nameId`: [`TagIdNameId`].
     pub name_id: Option<TagIdNameId>,
@@ -6634,6 +7937,13 @@ pub struct TagId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TagId {
+    fn eq(&self, other: &Self) -> bool {
+        self.name_id == other.name_id
+            && self.uuid == other.uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TagId {
     const TYPE_NAME: &'static str = "TagId";
@@ -6651,10 +7961,9 @@ impl ComplexType for TagId {
         e.opt("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(TagId);
 
 /// Data object `TagIdNameId` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TagIdNameId {
     /// `tag`: xsd:string.
     pub tag: String,
@@ -6664,6 +7973,13 @@ pub struct TagIdNameId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TagIdNameId {
+    fn eq(&self, other: &Self) -> bool {
+        self.tag == other.tag
+            && self.category == other.category
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TagIdNameId {
     const TYPE_NAME: &'static str = "TagIdNameId";
@@ -6681,17 +7997,22 @@ impl ComplexType for TagIdNameId {
         e.req("category", &self.category);
     }
 }
-crate::xml::complex_codec!(TagIdNameId);
 
 /// Data object `TagSpec` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TagSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `id`: [`TagId`].
     pub id: TagId,
+}
+impl PartialEq for TagSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+    }
 }
 impl ComplexType for TagSpec {
     const TYPE_NAME: &'static str = "TagSpec";
@@ -6708,11 +8029,10 @@ impl ComplexType for TagSpec {
         e.req("id", &self.id);
     }
 }
-crate::xml::complex_codec!(TagSpec);
 crate::xml::inherits!(TagSpec, ArrayUpdateSpec);
 
 /// Data object `TaskDescription` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskDescription {
     /// `methodInfo`: [`ElementDescription`].
     pub method_info: Vec<AnyElementDescription>,
@@ -6724,6 +8044,14 @@ pub struct TaskDescription {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.method_info == other.method_info
+            && self.state == other.state
+            && self.reason == other.reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskDescription {
     const TYPE_NAME: &'static str = "TaskDescription";
@@ -6743,19 +8071,24 @@ impl ComplexType for TaskDescription {
         e.list("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(TaskDescription);
 
 /// Data object `TaskEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `info`: [`TaskInfo`].
     pub info: TaskInfo,
+}
+impl PartialEq for TaskEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for TaskEvent {
     const TYPE_NAME: &'static str = "TaskEvent";
@@ -6772,11 +8105,10 @@ impl ComplexType for TaskEvent {
         e.req("info", &self.info);
     }
 }
-crate::xml::complex_codec!(TaskEvent);
 crate::xml::inherits!(TaskEvent, Event);
 
 /// Data object `TaskFilterSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskFilterSpec {
     /// `entity`: [`TaskFilterSpecByEntity`].
     pub entity: Option<TaskFilterSpecByEntity>,
@@ -6804,6 +8136,22 @@ pub struct TaskFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.time == other.time
+            && self.user_name == other.user_name
+            && self.activation_id == other.activation_id
+            && self.state == other.state
+            && self.alarm == other.alarm
+            && self.scheduled_task == other.scheduled_task
+            && self.event_chain_id == other.event_chain_id
+            && self.tag == other.tag
+            && self.parent_task_key == other.parent_task_key
+            && self.root_task_key == other.root_task_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskFilterSpec {
     const TYPE_NAME: &'static str = "TaskFilterSpec";
@@ -6839,10 +8187,9 @@ impl ComplexType for TaskFilterSpec {
         if e.knows(Version::V4_0) { e.list("rootTaskKey", &self.root_task_key); }
     }
 }
-crate::xml::complex_codec!(TaskFilterSpec);
 
 /// Data object `TaskFilterSpecByEntity` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskFilterSpecByEntity {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -6852,6 +8199,13 @@ pub struct TaskFilterSpecByEntity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskFilterSpecByEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.recursion == other.recursion
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskFilterSpecByEntity {
     const TYPE_NAME: &'static str = "TaskFilterSpecByEntity";
@@ -6869,10 +8223,9 @@ impl ComplexType for TaskFilterSpecByEntity {
         e.req("recursion", &self.recursion);
     }
 }
-crate::xml::complex_codec!(TaskFilterSpecByEntity);
 
 /// Data object `TaskFilterSpecByTime` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskFilterSpecByTime {
     /// `timeType`: [`TaskFilterSpecTimeOption`].
     pub time_type: TaskFilterSpecTimeOption,
@@ -6884,6 +8237,14 @@ pub struct TaskFilterSpecByTime {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskFilterSpecByTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.time_type == other.time_type
+            && self.begin_time == other.begin_time
+            && self.end_time == other.end_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskFilterSpecByTime {
     const TYPE_NAME: &'static str = "TaskFilterSpecByTime";
@@ -6903,10 +8264,9 @@ impl ComplexType for TaskFilterSpecByTime {
         e.opt("endTime", &self.end_time);
     }
 }
-crate::xml::complex_codec!(TaskFilterSpecByTime);
 
 /// Data object `TaskFilterSpecByUsername` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskFilterSpecByUsername {
     /// `systemUser`: xsd:boolean.
     pub system_user: bool,
@@ -6916,6 +8276,13 @@ pub struct TaskFilterSpecByUsername {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskFilterSpecByUsername {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_user == other.system_user
+            && self.user_list == other.user_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskFilterSpecByUsername {
     const TYPE_NAME: &'static str = "TaskFilterSpecByUsername";
@@ -6933,19 +8300,24 @@ impl ComplexType for TaskFilterSpecByUsername {
         e.list("userList", &self.user_list);
     }
 }
-crate::xml::complex_codec!(TaskFilterSpecByUsername);
 
 /// Fault `TaskInProgress` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskInProgress`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskInProgress {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `task`: ManagedObjectReference.
     pub task: ManagedObjectReference,
+}
+impl PartialEq for TaskInProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.task == other.task
+    }
 }
 impl ComplexType for TaskInProgress {
     const TYPE_NAME: &'static str = "TaskInProgress";
@@ -6962,11 +8334,10 @@ impl ComplexType for TaskInProgress {
         e.req("task", &self.task);
     }
 }
-crate::xml::complex_codec!(TaskInProgress);
 crate::xml::inherits!(TaskInProgress, VimFault);
 
 /// Data object `TaskInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -7020,6 +8391,35 @@ pub struct TaskInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.task == other.task
+            && self.description == other.description
+            && self.name == other.name
+            && self.description_id == other.description_id
+            && self.entity == other.entity
+            && self.entity_name == other.entity_name
+            && self.locked == other.locked
+            && self.state == other.state
+            && self.cancelled == other.cancelled
+            && self.cancelable == other.cancelable
+            && self.error == other.error
+            && self.result == other.result
+            && self.progress == other.progress
+            && self.progress_details == other.progress_details
+            && self.reason == other.reason
+            && self.queue_time == other.queue_time
+            && self.start_time == other.start_time
+            && self.complete_time == other.complete_time
+            && self.event_chain_id == other.event_chain_id
+            && self.change_tag == other.change_tag
+            && self.parent_task_key == other.parent_task_key
+            && self.root_task_key == other.root_task_key
+            && self.activation_id == other.activation_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskInfo {
     const TYPE_NAME: &'static str = "TaskInfo";
@@ -7081,10 +8481,9 @@ impl ComplexType for TaskInfo {
         if e.knows(Version::V6_0) { e.opt("activationId", &self.activation_id); }
     }
 }
-crate::xml::complex_codec!(TaskInfo);
 
 /// Data object `TaskInfoFilterSpec` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskInfoFilterSpec {
     /// `filterTaskResults`: [`TaskInfoFilterSpecFilterTaskResults`].
     pub filter_task_results: Option<TaskInfoFilterSpecFilterTaskResults>,
@@ -7092,6 +8491,12 @@ pub struct TaskInfoFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskInfoFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.filter_task_results == other.filter_task_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskInfoFilterSpec {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpec";
@@ -7107,10 +8512,9 @@ impl ComplexType for TaskInfoFilterSpec {
         e.opt("filterTaskResults", &self.filter_task_results);
     }
 }
-crate::xml::complex_codec!(TaskInfoFilterSpec);
 
 /// Data object `TaskInfoFilterSpecFilterTaskResults` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskInfoFilterSpecFilterTaskResults {
     /// `removeAll`: xsd:boolean.
     pub remove_all: Option<bool>,
@@ -7122,6 +8526,14 @@ pub struct TaskInfoFilterSpecFilterTaskResults {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskInfoFilterSpecFilterTaskResults {
+    fn eq(&self, other: &Self) -> bool {
+        self.remove_all == other.remove_all
+            && self.description_ids == other.description_ids
+            && self.filter_in == other.filter_in
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskInfoFilterSpecFilterTaskResults {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpecFilterTaskResults";
@@ -7141,17 +8553,21 @@ impl ComplexType for TaskInfoFilterSpecFilterTaskResults {
         e.opt("filterIn", &self.filter_in);
     }
 }
-crate::xml::complex_codec!(TaskInfoFilterSpecFilterTaskResults);
 
 /// Data object `TaskManagerTaskViewSpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskManagerTaskViewSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskManagerTaskViewSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskManagerTaskViewSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskManagerTaskViewSpec {
     const TYPE_NAME: &'static str = "TaskManagerTaskViewSpec";
@@ -7164,12 +8580,11 @@ impl ComplexType for TaskManagerTaskViewSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(TaskManagerTaskViewSpec);
 
 /// Data object `TaskManagerViewByStartId` of the vSphere API (since 9.0.0.0).
 ///
 /// Extends [`TaskManagerTaskViewSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskManagerViewByStartId {
     /// The fields inherited from [`TaskManagerTaskViewSpec`].
     pub base_: TaskManagerTaskViewSpec,
@@ -7177,6 +8592,13 @@ pub struct TaskManagerViewByStartId {
     pub count: i32,
     /// `startId`: xsd:string.
     pub start_id: String,
+}
+impl PartialEq for TaskManagerViewByStartId {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.count == other.count
+            && self.start_id == other.start_id
+    }
 }
 impl ComplexType for TaskManagerViewByStartId {
     const TYPE_NAME: &'static str = "TaskManagerViewByStartId";
@@ -7195,18 +8617,22 @@ impl ComplexType for TaskManagerViewByStartId {
         e.req("startId", &self.start_id);
     }
 }
-crate::xml::complex_codec!(TaskManagerViewByStartId);
 crate::xml::inherits!(TaskManagerViewByStartId, TaskManagerTaskViewSpec);
 
 /// Data object `TaskReason` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskReason`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskReason {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskReason {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskReason {
     const TYPE_NAME: &'static str = "TaskReason";
@@ -7219,12 +8645,11 @@ impl ComplexType for TaskReason {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(TaskReason);
 
 /// Data object `TaskReasonAlarm` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskReason`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskReasonAlarm {
     /// The fields inherited from [`TaskReason`].
     pub base_: TaskReason,
@@ -7236,6 +8661,15 @@ pub struct TaskReasonAlarm {
     pub entity_name: String,
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
+}
+impl PartialEq for TaskReasonAlarm {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.alarm_name == other.alarm_name
+            && self.alarm == other.alarm
+            && self.entity_name == other.entity_name
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for TaskReasonAlarm {
     const TYPE_NAME: &'static str = "TaskReasonAlarm";
@@ -7258,13 +8692,12 @@ impl ComplexType for TaskReasonAlarm {
         e.req("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(TaskReasonAlarm);
 crate::xml::inherits!(TaskReasonAlarm, TaskReason);
 
 /// Data object `TaskReasonSchedule` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskReason`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskReasonSchedule {
     /// The fields inherited from [`TaskReason`].
     pub base_: TaskReason,
@@ -7272,6 +8705,13 @@ pub struct TaskReasonSchedule {
     pub name: String,
     /// `scheduledTask`: ManagedObjectReference.
     pub scheduled_task: ManagedObjectReference,
+}
+impl PartialEq for TaskReasonSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.scheduled_task == other.scheduled_task
+    }
 }
 impl ComplexType for TaskReasonSchedule {
     const TYPE_NAME: &'static str = "TaskReasonSchedule";
@@ -7290,16 +8730,20 @@ impl ComplexType for TaskReasonSchedule {
         e.req("scheduledTask", &self.scheduled_task);
     }
 }
-crate::xml::complex_codec!(TaskReasonSchedule);
 crate::xml::inherits!(TaskReasonSchedule, TaskReason);
 
 /// Data object `TaskReasonSystem` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskReason`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskReasonSystem {
     /// The fields inherited from [`TaskReason`].
     pub base_: TaskReason,
+}
+impl PartialEq for TaskReasonSystem {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TaskReasonSystem {
     const TYPE_NAME: &'static str = "TaskReasonSystem";
@@ -7311,18 +8755,23 @@ impl ComplexType for TaskReasonSystem {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TaskReasonSystem);
 crate::xml::inherits!(TaskReasonSystem, TaskReason);
 
 /// Data object `TaskReasonUser` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskReason`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskReasonUser {
     /// The fields inherited from [`TaskReason`].
     pub base_: TaskReason,
     /// `userName`: xsd:string.
     pub user_name: String,
+}
+impl PartialEq for TaskReasonUser {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_name == other.user_name
+    }
 }
 impl ComplexType for TaskReasonUser {
     const TYPE_NAME: &'static str = "TaskReasonUser";
@@ -7339,13 +8788,12 @@ impl ComplexType for TaskReasonUser {
         e.req("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(TaskReasonUser);
 crate::xml::inherits!(TaskReasonUser, TaskReason);
 
 /// Data object `TaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskScheduler`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskScheduler {
     /// `activeTime`: xsd:dateTime.
     pub active_time: Option<DateTime>,
@@ -7355,6 +8803,13 @@ pub struct TaskScheduler {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.active_time == other.active_time
+            && self.expire_time == other.expire_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TaskScheduler {
     const TYPE_NAME: &'static str = "TaskScheduler";
@@ -7372,15 +8827,19 @@ impl ComplexType for TaskScheduler {
         e.opt("expireTime", &self.expire_time);
     }
 }
-crate::xml::complex_codec!(TaskScheduler);
 
 /// Data object `TaskTimeoutEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`TaskEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskTimeoutEvent {
     /// The fields inherited from [`TaskEvent`].
     pub base_: TaskEvent,
+}
+impl PartialEq for TaskTimeoutEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TaskTimeoutEvent {
     const TYPE_NAME: &'static str = "TaskTimeoutEvent";
@@ -7392,16 +8851,20 @@ impl ComplexType for TaskTimeoutEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TaskTimeoutEvent);
 crate::xml::inherits!(TaskTimeoutEvent, TaskEvent);
 
 /// Data object `TeamingMatchEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TeamingMatchEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for TeamingMatchEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TeamingMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMatchEvent";
@@ -7413,16 +8876,20 @@ impl ComplexType for TeamingMatchEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TeamingMatchEvent);
 crate::xml::inherits!(TeamingMatchEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `TeamingMisMatchEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TeamingMisMatchEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for TeamingMisMatchEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TeamingMisMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMisMatchEvent";
@@ -7434,16 +8901,20 @@ impl ComplexType for TeamingMisMatchEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TeamingMisMatchEvent);
 crate::xml::inherits!(TeamingMisMatchEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `TemplateBeingUpgradedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`TemplateUpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateBeingUpgradedEvent {
     /// The fields inherited from [`TemplateUpgradeEvent`].
     pub base_: TemplateUpgradeEvent,
+}
+impl PartialEq for TemplateBeingUpgradedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TemplateBeingUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateBeingUpgradedEvent";
@@ -7455,16 +8926,20 @@ impl ComplexType for TemplateBeingUpgradedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TemplateBeingUpgradedEvent);
 crate::xml::inherits!(TemplateBeingUpgradedEvent, TemplateUpgradeEvent);
 
 /// Data object `TemplateConfigFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateConfigFileInfo {
     /// The fields inherited from [`VmConfigFileInfo`].
     pub base_: VmConfigFileInfo,
+}
+impl PartialEq for TemplateConfigFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TemplateConfigFileInfo {
     const TYPE_NAME: &'static str = "TemplateConfigFileInfo";
@@ -7476,16 +8951,20 @@ impl ComplexType for TemplateConfigFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TemplateConfigFileInfo);
 crate::xml::inherits!(TemplateConfigFileInfo, VmConfigFileInfo);
 
 /// Data object `TemplateConfigFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateConfigFileQuery {
     /// The fields inherited from [`VmConfigFileQuery`].
     pub base_: VmConfigFileQuery,
+}
+impl PartialEq for TemplateConfigFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TemplateConfigFileQuery {
     const TYPE_NAME: &'static str = "TemplateConfigFileQuery";
@@ -7497,7 +8976,6 @@ impl ComplexType for TemplateConfigFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TemplateConfigFileQuery);
 crate::xml::inherits!(TemplateConfigFileQuery, VmConfigFileQuery);
 
 /// Data object `TemplateUpgradeEvent` of the vSphere API (since 2.5).
@@ -7505,12 +8983,18 @@ crate::xml::inherits!(TemplateConfigFileQuery, VmConfigFileQuery);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTemplateUpgradeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateUpgradeEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `legacyTemplate`: xsd:string.
     pub legacy_template: String,
+}
+impl PartialEq for TemplateUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.legacy_template == other.legacy_template
+    }
 }
 impl ComplexType for TemplateUpgradeEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeEvent";
@@ -7527,18 +9011,23 @@ impl ComplexType for TemplateUpgradeEvent {
         e.req("legacyTemplate", &self.legacy_template);
     }
 }
-crate::xml::complex_codec!(TemplateUpgradeEvent);
 crate::xml::inherits!(TemplateUpgradeEvent, Event);
 
 /// Data object `TemplateUpgradeFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`TemplateUpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateUpgradeFailedEvent {
     /// The fields inherited from [`TemplateUpgradeEvent`].
     pub base_: TemplateUpgradeEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for TemplateUpgradeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for TemplateUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeFailedEvent";
@@ -7555,16 +9044,20 @@ impl ComplexType for TemplateUpgradeFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(TemplateUpgradeFailedEvent);
 crate::xml::inherits!(TemplateUpgradeFailedEvent, TemplateUpgradeEvent);
 
 /// Data object `TemplateUpgradedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`TemplateUpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TemplateUpgradedEvent {
     /// The fields inherited from [`TemplateUpgradeEvent`].
     pub base_: TemplateUpgradeEvent,
+}
+impl PartialEq for TemplateUpgradedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TemplateUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradedEvent";
@@ -7576,18 +9069,23 @@ impl ComplexType for TemplateUpgradedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TemplateUpgradedEvent);
 crate::xml::inherits!(TemplateUpgradedEvent, TemplateUpgradeEvent);
 
 /// Data object `TgwEventArgument` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TgwEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `tgw`: ManagedObjectReference.
     pub tgw: ManagedObjectReference,
+}
+impl PartialEq for TgwEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.tgw == other.tgw
+    }
 }
 impl ComplexType for TgwEventArgument {
     const TYPE_NAME: &'static str = "TgwEventArgument";
@@ -7604,13 +9102,12 @@ impl ComplexType for TgwEventArgument {
         e.req("tgw", &self.tgw);
     }
 }
-crate::xml::complex_codec!(TgwEventArgument);
 crate::xml::inherits!(TgwEventArgument, EntityEventArgument);
 
 /// Fault `ThirdPartyLicenseAssignmentFailed` of the vSphere API (since 5.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ThirdPartyLicenseAssignmentFailed {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -7620,6 +9117,14 @@ pub struct ThirdPartyLicenseAssignmentFailed {
     pub module: String,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for ThirdPartyLicenseAssignmentFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.module == other.module
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for ThirdPartyLicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "ThirdPartyLicenseAssignmentFailed";
@@ -7640,18 +9145,23 @@ impl ComplexType for ThirdPartyLicenseAssignmentFailed {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(ThirdPartyLicenseAssignmentFailed);
 crate::xml::inherits!(ThirdPartyLicenseAssignmentFailed, RuntimeFault);
 
 /// Data object `TicketedSessionAuthentication` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestAuthentication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct TicketedSessionAuthentication {
     /// The fields inherited from [`GuestAuthentication`].
     pub base_: GuestAuthentication,
     /// `ticket`: xsd:string. Secret: masked in `Debug`.
     pub ticket: String,
+}
+impl PartialEq for TicketedSessionAuthentication {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ticket == other.ticket
+    }
 }
 impl std::fmt::Debug for TicketedSessionAuthentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -7676,16 +9186,20 @@ impl ComplexType for TicketedSessionAuthentication {
         e.req("ticket", &self.ticket);
     }
 }
-crate::xml::complex_codec!(TicketedSessionAuthentication);
 crate::xml::inherits!(TicketedSessionAuthentication, GuestAuthentication);
 
 /// Data object `TimedOutHostOperationEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TimedOutHostOperationEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for TimedOutHostOperationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TimedOutHostOperationEvent {
     const TYPE_NAME: &'static str = "TimedOutHostOperationEvent";
@@ -7697,7 +9211,6 @@ impl ComplexType for TimedOutHostOperationEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TimedOutHostOperationEvent);
 crate::xml::inherits!(TimedOutHostOperationEvent, HostEvent);
 
 /// Fault `Timedout` of the vSphere API (since 2.5).
@@ -7705,10 +9218,15 @@ crate::xml::inherits!(TimedOutHostOperationEvent, HostEvent);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTimedout`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Timedout {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for Timedout {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for Timedout {
     const TYPE_NAME: &'static str = "Timedout";
@@ -7720,16 +9238,20 @@ impl ComplexType for Timedout {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(Timedout);
 crate::xml::inherits!(Timedout, VimFault);
 
 /// Fault `TooManyConcurrentNativeClones` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyConcurrentNativeClones {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for TooManyConcurrentNativeClones {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyConcurrentNativeClones {
     const TYPE_NAME: &'static str = "TooManyConcurrentNativeClones";
@@ -7741,16 +9263,20 @@ impl ComplexType for TooManyConcurrentNativeClones {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyConcurrentNativeClones);
 crate::xml::inherits!(TooManyConcurrentNativeClones, FileFault);
 
 /// Fault `TooManyConsecutiveOverrides` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyConsecutiveOverrides {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for TooManyConsecutiveOverrides {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyConsecutiveOverrides {
     const TYPE_NAME: &'static str = "TooManyConsecutiveOverrides";
@@ -7762,16 +9288,20 @@ impl ComplexType for TooManyConsecutiveOverrides {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyConsecutiveOverrides);
 crate::xml::inherits!(TooManyConsecutiveOverrides, VimFault);
 
 /// Fault `TooManyDevices` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidVmConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyDevices {
     /// The fields inherited from [`InvalidVmConfig`].
     pub base_: InvalidVmConfig,
+}
+impl PartialEq for TooManyDevices {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyDevices {
     const TYPE_NAME: &'static str = "TooManyDevices";
@@ -7783,13 +9313,12 @@ impl ComplexType for TooManyDevices {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyDevices);
 crate::xml::inherits!(TooManyDevices, InvalidVmConfig);
 
 /// Fault `TooManyDisksOnLegacyHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyDisksOnLegacyHost {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -7797,6 +9326,13 @@ pub struct TooManyDisksOnLegacyHost {
     pub disk_count: i32,
     /// `timeoutDanger`: xsd:boolean.
     pub timeout_danger: bool,
+}
+impl PartialEq for TooManyDisksOnLegacyHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_count == other.disk_count
+            && self.timeout_danger == other.timeout_danger
+    }
 }
 impl ComplexType for TooManyDisksOnLegacyHost {
     const TYPE_NAME: &'static str = "TooManyDisksOnLegacyHost";
@@ -7815,16 +9351,20 @@ impl ComplexType for TooManyDisksOnLegacyHost {
         e.req("timeoutDanger", &self.timeout_danger);
     }
 }
-crate::xml::complex_codec!(TooManyDisksOnLegacyHost);
 crate::xml::inherits!(TooManyDisksOnLegacyHost, MigrationFault);
 
 /// Fault `TooManyGuestLogons` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestOperationsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyGuestLogons {
     /// The fields inherited from [`GuestOperationsFault`].
     pub base_: GuestOperationsFault,
+}
+impl PartialEq for TooManyGuestLogons {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyGuestLogons {
     const TYPE_NAME: &'static str = "TooManyGuestLogons";
@@ -7836,16 +9376,20 @@ impl ComplexType for TooManyGuestLogons {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyGuestLogons);
 crate::xml::inherits!(TooManyGuestLogons, GuestOperationsFault);
 
 /// Fault `TooManyHosts` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyHosts {
     /// The fields inherited from [`HostConnectFault`].
     pub base_: HostConnectFault,
+}
+impl PartialEq for TooManyHosts {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyHosts {
     const TYPE_NAME: &'static str = "TooManyHosts";
@@ -7857,16 +9401,20 @@ impl ComplexType for TooManyHosts {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyHosts);
 crate::xml::inherits!(TooManyHosts, HostConnectFault);
 
 /// Fault `TooManyNativeCloneLevels` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyNativeCloneLevels {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for TooManyNativeCloneLevels {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyNativeCloneLevels {
     const TYPE_NAME: &'static str = "TooManyNativeCloneLevels";
@@ -7878,16 +9426,20 @@ impl ComplexType for TooManyNativeCloneLevels {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyNativeCloneLevels);
 crate::xml::inherits!(TooManyNativeCloneLevels, FileFault);
 
 /// Fault `TooManyNativeClonesOnFile` of the vSphere API (since 5.0).
 ///
 /// Extends [`FileFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManyNativeClonesOnFile {
     /// The fields inherited from [`FileFault`].
     pub base_: FileFault,
+}
+impl PartialEq for TooManyNativeClonesOnFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManyNativeClonesOnFile {
     const TYPE_NAME: &'static str = "TooManyNativeClonesOnFile";
@@ -7899,16 +9451,20 @@ impl ComplexType for TooManyNativeClonesOnFile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManyNativeClonesOnFile);
 crate::xml::inherits!(TooManyNativeClonesOnFile, FileFault);
 
 /// Fault `TooManySnapshotLevels` of the vSphere API (since 2.5).
 ///
 /// Extends [`SnapshotFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TooManySnapshotLevels {
     /// The fields inherited from [`SnapshotFault`].
     pub base_: SnapshotFault,
+}
+impl PartialEq for TooManySnapshotLevels {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for TooManySnapshotLevels {
     const TYPE_NAME: &'static str = "TooManySnapshotLevels";
@@ -7920,16 +9476,20 @@ impl ComplexType for TooManySnapshotLevels {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(TooManySnapshotLevels);
 crate::xml::inherits!(TooManySnapshotLevels, SnapshotFault);
 
 /// Fault `ToolsAlreadyUpgraded` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsAlreadyUpgraded {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsAlreadyUpgraded {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsAlreadyUpgraded {
     const TYPE_NAME: &'static str = "ToolsAlreadyUpgraded";
@@ -7941,16 +9501,20 @@ impl ComplexType for ToolsAlreadyUpgraded {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsAlreadyUpgraded);
 crate::xml::inherits!(ToolsAlreadyUpgraded, VmToolsUpgradeFault);
 
 /// Fault `ToolsAutoUpgradeNotSupported` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsAutoUpgradeNotSupported {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsAutoUpgradeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsAutoUpgradeNotSupported {
     const TYPE_NAME: &'static str = "ToolsAutoUpgradeNotSupported";
@@ -7962,11 +9526,10 @@ impl ComplexType for ToolsAutoUpgradeNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsAutoUpgradeNotSupported);
 crate::xml::inherits!(ToolsAutoUpgradeNotSupported, VmToolsUpgradeFault);
 
 /// Data object `ToolsConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsConfigInfo {
     /// `toolsVersion`: xsd:int.
     pub tools_version: Option<i32>,
@@ -7998,6 +9561,24 @@ pub struct ToolsConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ToolsConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.tools_version == other.tools_version
+            && self.tools_install_type == other.tools_install_type
+            && self.after_power_on == other.after_power_on
+            && self.after_resume == other.after_resume
+            && self.before_guest_standby == other.before_guest_standby
+            && self.before_guest_shutdown == other.before_guest_shutdown
+            && self.before_guest_reboot == other.before_guest_reboot
+            && self.tools_upgrade_policy == other.tools_upgrade_policy
+            && self.pending_customization == other.pending_customization
+            && self.customization_key_id == other.customization_key_id
+            && self.sync_time_with_host_allowed == other.sync_time_with_host_allowed
+            && self.sync_time_with_host == other.sync_time_with_host
+            && self.last_install_info == other.last_install_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ToolsConfigInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfo";
@@ -8037,10 +9618,9 @@ impl ComplexType for ToolsConfigInfo {
         if e.knows(Version::V5_0) { e.opt("lastInstallInfo", &self.last_install_info); }
     }
 }
-crate::xml::complex_codec!(ToolsConfigInfo);
 
 /// Data object `ToolsConfigInfoToolsLastInstallInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsConfigInfoToolsLastInstallInfo {
     /// `counter`: xsd:int.
     pub counter: i32,
@@ -8050,6 +9630,13 @@ pub struct ToolsConfigInfoToolsLastInstallInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for ToolsConfigInfoToolsLastInstallInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.counter == other.counter
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfoToolsLastInstallInfo";
@@ -8067,15 +9654,19 @@ impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(ToolsConfigInfoToolsLastInstallInfo);
 
 /// Fault `ToolsImageCopyFailed` of the vSphere API (since 5.1).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsImageCopyFailed {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsImageCopyFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsImageCopyFailed {
     const TYPE_NAME: &'static str = "ToolsImageCopyFailed";
@@ -8087,16 +9678,20 @@ impl ComplexType for ToolsImageCopyFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsImageCopyFailed);
 crate::xml::inherits!(ToolsImageCopyFailed, VmToolsUpgradeFault);
 
 /// Fault `ToolsImageNotAvailable` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsImageNotAvailable {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsImageNotAvailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsImageNotAvailable {
     const TYPE_NAME: &'static str = "ToolsImageNotAvailable";
@@ -8108,16 +9703,20 @@ impl ComplexType for ToolsImageNotAvailable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsImageNotAvailable);
 crate::xml::inherits!(ToolsImageNotAvailable, VmToolsUpgradeFault);
 
 /// Fault `ToolsImageSignatureCheckFailed` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsImageSignatureCheckFailed {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsImageSignatureCheckFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsImageSignatureCheckFailed {
     const TYPE_NAME: &'static str = "ToolsImageSignatureCheckFailed";
@@ -8129,16 +9728,20 @@ impl ComplexType for ToolsImageSignatureCheckFailed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsImageSignatureCheckFailed);
 crate::xml::inherits!(ToolsImageSignatureCheckFailed, VmToolsUpgradeFault);
 
 /// Fault `ToolsInstallationInProgress` of the vSphere API (since 4.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsInstallationInProgress {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for ToolsInstallationInProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsInstallationInProgress {
     const TYPE_NAME: &'static str = "ToolsInstallationInProgress";
@@ -8150,16 +9753,20 @@ impl ComplexType for ToolsInstallationInProgress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsInstallationInProgress);
 crate::xml::inherits!(ToolsInstallationInProgress, MigrationFault);
 
 /// Fault `ToolsUnavailable` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsUnavailable {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for ToolsUnavailable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsUnavailable {
     const TYPE_NAME: &'static str = "ToolsUnavailable";
@@ -8171,16 +9778,20 @@ impl ComplexType for ToolsUnavailable {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsUnavailable);
 crate::xml::inherits!(ToolsUnavailable, VimFault);
 
 /// Fault `ToolsUpgradeCancelled` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmToolsUpgradeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolsUpgradeCancelled {
     /// The fields inherited from [`VmToolsUpgradeFault`].
     pub base_: VmToolsUpgradeFault,
+}
+impl PartialEq for ToolsUpgradeCancelled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for ToolsUpgradeCancelled {
     const TYPE_NAME: &'static str = "ToolsUpgradeCancelled";
@@ -8192,11 +9803,10 @@ impl ComplexType for ToolsUpgradeCancelled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(ToolsUpgradeCancelled);
 crate::xml::inherits!(ToolsUpgradeCancelled, VmToolsUpgradeFault);
 
 /// Data object `TransitGatewayConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TransitGatewayConfigInfo {
     /// `ID`: xsd:string.
     pub id: String,
@@ -8206,6 +9816,13 @@ pub struct TransitGatewayConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TransitGatewayConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TransitGatewayConfigInfo {
     const TYPE_NAME: &'static str = "TransitGatewayConfigInfo";
@@ -8223,10 +9840,9 @@ impl ComplexType for TransitGatewayConfigInfo {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(TransitGatewayConfigInfo);
 
 /// Data object `TransitGatewayConfigSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TransitGatewayConfigSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
@@ -8234,6 +9850,12 @@ pub struct TransitGatewayConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TransitGatewayConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TransitGatewayConfigSpec {
     const TYPE_NAME: &'static str = "TransitGatewayConfigSpec";
@@ -8249,10 +9871,9 @@ impl ComplexType for TransitGatewayConfigSpec {
         e.opt("name", &self.name);
     }
 }
-crate::xml::complex_codec!(TransitGatewayConfigSpec);
 
 /// Data object `TransitGatewayCreateSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TransitGatewayCreateSpec {
     /// `ID`: xsd:string.
     pub id: String,
@@ -8262,6 +9883,13 @@ pub struct TransitGatewayCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for TransitGatewayCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for TransitGatewayCreateSpec {
     const TYPE_NAME: &'static str = "TransitGatewayCreateSpec";
@@ -8279,12 +9907,11 @@ impl ComplexType for TransitGatewayCreateSpec {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(TransitGatewayCreateSpec);
 
 /// Data object `TraversalSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`SelectionSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TraversalSpec {
     /// The fields inherited from [`SelectionSpec`].
     pub base_: SelectionSpec,
@@ -8296,6 +9923,15 @@ pub struct TraversalSpec {
     pub skip: Option<bool>,
     /// `selectSet`: [`SelectionSpec`].
     pub select_set: Vec<AnySelectionSpec>,
+}
+impl PartialEq for TraversalSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.type_ == other.type_
+            && self.path == other.path
+            && self.skip == other.skip
+            && self.select_set == other.select_set
+    }
 }
 impl ComplexType for TraversalSpec {
     const TYPE_NAME: &'static str = "TraversalSpec";
@@ -8318,7 +9954,6 @@ impl ComplexType for TraversalSpec {
         e.list("selectSet", &self.select_set);
     }
 }
-crate::xml::complex_codec!(TraversalSpec);
 crate::xml::inherits!(TraversalSpec, SelectionSpec);
 
 /// Data object `TypeDescription` of the vSphere API (since 2.5).
@@ -8326,12 +9961,18 @@ crate::xml::inherits!(TraversalSpec, SelectionSpec);
 /// Extends [`Description`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTypeDescription`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TypeDescription {
     /// The fields inherited from [`Description`].
     pub base_: Description,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for TypeDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for TypeDescription {
     const TYPE_NAME: &'static str = "TypeDescription";
@@ -8348,13 +9989,12 @@ impl ComplexType for TypeDescription {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(TypeDescription);
 crate::xml::inherits!(TypeDescription, Description);
 
 /// Fault `UnSupportedDatastoreForVFlash` of the vSphere API (since 5.5).
 ///
 /// Extends [`UnsupportedDatastore`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnSupportedDatastoreForVFlash {
     /// The fields inherited from [`UnsupportedDatastore`].
     pub base_: UnsupportedDatastore,
@@ -8362,6 +10002,13 @@ pub struct UnSupportedDatastoreForVFlash {
     pub datastore_name: String,
     /// `type`: xsd:string.
     pub type_: String,
+}
+impl PartialEq for UnSupportedDatastoreForVFlash {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore_name == other.datastore_name
+            && self.type_ == other.type_
+    }
 }
 impl ComplexType for UnSupportedDatastoreForVFlash {
     const TYPE_NAME: &'static str = "UnSupportedDatastoreForVFlash";
@@ -8380,16 +10027,20 @@ impl ComplexType for UnSupportedDatastoreForVFlash {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(UnSupportedDatastoreForVFlash);
 crate::xml::inherits!(UnSupportedDatastoreForVFlash, UnsupportedDatastore);
 
 /// Fault `UncommittedUndoableDisk` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UncommittedUndoableDisk {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for UncommittedUndoableDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UncommittedUndoableDisk {
     const TYPE_NAME: &'static str = "UncommittedUndoableDisk";
@@ -8401,16 +10052,20 @@ impl ComplexType for UncommittedUndoableDisk {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UncommittedUndoableDisk);
 crate::xml::inherits!(UncommittedUndoableDisk, MigrationFault);
 
 /// Fault `UnconfiguredPropertyValue` of the vSphere API (since 4.0).
 ///
 /// Extends [`InvalidPropertyValue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnconfiguredPropertyValue {
     /// The fields inherited from [`InvalidPropertyValue`].
     pub base_: InvalidPropertyValue,
+}
+impl PartialEq for UnconfiguredPropertyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UnconfiguredPropertyValue {
     const TYPE_NAME: &'static str = "UnconfiguredPropertyValue";
@@ -8422,18 +10077,23 @@ impl ComplexType for UnconfiguredPropertyValue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UnconfiguredPropertyValue);
 crate::xml::inherits!(UnconfiguredPropertyValue, InvalidPropertyValue);
 
 /// Fault `UncustomizableGuest` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UncustomizableGuest {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
     /// `uncustomizableGuestOS`: xsd:string.
     pub uncustomizable_guest_os: String,
+}
+impl PartialEq for UncustomizableGuest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uncustomizable_guest_os == other.uncustomizable_guest_os
+    }
 }
 impl ComplexType for UncustomizableGuest {
     const TYPE_NAME: &'static str = "UncustomizableGuest";
@@ -8450,16 +10110,20 @@ impl ComplexType for UncustomizableGuest {
         e.req("uncustomizableGuestOS", &self.uncustomizable_guest_os);
     }
 }
-crate::xml::complex_codec!(UncustomizableGuest);
 crate::xml::inherits!(UncustomizableGuest, CustomizationFault);
 
 /// Fault `UnexpectedCustomizationFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnexpectedCustomizationFault {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for UnexpectedCustomizationFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UnexpectedCustomizationFault {
     const TYPE_NAME: &'static str = "UnexpectedCustomizationFault";
@@ -8471,13 +10135,12 @@ impl ComplexType for UnexpectedCustomizationFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UnexpectedCustomizationFault);
 crate::xml::inherits!(UnexpectedCustomizationFault, CustomizationFault);
 
 /// Fault `UnexpectedFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnexpectedFault {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
@@ -8485,6 +10148,13 @@ pub struct UnexpectedFault {
     pub fault_name: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+}
+impl PartialEq for UnexpectedFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault_name == other.fault_name
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for UnexpectedFault {
     const TYPE_NAME: &'static str = "UnexpectedFault";
@@ -8503,13 +10173,12 @@ impl ComplexType for UnexpectedFault {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(UnexpectedFault);
 crate::xml::inherits!(UnexpectedFault, RuntimeFault);
 
 /// Data object `UnlicensedVirtualMachinesEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnlicensedVirtualMachinesEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
@@ -8517,6 +10186,13 @@ pub struct UnlicensedVirtualMachinesEvent {
     pub unlicensed: i32,
     /// `available`: xsd:int.
     pub available: i32,
+}
+impl PartialEq for UnlicensedVirtualMachinesEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unlicensed == other.unlicensed
+            && self.available == other.available
+    }
 }
 impl ComplexType for UnlicensedVirtualMachinesEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesEvent";
@@ -8535,18 +10211,23 @@ impl ComplexType for UnlicensedVirtualMachinesEvent {
         e.req("available", &self.available);
     }
 }
-crate::xml::complex_codec!(UnlicensedVirtualMachinesEvent);
 crate::xml::inherits!(UnlicensedVirtualMachinesEvent, LicenseEvent);
 
 /// Data object `UnlicensedVirtualMachinesFoundEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnlicensedVirtualMachinesFoundEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
     /// `available`: xsd:int.
     pub available: i32,
+}
+impl PartialEq for UnlicensedVirtualMachinesFoundEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.available == other.available
+    }
 }
 impl ComplexType for UnlicensedVirtualMachinesFoundEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesFoundEvent";
@@ -8563,18 +10244,23 @@ impl ComplexType for UnlicensedVirtualMachinesFoundEvent {
         e.req("available", &self.available);
     }
 }
-crate::xml::complex_codec!(UnlicensedVirtualMachinesFoundEvent);
 crate::xml::inherits!(UnlicensedVirtualMachinesFoundEvent, LicenseEvent);
 
 /// Fault `UnrecognizedHost` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnrecognizedHost {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for UnrecognizedHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for UnrecognizedHost {
     const TYPE_NAME: &'static str = "UnrecognizedHost";
@@ -8591,16 +10277,20 @@ impl ComplexType for UnrecognizedHost {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(UnrecognizedHost);
 crate::xml::inherits!(UnrecognizedHost, VimFault);
 
 /// Fault `UnsharedSwapVMotionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnsharedSwapVMotionNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
+}
+impl PartialEq for UnsharedSwapVMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UnsharedSwapVMotionNotSupported {
     const TYPE_NAME: &'static str = "UnsharedSwapVMotionNotSupported";
@@ -8612,7 +10302,6 @@ impl ComplexType for UnsharedSwapVMotionNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UnsharedSwapVMotionNotSupported);
 crate::xml::inherits!(UnsharedSwapVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `UnsupportedDatastore` of the vSphere API (since 2.5).
@@ -8620,12 +10309,18 @@ crate::xml::inherits!(UnsharedSwapVMotionNotSupported, MigrationFeatureNotSuppor
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyUnsupportedDatastore`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnsupportedDatastore {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
+}
+impl PartialEq for UnsupportedDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for UnsupportedDatastore {
     const TYPE_NAME: &'static str = "UnsupportedDatastore";
@@ -8642,18 +10337,23 @@ impl ComplexType for UnsupportedDatastore {
         e.opt("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(UnsupportedDatastore);
 crate::xml::inherits!(UnsupportedDatastore, VmConfigFault);
 
 /// Fault `UnsupportedGuest` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidVmConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnsupportedGuest {
     /// The fields inherited from [`InvalidVmConfig`].
     pub base_: InvalidVmConfig,
     /// `unsupportedGuestOS`: xsd:string.
     pub unsupported_guest_os: String,
+}
+impl PartialEq for UnsupportedGuest {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.unsupported_guest_os == other.unsupported_guest_os
+    }
 }
 impl ComplexType for UnsupportedGuest {
     const TYPE_NAME: &'static str = "UnsupportedGuest";
@@ -8670,18 +10370,23 @@ impl ComplexType for UnsupportedGuest {
         e.req("unsupportedGuestOS", &self.unsupported_guest_os);
     }
 }
-crate::xml::complex_codec!(UnsupportedGuest);
 crate::xml::inherits!(UnsupportedGuest, InvalidVmConfig);
 
 /// Fault `UnsupportedVimApiVersion` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnsupportedVimApiVersion {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
     /// `version`: xsd:string.
     pub version: Option<String>,
+}
+impl PartialEq for UnsupportedVimApiVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.version == other.version
+    }
 }
 impl ComplexType for UnsupportedVimApiVersion {
     const TYPE_NAME: &'static str = "UnsupportedVimApiVersion";
@@ -8698,16 +10403,20 @@ impl ComplexType for UnsupportedVimApiVersion {
         e.opt("version", &self.version);
     }
 }
-crate::xml::complex_codec!(UnsupportedVimApiVersion);
 crate::xml::inherits!(UnsupportedVimApiVersion, VimFault);
 
 /// Fault `UnsupportedVmxLocation` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnsupportedVmxLocation {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for UnsupportedVmxLocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UnsupportedVmxLocation {
     const TYPE_NAME: &'static str = "UnsupportedVmxLocation";
@@ -8719,16 +10428,20 @@ impl ComplexType for UnsupportedVmxLocation {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UnsupportedVmxLocation);
 crate::xml::inherits!(UnsupportedVmxLocation, VmConfigFault);
 
 /// Data object `UntrustedCertificate` of the vSphere API (since 8.0.3.0).
 ///
 /// Extends [`IoFilterManagerSslTrust`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UntrustedCertificate {
     /// The fields inherited from [`IoFilterManagerSslTrust`].
     pub base_: IoFilterManagerSslTrust,
+}
+impl PartialEq for UntrustedCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UntrustedCertificate {
     const TYPE_NAME: &'static str = "UntrustedCertificate";
@@ -8740,16 +10453,20 @@ impl ComplexType for UntrustedCertificate {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UntrustedCertificate);
 crate::xml::inherits!(UntrustedCertificate, IoFilterManagerSslTrust);
 
 /// Fault `UnusedVirtualDiskBlocksNotScrubbed` of the vSphere API (since 4.0).
 ///
 /// Extends [`DeviceBackingNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UnusedVirtualDiskBlocksNotScrubbed {
     /// The fields inherited from [`DeviceBackingNotSupported`].
     pub base_: DeviceBackingNotSupported,
+}
+impl PartialEq for UnusedVirtualDiskBlocksNotScrubbed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UnusedVirtualDiskBlocksNotScrubbed {
     const TYPE_NAME: &'static str = "UnusedVirtualDiskBlocksNotScrubbed";
@@ -8761,11 +10478,10 @@ impl ComplexType for UnusedVirtualDiskBlocksNotScrubbed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UnusedVirtualDiskBlocksNotScrubbed);
 crate::xml::inherits!(UnusedVirtualDiskBlocksNotScrubbed, DeviceBackingNotSupported);
 
 /// Data object `UpdateSet` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpdateSet {
     /// `version`: xsd:string.
     pub version: String,
@@ -8777,6 +10493,14 @@ pub struct UpdateSet {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UpdateSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.filter_set == other.filter_set
+            && self.truncated == other.truncated
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UpdateSet {
     const TYPE_NAME: &'static str = "UpdateSet";
@@ -8796,10 +10520,9 @@ impl ComplexType for UpdateSet {
         e.opt("truncated", &self.truncated);
     }
 }
-crate::xml::complex_codec!(UpdateSet);
 
 /// Data object `UpdateVirtualMachineFilesResult` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpdateVirtualMachineFilesResult {
     /// `failedVmFile`: [`UpdateVirtualMachineFilesResultFailedVmFileInfo`].
     pub failed_vm_file: Vec<UpdateVirtualMachineFilesResultFailedVmFileInfo>,
@@ -8807,6 +10530,12 @@ pub struct UpdateVirtualMachineFilesResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UpdateVirtualMachineFilesResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.failed_vm_file == other.failed_vm_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UpdateVirtualMachineFilesResult {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResult";
@@ -8822,10 +10551,9 @@ impl ComplexType for UpdateVirtualMachineFilesResult {
         e.list("failedVmFile", &self.failed_vm_file);
     }
 }
-crate::xml::complex_codec!(UpdateVirtualMachineFilesResult);
 
 /// Data object `UpdateVirtualMachineFilesResultFailedVmFileInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpdateVirtualMachineFilesResultFailedVmFileInfo {
     /// `vmFile`: xsd:string.
     pub vm_file: String,
@@ -8835,6 +10563,13 @@ pub struct UpdateVirtualMachineFilesResultFailedVmFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UpdateVirtualMachineFilesResultFailedVmFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_file == other.vm_file
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResultFailedVmFileInfo";
@@ -8852,15 +10587,19 @@ impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(UpdateVirtualMachineFilesResultFailedVmFileInfo);
 
 /// Data object `UpdatedAgentBeingRestartedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpdatedAgentBeingRestartedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for UpdatedAgentBeingRestartedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UpdatedAgentBeingRestartedEvent {
     const TYPE_NAME: &'static str = "UpdatedAgentBeingRestartedEvent";
@@ -8872,7 +10611,6 @@ impl ComplexType for UpdatedAgentBeingRestartedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UpdatedAgentBeingRestartedEvent);
 crate::xml::inherits!(UpdatedAgentBeingRestartedEvent, HostEvent);
 
 /// Data object `UpgradeEvent` of the vSphere API (since 2.5).
@@ -8880,12 +10618,18 @@ crate::xml::inherits!(UpdatedAgentBeingRestartedEvent, HostEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyUpgradeEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpgradeEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `message`: xsd:string.
     pub message: String,
+}
+impl PartialEq for UpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+    }
 }
 impl ComplexType for UpgradeEvent {
     const TYPE_NAME: &'static str = "UpgradeEvent";
@@ -8902,16 +10646,20 @@ impl ComplexType for UpgradeEvent {
         e.req("message", &self.message);
     }
 }
-crate::xml::complex_codec!(UpgradeEvent);
 crate::xml::inherits!(UpgradeEvent, Event);
 
 /// Data object `UplinkPortMtuNotSupportEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UplinkPortMtuNotSupportEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for UplinkPortMtuNotSupportEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UplinkPortMtuNotSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuNotSupportEvent";
@@ -8923,16 +10671,20 @@ impl ComplexType for UplinkPortMtuNotSupportEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UplinkPortMtuNotSupportEvent);
 crate::xml::inherits!(UplinkPortMtuNotSupportEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `UplinkPortMtuSupportEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UplinkPortMtuSupportEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for UplinkPortMtuSupportEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UplinkPortMtuSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuSupportEvent";
@@ -8944,16 +10696,20 @@ impl ComplexType for UplinkPortMtuSupportEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UplinkPortMtuSupportEvent);
 crate::xml::inherits!(UplinkPortMtuSupportEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `UplinkPortVlanTrunkedEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UplinkPortVlanTrunkedEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for UplinkPortVlanTrunkedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UplinkPortVlanTrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanTrunkedEvent";
@@ -8965,16 +10721,20 @@ impl ComplexType for UplinkPortVlanTrunkedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UplinkPortVlanTrunkedEvent);
 crate::xml::inherits!(UplinkPortVlanTrunkedEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `UplinkPortVlanUntrunkedEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`DvsHealthStatusChangeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UplinkPortVlanUntrunkedEvent {
     /// The fields inherited from [`DvsHealthStatusChangeEvent`].
     pub base_: DvsHealthStatusChangeEvent,
+}
+impl PartialEq for UplinkPortVlanUntrunkedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UplinkPortVlanUntrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanUntrunkedEvent";
@@ -8986,11 +10746,10 @@ impl ComplexType for UplinkPortVlanUntrunkedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UplinkPortVlanUntrunkedEvent);
 crate::xml::inherits!(UplinkPortVlanUntrunkedEvent, DvsHealthStatusChangeEvent);
 
 /// Data object `UsbScanCodeSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UsbScanCodeSpec {
     /// `keyEvents`: [`UsbScanCodeSpecKeyEvent`].
     pub key_events: Vec<UsbScanCodeSpecKeyEvent>,
@@ -8998,6 +10757,12 @@ pub struct UsbScanCodeSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UsbScanCodeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_events == other.key_events
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UsbScanCodeSpec {
     const TYPE_NAME: &'static str = "UsbScanCodeSpec";
@@ -9013,10 +10778,9 @@ impl ComplexType for UsbScanCodeSpec {
         e.list("keyEvents", &self.key_events);
     }
 }
-crate::xml::complex_codec!(UsbScanCodeSpec);
 
 /// Data object `UsbScanCodeSpecKeyEvent` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UsbScanCodeSpecKeyEvent {
     /// `usbHidCode`: xsd:int.
     pub usb_hid_code: i32,
@@ -9026,6 +10790,13 @@ pub struct UsbScanCodeSpecKeyEvent {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UsbScanCodeSpecKeyEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.usb_hid_code == other.usb_hid_code
+            && self.modifiers == other.modifiers
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UsbScanCodeSpecKeyEvent {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecKeyEvent";
@@ -9043,10 +10814,9 @@ impl ComplexType for UsbScanCodeSpecKeyEvent {
         e.opt("modifiers", &self.modifiers);
     }
 }
-crate::xml::complex_codec!(UsbScanCodeSpecKeyEvent);
 
 /// Data object `UsbScanCodeSpecModifierType` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UsbScanCodeSpecModifierType {
     /// `leftControl`: xsd:boolean.
     pub left_control: Option<bool>,
@@ -9068,6 +10838,19 @@ pub struct UsbScanCodeSpecModifierType {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UsbScanCodeSpecModifierType {
+    fn eq(&self, other: &Self) -> bool {
+        self.left_control == other.left_control
+            && self.left_shift == other.left_shift
+            && self.left_alt == other.left_alt
+            && self.left_gui == other.left_gui
+            && self.right_control == other.right_control
+            && self.right_shift == other.right_shift
+            && self.right_alt == other.right_alt
+            && self.right_gui == other.right_gui
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UsbScanCodeSpecModifierType {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecModifierType";
@@ -9097,12 +10880,11 @@ impl ComplexType for UsbScanCodeSpecModifierType {
         e.opt("rightGui", &self.right_gui);
     }
 }
-crate::xml::complex_codec!(UsbScanCodeSpecModifierType);
 
 /// Data object `UserAssignedToGroup` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserAssignedToGroup {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -9110,6 +10892,13 @@ pub struct UserAssignedToGroup {
     pub user_login: String,
     /// `group`: xsd:string.
     pub group: String,
+}
+impl PartialEq for UserAssignedToGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_login == other.user_login
+            && self.group == other.group
+    }
 }
 impl ComplexType for UserAssignedToGroup {
     const TYPE_NAME: &'static str = "UserAssignedToGroup";
@@ -9128,18 +10917,23 @@ impl ComplexType for UserAssignedToGroup {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(UserAssignedToGroup);
 crate::xml::inherits!(UserAssignedToGroup, HostEvent);
 
 /// Data object `UserGroupProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserGroupProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for UserGroupProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for UserGroupProfile {
     const TYPE_NAME: &'static str = "UserGroupProfile";
@@ -9156,18 +10950,23 @@ impl ComplexType for UserGroupProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(UserGroupProfile);
 crate::xml::inherits!(UserGroupProfile, ApplyProfile);
 
 /// Data object `UserInputRequiredParameterMetadata` of the vSphere API (since 4.0).
 ///
 /// Extends [`ProfilePolicyOptionMetadata`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserInputRequiredParameterMetadata {
     /// The fields inherited from [`ProfilePolicyOptionMetadata`].
     pub base_: ProfilePolicyOptionMetadata,
     /// `userInputParameter`: [`ProfileParameterMetadata`].
     pub user_input_parameter: Vec<ProfileParameterMetadata>,
+}
+impl PartialEq for UserInputRequiredParameterMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_input_parameter == other.user_input_parameter
+    }
 }
 impl ComplexType for UserInputRequiredParameterMetadata {
     const TYPE_NAME: &'static str = "UserInputRequiredParameterMetadata";
@@ -9184,13 +10983,12 @@ impl ComplexType for UserInputRequiredParameterMetadata {
         e.list("userInputParameter", &self.user_input_parameter);
     }
 }
-crate::xml::complex_codec!(UserInputRequiredParameterMetadata);
 crate::xml::inherits!(UserInputRequiredParameterMetadata, ProfilePolicyOptionMetadata);
 
 /// Data object `UserLoginSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct UserLoginSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -9202,6 +11000,15 @@ pub struct UserLoginSessionEvent {
     pub locale: String,
     /// `sessionId`: xsd:string. Secret: masked in `Debug`.
     pub session_id: String,
+}
+impl PartialEq for UserLoginSessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+            && self.user_agent == other.user_agent
+            && self.locale == other.locale
+            && self.session_id == other.session_id
+    }
 }
 impl std::fmt::Debug for UserLoginSessionEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9235,13 +11042,12 @@ impl ComplexType for UserLoginSessionEvent {
         e.req("sessionId", &self.session_id);
     }
 }
-crate::xml::complex_codec!(UserLoginSessionEvent);
 crate::xml::inherits!(UserLoginSessionEvent, SessionEvent);
 
 /// Data object `UserLogoutSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct UserLogoutSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -9255,6 +11061,16 @@ pub struct UserLogoutSessionEvent {
     pub session_id: Option<String>,
     /// `loginTime`: xsd:dateTime (since 5.1).
     pub login_time: Option<DateTime>,
+}
+impl PartialEq for UserLogoutSessionEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ip_address == other.ip_address
+            && self.user_agent == other.user_agent
+            && self.call_count == other.call_count
+            && self.session_id == other.session_id
+            && self.login_time == other.login_time
+    }
 }
 impl std::fmt::Debug for UserLogoutSessionEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9291,13 +11107,12 @@ impl ComplexType for UserLogoutSessionEvent {
         if e.knows(Version::V5_1) { e.opt("loginTime", &self.login_time); }
     }
 }
-crate::xml::complex_codec!(UserLogoutSessionEvent);
 crate::xml::inherits!(UserLogoutSessionEvent, SessionEvent);
 
 /// Fault `UserNotFound` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserNotFound {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -9305,6 +11120,13 @@ pub struct UserNotFound {
     pub principal: String,
     /// `unresolved`: xsd:boolean.
     pub unresolved: bool,
+}
+impl PartialEq for UserNotFound {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.principal == other.principal
+            && self.unresolved == other.unresolved
+    }
 }
 impl ComplexType for UserNotFound {
     const TYPE_NAME: &'static str = "UserNotFound";
@@ -9323,18 +11145,23 @@ impl ComplexType for UserNotFound {
         e.req("unresolved", &self.unresolved);
     }
 }
-crate::xml::complex_codec!(UserNotFound);
 crate::xml::inherits!(UserNotFound, VimFault);
 
 /// Data object `UserPasswordChanged` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserPasswordChanged {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `userLogin`: xsd:string.
     pub user_login: String,
+}
+impl PartialEq for UserPasswordChanged {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_login == other.user_login
+    }
 }
 impl ComplexType for UserPasswordChanged {
     const TYPE_NAME: &'static str = "UserPasswordChanged";
@@ -9351,11 +11178,10 @@ impl ComplexType for UserPasswordChanged {
         e.req("userLogin", &self.user_login);
     }
 }
-crate::xml::complex_codec!(UserPasswordChanged);
 crate::xml::inherits!(UserPasswordChanged, HostEvent);
 
 /// Data object `UserPrivilegeResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserPrivilegeResult {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
@@ -9365,6 +11191,13 @@ pub struct UserPrivilegeResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UserPrivilegeResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity == other.entity
+            && self.privileges == other.privileges
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UserPrivilegeResult {
     const TYPE_NAME: &'static str = "UserPrivilegeResult";
@@ -9382,17 +11215,22 @@ impl ComplexType for UserPrivilegeResult {
         e.list("privileges", &self.privileges);
     }
 }
-crate::xml::complex_codec!(UserPrivilegeResult);
 
 /// Data object `UserProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
     /// `key`: xsd:string.
     pub key: String,
+}
+impl PartialEq for UserProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+    }
 }
 impl ComplexType for UserProfile {
     const TYPE_NAME: &'static str = "UserProfile";
@@ -9409,13 +11247,12 @@ impl ComplexType for UserProfile {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(UserProfile);
 crate::xml::inherits!(UserProfile, ApplyProfile);
 
 /// Data object `UserSearchResult` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyUserSearchResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserSearchResult {
     /// `principal`: xsd:string.
     pub principal: String,
@@ -9427,6 +11264,14 @@ pub struct UserSearchResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UserSearchResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.principal == other.principal
+            && self.full_name == other.full_name
+            && self.group == other.group
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for UserSearchResult {
     const TYPE_NAME: &'static str = "UserSearchResult";
@@ -9446,10 +11291,9 @@ impl ComplexType for UserSearchResult {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(UserSearchResult);
 
 /// Data object `UserSession` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct UserSession {
     /// `key`: xsd:string. Secret: masked in `Debug`.
     pub key: String,
@@ -9477,6 +11321,22 @@ pub struct UserSession {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for UserSession {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.user_name == other.user_name
+            && self.full_name == other.full_name
+            && self.login_time == other.login_time
+            && self.last_active_time == other.last_active_time
+            && self.locale == other.locale
+            && self.message_locale == other.message_locale
+            && self.extension_session == other.extension_session
+            && self.ip_address == other.ip_address
+            && self.user_agent == other.user_agent
+            && self.call_count == other.call_count
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for UserSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9530,12 +11390,11 @@ impl ComplexType for UserSession {
         if e.knows(Version::V5_1) { e.opt("callCount", &self.call_count); }
     }
 }
-crate::xml::complex_codec!(UserSession);
 
 /// Data object `UserUnassignedFromGroup` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserUnassignedFromGroup {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -9543,6 +11402,13 @@ pub struct UserUnassignedFromGroup {
     pub user_login: String,
     /// `group`: xsd:string.
     pub group: String,
+}
+impl PartialEq for UserUnassignedFromGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.user_login == other.user_login
+            && self.group == other.group
+    }
 }
 impl ComplexType for UserUnassignedFromGroup {
     const TYPE_NAME: &'static str = "UserUnassignedFromGroup";
@@ -9561,16 +11427,20 @@ impl ComplexType for UserUnassignedFromGroup {
         e.req("group", &self.group);
     }
 }
-crate::xml::complex_codec!(UserUnassignedFromGroup);
 crate::xml::inherits!(UserUnassignedFromGroup, HostEvent);
 
 /// Data object `UserUpgradeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`UpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct UserUpgradeEvent {
     /// The fields inherited from [`UpgradeEvent`].
     pub base_: UpgradeEvent,
+}
+impl PartialEq for UserUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for UserUpgradeEvent {
     const TYPE_NAME: &'static str = "UserUpgradeEvent";
@@ -9582,11 +11452,10 @@ impl ComplexType for UserUpgradeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(UserUpgradeEvent);
 crate::xml::inherits!(UserUpgradeEvent, UpgradeEvent);
 
 /// Data object `VASAStorageArray` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VASAStorageArray {
     /// `name`: xsd:string.
     pub name: String,
@@ -9602,6 +11471,16 @@ pub struct VASAStorageArray {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VASAStorageArray {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.uuid == other.uuid
+            && self.vendor_id == other.vendor_id
+            && self.model_id == other.model_id
+            && self.discovery_svc_info == other.discovery_svc_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VASAStorageArray {
     const TYPE_NAME: &'static str = "VASAStorageArray";
@@ -9625,10 +11504,9 @@ impl ComplexType for VASAStorageArray {
         if e.knows(Version::V8_0_0_0) { e.list("discoverySvcInfo", &self.discovery_svc_info); }
     }
 }
-crate::xml::complex_codec!(VASAStorageArray);
 
 /// Data object `VASAStorageArrayDiscoveryFcTransport` of the vSphere API (since 8.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VASAStorageArrayDiscoveryFcTransport {
     /// `nodeWwn`: xsd:string.
     pub node_wwn: String,
@@ -9638,6 +11516,13 @@ pub struct VASAStorageArrayDiscoveryFcTransport {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VASAStorageArrayDiscoveryFcTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.node_wwn == other.node_wwn
+            && self.port_wwn == other.port_wwn
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VASAStorageArrayDiscoveryFcTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryFcTransport";
@@ -9655,10 +11540,9 @@ impl ComplexType for VASAStorageArrayDiscoveryFcTransport {
         e.req("portWwn", &self.port_wwn);
     }
 }
-crate::xml::complex_codec!(VASAStorageArrayDiscoveryFcTransport);
 
 /// Data object `VASAStorageArrayDiscoveryIpTransport` of the vSphere API (since 8.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VASAStorageArrayDiscoveryIpTransport {
     /// `ipAddress`: xsd:string.
     pub ip_address: String,
@@ -9668,6 +11552,13 @@ pub struct VASAStorageArrayDiscoveryIpTransport {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VASAStorageArrayDiscoveryIpTransport {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_address == other.ip_address
+            && self.port_number == other.port_number
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VASAStorageArrayDiscoveryIpTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryIpTransport";
@@ -9685,10 +11576,9 @@ impl ComplexType for VASAStorageArrayDiscoveryIpTransport {
         e.opt("portNumber", &self.port_number);
     }
 }
-crate::xml::complex_codec!(VASAStorageArrayDiscoveryIpTransport);
 
 /// Data object `VASAStorageArrayDiscoverySvcInfo` of the vSphere API (since 8.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VASAStorageArrayDiscoverySvcInfo {
     /// `portType`: xsd:string.
     pub port_type: String,
@@ -9702,6 +11592,15 @@ pub struct VASAStorageArrayDiscoverySvcInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VASAStorageArrayDiscoverySvcInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.port_type == other.port_type
+            && self.svc_nqn == other.svc_nqn
+            && self.ip_info == other.ip_info
+            && self.fc_info == other.fc_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoverySvcInfo";
@@ -9723,10 +11622,9 @@ impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
         e.opt("fcInfo", &self.fc_info);
     }
 }
-crate::xml::complex_codec!(VASAStorageArrayDiscoverySvcInfo);
 
 /// Data object `VAppCloneSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppCloneSpec {
     /// `location`: ManagedObjectReference.
     pub location: ManagedObjectReference,
@@ -9748,6 +11646,19 @@ pub struct VAppCloneSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppCloneSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location
+            && self.host == other.host
+            && self.resource_spec == other.resource_spec
+            && self.vm_folder == other.vm_folder
+            && self.network_mapping == other.network_mapping
+            && self.property == other.property
+            && self.resource_mapping == other.resource_mapping
+            && self.provisioning == other.provisioning
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppCloneSpec {
     const TYPE_NAME: &'static str = "VAppCloneSpec";
@@ -9777,10 +11688,9 @@ impl ComplexType for VAppCloneSpec {
         if e.knows(Version::V4_1) { e.opt("provisioning", &self.provisioning); }
     }
 }
-crate::xml::complex_codec!(VAppCloneSpec);
 
 /// Data object `VAppCloneSpecNetworkMappingPair` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppCloneSpecNetworkMappingPair {
     /// `source`: ManagedObjectReference.
     pub source: ManagedObjectReference,
@@ -9790,6 +11700,13 @@ pub struct VAppCloneSpecNetworkMappingPair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppCloneSpecNetworkMappingPair {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.destination == other.destination
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppCloneSpecNetworkMappingPair {
     const TYPE_NAME: &'static str = "VAppCloneSpecNetworkMappingPair";
@@ -9807,10 +11724,9 @@ impl ComplexType for VAppCloneSpecNetworkMappingPair {
         e.req("destination", &self.destination);
     }
 }
-crate::xml::complex_codec!(VAppCloneSpecNetworkMappingPair);
 
 /// Data object `VAppCloneSpecResourceMap` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppCloneSpecResourceMap {
     /// `source`: ManagedObjectReference.
     pub source: ManagedObjectReference,
@@ -9824,6 +11740,15 @@ pub struct VAppCloneSpecResourceMap {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppCloneSpecResourceMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.parent == other.parent
+            && self.resource_spec == other.resource_spec
+            && self.location == other.location
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppCloneSpecResourceMap {
     const TYPE_NAME: &'static str = "VAppCloneSpecResourceMap";
@@ -9845,17 +11770,21 @@ impl ComplexType for VAppCloneSpecResourceMap {
         e.opt("location", &self.location);
     }
 }
-crate::xml::complex_codec!(VAppCloneSpecResourceMap);
 
 /// Fault `VAppConfigFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVAppConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppConfigFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VAppConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VAppConfigFault {
     const TYPE_NAME: &'static str = "VAppConfigFault";
@@ -9867,13 +11796,12 @@ impl ComplexType for VAppConfigFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VAppConfigFault);
 crate::xml::inherits!(VAppConfigFault, VimFault);
 
 /// Data object `VAppConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppConfigInfo {
     /// The fields inherited from [`VmConfigInfo`].
     pub base_: VmConfigInfo,
@@ -9885,6 +11813,15 @@ pub struct VAppConfigInfo {
     pub instance_uuid: Option<String>,
     /// `managedBy`: [`ManagedByInfo`] (since 5.0).
     pub managed_by: Option<ManagedByInfo>,
+}
+impl PartialEq for VAppConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_config == other.entity_config
+            && self.annotation == other.annotation
+            && self.instance_uuid == other.instance_uuid
+            && self.managed_by == other.managed_by
+    }
 }
 impl ComplexType for VAppConfigInfo {
     const TYPE_NAME: &'static str = "VAppConfigInfo";
@@ -9907,13 +11844,12 @@ impl ComplexType for VAppConfigInfo {
         if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
     }
 }
-crate::xml::complex_codec!(VAppConfigInfo);
 crate::xml::inherits!(VAppConfigInfo, VmConfigInfo);
 
 /// Data object `VAppConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppConfigSpec {
     /// The fields inherited from [`VmConfigSpec`].
     pub base_: VmConfigSpec,
@@ -9925,6 +11861,15 @@ pub struct VAppConfigSpec {
     pub instance_uuid: Option<String>,
     /// `managedBy`: [`ManagedByInfo`] (since 5.0).
     pub managed_by: Option<ManagedByInfo>,
+}
+impl PartialEq for VAppConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_config == other.entity_config
+            && self.annotation == other.annotation
+            && self.instance_uuid == other.instance_uuid
+            && self.managed_by == other.managed_by
+    }
 }
 impl ComplexType for VAppConfigSpec {
     const TYPE_NAME: &'static str = "VAppConfigSpec";
@@ -9947,11 +11892,10 @@ impl ComplexType for VAppConfigSpec {
         if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
     }
 }
-crate::xml::complex_codec!(VAppConfigSpec);
 crate::xml::inherits!(VAppConfigSpec, VmConfigSpec);
 
 /// Data object `VAppEntityConfigInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppEntityConfigInfo {
     /// `key`: ManagedObjectReference.
     pub key: Option<ManagedObjectReference>,
@@ -9975,6 +11919,20 @@ pub struct VAppEntityConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppEntityConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.tag == other.tag
+            && self.start_order == other.start_order
+            && self.start_delay == other.start_delay
+            && self.waiting_for_guest == other.waiting_for_guest
+            && self.start_action == other.start_action
+            && self.stop_delay == other.stop_delay
+            && self.stop_action == other.stop_action
+            && self.destroy_with_parent == other.destroy_with_parent
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppEntityConfigInfo {
     const TYPE_NAME: &'static str = "VAppEntityConfigInfo";
@@ -10006,10 +11964,9 @@ impl ComplexType for VAppEntityConfigInfo {
         if e.knows(Version::V4_1) { e.opt("destroyWithParent", &self.destroy_with_parent); }
     }
 }
-crate::xml::complex_codec!(VAppEntityConfigInfo);
 
 /// Data object `VAppIPAssignmentInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppIPAssignmentInfo {
     /// `supportedAllocationScheme`: xsd:string.
     pub supported_allocation_scheme: Vec<String>,
@@ -10023,6 +11980,15 @@ pub struct VAppIPAssignmentInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppIPAssignmentInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.supported_allocation_scheme == other.supported_allocation_scheme
+            && self.ip_allocation_policy == other.ip_allocation_policy
+            && self.supported_ip_protocol == other.supported_ip_protocol
+            && self.ip_protocol == other.ip_protocol
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppIPAssignmentInfo {
     const TYPE_NAME: &'static str = "VAppIPAssignmentInfo";
@@ -10044,15 +12010,19 @@ impl ComplexType for VAppIPAssignmentInfo {
         e.opt("ipProtocol", &self.ip_protocol);
     }
 }
-crate::xml::complex_codec!(VAppIPAssignmentInfo);
 
 /// Fault `VAppNotRunning` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppNotRunning {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for VAppNotRunning {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VAppNotRunning {
     const TYPE_NAME: &'static str = "VAppNotRunning";
@@ -10064,16 +12034,20 @@ impl ComplexType for VAppNotRunning {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VAppNotRunning);
 crate::xml::inherits!(VAppNotRunning, VmConfigFault);
 
 /// Fault `VAppOperationInProgress` of the vSphere API (since 5.0).
 ///
 /// Extends [`RuntimeFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppOperationInProgress {
     /// The fields inherited from [`RuntimeFault`].
     pub base_: RuntimeFault,
+}
+impl PartialEq for VAppOperationInProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VAppOperationInProgress {
     const TYPE_NAME: &'static str = "VAppOperationInProgress";
@@ -10085,11 +12059,10 @@ impl ComplexType for VAppOperationInProgress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VAppOperationInProgress);
 crate::xml::inherits!(VAppOperationInProgress, RuntimeFault);
 
 /// Data object `VAppOvfSectionInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppOvfSectionInfo {
     /// `key`: xsd:int.
     pub key: Option<i32>,
@@ -10105,6 +12078,16 @@ pub struct VAppOvfSectionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppOvfSectionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.namespace == other.namespace
+            && self.type_ == other.type_
+            && self.at_envelope_level == other.at_envelope_level
+            && self.contents == other.contents
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppOvfSectionInfo {
     const TYPE_NAME: &'static str = "VAppOvfSectionInfo";
@@ -10128,17 +12111,22 @@ impl ComplexType for VAppOvfSectionInfo {
         e.opt("contents", &self.contents);
     }
 }
-crate::xml::complex_codec!(VAppOvfSectionInfo);
 
 /// Data object `VAppOvfSectionSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppOvfSectionSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`VAppOvfSectionInfo`].
     pub info: Option<VAppOvfSectionInfo>,
+}
+impl PartialEq for VAppOvfSectionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for VAppOvfSectionSpec {
     const TYPE_NAME: &'static str = "VAppOvfSectionSpec";
@@ -10155,11 +12143,10 @@ impl ComplexType for VAppOvfSectionSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(VAppOvfSectionSpec);
 crate::xml::inherits!(VAppOvfSectionSpec, ArrayUpdateSpec);
 
 /// Data object `VAppProductInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppProductInfo {
     /// `key`: xsd:int.
     pub key: i32,
@@ -10185,6 +12172,21 @@ pub struct VAppProductInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppProductInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.class_id == other.class_id
+            && self.instance_id == other.instance_id
+            && self.name == other.name
+            && self.vendor == other.vendor
+            && self.version == other.version
+            && self.full_version == other.full_version
+            && self.vendor_url == other.vendor_url
+            && self.product_url == other.product_url
+            && self.app_url == other.app_url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VAppProductInfo {
     const TYPE_NAME: &'static str = "VAppProductInfo";
@@ -10218,17 +12220,22 @@ impl ComplexType for VAppProductInfo {
         e.opt("appUrl", &self.app_url);
     }
 }
-crate::xml::complex_codec!(VAppProductInfo);
 
 /// Data object `VAppProductSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppProductSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`VAppProductInfo`].
     pub info: Option<VAppProductInfo>,
+}
+impl PartialEq for VAppProductSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for VAppProductSpec {
     const TYPE_NAME: &'static str = "VAppProductSpec";
@@ -10245,7 +12252,6 @@ impl ComplexType for VAppProductSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(VAppProductSpec);
 crate::xml::inherits!(VAppProductSpec, ArrayUpdateSpec);
 
 /// Fault `VAppPropertyFault` of the vSphere API (since 4.0).
@@ -10253,7 +12259,7 @@ crate::xml::inherits!(VAppProductSpec, ArrayUpdateSpec);
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVAppPropertyFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppPropertyFault {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -10267,6 +12273,16 @@ pub struct VAppPropertyFault {
     pub type_: String,
     /// `value`: xsd:string.
     pub value: String,
+}
+impl PartialEq for VAppPropertyFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+            && self.category == other.category
+            && self.label == other.label
+            && self.type_ == other.type_
+            && self.value == other.value
+    }
 }
 impl ComplexType for VAppPropertyFault {
     const TYPE_NAME: &'static str = "VAppPropertyFault";
@@ -10291,11 +12307,10 @@ impl ComplexType for VAppPropertyFault {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VAppPropertyFault);
 crate::xml::inherits!(VAppPropertyFault, VmConfigFault);
 
 /// Data object `VAppPropertyInfo` of the vSphere API (since 4.0).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct VAppPropertyInfo {
     /// `key`: xsd:int.
     pub key: i32,
@@ -10325,6 +12340,23 @@ pub struct VAppPropertyInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VAppPropertyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.class_id == other.class_id
+            && self.instance_id == other.instance_id
+            && self.id == other.id
+            && self.category == other.category
+            && self.label == other.label
+            && self.type_ == other.type_
+            && self.type_reference == other.type_reference
+            && self.user_configurable == other.user_configurable
+            && self.default_value == other.default_value
+            && self.value == other.value
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for VAppPropertyInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -10381,17 +12413,22 @@ impl ComplexType for VAppPropertyInfo {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VAppPropertyInfo);
 
 /// Data object `VAppPropertySpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppPropertySpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`VAppPropertyInfo`].
     pub info: Option<VAppPropertyInfo>,
+}
+impl PartialEq for VAppPropertySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for VAppPropertySpec {
     const TYPE_NAME: &'static str = "VAppPropertySpec";
@@ -10408,16 +12445,20 @@ impl ComplexType for VAppPropertySpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(VAppPropertySpec);
 crate::xml::inherits!(VAppPropertySpec, ArrayUpdateSpec);
 
 /// Fault `VAppTaskInProgress` of the vSphere API (since 4.0).
 ///
 /// Extends [`TaskInProgress`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VAppTaskInProgress {
     /// The fields inherited from [`TaskInProgress`].
     pub base_: TaskInProgress,
+}
+impl PartialEq for VAppTaskInProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VAppTaskInProgress {
     const TYPE_NAME: &'static str = "VAppTaskInProgress";
@@ -10429,16 +12470,20 @@ impl ComplexType for VAppTaskInProgress {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VAppTaskInProgress);
 crate::xml::inherits!(VAppTaskInProgress, TaskInProgress);
 
 /// Fault `VFlashCacheHotConfigNotSupported` of the vSphere API (since 6.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VFlashCacheHotConfigNotSupported {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for VFlashCacheHotConfigNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VFlashCacheHotConfigNotSupported {
     const TYPE_NAME: &'static str = "VFlashCacheHotConfigNotSupported";
@@ -10450,13 +12495,12 @@ impl ComplexType for VFlashCacheHotConfigNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VFlashCacheHotConfigNotSupported);
 crate::xml::inherits!(VFlashCacheHotConfigNotSupported, VmConfigFault);
 
 /// Fault `VFlashModuleNotSupported` of the vSphere API (since 5.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VFlashModuleNotSupported {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -10468,6 +12512,15 @@ pub struct VFlashModuleNotSupported {
     pub reason: String,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for VFlashModuleNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.module_name == other.module_name
+            && self.reason == other.reason
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for VFlashModuleNotSupported {
     const TYPE_NAME: &'static str = "VFlashModuleNotSupported";
@@ -10490,13 +12543,12 @@ impl ComplexType for VFlashModuleNotSupported {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(VFlashModuleNotSupported);
 crate::xml::inherits!(VFlashModuleNotSupported, VmConfigFault);
 
 /// Fault `VFlashModuleVersionIncompatible` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VFlashModuleVersionIncompatible {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -10508,6 +12560,15 @@ pub struct VFlashModuleVersionIncompatible {
     pub host_min_supported_verson: String,
     /// `hostModuleVersion`: xsd:string.
     pub host_module_version: String,
+}
+impl PartialEq for VFlashModuleVersionIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.module_name == other.module_name
+            && self.vm_request_module_version == other.vm_request_module_version
+            && self.host_min_supported_verson == other.host_min_supported_verson
+            && self.host_module_version == other.host_module_version
+    }
 }
 impl ComplexType for VFlashModuleVersionIncompatible {
     const TYPE_NAME: &'static str = "VFlashModuleVersionIncompatible";
@@ -10530,13 +12591,12 @@ impl ComplexType for VFlashModuleVersionIncompatible {
         e.req("hostModuleVersion", &self.host_module_version);
     }
 }
-crate::xml::complex_codec!(VFlashModuleVersionIncompatible);
 crate::xml::inherits!(VFlashModuleVersionIncompatible, VimFault);
 
 /// Data object `VMFSDatastoreCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMFSDatastoreCreatedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
@@ -10544,6 +12604,13 @@ pub struct VMFSDatastoreCreatedEvent {
     pub datastore: DatastoreEventArgument,
     /// `datastoreUrl`: xsd:string (since 6.5).
     pub datastore_url: Option<String>,
+}
+impl PartialEq for VMFSDatastoreCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.datastore_url == other.datastore_url
+    }
 }
 impl ComplexType for VMFSDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreCreatedEvent";
@@ -10562,18 +12629,23 @@ impl ComplexType for VMFSDatastoreCreatedEvent {
         if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
-crate::xml::complex_codec!(VMFSDatastoreCreatedEvent);
 crate::xml::inherits!(VMFSDatastoreCreatedEvent, HostEvent);
 
 /// Data object `VMFSDatastoreExpandedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMFSDatastoreExpandedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: DatastoreEventArgument,
+}
+impl PartialEq for VMFSDatastoreExpandedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for VMFSDatastoreExpandedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExpandedEvent";
@@ -10590,18 +12662,23 @@ impl ComplexType for VMFSDatastoreExpandedEvent {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(VMFSDatastoreExpandedEvent);
 crate::xml::inherits!(VMFSDatastoreExpandedEvent, HostEvent);
 
 /// Data object `VMFSDatastoreExtendedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMFSDatastoreExtendedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `datastore`: [`DatastoreEventArgument`].
     pub datastore: DatastoreEventArgument,
+}
+impl PartialEq for VMFSDatastoreExtendedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+    }
 }
 impl ComplexType for VMFSDatastoreExtendedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExtendedEvent";
@@ -10618,16 +12695,20 @@ impl ComplexType for VMFSDatastoreExtendedEvent {
         e.req("datastore", &self.datastore);
     }
 }
-crate::xml::complex_codec!(VMFSDatastoreExtendedEvent);
 crate::xml::inherits!(VMFSDatastoreExtendedEvent, HostEvent);
 
 /// Fault `VMINotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMINotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for VMINotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMINotSupported {
     const TYPE_NAME: &'static str = "VMINotSupported";
@@ -10639,16 +12720,20 @@ impl ComplexType for VMINotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMINotSupported);
 crate::xml::inherits!(VMINotSupported, DeviceNotSupported);
 
 /// Fault `VMOnConflictDVPort` of the vSphere API (since 4.0).
 ///
 /// Extends [`CannotAccessNetwork`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMOnConflictDVPort {
     /// The fields inherited from [`CannotAccessNetwork`].
     pub base_: CannotAccessNetwork,
+}
+impl PartialEq for VMOnConflictDVPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMOnConflictDVPort {
     const TYPE_NAME: &'static str = "VMOnConflictDVPort";
@@ -10660,16 +12745,20 @@ impl ComplexType for VMOnConflictDVPort {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMOnConflictDVPort);
 crate::xml::inherits!(VMOnConflictDVPort, CannotAccessNetwork);
 
 /// Fault `VMOnVirtualIntranet` of the vSphere API (since 2.5).
 ///
 /// Extends [`CannotAccessNetwork`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMOnVirtualIntranet {
     /// The fields inherited from [`CannotAccessNetwork`].
     pub base_: CannotAccessNetwork,
+}
+impl PartialEq for VMOnVirtualIntranet {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMOnVirtualIntranet {
     const TYPE_NAME: &'static str = "VMOnVirtualIntranet";
@@ -10681,16 +12770,20 @@ impl ComplexType for VMOnVirtualIntranet {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMOnVirtualIntranet);
 crate::xml::inherits!(VMOnVirtualIntranet, CannotAccessNetwork);
 
 /// Fault `VMotionAcrossNetworkNotSupported` of the vSphere API (since 5.5).
 ///
 /// Extends [`MigrationFeatureNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionAcrossNetworkNotSupported {
     /// The fields inherited from [`MigrationFeatureNotSupported`].
     pub base_: MigrationFeatureNotSupported,
+}
+impl PartialEq for VMotionAcrossNetworkNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionAcrossNetworkNotSupported {
     const TYPE_NAME: &'static str = "VMotionAcrossNetworkNotSupported";
@@ -10702,7 +12795,6 @@ impl ComplexType for VMotionAcrossNetworkNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionAcrossNetworkNotSupported);
 crate::xml::inherits!(VMotionAcrossNetworkNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `VMotionInterfaceIssue` of the vSphere API (since 2.5).
@@ -10710,7 +12802,7 @@ crate::xml::inherits!(VMotionAcrossNetworkNotSupported, MigrationFeatureNotSuppo
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVMotionInterfaceIssue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionInterfaceIssue {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
@@ -10720,6 +12812,14 @@ pub struct VMotionInterfaceIssue {
     pub failed_host: String,
     /// `failedHostEntity`: ManagedObjectReference.
     pub failed_host_entity: Option<ManagedObjectReference>,
+}
+impl PartialEq for VMotionInterfaceIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.at_source_host == other.at_source_host
+            && self.failed_host == other.failed_host
+            && self.failed_host_entity == other.failed_host_entity
+    }
 }
 impl ComplexType for VMotionInterfaceIssue {
     const TYPE_NAME: &'static str = "VMotionInterfaceIssue";
@@ -10740,16 +12840,20 @@ impl ComplexType for VMotionInterfaceIssue {
         e.opt("failedHostEntity", &self.failed_host_entity);
     }
 }
-crate::xml::complex_codec!(VMotionInterfaceIssue);
 crate::xml::inherits!(VMotionInterfaceIssue, MigrationFault);
 
 /// Data object `VMotionLicenseExpiredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`LicenseEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionLicenseExpiredEvent {
     /// The fields inherited from [`LicenseEvent`].
     pub base_: LicenseEvent,
+}
+impl PartialEq for VMotionLicenseExpiredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "VMotionLicenseExpiredEvent";
@@ -10761,18 +12865,23 @@ impl ComplexType for VMotionLicenseExpiredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionLicenseExpiredEvent);
 crate::xml::inherits!(VMotionLicenseExpiredEvent, LicenseEvent);
 
 /// Fault `VMotionLinkCapacityLow` of the vSphere API (since 2.5).
 ///
 /// Extends [`VMotionInterfaceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionLinkCapacityLow {
     /// The fields inherited from [`VMotionInterfaceIssue`].
     pub base_: VMotionInterfaceIssue,
     /// `network`: xsd:string.
     pub network: String,
+}
+impl PartialEq for VMotionLinkCapacityLow {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for VMotionLinkCapacityLow {
     const TYPE_NAME: &'static str = "VMotionLinkCapacityLow";
@@ -10789,18 +12898,23 @@ impl ComplexType for VMotionLinkCapacityLow {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(VMotionLinkCapacityLow);
 crate::xml::inherits!(VMotionLinkCapacityLow, VMotionInterfaceIssue);
 
 /// Fault `VMotionLinkDown` of the vSphere API (since 2.5).
 ///
 /// Extends [`VMotionInterfaceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionLinkDown {
     /// The fields inherited from [`VMotionInterfaceIssue`].
     pub base_: VMotionInterfaceIssue,
     /// `network`: xsd:string.
     pub network: String,
+}
+impl PartialEq for VMotionLinkDown {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+    }
 }
 impl ComplexType for VMotionLinkDown {
     const TYPE_NAME: &'static str = "VMotionLinkDown";
@@ -10817,16 +12931,20 @@ impl ComplexType for VMotionLinkDown {
         e.req("network", &self.network);
     }
 }
-crate::xml::complex_codec!(VMotionLinkDown);
 crate::xml::inherits!(VMotionLinkDown, VMotionInterfaceIssue);
 
 /// Fault `VMotionNotConfigured` of the vSphere API (since 2.5).
 ///
 /// Extends [`VMotionInterfaceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionNotConfigured {
     /// The fields inherited from [`VMotionInterfaceIssue`].
     pub base_: VMotionInterfaceIssue,
+}
+impl PartialEq for VMotionNotConfigured {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionNotConfigured {
     const TYPE_NAME: &'static str = "VMotionNotConfigured";
@@ -10838,16 +12956,20 @@ impl ComplexType for VMotionNotConfigured {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionNotConfigured);
 crate::xml::inherits!(VMotionNotConfigured, VMotionInterfaceIssue);
 
 /// Fault `VMotionNotLicensed` of the vSphere API (since 2.5).
 ///
 /// Extends [`VMotionInterfaceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionNotLicensed {
     /// The fields inherited from [`VMotionInterfaceIssue`].
     pub base_: VMotionInterfaceIssue,
+}
+impl PartialEq for VMotionNotLicensed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionNotLicensed {
     const TYPE_NAME: &'static str = "VMotionNotLicensed";
@@ -10859,16 +12981,20 @@ impl ComplexType for VMotionNotLicensed {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionNotLicensed);
 crate::xml::inherits!(VMotionNotLicensed, VMotionInterfaceIssue);
 
 /// Fault `VMotionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`VMotionInterfaceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionNotSupported {
     /// The fields inherited from [`VMotionInterfaceIssue`].
     pub base_: VMotionInterfaceIssue,
+}
+impl PartialEq for VMotionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionNotSupported {
     const TYPE_NAME: &'static str = "VMotionNotSupported";
@@ -10880,16 +13006,20 @@ impl ComplexType for VMotionNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionNotSupported);
 crate::xml::inherits!(VMotionNotSupported, VMotionInterfaceIssue);
 
 /// Fault `VMotionProtocolIncompatible` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMotionProtocolIncompatible {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for VMotionProtocolIncompatible {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMotionProtocolIncompatible {
     const TYPE_NAME: &'static str = "VMotionProtocolIncompatible";
@@ -10901,13 +13031,12 @@ impl ComplexType for VMotionProtocolIncompatible {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMotionProtocolIncompatible);
 crate::xml::inherits!(VMotionProtocolIncompatible, MigrationFault);
 
 /// Data object `VMwareDVSConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVSConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSConfigInfo {
     /// The fields inherited from [`DVSConfigInfo`].
     pub base_: DVSConfigInfo,
@@ -10933,6 +13062,22 @@ pub struct VMwareDVSConfigInfo {
     pub network_offload_config: Option<VmwareDistributedVirtualSwitchNetworkOffloadConfig>,
     /// `realTimeConfig`: [`VmwareDistributedVirtualSwitchRealTimeConfig`] (since 8.0.3.1).
     pub real_time_config: Option<VmwareDistributedVirtualSwitchRealTimeConfig>,
+}
+impl PartialEq for VMwareDVSConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_session == other.vspan_session
+            && self.pvlan_config == other.pvlan_config
+            && self.max_mtu == other.max_mtu
+            && self.link_discovery_protocol_config == other.link_discovery_protocol_config
+            && self.ipfix_config == other.ipfix_config
+            && self.lacp_group_config == other.lacp_group_config
+            && self.lacp_api_version == other.lacp_api_version
+            && self.multicast_filtering_mode == other.multicast_filtering_mode
+            && self.network_offload_spec_id == other.network_offload_spec_id
+            && self.network_offload_config == other.network_offload_config
+            && self.real_time_config == other.real_time_config
+    }
 }
 impl ComplexType for VMwareDVSConfigInfo {
     const TYPE_NAME: &'static str = "VMwareDVSConfigInfo";
@@ -10969,13 +13114,12 @@ impl ComplexType for VMwareDVSConfigInfo {
         if e.knows(Version::V8_0_3_1) { e.opt("realTimeConfig", &self.real_time_config); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSConfigInfo);
 crate::xml::inherits!(VMwareDVSConfigInfo, DVSConfigInfo);
 
 /// Data object `VMwareDVSConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVSConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSConfigSpec {
     /// The fields inherited from [`DVSConfigSpec`].
     pub base_: DVSConfigSpec,
@@ -10999,6 +13143,21 @@ pub struct VMwareDVSConfigSpec {
     pub network_offload_config: Option<VmwareDistributedVirtualSwitchNetworkOffloadConfig>,
     /// `realTimeConfig`: [`VmwareDistributedVirtualSwitchRealTimeConfig`] (since 8.0.3.1).
     pub real_time_config: Option<VmwareDistributedVirtualSwitchRealTimeConfig>,
+}
+impl PartialEq for VMwareDVSConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pvlan_config_spec == other.pvlan_config_spec
+            && self.vspan_config_spec == other.vspan_config_spec
+            && self.max_mtu == other.max_mtu
+            && self.link_discovery_protocol_config == other.link_discovery_protocol_config
+            && self.ipfix_config == other.ipfix_config
+            && self.lacp_api_version == other.lacp_api_version
+            && self.multicast_filtering_mode == other.multicast_filtering_mode
+            && self.network_offload_spec_id == other.network_offload_spec_id
+            && self.network_offload_config == other.network_offload_config
+            && self.real_time_config == other.real_time_config
+    }
 }
 impl ComplexType for VMwareDVSConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSConfigSpec";
@@ -11033,13 +13192,12 @@ impl ComplexType for VMwareDVSConfigSpec {
         if e.knows(Version::V8_0_3_1) { e.opt("realTimeConfig", &self.real_time_config); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSConfigSpec);
 crate::xml::inherits!(VMwareDVSConfigSpec, DVSConfigSpec);
 
 /// Data object `VMwareDVSFeatureCapability` of the vSphere API (since 4.1).
 ///
 /// Extends [`DVSFeatureCapability`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSFeatureCapability {
     /// The fields inherited from [`DVSFeatureCapability`].
     pub base_: DVSFeatureCapability,
@@ -11069,6 +13227,24 @@ pub struct VMwareDVSFeatureCapability {
     pub perf_nic_offload_capability: Option<VMwareDvsPerfNicOffloadCapability>,
     /// `systemTrafficCapabilities`: [`VMwareDvsSystemTrafficCapabilities`] (since 9.1.0.0).
     pub system_traffic_capabilities: Option<VMwareDvsSystemTrafficCapabilities>,
+}
+impl PartialEq for VMwareDVSFeatureCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_supported == other.vspan_supported
+            && self.lldp_supported == other.lldp_supported
+            && self.ipfix_supported == other.ipfix_supported
+            && self.ipfix_capability == other.ipfix_capability
+            && self.multicast_snooping_supported == other.multicast_snooping_supported
+            && self.vspan_capability == other.vspan_capability
+            && self.lacp_capability == other.lacp_capability
+            && self.dpu_capability == other.dpu_capability
+            && self.nsx_supported == other.nsx_supported
+            && self.mtu_capability == other.mtu_capability
+            && self.real_time_config_supported == other.real_time_config_supported
+            && self.perf_nic_offload_capability == other.perf_nic_offload_capability
+            && self.system_traffic_capabilities == other.system_traffic_capabilities
+    }
 }
 impl ComplexType for VMwareDVSFeatureCapability {
     const TYPE_NAME: &'static str = "VMwareDVSFeatureCapability";
@@ -11109,13 +13285,12 @@ impl ComplexType for VMwareDVSFeatureCapability {
         if e.knows(Version::V9_1_0_0) { e.opt("systemTrafficCapabilities", &self.system_traffic_capabilities); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSFeatureCapability);
 crate::xml::inherits!(VMwareDVSFeatureCapability, DVSFeatureCapability);
 
 /// Data object `VMwareDVSHealthCheckCapability` of the vSphere API (since 5.1).
 ///
 /// Extends [`DVSHealthCheckCapability`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSHealthCheckCapability {
     /// The fields inherited from [`DVSHealthCheckCapability`].
     pub base_: DVSHealthCheckCapability,
@@ -11123,6 +13298,13 @@ pub struct VMwareDVSHealthCheckCapability {
     pub vlan_mtu_supported: bool,
     /// `teamingSupported`: xsd:boolean.
     pub teaming_supported: bool,
+}
+impl PartialEq for VMwareDVSHealthCheckCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan_mtu_supported == other.vlan_mtu_supported
+            && self.teaming_supported == other.teaming_supported
+    }
 }
 impl ComplexType for VMwareDVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckCapability";
@@ -11141,7 +13323,6 @@ impl ComplexType for VMwareDVSHealthCheckCapability {
         e.req("teamingSupported", &self.teaming_supported);
     }
 }
-crate::xml::complex_codec!(VMwareDVSHealthCheckCapability);
 crate::xml::inherits!(VMwareDVSHealthCheckCapability, DVSHealthCheckCapability);
 
 /// Data object `VMwareDVSHealthCheckConfig` of the vSphere API (since 5.1).
@@ -11149,10 +13330,15 @@ crate::xml::inherits!(VMwareDVSHealthCheckCapability, DVSHealthCheckCapability);
 /// Extends [`DVSHealthCheckConfig`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVMwareDVSHealthCheckConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSHealthCheckConfig {
     /// The fields inherited from [`DVSHealthCheckConfig`].
     pub base_: DVSHealthCheckConfig,
+}
+impl PartialEq for VMwareDVSHealthCheckConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMwareDVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckConfig";
@@ -11164,13 +13350,12 @@ impl ComplexType for VMwareDVSHealthCheckConfig {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMwareDVSHealthCheckConfig);
 crate::xml::inherits!(VMwareDVSHealthCheckConfig, DVSHealthCheckConfig);
 
 /// Data object `VMwareDVSMtuHealthCheckResult` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostMemberUplinkHealthCheckResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSMtuHealthCheckResult {
     /// The fields inherited from [`HostMemberUplinkHealthCheckResult`].
     pub base_: HostMemberUplinkHealthCheckResult,
@@ -11180,6 +13365,14 @@ pub struct VMwareDVSMtuHealthCheckResult {
     pub vlan_support_switch_mtu: Vec<NumericRange>,
     /// `vlanNotSupportSwitchMtu`: [`NumericRange`].
     pub vlan_not_support_switch_mtu: Vec<NumericRange>,
+}
+impl PartialEq for VMwareDVSMtuHealthCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.mtu_mismatch == other.mtu_mismatch
+            && self.vlan_support_switch_mtu == other.vlan_support_switch_mtu
+            && self.vlan_not_support_switch_mtu == other.vlan_not_support_switch_mtu
+    }
 }
 impl ComplexType for VMwareDVSMtuHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSMtuHealthCheckResult";
@@ -11200,13 +13393,12 @@ impl ComplexType for VMwareDVSMtuHealthCheckResult {
         e.list("vlanNotSupportSwitchMtu", &self.vlan_not_support_switch_mtu);
     }
 }
-crate::xml::complex_codec!(VMwareDVSMtuHealthCheckResult);
 crate::xml::inherits!(VMwareDVSMtuHealthCheckResult, HostMemberUplinkHealthCheckResult);
 
 /// Data object `VMwareDVSPortSetting` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortSetting`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSPortSetting {
     /// The fields inherited from [`DVPortSetting`].
     pub base_: DVPortSetting,
@@ -11228,6 +13420,20 @@ pub struct VMwareDVSPortSetting {
     pub mac_management_policy: Option<DVSMacManagementPolicy>,
     /// `VNI`: [`IntPolicy`] (since 7.0.0.0).
     pub vni: Option<IntPolicy>,
+}
+impl PartialEq for VMwareDVSPortSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan == other.vlan
+            && self.qos_tag == other.qos_tag
+            && self.uplink_teaming_policy == other.uplink_teaming_policy
+            && self.security_policy == other.security_policy
+            && self.ipfix_enabled == other.ipfix_enabled
+            && self.tx_uplink == other.tx_uplink
+            && self.lacp_policy == other.lacp_policy
+            && self.mac_management_policy == other.mac_management_policy
+            && self.vni == other.vni
+    }
 }
 impl ComplexType for VMwareDVSPortSetting {
     const TYPE_NAME: &'static str = "VMwareDVSPortSetting";
@@ -11260,13 +13466,12 @@ impl ComplexType for VMwareDVSPortSetting {
         if e.knows(Version::V7_0_0_0) { e.opt("VNI", &self.vni); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSPortSetting);
 crate::xml::inherits!(VMwareDVSPortSetting, DVPortSetting);
 
 /// Data object `VMwareDVSPortgroupPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`DVPortgroupPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSPortgroupPolicy {
     /// The fields inherited from [`DVPortgroupPolicy`].
     pub base_: DVPortgroupPolicy,
@@ -11280,6 +13485,16 @@ pub struct VMwareDVSPortgroupPolicy {
     pub ipfix_override_allowed: Option<bool>,
     /// `macManagementOverrideAllowed`: xsd:boolean (since 6.7.1).
     pub mac_management_override_allowed: Option<bool>,
+}
+impl PartialEq for VMwareDVSPortgroupPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan_override_allowed == other.vlan_override_allowed
+            && self.uplink_teaming_override_allowed == other.uplink_teaming_override_allowed
+            && self.security_policy_override_allowed == other.security_policy_override_allowed
+            && self.ipfix_override_allowed == other.ipfix_override_allowed
+            && self.mac_management_override_allowed == other.mac_management_override_allowed
+    }
 }
 impl ComplexType for VMwareDVSPortgroupPolicy {
     const TYPE_NAME: &'static str = "VMwareDVSPortgroupPolicy";
@@ -11304,11 +13519,10 @@ impl ComplexType for VMwareDVSPortgroupPolicy {
         if e.knows(Version::V6_7_1) { e.opt("macManagementOverrideAllowed", &self.mac_management_override_allowed); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSPortgroupPolicy);
 crate::xml::inherits!(VMwareDVSPortgroupPolicy, DVPortgroupPolicy);
 
 /// Data object `VMwareDVSPvlanConfigSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSPvlanConfigSpec {
     /// `pvlanEntry`: [`VMwareDVSPvlanMapEntry`].
     pub pvlan_entry: VMwareDVSPvlanMapEntry,
@@ -11318,6 +13532,13 @@ pub struct VMwareDVSPvlanConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDVSPvlanConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.pvlan_entry == other.pvlan_entry
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDVSPvlanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanConfigSpec";
@@ -11335,10 +13556,9 @@ impl ComplexType for VMwareDVSPvlanConfigSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(VMwareDVSPvlanConfigSpec);
 
 /// Data object `VMwareDVSPvlanMapEntry` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSPvlanMapEntry {
     /// `primaryVlanId`: xsd:int.
     pub primary_vlan_id: i32,
@@ -11350,6 +13570,14 @@ pub struct VMwareDVSPvlanMapEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDVSPvlanMapEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.primary_vlan_id == other.primary_vlan_id
+            && self.secondary_vlan_id == other.secondary_vlan_id
+            && self.pvlan_type == other.pvlan_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDVSPvlanMapEntry {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanMapEntry";
@@ -11369,15 +13597,19 @@ impl ComplexType for VMwareDVSPvlanMapEntry {
         e.req("pvlanType", &self.pvlan_type);
     }
 }
-crate::xml::complex_codec!(VMwareDVSPvlanMapEntry);
 
 /// Data object `VMwareDVSTeamingHealthCheckConfig` of the vSphere API (since 5.1).
 ///
 /// Extends [`VMwareDVSHealthCheckConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSTeamingHealthCheckConfig {
     /// The fields inherited from [`VMwareDVSHealthCheckConfig`].
     pub base_: VMwareDVSHealthCheckConfig,
+}
+impl PartialEq for VMwareDVSTeamingHealthCheckConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckConfig";
@@ -11389,18 +13621,23 @@ impl ComplexType for VMwareDVSTeamingHealthCheckConfig {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMwareDVSTeamingHealthCheckConfig);
 crate::xml::inherits!(VMwareDVSTeamingHealthCheckConfig, VMwareDVSHealthCheckConfig);
 
 /// Data object `VMwareDVSTeamingHealthCheckResult` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostMemberHealthCheckResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSTeamingHealthCheckResult {
     /// The fields inherited from [`HostMemberHealthCheckResult`].
     pub base_: HostMemberHealthCheckResult,
     /// `teamingStatus`: xsd:string.
     pub teaming_status: String,
+}
+impl PartialEq for VMwareDVSTeamingHealthCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.teaming_status == other.teaming_status
+    }
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckResult";
@@ -11417,13 +13654,12 @@ impl ComplexType for VMwareDVSTeamingHealthCheckResult {
         e.req("teamingStatus", &self.teaming_status);
     }
 }
-crate::xml::complex_codec!(VMwareDVSTeamingHealthCheckResult);
 crate::xml::inherits!(VMwareDVSTeamingHealthCheckResult, HostMemberHealthCheckResult);
 
 /// Data object `VMwareDVSVlanHealthCheckResult` of the vSphere API (since 5.1).
 ///
 /// Extends [`HostMemberUplinkHealthCheckResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSVlanHealthCheckResult {
     /// The fields inherited from [`HostMemberUplinkHealthCheckResult`].
     pub base_: HostMemberUplinkHealthCheckResult,
@@ -11431,6 +13667,13 @@ pub struct VMwareDVSVlanHealthCheckResult {
     pub trunked_vlan: Vec<NumericRange>,
     /// `untrunkedVlan`: [`NumericRange`].
     pub untrunked_vlan: Vec<NumericRange>,
+}
+impl PartialEq for VMwareDVSVlanHealthCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.trunked_vlan == other.trunked_vlan
+            && self.untrunked_vlan == other.untrunked_vlan
+    }
 }
 impl ComplexType for VMwareDVSVlanHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSVlanHealthCheckResult";
@@ -11449,16 +13692,20 @@ impl ComplexType for VMwareDVSVlanHealthCheckResult {
         e.list("untrunkedVlan", &self.untrunked_vlan);
     }
 }
-crate::xml::complex_codec!(VMwareDVSVlanHealthCheckResult);
 crate::xml::inherits!(VMwareDVSVlanHealthCheckResult, HostMemberUplinkHealthCheckResult);
 
 /// Data object `VMwareDVSVlanMtuHealthCheckConfig` of the vSphere API (since 5.1).
 ///
 /// Extends [`VMwareDVSHealthCheckConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSVlanMtuHealthCheckConfig {
     /// The fields inherited from [`VMwareDVSHealthCheckConfig`].
     pub base_: VMwareDVSHealthCheckConfig,
+}
+impl PartialEq for VMwareDVSVlanMtuHealthCheckConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VMwareDVSVlanMtuHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSVlanMtuHealthCheckConfig";
@@ -11470,11 +13717,10 @@ impl ComplexType for VMwareDVSVlanMtuHealthCheckConfig {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VMwareDVSVlanMtuHealthCheckConfig);
 crate::xml::inherits!(VMwareDVSVlanMtuHealthCheckConfig, VMwareDVSHealthCheckConfig);
 
 /// Data object `VMwareDVSVspanCapability` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSVspanCapability {
     /// `mixedDestSupported`: xsd:boolean.
     pub mixed_dest_supported: bool,
@@ -11494,6 +13740,18 @@ pub struct VMwareDVSVspanCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDVSVspanCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.mixed_dest_supported == other.mixed_dest_supported
+            && self.dvport_supported == other.dvport_supported
+            && self.remote_source_supported == other.remote_source_supported
+            && self.remote_dest_supported == other.remote_dest_supported
+            && self.encap_remote_source_supported == other.encap_remote_source_supported
+            && self.erspan_protocol_supported == other.erspan_protocol_supported
+            && self.mirror_netstack_supported == other.mirror_netstack_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDVSVspanCapability {
     const TYPE_NAME: &'static str = "VMwareDVSVspanCapability";
@@ -11521,10 +13779,9 @@ impl ComplexType for VMwareDVSVspanCapability {
         if e.knows(Version::V6_7) { e.opt("mirrorNetstackSupported", &self.mirror_netstack_supported); }
     }
 }
-crate::xml::complex_codec!(VMwareDVSVspanCapability);
 
 /// Data object `VMwareDVSVspanConfigSpec` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDVSVspanConfigSpec {
     /// `vspanSession`: [`VMwareVspanSession`].
     pub vspan_session: VMwareVspanSession,
@@ -11534,6 +13791,13 @@ pub struct VMwareDVSVspanConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDVSVspanConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vspan_session == other.vspan_session
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDVSVspanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSVspanConfigSpec";
@@ -11551,10 +13815,9 @@ impl ComplexType for VMwareDVSVspanConfigSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(VMwareDVSVspanConfigSpec);
 
 /// Data object `VMwareDvsDpuCapability` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsDpuCapability {
     /// `networkOffloadSupported`: xsd:boolean.
     pub network_offload_supported: Option<bool>,
@@ -11564,6 +13827,13 @@ pub struct VMwareDvsDpuCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsDpuCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_offload_supported == other.network_offload_supported
+            && self.active_standby_mode_supported == other.active_standby_mode_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsDpuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsDpuCapability";
@@ -11581,10 +13851,9 @@ impl ComplexType for VMwareDvsDpuCapability {
         if e.knows(Version::V8_0_3_0) { e.opt("activeStandbyModeSupported", &self.active_standby_mode_supported); }
     }
 }
-crate::xml::complex_codec!(VMwareDvsDpuCapability);
 
 /// Data object `VMwareDvsIpfixCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsIpfixCapability {
     /// `ipfixSupported`: xsd:boolean.
     pub ipfix_supported: Option<bool>,
@@ -11596,6 +13865,14 @@ pub struct VMwareDvsIpfixCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsIpfixCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.ipfix_supported == other.ipfix_supported
+            && self.ipv6_for_ipfix_supported == other.ipv6_for_ipfix_supported
+            && self.observation_domain_id_supported == other.observation_domain_id_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsIpfixCapability {
     const TYPE_NAME: &'static str = "VMwareDvsIpfixCapability";
@@ -11615,10 +13892,9 @@ impl ComplexType for VMwareDvsIpfixCapability {
         e.opt("observationDomainIdSupported", &self.observation_domain_id_supported);
     }
 }
-crate::xml::complex_codec!(VMwareDvsIpfixCapability);
 
 /// Data object `VMwareDvsLacpCapability` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsLacpCapability {
     /// `lacpSupported`: xsd:boolean.
     pub lacp_supported: Option<bool>,
@@ -11630,6 +13906,14 @@ pub struct VMwareDvsLacpCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsLacpCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.lacp_supported == other.lacp_supported
+            && self.multi_lacp_group_supported == other.multi_lacp_group_supported
+            && self.lacp_fast_mode_supported == other.lacp_fast_mode_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsLacpCapability {
     const TYPE_NAME: &'static str = "VMwareDvsLacpCapability";
@@ -11649,10 +13933,9 @@ impl ComplexType for VMwareDvsLacpCapability {
         if e.knows(Version::V7_0_2_0) { e.opt("lacpFastModeSupported", &self.lacp_fast_mode_supported); }
     }
 }
-crate::xml::complex_codec!(VMwareDvsLacpCapability);
 
 /// Data object `VMwareDvsLacpGroupConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsLacpGroupConfig {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -11678,6 +13961,21 @@ pub struct VMwareDvsLacpGroupConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsLacpGroupConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.mode == other.mode
+            && self.uplink_num == other.uplink_num
+            && self.loadbalance_algorithm == other.loadbalance_algorithm
+            && self.vlan == other.vlan
+            && self.ipfix == other.ipfix
+            && self.uplink_name == other.uplink_name
+            && self.uplink_port_key == other.uplink_port_key
+            && self.timeout_mode == other.timeout_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsLacpGroupConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupConfig";
@@ -11711,10 +14009,9 @@ impl ComplexType for VMwareDvsLacpGroupConfig {
         if e.knows(Version::V7_0_2_0) { e.opt("timeoutMode", &self.timeout_mode); }
     }
 }
-crate::xml::complex_codec!(VMwareDvsLacpGroupConfig);
 
 /// Data object `VMwareDvsLacpGroupSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsLacpGroupSpec {
     /// `lacpGroupConfig`: [`VMwareDvsLacpGroupConfig`].
     pub lacp_group_config: VMwareDvsLacpGroupConfig,
@@ -11724,6 +14021,13 @@ pub struct VMwareDvsLacpGroupSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsLacpGroupSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.lacp_group_config == other.lacp_group_config
+            && self.operation == other.operation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsLacpGroupSpec {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupSpec";
@@ -11741,10 +14045,9 @@ impl ComplexType for VMwareDvsLacpGroupSpec {
         e.req("operation", &self.operation);
     }
 }
-crate::xml::complex_codec!(VMwareDvsLacpGroupSpec);
 
 /// Data object `VMwareDvsLagIpfixConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsLagIpfixConfig {
     /// `ipfixEnabled`: xsd:boolean.
     pub ipfix_enabled: Option<bool>,
@@ -11752,6 +14055,12 @@ pub struct VMwareDvsLagIpfixConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsLagIpfixConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.ipfix_enabled == other.ipfix_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsLagIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagIpfixConfig";
@@ -11767,10 +14076,9 @@ impl ComplexType for VMwareDvsLagIpfixConfig {
         e.opt("ipfixEnabled", &self.ipfix_enabled);
     }
 }
-crate::xml::complex_codec!(VMwareDvsLagIpfixConfig);
 
 /// Data object `VMwareDvsLagVlanConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsLagVlanConfig {
     /// `vlanId`: [`NumericRange`].
     pub vlan_id: Vec<NumericRange>,
@@ -11778,6 +14086,12 @@ pub struct VMwareDvsLagVlanConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsLagVlanConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vlan_id == other.vlan_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsLagVlanConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagVlanConfig";
@@ -11793,10 +14107,9 @@ impl ComplexType for VMwareDvsLagVlanConfig {
         e.list("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(VMwareDvsLagVlanConfig);
 
 /// Data object `VMwareDvsMtuCapability` of the vSphere API (since 7.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsMtuCapability {
     /// `minMtuSupported`: xsd:int.
     pub min_mtu_supported: i32,
@@ -11806,6 +14119,13 @@ pub struct VMwareDvsMtuCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsMtuCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.min_mtu_supported == other.min_mtu_supported
+            && self.max_mtu_supported == other.max_mtu_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsMtuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsMtuCapability";
@@ -11823,10 +14143,9 @@ impl ComplexType for VMwareDvsMtuCapability {
         e.req("maxMtuSupported", &self.max_mtu_supported);
     }
 }
-crate::xml::complex_codec!(VMwareDvsMtuCapability);
 
 /// Data object `VMwareDvsPerfNicOffloadCapability` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsPerfNicOffloadCapability {
     /// `supported`: xsd:boolean.
     pub supported: Option<bool>,
@@ -11834,6 +14153,12 @@ pub struct VMwareDvsPerfNicOffloadCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsPerfNicOffloadCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.supported == other.supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsPerfNicOffloadCapability {
     const TYPE_NAME: &'static str = "VMwareDvsPerfNicOffloadCapability";
@@ -11849,10 +14174,9 @@ impl ComplexType for VMwareDvsPerfNicOffloadCapability {
         e.opt("supported", &self.supported);
     }
 }
-crate::xml::complex_codec!(VMwareDvsPerfNicOffloadCapability);
 
 /// Data object `VMwareDvsSystemTrafficCapabilities` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareDvsSystemTrafficCapabilities {
     /// `systemTrafficQualifiers`: xsd:string.
     pub system_traffic_qualifiers: Vec<String>,
@@ -11860,6 +14184,12 @@ pub struct VMwareDvsSystemTrafficCapabilities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareDvsSystemTrafficCapabilities {
+    fn eq(&self, other: &Self) -> bool {
+        self.system_traffic_qualifiers == other.system_traffic_qualifiers
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareDvsSystemTrafficCapabilities {
     const TYPE_NAME: &'static str = "VMwareDvsSystemTrafficCapabilities";
@@ -11875,10 +14205,9 @@ impl ComplexType for VMwareDvsSystemTrafficCapabilities {
         e.list("systemTrafficQualifiers", &self.system_traffic_qualifiers);
     }
 }
-crate::xml::complex_codec!(VMwareDvsSystemTrafficCapabilities);
 
 /// Data object `VMwareIpfixConfig` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareIpfixConfig {
     /// `collectorIpAddress`: xsd:string.
     pub collector_ip_address: Option<String>,
@@ -11898,6 +14227,18 @@ pub struct VMwareIpfixConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareIpfixConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.collector_ip_address == other.collector_ip_address
+            && self.collector_port == other.collector_port
+            && self.observation_domain_id == other.observation_domain_id
+            && self.active_flow_timeout == other.active_flow_timeout
+            && self.idle_flow_timeout == other.idle_flow_timeout
+            && self.sampling_rate == other.sampling_rate
+            && self.internal_flows_only == other.internal_flows_only
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareIpfixConfig";
@@ -11925,12 +14266,11 @@ impl ComplexType for VMwareIpfixConfig {
         e.req("internalFlowsOnly", &self.internal_flows_only);
     }
 }
-crate::xml::complex_codec!(VMwareIpfixConfig);
 
 /// Data object `VMwareUplinkLacpPolicy` of the vSphere API (since 5.1).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareUplinkLacpPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -11938,6 +14278,13 @@ pub struct VMwareUplinkLacpPolicy {
     pub enable: Option<BoolPolicy>,
     /// `mode`: [`StringPolicy`].
     pub mode: Option<StringPolicy>,
+}
+impl PartialEq for VMwareUplinkLacpPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.enable == other.enable
+            && self.mode == other.mode
+    }
 }
 impl ComplexType for VMwareUplinkLacpPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkLacpPolicy";
@@ -11956,13 +14303,12 @@ impl ComplexType for VMwareUplinkLacpPolicy {
         e.opt("mode", &self.mode);
     }
 }
-crate::xml::complex_codec!(VMwareUplinkLacpPolicy);
 crate::xml::inherits!(VMwareUplinkLacpPolicy, InheritablePolicy);
 
 /// Data object `VMwareUplinkPortOrderPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareUplinkPortOrderPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -11970,6 +14316,13 @@ pub struct VMwareUplinkPortOrderPolicy {
     pub active_uplink_port: Vec<String>,
     /// `standbyUplinkPort`: xsd:string.
     pub standby_uplink_port: Vec<String>,
+}
+impl PartialEq for VMwareUplinkPortOrderPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.active_uplink_port == other.active_uplink_port
+            && self.standby_uplink_port == other.standby_uplink_port
+    }
 }
 impl ComplexType for VMwareUplinkPortOrderPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkPortOrderPolicy";
@@ -11988,11 +14341,10 @@ impl ComplexType for VMwareUplinkPortOrderPolicy {
         e.list("standbyUplinkPort", &self.standby_uplink_port);
     }
 }
-crate::xml::complex_codec!(VMwareUplinkPortOrderPolicy);
 crate::xml::inherits!(VMwareUplinkPortOrderPolicy, InheritablePolicy);
 
 /// Data object `VMwareVspanPort` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareVspanPort {
     /// `portKey`: xsd:string.
     pub port_key: Vec<String>,
@@ -12008,6 +14360,16 @@ pub struct VMwareVspanPort {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareVspanPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.port_key == other.port_key
+            && self.uplink_port_name == other.uplink_port_name
+            && self.wildcard_port_connectee_type == other.wildcard_port_connectee_type
+            && self.vlans == other.vlans
+            && self.ip_address == other.ip_address
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareVspanPort {
     const TYPE_NAME: &'static str = "VMwareVspanPort";
@@ -12031,10 +14393,9 @@ impl ComplexType for VMwareVspanPort {
         if e.knows(Version::V5_1) { e.list("ipAddress", &self.ip_address); }
     }
 }
-crate::xml::complex_codec!(VMwareVspanPort);
 
 /// Data object `VMwareVspanSession` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VMwareVspanSession {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -12076,6 +14437,29 @@ pub struct VMwareVspanSession {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VMwareVspanSession {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.description == other.description
+            && self.enabled == other.enabled
+            && self.source_port_transmitted == other.source_port_transmitted
+            && self.source_port_received == other.source_port_received
+            && self.destination_port == other.destination_port
+            && self.encapsulation_vlan_id == other.encapsulation_vlan_id
+            && self.strip_original_vlan == other.strip_original_vlan
+            && self.mirrored_packet_length == other.mirrored_packet_length
+            && self.normal_traffic_allowed == other.normal_traffic_allowed
+            && self.session_type == other.session_type
+            && self.sampling_rate == other.sampling_rate
+            && self.encap_type == other.encap_type
+            && self.erspan_id == other.erspan_id
+            && self.erspan_cos == other.erspan_cos
+            && self.erspan_gra_nanosec == other.erspan_gra_nanosec
+            && self.netstack == other.netstack
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VMwareVspanSession {
     const TYPE_NAME: &'static str = "VMwareVspanSession";
@@ -12125,10 +14509,9 @@ impl ComplexType for VMwareVspanSession {
         if e.knows(Version::V6_7) { e.opt("netstack", &self.netstack); }
     }
 }
-crate::xml::complex_codec!(VMwareVspanSession);
 
 /// Data object `VSANStretchedClusterHostVirtualApplianceStatus` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VSANStretchedClusterHostVirtualApplianceStatus {
     /// `vcCluster`: ManagedObjectReference.
     pub vc_cluster: Option<ManagedObjectReference>,
@@ -12138,6 +14521,13 @@ pub struct VSANStretchedClusterHostVirtualApplianceStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VSANStretchedClusterHostVirtualApplianceStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.vc_cluster == other.vc_cluster
+            && self.is_virtual_app == other.is_virtual_app
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VSANStretchedClusterHostVirtualApplianceStatus {
     const TYPE_NAME: &'static str = "VSANStretchedClusterHostVirtualApplianceStatus";
@@ -12155,10 +14545,9 @@ impl ComplexType for VSANStretchedClusterHostVirtualApplianceStatus {
         e.opt("isVirtualApp", &self.is_virtual_app);
     }
 }
-crate::xml::complex_codec!(VSANStretchedClusterHostVirtualApplianceStatus);
 
 /// Data object `VStorageObject` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObject {
     /// `config`: [`VStorageObjectConfigInfo`].
     pub config: VStorageObjectConfigInfo,
@@ -12166,6 +14555,12 @@ pub struct VStorageObject {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObject {
     const TYPE_NAME: &'static str = "VStorageObject";
@@ -12181,10 +14576,9 @@ impl ComplexType for VStorageObject {
         e.req("config", &self.config);
     }
 }
-crate::xml::complex_codec!(VStorageObject);
 
 /// Data object `VStorageObjectAssociations` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectAssociations {
     /// `id`: [`ID`].
     pub id: ID,
@@ -12196,6 +14590,14 @@ pub struct VStorageObjectAssociations {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectAssociations {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.vm_disk_associations == other.vm_disk_associations
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociations";
@@ -12215,10 +14617,9 @@ impl ComplexType for VStorageObjectAssociations {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VStorageObjectAssociations);
 
 /// Data object `VStorageObjectAssociationsVmDiskAssociations` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectAssociationsVmDiskAssociations {
     /// `vmId`: xsd:string.
     pub vm_id: String,
@@ -12228,6 +14629,13 @@ pub struct VStorageObjectAssociationsVmDiskAssociations {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectAssociationsVmDiskAssociations {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_id == other.vm_id
+            && self.disk_key == other.disk_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectAssociationsVmDiskAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociationsVmDiskAssociations";
@@ -12245,10 +14653,9 @@ impl ComplexType for VStorageObjectAssociationsVmDiskAssociations {
         e.req("diskKey", &self.disk_key);
     }
 }
-crate::xml::complex_codec!(VStorageObjectAssociationsVmDiskAssociations);
 
 /// Data object `VStorageObjectAttachResult` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectAttachResult {
     /// `volumeId`: [`ID`].
     pub volume_id: ID,
@@ -12260,6 +14667,14 @@ pub struct VStorageObjectAttachResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectAttachResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.volume_id == other.volume_id
+            && self.disk_uuid == other.disk_uuid
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectAttachResult {
     const TYPE_NAME: &'static str = "VStorageObjectAttachResult";
@@ -12279,10 +14694,9 @@ impl ComplexType for VStorageObjectAttachResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VStorageObjectAttachResult);
 
 /// Data object `VStorageObjectAttachSpec` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectAttachSpec {
     /// `volumeId`: [`ID`].
     pub volume_id: ID,
@@ -12300,6 +14714,17 @@ pub struct VStorageObjectAttachSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectAttachSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.volume_id == other.volume_id
+            && self.datastore == other.datastore
+            && self.disk_mode == other.disk_mode
+            && self.sharing == other.sharing
+            && self.controller_key == other.controller_key
+            && self.unit_number == other.unit_number
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectAttachSpec {
     const TYPE_NAME: &'static str = "VStorageObjectAttachSpec";
@@ -12325,12 +14750,11 @@ impl ComplexType for VStorageObjectAttachSpec {
         e.opt("unitNumber", &self.unit_number);
     }
 }
-crate::xml::complex_codec!(VStorageObjectAttachSpec);
 
 /// Data object `VStorageObjectConfigInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`BaseConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectConfigInfo {
     /// The fields inherited from [`BaseConfigInfo`].
     pub base_: BaseConfigInfo,
@@ -12348,6 +14772,18 @@ pub struct VStorageObjectConfigInfo {
     pub linked_clone_base_path: Option<String>,
     /// `linkedCloneParentId`: [`ID`] (since 9.1.0.0).
     pub linked_clone_parent_id: Option<ID>,
+}
+impl PartialEq for VStorageObjectConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.descriptor_version == other.descriptor_version
+            && self.capacity_in_mb == other.capacity_in_mb
+            && self.consumption_type == other.consumption_type
+            && self.consumer_id == other.consumer_id
+            && self.virtual_disk_format == other.virtual_disk_format
+            && self.linked_clone_base_path == other.linked_clone_base_path
+            && self.linked_clone_parent_id == other.linked_clone_parent_id
+    }
 }
 impl ComplexType for VStorageObjectConfigInfo {
     const TYPE_NAME: &'static str = "VStorageObjectConfigInfo";
@@ -12376,11 +14812,10 @@ impl ComplexType for VStorageObjectConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("linkedCloneParentId", &self.linked_clone_parent_id); }
     }
 }
-crate::xml::complex_codec!(VStorageObjectConfigInfo);
 crate::xml::inherits!(VStorageObjectConfigInfo, BaseConfigInfo);
 
 /// Data object `VStorageObjectReconcileResult` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectReconcileResult {
     /// `reconcileDetails`: [`VStorageObjectReconcileResultReconcileDetail`].
     pub reconcile_details: Vec<VStorageObjectReconcileResultReconcileDetail>,
@@ -12388,6 +14823,12 @@ pub struct VStorageObjectReconcileResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectReconcileResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.reconcile_details == other.reconcile_details
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectReconcileResult {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResult";
@@ -12403,10 +14844,9 @@ impl ComplexType for VStorageObjectReconcileResult {
         e.list("reconcileDetails", &self.reconcile_details);
     }
 }
-crate::xml::complex_codec!(VStorageObjectReconcileResult);
 
 /// Data object `VStorageObjectReconcileResultInvalidDiskPath` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectReconcileResultInvalidDiskPath {
     /// `path`: xsd:string.
     pub path: String,
@@ -12416,6 +14856,13 @@ pub struct VStorageObjectReconcileResultInvalidDiskPath {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectReconcileResultInvalidDiskPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.reason == other.reason
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectReconcileResultInvalidDiskPath {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultInvalidDiskPath";
@@ -12433,10 +14880,9 @@ impl ComplexType for VStorageObjectReconcileResultInvalidDiskPath {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VStorageObjectReconcileResultInvalidDiskPath);
 
 /// Data object `VStorageObjectReconcileResultReconcileDetail` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectReconcileResultReconcileDetail {
     /// `hostName`: xsd:string.
     pub host_name: Option<String>,
@@ -12458,6 +14904,19 @@ pub struct VStorageObjectReconcileResultReconcileDetail {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectReconcileResultReconcileDetail {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_name == other.host_name
+            && self.reconcile_report_path == other.reconcile_report_path
+            && self.is_reconciled == other.is_reconciled
+            && self.is_deep_scanned == other.is_deep_scanned
+            && self.number_of_reconcile_issues == other.number_of_reconcile_issues
+            && self.number_of_fcds_before_reconcile == other.number_of_fcds_before_reconcile
+            && self.number_of_fcds_after_reconcile == other.number_of_fcds_after_reconcile
+            && self.invalid_disk_paths == other.invalid_disk_paths
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultReconcileDetail";
@@ -12487,10 +14946,9 @@ impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
         e.list("invalidDiskPaths", &self.invalid_disk_paths);
     }
 }
-crate::xml::complex_codec!(VStorageObjectReconcileResultReconcileDetail);
 
 /// Data object `VStorageObjectReconcileSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectReconcileSpec {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -12508,6 +14966,17 @@ pub struct VStorageObjectReconcileSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectReconcileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.include_disk_paths == other.include_disk_paths
+            && self.exclude_disk_paths == other.exclude_disk_paths
+            && self.deep_scan == other.deep_scan
+            && self.dry_run == other.dry_run
+            && self.generate_report == other.generate_report
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectReconcileSpec {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileSpec";
@@ -12533,10 +15002,9 @@ impl ComplexType for VStorageObjectReconcileSpec {
         e.opt("generateReport", &self.generate_report);
     }
 }
-crate::xml::complex_codec!(VStorageObjectReconcileSpec);
 
 /// Data object `VStorageObjectSnapshot` of the vSphere API (since 8.0.2.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectSnapshot {
     /// `id`: [`ID`].
     pub id: ID,
@@ -12548,6 +15016,14 @@ pub struct VStorageObjectSnapshot {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.vclock == other.vclock
+            && self.used_capacity == other.used_capacity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshot";
@@ -12567,10 +15043,9 @@ impl ComplexType for VStorageObjectSnapshot {
         if e.knows(Version::V9_0_0_0) { e.opt("usedCapacity", &self.used_capacity); }
     }
 }
-crate::xml::complex_codec!(VStorageObjectSnapshot);
 
 /// Data object `VStorageObjectSnapshotDetails` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectSnapshotDetails {
     /// `path`: xsd:string.
     pub path: Option<String>,
@@ -12580,6 +15055,13 @@ pub struct VStorageObjectSnapshotDetails {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectSnapshotDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.changed_block_tracking_id == other.changed_block_tracking_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectSnapshotDetails {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotDetails";
@@ -12597,10 +15079,9 @@ impl ComplexType for VStorageObjectSnapshotDetails {
         e.opt("changedBlockTrackingId", &self.changed_block_tracking_id);
     }
 }
-crate::xml::complex_codec!(VStorageObjectSnapshotDetails);
 
 /// Data object `VStorageObjectSnapshotInfo` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectSnapshotInfo {
     /// `snapshots`: [`VStorageObjectSnapshotInfoVStorageObjectSnapshot`].
     pub snapshots: Vec<VStorageObjectSnapshotInfoVStorageObjectSnapshot>,
@@ -12608,6 +15089,12 @@ pub struct VStorageObjectSnapshotInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectSnapshotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshots == other.snapshots
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectSnapshotInfo {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfo";
@@ -12623,10 +15110,9 @@ impl ComplexType for VStorageObjectSnapshotInfo {
         e.list("snapshots", &self.snapshots);
     }
 }
-crate::xml::complex_codec!(VStorageObjectSnapshotInfo);
 
 /// Data object `VStorageObjectSnapshotInfoVStorageObjectSnapshot` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     /// `id`: [`ID`].
     pub id: Option<ID>,
@@ -12640,6 +15126,15 @@ pub struct VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.backing_object_id == other.backing_object_id
+            && self.create_time == other.create_time
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfoVStorageObjectSnapshot";
@@ -12661,10 +15156,9 @@ impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VStorageObjectSnapshotInfoVStorageObjectSnapshot);
 
 /// Data object `VStorageObjectStateInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VStorageObjectStateInfo {
     /// `tentative`: xsd:boolean.
     pub tentative: Option<bool>,
@@ -12672,6 +15166,12 @@ pub struct VStorageObjectStateInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VStorageObjectStateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.tentative == other.tentative
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VStorageObjectStateInfo {
     const TYPE_NAME: &'static str = "VStorageObjectStateInfo";
@@ -12687,10 +15187,9 @@ impl ComplexType for VStorageObjectStateInfo {
         e.opt("tentative", &self.tentative);
     }
 }
-crate::xml::complex_codec!(VStorageObjectStateInfo);
 
 /// Data object `VVolHostPE` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VVolHostPE {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -12700,6 +15199,13 @@ pub struct VVolHostPE {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VVolHostPE {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.protocol_endpoint == other.protocol_endpoint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VVolHostPE {
     const TYPE_NAME: &'static str = "VVolHostPE";
@@ -12717,10 +15223,9 @@ impl ComplexType for VVolHostPE {
         e.list("protocolEndpoint", &self.protocol_endpoint);
     }
 }
-crate::xml::complex_codec!(VVolHostPE);
 
 /// Data object `VVolVmConfigFileUpdateResult` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VVolVmConfigFileUpdateResult {
     /// `succeededVmConfigFile`: [`KeyValue`].
     pub succeeded_vm_config_file: Vec<KeyValue>,
@@ -12730,6 +15235,13 @@ pub struct VVolVmConfigFileUpdateResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VVolVmConfigFileUpdateResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.succeeded_vm_config_file == other.succeeded_vm_config_file
+            && self.failed_vm_config_file == other.failed_vm_config_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VVolVmConfigFileUpdateResult {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResult";
@@ -12747,10 +15259,9 @@ impl ComplexType for VVolVmConfigFileUpdateResult {
         e.list("failedVmConfigFile", &self.failed_vm_config_file);
     }
 }
-crate::xml::complex_codec!(VVolVmConfigFileUpdateResult);
 
 /// Data object `VVolVmConfigFileUpdateResultFailedVmConfigFileInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     /// `targetConfigVVolId`: xsd:string.
     pub target_config_v_vol_id: String,
@@ -12762,6 +15273,14 @@ pub struct VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.target_config_v_vol_id == other.target_config_v_vol_id
+            && self.ds_path == other.ds_path
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResultFailedVmConfigFileInfo";
@@ -12781,10 +15300,9 @@ impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
         e.req("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VVolVmConfigFileUpdateResultFailedVmConfigFileInfo);
 
 /// Data object `VasaProviderContainerSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VasaProviderContainerSpec {
     /// `vasaProviderInfo`: [`VimVasaProviderInfo`].
     pub vasa_provider_info: Vec<VimVasaProviderInfo>,
@@ -12798,6 +15316,15 @@ pub struct VasaProviderContainerSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VasaProviderContainerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vasa_provider_info == other.vasa_provider_info
+            && self.sc_id == other.sc_id
+            && self.deleted == other.deleted
+            && self.stretched == other.stretched
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VasaProviderContainerSpec {
     const TYPE_NAME: &'static str = "VasaProviderContainerSpec";
@@ -12819,17 +15346,22 @@ impl ComplexType for VasaProviderContainerSpec {
         if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
-crate::xml::complex_codec!(VasaProviderContainerSpec);
 
 /// Data object `VcAgentUninstallFailedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VcAgentUninstallFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for VcAgentUninstallFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VcAgentUninstallFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstallFailedEvent";
@@ -12846,16 +15378,20 @@ impl ComplexType for VcAgentUninstallFailedEvent {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VcAgentUninstallFailedEvent);
 crate::xml::inherits!(VcAgentUninstallFailedEvent, HostEvent);
 
 /// Data object `VcAgentUninstalledEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VcAgentUninstalledEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for VcAgentUninstalledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VcAgentUninstalledEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstalledEvent";
@@ -12867,18 +15403,23 @@ impl ComplexType for VcAgentUninstalledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VcAgentUninstalledEvent);
 crate::xml::inherits!(VcAgentUninstalledEvent, HostEvent);
 
 /// Data object `VcAgentUpgradeFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VcAgentUpgradeFailedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
     /// `reason`: xsd:string (since 4.0).
     pub reason: Option<String>,
+}
+impl PartialEq for VcAgentUpgradeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VcAgentUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradeFailedEvent";
@@ -12895,16 +15436,20 @@ impl ComplexType for VcAgentUpgradeFailedEvent {
         if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(VcAgentUpgradeFailedEvent);
 crate::xml::inherits!(VcAgentUpgradeFailedEvent, HostEvent);
 
 /// Data object `VcAgentUpgradedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VcAgentUpgradedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for VcAgentUpgradedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VcAgentUpgradedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradedEvent";
@@ -12916,11 +15461,10 @@ impl ComplexType for VcAgentUpgradedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VcAgentUpgradedEvent);
 crate::xml::inherits!(VcAgentUpgradedEvent, HostEvent);
 
 /// Data object `VchaClusterConfigInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterConfigInfo {
     /// `failoverNodeInfo1`: [`FailoverNodeInfo`].
     pub failover_node_info1: Option<FailoverNodeInfo>,
@@ -12934,6 +15478,15 @@ pub struct VchaClusterConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.failover_node_info1 == other.failover_node_info1
+            && self.failover_node_info2 == other.failover_node_info2
+            && self.witness_node_info == other.witness_node_info
+            && self.state == other.state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterConfigInfo {
     const TYPE_NAME: &'static str = "VchaClusterConfigInfo";
@@ -12955,10 +15508,9 @@ impl ComplexType for VchaClusterConfigInfo {
         e.req("state", &self.state);
     }
 }
-crate::xml::complex_codec!(VchaClusterConfigInfo);
 
 /// Data object `VchaClusterConfigSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterConfigSpec {
     /// `passiveIp`: xsd:string.
     pub passive_ip: String,
@@ -12968,6 +15520,13 @@ pub struct VchaClusterConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.passive_ip == other.passive_ip
+            && self.witness_ip == other.witness_ip
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterConfigSpec {
     const TYPE_NAME: &'static str = "VchaClusterConfigSpec";
@@ -12985,10 +15544,9 @@ impl ComplexType for VchaClusterConfigSpec {
         e.req("witnessIp", &self.witness_ip);
     }
 }
-crate::xml::complex_codec!(VchaClusterConfigSpec);
 
 /// Data object `VchaClusterDeploymentSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterDeploymentSpec {
     /// `passiveDeploymentSpec`: [`PassiveNodeDeploymentSpec`].
     pub passive_deployment_spec: PassiveNodeDeploymentSpec,
@@ -13002,6 +15560,15 @@ pub struct VchaClusterDeploymentSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterDeploymentSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.passive_deployment_spec == other.passive_deployment_spec
+            && self.witness_deployment_spec == other.witness_deployment_spec
+            && self.active_vc_spec == other.active_vc_spec
+            && self.active_vc_network_config == other.active_vc_network_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterDeploymentSpec {
     const TYPE_NAME: &'static str = "VchaClusterDeploymentSpec";
@@ -13023,5 +15590,4 @@ impl ComplexType for VchaClusterDeploymentSpec {
         e.opt("activeVcNetworkConfig", &self.active_vc_network_config);
     }
 }
-crate::xml::complex_codec!(VchaClusterDeploymentSpec);
 

@@ -7,7 +7,7 @@ use crate::xml::{ComplexType, DecodeError, Decoder, Encoder, Start};
 use crate::Version;
 
 /// Data object `VchaClusterHealth` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterHealth {
     /// `runtimeInfo`: [`VchaClusterRuntimeInfo`].
     pub runtime_info: VchaClusterRuntimeInfo,
@@ -19,6 +19,14 @@ pub struct VchaClusterHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.runtime_info == other.runtime_info
+            && self.health_messages == other.health_messages
+            && self.additional_information == other.additional_information
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterHealth {
     const TYPE_NAME: &'static str = "VchaClusterHealth";
@@ -38,10 +46,9 @@ impl ComplexType for VchaClusterHealth {
         e.list("additionalInformation", &self.additional_information);
     }
 }
-crate::xml::complex_codec!(VchaClusterHealth);
 
 /// Data object `VchaClusterNetworkSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterNetworkSpec {
     /// `witnessNetworkSpec`: [`NodeNetworkSpec`].
     pub witness_network_spec: AnyNodeNetworkSpec,
@@ -51,6 +58,13 @@ pub struct VchaClusterNetworkSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterNetworkSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.witness_network_spec == other.witness_network_spec
+            && self.passive_network_spec == other.passive_network_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterNetworkSpec {
     const TYPE_NAME: &'static str = "VchaClusterNetworkSpec";
@@ -68,10 +82,9 @@ impl ComplexType for VchaClusterNetworkSpec {
         e.req("passiveNetworkSpec", &self.passive_network_spec);
     }
 }
-crate::xml::complex_codec!(VchaClusterNetworkSpec);
 
 /// Data object `VchaClusterRuntimeInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaClusterRuntimeInfo {
     /// `clusterState`: xsd:string.
     pub cluster_state: String,
@@ -83,6 +96,14 @@ pub struct VchaClusterRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaClusterRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_state == other.cluster_state
+            && self.node_info == other.node_info
+            && self.cluster_mode == other.cluster_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaClusterRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaClusterRuntimeInfo";
@@ -102,10 +123,9 @@ impl ComplexType for VchaClusterRuntimeInfo {
         e.req("clusterMode", &self.cluster_mode);
     }
 }
-crate::xml::complex_codec!(VchaClusterRuntimeInfo);
 
 /// Data object `VchaNodeRuntimeInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VchaNodeRuntimeInfo {
     /// `nodeState`: xsd:string.
     pub node_state: String,
@@ -117,6 +137,14 @@ pub struct VchaNodeRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VchaNodeRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.node_state == other.node_state
+            && self.node_role == other.node_role
+            && self.node_ip == other.node_ip
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VchaNodeRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaNodeRuntimeInfo";
@@ -136,15 +164,19 @@ impl ComplexType for VchaNodeRuntimeInfo {
         e.req("nodeIp", &self.node_ip);
     }
 }
-crate::xml::complex_codec!(VchaNodeRuntimeInfo);
 
 /// Data object `VimAccountPasswordChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimAccountPasswordChangedEvent {
     /// The fields inherited from [`HostEvent`].
     pub base_: HostEvent,
+}
+impl PartialEq for VimAccountPasswordChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VimAccountPasswordChangedEvent {
     const TYPE_NAME: &'static str = "VimAccountPasswordChangedEvent";
@@ -156,11 +188,10 @@ impl ComplexType for VimAccountPasswordChangedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VimAccountPasswordChangedEvent);
 crate::xml::inherits!(VimAccountPasswordChangedEvent, HostEvent);
 
 /// Data object `VimClusterVSANPreferredFaultDomainInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVSANPreferredFaultDomainInfo {
     /// `preferredFaultDomainName`: xsd:string.
     pub preferred_fault_domain_name: Option<String>,
@@ -170,6 +201,13 @@ pub struct VimClusterVSANPreferredFaultDomainInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVSANPreferredFaultDomainInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.preferred_fault_domain_name == other.preferred_fault_domain_name
+            && self.preferred_fault_domain_id == other.preferred_fault_domain_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANPreferredFaultDomainInfo";
@@ -187,10 +225,9 @@ impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
         e.opt("preferredFaultDomainId", &self.preferred_fault_domain_id);
     }
 }
-crate::xml::complex_codec!(VimClusterVSANPreferredFaultDomainInfo);
 
 /// Data object `VimClusterVSANStretchedClusterCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVSANStretchedClusterCapability {
     /// `hostMoId`: xsd:string.
     pub host_mo_id: String,
@@ -204,6 +241,15 @@ pub struct VimClusterVSANStretchedClusterCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVSANStretchedClusterCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_mo_id == other.host_mo_id
+            && self.conn_status == other.conn_status
+            && self.is_supported == other.is_supported
+            && self.host_capability == other.host_capability
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVSANStretchedClusterCapability {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterCapability";
@@ -225,10 +271,9 @@ impl ComplexType for VimClusterVSANStretchedClusterCapability {
         e.opt("hostCapability", &self.host_capability);
     }
 }
-crate::xml::complex_codec!(VimClusterVSANStretchedClusterCapability);
 
 /// Data object `VimClusterVSANStretchedClusterFaultDomainConfig` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
     /// `firstFdName`: xsd:string.
     pub first_fd_name: String,
@@ -242,6 +287,15 @@ pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVSANStretchedClusterFaultDomainConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.first_fd_name == other.first_fd_name
+            && self.first_fd_hosts == other.first_fd_hosts
+            && self.second_fd_name == other.second_fd_name
+            && self.second_fd_hosts == other.second_fd_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterFaultDomainConfig";
@@ -263,10 +317,9 @@ impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
         e.list("secondFdHosts", &self.second_fd_hosts);
     }
 }
-crate::xml::complex_codec!(VimClusterVSANStretchedClusterFaultDomainConfig);
 
 /// Data object `VimClusterVSANWitnessHostInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVSANWitnessHostInfo {
     /// `nodeUuid`: xsd:string.
     pub node_uuid: String,
@@ -284,6 +337,17 @@ pub struct VimClusterVSANWitnessHostInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVSANWitnessHostInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.node_uuid == other.node_uuid
+            && self.fault_domain_name == other.fault_domain_name
+            && self.preferred_fd_name == other.preferred_fd_name
+            && self.preferred_fd_uuid == other.preferred_fd_uuid
+            && self.unicast_agent_addr == other.unicast_agent_addr
+            && self.host == other.host
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVSANWitnessHostInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANWitnessHostInfo";
@@ -309,10 +373,9 @@ impl ComplexType for VimClusterVSANWitnessHostInfo {
         e.opt("host", &self.host);
     }
 }
-crate::xml::complex_codec!(VimClusterVSANWitnessHostInfo);
 
 /// Data object `VimClusterVsanDiskMappingsConfigSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVsanDiskMappingsConfigSpec {
     /// `hostDiskMappings`: [`VimClusterVsanHostDiskMapping`].
     pub host_disk_mappings: Vec<VimClusterVsanHostDiskMapping>,
@@ -320,6 +383,12 @@ pub struct VimClusterVsanDiskMappingsConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVsanDiskMappingsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_disk_mappings == other.host_disk_mappings
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanDiskMappingsConfigSpec";
@@ -335,10 +404,9 @@ impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
         e.list("hostDiskMappings", &self.host_disk_mappings);
     }
 }
-crate::xml::complex_codec!(VimClusterVsanDiskMappingsConfigSpec);
 
 /// Data object `VimClusterVsanFaultDomainSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVsanFaultDomainSpec {
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
@@ -348,6 +416,13 @@ pub struct VimClusterVsanFaultDomainSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVsanFaultDomainSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.hosts == other.hosts
+            && self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVsanFaultDomainSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainSpec";
@@ -365,10 +440,9 @@ impl ComplexType for VimClusterVsanFaultDomainSpec {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(VimClusterVsanFaultDomainSpec);
 
 /// Data object `VimClusterVsanFaultDomainsConfigSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVsanFaultDomainsConfigSpec {
     /// `faultDomains`: [`VimClusterVsanFaultDomainSpec`].
     pub fault_domains: Vec<VimClusterVsanFaultDomainSpec>,
@@ -378,6 +452,13 @@ pub struct VimClusterVsanFaultDomainsConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVsanFaultDomainsConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.fault_domains == other.fault_domains
+            && self.witness == other.witness
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainsConfigSpec";
@@ -395,10 +476,9 @@ impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
         e.opt("witness", &self.witness);
     }
 }
-crate::xml::complex_codec!(VimClusterVsanFaultDomainsConfigSpec);
 
 /// Data object `VimClusterVsanHostDiskMapping` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVsanHostDiskMapping {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -412,6 +492,15 @@ pub struct VimClusterVsanHostDiskMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVsanHostDiskMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.cache_disks == other.cache_disks
+            && self.capacity_disks == other.capacity_disks
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VimClusterVsanHostDiskMapping";
@@ -433,10 +522,9 @@ impl ComplexType for VimClusterVsanHostDiskMapping {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(VimClusterVsanHostDiskMapping);
 
 /// Data object `VimClusterVsanWitnessSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimClusterVsanWitnessSpec {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -448,6 +536,14 @@ pub struct VimClusterVsanWitnessSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimClusterVsanWitnessSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.preferred_fault_domain_name == other.preferred_fault_domain_name
+            && self.disk_mapping == other.disk_mapping
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimClusterVsanWitnessSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanWitnessSpec";
@@ -467,17 +563,21 @@ impl ComplexType for VimClusterVsanWitnessSpec {
         e.opt("diskMapping", &self.disk_mapping);
     }
 }
-crate::xml::complex_codec!(VimClusterVsanWitnessSpec);
 
 /// Fault `VimFault` of the vSphere API (since 2.5).
 ///
 /// Extends [`MethodFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVimFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimFault {
     /// The fields inherited from [`MethodFault`].
     pub base_: MethodFault,
+}
+impl PartialEq for VimFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VimFault {
     const TYPE_NAME: &'static str = "VimFault";
@@ -489,11 +589,10 @@ impl ComplexType for VimFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VimFault);
 crate::xml::inherits!(VimFault, MethodFault);
 
 /// Data object `VimHostVSANStretchedClusterHostCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimHostVSANStretchedClusterHostCapability {
     /// `featureVersion`: xsd:string.
     pub feature_version: String,
@@ -501,6 +600,12 @@ pub struct VimHostVSANStretchedClusterHostCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimHostVSANStretchedClusterHostCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.feature_version == other.feature_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimHostVSANStretchedClusterHostCapability {
     const TYPE_NAME: &'static str = "VimHostVSANStretchedClusterHostCapability";
@@ -516,10 +621,9 @@ impl ComplexType for VimHostVSANStretchedClusterHostCapability {
         e.req("featureVersion", &self.feature_version);
     }
 }
-crate::xml::complex_codec!(VimHostVSANStretchedClusterHostCapability);
 
 /// Data object `VimVasaProvider` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVasaProvider {
     /// `uid`: xsd:string (since 6.7).
     pub uid: Option<String>,
@@ -537,6 +641,17 @@ pub struct VimVasaProvider {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVasaProvider {
+    fn eq(&self, other: &Self) -> bool {
+        self.uid == other.uid
+            && self.url == other.url
+            && self.name == other.name
+            && self.self_signed_certificate == other.self_signed_certificate
+            && self.vhost_config == other.vhost_config
+            && self.version_id == other.version_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVasaProvider {
     const TYPE_NAME: &'static str = "VimVasaProvider";
@@ -562,10 +677,9 @@ impl ComplexType for VimVasaProvider {
         if e.knows(Version::V8_0_1_0) { e.opt("versionId", &self.version_id); }
     }
 }
-crate::xml::complex_codec!(VimVasaProvider);
 
 /// Data object `VimVasaProviderInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVasaProviderInfo {
     /// `provider`: [`VimVasaProvider`].
     pub provider: VimVasaProvider,
@@ -575,6 +689,13 @@ pub struct VimVasaProviderInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVasaProviderInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.provider == other.provider
+            && self.array_state == other.array_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVasaProviderInfo {
     const TYPE_NAME: &'static str = "VimVasaProviderInfo";
@@ -592,10 +713,9 @@ impl ComplexType for VimVasaProviderInfo {
         e.list("arrayState", &self.array_state);
     }
 }
-crate::xml::complex_codec!(VimVasaProviderInfo);
 
 /// Data object `VimVasaProviderStatePerArray` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVasaProviderStatePerArray {
     /// `priority`: xsd:int.
     pub priority: i32,
@@ -607,6 +727,14 @@ pub struct VimVasaProviderStatePerArray {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVasaProviderStatePerArray {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+            && self.array_id == other.array_id
+            && self.active == other.active
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVasaProviderStatePerArray {
     const TYPE_NAME: &'static str = "VimVasaProviderStatePerArray";
@@ -626,10 +754,9 @@ impl ComplexType for VimVasaProviderStatePerArray {
         e.req("active", &self.active);
     }
 }
-crate::xml::complex_codec!(VimVasaProviderStatePerArray);
 
 /// Data object `VimVasaProviderVirtualHostConfig` of the vSphere API (since 8.0.1.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVasaProviderVirtualHostConfig {
     /// `vhostName`: xsd:string.
     pub vhost_name: Option<String>,
@@ -641,6 +768,14 @@ pub struct VimVasaProviderVirtualHostConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVasaProviderVirtualHostConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vhost_name == other.vhost_name
+            && self.service_host == other.service_host
+            && self.service_port == other.service_port
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVasaProviderVirtualHostConfig {
     const TYPE_NAME: &'static str = "VimVasaProviderVirtualHostConfig";
@@ -660,10 +795,9 @@ impl ComplexType for VimVasaProviderVirtualHostConfig {
         e.opt("servicePort", &self.service_port);
     }
 }
-crate::xml::complex_codec!(VimVasaProviderVirtualHostConfig);
 
 /// Data object `VimVsanDataEfficiencyCapacityState` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanDataEfficiencyCapacityState {
     /// `logicalCapacity`: xsd:long.
     pub logical_capacity: Option<i64>,
@@ -677,6 +811,15 @@ pub struct VimVsanDataEfficiencyCapacityState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVsanDataEfficiencyCapacityState {
+    fn eq(&self, other: &Self) -> bool {
+        self.logical_capacity == other.logical_capacity
+            && self.logical_capacity_used == other.logical_capacity_used
+            && self.physical_capacity == other.physical_capacity
+            && self.physical_capacity_used == other.physical_capacity_used
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVsanDataEfficiencyCapacityState {
     const TYPE_NAME: &'static str = "VimVsanDataEfficiencyCapacityState";
@@ -698,10 +841,9 @@ impl ComplexType for VimVsanDataEfficiencyCapacityState {
         e.opt("physicalCapacityUsed", &self.physical_capacity_used);
     }
 }
-crate::xml::complex_codec!(VimVsanDataEfficiencyCapacityState);
 
 /// Data object `VimVsanHostDiskMapInfoEx` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanHostDiskMapInfoEx {
     /// `mapping`: [`VsanHostDiskMapping`].
     pub mapping: VsanHostDiskMapping,
@@ -715,6 +857,15 @@ pub struct VimVsanHostDiskMapInfoEx {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVsanHostDiskMapInfoEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.mapping == other.mapping
+            && self.is_mounted == other.is_mounted
+            && self.is_all_flash == other.is_all_flash
+            && self.is_data_efficiency == other.is_data_efficiency
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVsanHostDiskMapInfoEx {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMapInfoEx";
@@ -736,10 +887,9 @@ impl ComplexType for VimVsanHostDiskMapInfoEx {
         e.opt("isDataEfficiency", &self.is_data_efficiency);
     }
 }
-crate::xml::complex_codec!(VimVsanHostDiskMapInfoEx);
 
 /// Data object `VimVsanHostDiskMappingCreationSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanHostDiskMappingCreationSpec {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -753,6 +903,15 @@ pub struct VimVsanHostDiskMappingCreationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVsanHostDiskMappingCreationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.cache_disks == other.cache_disks
+            && self.capacity_disks == other.capacity_disks
+            && self.creation_type == other.creation_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVsanHostDiskMappingCreationSpec {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMappingCreationSpec";
@@ -774,10 +933,9 @@ impl ComplexType for VimVsanHostDiskMappingCreationSpec {
         e.req("creationType", &self.creation_type);
     }
 }
-crate::xml::complex_codec!(VimVsanHostDiskMappingCreationSpec);
 
 /// Data object `VimVsanHostVsanDiskManagementSystemCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanHostVsanDiskManagementSystemCapability {
     /// `version`: xsd:string.
     pub version: String,
@@ -785,6 +943,12 @@ pub struct VimVsanHostVsanDiskManagementSystemCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVsanHostVsanDiskManagementSystemCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanDiskManagementSystemCapability";
@@ -800,10 +964,9 @@ impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(VimVsanHostVsanDiskManagementSystemCapability);
 
 /// Data object `VimVsanHostVsanHostCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanHostVsanHostCapability {
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
@@ -815,6 +978,14 @@ pub struct VimVsanHostVsanHostCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VimVsanHostVsanHostCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.is_supported == other.is_supported
+            && self.is_licensed == other.is_licensed
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VimVsanHostVsanHostCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanHostCapability";
@@ -834,12 +1005,11 @@ impl ComplexType for VimVsanHostVsanHostCapability {
         e.req("isLicensed", &self.is_licensed);
     }
 }
-crate::xml::complex_codec!(VimVsanHostVsanHostCapability);
 
 /// Data object `VimVsanReconfigSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`SDDCBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VimVsanReconfigSpec {
     /// The fields inherited from [`SDDCBase`].
     pub base_: SDDCBase,
@@ -857,6 +1027,18 @@ pub struct VimVsanReconfigSpec {
     pub allow_reduced_redundancy: Option<bool>,
     /// `iscsiSpec`: [`VsanIscsiTargetServiceSpec`] (since 6.5).
     pub iscsi_spec: Option<VsanIscsiTargetServiceSpec>,
+}
+impl PartialEq for VimVsanReconfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vsan_cluster_config == other.vsan_cluster_config
+            && self.data_efficiency_config == other.data_efficiency_config
+            && self.disk_mapping_spec == other.disk_mapping_spec
+            && self.fault_domains_spec == other.fault_domains_spec
+            && self.modify == other.modify
+            && self.allow_reduced_redundancy == other.allow_reduced_redundancy
+            && self.iscsi_spec == other.iscsi_spec
+    }
 }
 impl ComplexType for VimVsanReconfigSpec {
     const TYPE_NAME: &'static str = "VimVsanReconfigSpec";
@@ -885,16 +1067,20 @@ impl ComplexType for VimVsanReconfigSpec {
         if e.knows(Version::V6_5) { e.opt("iscsiSpec", &self.iscsi_spec); }
     }
 }
-crate::xml::complex_codec!(VimVsanReconfigSpec);
 crate::xml::inherits!(VimVsanReconfigSpec, SDDCBase);
 
 /// Data object `VirtualAHCIController` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualSATAController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualAHCIController {
     /// The fields inherited from [`VirtualSATAController`].
     pub base_: VirtualSATAController,
+}
+impl PartialEq for VirtualAHCIController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualAHCIController {
     const TYPE_NAME: &'static str = "VirtualAHCIController";
@@ -906,16 +1092,20 @@ impl ComplexType for VirtualAHCIController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualAHCIController);
 crate::xml::inherits!(VirtualAHCIController, VirtualSATAController);
 
 /// Data object `VirtualAHCIControllerOption` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualSATAControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualAHCIControllerOption {
     /// The fields inherited from [`VirtualSATAControllerOption`].
     pub base_: VirtualSATAControllerOption,
+}
+impl PartialEq for VirtualAHCIControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualAHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualAHCIControllerOption";
@@ -927,13 +1117,12 @@ impl ComplexType for VirtualAHCIControllerOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualAHCIControllerOption);
 crate::xml::inherits!(VirtualAHCIControllerOption, VirtualSATAControllerOption);
 
 /// Data object `VirtualAppImportSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ImportSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualAppImportSpec {
     /// The fields inherited from [`ImportSpec`].
     pub base_: ImportSpec,
@@ -945,6 +1134,15 @@ pub struct VirtualAppImportSpec {
     pub resource_pool_spec: ResourceConfigSpec,
     /// `child`: [`ImportSpec`].
     pub child: Vec<AnyImportSpec>,
+}
+impl PartialEq for VirtualAppImportSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.vapp_config_spec == other.vapp_config_spec
+            && self.resource_pool_spec == other.resource_pool_spec
+            && self.child == other.child
+    }
 }
 impl ComplexType for VirtualAppImportSpec {
     const TYPE_NAME: &'static str = "VirtualAppImportSpec";
@@ -967,11 +1165,10 @@ impl ComplexType for VirtualAppImportSpec {
         e.list("child", &self.child);
     }
 }
-crate::xml::complex_codec!(VirtualAppImportSpec);
 crate::xml::inherits!(VirtualAppImportSpec, ImportSpec);
 
 /// Data object `VirtualAppLinkInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualAppLinkInfo {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -981,6 +1178,13 @@ pub struct VirtualAppLinkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualAppLinkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.destroy_with_parent == other.destroy_with_parent
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualAppLinkInfo {
     const TYPE_NAME: &'static str = "VirtualAppLinkInfo";
@@ -998,12 +1202,11 @@ impl ComplexType for VirtualAppLinkInfo {
         e.opt("destroyWithParent", &self.destroy_with_parent);
     }
 }
-crate::xml::complex_codec!(VirtualAppLinkInfo);
 
 /// Data object `VirtualAppSummary` of the vSphere API (since 4.0).
 ///
 /// Extends [`ResourcePoolSummary`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualAppSummary {
     /// The fields inherited from [`ResourcePoolSummary`].
     pub base_: ResourcePoolSummary,
@@ -1017,6 +1220,16 @@ pub struct VirtualAppSummary {
     pub install_boot_required: Option<bool>,
     /// `instanceUuid`: xsd:string (since 4.1).
     pub instance_uuid: Option<String>,
+}
+impl PartialEq for VirtualAppSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.product == other.product
+            && self.vapp_state == other.vapp_state
+            && self.suspended == other.suspended
+            && self.install_boot_required == other.install_boot_required
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for VirtualAppSummary {
     const TYPE_NAME: &'static str = "VirtualAppSummary";
@@ -1041,16 +1254,20 @@ impl ComplexType for VirtualAppSummary {
         if e.knows(Version::V4_1) { e.opt("instanceUuid", &self.instance_uuid); }
     }
 }
-crate::xml::complex_codec!(VirtualAppSummary);
 crate::xml::inherits!(VirtualAppSummary, ResourcePoolSummary);
 
 /// Data object `VirtualBusLogicController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSCSIController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualBusLogicController {
     /// The fields inherited from [`VirtualSCSIController`].
     pub base_: VirtualSCSIController,
+}
+impl PartialEq for VirtualBusLogicController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualBusLogicController {
     const TYPE_NAME: &'static str = "VirtualBusLogicController";
@@ -1062,16 +1279,20 @@ impl ComplexType for VirtualBusLogicController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualBusLogicController);
 crate::xml::inherits!(VirtualBusLogicController, VirtualSCSIController);
 
 /// Data object `VirtualBusLogicControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSCSIControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualBusLogicControllerOption {
     /// The fields inherited from [`VirtualSCSIControllerOption`].
     pub base_: VirtualSCSIControllerOption,
+}
+impl PartialEq for VirtualBusLogicControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualBusLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualBusLogicControllerOption";
@@ -1083,16 +1304,20 @@ impl ComplexType for VirtualBusLogicControllerOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualBusLogicControllerOption);
 crate::xml::inherits!(VirtualBusLogicControllerOption, VirtualSCSIControllerOption);
 
 /// Data object `VirtualCdrom` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdrom {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualCdrom {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdrom {
     const TYPE_NAME: &'static str = "VirtualCdrom";
@@ -1104,16 +1329,20 @@ impl ComplexType for VirtualCdrom {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdrom);
 crate::xml::inherits!(VirtualCdrom, VirtualDevice);
 
 /// Data object `VirtualCdromAtapiBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromAtapiBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualCdromAtapiBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingInfo";
@@ -1125,16 +1354,20 @@ impl ComplexType for VirtualCdromAtapiBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromAtapiBackingInfo);
 crate::xml::inherits!(VirtualCdromAtapiBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualCdromAtapiBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromAtapiBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualCdromAtapiBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingOption";
@@ -1146,16 +1379,20 @@ impl ComplexType for VirtualCdromAtapiBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromAtapiBackingOption);
 crate::xml::inherits!(VirtualCdromAtapiBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromIsoBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromIsoBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
+}
+impl PartialEq for VirtualCdromIsoBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromIsoBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingInfo";
@@ -1167,16 +1404,20 @@ impl ComplexType for VirtualCdromIsoBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromIsoBackingInfo);
 crate::xml::inherits!(VirtualCdromIsoBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualCdromIsoBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromIsoBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
+}
+impl PartialEq for VirtualCdromIsoBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromIsoBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingOption";
@@ -1188,16 +1429,20 @@ impl ComplexType for VirtualCdromIsoBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromIsoBackingOption);
 crate::xml::inherits!(VirtualCdromIsoBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualCdromOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualCdromOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromOption {
     const TYPE_NAME: &'static str = "VirtualCdromOption";
@@ -1209,18 +1454,23 @@ impl ComplexType for VirtualCdromOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromOption);
 crate::xml::inherits!(VirtualCdromOption, VirtualDeviceOption);
 
 /// Data object `VirtualCdromPassthroughBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromPassthroughBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
     /// `exclusive`: xsd:boolean.
     pub exclusive: bool,
+}
+impl PartialEq for VirtualCdromPassthroughBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.exclusive == other.exclusive
+    }
 }
 impl ComplexType for VirtualCdromPassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingInfo";
@@ -1237,18 +1487,23 @@ impl ComplexType for VirtualCdromPassthroughBackingInfo {
         e.req("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(VirtualCdromPassthroughBackingInfo);
 crate::xml::inherits!(VirtualCdromPassthroughBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualCdromPassthroughBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromPassthroughBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
     /// `exclusive`: [`BoolOption`].
     pub exclusive: BoolOption,
+}
+impl PartialEq for VirtualCdromPassthroughBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.exclusive == other.exclusive
+    }
 }
 impl ComplexType for VirtualCdromPassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingOption";
@@ -1265,16 +1520,20 @@ impl ComplexType for VirtualCdromPassthroughBackingOption {
         e.req("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(VirtualCdromPassthroughBackingOption);
 crate::xml::inherits!(VirtualCdromPassthroughBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromRemoteAtapiBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromRemoteAtapiBackingInfo {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingInfo`].
     pub base_: VirtualDeviceRemoteDeviceBackingInfo,
+}
+impl PartialEq for VirtualCdromRemoteAtapiBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingInfo";
@@ -1286,16 +1545,20 @@ impl ComplexType for VirtualCdromRemoteAtapiBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromRemoteAtapiBackingInfo);
 crate::xml::inherits!(VirtualCdromRemoteAtapiBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualCdromRemoteAtapiBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromRemoteAtapiBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualCdromRemoteAtapiBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingOption";
@@ -1307,18 +1570,23 @@ impl ComplexType for VirtualCdromRemoteAtapiBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualCdromRemoteAtapiBackingOption);
 crate::xml::inherits!(VirtualCdromRemoteAtapiBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromRemotePassthroughBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromRemotePassthroughBackingInfo {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingInfo`].
     pub base_: VirtualDeviceRemoteDeviceBackingInfo,
     /// `exclusive`: xsd:boolean.
     pub exclusive: bool,
+}
+impl PartialEq for VirtualCdromRemotePassthroughBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.exclusive == other.exclusive
+    }
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingInfo";
@@ -1335,18 +1603,23 @@ impl ComplexType for VirtualCdromRemotePassthroughBackingInfo {
         e.req("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(VirtualCdromRemotePassthroughBackingInfo);
 crate::xml::inherits!(VirtualCdromRemotePassthroughBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualCdromRemotePassthroughBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualCdromRemotePassthroughBackingOption {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingOption`].
     pub base_: VirtualDeviceRemoteDeviceBackingOption,
     /// `exclusive`: [`BoolOption`].
     pub exclusive: BoolOption,
+}
+impl PartialEq for VirtualCdromRemotePassthroughBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.exclusive == other.exclusive
+    }
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingOption";
@@ -1363,7 +1636,6 @@ impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
         e.req("exclusive", &self.exclusive);
     }
 }
-crate::xml::complex_codec!(VirtualCdromRemotePassthroughBackingOption);
 crate::xml::inherits!(VirtualCdromRemotePassthroughBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualController` of the vSphere API (since 2.5).
@@ -1371,7 +1643,7 @@ crate::xml::inherits!(VirtualCdromRemotePassthroughBackingOption, VirtualDeviceR
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualController`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualController {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -1379,6 +1651,13 @@ pub struct VirtualController {
     pub bus_number: i32,
     /// `device`: xsd:int.
     pub device: Vec<i32>,
+}
+impl PartialEq for VirtualController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.bus_number == other.bus_number
+            && self.device == other.device
+    }
 }
 impl ComplexType for VirtualController {
     const TYPE_NAME: &'static str = "VirtualController";
@@ -1397,7 +1676,6 @@ impl ComplexType for VirtualController {
         e.list("device", &self.device);
     }
 }
-crate::xml::complex_codec!(VirtualController);
 crate::xml::inherits!(VirtualController, VirtualDevice);
 
 /// Data object `VirtualControllerOption` of the vSphere API (since 2.5).
@@ -1405,7 +1683,7 @@ crate::xml::inherits!(VirtualController, VirtualDevice);
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualControllerOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualControllerOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -1413,6 +1691,13 @@ pub struct VirtualControllerOption {
     pub devices: IntOption,
     /// `supportedDevice`: xsd:string.
     pub supported_device: Vec<String>,
+}
+impl PartialEq for VirtualControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.devices == other.devices
+            && self.supported_device == other.supported_device
+    }
 }
 impl ComplexType for VirtualControllerOption {
     const TYPE_NAME: &'static str = "VirtualControllerOption";
@@ -1431,13 +1716,12 @@ impl ComplexType for VirtualControllerOption {
         e.list("supportedDevice", &self.supported_device);
     }
 }
-crate::xml::complex_codec!(VirtualControllerOption);
 crate::xml::inherits!(VirtualControllerOption, VirtualDeviceOption);
 
 /// Data object `VirtualDevice` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDevice`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDevice {
     /// `key`: xsd:int.
     pub key: i32,
@@ -1461,6 +1745,20 @@ pub struct VirtualDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.device_info == other.device_info
+            && self.backing == other.backing
+            && self.connectable == other.connectable
+            && self.slot_info == other.slot_info
+            && self.controller_key == other.controller_key
+            && self.unit_number == other.unit_number
+            && self.numa_node == other.numa_node
+            && self.device_group_info == other.device_group_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDevice {
     const TYPE_NAME: &'static str = "VirtualDevice";
@@ -1492,17 +1790,21 @@ impl ComplexType for VirtualDevice {
         if e.knows(Version::V8_0_0_1) { e.opt("deviceGroupInfo", &self.device_group_info); }
     }
 }
-crate::xml::complex_codec!(VirtualDevice);
 
 /// Data object `VirtualDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceBackingInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingInfo";
@@ -1515,12 +1817,11 @@ impl ComplexType for VirtualDeviceBackingInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceBackingOption {
     /// `type`: xsd:string.
     pub type_: String,
@@ -1528,6 +1829,12 @@ pub struct VirtualDeviceBackingOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingOption";
@@ -1543,17 +1850,21 @@ impl ComplexType for VirtualDeviceBackingOption {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceBusSlotInfo` of the vSphere API (since 5.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBusSlotInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceBusSlotInfo {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceBusSlotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotInfo";
@@ -1566,10 +1877,9 @@ impl ComplexType for VirtualDeviceBusSlotInfo {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualDeviceBusSlotInfo);
 
 /// Data object `VirtualDeviceBusSlotOption` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceBusSlotOption {
     /// `type`: xsd:string.
     pub type_: String,
@@ -1577,6 +1887,12 @@ pub struct VirtualDeviceBusSlotOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceBusSlotOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceBusSlotOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotOption";
@@ -1592,12 +1908,11 @@ impl ComplexType for VirtualDeviceBusSlotOption {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceBusSlotOption);
 
 /// Data object `VirtualDeviceConfigSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceConfigSpec {
     /// `operation`: [`VirtualDeviceConfigSpecOperation`].
     pub operation: Option<VirtualDeviceConfigSpecOperation>,
@@ -1617,6 +1932,18 @@ pub struct VirtualDeviceConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.file_operation == other.file_operation
+            && self.device == other.device
+            && self.profile == other.profile
+            && self.backing == other.backing
+            && self.filter_spec == other.filter_spec
+            && self.change_mode == other.change_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpec";
@@ -1644,10 +1971,9 @@ impl ComplexType for VirtualDeviceConfigSpec {
         if e.knows(Version::V8_0_0_1) { e.opt("changeMode", &self.change_mode); }
     }
 }
-crate::xml::complex_codec!(VirtualDeviceConfigSpec);
 
 /// Data object `VirtualDeviceConfigSpecBackingSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceConfigSpecBackingSpec {
     /// `parent`: [`VirtualDeviceConfigSpecBackingSpec`].
     pub parent: Option<Box<VirtualDeviceConfigSpecBackingSpec>>,
@@ -1658,26 +1984,32 @@ pub struct VirtualDeviceConfigSpecBackingSpec {
     /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
+impl PartialEq for VirtualDeviceConfigSpecBackingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent
+            && self.crypto == other.crypto
+            && self.type_name_ == other.type_name_
+    }
+}
 impl ComplexType for VirtualDeviceConfigSpecBackingSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpecBackingSpec";
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt("parent", &self.parent);
+        e.boxed_opt("parent", &self.parent);
         e.opt("crypto", &self.crypto);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceConfigSpecBackingSpec);
 
 /// Data object `VirtualDeviceConnectInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceConnectInfo {
     /// `migrateConnect`: xsd:string (since 6.7).
     pub migrate_connect: Option<String>,
@@ -1693,6 +2025,16 @@ pub struct VirtualDeviceConnectInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceConnectInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.migrate_connect == other.migrate_connect
+            && self.start_connected == other.start_connected
+            && self.allow_guest_control == other.allow_guest_control
+            && self.connected == other.connected
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceConnectInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectInfo";
@@ -1716,10 +2058,9 @@ impl ComplexType for VirtualDeviceConnectInfo {
         if e.knows(Version::V4_0) { e.opt("status", &self.status); }
     }
 }
-crate::xml::complex_codec!(VirtualDeviceConnectInfo);
 
 /// Data object `VirtualDeviceConnectOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceConnectOption {
     /// `startConnected`: [`BoolOption`].
     pub start_connected: BoolOption,
@@ -1729,6 +2070,13 @@ pub struct VirtualDeviceConnectOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceConnectOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_connected == other.start_connected
+            && self.allow_guest_control == other.allow_guest_control
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceConnectOption {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectOption";
@@ -1746,14 +2094,13 @@ impl ComplexType for VirtualDeviceConnectOption {
         e.req("allowGuestControl", &self.allow_guest_control);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceConnectOption);
 
 /// Data object `VirtualDeviceDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceDeviceBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -1761,6 +2108,13 @@ pub struct VirtualDeviceDeviceBackingInfo {
     pub device_name: String,
     /// `useAutoDetect`: xsd:boolean.
     pub use_auto_detect: Option<bool>,
+}
+impl PartialEq for VirtualDeviceDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_name == other.device_name
+            && self.use_auto_detect == other.use_auto_detect
+    }
 }
 impl ComplexType for VirtualDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingInfo";
@@ -1779,7 +2133,6 @@ impl ComplexType for VirtualDeviceDeviceBackingInfo {
         e.opt("useAutoDetect", &self.use_auto_detect);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceDeviceBackingInfo);
 crate::xml::inherits!(VirtualDeviceDeviceBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceDeviceBackingOption` of the vSphere API (since 2.5).
@@ -1787,12 +2140,18 @@ crate::xml::inherits!(VirtualDeviceDeviceBackingInfo, VirtualDeviceBackingInfo);
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceDeviceBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
     /// `autoDetectAvailable`: [`BoolOption`].
     pub auto_detect_available: BoolOption,
+}
+impl PartialEq for VirtualDeviceDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_detect_available == other.auto_detect_available
+    }
 }
 impl ComplexType for VirtualDeviceDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingOption";
@@ -1809,11 +2168,10 @@ impl ComplexType for VirtualDeviceDeviceBackingOption {
         e.req("autoDetectAvailable", &self.auto_detect_available);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceDeviceBackingOption);
 crate::xml::inherits!(VirtualDeviceDeviceBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceDeviceGroupInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceDeviceGroupInfo {
     /// `groupInstanceKey`: xsd:int.
     pub group_instance_key: i32,
@@ -1823,6 +2181,13 @@ pub struct VirtualDeviceDeviceGroupInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceDeviceGroupInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.group_instance_key == other.group_instance_key
+            && self.sequence_id == other.sequence_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceGroupInfo";
@@ -1840,14 +2205,13 @@ impl ComplexType for VirtualDeviceDeviceGroupInfo {
         e.req("sequenceId", &self.sequence_id);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceDeviceGroupInfo);
 
 /// Data object `VirtualDeviceFileBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceFileBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceFileBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -1857,6 +2221,14 @@ pub struct VirtualDeviceFileBackingInfo {
     pub datastore: Option<ManagedObjectReference>,
     /// `backingObjectId`: xsd:string (since 5.5).
     pub backing_object_id: Option<String>,
+}
+impl PartialEq for VirtualDeviceFileBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.file_name == other.file_name
+            && self.datastore == other.datastore
+            && self.backing_object_id == other.backing_object_id
+    }
 }
 impl ComplexType for VirtualDeviceFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingInfo";
@@ -1877,7 +2249,6 @@ impl ComplexType for VirtualDeviceFileBackingInfo {
         if e.knows(Version::V5_5) { e.opt("backingObjectId", &self.backing_object_id); }
     }
 }
-crate::xml::complex_codec!(VirtualDeviceFileBackingInfo);
 crate::xml::inherits!(VirtualDeviceFileBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceFileBackingOption` of the vSphere API (since 2.5).
@@ -1885,12 +2256,18 @@ crate::xml::inherits!(VirtualDeviceFileBackingInfo, VirtualDeviceBackingInfo);
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceFileBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceFileBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
     /// `fileNameExtensions`: [`ChoiceOption`].
     pub file_name_extensions: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualDeviceFileBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.file_name_extensions == other.file_name_extensions
+    }
 }
 impl ComplexType for VirtualDeviceFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingOption";
@@ -1907,13 +2284,12 @@ impl ComplexType for VirtualDeviceFileBackingOption {
         e.opt("fileNameExtensions", &self.file_name_extensions);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceFileBackingOption);
 crate::xml::inherits!(VirtualDeviceFileBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceOption` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceOption {
     /// `type`: xsd:string.
     pub type_: String,
@@ -1943,6 +2319,23 @@ pub struct VirtualDeviceOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDeviceOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.connect_option == other.connect_option
+            && self.bus_slot_option == other.bus_slot_option
+            && self.controller_type == other.controller_type
+            && self.auto_assign_controller == other.auto_assign_controller
+            && self.backing_option == other.backing_option
+            && self.default_backing_option_index == other.default_backing_option_index
+            && self.licensing_limit == other.licensing_limit
+            && self.deprecated == other.deprecated
+            && self.plug_and_play == other.plug_and_play
+            && self.hot_remove_supported == other.hot_remove_supported
+            && self.numa_supported == other.numa_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDeviceOption {
     const TYPE_NAME: &'static str = "VirtualDeviceOption";
@@ -1980,19 +2373,24 @@ impl ComplexType for VirtualDeviceOption {
         if e.knows(Version::V8_0_0_1) { e.opt("numaSupported", &self.numa_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualDeviceOption);
 
 /// Data object `VirtualDevicePciBusSlotInfo` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDeviceBusSlotInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDevicePciBusSlotInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDevicePciBusSlotInfo {
     /// The fields inherited from [`VirtualDeviceBusSlotInfo`].
     pub base_: VirtualDeviceBusSlotInfo,
     /// `pciSlotNumber`: xsd:int.
     pub pci_slot_number: i32,
+}
+impl PartialEq for VirtualDevicePciBusSlotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pci_slot_number == other.pci_slot_number
+    }
 }
 impl ComplexType for VirtualDevicePciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePciBusSlotInfo";
@@ -2009,7 +2407,6 @@ impl ComplexType for VirtualDevicePciBusSlotInfo {
         e.req("pciSlotNumber", &self.pci_slot_number);
     }
 }
-crate::xml::complex_codec!(VirtualDevicePciBusSlotInfo);
 crate::xml::inherits!(VirtualDevicePciBusSlotInfo, VirtualDeviceBusSlotInfo);
 
 /// Data object `VirtualDevicePipeBackingInfo` of the vSphere API (since 2.5).
@@ -2017,12 +2414,18 @@ crate::xml::inherits!(VirtualDevicePciBusSlotInfo, VirtualDeviceBusSlotInfo);
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDevicePipeBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDevicePipeBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
     /// `pipeName`: xsd:string.
     pub pipe_name: String,
+}
+impl PartialEq for VirtualDevicePipeBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pipe_name == other.pipe_name
+    }
 }
 impl ComplexType for VirtualDevicePipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingInfo";
@@ -2039,7 +2442,6 @@ impl ComplexType for VirtualDevicePipeBackingInfo {
         e.req("pipeName", &self.pipe_name);
     }
 }
-crate::xml::complex_codec!(VirtualDevicePipeBackingInfo);
 crate::xml::inherits!(VirtualDevicePipeBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDevicePipeBackingOption` of the vSphere API (since 2.5).
@@ -2047,10 +2449,15 @@ crate::xml::inherits!(VirtualDevicePipeBackingInfo, VirtualDeviceBackingInfo);
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDevicePipeBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDevicePipeBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualDevicePipeBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualDevicePipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingOption";
@@ -2062,7 +2469,6 @@ impl ComplexType for VirtualDevicePipeBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualDevicePipeBackingOption);
 crate::xml::inherits!(VirtualDevicePipeBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceRemoteDeviceBackingInfo` of the vSphere API (since 2.5).
@@ -2070,7 +2476,7 @@ crate::xml::inherits!(VirtualDevicePipeBackingOption, VirtualDeviceBackingOption
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceRemoteDeviceBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceRemoteDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -2078,6 +2484,13 @@ pub struct VirtualDeviceRemoteDeviceBackingInfo {
     pub device_name: String,
     /// `useAutoDetect`: xsd:boolean.
     pub use_auto_detect: Option<bool>,
+}
+impl PartialEq for VirtualDeviceRemoteDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_name == other.device_name
+            && self.use_auto_detect == other.use_auto_detect
+    }
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingInfo";
@@ -2096,7 +2509,6 @@ impl ComplexType for VirtualDeviceRemoteDeviceBackingInfo {
         e.opt("useAutoDetect", &self.use_auto_detect);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceRemoteDeviceBackingInfo);
 crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceRemoteDeviceBackingOption` of the vSphere API (since 2.5).
@@ -2104,12 +2516,18 @@ crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceBacking
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceRemoteDeviceBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceRemoteDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
     /// `autoDetectAvailable`: [`BoolOption`].
     pub auto_detect_available: BoolOption,
+}
+impl PartialEq for VirtualDeviceRemoteDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_detect_available == other.auto_detect_available
+    }
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingOption";
@@ -2126,7 +2544,6 @@ impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
         e.req("autoDetectAvailable", &self.auto_detect_available);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceRemoteDeviceBackingOption);
 crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceURIBackingInfo` of the vSphere API (since 4.1).
@@ -2134,7 +2551,7 @@ crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingOption, VirtualDeviceBacki
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceURIBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceURIBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -2144,6 +2561,14 @@ pub struct VirtualDeviceURIBackingInfo {
     pub direction: String,
     /// `proxyURI`: xsd:string.
     pub proxy_uri: Option<String>,
+}
+impl PartialEq for VirtualDeviceURIBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.service_uri == other.service_uri
+            && self.direction == other.direction
+            && self.proxy_uri == other.proxy_uri
+    }
 }
 impl ComplexType for VirtualDeviceURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingInfo";
@@ -2164,7 +2589,6 @@ impl ComplexType for VirtualDeviceURIBackingInfo {
         e.opt("proxyURI", &self.proxy_uri);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceURIBackingInfo);
 crate::xml::inherits!(VirtualDeviceURIBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceURIBackingOption` of the vSphere API (since 4.1).
@@ -2172,12 +2596,18 @@ crate::xml::inherits!(VirtualDeviceURIBackingInfo, VirtualDeviceBackingInfo);
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceURIBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDeviceURIBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
     /// `directions`: [`ChoiceOption`].
     pub directions: ChoiceOption,
+}
+impl PartialEq for VirtualDeviceURIBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.directions == other.directions
+    }
 }
 impl ComplexType for VirtualDeviceURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingOption";
@@ -2194,13 +2624,12 @@ impl ComplexType for VirtualDeviceURIBackingOption {
         e.req("directions", &self.directions);
     }
 }
-crate::xml::complex_codec!(VirtualDeviceURIBackingOption);
 crate::xml::inherits!(VirtualDeviceURIBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDisk` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDisk {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -2232,6 +2661,25 @@ pub struct VirtualDisk {
     pub guest_read_only: Option<bool>,
     /// `diskChainBrokenIssue`: xsd:string (since 9.1.0.0).
     pub disk_chain_broken_issue: Option<String>,
+}
+impl PartialEq for VirtualDisk {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity_in_kb == other.capacity_in_kb
+            && self.capacity_in_bytes == other.capacity_in_bytes
+            && self.shares == other.shares
+            && self.storage_io_allocation == other.storage_io_allocation
+            && self.disk_object_id == other.disk_object_id
+            && self.vflash_cache_config_info == other.vflash_cache_config_info
+            && self.iofilter == other.iofilter
+            && self.vdisk_id == other.vdisk_id
+            && self.vdisk_version == other.vdisk_version
+            && self.virtual_disk_format == other.virtual_disk_format
+            && self.native_unmanaged_linked_clone == other.native_unmanaged_linked_clone
+            && self.independent_filters == other.independent_filters
+            && self.guest_read_only == other.guest_read_only
+            && self.disk_chain_broken_issue == other.disk_chain_broken_issue
+    }
 }
 impl ComplexType for VirtualDisk {
     const TYPE_NAME: &'static str = "VirtualDisk";
@@ -2274,18 +2722,23 @@ impl ComplexType for VirtualDisk {
         if e.knows(Version::V9_1_0_0) { e.opt("diskChainBrokenIssue", &self.disk_chain_broken_issue); }
     }
 }
-crate::xml::complex_codec!(VirtualDisk);
 crate::xml::inherits!(VirtualDisk, VirtualDevice);
 
 /// Data object `VirtualDiskAntiAffinityRuleSpec` of the vSphere API (since 5.0).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskAntiAffinityRuleSpec {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
     /// `diskId`: xsd:int.
     pub disk_id: Vec<i32>,
+}
+impl PartialEq for VirtualDiskAntiAffinityRuleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_id == other.disk_id
+    }
 }
 impl ComplexType for VirtualDiskAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskAntiAffinityRuleSpec";
@@ -2302,16 +2755,20 @@ impl ComplexType for VirtualDiskAntiAffinityRuleSpec {
         e.list("diskId", &self.disk_id);
     }
 }
-crate::xml::complex_codec!(VirtualDiskAntiAffinityRuleSpec);
 crate::xml::inherits!(VirtualDiskAntiAffinityRuleSpec, ClusterRuleInfo);
 
 /// Fault `VirtualDiskBlocksNotFullyProvisioned` of the vSphere API (since 4.0).
 ///
 /// Extends [`DeviceBackingNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskBlocksNotFullyProvisioned {
     /// The fields inherited from [`DeviceBackingNotSupported`].
     pub base_: DeviceBackingNotSupported,
+}
+impl PartialEq for VirtualDiskBlocksNotFullyProvisioned {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualDiskBlocksNotFullyProvisioned {
     const TYPE_NAME: &'static str = "VirtualDiskBlocksNotFullyProvisioned";
@@ -2323,13 +2780,12 @@ impl ComplexType for VirtualDiskBlocksNotFullyProvisioned {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualDiskBlocksNotFullyProvisioned);
 crate::xml::inherits!(VirtualDiskBlocksNotFullyProvisioned, DeviceBackingNotSupported);
 
 /// Data object `VirtualDiskConfigSpec` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualDeviceConfigSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskConfigSpec {
     /// The fields inherited from [`VirtualDeviceConfigSpec`].
     pub base_: VirtualDeviceConfigSpec,
@@ -2337,6 +2793,13 @@ pub struct VirtualDiskConfigSpec {
     pub disk_move_type: Option<String>,
     /// `migrateCache`: xsd:boolean.
     pub migrate_cache: Option<bool>,
+}
+impl PartialEq for VirtualDiskConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_move_type == other.disk_move_type
+            && self.migrate_cache == other.migrate_cache
+    }
 }
 impl ComplexType for VirtualDiskConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDiskConfigSpec";
@@ -2355,11 +2818,10 @@ impl ComplexType for VirtualDiskConfigSpec {
         e.opt("migrateCache", &self.migrate_cache);
     }
 }
-crate::xml::complex_codec!(VirtualDiskConfigSpec);
 crate::xml::inherits!(VirtualDiskConfigSpec, VirtualDeviceConfigSpec);
 
 /// Data object `VirtualDiskDeltaDiskFormatsSupported` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskDeltaDiskFormatsSupported {
     /// `datastoreType`: xsd:string.
     pub datastore_type: String,
@@ -2369,6 +2831,13 @@ pub struct VirtualDiskDeltaDiskFormatsSupported {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDiskDeltaDiskFormatsSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore_type == other.datastore_type
+            && self.delta_disk_format == other.delta_disk_format
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
     const TYPE_NAME: &'static str = "VirtualDiskDeltaDiskFormatsSupported";
@@ -2386,12 +2855,11 @@ impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
         e.req("deltaDiskFormat", &self.delta_disk_format);
     }
 }
-crate::xml::complex_codec!(VirtualDiskDeltaDiskFormatsSupported);
 
 /// Data object `VirtualDiskFlatVer1BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskFlatVer1BackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -2406,6 +2874,16 @@ pub struct VirtualDiskFlatVer1BackingInfo {
     /// `parent`: [`VirtualDiskFlatVer1BackingInfo`] (since 4.0).
     pub parent: Option<Box<VirtualDiskFlatVer1BackingInfo>>,
 }
+impl PartialEq for VirtualDiskFlatVer1BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.content_id == other.content_id
+            && self.parent == other.parent
+    }
+}
 impl ComplexType for VirtualDiskFlatVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -2415,7 +2893,7 @@ impl ComplexType for VirtualDiskFlatVer1BackingInfo {
             b"split" => d.opt(&mut self.split, s)?,
             b"writeThrough" => d.opt(&mut self.write_through, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2426,16 +2904,15 @@ impl ComplexType for VirtualDiskFlatVer1BackingInfo {
         e.opt("split", &self.split);
         e.opt("writeThrough", &self.write_through);
         if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
-        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V4_0) { e.boxed_opt("parent", &self.parent); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskFlatVer1BackingInfo);
 crate::xml::inherits!(VirtualDiskFlatVer1BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskFlatVer1BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskFlatVer1BackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -2447,6 +2924,15 @@ pub struct VirtualDiskFlatVer1BackingOption {
     pub write_through: BoolOption,
     /// `growable`: xsd:boolean.
     pub growable: bool,
+}
+impl PartialEq for VirtualDiskFlatVer1BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.growable == other.growable
+    }
 }
 impl ComplexType for VirtualDiskFlatVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingOption";
@@ -2469,13 +2955,12 @@ impl ComplexType for VirtualDiskFlatVer1BackingOption {
         e.req("growable", &self.growable);
     }
 }
-crate::xml::complex_codec!(VirtualDiskFlatVer1BackingOption);
 crate::xml::inherits!(VirtualDiskFlatVer1BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskFlatVer2BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskFlatVer2BackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -2510,6 +2995,26 @@ pub struct VirtualDiskFlatVer2BackingInfo {
     /// `keyId`: [`CryptoKeyId`] (since 6.5).
     pub key_id: Option<CryptoKeyId>,
 }
+impl PartialEq for VirtualDiskFlatVer2BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.thin_provisioned == other.thin_provisioned
+            && self.eagerly_scrub == other.eagerly_scrub
+            && self.uuid == other.uuid
+            && self.content_id == other.content_id
+            && self.change_id == other.change_id
+            && self.parent == other.parent
+            && self.delta_disk_format == other.delta_disk_format
+            && self.digest_enabled == other.digest_enabled
+            && self.delta_grain_size == other.delta_grain_size
+            && self.delta_disk_format_variant == other.delta_disk_format_variant
+            && self.sharing == other.sharing
+            && self.key_id == other.key_id
+    }
+}
 impl ComplexType for VirtualDiskFlatVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -2523,7 +3028,7 @@ impl ComplexType for VirtualDiskFlatVer2BackingInfo {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"deltaDiskFormat" => d.opt(&mut self.delta_disk_format, s)?,
             b"digestEnabled" => d.opt(&mut self.digest_enabled, s)?,
             b"deltaGrainSize" => d.opt(&mut self.delta_grain_size, s)?,
@@ -2544,7 +3049,7 @@ impl ComplexType for VirtualDiskFlatVer2BackingInfo {
         e.opt("uuid", &self.uuid);
         if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
         if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
-        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V4_0) { e.boxed_opt("parent", &self.parent); }
         if e.knows(Version::V5_0) { e.opt("deltaDiskFormat", &self.delta_disk_format); }
         if e.knows(Version::V5_0) { e.opt("digestEnabled", &self.digest_enabled); }
         if e.knows(Version::V5_1) { e.opt("deltaGrainSize", &self.delta_grain_size); }
@@ -2553,13 +3058,12 @@ impl ComplexType for VirtualDiskFlatVer2BackingInfo {
         if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskFlatVer2BackingInfo);
 crate::xml::inherits!(VirtualDiskFlatVer2BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskFlatVer2BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskFlatVer2BackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -2585,6 +3089,22 @@ pub struct VirtualDiskFlatVer2BackingOption {
     pub delta_disk_formats_supported: Vec<VirtualDiskDeltaDiskFormatsSupported>,
     /// `virtualDiskFormat`: [`ChoiceOption`] (since 9.0.0.0).
     pub virtual_disk_format: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualDiskFlatVer2BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.growable == other.growable
+            && self.hot_growable == other.hot_growable
+            && self.uuid == other.uuid
+            && self.thin_provisioned == other.thin_provisioned
+            && self.eagerly_scrub == other.eagerly_scrub
+            && self.delta_disk_format == other.delta_disk_format
+            && self.delta_disk_formats_supported == other.delta_disk_formats_supported
+            && self.virtual_disk_format == other.virtual_disk_format
+    }
 }
 impl ComplexType for VirtualDiskFlatVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingOption";
@@ -2621,11 +3141,10 @@ impl ComplexType for VirtualDiskFlatVer2BackingOption {
         if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskFlatVer2BackingOption);
 crate::xml::inherits!(VirtualDiskFlatVer2BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskId` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskId {
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
@@ -2635,6 +3154,13 @@ pub struct VirtualDiskId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDiskId {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.disk_id == other.disk_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDiskId {
     const TYPE_NAME: &'static str = "VirtualDiskId";
@@ -2652,12 +3178,11 @@ impl ComplexType for VirtualDiskId {
         e.req("diskId", &self.disk_id);
     }
 }
-crate::xml::complex_codec!(VirtualDiskId);
 
 /// Data object `VirtualDiskLocalPMemBackingInfo` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskLocalPMemBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -2669,6 +3194,15 @@ pub struct VirtualDiskLocalPMemBackingInfo {
     pub volume_uuid: Option<String>,
     /// `contentId`: xsd:string.
     pub content_id: Option<String>,
+}
+impl PartialEq for VirtualDiskLocalPMemBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.uuid == other.uuid
+            && self.volume_uuid == other.volume_uuid
+            && self.content_id == other.content_id
+    }
 }
 impl ComplexType for VirtualDiskLocalPMemBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingInfo";
@@ -2691,13 +3225,12 @@ impl ComplexType for VirtualDiskLocalPMemBackingInfo {
         e.opt("contentId", &self.content_id);
     }
 }
-crate::xml::complex_codec!(VirtualDiskLocalPMemBackingInfo);
 crate::xml::inherits!(VirtualDiskLocalPMemBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskLocalPMemBackingOption` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskLocalPMemBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -2709,6 +3242,15 @@ pub struct VirtualDiskLocalPMemBackingOption {
     pub hot_growable: bool,
     /// `uuid`: xsd:boolean.
     pub uuid: bool,
+}
+impl PartialEq for VirtualDiskLocalPMemBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.growable == other.growable
+            && self.hot_growable == other.hot_growable
+            && self.uuid == other.uuid
+    }
 }
 impl ComplexType for VirtualDiskLocalPMemBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingOption";
@@ -2731,18 +3273,23 @@ impl ComplexType for VirtualDiskLocalPMemBackingOption {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(VirtualDiskLocalPMemBackingOption);
 crate::xml::inherits!(VirtualDiskLocalPMemBackingOption, VirtualDeviceFileBackingOption);
 
 /// Fault `VirtualDiskModeNotSupported` of the vSphere API (since 4.1).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskModeNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
     /// `mode`: xsd:string.
     pub mode: String,
+}
+impl PartialEq for VirtualDiskModeNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.mode == other.mode
+    }
 }
 impl ComplexType for VirtualDiskModeNotSupported {
     const TYPE_NAME: &'static str = "VirtualDiskModeNotSupported";
@@ -2759,13 +3306,12 @@ impl ComplexType for VirtualDiskModeNotSupported {
         e.req("mode", &self.mode);
     }
 }
-crate::xml::complex_codec!(VirtualDiskModeNotSupported);
 crate::xml::inherits!(VirtualDiskModeNotSupported, DeviceNotSupported);
 
 /// Data object `VirtualDiskOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -2775,6 +3321,14 @@ pub struct VirtualDiskOption {
     pub io_allocation_option: Option<StorageIOAllocationOption>,
     /// `vFlashCacheConfigOption`: [`VirtualDiskOptionVFlashCacheConfigOption`] (since 5.5).
     pub vflash_cache_config_option: Option<VirtualDiskOptionVFlashCacheConfigOption>,
+}
+impl PartialEq for VirtualDiskOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity_in_kb == other.capacity_in_kb
+            && self.io_allocation_option == other.io_allocation_option
+            && self.vflash_cache_config_option == other.vflash_cache_config_option
+    }
 }
 impl ComplexType for VirtualDiskOption {
     const TYPE_NAME: &'static str = "VirtualDiskOption";
@@ -2795,11 +3349,10 @@ impl ComplexType for VirtualDiskOption {
         if e.knows(Version::V5_5) { e.opt("vFlashCacheConfigOption", &self.vflash_cache_config_option); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskOption);
 crate::xml::inherits!(VirtualDiskOption, VirtualDeviceOption);
 
 /// Data object `VirtualDiskOptionVFlashCacheConfigOption` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskOptionVFlashCacheConfigOption {
     /// `cacheConsistencyType`: [`ChoiceOption`].
     pub cache_consistency_type: ChoiceOption,
@@ -2813,6 +3366,15 @@ pub struct VirtualDiskOptionVFlashCacheConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDiskOptionVFlashCacheConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.cache_consistency_type == other.cache_consistency_type
+            && self.cache_mode == other.cache_mode
+            && self.reservation_in_mb == other.reservation_in_mb
+            && self.block_size_in_kb == other.block_size_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
     const TYPE_NAME: &'static str = "VirtualDiskOptionVFlashCacheConfigOption";
@@ -2834,17 +3396,22 @@ impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
         e.req("blockSizeInKB", &self.block_size_in_kb);
     }
 }
-crate::xml::complex_codec!(VirtualDiskOptionVFlashCacheConfigOption);
 
 /// Data object `VirtualDiskPartitionedRawDiskVer2BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDiskRawDiskVer2BackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskPartitionedRawDiskVer2BackingInfo {
     /// The fields inherited from [`VirtualDiskRawDiskVer2BackingInfo`].
     pub base_: VirtualDiskRawDiskVer2BackingInfo,
     /// `partition`: xsd:int.
     pub partition: Vec<i32>,
+}
+impl PartialEq for VirtualDiskPartitionedRawDiskVer2BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partition == other.partition
+    }
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingInfo";
@@ -2861,16 +3428,20 @@ impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingInfo {
         e.list("partition", &self.partition);
     }
 }
-crate::xml::complex_codec!(VirtualDiskPartitionedRawDiskVer2BackingInfo);
 crate::xml::inherits!(VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo);
 
 /// Data object `VirtualDiskPartitionedRawDiskVer2BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDiskRawDiskVer2BackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskPartitionedRawDiskVer2BackingOption {
     /// The fields inherited from [`VirtualDiskRawDiskVer2BackingOption`].
     pub base_: VirtualDiskRawDiskVer2BackingOption,
+}
+impl PartialEq for VirtualDiskPartitionedRawDiskVer2BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingOption";
@@ -2882,13 +3453,12 @@ impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualDiskPartitionedRawDiskVer2BackingOption);
 crate::xml::inherits!(VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskVer2BackingOption);
 
 /// Data object `VirtualDiskRawDiskMappingVer1BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskRawDiskMappingVer1BackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -2915,6 +3485,22 @@ pub struct VirtualDiskRawDiskMappingVer1BackingInfo {
     /// `sharing`: xsd:string (since 6.0).
     pub sharing: Option<String>,
 }
+impl PartialEq for VirtualDiskRawDiskMappingVer1BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.lun_uuid == other.lun_uuid
+            && self.device_name == other.device_name
+            && self.compatibility_mode == other.compatibility_mode
+            && self.disk_mode == other.disk_mode
+            && self.uuid == other.uuid
+            && self.content_id == other.content_id
+            && self.change_id == other.change_id
+            && self.parent == other.parent
+            && self.delta_disk_format == other.delta_disk_format
+            && self.delta_grain_size == other.delta_grain_size
+            && self.sharing == other.sharing
+    }
+}
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -2927,7 +3513,7 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"deltaDiskFormat" => d.opt(&mut self.delta_disk_format, s)?,
             b"deltaGrainSize" => d.opt(&mut self.delta_grain_size, s)?,
             b"sharing" => d.opt(&mut self.sharing, s)?,
@@ -2944,19 +3530,18 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
         e.opt("uuid", &self.uuid);
         if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
         if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
-        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V4_0) { e.boxed_opt("parent", &self.parent); }
         if e.knows(Version::V6_7) { e.opt("deltaDiskFormat", &self.delta_disk_format); }
         if e.knows(Version::V6_7) { e.opt("deltaGrainSize", &self.delta_grain_size); }
         if e.knows(Version::V6_0) { e.opt("sharing", &self.sharing); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskRawDiskMappingVer1BackingInfo);
 crate::xml::inherits!(VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskRawDiskMappingVer1BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskRawDiskMappingVer1BackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
@@ -2970,6 +3555,16 @@ pub struct VirtualDiskRawDiskMappingVer1BackingOption {
     pub uuid: bool,
     /// `virtualDiskFormat`: [`ChoiceOption`] (since 9.0.0.0).
     pub virtual_disk_format: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualDiskRawDiskMappingVer1BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.descriptor_file_name_extensions == other.descriptor_file_name_extensions
+            && self.compatibility_mode == other.compatibility_mode
+            && self.disk_mode == other.disk_mode
+            && self.uuid == other.uuid
+            && self.virtual_disk_format == other.virtual_disk_format
+    }
 }
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingOption";
@@ -2994,7 +3589,6 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
         if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskRawDiskMappingVer1BackingOption);
 crate::xml::inherits!(VirtualDiskRawDiskMappingVer1BackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualDiskRawDiskVer2BackingInfo` of the vSphere API (since 2.5).
@@ -3002,7 +3596,7 @@ crate::xml::inherits!(VirtualDiskRawDiskMappingVer1BackingOption, VirtualDeviceD
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDiskRawDiskVer2BackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskRawDiskVer2BackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
@@ -3014,6 +3608,15 @@ pub struct VirtualDiskRawDiskVer2BackingInfo {
     pub change_id: Option<String>,
     /// `sharing`: xsd:string (since 6.0).
     pub sharing: Option<String>,
+}
+impl PartialEq for VirtualDiskRawDiskVer2BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.descriptor_file_name == other.descriptor_file_name
+            && self.uuid == other.uuid
+            && self.change_id == other.change_id
+            && self.sharing == other.sharing
+    }
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingInfo";
@@ -3036,7 +3639,6 @@ impl ComplexType for VirtualDiskRawDiskVer2BackingInfo {
         if e.knows(Version::V6_0) { e.opt("sharing", &self.sharing); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskRawDiskVer2BackingInfo);
 crate::xml::inherits!(VirtualDiskRawDiskVer2BackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualDiskRawDiskVer2BackingOption` of the vSphere API (since 2.5).
@@ -3044,7 +3646,7 @@ crate::xml::inherits!(VirtualDiskRawDiskVer2BackingInfo, VirtualDeviceDeviceBack
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDiskRawDiskVer2BackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskRawDiskVer2BackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
@@ -3052,6 +3654,13 @@ pub struct VirtualDiskRawDiskVer2BackingOption {
     pub descriptor_file_name_extensions: ChoiceOption,
     /// `uuid`: xsd:boolean.
     pub uuid: bool,
+}
+impl PartialEq for VirtualDiskRawDiskVer2BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.descriptor_file_name_extensions == other.descriptor_file_name_extensions
+            && self.uuid == other.uuid
+    }
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingOption";
@@ -3070,13 +3679,12 @@ impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(VirtualDiskRawDiskVer2BackingOption);
 crate::xml::inherits!(VirtualDiskRawDiskVer2BackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualDiskRuleSpec` of the vSphere API (since 6.7).
 ///
 /// Extends [`ClusterRuleInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskRuleSpec {
     /// The fields inherited from [`ClusterRuleInfo`].
     pub base_: ClusterRuleInfo,
@@ -3084,6 +3692,13 @@ pub struct VirtualDiskRuleSpec {
     pub disk_rule_type: String,
     /// `diskId`: xsd:int.
     pub disk_id: Vec<i32>,
+}
+impl PartialEq for VirtualDiskRuleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_rule_type == other.disk_rule_type
+            && self.disk_id == other.disk_id
+    }
 }
 impl ComplexType for VirtualDiskRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskRuleSpec";
@@ -3102,13 +3717,12 @@ impl ComplexType for VirtualDiskRuleSpec {
         e.list("diskId", &self.disk_id);
     }
 }
-crate::xml::complex_codec!(VirtualDiskRuleSpec);
 crate::xml::inherits!(VirtualDiskRuleSpec, ClusterRuleInfo);
 
 /// Data object `VirtualDiskSeSparseBackingInfo` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSeSparseBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -3133,6 +3747,21 @@ pub struct VirtualDiskSeSparseBackingInfo {
     /// `keyId`: [`CryptoKeyId`] (since 6.5).
     pub key_id: Option<CryptoKeyId>,
 }
+impl PartialEq for VirtualDiskSeSparseBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.write_through == other.write_through
+            && self.uuid == other.uuid
+            && self.content_id == other.content_id
+            && self.change_id == other.change_id
+            && self.parent == other.parent
+            && self.delta_disk_format == other.delta_disk_format
+            && self.digest_enabled == other.digest_enabled
+            && self.grain_size == other.grain_size
+            && self.key_id == other.key_id
+    }
+}
 impl ComplexType for VirtualDiskSeSparseBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -3143,7 +3772,7 @@ impl ComplexType for VirtualDiskSeSparseBackingInfo {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"deltaDiskFormat" => d.opt(&mut self.delta_disk_format, s)?,
             b"digestEnabled" => d.opt(&mut self.digest_enabled, s)?,
             b"grainSize" => d.opt(&mut self.grain_size, s)?,
@@ -3159,20 +3788,19 @@ impl ComplexType for VirtualDiskSeSparseBackingInfo {
         e.opt("uuid", &self.uuid);
         e.opt("contentId", &self.content_id);
         e.opt("changeId", &self.change_id);
-        e.opt("parent", &self.parent);
+        e.boxed_opt("parent", &self.parent);
         e.opt("deltaDiskFormat", &self.delta_disk_format);
         e.opt("digestEnabled", &self.digest_enabled);
         e.opt("grainSize", &self.grain_size);
         if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskSeSparseBackingInfo);
 crate::xml::inherits!(VirtualDiskSeSparseBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskSeSparseBackingOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSeSparseBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -3190,6 +3818,18 @@ pub struct VirtualDiskSeSparseBackingOption {
     pub delta_disk_formats_supported: Vec<VirtualDiskDeltaDiskFormatsSupported>,
     /// `virtualDiskFormat`: [`ChoiceOption`] (since 9.0.0.0).
     pub virtual_disk_format: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualDiskSeSparseBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.write_through == other.write_through
+            && self.growable == other.growable
+            && self.hot_growable == other.hot_growable
+            && self.uuid == other.uuid
+            && self.delta_disk_formats_supported == other.delta_disk_formats_supported
+            && self.virtual_disk_format == other.virtual_disk_format
+    }
 }
 impl ComplexType for VirtualDiskSeSparseBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingOption";
@@ -3218,13 +3858,12 @@ impl ComplexType for VirtualDiskSeSparseBackingOption {
         if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskSeSparseBackingOption);
 crate::xml::inherits!(VirtualDiskSeSparseBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSparseVer1BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSparseVer1BackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -3241,6 +3880,17 @@ pub struct VirtualDiskSparseVer1BackingInfo {
     /// `parent`: [`VirtualDiskSparseVer1BackingInfo`] (since 4.0).
     pub parent: Option<Box<VirtualDiskSparseVer1BackingInfo>>,
 }
+impl PartialEq for VirtualDiskSparseVer1BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.space_used_in_kb == other.space_used_in_kb
+            && self.content_id == other.content_id
+            && self.parent == other.parent
+    }
+}
 impl ComplexType for VirtualDiskSparseVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -3251,7 +3901,7 @@ impl ComplexType for VirtualDiskSparseVer1BackingInfo {
             b"writeThrough" => d.opt(&mut self.write_through, s)?,
             b"spaceUsedInKB" => d.opt(&mut self.space_used_in_kb, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3263,16 +3913,15 @@ impl ComplexType for VirtualDiskSparseVer1BackingInfo {
         e.opt("writeThrough", &self.write_through);
         e.opt("spaceUsedInKB", &self.space_used_in_kb);
         if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
-        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V4_0) { e.boxed_opt("parent", &self.parent); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskSparseVer1BackingInfo);
 crate::xml::inherits!(VirtualDiskSparseVer1BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskSparseVer1BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSparseVer1BackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -3284,6 +3933,15 @@ pub struct VirtualDiskSparseVer1BackingOption {
     pub write_through: BoolOption,
     /// `growable`: xsd:boolean.
     pub growable: bool,
+}
+impl PartialEq for VirtualDiskSparseVer1BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_modes == other.disk_modes
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.growable == other.growable
+    }
 }
 impl ComplexType for VirtualDiskSparseVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingOption";
@@ -3306,13 +3964,12 @@ impl ComplexType for VirtualDiskSparseVer1BackingOption {
         e.req("growable", &self.growable);
     }
 }
-crate::xml::complex_codec!(VirtualDiskSparseVer1BackingOption);
 crate::xml::inherits!(VirtualDiskSparseVer1BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSparseVer2BackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSparseVer2BackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -3335,6 +3992,20 @@ pub struct VirtualDiskSparseVer2BackingInfo {
     /// `keyId`: [`CryptoKeyId`] (since 6.5).
     pub key_id: Option<CryptoKeyId>,
 }
+impl PartialEq for VirtualDiskSparseVer2BackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.space_used_in_kb == other.space_used_in_kb
+            && self.uuid == other.uuid
+            && self.content_id == other.content_id
+            && self.change_id == other.change_id
+            && self.parent == other.parent
+            && self.key_id == other.key_id
+    }
+}
 impl ComplexType for VirtualDiskSparseVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingInfo";
     crate::xml::unknown_type_name!(base_);
@@ -3347,7 +4018,7 @@ impl ComplexType for VirtualDiskSparseVer2BackingInfo {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"contentId" => d.opt(&mut self.content_id, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3362,17 +4033,16 @@ impl ComplexType for VirtualDiskSparseVer2BackingInfo {
         e.opt("uuid", &self.uuid);
         if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
         if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
-        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V4_0) { e.boxed_opt("parent", &self.parent); }
         if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskSparseVer2BackingInfo);
 crate::xml::inherits!(VirtualDiskSparseVer2BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskSparseVer2BackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSparseVer2BackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
@@ -3390,6 +4060,18 @@ pub struct VirtualDiskSparseVer2BackingOption {
     pub uuid: bool,
     /// `virtualDiskFormat`: [`ChoiceOption`] (since 9.0.0.0).
     pub virtual_disk_format: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualDiskSparseVer2BackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_mode == other.disk_mode
+            && self.split == other.split
+            && self.write_through == other.write_through
+            && self.growable == other.growable
+            && self.hot_growable == other.hot_growable
+            && self.uuid == other.uuid
+            && self.virtual_disk_format == other.virtual_disk_format
+    }
 }
 impl ComplexType for VirtualDiskSparseVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingOption";
@@ -3418,13 +4100,12 @@ impl ComplexType for VirtualDiskSparseVer2BackingOption {
         if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
-crate::xml::complex_codec!(VirtualDiskSparseVer2BackingOption);
 crate::xml::inherits!(VirtualDiskSparseVer2BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDiskSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskSpec {
     /// `diskType`: xsd:string.
     pub disk_type: String,
@@ -3434,6 +4115,13 @@ pub struct VirtualDiskSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDiskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_type == other.disk_type
+            && self.adapter_type == other.adapter_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDiskSpec {
     const TYPE_NAME: &'static str = "VirtualDiskSpec";
@@ -3451,10 +4139,9 @@ impl ComplexType for VirtualDiskSpec {
         e.req("adapterType", &self.adapter_type);
     }
 }
-crate::xml::complex_codec!(VirtualDiskSpec);
 
 /// Data object `VirtualDiskVFlashCacheConfigInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualDiskVFlashCacheConfigInfo {
     /// `vFlashModule`: xsd:string.
     pub vflash_module: Option<String>,
@@ -3470,6 +4157,16 @@ pub struct VirtualDiskVFlashCacheConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualDiskVFlashCacheConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vflash_module == other.vflash_module
+            && self.reservation_in_mb == other.reservation_in_mb
+            && self.cache_consistency_type == other.cache_consistency_type
+            && self.cache_mode == other.cache_mode
+            && self.block_size_in_kb == other.block_size_in_kb
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualDiskVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "VirtualDiskVFlashCacheConfigInfo";
@@ -3493,15 +4190,19 @@ impl ComplexType for VirtualDiskVFlashCacheConfigInfo {
         e.opt("blockSizeInKB", &self.block_size_in_kb);
     }
 }
-crate::xml::complex_codec!(VirtualDiskVFlashCacheConfigInfo);
 
 /// Data object `VirtualE1000` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualEthernetCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualE1000 {
     /// The fields inherited from [`VirtualEthernetCard`].
     pub base_: VirtualEthernetCard,
+}
+impl PartialEq for VirtualE1000 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualE1000 {
     const TYPE_NAME: &'static str = "VirtualE1000";
@@ -3513,16 +4214,20 @@ impl ComplexType for VirtualE1000 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualE1000);
 crate::xml::inherits!(VirtualE1000, VirtualEthernetCard);
 
 /// Data object `VirtualE1000Option` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualEthernetCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualE1000Option {
     /// The fields inherited from [`VirtualEthernetCardOption`].
     pub base_: VirtualEthernetCardOption,
+}
+impl PartialEq for VirtualE1000Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualE1000Option {
     const TYPE_NAME: &'static str = "VirtualE1000Option";
@@ -3534,16 +4239,20 @@ impl ComplexType for VirtualE1000Option {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualE1000Option);
 crate::xml::inherits!(VirtualE1000Option, VirtualEthernetCardOption);
 
 /// Data object `VirtualE1000e` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualEthernetCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualE1000e {
     /// The fields inherited from [`VirtualEthernetCard`].
     pub base_: VirtualEthernetCard,
+}
+impl PartialEq for VirtualE1000e {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualE1000e {
     const TYPE_NAME: &'static str = "VirtualE1000e";
@@ -3555,16 +4264,20 @@ impl ComplexType for VirtualE1000e {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualE1000e);
 crate::xml::inherits!(VirtualE1000e, VirtualEthernetCard);
 
 /// Data object `VirtualE1000eOption` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualEthernetCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualE1000eOption {
     /// The fields inherited from [`VirtualEthernetCardOption`].
     pub base_: VirtualEthernetCardOption,
+}
+impl PartialEq for VirtualE1000eOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualE1000eOption {
     const TYPE_NAME: &'static str = "VirtualE1000eOption";
@@ -3576,16 +4289,20 @@ impl ComplexType for VirtualE1000eOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualE1000eOption);
 crate::xml::inherits!(VirtualE1000eOption, VirtualEthernetCardOption);
 
 /// Data object `VirtualEnsoniq1371` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSoundCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEnsoniq1371 {
     /// The fields inherited from [`VirtualSoundCard`].
     pub base_: VirtualSoundCard,
+}
+impl PartialEq for VirtualEnsoniq1371 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEnsoniq1371 {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371";
@@ -3597,16 +4314,20 @@ impl ComplexType for VirtualEnsoniq1371 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEnsoniq1371);
 crate::xml::inherits!(VirtualEnsoniq1371, VirtualSoundCard);
 
 /// Data object `VirtualEnsoniq1371Option` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSoundCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEnsoniq1371Option {
     /// The fields inherited from [`VirtualSoundCardOption`].
     pub base_: VirtualSoundCardOption,
+}
+impl PartialEq for VirtualEnsoniq1371Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEnsoniq1371Option {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371Option";
@@ -3618,7 +4339,6 @@ impl ComplexType for VirtualEnsoniq1371Option {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEnsoniq1371Option);
 crate::xml::inherits!(VirtualEnsoniq1371Option, VirtualSoundCardOption);
 
 /// Data object `VirtualEthernetCard` of the vSphere API (since 2.5).
@@ -3626,7 +4346,7 @@ crate::xml::inherits!(VirtualEnsoniq1371Option, VirtualSoundCardOption);
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualEthernetCard`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCard {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -3644,6 +4364,18 @@ pub struct VirtualEthernetCard {
     pub upt_compatibility_enabled: Option<bool>,
     /// `subnetId`: xsd:string (since 9.0.0.0).
     pub subnet_id: Option<String>,
+}
+impl PartialEq for VirtualEthernetCard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.address_type == other.address_type
+            && self.mac_address == other.mac_address
+            && self.wake_on_lan_enabled == other.wake_on_lan_enabled
+            && self.resource_allocation == other.resource_allocation
+            && self.external_id == other.external_id
+            && self.upt_compatibility_enabled == other.upt_compatibility_enabled
+            && self.subnet_id == other.subnet_id
+    }
 }
 impl ComplexType for VirtualEthernetCard {
     const TYPE_NAME: &'static str = "VirtualEthernetCard";
@@ -3672,16 +4404,20 @@ impl ComplexType for VirtualEthernetCard {
         if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCard);
 crate::xml::inherits!(VirtualEthernetCard, VirtualDevice);
 
 /// Data object `VirtualEthernetCardDVPortBackingOption` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardDVPortBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualEthernetCardDVPortBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardDVPortBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDVPortBackingOption";
@@ -3693,18 +4429,23 @@ impl ComplexType for VirtualEthernetCardDVPortBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardDVPortBackingOption);
 crate::xml::inherits!(VirtualEthernetCardDVPortBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardDistributedVirtualPortBackingInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardDistributedVirtualPortBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
     /// `port`: [`DistributedVirtualSwitchPortConnection`].
     pub port: DistributedVirtualSwitchPortConnection,
+}
+impl PartialEq for VirtualEthernetCardDistributedVirtualPortBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port == other.port
+    }
 }
 impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDistributedVirtualPortBackingInfo";
@@ -3721,16 +4462,20 @@ impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
         e.req("port", &self.port);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardDistributedVirtualPortBackingInfo);
 crate::xml::inherits!(VirtualEthernetCardDistributedVirtualPortBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardLegacyNetworkBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardLegacyNetworkBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualEthernetCardLegacyNetworkBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingInfo";
@@ -3742,16 +4487,20 @@ impl ComplexType for VirtualEthernetCardLegacyNetworkBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardLegacyNetworkBackingInfo);
 crate::xml::inherits!(VirtualEthernetCardLegacyNetworkBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardLegacyNetworkBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardLegacyNetworkBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualEthernetCardLegacyNetworkBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingOption";
@@ -3763,13 +4512,12 @@ impl ComplexType for VirtualEthernetCardLegacyNetworkBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardLegacyNetworkBackingOption);
 crate::xml::inherits!(VirtualEthernetCardLegacyNetworkBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardNetworkBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardNetworkBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
@@ -3777,6 +4525,13 @@ pub struct VirtualEthernetCardNetworkBackingInfo {
     pub network: Option<ManagedObjectReference>,
     /// `inPassthroughMode`: xsd:boolean (since 2.5u2server).
     pub in_passthrough_mode: Option<bool>,
+}
+impl PartialEq for VirtualEthernetCardNetworkBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+            && self.in_passthrough_mode == other.in_passthrough_mode
+    }
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingInfo";
@@ -3795,16 +4550,20 @@ impl ComplexType for VirtualEthernetCardNetworkBackingInfo {
         if e.knows(Version::V2_5u2server) { e.opt("inPassthroughMode", &self.in_passthrough_mode); }
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardNetworkBackingInfo);
 crate::xml::inherits!(VirtualEthernetCardNetworkBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardNetworkBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardNetworkBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualEthernetCardNetworkBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingOption";
@@ -3816,16 +4575,20 @@ impl ComplexType for VirtualEthernetCardNetworkBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardNetworkBackingOption);
 crate::xml::inherits!(VirtualEthernetCardNetworkBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Fault `VirtualEthernetCardNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`DeviceNotSupported`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardNotSupported {
     /// The fields inherited from [`DeviceNotSupported`].
     pub base_: DeviceNotSupported,
+}
+impl PartialEq for VirtualEthernetCardNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardNotSupported {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNotSupported";
@@ -3837,13 +4600,12 @@ impl ComplexType for VirtualEthernetCardNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardNotSupported);
 crate::xml::inherits!(VirtualEthernetCardNotSupported, DeviceNotSupported);
 
 /// Data object `VirtualEthernetCardOpaqueNetworkBackingInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardOpaqueNetworkBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -3851,6 +4613,13 @@ pub struct VirtualEthernetCardOpaqueNetworkBackingInfo {
     pub opaque_network_id: String,
     /// `opaqueNetworkType`: xsd:string.
     pub opaque_network_type: String,
+}
+impl PartialEq for VirtualEthernetCardOpaqueNetworkBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.opaque_network_id == other.opaque_network_id
+            && self.opaque_network_type == other.opaque_network_type
+    }
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingInfo";
@@ -3869,16 +4638,20 @@ impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingInfo {
         e.req("opaqueNetworkType", &self.opaque_network_type);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardOpaqueNetworkBackingInfo);
 crate::xml::inherits!(VirtualEthernetCardOpaqueNetworkBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardOpaqueNetworkBackingOption` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardOpaqueNetworkBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualEthernetCardOpaqueNetworkBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingOption";
@@ -3890,7 +4663,6 @@ impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardOpaqueNetworkBackingOption);
 crate::xml::inherits!(VirtualEthernetCardOpaqueNetworkBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardOption` of the vSphere API (since 2.5).
@@ -3898,7 +4670,7 @@ crate::xml::inherits!(VirtualEthernetCardOpaqueNetworkBackingOption, VirtualDevi
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualEthernetCardOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -3912,6 +4684,16 @@ pub struct VirtualEthernetCardOption {
     pub vm_direct_path_gen2_supported: Option<bool>,
     /// `uptCompatibilityEnabled`: [`BoolOption`] (since 6.0).
     pub upt_compatibility_enabled: Option<BoolOption>,
+}
+impl PartialEq for VirtualEthernetCardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.supported_oui == other.supported_oui
+            && self.mac_type == other.mac_type
+            && self.wake_on_lan_enabled == other.wake_on_lan_enabled
+            && self.vm_direct_path_gen2_supported == other.vm_direct_path_gen2_supported
+            && self.upt_compatibility_enabled == other.upt_compatibility_enabled
+    }
 }
 impl ComplexType for VirtualEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOption";
@@ -3936,11 +4718,10 @@ impl ComplexType for VirtualEthernetCardOption {
         if e.knows(Version::V6_0) { e.opt("uptCompatibilityEnabled", &self.upt_compatibility_enabled); }
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardOption);
 crate::xml::inherits!(VirtualEthernetCardOption, VirtualDeviceOption);
 
 /// Data object `VirtualEthernetCardResourceAllocation` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualEthernetCardResourceAllocation {
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
@@ -3952,6 +4733,14 @@ pub struct VirtualEthernetCardResourceAllocation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualEthernetCardResourceAllocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.reservation == other.reservation
+            && self.share == other.share
+            && self.limit == other.limit
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualEthernetCardResourceAllocation {
     const TYPE_NAME: &'static str = "VirtualEthernetCardResourceAllocation";
@@ -3971,15 +4760,19 @@ impl ComplexType for VirtualEthernetCardResourceAllocation {
         e.opt("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(VirtualEthernetCardResourceAllocation);
 
 /// Data object `VirtualFloppy` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppy {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualFloppy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppy {
     const TYPE_NAME: &'static str = "VirtualFloppy";
@@ -3991,16 +4784,20 @@ impl ComplexType for VirtualFloppy {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppy);
 crate::xml::inherits!(VirtualFloppy, VirtualDevice);
 
 /// Data object `VirtualFloppyDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualFloppyDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingInfo";
@@ -4012,16 +4809,20 @@ impl ComplexType for VirtualFloppyDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyDeviceBackingInfo);
 crate::xml::inherits!(VirtualFloppyDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualFloppyDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualFloppyDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingOption";
@@ -4033,16 +4834,20 @@ impl ComplexType for VirtualFloppyDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyDeviceBackingOption);
 crate::xml::inherits!(VirtualFloppyDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualFloppyImageBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyImageBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
+}
+impl PartialEq for VirtualFloppyImageBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyImageBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingInfo";
@@ -4054,16 +4859,20 @@ impl ComplexType for VirtualFloppyImageBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyImageBackingInfo);
 crate::xml::inherits!(VirtualFloppyImageBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualFloppyImageBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyImageBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
+}
+impl PartialEq for VirtualFloppyImageBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyImageBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingOption";
@@ -4075,16 +4884,20 @@ impl ComplexType for VirtualFloppyImageBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyImageBackingOption);
 crate::xml::inherits!(VirtualFloppyImageBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualFloppyOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualFloppyOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyOption {
     const TYPE_NAME: &'static str = "VirtualFloppyOption";
@@ -4096,16 +4909,20 @@ impl ComplexType for VirtualFloppyOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyOption);
 crate::xml::inherits!(VirtualFloppyOption, VirtualDeviceOption);
 
 /// Data object `VirtualFloppyRemoteDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyRemoteDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingInfo`].
     pub base_: VirtualDeviceRemoteDeviceBackingInfo,
+}
+impl PartialEq for VirtualFloppyRemoteDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingInfo";
@@ -4117,16 +4934,20 @@ impl ComplexType for VirtualFloppyRemoteDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyRemoteDeviceBackingInfo);
 crate::xml::inherits!(VirtualFloppyRemoteDeviceBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualFloppyRemoteDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualFloppyRemoteDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingOption`].
     pub base_: VirtualDeviceRemoteDeviceBackingOption,
+}
+impl PartialEq for VirtualFloppyRemoteDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingOption";
@@ -4138,11 +4959,10 @@ impl ComplexType for VirtualFloppyRemoteDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualFloppyRemoteDeviceBackingOption);
 crate::xml::inherits!(VirtualFloppyRemoteDeviceBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualHardware` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHardware {
     /// `numCPU`: xsd:int.
     pub num_cpu: i32,
@@ -4166,6 +4986,20 @@ pub struct VirtualHardware {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualHardware {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_cpu == other.num_cpu
+            && self.num_cores_per_socket == other.num_cores_per_socket
+            && self.auto_cores_per_socket == other.auto_cores_per_socket
+            && self.memory_mb == other.memory_mb
+            && self.virtual_ich7m_present == other.virtual_ich7m_present
+            && self.virtual_smc_present == other.virtual_smc_present
+            && self.device == other.device
+            && self.motherboard_layout == other.motherboard_layout
+            && self.simultaneous_threads == other.simultaneous_threads
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualHardware {
     const TYPE_NAME: &'static str = "VirtualHardware";
@@ -4197,17 +5031,21 @@ impl ComplexType for VirtualHardware {
         if e.knows(Version::V8_0_0_1) { e.opt("simultaneousThreads", &self.simultaneous_threads); }
     }
 }
-crate::xml::complex_codec!(VirtualHardware);
 
 /// Fault `VirtualHardwareCompatibilityIssue` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualHardwareCompatibilityIssue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHardwareCompatibilityIssue {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
+}
+impl PartialEq for VirtualHardwareCompatibilityIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualHardwareCompatibilityIssue {
     const TYPE_NAME: &'static str = "VirtualHardwareCompatibilityIssue";
@@ -4219,11 +5057,10 @@ impl ComplexType for VirtualHardwareCompatibilityIssue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualHardwareCompatibilityIssue);
 crate::xml::inherits!(VirtualHardwareCompatibilityIssue, VmConfigFault);
 
 /// Data object `VirtualHardwareOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHardwareOption {
     /// `hwVersion`: xsd:int.
     pub hw_version: i32,
@@ -4285,6 +5122,39 @@ pub struct VirtualHardwareOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualHardwareOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.hw_version == other.hw_version
+            && self.virtual_device_option == other.virtual_device_option
+            && self.device_list_readonly == other.device_list_readonly
+            && self.num_cpu == other.num_cpu
+            && self.num_cores_per_socket == other.num_cores_per_socket
+            && self.auto_cores_per_socket == other.auto_cores_per_socket
+            && self.num_cpu_readonly == other.num_cpu_readonly
+            && self.memory_mb == other.memory_mb
+            && self.num_pci_controllers == other.num_pci_controllers
+            && self.num_ide_controllers == other.num_ide_controllers
+            && self.num_usb_controllers == other.num_usb_controllers
+            && self.num_usbxhci_controllers == other.num_usbxhci_controllers
+            && self.num_sio_controllers == other.num_sio_controllers
+            && self.num_ps2_controllers == other.num_ps2_controllers
+            && self.licensing_limit == other.licensing_limit
+            && self.num_supported_wwn_ports == other.num_supported_wwn_ports
+            && self.num_supported_wwn_nodes == other.num_supported_wwn_nodes
+            && self.resource_config_option == other.resource_config_option
+            && self.num_nvdimm_controllers == other.num_nvdimm_controllers
+            && self.num_tpm_devices == other.num_tpm_devices
+            && self.num_wdt_devices == other.num_wdt_devices
+            && self.num_precision_clock_devices == other.num_precision_clock_devices
+            && self.epc_memory_mb == other.epc_memory_mb
+            && self.acpi_host_bridges_firmware == other.acpi_host_bridges_firmware
+            && self.num_cpu_simultaneous_threads == other.num_cpu_simultaneous_threads
+            && self.num_numa_nodes == other.num_numa_nodes
+            && self.num_device_groups == other.num_device_groups
+            && self.device_group_types == other.device_group_types
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualHardwareOption {
     const TYPE_NAME: &'static str = "VirtualHardwareOption";
@@ -4354,12 +5224,11 @@ impl ComplexType for VirtualHardwareOption {
         if e.knows(Version::V8_0_0_1) { e.list("deviceGroupTypes", &self.device_group_types); }
     }
 }
-crate::xml::complex_codec!(VirtualHardwareOption);
 
 /// Fault `VirtualHardwareVersionNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHardwareVersionNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
@@ -4367,6 +5236,13 @@ pub struct VirtualHardwareVersionNotSupported {
     pub host_name: String,
     /// `host`: ManagedObjectReference.
     pub host: ManagedObjectReference,
+}
+impl PartialEq for VirtualHardwareVersionNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.host == other.host
+    }
 }
 impl ComplexType for VirtualHardwareVersionNotSupported {
     const TYPE_NAME: &'static str = "VirtualHardwareVersionNotSupported";
@@ -4385,16 +5261,20 @@ impl ComplexType for VirtualHardwareVersionNotSupported {
         e.req("host", &self.host);
     }
 }
-crate::xml::complex_codec!(VirtualHardwareVersionNotSupported);
 crate::xml::inherits!(VirtualHardwareVersionNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Data object `VirtualHdAudioCard` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualSoundCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHdAudioCard {
     /// The fields inherited from [`VirtualSoundCard`].
     pub base_: VirtualSoundCard,
+}
+impl PartialEq for VirtualHdAudioCard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualHdAudioCard {
     const TYPE_NAME: &'static str = "VirtualHdAudioCard";
@@ -4406,16 +5286,20 @@ impl ComplexType for VirtualHdAudioCard {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualHdAudioCard);
 crate::xml::inherits!(VirtualHdAudioCard, VirtualSoundCard);
 
 /// Data object `VirtualHdAudioCardOption` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualSoundCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualHdAudioCardOption {
     /// The fields inherited from [`VirtualSoundCardOption`].
     pub base_: VirtualSoundCardOption,
+}
+impl PartialEq for VirtualHdAudioCardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualHdAudioCardOption {
     const TYPE_NAME: &'static str = "VirtualHdAudioCardOption";
@@ -4427,16 +5311,20 @@ impl ComplexType for VirtualHdAudioCardOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualHdAudioCardOption);
 crate::xml::inherits!(VirtualHdAudioCardOption, VirtualSoundCardOption);
 
 /// Data object `VirtualIDEController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualIDEController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualIDEController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualIDEController {
     const TYPE_NAME: &'static str = "VirtualIDEController";
@@ -4448,13 +5336,12 @@ impl ComplexType for VirtualIDEController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualIDEController);
 crate::xml::inherits!(VirtualIDEController, VirtualController);
 
 /// Data object `VirtualIDEControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualIDEControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -4462,6 +5349,13 @@ pub struct VirtualIDEControllerOption {
     pub num_ide_disks: IntOption,
     /// `numIDECdroms`: [`IntOption`].
     pub num_ide_cdroms: IntOption,
+}
+impl PartialEq for VirtualIDEControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_ide_disks == other.num_ide_disks
+            && self.num_ide_cdroms == other.num_ide_cdroms
+    }
 }
 impl ComplexType for VirtualIDEControllerOption {
     const TYPE_NAME: &'static str = "VirtualIDEControllerOption";
@@ -4480,16 +5374,20 @@ impl ComplexType for VirtualIDEControllerOption {
         e.req("numIDECdroms", &self.num_ide_cdroms);
     }
 }
-crate::xml::complex_codec!(VirtualIDEControllerOption);
 crate::xml::inherits!(VirtualIDEControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualKeyboard` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualKeyboard {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualKeyboard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualKeyboard {
     const TYPE_NAME: &'static str = "VirtualKeyboard";
@@ -4501,16 +5399,20 @@ impl ComplexType for VirtualKeyboard {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualKeyboard);
 crate::xml::inherits!(VirtualKeyboard, VirtualDevice);
 
 /// Data object `VirtualKeyboardOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualKeyboardOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualKeyboardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualKeyboardOption {
     const TYPE_NAME: &'static str = "VirtualKeyboardOption";
@@ -4522,16 +5424,20 @@ impl ComplexType for VirtualKeyboardOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualKeyboardOption);
 crate::xml::inherits!(VirtualKeyboardOption, VirtualDeviceOption);
 
 /// Data object `VirtualLsiLogicController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSCSIController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualLsiLogicController {
     /// The fields inherited from [`VirtualSCSIController`].
     pub base_: VirtualSCSIController,
+}
+impl PartialEq for VirtualLsiLogicController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualLsiLogicController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicController";
@@ -4543,16 +5449,20 @@ impl ComplexType for VirtualLsiLogicController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualLsiLogicController);
 crate::xml::inherits!(VirtualLsiLogicController, VirtualSCSIController);
 
 /// Data object `VirtualLsiLogicControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSCSIControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualLsiLogicControllerOption {
     /// The fields inherited from [`VirtualSCSIControllerOption`].
     pub base_: VirtualSCSIControllerOption,
+}
+impl PartialEq for VirtualLsiLogicControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualLsiLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicControllerOption";
@@ -4564,16 +5474,20 @@ impl ComplexType for VirtualLsiLogicControllerOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualLsiLogicControllerOption);
 crate::xml::inherits!(VirtualLsiLogicControllerOption, VirtualSCSIControllerOption);
 
 /// Data object `VirtualLsiLogicSASController` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualSCSIController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualLsiLogicSASController {
     /// The fields inherited from [`VirtualSCSIController`].
     pub base_: VirtualSCSIController,
+}
+impl PartialEq for VirtualLsiLogicSASController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualLsiLogicSASController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASController";
@@ -4585,16 +5499,20 @@ impl ComplexType for VirtualLsiLogicSASController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualLsiLogicSASController);
 crate::xml::inherits!(VirtualLsiLogicSASController, VirtualSCSIController);
 
 /// Data object `VirtualLsiLogicSASControllerOption` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualSCSIControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualLsiLogicSASControllerOption {
     /// The fields inherited from [`VirtualSCSIControllerOption`].
     pub base_: VirtualSCSIControllerOption,
+}
+impl PartialEq for VirtualLsiLogicSASControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualLsiLogicSASControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASControllerOption";
@@ -4606,11 +5524,10 @@ impl ComplexType for VirtualLsiLogicSASControllerOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualLsiLogicSASControllerOption);
 crate::xml::inherits!(VirtualLsiLogicSASControllerOption, VirtualSCSIControllerOption);
 
 /// Data object `VirtualMachineAffinityInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineAffinityInfo {
     /// `affinitySet`: xsd:int.
     pub affinity_set: Vec<i32>,
@@ -4618,6 +5535,12 @@ pub struct VirtualMachineAffinityInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineAffinityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.affinity_set == other.affinity_set
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineAffinityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineAffinityInfo";
@@ -4633,17 +5556,21 @@ impl ComplexType for VirtualMachineAffinityInfo {
         e.list("affinitySet", &self.affinity_set);
     }
 }
-crate::xml::complex_codec!(VirtualMachineAffinityInfo);
 
 /// Data object `VirtualMachineBaseIndependentFilterSpec` of the vSphere API (since 7.0.2.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBaseIndependentFilterSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBaseIndependentFilterSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineBaseIndependentFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineBaseIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineBaseIndependentFilterSpec";
@@ -4656,10 +5583,9 @@ impl ComplexType for VirtualMachineBaseIndependentFilterSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualMachineBaseIndependentFilterSpec);
 
 /// Data object `VirtualMachineBootOptions` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptions {
     /// `bootDelay`: xsd:long.
     pub boot_delay: Option<i64>,
@@ -4679,6 +5605,18 @@ pub struct VirtualMachineBootOptions {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineBootOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.boot_delay == other.boot_delay
+            && self.enter_bios_setup == other.enter_bios_setup
+            && self.efi_secure_boot_enabled == other.efi_secure_boot_enabled
+            && self.boot_retry_enabled == other.boot_retry_enabled
+            && self.boot_retry_delay == other.boot_retry_delay
+            && self.boot_order == other.boot_order
+            && self.network_boot_protocol == other.network_boot_protocol
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineBootOptions {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptions";
@@ -4706,15 +5644,19 @@ impl ComplexType for VirtualMachineBootOptions {
         if e.knows(Version::V6_0) { e.opt("networkBootProtocol", &self.network_boot_protocol); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptions);
 
 /// Data object `VirtualMachineBootOptionsBootableCdromDevice` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualMachineBootOptionsBootableDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptionsBootableCdromDevice {
     /// The fields inherited from [`VirtualMachineBootOptionsBootableDevice`].
     pub base_: VirtualMachineBootOptionsBootableDevice,
+}
+impl PartialEq for VirtualMachineBootOptionsBootableCdromDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineBootOptionsBootableCdromDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableCdromDevice";
@@ -4726,18 +5668,22 @@ impl ComplexType for VirtualMachineBootOptionsBootableCdromDevice {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptionsBootableCdromDevice);
 crate::xml::inherits!(VirtualMachineBootOptionsBootableCdromDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableDevice` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBootOptionsBootableDevice`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptionsBootableDevice {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineBootOptionsBootableDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDevice";
@@ -4750,17 +5696,22 @@ impl ComplexType for VirtualMachineBootOptionsBootableDevice {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableDiskDevice` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualMachineBootOptionsBootableDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptionsBootableDiskDevice {
     /// The fields inherited from [`VirtualMachineBootOptionsBootableDevice`].
     pub base_: VirtualMachineBootOptionsBootableDevice,
     /// `deviceKey`: xsd:int.
     pub device_key: i32,
+}
+impl PartialEq for VirtualMachineBootOptionsBootableDiskDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_key == other.device_key
+    }
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDiskDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDiskDevice";
@@ -4777,18 +5728,23 @@ impl ComplexType for VirtualMachineBootOptionsBootableDiskDevice {
         e.req("deviceKey", &self.device_key);
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptionsBootableDiskDevice);
 crate::xml::inherits!(VirtualMachineBootOptionsBootableDiskDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableEthernetDevice` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualMachineBootOptionsBootableDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptionsBootableEthernetDevice {
     /// The fields inherited from [`VirtualMachineBootOptionsBootableDevice`].
     pub base_: VirtualMachineBootOptionsBootableDevice,
     /// `deviceKey`: xsd:int.
     pub device_key: i32,
+}
+impl PartialEq for VirtualMachineBootOptionsBootableEthernetDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_key == other.device_key
+    }
 }
 impl ComplexType for VirtualMachineBootOptionsBootableEthernetDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableEthernetDevice";
@@ -4805,16 +5761,20 @@ impl ComplexType for VirtualMachineBootOptionsBootableEthernetDevice {
         e.req("deviceKey", &self.device_key);
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptionsBootableEthernetDevice);
 crate::xml::inherits!(VirtualMachineBootOptionsBootableEthernetDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableFloppyDevice` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualMachineBootOptionsBootableDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineBootOptionsBootableFloppyDevice {
     /// The fields inherited from [`VirtualMachineBootOptionsBootableDevice`].
     pub base_: VirtualMachineBootOptionsBootableDevice,
+}
+impl PartialEq for VirtualMachineBootOptionsBootableFloppyDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineBootOptionsBootableFloppyDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableFloppyDevice";
@@ -4826,11 +5786,10 @@ impl ComplexType for VirtualMachineBootOptionsBootableFloppyDevice {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineBootOptionsBootableFloppyDevice);
 crate::xml::inherits!(VirtualMachineBootOptionsBootableFloppyDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineCapability` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineCapability {
     /// `snapshotOperationsSupported`: xsd:boolean.
     pub snapshot_operations_supported: bool,
@@ -4940,6 +5899,63 @@ pub struct VirtualMachineCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshot_operations_supported == other.snapshot_operations_supported
+            && self.multiple_snapshots_supported == other.multiple_snapshots_supported
+            && self.snapshot_config_supported == other.snapshot_config_supported
+            && self.powered_off_snapshots_supported == other.powered_off_snapshots_supported
+            && self.memory_snapshots_supported == other.memory_snapshots_supported
+            && self.revert_to_snapshot_supported == other.revert_to_snapshot_supported
+            && self.quiesced_snapshots_supported == other.quiesced_snapshots_supported
+            && self.disable_snapshots_supported == other.disable_snapshots_supported
+            && self.lock_snapshots_supported == other.lock_snapshots_supported
+            && self.console_preferences_supported == other.console_preferences_supported
+            && self.cpu_feature_mask_supported == other.cpu_feature_mask_supported
+            && self.s1_acpi_management_supported == other.s1_acpi_management_supported
+            && self.setting_screen_resolution_supported == other.setting_screen_resolution_supported
+            && self.tools_auto_update_supported == other.tools_auto_update_supported
+            && self.vm_npiv_wwn_supported == other.vm_npiv_wwn_supported
+            && self.npiv_wwn_on_non_rdm_vm_supported == other.npiv_wwn_on_non_rdm_vm_supported
+            && self.vm_npiv_wwn_disable_supported == other.vm_npiv_wwn_disable_supported
+            && self.vm_npiv_wwn_update_supported == other.vm_npiv_wwn_update_supported
+            && self.swap_placement_supported == other.swap_placement_supported
+            && self.tools_sync_time_supported == other.tools_sync_time_supported
+            && self.virtual_mmu_usage_supported == other.virtual_mmu_usage_supported
+            && self.disk_shares_supported == other.disk_shares_supported
+            && self.boot_options_supported == other.boot_options_supported
+            && self.boot_retry_options_supported == other.boot_retry_options_supported
+            && self.setting_video_ram_size_supported == other.setting_video_ram_size_supported
+            && self.setting_display_topology_supported == other.setting_display_topology_supported
+            && self.record_replay_supported == other.record_replay_supported
+            && self.change_tracking_supported == other.change_tracking_supported
+            && self.multiple_cores_per_socket_supported == other.multiple_cores_per_socket_supported
+            && self.host_based_replication_supported == other.host_based_replication_supported
+            && self.guest_auto_lock_supported == other.guest_auto_lock_supported
+            && self.memory_reservation_lock_supported == other.memory_reservation_lock_supported
+            && self.feature_requirement_supported == other.feature_requirement_supported
+            && self.powered_on_monitor_type_change_supported == other.powered_on_monitor_type_change_supported
+            && self.se_sparse_disk_supported == other.se_sparse_disk_supported
+            && self.nested_hv_supported == other.nested_hv_supported
+            && self.vpmc_supported == other.vpmc_supported
+            && self.secure_boot_supported == other.secure_boot_supported
+            && self.per_vm_evc_supported == other.per_vm_evc_supported
+            && self.virtual_mmu_usage_ignored == other.virtual_mmu_usage_ignored
+            && self.virtual_exec_usage_ignored == other.virtual_exec_usage_ignored
+            && self.disk_only_snapshot_on_suspended_vm_supported == other.disk_only_snapshot_on_suspended_vm_supported
+            && self.suspend_to_memory_supported == other.suspend_to_memory_supported
+            && self.tools_sync_time_allow_supported == other.tools_sync_time_allow_supported
+            && self.sev_supported == other.sev_supported
+            && self.pmem_failover_supported == other.pmem_failover_supported
+            && self.require_sgx_attestation_supported == other.require_sgx_attestation_supported
+            && self.change_mode_disks_supported == other.change_mode_disks_supported
+            && self.vendor_device_group_supported == other.vendor_device_group_supported
+            && self.sev_snp_supported == other.sev_snp_supported
+            && self.tdx_supported == other.tdx_supported
+            && self.ehv_secure_boot_supported == other.ehv_secure_boot_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineCapability {
     const TYPE_NAME: &'static str = "VirtualMachineCapability";
@@ -5057,17 +6073,22 @@ impl ComplexType for VirtualMachineCapability {
         if e.knows(Version::V9_1_0_0) { e.opt("ehvSecureBootSupported", &self.ehv_secure_boot_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineCapability);
 
 /// Data object `VirtualMachineCdromInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineCdromInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
     /// `description`: xsd:string (since 6.5).
     pub description: Option<String>,
+}
+impl PartialEq for VirtualMachineCdromInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.description == other.description
+    }
 }
 impl ComplexType for VirtualMachineCdromInfo {
     const TYPE_NAME: &'static str = "VirtualMachineCdromInfo";
@@ -5084,11 +6105,10 @@ impl ComplexType for VirtualMachineCdromInfo {
         if e.knows(Version::V6_5) { e.opt("description", &self.description); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineCdromInfo);
 crate::xml::inherits!(VirtualMachineCdromInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineCertThumbprint` of the vSphere API (since 7.0.3.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineCertThumbprint {
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
@@ -5098,6 +6118,13 @@ pub struct VirtualMachineCertThumbprint {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineCertThumbprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.thumbprint == other.thumbprint
+            && self.hash_algorithm == other.hash_algorithm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineCertThumbprint {
     const TYPE_NAME: &'static str = "VirtualMachineCertThumbprint";
@@ -5115,10 +6142,9 @@ impl ComplexType for VirtualMachineCertThumbprint {
         e.opt("hashAlgorithm", &self.hash_algorithm);
     }
 }
-crate::xml::complex_codec!(VirtualMachineCertThumbprint);
 
 /// Data object `VirtualMachineCloneSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineCloneSpec {
     /// `location`: [`VirtualMachineRelocateSpec`].
     pub location: VirtualMachineRelocateSpec,
@@ -5140,6 +6166,19 @@ pub struct VirtualMachineCloneSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineCloneSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location
+            && self.template == other.template
+            && self.config == other.config
+            && self.customization == other.customization
+            && self.power_on == other.power_on
+            && self.snapshot == other.snapshot
+            && self.memory == other.memory
+            && self.tpm_provision_policy == other.tpm_provision_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCloneSpec";
@@ -5169,10 +6208,9 @@ impl ComplexType for VirtualMachineCloneSpec {
         if e.knows(Version::V8_0_0_1) { e.opt("tpmProvisionPolicy", &self.tpm_provision_policy); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineCloneSpec);
 
 /// Data object `VirtualMachineConfigInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigInfo {
     /// `changeVersion`: xsd:string.
     pub change_version: String,
@@ -5352,6 +6390,98 @@ pub struct VirtualMachineConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_version == other.change_version
+            && self.modified == other.modified
+            && self.name == other.name
+            && self.guest_full_name == other.guest_full_name
+            && self.version == other.version
+            && self.uuid == other.uuid
+            && self.create_date == other.create_date
+            && self.instance_uuid == other.instance_uuid
+            && self.npiv_node_world_wide_name == other.npiv_node_world_wide_name
+            && self.npiv_port_world_wide_name == other.npiv_port_world_wide_name
+            && self.npiv_world_wide_name_type == other.npiv_world_wide_name_type
+            && self.npiv_desired_node_wwns == other.npiv_desired_node_wwns
+            && self.npiv_desired_port_wwns == other.npiv_desired_port_wwns
+            && self.npiv_temporary_disabled == other.npiv_temporary_disabled
+            && self.npiv_on_non_rdm_disks == other.npiv_on_non_rdm_disks
+            && self.location_id == other.location_id
+            && self.template == other.template
+            && self.guest_id == other.guest_id
+            && self.alternate_guest_name == other.alternate_guest_name
+            && self.annotation == other.annotation
+            && self.files == other.files
+            && self.tools == other.tools
+            && self.flags == other.flags
+            && self.console_preferences == other.console_preferences
+            && self.default_power_ops == other.default_power_ops
+            && self.reboot_power_off == other.reboot_power_off
+            && self.hardware == other.hardware
+            && self.vcpu_config == other.vcpu_config
+            && self.cpu_allocation == other.cpu_allocation
+            && self.memory_allocation == other.memory_allocation
+            && self.latency_sensitivity == other.latency_sensitivity
+            && self.memory_hot_add_enabled == other.memory_hot_add_enabled
+            && self.cpu_hot_add_enabled == other.cpu_hot_add_enabled
+            && self.cpu_hot_remove_enabled == other.cpu_hot_remove_enabled
+            && self.hot_plug_memory_limit == other.hot_plug_memory_limit
+            && self.hot_plug_memory_increment_size == other.hot_plug_memory_increment_size
+            && self.cpu_affinity == other.cpu_affinity
+            && self.memory_affinity == other.memory_affinity
+            && self.network_shaper == other.network_shaper
+            && self.extra_config == other.extra_config
+            && self.cpu_feature_mask == other.cpu_feature_mask
+            && self.datastore_url == other.datastore_url
+            && self.swap_placement == other.swap_placement
+            && self.boot_options == other.boot_options
+            && self.ft_info == other.ft_info
+            && self.rep_config == other.rep_config
+            && self.vapp_config == other.vapp_config
+            && self.vasserts_enabled == other.vasserts_enabled
+            && self.change_tracking_enabled == other.change_tracking_enabled
+            && self.firmware == other.firmware
+            && self.max_mks_connections == other.max_mks_connections
+            && self.guest_auto_lock_enabled == other.guest_auto_lock_enabled
+            && self.managed_by == other.managed_by
+            && self.memory_reservation_locked_to_max == other.memory_reservation_locked_to_max
+            && self.initial_overhead == other.initial_overhead
+            && self.nested_hv_enabled == other.nested_hv_enabled
+            && self.vpmc_enabled == other.vpmc_enabled
+            && self.scheduled_hardware_upgrade_info == other.scheduled_hardware_upgrade_info
+            && self.fork_config_info == other.fork_config_info
+            && self.vflash_cache_reservation == other.vflash_cache_reservation
+            && self.vmx_config_checksum == other.vmx_config_checksum
+            && self.message_bus_tunnel_enabled == other.message_bus_tunnel_enabled
+            && self.vm_storage_object_id == other.vm_storage_object_id
+            && self.swap_storage_object_id == other.swap_storage_object_id
+            && self.key_id == other.key_id
+            && self.guest_integrity_info == other.guest_integrity_info
+            && self.migrate_encryption == other.migrate_encryption
+            && self.sgx_info == other.sgx_info
+            && self.content_lib_item_info == other.content_lib_item_info
+            && self.ft_encryption_mode == other.ft_encryption_mode
+            && self.guest_monitoring_mode_info == other.guest_monitoring_mode_info
+            && self.sev_enabled == other.sev_enabled
+            && self.numa_info == other.numa_info
+            && self.pmem_failover_enabled == other.pmem_failover_enabled
+            && self.vmx_stats_collection_enabled == other.vmx_stats_collection_enabled
+            && self.vm_op_notification_to_app_enabled == other.vm_op_notification_to_app_enabled
+            && self.vm_op_notification_timeout == other.vm_op_notification_timeout
+            && self.device_swap == other.device_swap
+            && self.pmem == other.pmem
+            && self.device_groups == other.device_groups
+            && self.fixed_passthru_hot_plug_enabled == other.fixed_passthru_hot_plug_enabled
+            && self.metro_ft_enabled == other.metro_ft_enabled
+            && self.vmx_runtime_config == other.vmx_runtime_config
+            && self.metro_ft_host_group == other.metro_ft_host_group
+            && self.tdx_enabled == other.tdx_enabled
+            && self.sev_snp_enabled == other.sev_snp_enabled
+            && self.guest_architecture == other.guest_architecture
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfo";
@@ -5539,10 +6669,9 @@ impl ComplexType for VirtualMachineConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("guestArchitecture", &self.guest_architecture); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigInfo);
 
 /// Data object `VirtualMachineConfigInfoDatastoreUrlPair` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigInfoDatastoreUrlPair {
     /// `name`: xsd:string.
     pub name: String,
@@ -5552,6 +6681,13 @@ pub struct VirtualMachineConfigInfoDatastoreUrlPair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigInfoDatastoreUrlPair {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigInfoDatastoreUrlPair {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoDatastoreUrlPair";
@@ -5569,10 +6705,9 @@ impl ComplexType for VirtualMachineConfigInfoDatastoreUrlPair {
         e.req("url", &self.url);
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigInfoDatastoreUrlPair);
 
 /// Data object `VirtualMachineConfigInfoOverheadInfo` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigInfoOverheadInfo {
     /// `initialMemoryReservation`: xsd:long.
     pub initial_memory_reservation: Option<i64>,
@@ -5582,6 +6717,13 @@ pub struct VirtualMachineConfigInfoOverheadInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigInfoOverheadInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.initial_memory_reservation == other.initial_memory_reservation
+            && self.initial_swap_reservation == other.initial_swap_reservation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigInfoOverheadInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoOverheadInfo";
@@ -5599,10 +6741,9 @@ impl ComplexType for VirtualMachineConfigInfoOverheadInfo {
         e.opt("initialSwapReservation", &self.initial_swap_reservation);
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigInfoOverheadInfo);
 
 /// Data object `VirtualMachineConfigOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigOption {
     /// `version`: xsd:string.
     pub version: String,
@@ -5632,6 +6773,23 @@ pub struct VirtualMachineConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.description == other.description
+            && self.guest_os_descriptor == other.guest_os_descriptor
+            && self.guest_os_default_index == other.guest_os_default_index
+            && self.hardware_options == other.hardware_options
+            && self.capabilities == other.capabilities
+            && self.datastore == other.datastore
+            && self.default_device == other.default_device
+            && self.supported_monitor_type == other.supported_monitor_type
+            && self.supported_ovf_environment_transport == other.supported_ovf_environment_transport
+            && self.supported_ovf_install_transport == other.supported_ovf_install_transport
+            && self.property_relations == other.property_relations
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigOption {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOption";
@@ -5669,10 +6827,9 @@ impl ComplexType for VirtualMachineConfigOption {
         if e.knows(Version::V6_7) { e.list("propertyRelations", &self.property_relations); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigOption);
 
 /// Data object `VirtualMachineConfigOptionDescriptor` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigOptionDescriptor {
     /// `key`: xsd:string.
     pub key: String,
@@ -5692,6 +6849,18 @@ pub struct VirtualMachineConfigOptionDescriptor {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigOptionDescriptor {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.description == other.description
+            && self.host == other.host
+            && self.create_supported == other.create_supported
+            && self.default_config_option == other.default_config_option
+            && self.run_supported == other.run_supported
+            && self.upgrade_supported == other.upgrade_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigOptionDescriptor {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOptionDescriptor";
@@ -5719,10 +6888,9 @@ impl ComplexType for VirtualMachineConfigOptionDescriptor {
         if e.knows(Version::V5_1) { e.opt("upgradeSupported", &self.upgrade_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigOptionDescriptor);
 
 /// Data object `VirtualMachineConfigSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigSpec {
     /// `changeVersion`: xsd:string.
     pub change_version: Option<String>,
@@ -5894,6 +7062,94 @@ pub struct VirtualMachineConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_version == other.change_version
+            && self.name == other.name
+            && self.version == other.version
+            && self.create_date == other.create_date
+            && self.uuid == other.uuid
+            && self.instance_uuid == other.instance_uuid
+            && self.npiv_node_world_wide_name == other.npiv_node_world_wide_name
+            && self.npiv_port_world_wide_name == other.npiv_port_world_wide_name
+            && self.npiv_world_wide_name_type == other.npiv_world_wide_name_type
+            && self.npiv_desired_node_wwns == other.npiv_desired_node_wwns
+            && self.npiv_desired_port_wwns == other.npiv_desired_port_wwns
+            && self.npiv_temporary_disabled == other.npiv_temporary_disabled
+            && self.npiv_on_non_rdm_disks == other.npiv_on_non_rdm_disks
+            && self.npiv_world_wide_name_op == other.npiv_world_wide_name_op
+            && self.location_id == other.location_id
+            && self.guest_id == other.guest_id
+            && self.alternate_guest_name == other.alternate_guest_name
+            && self.annotation == other.annotation
+            && self.files == other.files
+            && self.tools == other.tools
+            && self.flags == other.flags
+            && self.console_preferences == other.console_preferences
+            && self.power_op_info == other.power_op_info
+            && self.reboot_power_off == other.reboot_power_off
+            && self.num_cpus == other.num_cpus
+            && self.vcpu_config == other.vcpu_config
+            && self.num_cores_per_socket == other.num_cores_per_socket
+            && self.memory_mb == other.memory_mb
+            && self.memory_hot_add_enabled == other.memory_hot_add_enabled
+            && self.cpu_hot_add_enabled == other.cpu_hot_add_enabled
+            && self.cpu_hot_remove_enabled == other.cpu_hot_remove_enabled
+            && self.virtual_ich7m_present == other.virtual_ich7m_present
+            && self.virtual_smc_present == other.virtual_smc_present
+            && self.device_change == other.device_change
+            && self.cpu_allocation == other.cpu_allocation
+            && self.memory_allocation == other.memory_allocation
+            && self.latency_sensitivity == other.latency_sensitivity
+            && self.cpu_affinity == other.cpu_affinity
+            && self.memory_affinity == other.memory_affinity
+            && self.network_shaper == other.network_shaper
+            && self.cpu_feature_mask == other.cpu_feature_mask
+            && self.extra_config == other.extra_config
+            && self.swap_placement == other.swap_placement
+            && self.boot_options == other.boot_options
+            && self.vapp_config == other.vapp_config
+            && self.ft_info == other.ft_info
+            && self.rep_config == other.rep_config
+            && self.vapp_config_removed == other.vapp_config_removed
+            && self.vasserts_enabled == other.vasserts_enabled
+            && self.change_tracking_enabled == other.change_tracking_enabled
+            && self.firmware == other.firmware
+            && self.max_mks_connections == other.max_mks_connections
+            && self.guest_auto_lock_enabled == other.guest_auto_lock_enabled
+            && self.managed_by == other.managed_by
+            && self.memory_reservation_locked_to_max == other.memory_reservation_locked_to_max
+            && self.nested_hv_enabled == other.nested_hv_enabled
+            && self.vpmc_enabled == other.vpmc_enabled
+            && self.scheduled_hardware_upgrade_info == other.scheduled_hardware_upgrade_info
+            && self.vm_profile == other.vm_profile
+            && self.message_bus_tunnel_enabled == other.message_bus_tunnel_enabled
+            && self.crypto == other.crypto
+            && self.migrate_encryption == other.migrate_encryption
+            && self.sgx_info == other.sgx_info
+            && self.ft_encryption_mode == other.ft_encryption_mode
+            && self.guest_monitoring_mode_info == other.guest_monitoring_mode_info
+            && self.sev_enabled == other.sev_enabled
+            && self.virtual_numa == other.virtual_numa
+            && self.motherboard_layout == other.motherboard_layout
+            && self.pmem_failover_enabled == other.pmem_failover_enabled
+            && self.vmx_stats_collection_enabled == other.vmx_stats_collection_enabled
+            && self.vm_op_notification_to_app_enabled == other.vm_op_notification_to_app_enabled
+            && self.vm_op_notification_timeout == other.vm_op_notification_timeout
+            && self.device_swap == other.device_swap
+            && self.simultaneous_threads == other.simultaneous_threads
+            && self.pmem == other.pmem
+            && self.device_groups == other.device_groups
+            && self.fixed_passthru_hot_plug_enabled == other.fixed_passthru_hot_plug_enabled
+            && self.metro_ft_enabled == other.metro_ft_enabled
+            && self.metro_ft_host_group == other.metro_ft_host_group
+            && self.tdx_enabled == other.tdx_enabled
+            && self.sev_snp_enabled == other.sev_snp_enabled
+            && self.tag_specs == other.tag_specs
+            && self.vm_placement_policies == other.vm_placement_policies
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigSpec {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSpec";
@@ -6073,10 +7329,9 @@ impl ComplexType for VirtualMachineConfigSpec {
         if e.knows(Version::V9_1_0_0) { e.list("vmPlacementPolicies", &self.vm_placement_policies); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigSpec);
 
 /// Data object `VirtualMachineConfigSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConfigSummary {
     /// `name`: xsd:string.
     pub name: String,
@@ -6124,6 +7379,32 @@ pub struct VirtualMachineConfigSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConfigSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.template == other.template
+            && self.vm_path_name == other.vm_path_name
+            && self.memory_size_mb == other.memory_size_mb
+            && self.cpu_reservation == other.cpu_reservation
+            && self.memory_reservation == other.memory_reservation
+            && self.num_cpu == other.num_cpu
+            && self.num_ethernet_cards == other.num_ethernet_cards
+            && self.num_virtual_disks == other.num_virtual_disks
+            && self.uuid == other.uuid
+            && self.instance_uuid == other.instance_uuid
+            && self.guest_id == other.guest_id
+            && self.guest_full_name == other.guest_full_name
+            && self.annotation == other.annotation
+            && self.product == other.product
+            && self.install_boot_required == other.install_boot_required
+            && self.ft_info == other.ft_info
+            && self.managed_by == other.managed_by
+            && self.tpm_present == other.tpm_present
+            && self.num_vmiop_backings == other.num_vmiop_backings
+            && self.hw_version == other.hw_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConfigSummary {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSummary";
@@ -6179,12 +7460,11 @@ impl ComplexType for VirtualMachineConfigSummary {
         if e.knows(Version::V6_9_1) { e.opt("hwVersion", &self.hw_version); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineConfigSummary);
 
 /// Data object `VirtualMachineConnection` of the vSphere API (since 7.0.1.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineConnection`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConnection {
     /// `label`: xsd:string.
     pub label: String,
@@ -6196,6 +7476,14 @@ pub struct VirtualMachineConnection {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConnection {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.client == other.client
+            && self.user_name == other.user_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConnection {
     const TYPE_NAME: &'static str = "VirtualMachineConnection";
@@ -6215,10 +7503,9 @@ impl ComplexType for VirtualMachineConnection {
         e.req("userName", &self.user_name);
     }
 }
-crate::xml::complex_codec!(VirtualMachineConnection);
 
 /// Data object `VirtualMachineConsolePreferences` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineConsolePreferences {
     /// `powerOnWhenOpened`: xsd:boolean.
     pub power_on_when_opened: Option<bool>,
@@ -6230,6 +7517,14 @@ pub struct VirtualMachineConsolePreferences {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineConsolePreferences {
+    fn eq(&self, other: &Self) -> bool {
+        self.power_on_when_opened == other.power_on_when_opened
+            && self.enter_full_screen_on_power_on == other.enter_full_screen_on_power_on
+            && self.close_on_power_off_or_suspend == other.close_on_power_off_or_suspend
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineConsolePreferences {
     const TYPE_NAME: &'static str = "VirtualMachineConsolePreferences";
@@ -6249,10 +7544,9 @@ impl ComplexType for VirtualMachineConsolePreferences {
         e.opt("closeOnPowerOffOrSuspend", &self.close_on_power_off_or_suspend);
     }
 }
-crate::xml::complex_codec!(VirtualMachineConsolePreferences);
 
 /// Data object `VirtualMachineContentLibraryItemInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineContentLibraryItemInfo {
     /// `contentLibraryItemUuid`: xsd:string.
     pub content_library_item_uuid: String,
@@ -6262,6 +7556,13 @@ pub struct VirtualMachineContentLibraryItemInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineContentLibraryItemInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.content_library_item_uuid == other.content_library_item_uuid
+            && self.content_library_item_version == other.content_library_item_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineContentLibraryItemInfo {
     const TYPE_NAME: &'static str = "VirtualMachineContentLibraryItemInfo";
@@ -6279,17 +7580,22 @@ impl ComplexType for VirtualMachineContentLibraryItemInfo {
         e.opt("contentLibraryItemVersion", &self.content_library_item_version);
     }
 }
-crate::xml::complex_codec!(VirtualMachineContentLibraryItemInfo);
 
 /// Data object `VirtualMachineCpuIdInfoSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`ArrayUpdateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineCpuIdInfoSpec {
     /// The fields inherited from [`ArrayUpdateSpec`].
     pub base_: ArrayUpdateSpec,
     /// `info`: [`HostCpuIdInfo`].
     pub info: Option<HostCpuIdInfo>,
+}
+impl PartialEq for VirtualMachineCpuIdInfoSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.info == other.info
+    }
 }
 impl ComplexType for VirtualMachineCpuIdInfoSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCpuIdInfoSpec";
@@ -6306,13 +7612,12 @@ impl ComplexType for VirtualMachineCpuIdInfoSpec {
         e.opt("info", &self.info);
     }
 }
-crate::xml::complex_codec!(VirtualMachineCpuIdInfoSpec);
 crate::xml::inherits!(VirtualMachineCpuIdInfoSpec, ArrayUpdateSpec);
 
 /// Data object `VirtualMachineDatastoreInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDatastoreInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -6334,6 +7639,20 @@ pub struct VirtualMachineDatastoreInfo {
     pub vstorage_support: Option<String>,
     /// `supportedVDiskFormats`: xsd:string (since 9.0.0.0).
     pub supported_v_disk_formats: Vec<String>,
+}
+impl PartialEq for VirtualMachineDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.datastore == other.datastore
+            && self.capability == other.capability
+            && self.max_file_size == other.max_file_size
+            && self.max_virtual_disk_capacity == other.max_virtual_disk_capacity
+            && self.max_physical_rdm_file_size == other.max_physical_rdm_file_size
+            && self.max_virtual_rdm_file_size == other.max_virtual_rdm_file_size
+            && self.mode == other.mode
+            && self.vstorage_support == other.vstorage_support
+            && self.supported_v_disk_formats == other.supported_v_disk_formats
+    }
 }
 impl ComplexType for VirtualMachineDatastoreInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreInfo";
@@ -6366,11 +7685,10 @@ impl ComplexType for VirtualMachineDatastoreInfo {
         if e.knows(Version::V9_0_0_0) { e.list("supportedVDiskFormats", &self.supported_v_disk_formats); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineDatastoreInfo);
 crate::xml::inherits!(VirtualMachineDatastoreInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineDatastoreVolumeOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDatastoreVolumeOption {
     /// `fileSystemType`: xsd:string.
     pub file_system_type: String,
@@ -6380,6 +7698,13 @@ pub struct VirtualMachineDatastoreVolumeOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDatastoreVolumeOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_system_type == other.file_system_type
+            && self.major_version == other.major_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDatastoreVolumeOption {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreVolumeOption";
@@ -6397,10 +7722,9 @@ impl ComplexType for VirtualMachineDatastoreVolumeOption {
         e.opt("majorVersion", &self.major_version);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDatastoreVolumeOption);
 
 /// Data object `VirtualMachineDefaultPowerOpInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDefaultPowerOpInfo {
     /// `powerOffType`: xsd:string.
     pub power_off_type: Option<String>,
@@ -6420,6 +7744,18 @@ pub struct VirtualMachineDefaultPowerOpInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDefaultPowerOpInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.power_off_type == other.power_off_type
+            && self.suspend_type == other.suspend_type
+            && self.reset_type == other.reset_type
+            && self.default_power_off_type == other.default_power_off_type
+            && self.default_suspend_type == other.default_suspend_type
+            && self.default_reset_type == other.default_reset_type
+            && self.standby_action == other.standby_action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDefaultPowerOpInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultPowerOpInfo";
@@ -6447,15 +7783,19 @@ impl ComplexType for VirtualMachineDefaultPowerOpInfo {
         e.opt("standbyAction", &self.standby_action);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDefaultPowerOpInfo);
 
 /// Data object `VirtualMachineDefaultProfileSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`VirtualMachineProfileSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDefaultProfileSpec {
     /// The fields inherited from [`VirtualMachineProfileSpec`].
     pub base_: VirtualMachineProfileSpec,
+}
+impl PartialEq for VirtualMachineDefaultProfileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineDefaultProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultProfileSpec";
@@ -6467,13 +7807,12 @@ impl ComplexType for VirtualMachineDefaultProfileSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDefaultProfileSpec);
 crate::xml::inherits!(VirtualMachineDefaultProfileSpec, VirtualMachineProfileSpec);
 
 /// Data object `VirtualMachineDefinedProfileSpec` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualMachineProfileSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDefinedProfileSpec {
     /// The fields inherited from [`VirtualMachineProfileSpec`].
     pub base_: VirtualMachineProfileSpec,
@@ -6485,6 +7824,15 @@ pub struct VirtualMachineDefinedProfileSpec {
     pub profile_data: Option<VirtualMachineProfileRawData>,
     /// `profileParams`: [`KeyValue`] (since 6.7).
     pub profile_params: Vec<KeyValue>,
+}
+impl PartialEq for VirtualMachineDefinedProfileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile_id == other.profile_id
+            && self.replication_spec == other.replication_spec
+            && self.profile_data == other.profile_data
+            && self.profile_params == other.profile_params
+    }
 }
 impl ComplexType for VirtualMachineDefinedProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefinedProfileSpec";
@@ -6507,11 +7855,10 @@ impl ComplexType for VirtualMachineDefinedProfileSpec {
         if e.knows(Version::V6_7) { e.list("profileParams", &self.profile_params); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineDefinedProfileSpec);
 crate::xml::inherits!(VirtualMachineDefinedProfileSpec, VirtualMachineProfileSpec);
 
 /// Data object `VirtualMachineDeviceRuntimeInfo` of the vSphere API (since 4.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDeviceRuntimeInfo {
     /// `runtimeState`: [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
     pub runtime_state: AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState,
@@ -6521,6 +7868,13 @@ pub struct VirtualMachineDeviceRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDeviceRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.runtime_state == other.runtime_state
+            && self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfo";
@@ -6538,17 +7892,21 @@ impl ComplexType for VirtualMachineDeviceRuntimeInfo {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfo);
 
 /// Data object `VirtualMachineDeviceRuntimeInfoDeviceRuntimeState` of the vSphere API (since 4.1).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoDeviceRuntimeState";
@@ -6561,12 +7919,11 @@ impl ComplexType for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfoDeviceRuntimeState);
 
 /// Data object `VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState` of the vSphere API (since 4.1).
 ///
 /// Extends [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
     /// The fields inherited from [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
     pub base_: VirtualMachineDeviceRuntimeInfoDeviceRuntimeState,
@@ -6590,6 +7947,21 @@ pub struct VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
     pub attachment_status: Option<String>,
     /// `featureRequirement`: [`VirtualMachineFeatureRequirement`] (since 6.7).
     pub feature_requirement: Vec<VirtualMachineFeatureRequirement>,
+}
+impl PartialEq for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_direct_path_gen2_active == other.vm_direct_path_gen2_active
+            && self.vm_direct_path_gen2_inactive_reason_vm == other.vm_direct_path_gen2_inactive_reason_vm
+            && self.vm_direct_path_gen2_inactive_reason_other == other.vm_direct_path_gen2_inactive_reason_other
+            && self.vm_direct_path_gen2_inactive_reason_extended == other.vm_direct_path_gen2_inactive_reason_extended
+            && self.uptv2_active == other.uptv2_active
+            && self.uptv2_inactive_reason_vm == other.uptv2_inactive_reason_vm
+            && self.uptv2_inactive_reason_other == other.uptv2_inactive_reason_other
+            && self.reservation_status == other.reservation_status
+            && self.attachment_status == other.attachment_status
+            && self.feature_requirement == other.feature_requirement
+    }
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState";
@@ -6624,7 +7996,6 @@ impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeSt
         if e.knows(Version::V6_7) { e.list("featureRequirement", &self.feature_requirement); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState);
 crate::xml::inherits!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState, VirtualMachineDeviceRuntimeInfoDeviceRuntimeState);
 
 /// Data object `VirtualMachineDiskDeviceInfo` of the vSphere API (since 2.5).
@@ -6632,7 +8003,7 @@ crate::xml::inherits!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeS
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineDiskDeviceInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDiskDeviceInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -6640,6 +8011,13 @@ pub struct VirtualMachineDiskDeviceInfo {
     pub capacity: Option<i64>,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VirtualMachineDiskDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity == other.capacity
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for VirtualMachineDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDiskDeviceInfo";
@@ -6658,11 +8036,10 @@ impl ComplexType for VirtualMachineDiskDeviceInfo {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDiskDeviceInfo);
 crate::xml::inherits!(VirtualMachineDiskDeviceInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineDisplayTopology` of the vSphere API (since 2.5u2server).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDisplayTopology {
     /// `x`: xsd:int.
     pub x: i32,
@@ -6676,6 +8053,15 @@ pub struct VirtualMachineDisplayTopology {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDisplayTopology {
+    fn eq(&self, other: &Self) -> bool {
+        self.x == other.x
+            && self.y == other.y
+            && self.width == other.width
+            && self.height == other.height
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDisplayTopology {
     const TYPE_NAME: &'static str = "VirtualMachineDisplayTopology";
@@ -6697,10 +8083,9 @@ impl ComplexType for VirtualMachineDisplayTopology {
         e.req("height", &self.height);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDisplayTopology);
 
 /// Data object `VirtualMachineDvxClassInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDvxClassInfo {
     /// `deviceClass`: [`ElementDescription`].
     pub device_class: AnyElementDescription,
@@ -6714,6 +8099,15 @@ pub struct VirtualMachineDvxClassInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineDvxClassInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_class == other.device_class
+            && self.vendor_name == other.vendor_name
+            && self.sriov_nic == other.sriov_nic
+            && self.config_params == other.config_params
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineDvxClassInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDvxClassInfo";
@@ -6735,12 +8129,11 @@ impl ComplexType for VirtualMachineDvxClassInfo {
         e.list("configParams", &self.config_params);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDvxClassInfo);
 
 /// Data object `VirtualMachineDynamicPassthroughInfo` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineDynamicPassthroughInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -6754,6 +8147,16 @@ pub struct VirtualMachineDynamicPassthroughInfo {
     pub vendor_id: i32,
     /// `deviceId`: xsd:int.
     pub device_id: i32,
+}
+impl PartialEq for VirtualMachineDynamicPassthroughInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vendor_name == other.vendor_name
+            && self.device_name == other.device_name
+            && self.custom_label == other.custom_label
+            && self.vendor_id == other.vendor_id
+            && self.device_id == other.device_id
+    }
 }
 impl ComplexType for VirtualMachineDynamicPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDynamicPassthroughInfo";
@@ -6778,16 +8181,20 @@ impl ComplexType for VirtualMachineDynamicPassthroughInfo {
         e.req("deviceId", &self.device_id);
     }
 }
-crate::xml::complex_codec!(VirtualMachineDynamicPassthroughInfo);
 crate::xml::inherits!(VirtualMachineDynamicPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineEmptyIndependentFilterSpec` of the vSphere API (since 7.0.2.1).
 ///
 /// Extends [`VirtualMachineBaseIndependentFilterSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineEmptyIndependentFilterSpec {
     /// The fields inherited from [`VirtualMachineBaseIndependentFilterSpec`].
     pub base_: VirtualMachineBaseIndependentFilterSpec,
+}
+impl PartialEq for VirtualMachineEmptyIndependentFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineEmptyIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyIndependentFilterSpec";
@@ -6799,16 +8206,20 @@ impl ComplexType for VirtualMachineEmptyIndependentFilterSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineEmptyIndependentFilterSpec);
 crate::xml::inherits!(VirtualMachineEmptyIndependentFilterSpec, VirtualMachineBaseIndependentFilterSpec);
 
 /// Data object `VirtualMachineEmptyProfileSpec` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualMachineProfileSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineEmptyProfileSpec {
     /// The fields inherited from [`VirtualMachineProfileSpec`].
     pub base_: VirtualMachineProfileSpec,
+}
+impl PartialEq for VirtualMachineEmptyProfileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineEmptyProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyProfileSpec";
@@ -6820,11 +8231,10 @@ impl ComplexType for VirtualMachineEmptyProfileSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineEmptyProfileSpec);
 crate::xml::inherits!(VirtualMachineEmptyProfileSpec, VirtualMachineProfileSpec);
 
 /// Data object `VirtualMachineFeatureRequirement` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFeatureRequirement {
     /// `key`: xsd:string.
     pub key: String,
@@ -6836,6 +8246,14 @@ pub struct VirtualMachineFeatureRequirement {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFeatureRequirement {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.feature_name == other.feature_name
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFeatureRequirement {
     const TYPE_NAME: &'static str = "VirtualMachineFeatureRequirement";
@@ -6855,10 +8273,9 @@ impl ComplexType for VirtualMachineFeatureRequirement {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFeatureRequirement);
 
 /// Data object `VirtualMachineFileInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileInfo {
     /// `vmPathName`: xsd:string.
     pub vm_path_name: Option<String>,
@@ -6874,6 +8291,16 @@ pub struct VirtualMachineFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_path_name == other.vm_path_name
+            && self.snapshot_directory == other.snapshot_directory
+            && self.suspend_directory == other.suspend_directory
+            && self.log_directory == other.log_directory
+            && self.ft_metadata_directory == other.ft_metadata_directory
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileInfo";
@@ -6897,10 +8324,9 @@ impl ComplexType for VirtualMachineFileInfo {
         if e.knows(Version::V6_0) { e.opt("ftMetadataDirectory", &self.ft_metadata_directory); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileInfo);
 
 /// Data object `VirtualMachineFileLayout` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayout {
     /// `configFile`: xsd:string.
     pub config_file: Vec<String>,
@@ -6916,6 +8342,16 @@ pub struct VirtualMachineFileLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_file == other.config_file
+            && self.log_file == other.log_file
+            && self.disk == other.disk
+            && self.snapshot == other.snapshot
+            && self.swap_file == other.swap_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayout";
@@ -6939,10 +8375,9 @@ impl ComplexType for VirtualMachineFileLayout {
         e.opt("swapFile", &self.swap_file);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayout);
 
 /// Data object `VirtualMachineFileLayoutDiskLayout` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutDiskLayout {
     /// `key`: xsd:int.
     pub key: i32,
@@ -6952,6 +8387,13 @@ pub struct VirtualMachineFileLayoutDiskLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutDiskLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.disk_file == other.disk_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutDiskLayout";
@@ -6969,10 +8411,9 @@ impl ComplexType for VirtualMachineFileLayoutDiskLayout {
         e.list("diskFile", &self.disk_file);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutDiskLayout);
 
 /// Data object `VirtualMachineFileLayoutEx` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutEx {
     /// `file`: [`VirtualMachineFileLayoutExFileInfo`].
     pub file: Vec<VirtualMachineFileLayoutExFileInfo>,
@@ -6986,6 +8427,15 @@ pub struct VirtualMachineFileLayoutEx {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.file == other.file
+            && self.disk == other.disk
+            && self.snapshot == other.snapshot
+            && self.timestamp == other.timestamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutEx {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutEx";
@@ -7007,10 +8457,9 @@ impl ComplexType for VirtualMachineFileLayoutEx {
         e.req("timestamp", &self.timestamp);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutEx);
 
 /// Data object `VirtualMachineFileLayoutExDiskLayout` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutExDiskLayout {
     /// `key`: xsd:int.
     pub key: i32,
@@ -7022,6 +8471,14 @@ pub struct VirtualMachineFileLayoutExDiskLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutExDiskLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.virtual_disk_format == other.virtual_disk_format
+            && self.chain == other.chain
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskLayout";
@@ -7041,10 +8498,9 @@ impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
         e.list("chain", &self.chain);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutExDiskLayout);
 
 /// Data object `VirtualMachineFileLayoutExDiskUnit` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutExDiskUnit {
     /// `fileKey`: xsd:int.
     pub file_key: Vec<i32>,
@@ -7052,6 +8508,12 @@ pub struct VirtualMachineFileLayoutExDiskUnit {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutExDiskUnit {
+    fn eq(&self, other: &Self) -> bool {
+        self.file_key == other.file_key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskUnit {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskUnit";
@@ -7067,10 +8529,9 @@ impl ComplexType for VirtualMachineFileLayoutExDiskUnit {
         e.list("fileKey", &self.file_key);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutExDiskUnit);
 
 /// Data object `VirtualMachineFileLayoutExFileInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutExFileInfo {
     /// `key`: xsd:int.
     pub key: i32,
@@ -7090,6 +8551,18 @@ pub struct VirtualMachineFileLayoutExFileInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutExFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.name == other.name
+            && self.type_ == other.type_
+            && self.size == other.size
+            && self.unique_size == other.unique_size
+            && self.backing_object_id == other.backing_object_id
+            && self.accessible == other.accessible
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutExFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExFileInfo";
@@ -7117,10 +8590,9 @@ impl ComplexType for VirtualMachineFileLayoutExFileInfo {
         if e.knows(Version::V6_0) { e.opt("accessible", &self.accessible); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutExFileInfo);
 
 /// Data object `VirtualMachineFileLayoutExSnapshotLayout` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutExSnapshotLayout {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -7134,6 +8606,15 @@ pub struct VirtualMachineFileLayoutExSnapshotLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutExSnapshotLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.data_key == other.data_key
+            && self.memory_key == other.memory_key
+            && self.disk == other.disk
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExSnapshotLayout";
@@ -7155,10 +8636,9 @@ impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
         e.list("disk", &self.disk);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutExSnapshotLayout);
 
 /// Data object `VirtualMachineFileLayoutSnapshotLayout` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFileLayoutSnapshotLayout {
     /// `key`: ManagedObjectReference.
     pub key: ManagedObjectReference,
@@ -7168,6 +8648,13 @@ pub struct VirtualMachineFileLayoutSnapshotLayout {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFileLayoutSnapshotLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.snapshot_file == other.snapshot_file
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFileLayoutSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutSnapshotLayout";
@@ -7185,10 +8672,9 @@ impl ComplexType for VirtualMachineFileLayoutSnapshotLayout {
         e.list("snapshotFile", &self.snapshot_file);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFileLayoutSnapshotLayout);
 
 /// Data object `VirtualMachineFlagInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFlagInfo {
     /// `disableAcceleration`: xsd:boolean.
     pub disable_acceleration: Option<bool>,
@@ -7228,6 +8714,28 @@ pub struct VirtualMachineFlagInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineFlagInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.disable_acceleration == other.disable_acceleration
+            && self.enable_logging == other.enable_logging
+            && self.use_toe == other.use_toe
+            && self.run_with_debug_info == other.run_with_debug_info
+            && self.monitor_type == other.monitor_type
+            && self.ht_sharing == other.ht_sharing
+            && self.snapshot_disabled == other.snapshot_disabled
+            && self.snapshot_locked == other.snapshot_locked
+            && self.disk_uuid_enabled == other.disk_uuid_enabled
+            && self.virtual_mmu_usage == other.virtual_mmu_usage
+            && self.virtual_exec_usage == other.virtual_exec_usage
+            && self.snapshot_power_off_behavior == other.snapshot_power_off_behavior
+            && self.record_replay_enabled == other.record_replay_enabled
+            && self.fault_tolerance_type == other.fault_tolerance_type
+            && self.cbrc_cache_enabled == other.cbrc_cache_enabled
+            && self.vvtd_enabled == other.vvtd_enabled
+            && self.vbs_enabled == other.vbs_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineFlagInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFlagInfo";
@@ -7275,15 +8783,19 @@ impl ComplexType for VirtualMachineFlagInfo {
         if e.knows(Version::V6_7) { e.opt("vbsEnabled", &self.vbs_enabled); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineFlagInfo);
 
 /// Data object `VirtualMachineFloppyInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineFloppyInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
+}
+impl PartialEq for VirtualMachineFloppyInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineFloppyInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFloppyInfo";
@@ -7295,11 +8807,10 @@ impl ComplexType for VirtualMachineFloppyInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineFloppyInfo);
 crate::xml::inherits!(VirtualMachineFloppyInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineForkConfigInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineForkConfigInfo {
     /// `parentEnabled`: xsd:boolean.
     pub parent_enabled: Option<bool>,
@@ -7313,6 +8824,15 @@ pub struct VirtualMachineForkConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineForkConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent_enabled == other.parent_enabled
+            && self.child_fork_group_id == other.child_fork_group_id
+            && self.parent_fork_group_id == other.parent_fork_group_id
+            && self.child_type == other.child_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineForkConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineForkConfigInfo";
@@ -7334,10 +8854,9 @@ impl ComplexType for VirtualMachineForkConfigInfo {
         e.opt("childType", &self.child_type);
     }
 }
-crate::xml::complex_codec!(VirtualMachineForkConfigInfo);
 
 /// Data object `VirtualMachineGuestIntegrityInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineGuestIntegrityInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -7345,6 +8864,12 @@ pub struct VirtualMachineGuestIntegrityInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineGuestIntegrityInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineGuestIntegrityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestIntegrityInfo";
@@ -7360,10 +8885,9 @@ impl ComplexType for VirtualMachineGuestIntegrityInfo {
         e.opt("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(VirtualMachineGuestIntegrityInfo);
 
 /// Data object `VirtualMachineGuestMonitoringModeInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineGuestMonitoringModeInfo {
     /// `gmmFile`: xsd:string.
     pub gmm_file: Option<String>,
@@ -7373,6 +8897,13 @@ pub struct VirtualMachineGuestMonitoringModeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineGuestMonitoringModeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.gmm_file == other.gmm_file
+            && self.gmm_appliance == other.gmm_appliance
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineGuestMonitoringModeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestMonitoringModeInfo";
@@ -7390,12 +8921,11 @@ impl ComplexType for VirtualMachineGuestMonitoringModeInfo {
         e.opt("gmmAppliance", &self.gmm_appliance);
     }
 }
-crate::xml::complex_codec!(VirtualMachineGuestMonitoringModeInfo);
 
 /// Data object `VirtualMachineGuestQuiesceSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineGuestQuiesceSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineGuestQuiesceSpec {
     /// `timeout`: xsd:int.
     pub timeout: Option<i32>,
@@ -7403,6 +8933,12 @@ pub struct VirtualMachineGuestQuiesceSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineGuestQuiesceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.timeout == other.timeout
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineGuestQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineGuestQuiesceSpec";
@@ -7418,10 +8954,9 @@ impl ComplexType for VirtualMachineGuestQuiesceSpec {
         e.opt("timeout", &self.timeout);
     }
 }
-crate::xml::complex_codec!(VirtualMachineGuestQuiesceSpec);
 
 /// Data object `VirtualMachineGuestRebootStatus` of the vSphere API (since 9.1.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineGuestRebootStatus {
     /// `rebootRequested`: xsd:boolean.
     pub reboot_requested: bool,
@@ -7433,6 +8968,14 @@ pub struct VirtualMachineGuestRebootStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineGuestRebootStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.reboot_requested == other.reboot_requested
+            && self.requesting_components == other.requesting_components
+            && self.request_timestamp == other.request_timestamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineGuestRebootStatus {
     const TYPE_NAME: &'static str = "VirtualMachineGuestRebootStatus";
@@ -7452,10 +8995,9 @@ impl ComplexType for VirtualMachineGuestRebootStatus {
         e.opt("requestTimestamp", &self.request_timestamp);
     }
 }
-crate::xml::complex_codec!(VirtualMachineGuestRebootStatus);
 
 /// Data object `VirtualMachineGuestSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineGuestSummary {
     /// `guestId`: xsd:string.
     pub guest_id: Option<String>,
@@ -7479,6 +9021,20 @@ pub struct VirtualMachineGuestSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineGuestSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.guest_id == other.guest_id
+            && self.guest_full_name == other.guest_full_name
+            && self.tools_status == other.tools_status
+            && self.tools_version_status == other.tools_version_status
+            && self.tools_version_status2 == other.tools_version_status2
+            && self.tools_running_status == other.tools_running_status
+            && self.host_name == other.host_name
+            && self.ip_address == other.ip_address
+            && self.hw_version == other.hw_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineGuestSummary {
     const TYPE_NAME: &'static str = "VirtualMachineGuestSummary";
@@ -7510,17 +9066,22 @@ impl ComplexType for VirtualMachineGuestSummary {
         if e.knows(Version::V6_9_1) { e.opt("hwVersion", &self.hw_version); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineGuestSummary);
 
 /// Data object `VirtualMachineIdeDiskDeviceInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineDiskDeviceInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineIdeDiskDeviceInfo {
     /// The fields inherited from [`VirtualMachineDiskDeviceInfo`].
     pub base_: VirtualMachineDiskDeviceInfo,
     /// `partitionTable`: [`VirtualMachineIdeDiskDevicePartitionInfo`].
     pub partition_table: Vec<VirtualMachineIdeDiskDevicePartitionInfo>,
+}
+impl PartialEq for VirtualMachineIdeDiskDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partition_table == other.partition_table
+    }
 }
 impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDeviceInfo";
@@ -7537,11 +9098,10 @@ impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
         e.list("partitionTable", &self.partition_table);
     }
 }
-crate::xml::complex_codec!(VirtualMachineIdeDiskDeviceInfo);
 crate::xml::inherits!(VirtualMachineIdeDiskDeviceInfo, VirtualMachineDiskDeviceInfo);
 
 /// Data object `VirtualMachineIdeDiskDevicePartitionInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineIdeDiskDevicePartitionInfo {
     /// `id`: xsd:int.
     pub id: i32,
@@ -7551,6 +9111,13 @@ pub struct VirtualMachineIdeDiskDevicePartitionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineIdeDiskDevicePartitionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.capacity == other.capacity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineIdeDiskDevicePartitionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDevicePartitionInfo";
@@ -7568,12 +9135,11 @@ impl ComplexType for VirtualMachineIdeDiskDevicePartitionInfo {
         e.req("capacity", &self.capacity);
     }
 }
-crate::xml::complex_codec!(VirtualMachineIdeDiskDevicePartitionInfo);
 
 /// Data object `VirtualMachineImportSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`ImportSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineImportSpec {
     /// The fields inherited from [`ImportSpec`].
     pub base_: ImportSpec,
@@ -7581,6 +9147,13 @@ pub struct VirtualMachineImportSpec {
     pub config_spec: VirtualMachineConfigSpec,
     /// `resPoolEntity`: ManagedObjectReference (since 4.1).
     pub res_pool_entity: Option<ManagedObjectReference>,
+}
+impl PartialEq for VirtualMachineImportSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_spec == other.config_spec
+            && self.res_pool_entity == other.res_pool_entity
+    }
 }
 impl ComplexType for VirtualMachineImportSpec {
     const TYPE_NAME: &'static str = "VirtualMachineImportSpec";
@@ -7599,13 +9172,12 @@ impl ComplexType for VirtualMachineImportSpec {
         if e.knows(Version::V4_1) { e.opt("resPoolEntity", &self.res_pool_entity); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineImportSpec);
 crate::xml::inherits!(VirtualMachineImportSpec, ImportSpec);
 
 /// Data object `VirtualMachineIndependentFilterSpec` of the vSphere API (since 7.0.2.1).
 ///
 /// Extends [`VirtualMachineBaseIndependentFilterSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineIndependentFilterSpec {
     /// The fields inherited from [`VirtualMachineBaseIndependentFilterSpec`].
     pub base_: VirtualMachineBaseIndependentFilterSpec,
@@ -7615,6 +9187,14 @@ pub struct VirtualMachineIndependentFilterSpec {
     pub filter_class: Option<String>,
     /// `filterCapabilities`: [`KeyValue`].
     pub filter_capabilities: Vec<KeyValue>,
+}
+impl PartialEq for VirtualMachineIndependentFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filter_name == other.filter_name
+            && self.filter_class == other.filter_class
+            && self.filter_capabilities == other.filter_capabilities
+    }
 }
 impl ComplexType for VirtualMachineIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineIndependentFilterSpec";
@@ -7635,11 +9215,10 @@ impl ComplexType for VirtualMachineIndependentFilterSpec {
         e.list("filterCapabilities", &self.filter_capabilities);
     }
 }
-crate::xml::complex_codec!(VirtualMachineIndependentFilterSpec);
 crate::xml::inherits!(VirtualMachineIndependentFilterSpec, VirtualMachineBaseIndependentFilterSpec);
 
 /// Data object `VirtualMachineInstantCloneSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineInstantCloneSpec {
     /// `name`: xsd:string.
     pub name: String,
@@ -7653,6 +9232,15 @@ pub struct VirtualMachineInstantCloneSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineInstantCloneSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.location == other.location
+            && self.config == other.config
+            && self.bios_uuid == other.bios_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineInstantCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineInstantCloneSpec";
@@ -7674,10 +9262,9 @@ impl ComplexType for VirtualMachineInstantCloneSpec {
         e.opt("biosUuid", &self.bios_uuid);
     }
 }
-crate::xml::complex_codec!(VirtualMachineInstantCloneSpec);
 
 /// Data object `VirtualMachineLegacyNetworkSwitchInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineLegacyNetworkSwitchInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -7685,6 +9272,12 @@ pub struct VirtualMachineLegacyNetworkSwitchInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineLegacyNetworkSwitchInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineLegacyNetworkSwitchInfo {
     const TYPE_NAME: &'static str = "VirtualMachineLegacyNetworkSwitchInfo";
@@ -7700,10 +9293,9 @@ impl ComplexType for VirtualMachineLegacyNetworkSwitchInfo {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(VirtualMachineLegacyNetworkSwitchInfo);
 
 /// Data object `VirtualMachineMemoryReservationInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMemoryReservationInfo {
     /// `virtualMachineMin`: xsd:long.
     pub virtual_machine_min: i64,
@@ -7717,6 +9309,15 @@ pub struct VirtualMachineMemoryReservationInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMemoryReservationInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.virtual_machine_min == other.virtual_machine_min
+            && self.virtual_machine_max == other.virtual_machine_max
+            && self.virtual_machine_reserved == other.virtual_machine_reserved
+            && self.allocation_policy == other.allocation_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMemoryReservationInfo {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationInfo";
@@ -7738,10 +9339,9 @@ impl ComplexType for VirtualMachineMemoryReservationInfo {
         e.req("allocationPolicy", &self.allocation_policy);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMemoryReservationInfo);
 
 /// Data object `VirtualMachineMemoryReservationSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMemoryReservationSpec {
     /// `virtualMachineReserved`: xsd:long.
     pub virtual_machine_reserved: Option<i64>,
@@ -7751,6 +9351,13 @@ pub struct VirtualMachineMemoryReservationSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMemoryReservationSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.virtual_machine_reserved == other.virtual_machine_reserved
+            && self.allocation_policy == other.allocation_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMemoryReservationSpec {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationSpec";
@@ -7768,10 +9375,9 @@ impl ComplexType for VirtualMachineMemoryReservationSpec {
         e.opt("allocationPolicy", &self.allocation_policy);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMemoryReservationSpec);
 
 /// Data object `VirtualMachineMessage` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMessage {
     /// `id`: xsd:string.
     pub id: String,
@@ -7783,6 +9389,14 @@ pub struct VirtualMachineMessage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.argument == other.argument
+            && self.text == other.text
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMessage {
     const TYPE_NAME: &'static str = "VirtualMachineMessage";
@@ -7802,10 +9416,9 @@ impl ComplexType for VirtualMachineMessage {
         if e.knows(Version::V4_0) { e.opt("text", &self.text); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineMessage);
 
 /// Data object `VirtualMachineMetadataManagerVmMetadata` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMetadataManagerVmMetadata {
     /// `vmId`: xsd:string.
     pub vm_id: String,
@@ -7815,6 +9428,13 @@ pub struct VirtualMachineMetadataManagerVmMetadata {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMetadataManagerVmMetadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_id == other.vm_id
+            && self.metadata == other.metadata
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadata {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadata";
@@ -7832,10 +9452,9 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadata {
         e.opt("metadata", &self.metadata);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadata);
 
 /// Data object `VirtualMachineMetadataManagerVmMetadataInput` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMetadataManagerVmMetadataInput {
     /// `operation`: xsd:string.
     pub operation: String,
@@ -7845,6 +9464,13 @@ pub struct VirtualMachineMetadataManagerVmMetadataInput {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMetadataManagerVmMetadataInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.vm_metadata == other.vm_metadata
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataInput";
@@ -7862,10 +9488,9 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
         e.req("vmMetadata", &self.vm_metadata);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadataInput);
 
 /// Data object `VirtualMachineMetadataManagerVmMetadataOwner` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMetadataManagerVmMetadataOwner {
     /// `name`: xsd:string.
     pub name: String,
@@ -7873,6 +9498,12 @@ pub struct VirtualMachineMetadataManagerVmMetadataOwner {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMetadataManagerVmMetadataOwner {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataOwner {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataOwner";
@@ -7888,10 +9519,9 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadataOwner {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadataOwner);
 
 /// Data object `VirtualMachineMetadataManagerVmMetadataResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMetadataManagerVmMetadataResult {
     /// `vmMetadata`: [`VirtualMachineMetadataManagerVmMetadata`].
     pub vm_metadata: VirtualMachineMetadataManagerVmMetadata,
@@ -7901,6 +9531,13 @@ pub struct VirtualMachineMetadataManagerVmMetadataResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMetadataManagerVmMetadataResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm_metadata == other.vm_metadata
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataResult";
@@ -7918,15 +9555,19 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadataResult);
 
 /// Data object `VirtualMachineMksConnection` of the vSphere API (since 7.0.1.0).
 ///
 /// Extends [`VirtualMachineConnection`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineMksConnection {
     /// The fields inherited from [`VirtualMachineConnection`].
     pub base_: VirtualMachineConnection,
+}
+impl PartialEq for VirtualMachineMksConnection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineMksConnection {
     const TYPE_NAME: &'static str = "VirtualMachineMksConnection";
@@ -7938,11 +9579,10 @@ impl ComplexType for VirtualMachineMksConnection {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMksConnection);
 crate::xml::inherits!(VirtualMachineMksConnection, VirtualMachineConnection);
 
 /// Data object `VirtualMachineMksTicket` of the vSphere API (since 2.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct VirtualMachineMksTicket {
     /// `ticket`: xsd:string. Secret: masked in `Debug`.
     pub ticket: String,
@@ -7958,6 +9598,16 @@ pub struct VirtualMachineMksTicket {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineMksTicket {
+    fn eq(&self, other: &Self) -> bool {
+        self.ticket == other.ticket
+            && self.cfg_file == other.cfg_file
+            && self.host == other.host
+            && self.port == other.port
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for VirtualMachineMksTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -7993,12 +9643,11 @@ impl ComplexType for VirtualMachineMksTicket {
         e.opt("sslThumbprint", &self.ssl_thumbprint);
     }
 }
-crate::xml::complex_codec!(VirtualMachineMksTicket);
 
 /// Data object `VirtualMachineNetworkInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineNetworkInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -8006,6 +9655,13 @@ pub struct VirtualMachineNetworkInfo {
     pub network: AnyNetworkSummary,
     /// `vswitch`: xsd:string (since 6.5).
     pub vswitch: Option<String>,
+}
+impl PartialEq for VirtualMachineNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.network == other.network
+            && self.vswitch == other.vswitch
+    }
 }
 impl ComplexType for VirtualMachineNetworkInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkInfo";
@@ -8024,11 +9680,10 @@ impl ComplexType for VirtualMachineNetworkInfo {
         if e.knows(Version::V6_5) { e.opt("vswitch", &self.vswitch); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineNetworkInfo);
 crate::xml::inherits!(VirtualMachineNetworkInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineNetworkShaperInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineNetworkShaperInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -8042,6 +9697,15 @@ pub struct VirtualMachineNetworkShaperInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineNetworkShaperInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.peak_bps == other.peak_bps
+            && self.average_bps == other.average_bps
+            && self.burst_size == other.burst_size
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineNetworkShaperInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkShaperInfo";
@@ -8063,15 +9727,19 @@ impl ComplexType for VirtualMachineNetworkShaperInfo {
         e.opt("burstSize", &self.burst_size);
     }
 }
-crate::xml::complex_codec!(VirtualMachineNetworkShaperInfo);
 
 /// Data object `VirtualMachineParallelInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineParallelInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
+}
+impl PartialEq for VirtualMachineParallelInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineParallelInfo {
     const TYPE_NAME: &'static str = "VirtualMachineParallelInfo";
@@ -8083,7 +9751,6 @@ impl ComplexType for VirtualMachineParallelInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineParallelInfo);
 crate::xml::inherits!(VirtualMachineParallelInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachinePciPassthroughInfo` of the vSphere API (since 4.0).
@@ -8091,7 +9758,7 @@ crate::xml::inherits!(VirtualMachineParallelInfo, VirtualMachineTargetInfo);
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachinePciPassthroughInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachinePciPassthroughInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -8099,6 +9766,13 @@ pub struct VirtualMachinePciPassthroughInfo {
     pub pci_device: HostPciDevice,
     /// `systemId`: xsd:string.
     pub system_id: String,
+}
+impl PartialEq for VirtualMachinePciPassthroughInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pci_device == other.pci_device
+            && self.system_id == other.system_id
+    }
 }
 impl ComplexType for VirtualMachinePciPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciPassthroughInfo";
@@ -8117,18 +9791,23 @@ impl ComplexType for VirtualMachinePciPassthroughInfo {
         e.req("systemId", &self.system_id);
     }
 }
-crate::xml::complex_codec!(VirtualMachinePciPassthroughInfo);
 crate::xml::inherits!(VirtualMachinePciPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachinePciSharedGpuPassthroughInfo` of the vSphere API (since 6.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachinePciSharedGpuPassthroughInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
     /// `vgpu`: xsd:string.
     pub vgpu: String,
+}
+impl PartialEq for VirtualMachinePciSharedGpuPassthroughInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vgpu == other.vgpu
+    }
 }
 impl ComplexType for VirtualMachinePciSharedGpuPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciSharedGpuPassthroughInfo";
@@ -8145,18 +9824,23 @@ impl ComplexType for VirtualMachinePciSharedGpuPassthroughInfo {
         e.req("vgpu", &self.vgpu);
     }
 }
-crate::xml::complex_codec!(VirtualMachinePciSharedGpuPassthroughInfo);
 crate::xml::inherits!(VirtualMachinePciSharedGpuPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachinePrecisionClockInfo` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachinePrecisionClockInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
     /// `systemClockProtocol`: xsd:string.
     pub system_clock_protocol: Option<String>,
+}
+impl PartialEq for VirtualMachinePrecisionClockInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.system_clock_protocol == other.system_clock_protocol
+    }
 }
 impl ComplexType for VirtualMachinePrecisionClockInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePrecisionClockInfo";
@@ -8173,11 +9857,10 @@ impl ComplexType for VirtualMachinePrecisionClockInfo {
         e.opt("systemClockProtocol", &self.system_clock_protocol);
     }
 }
-crate::xml::complex_codec!(VirtualMachinePrecisionClockInfo);
 crate::xml::inherits!(VirtualMachinePrecisionClockInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineProfileDetails` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineProfileDetails {
     /// `profile`: [`VirtualMachineProfileSpec`].
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
@@ -8187,6 +9870,13 @@ pub struct VirtualMachineProfileDetails {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineProfileDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile == other.profile
+            && self.disk_profile_details == other.disk_profile_details
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetails";
@@ -8204,10 +9894,9 @@ impl ComplexType for VirtualMachineProfileDetails {
         e.list("diskProfileDetails", &self.disk_profile_details);
     }
 }
-crate::xml::complex_codec!(VirtualMachineProfileDetails);
 
 /// Data object `VirtualMachineProfileDetailsDiskProfileDetails` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineProfileDetailsDiskProfileDetails {
     /// `diskId`: xsd:int.
     pub disk_id: i32,
@@ -8217,6 +9906,13 @@ pub struct VirtualMachineProfileDetailsDiskProfileDetails {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineProfileDetailsDiskProfileDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.profile == other.profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineProfileDetailsDiskProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetailsDiskProfileDetails";
@@ -8234,10 +9930,9 @@ impl ComplexType for VirtualMachineProfileDetailsDiskProfileDetails {
         e.list("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(VirtualMachineProfileDetailsDiskProfileDetails);
 
 /// Data object `VirtualMachineProfileRawData` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineProfileRawData {
     /// `extensionKey`: xsd:string.
     pub extension_key: String,
@@ -8247,6 +9942,13 @@ pub struct VirtualMachineProfileRawData {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineProfileRawData {
+    fn eq(&self, other: &Self) -> bool {
+        self.extension_key == other.extension_key
+            && self.object_data == other.object_data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineProfileRawData {
     const TYPE_NAME: &'static str = "VirtualMachineProfileRawData";
@@ -8264,17 +9966,21 @@ impl ComplexType for VirtualMachineProfileRawData {
         e.opt("objectData", &self.object_data);
     }
 }
-crate::xml::complex_codec!(VirtualMachineProfileRawData);
 
 /// Data object `VirtualMachineProfileSpec` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineProfileSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineProfileSpec {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineProfileSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineProfileSpec";
@@ -8287,10 +9993,9 @@ impl ComplexType for VirtualMachineProfileSpec {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VirtualMachineProfileSpec);
 
 /// Data object `VirtualMachinePropertyRelation` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachinePropertyRelation {
     /// `key`: [`DynamicProperty`].
     pub key: DynamicProperty,
@@ -8300,6 +10005,13 @@ pub struct VirtualMachinePropertyRelation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachinePropertyRelation {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.relations == other.relations
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachinePropertyRelation {
     const TYPE_NAME: &'static str = "VirtualMachinePropertyRelation";
@@ -8317,10 +10029,9 @@ impl ComplexType for VirtualMachinePropertyRelation {
         e.list("relations", &self.relations);
     }
 }
-crate::xml::complex_codec!(VirtualMachinePropertyRelation);
 
 /// Data object `VirtualMachineQuestionInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineQuestionInfo {
     /// `id`: xsd:string.
     pub id: String,
@@ -8334,6 +10045,15 @@ pub struct VirtualMachineQuestionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineQuestionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.text == other.text
+            && self.choice == other.choice
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineQuestionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineQuestionInfo";
@@ -8355,10 +10075,9 @@ impl ComplexType for VirtualMachineQuestionInfo {
         e.list("message", &self.message);
     }
 }
-crate::xml::complex_codec!(VirtualMachineQuestionInfo);
 
 /// Data object `VirtualMachineQuickStats` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineQuickStats {
     /// `overallCpuUsage`: xsd:int.
     pub overall_cpu_usage: Option<i32>,
@@ -8412,6 +10131,35 @@ pub struct VirtualMachineQuickStats {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineQuickStats {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_cpu_usage == other.overall_cpu_usage
+            && self.overall_cpu_demand == other.overall_cpu_demand
+            && self.overall_cpu_readiness == other.overall_cpu_readiness
+            && self.guest_memory_usage == other.guest_memory_usage
+            && self.host_memory_usage == other.host_memory_usage
+            && self.guest_heartbeat_status == other.guest_heartbeat_status
+            && self.distributed_cpu_entitlement == other.distributed_cpu_entitlement
+            && self.distributed_memory_entitlement == other.distributed_memory_entitlement
+            && self.static_cpu_entitlement == other.static_cpu_entitlement
+            && self.static_memory_entitlement == other.static_memory_entitlement
+            && self.granted_memory == other.granted_memory
+            && self.private_memory == other.private_memory
+            && self.shared_memory == other.shared_memory
+            && self.swapped_memory == other.swapped_memory
+            && self.ballooned_memory == other.ballooned_memory
+            && self.consumed_overhead_memory == other.consumed_overhead_memory
+            && self.ft_log_bandwidth == other.ft_log_bandwidth
+            && self.ft_secondary_latency == other.ft_secondary_latency
+            && self.ft_latency_status == other.ft_latency_status
+            && self.compressed_memory == other.compressed_memory
+            && self.uptime_seconds == other.uptime_seconds
+            && self.ssd_swapped_memory == other.ssd_swapped_memory
+            && self.active_memory == other.active_memory
+            && self.memory_tier_stats == other.memory_tier_stats
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineQuickStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStats";
@@ -8473,10 +10221,9 @@ impl ComplexType for VirtualMachineQuickStats {
         if e.knows(Version::V7_0_3_0) { e.list("memoryTierStats", &self.memory_tier_stats); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineQuickStats);
 
 /// Data object `VirtualMachineQuickStatsMemoryTierStats` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineQuickStatsMemoryTierStats {
     /// `memoryTierType`: xsd:string.
     pub memory_tier_type: String,
@@ -8486,6 +10233,13 @@ pub struct VirtualMachineQuickStatsMemoryTierStats {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineQuickStatsMemoryTierStats {
+    fn eq(&self, other: &Self) -> bool {
+        self.memory_tier_type == other.memory_tier_type
+            && self.read_bandwidth == other.read_bandwidth
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineQuickStatsMemoryTierStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStatsMemoryTierStats";
@@ -8503,10 +10257,9 @@ impl ComplexType for VirtualMachineQuickStatsMemoryTierStats {
         e.req("readBandwidth", &self.read_bandwidth);
     }
 }
-crate::xml::complex_codec!(VirtualMachineQuickStatsMemoryTierStats);
 
 /// Data object `VirtualMachineRelocateSpec` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineRelocateSpec {
     /// `service`: [`ServiceLocator`] (since 6.0).
     pub service: Option<ServiceLocator>,
@@ -8538,6 +10291,24 @@ pub struct VirtualMachineRelocateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineRelocateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.service == other.service
+            && self.folder == other.folder
+            && self.datastore == other.datastore
+            && self.disk_move_type == other.disk_move_type
+            && self.pool == other.pool
+            && self.host == other.host
+            && self.disk == other.disk
+            && self.transform == other.transform
+            && self.device_change == other.device_change
+            && self.profile == other.profile
+            && self.crypto_spec == other.crypto_spec
+            && self.tag_specs == other.tag_specs
+            && self.vm_placement_policies == other.vm_placement_policies
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineRelocateSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpec";
@@ -8577,10 +10348,9 @@ impl ComplexType for VirtualMachineRelocateSpec {
         if e.knows(Version::V9_1_0_0) { e.list("vmPlacementPolicies", &self.vm_placement_policies); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineRelocateSpec);
 
 /// Data object `VirtualMachineRelocateSpecDiskLocator` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineRelocateSpecDiskLocator {
     /// `diskId`: xsd:int.
     pub disk_id: i32,
@@ -8600,6 +10370,18 @@ pub struct VirtualMachineRelocateSpecDiskLocator {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineRelocateSpecDiskLocator {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.datastore == other.datastore
+            && self.disk_move_type == other.disk_move_type
+            && self.disk_backing_info == other.disk_backing_info
+            && self.profile == other.profile
+            && self.backing == other.backing
+            && self.filter_spec == other.filter_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocator";
@@ -8627,10 +10409,9 @@ impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
         if e.knows(Version::V7_0_2_1) { e.list("filterSpec", &self.filter_spec); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineRelocateSpecDiskLocator);
 
 /// Data object `VirtualMachineRelocateSpecDiskLocatorBackingSpec` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     /// `parent`: [`VirtualMachineRelocateSpecDiskLocatorBackingSpec`].
     pub parent: Option<Box<VirtualMachineRelocateSpecDiskLocatorBackingSpec>>,
@@ -8641,26 +10422,32 @@ pub struct VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
+impl PartialEq for VirtualMachineRelocateSpecDiskLocatorBackingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.parent == other.parent
+            && self.crypto == other.crypto
+            && self.type_name_ == other.type_name_
+    }
+}
 impl ComplexType for VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocatorBackingSpec";
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt("parent", &self.parent);
+        e.boxed_opt("parent", &self.parent);
         e.opt("crypto", &self.crypto);
     }
 }
-crate::xml::complex_codec!(VirtualMachineRelocateSpecDiskLocatorBackingSpec);
 
 /// Data object `VirtualMachineRuntimeInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineRuntimeInfo {
     /// `device`: [`VirtualMachineDeviceRuntimeInfo`] (since 4.1).
     pub device: Vec<VirtualMachineDeviceRuntimeInfo>,
@@ -8740,6 +10527,48 @@ pub struct VirtualMachineRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device == other.device
+            && self.host == other.host
+            && self.connection_state == other.connection_state
+            && self.power_state == other.power_state
+            && self.vm_failover_in_progress == other.vm_failover_in_progress
+            && self.fault_tolerance_state == other.fault_tolerance_state
+            && self.das_vm_protection == other.das_vm_protection
+            && self.tools_installer_mounted == other.tools_installer_mounted
+            && self.suspend_time == other.suspend_time
+            && self.boot_time == other.boot_time
+            && self.suspend_interval == other.suspend_interval
+            && self.question == other.question
+            && self.memory_overhead == other.memory_overhead
+            && self.max_cpu_usage == other.max_cpu_usage
+            && self.max_memory_usage == other.max_memory_usage
+            && self.num_mks_connections == other.num_mks_connections
+            && self.record_replay_state == other.record_replay_state
+            && self.clean_power_off == other.clean_power_off
+            && self.need_secondary_reason == other.need_secondary_reason
+            && self.online_standby == other.online_standby
+            && self.min_required_evc_mode_key == other.min_required_evc_mode_key
+            && self.consolidation_needed == other.consolidation_needed
+            && self.offline_feature_requirement == other.offline_feature_requirement
+            && self.feature_requirement == other.feature_requirement
+            && self.feature_mask == other.feature_mask
+            && self.vflash_cache_allocation == other.vflash_cache_allocation
+            && self.paused == other.paused
+            && self.snapshot_in_background == other.snapshot_in_background
+            && self.quiesced_fork_parent == other.quiesced_fork_parent
+            && self.instant_clone_frozen == other.instant_clone_frozen
+            && self.crypto_state == other.crypto_state
+            && self.suspended_to_memory == other.suspended_to_memory
+            && self.op_notification_timeout == other.op_notification_timeout
+            && self.iommu_active == other.iommu_active
+            && self.consolidate_work_total == other.consolidate_work_total
+            && self.consolidate_work_done == other.consolidate_work_done
+            && self.disk_chain_broken == other.disk_chain_broken
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfo";
@@ -8827,10 +10656,9 @@ impl ComplexType for VirtualMachineRuntimeInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("diskChainBroken", &self.disk_chain_broken); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineRuntimeInfo);
 
 /// Data object `VirtualMachineRuntimeInfoDasProtectionState` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineRuntimeInfoDasProtectionState {
     /// `dasProtected`: xsd:boolean.
     pub das_protected: bool,
@@ -8838,6 +10666,12 @@ pub struct VirtualMachineRuntimeInfoDasProtectionState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineRuntimeInfoDasProtectionState {
+    fn eq(&self, other: &Self) -> bool {
+        self.das_protected == other.das_protected
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineRuntimeInfoDasProtectionState {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfoDasProtectionState";
@@ -8853,12 +10687,11 @@ impl ComplexType for VirtualMachineRuntimeInfoDasProtectionState {
         e.req("dasProtected", &self.das_protected);
     }
 }
-crate::xml::complex_codec!(VirtualMachineRuntimeInfoDasProtectionState);
 
 /// Data object `VirtualMachineScsiDiskDeviceInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineDiskDeviceInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineScsiDiskDeviceInfo {
     /// The fields inherited from [`VirtualMachineDiskDeviceInfo`].
     pub base_: VirtualMachineDiskDeviceInfo,
@@ -8868,6 +10701,14 @@ pub struct VirtualMachineScsiDiskDeviceInfo {
     pub transport_hint: Option<String>,
     /// `lunNumber`: xsd:int (since 4.0).
     pub lun_number: Option<i32>,
+}
+impl PartialEq for VirtualMachineScsiDiskDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk == other.disk
+            && self.transport_hint == other.transport_hint
+            && self.lun_number == other.lun_number
+    }
 }
 impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiDiskDeviceInfo";
@@ -8888,13 +10729,12 @@ impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
         if e.knows(Version::V4_0) { e.opt("lunNumber", &self.lun_number); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineScsiDiskDeviceInfo);
 crate::xml::inherits!(VirtualMachineScsiDiskDeviceInfo, VirtualMachineDiskDeviceInfo);
 
 /// Data object `VirtualMachineScsiPassthroughInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineScsiPassthroughInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -8904,6 +10744,14 @@ pub struct VirtualMachineScsiPassthroughInfo {
     pub vendor: String,
     /// `physicalUnitNumber`: xsd:int.
     pub physical_unit_number: i32,
+}
+impl PartialEq for VirtualMachineScsiPassthroughInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.scsi_class == other.scsi_class
+            && self.vendor == other.vendor
+            && self.physical_unit_number == other.physical_unit_number
+    }
 }
 impl ComplexType for VirtualMachineScsiPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiPassthroughInfo";
@@ -8924,16 +10772,20 @@ impl ComplexType for VirtualMachineScsiPassthroughInfo {
         e.req("physicalUnitNumber", &self.physical_unit_number);
     }
 }
-crate::xml::complex_codec!(VirtualMachineScsiPassthroughInfo);
 crate::xml::inherits!(VirtualMachineScsiPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineSerialInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSerialInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
+}
+impl PartialEq for VirtualMachineSerialInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineSerialInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSerialInfo";
@@ -8945,11 +10797,10 @@ impl ComplexType for VirtualMachineSerialInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSerialInfo);
 crate::xml::inherits!(VirtualMachineSerialInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineSgxInfo` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSgxInfo {
     /// `epcSize`: xsd:long.
     pub epc_size: i64,
@@ -8963,6 +10814,15 @@ pub struct VirtualMachineSgxInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineSgxInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.epc_size == other.epc_size
+            && self.flc_mode == other.flc_mode
+            && self.le_pub_key_hash == other.le_pub_key_hash
+            && self.require_attestation == other.require_attestation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineSgxInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxInfo";
@@ -8984,12 +10844,11 @@ impl ComplexType for VirtualMachineSgxInfo {
         if e.knows(Version::V8_0_0_1) { e.opt("requireAttestation", &self.require_attestation); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineSgxInfo);
 
 /// Data object `VirtualMachineSgxTargetInfo` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSgxTargetInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9001,6 +10860,15 @@ pub struct VirtualMachineSgxTargetInfo {
     pub le_pub_key_hashes: Vec<String>,
     /// `requireAttestationSupported`: xsd:boolean (since 8.0.0.1).
     pub require_attestation_supported: Option<bool>,
+}
+impl PartialEq for VirtualMachineSgxTargetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.max_epc_size == other.max_epc_size
+            && self.flc_modes == other.flc_modes
+            && self.le_pub_key_hashes == other.le_pub_key_hashes
+            && self.require_attestation_supported == other.require_attestation_supported
+    }
 }
 impl ComplexType for VirtualMachineSgxTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxTargetInfo";
@@ -9023,11 +10891,10 @@ impl ComplexType for VirtualMachineSgxTargetInfo {
         if e.knows(Version::V8_0_0_1) { e.opt("requireAttestationSupported", &self.require_attestation_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineSgxTargetInfo);
 crate::xml::inherits!(VirtualMachineSgxTargetInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineSnapshotInfo` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSnapshotInfo {
     /// `currentSnapshot`: ManagedObjectReference.
     pub current_snapshot: Option<ManagedObjectReference>,
@@ -9037,6 +10904,13 @@ pub struct VirtualMachineSnapshotInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineSnapshotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.current_snapshot == other.current_snapshot
+            && self.root_snapshot_list == other.root_snapshot_list
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineSnapshotInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotInfo";
@@ -9054,10 +10928,9 @@ impl ComplexType for VirtualMachineSnapshotInfo {
         e.list("rootSnapshotList", &self.root_snapshot_list);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSnapshotInfo);
 
 /// Data object `VirtualMachineSnapshotTree` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSnapshotTree {
     /// `snapshot`: ManagedObjectReference.
     pub snapshot: ManagedObjectReference,
@@ -9085,6 +10958,22 @@ pub struct VirtualMachineSnapshotTree {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineSnapshotTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshot == other.snapshot
+            && self.vm == other.vm
+            && self.name == other.name
+            && self.description == other.description
+            && self.id == other.id
+            && self.create_time == other.create_time
+            && self.state == other.state
+            && self.quiesced == other.quiesced
+            && self.backup_manifest == other.backup_manifest
+            && self.child_snapshot_list == other.child_snapshot_list
+            && self.replay_supported == other.replay_supported
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineSnapshotTree {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotTree";
@@ -9120,15 +11009,19 @@ impl ComplexType for VirtualMachineSnapshotTree {
         if e.knows(Version::V4_0) { e.opt("replaySupported", &self.replay_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineSnapshotTree);
 
 /// Data object `VirtualMachineSoundInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSoundInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
+}
+impl PartialEq for VirtualMachineSoundInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineSoundInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSoundInfo";
@@ -9140,13 +11033,12 @@ impl ComplexType for VirtualMachineSoundInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSoundInfo);
 crate::xml::inherits!(VirtualMachineSoundInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineSriovDevicePoolInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineSriovDevicePoolInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
@@ -9154,6 +11046,12 @@ pub struct VirtualMachineSriovDevicePoolInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineSriovDevicePoolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovDevicePoolInfo";
@@ -9169,12 +11067,11 @@ impl ComplexType for VirtualMachineSriovDevicePoolInfo {
         e.req("key", &self.key);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSriovDevicePoolInfo);
 
 /// Data object `VirtualMachineSriovInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualMachinePciPassthroughInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSriovInfo {
     /// The fields inherited from [`VirtualMachinePciPassthroughInfo`].
     pub base_: VirtualMachinePciPassthroughInfo,
@@ -9184,6 +11081,14 @@ pub struct VirtualMachineSriovInfo {
     pub pnic: Option<String>,
     /// `devicePool`: [`VirtualMachineSriovDevicePoolInfo`] (since 6.5).
     pub device_pool: Option<AnyVirtualMachineSriovDevicePoolInfo>,
+}
+impl PartialEq for VirtualMachineSriovInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.virtual_function == other.virtual_function
+            && self.pnic == other.pnic
+            && self.device_pool == other.device_pool
+    }
 }
 impl ComplexType for VirtualMachineSriovInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovInfo";
@@ -9204,13 +11109,12 @@ impl ComplexType for VirtualMachineSriovInfo {
         if e.knows(Version::V6_5) { e.opt("devicePool", &self.device_pool); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineSriovInfo);
 crate::xml::inherits!(VirtualMachineSriovInfo, VirtualMachinePciPassthroughInfo);
 
 /// Data object `VirtualMachineSriovNetworkDevicePoolInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualMachineSriovDevicePoolInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSriovNetworkDevicePoolInfo {
     /// The fields inherited from [`VirtualMachineSriovDevicePoolInfo`].
     pub base_: VirtualMachineSriovDevicePoolInfo,
@@ -9218,6 +11122,13 @@ pub struct VirtualMachineSriovNetworkDevicePoolInfo {
     pub switch_key: Option<String>,
     /// `switchUuid`: xsd:string.
     pub switch_uuid: Option<String>,
+}
+impl PartialEq for VirtualMachineSriovNetworkDevicePoolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.switch_key == other.switch_key
+            && self.switch_uuid == other.switch_uuid
+    }
 }
 impl ComplexType for VirtualMachineSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovNetworkDevicePoolInfo";
@@ -9236,11 +11147,10 @@ impl ComplexType for VirtualMachineSriovNetworkDevicePoolInfo {
         e.opt("switchUuid", &self.switch_uuid);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSriovNetworkDevicePoolInfo);
 crate::xml::inherits!(VirtualMachineSriovNetworkDevicePoolInfo, VirtualMachineSriovDevicePoolInfo);
 
 /// Data object `VirtualMachineStorageInfo` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineStorageInfo {
     /// `perDatastoreUsage`: [`VirtualMachineUsageOnDatastore`].
     pub per_datastore_usage: Vec<VirtualMachineUsageOnDatastore>,
@@ -9250,6 +11160,13 @@ pub struct VirtualMachineStorageInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineStorageInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.per_datastore_usage == other.per_datastore_usage
+            && self.timestamp == other.timestamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineStorageInfo {
     const TYPE_NAME: &'static str = "VirtualMachineStorageInfo";
@@ -9267,10 +11184,9 @@ impl ComplexType for VirtualMachineStorageInfo {
         e.req("timestamp", &self.timestamp);
     }
 }
-crate::xml::complex_codec!(VirtualMachineStorageInfo);
 
 /// Data object `VirtualMachineStorageSummary` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineStorageSummary {
     /// `committed`: xsd:long.
     pub committed: i64,
@@ -9284,6 +11200,15 @@ pub struct VirtualMachineStorageSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineStorageSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.committed == other.committed
+            && self.uncommitted == other.uncommitted
+            && self.unshared == other.unshared
+            && self.timestamp == other.timestamp
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineStorageSummary {
     const TYPE_NAME: &'static str = "VirtualMachineStorageSummary";
@@ -9305,10 +11230,9 @@ impl ComplexType for VirtualMachineStorageSummary {
         e.req("timestamp", &self.timestamp);
     }
 }
-crate::xml::complex_codec!(VirtualMachineStorageSummary);
 
 /// Data object `VirtualMachineSummary` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineSummary {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
@@ -9330,6 +11254,19 @@ pub struct VirtualMachineSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.vm == other.vm
+            && self.runtime == other.runtime
+            && self.guest == other.guest
+            && self.config == other.config
+            && self.storage == other.storage
+            && self.quick_stats == other.quick_stats
+            && self.overall_status == other.overall_status
+            && self.custom_value == other.custom_value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineSummary {
     const TYPE_NAME: &'static str = "VirtualMachineSummary";
@@ -9359,12 +11296,11 @@ impl ComplexType for VirtualMachineSummary {
         e.list("customValue", &self.custom_value);
     }
 }
-crate::xml::complex_codec!(VirtualMachineSummary);
 
 /// Data object `VirtualMachineTargetInfo` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineTargetInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineTargetInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -9374,6 +11310,13 @@ pub struct VirtualMachineTargetInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineTargetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.configuration_tag == other.configuration_tag
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineTargetInfo";
@@ -9391,10 +11334,9 @@ impl ComplexType for VirtualMachineTargetInfo {
         e.list("configurationTag", &self.configuration_tag);
     }
 }
-crate::xml::complex_codec!(VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineTicket` of the vSphere API (since 4.1).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct VirtualMachineTicket {
     /// `ticket`: xsd:string. Secret: masked in `Debug`.
     pub ticket: String,
@@ -9416,6 +11358,19 @@ pub struct VirtualMachineTicket {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineTicket {
+    fn eq(&self, other: &Self) -> bool {
+        self.ticket == other.ticket
+            && self.cfg_file == other.cfg_file
+            && self.host == other.host
+            && self.port == other.port
+            && self.ssl_thumbprint == other.ssl_thumbprint
+            && self.cert_thumbprint_list == other.cert_thumbprint_list
+            && self.ssl_certificate == other.ssl_certificate
+            && self.url == other.url
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for VirtualMachineTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9460,10 +11415,9 @@ impl ComplexType for VirtualMachineTicket {
         if e.knows(Version::V7_0_0_0) { e.opt("url", &self.url); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineTicket);
 
 /// Data object `VirtualMachineUsageOnDatastore` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineUsageOnDatastore {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -9477,6 +11431,15 @@ pub struct VirtualMachineUsageOnDatastore {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineUsageOnDatastore {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.committed == other.committed
+            && self.uncommitted == other.uncommitted
+            && self.unshared == other.unshared
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineUsageOnDatastore {
     const TYPE_NAME: &'static str = "VirtualMachineUsageOnDatastore";
@@ -9498,12 +11461,11 @@ impl ComplexType for VirtualMachineUsageOnDatastore {
         e.req("unshared", &self.unshared);
     }
 }
-crate::xml::complex_codec!(VirtualMachineUsageOnDatastore);
 
 /// Data object `VirtualMachineUsbInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineUsbInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9521,6 +11483,18 @@ pub struct VirtualMachineUsbInfo {
     pub speed: Vec<String>,
     /// `summary`: [`VirtualMachineSummary`].
     pub summary: Option<VirtualMachineSummary>,
+}
+impl PartialEq for VirtualMachineUsbInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.description == other.description
+            && self.vendor == other.vendor
+            && self.product == other.product
+            && self.physical_path == other.physical_path
+            && self.family == other.family
+            && self.speed == other.speed
+            && self.summary == other.summary
+    }
 }
 impl ComplexType for VirtualMachineUsbInfo {
     const TYPE_NAME: &'static str = "VirtualMachineUsbInfo";
@@ -9549,18 +11523,23 @@ impl ComplexType for VirtualMachineUsbInfo {
         e.opt("summary", &self.summary);
     }
 }
-crate::xml::complex_codec!(VirtualMachineUsbInfo);
 crate::xml::inherits!(VirtualMachineUsbInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVFlashModuleInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVFlashModuleInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
     /// `vFlashModule`: [`HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption`].
     pub vflash_module: HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption,
+}
+impl PartialEq for VirtualMachineVFlashModuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vflash_module == other.vflash_module
+    }
 }
 impl ComplexType for VirtualMachineVFlashModuleInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVFlashModuleInfo";
@@ -9577,13 +11556,12 @@ impl ComplexType for VirtualMachineVFlashModuleInfo {
         e.req("vFlashModule", &self.vflash_module);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVFlashModuleInfo);
 crate::xml::inherits!(VirtualMachineVFlashModuleInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVMCIDevice` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMCIDevice {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -9595,6 +11573,15 @@ pub struct VirtualMachineVMCIDevice {
     pub filter_enable: Option<bool>,
     /// `filterInfo`: [`VirtualMachineVMCIDeviceFilterInfo`] (since 6.0).
     pub filter_info: Option<VirtualMachineVMCIDeviceFilterInfo>,
+}
+impl PartialEq for VirtualMachineVMCIDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+            && self.allow_unrestricted_communication == other.allow_unrestricted_communication
+            && self.filter_enable == other.filter_enable
+            && self.filter_info == other.filter_info
+    }
 }
 impl ComplexType for VirtualMachineVMCIDevice {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDevice";
@@ -9617,11 +11604,10 @@ impl ComplexType for VirtualMachineVMCIDevice {
         if e.knows(Version::V6_0) { e.opt("filterInfo", &self.filter_info); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMCIDevice);
 crate::xml::inherits!(VirtualMachineVMCIDevice, VirtualDevice);
 
 /// Data object `VirtualMachineVMCIDeviceFilterInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMCIDeviceFilterInfo {
     /// `filters`: [`VirtualMachineVMCIDeviceFilterSpec`].
     pub filters: Vec<VirtualMachineVMCIDeviceFilterSpec>,
@@ -9629,6 +11615,12 @@ pub struct VirtualMachineVMCIDeviceFilterInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVMCIDeviceFilterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.filters == other.filters
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterInfo";
@@ -9644,10 +11636,9 @@ impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
         e.list("filters", &self.filters);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMCIDeviceFilterInfo);
 
 /// Data object `VirtualMachineVMCIDeviceFilterSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMCIDeviceFilterSpec {
     /// `rank`: xsd:long.
     pub rank: i64,
@@ -9665,6 +11656,17 @@ pub struct VirtualMachineVMCIDeviceFilterSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVMCIDeviceFilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+            && self.action == other.action
+            && self.protocol == other.protocol
+            && self.direction == other.direction
+            && self.lower_dst_port_boundary == other.lower_dst_port_boundary
+            && self.upper_dst_port_boundary == other.upper_dst_port_boundary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterSpec";
@@ -9690,12 +11692,11 @@ impl ComplexType for VirtualMachineVMCIDeviceFilterSpec {
         e.opt("upperDstPortBoundary", &self.upper_dst_port_boundary);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMCIDeviceFilterSpec);
 
 /// Data object `VirtualMachineVMCIDeviceOption` of the vSphere API (since 2.5u2server).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMCIDeviceOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -9705,6 +11706,14 @@ pub struct VirtualMachineVMCIDeviceOption {
     pub filter_spec_option: Option<VirtualMachineVMCIDeviceOptionFilterSpecOption>,
     /// `filterSupported`: [`BoolOption`] (since 6.0).
     pub filter_supported: Option<BoolOption>,
+}
+impl PartialEq for VirtualMachineVMCIDeviceOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.allow_unrestricted_communication == other.allow_unrestricted_communication
+            && self.filter_spec_option == other.filter_spec_option
+            && self.filter_supported == other.filter_supported
+    }
 }
 impl ComplexType for VirtualMachineVMCIDeviceOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOption";
@@ -9725,11 +11734,10 @@ impl ComplexType for VirtualMachineVMCIDeviceOption {
         if e.knows(Version::V6_0) { e.opt("filterSupported", &self.filter_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMCIDeviceOption);
 crate::xml::inherits!(VirtualMachineVMCIDeviceOption, VirtualDeviceOption);
 
 /// Data object `VirtualMachineVMCIDeviceOptionFilterSpecOption` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMCIDeviceOptionFilterSpecOption {
     /// `action`: [`ChoiceOption`].
     pub action: ChoiceOption,
@@ -9745,6 +11753,16 @@ pub struct VirtualMachineVMCIDeviceOptionFilterSpecOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVMCIDeviceOptionFilterSpecOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.action == other.action
+            && self.protocol == other.protocol
+            && self.direction == other.direction
+            && self.lower_dst_port_boundary == other.lower_dst_port_boundary
+            && self.upper_dst_port_boundary == other.upper_dst_port_boundary
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOptionFilterSpecOption";
@@ -9768,15 +11786,19 @@ impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
         e.req("upperDstPortBoundary", &self.upper_dst_port_boundary);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMCIDeviceOptionFilterSpecOption);
 
 /// Data object `VirtualMachineVMIROM` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMIROM {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualMachineVMIROM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualMachineVMIROM {
     const TYPE_NAME: &'static str = "VirtualMachineVMIROM";
@@ -9788,13 +11810,12 @@ impl ComplexType for VirtualMachineVMIROM {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMIROM);
 crate::xml::inherits!(VirtualMachineVMIROM, VirtualDevice);
 
 /// Data object `VirtualMachineVMotionStunTimeInfo` of the vSphere API (since 8.0.2.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVMotionStunTimeInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9802,6 +11823,13 @@ pub struct VirtualMachineVMotionStunTimeInfo {
     pub migration_bw: i64,
     /// `stunTime`: xsd:long.
     pub stun_time: i64,
+}
+impl PartialEq for VirtualMachineVMotionStunTimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.migration_bw == other.migration_bw
+            && self.stun_time == other.stun_time
+    }
 }
 impl ComplexType for VirtualMachineVMotionStunTimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMotionStunTimeInfo";
@@ -9820,11 +11848,10 @@ impl ComplexType for VirtualMachineVMotionStunTimeInfo {
         e.req("stunTime", &self.stun_time);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVMotionStunTimeInfo);
 crate::xml::inherits!(VirtualMachineVMotionStunTimeInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVcpuConfig` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVcpuConfig {
     /// `latencySensitivity`: [`LatencySensitivity`].
     pub latency_sensitivity: Option<LatencySensitivity>,
@@ -9832,6 +11859,12 @@ pub struct VirtualMachineVcpuConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVcpuConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.latency_sensitivity == other.latency_sensitivity
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVcpuConfig {
     const TYPE_NAME: &'static str = "VirtualMachineVcpuConfig";
@@ -9847,12 +11880,11 @@ impl ComplexType for VirtualMachineVcpuConfig {
         e.opt("latencySensitivity", &self.latency_sensitivity);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVcpuConfig);
 
 /// Data object `VirtualMachineVendorDeviceGroupInfo` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVendorDeviceGroupInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9862,6 +11894,14 @@ pub struct VirtualMachineVendorDeviceGroupInfo {
     pub device_group_description: Option<String>,
     /// `componentDeviceInfo`: [`VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo`].
     pub component_device_info: Vec<VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo>,
+}
+impl PartialEq for VirtualMachineVendorDeviceGroupInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_group_name == other.device_group_name
+            && self.device_group_description == other.device_group_description
+            && self.component_device_info == other.component_device_info
+    }
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfo";
@@ -9882,11 +11922,10 @@ impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
         e.list("componentDeviceInfo", &self.component_device_info);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVendorDeviceGroupInfo);
 crate::xml::inherits!(VirtualMachineVendorDeviceGroupInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     /// `type`: xsd:string.
     pub type_: String,
@@ -9902,6 +11941,16 @@ pub struct VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_ == other.type_
+            && self.vendor_name == other.vendor_name
+            && self.device_name == other.device_name
+            && self.is_configurable == other.is_configurable
+            && self.device == other.device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo";
@@ -9925,12 +11974,11 @@ impl ComplexType for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo);
 
 /// Data object `VirtualMachineVgpuDeviceInfo` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVgpuDeviceInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9948,6 +11996,18 @@ pub struct VirtualMachineVgpuDeviceInfo {
     pub compute_profile_capable: bool,
     /// `quadroProfileCapable`: xsd:boolean.
     pub quadro_profile_capable: bool,
+}
+impl PartialEq for VirtualMachineVgpuDeviceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_name == other.device_name
+            && self.device_vendor_id == other.device_vendor_id
+            && self.max_fb_size_in_gib == other.max_fb_size_in_gib
+            && self.time_sliced_capable == other.time_sliced_capable
+            && self.mig_capable == other.mig_capable
+            && self.compute_profile_capable == other.compute_profile_capable
+            && self.quadro_profile_capable == other.quadro_profile_capable
+    }
 }
 impl ComplexType for VirtualMachineVgpuDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuDeviceInfo";
@@ -9976,13 +12036,12 @@ impl ComplexType for VirtualMachineVgpuDeviceInfo {
         e.req("quadroProfileCapable", &self.quadro_profile_capable);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVgpuDeviceInfo);
 crate::xml::inherits!(VirtualMachineVgpuDeviceInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVgpuProfileInfo` of the vSphere API (since 7.0.3.0).
 ///
 /// Extends [`VirtualMachineTargetInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVgpuProfileInfo {
     /// The fields inherited from [`VirtualMachineTargetInfo`].
     pub base_: VirtualMachineTargetInfo,
@@ -9998,6 +12057,17 @@ pub struct VirtualMachineVgpuProfileInfo {
     pub profile_class: String,
     /// `stunTimeEstimates`: [`VirtualMachineVMotionStunTimeInfo`] (since 8.0.2.0).
     pub stun_time_estimates: Vec<VirtualMachineVMotionStunTimeInfo>,
+}
+impl PartialEq for VirtualMachineVgpuProfileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.profile_name == other.profile_name
+            && self.device_vendor_id == other.device_vendor_id
+            && self.fb_size_in_gib == other.fb_size_in_gib
+            && self.profile_sharing == other.profile_sharing
+            && self.profile_class == other.profile_class
+            && self.stun_time_estimates == other.stun_time_estimates
+    }
 }
 impl ComplexType for VirtualMachineVgpuProfileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuProfileInfo";
@@ -10024,13 +12094,12 @@ impl ComplexType for VirtualMachineVgpuProfileInfo {
         if e.knows(Version::V8_0_2_0) { e.list("stunTimeEstimates", &self.stun_time_estimates); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineVgpuProfileInfo);
 crate::xml::inherits!(VirtualMachineVgpuProfileInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVideoCard` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVideoCard {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -10046,6 +12115,17 @@ pub struct VirtualMachineVideoCard {
     pub use3d_renderer: Option<String>,
     /// `graphicsMemorySizeInKB`: xsd:long (since 6.0).
     pub graphics_memory_size_in_kb: Option<i64>,
+}
+impl PartialEq for VirtualMachineVideoCard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.video_ram_size_in_kb == other.video_ram_size_in_kb
+            && self.num_displays == other.num_displays
+            && self.use_auto_detect == other.use_auto_detect
+            && self.enable3d_support == other.enable3d_support
+            && self.use3d_renderer == other.use3d_renderer
+            && self.graphics_memory_size_in_kb == other.graphics_memory_size_in_kb
+    }
 }
 impl ComplexType for VirtualMachineVideoCard {
     const TYPE_NAME: &'static str = "VirtualMachineVideoCard";
@@ -10072,11 +12152,10 @@ impl ComplexType for VirtualMachineVideoCard {
         if e.knows(Version::V6_0) { e.opt("graphicsMemorySizeInKB", &self.graphics_memory_size_in_kb); }
     }
 }
-crate::xml::complex_codec!(VirtualMachineVideoCard);
 crate::xml::inherits!(VirtualMachineVideoCard, VirtualDevice);
 
 /// Data object `VirtualMachineVirtualDeviceGroups` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualDeviceGroups {
     /// `deviceGroup`: [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
     pub device_group: Vec<AnyVirtualMachineVirtualDeviceGroupsDeviceGroup>,
@@ -10084,6 +12163,12 @@ pub struct VirtualMachineVirtualDeviceGroups {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualDeviceGroups {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_group == other.device_group
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroups {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroups";
@@ -10099,12 +12184,11 @@ impl ComplexType for VirtualMachineVirtualDeviceGroups {
         e.list("deviceGroup", &self.device_group);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualDeviceGroups);
 
 /// Data object `VirtualMachineVirtualDeviceGroupsDeviceGroup` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineVirtualDeviceGroupsDeviceGroup`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualDeviceGroupsDeviceGroup {
     /// `groupInstanceKey`: xsd:int.
     pub group_instance_key: i32,
@@ -10114,6 +12198,13 @@ pub struct VirtualMachineVirtualDeviceGroupsDeviceGroup {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualDeviceGroupsDeviceGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.group_instance_key == other.group_instance_key
+            && self.device_info == other.device_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsDeviceGroup";
@@ -10131,17 +12222,22 @@ impl ComplexType for VirtualMachineVirtualDeviceGroupsDeviceGroup {
         e.opt("deviceInfo", &self.device_info);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualDeviceGroupsDeviceGroup);
 
 /// Data object `VirtualMachineVirtualDeviceGroupsVendorDeviceGroup` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualMachineVirtualDeviceGroupsDeviceGroup`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
     /// The fields inherited from [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
     pub base_: VirtualMachineVirtualDeviceGroupsDeviceGroup,
     /// `deviceGroupName`: xsd:string.
     pub device_group_name: String,
+}
+impl PartialEq for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_group_name == other.device_group_name
+    }
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsVendorDeviceGroup";
@@ -10158,11 +12254,10 @@ impl ComplexType for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
         e.req("deviceGroupName", &self.device_group_name);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup);
 crate::xml::inherits!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup, VirtualMachineVirtualDeviceGroupsDeviceGroup);
 
 /// Data object `VirtualMachineVirtualDeviceSwap` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualDeviceSwap {
     /// `lsiToPvscsi`: [`VirtualMachineVirtualDeviceSwapDeviceSwapInfo`].
     pub lsi_to_pvscsi: Option<VirtualMachineVirtualDeviceSwapDeviceSwapInfo>,
@@ -10170,6 +12265,12 @@ pub struct VirtualMachineVirtualDeviceSwap {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualDeviceSwap {
+    fn eq(&self, other: &Self) -> bool {
+        self.lsi_to_pvscsi == other.lsi_to_pvscsi
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwap {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwap";
@@ -10185,10 +12286,9 @@ impl ComplexType for VirtualMachineVirtualDeviceSwap {
         e.opt("lsiToPvscsi", &self.lsi_to_pvscsi);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualDeviceSwap);
 
 /// Data object `VirtualMachineVirtualDeviceSwapDeviceSwapInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -10200,6 +12300,14 @@ pub struct VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.applicable == other.applicable
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwapDeviceSwapInfo";
@@ -10219,10 +12327,9 @@ impl ComplexType for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
         e.opt("status", &self.status);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualDeviceSwapDeviceSwapInfo);
 
 /// Data object `VirtualMachineVirtualNuma` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualNuma {
     /// `coresPerNumaNode`: xsd:int.
     pub cores_per_numa_node: Option<i32>,
@@ -10232,6 +12339,13 @@ pub struct VirtualMachineVirtualNuma {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualNuma {
+    fn eq(&self, other: &Self) -> bool {
+        self.cores_per_numa_node == other.cores_per_numa_node
+            && self.expose_vnuma_on_cpu_hotadd == other.expose_vnuma_on_cpu_hotadd
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualNuma {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNuma";
@@ -10249,10 +12363,9 @@ impl ComplexType for VirtualMachineVirtualNuma {
         e.opt("exposeVnumaOnCpuHotadd", &self.expose_vnuma_on_cpu_hotadd);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualNuma);
 
 /// Data object `VirtualMachineVirtualNumaInfo` of the vSphere API (since 8.0.0.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualNumaInfo {
     /// `coresPerNumaNode`: xsd:int.
     pub cores_per_numa_node: Option<i32>,
@@ -10264,6 +12377,14 @@ pub struct VirtualMachineVirtualNumaInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualNumaInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cores_per_numa_node == other.cores_per_numa_node
+            && self.auto_cores_per_numa_node == other.auto_cores_per_numa_node
+            && self.vnuma_on_cpu_hotadd_exposed == other.vnuma_on_cpu_hotadd_exposed
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualNumaInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNumaInfo";
@@ -10283,10 +12404,9 @@ impl ComplexType for VirtualMachineVirtualNumaInfo {
         e.opt("vnumaOnCpuHotaddExposed", &self.vnuma_on_cpu_hotadd_exposed);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualNumaInfo);
 
 /// Data object `VirtualMachineVirtualPMem` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineVirtualPMem {
     /// `snapshotMode`: xsd:string.
     pub snapshot_mode: Option<String>,
@@ -10294,6 +12414,12 @@ pub struct VirtualMachineVirtualPMem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineVirtualPMem {
+    fn eq(&self, other: &Self) -> bool {
+        self.snapshot_mode == other.snapshot_mode
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineVirtualPMem {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualPMem";
@@ -10309,12 +12435,11 @@ impl ComplexType for VirtualMachineVirtualPMem {
         e.opt("snapshotMode", &self.snapshot_mode);
     }
 }
-crate::xml::complex_codec!(VirtualMachineVirtualPMem);
 
 /// Data object `VirtualMachineWindowsQuiesceSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualMachineGuestQuiesceSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineWindowsQuiesceSpec {
     /// The fields inherited from [`VirtualMachineGuestQuiesceSpec`].
     pub base_: VirtualMachineGuestQuiesceSpec,
@@ -10326,6 +12451,15 @@ pub struct VirtualMachineWindowsQuiesceSpec {
     pub vss_partial_file_support: Option<bool>,
     /// `vssBackupContext`: xsd:string.
     pub vss_backup_context: Option<String>,
+}
+impl PartialEq for VirtualMachineWindowsQuiesceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vss_backup_type == other.vss_backup_type
+            && self.vss_bootable_system_state == other.vss_bootable_system_state
+            && self.vss_partial_file_support == other.vss_partial_file_support
+            && self.vss_backup_context == other.vss_backup_context
+    }
 }
 impl ComplexType for VirtualMachineWindowsQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineWindowsQuiesceSpec";
@@ -10348,11 +12482,10 @@ impl ComplexType for VirtualMachineWindowsQuiesceSpec {
         e.opt("vssBackupContext", &self.vss_backup_context);
     }
 }
-crate::xml::complex_codec!(VirtualMachineWindowsQuiesceSpec);
 crate::xml::inherits!(VirtualMachineWindowsQuiesceSpec, VirtualMachineGuestQuiesceSpec);
 
 /// Data object `VirtualMachineWipeResult` of the vSphere API (since 5.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualMachineWipeResult {
     /// `diskId`: xsd:int.
     pub disk_id: i32,
@@ -10362,6 +12495,13 @@ pub struct VirtualMachineWipeResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualMachineWipeResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.shrinkable_disk_space == other.shrinkable_disk_space
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualMachineWipeResult {
     const TYPE_NAME: &'static str = "VirtualMachineWipeResult";
@@ -10379,12 +12519,11 @@ impl ComplexType for VirtualMachineWipeResult {
         e.req("shrinkableDiskSpace", &self.shrinkable_disk_space);
     }
 }
-crate::xml::complex_codec!(VirtualMachineWipeResult);
 
 /// Data object `VirtualNVDIMM` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVDIMM {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -10392,6 +12531,13 @@ pub struct VirtualNVDIMM {
     pub capacity_in_mb: i64,
     /// `configuredCapacityInMB`: xsd:long (since 7.0.2.0).
     pub configured_capacity_in_mb: Option<i64>,
+}
+impl PartialEq for VirtualNVDIMM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity_in_mb == other.capacity_in_mb
+            && self.configured_capacity_in_mb == other.configured_capacity_in_mb
+    }
 }
 impl ComplexType for VirtualNVDIMM {
     const TYPE_NAME: &'static str = "VirtualNVDIMM";
@@ -10410,13 +12556,12 @@ impl ComplexType for VirtualNVDIMM {
         if e.knows(Version::V7_0_2_0) { e.opt("configuredCapacityInMB", &self.configured_capacity_in_mb); }
     }
 }
-crate::xml::complex_codec!(VirtualNVDIMM);
 crate::xml::inherits!(VirtualNVDIMM, VirtualDevice);
 
 /// Data object `VirtualNVDIMMBackingInfo` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVDIMMBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
@@ -10425,12 +12570,19 @@ pub struct VirtualNVDIMMBackingInfo {
     /// `changeId`: xsd:string.
     pub change_id: Option<String>,
 }
+impl PartialEq for VirtualNVDIMMBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.parent == other.parent
+            && self.change_id == other.change_id
+    }
+}
 impl ComplexType for VirtualNVDIMMBackingInfo {
     const TYPE_NAME: &'static str = "VirtualNVDIMMBackingInfo";
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.opt(&mut self.parent, s)?,
+            b"parent" => d.boxed_opt(&mut self.parent, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -10438,20 +12590,24 @@ impl ComplexType for VirtualNVDIMMBackingInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.opt("parent", &self.parent);
+        e.boxed_opt("parent", &self.parent);
         e.opt("changeId", &self.change_id);
     }
 }
-crate::xml::complex_codec!(VirtualNVDIMMBackingInfo);
 crate::xml::inherits!(VirtualNVDIMMBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualNVDIMMController` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVDIMMController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualNVDIMMController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualNVDIMMController {
     const TYPE_NAME: &'static str = "VirtualNVDIMMController";
@@ -10463,18 +12619,23 @@ impl ComplexType for VirtualNVDIMMController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualNVDIMMController);
 crate::xml::inherits!(VirtualNVDIMMController, VirtualController);
 
 /// Data object `VirtualNVDIMMControllerOption` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVDIMMControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
     /// `numNVDIMMControllers`: [`IntOption`].
     pub num_nvdimm_controllers: IntOption,
+}
+impl PartialEq for VirtualNVDIMMControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_nvdimm_controllers == other.num_nvdimm_controllers
+    }
 }
 impl ComplexType for VirtualNVDIMMControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMControllerOption";
@@ -10491,13 +12652,12 @@ impl ComplexType for VirtualNVDIMMControllerOption {
         e.req("numNVDIMMControllers", &self.num_nvdimm_controllers);
     }
 }
-crate::xml::complex_codec!(VirtualNVDIMMControllerOption);
 crate::xml::inherits!(VirtualNVDIMMControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualNVDIMMOption` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVDIMMOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -10509,6 +12669,15 @@ pub struct VirtualNVDIMMOption {
     pub hot_growable: bool,
     /// `granularityInMB`: xsd:long.
     pub granularity_in_mb: i64,
+}
+impl PartialEq for VirtualNVDIMMOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.capacity_in_mb == other.capacity_in_mb
+            && self.growable == other.growable
+            && self.hot_growable == other.hot_growable
+            && self.granularity_in_mb == other.granularity_in_mb
+    }
 }
 impl ComplexType for VirtualNVDIMMOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMOption";
@@ -10531,18 +12700,23 @@ impl ComplexType for VirtualNVDIMMOption {
         e.req("granularityInMB", &self.granularity_in_mb);
     }
 }
-crate::xml::complex_codec!(VirtualNVDIMMOption);
 crate::xml::inherits!(VirtualNVDIMMOption, VirtualDeviceOption);
 
 /// Data object `VirtualNVMEController` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVMEController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
     /// `sharedBus`: xsd:string (since 8.0.2.0).
     pub shared_bus: Option<String>,
+}
+impl PartialEq for VirtualNVMEController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.shared_bus == other.shared_bus
+    }
 }
 impl ComplexType for VirtualNVMEController {
     const TYPE_NAME: &'static str = "VirtualNVMEController";
@@ -10559,13 +12733,12 @@ impl ComplexType for VirtualNVMEController {
         if e.knows(Version::V8_0_2_0) { e.opt("sharedBus", &self.shared_bus); }
     }
 }
-crate::xml::complex_codec!(VirtualNVMEController);
 crate::xml::inherits!(VirtualNVMEController, VirtualController);
 
 /// Data object `VirtualNVMEControllerOption` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNVMEControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -10573,6 +12746,13 @@ pub struct VirtualNVMEControllerOption {
     pub num_nvme_disks: IntOption,
     /// `sharing`: xsd:string (since 8.0.2.0).
     pub sharing: Vec<String>,
+}
+impl PartialEq for VirtualNVMEControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_nvme_disks == other.num_nvme_disks
+            && self.sharing == other.sharing
+    }
 }
 impl ComplexType for VirtualNVMEControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVMEControllerOption";
@@ -10591,11 +12771,10 @@ impl ComplexType for VirtualNVMEControllerOption {
         if e.knows(Version::V8_0_2_0) { e.list("sharing", &self.sharing); }
     }
 }
-crate::xml::complex_codec!(VirtualNVMEControllerOption);
 crate::xml::inherits!(VirtualNVMEControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualNicManagerNetConfig` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualNicManagerNetConfig {
     /// `nicType`: xsd:string.
     pub nic_type: String,
@@ -10609,6 +12788,15 @@ pub struct VirtualNicManagerNetConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualNicManagerNetConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.nic_type == other.nic_type
+            && self.multi_select_allowed == other.multi_select_allowed
+            && self.candidate_vnic == other.candidate_vnic
+            && self.selected_vnic == other.selected_vnic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualNicManagerNetConfig {
     const TYPE_NAME: &'static str = "VirtualNicManagerNetConfig";
@@ -10630,15 +12818,19 @@ impl ComplexType for VirtualNicManagerNetConfig {
         e.list("selectedVnic", &self.selected_vnic);
     }
 }
-crate::xml::complex_codec!(VirtualNicManagerNetConfig);
 
 /// Data object `VirtualPCIController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualPCIController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIController {
     const TYPE_NAME: &'static str = "VirtualPCIController";
@@ -10650,13 +12842,12 @@ impl ComplexType for VirtualPCIController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIController);
 crate::xml::inherits!(VirtualPCIController, VirtualController);
 
 /// Data object `VirtualPCIControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -10686,6 +12877,24 @@ pub struct VirtualPCIControllerOption {
     pub num_nvme_controllers: Option<IntOption>,
     /// `numVmxnet3VrdmaEthernetCards`: [`IntOption`] (since 6.7).
     pub num_vmxnet3_vrdma_ethernet_cards: Option<IntOption>,
+}
+impl PartialEq for VirtualPCIControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_scsi_controllers == other.num_scsi_controllers
+            && self.num_ethernet_cards == other.num_ethernet_cards
+            && self.num_video_cards == other.num_video_cards
+            && self.num_sound_cards == other.num_sound_cards
+            && self.num_vmi_roms == other.num_vmi_roms
+            && self.num_vmci_devices == other.num_vmci_devices
+            && self.num_pci_passthrough_devices == other.num_pci_passthrough_devices
+            && self.num_sas_scsi_controllers == other.num_sas_scsi_controllers
+            && self.num_vmxnet3_ethernet_cards == other.num_vmxnet3_ethernet_cards
+            && self.num_para_virtual_scsi_controllers == other.num_para_virtual_scsi_controllers
+            && self.num_sata_controllers == other.num_sata_controllers
+            && self.num_nvme_controllers == other.num_nvme_controllers
+            && self.num_vmxnet3_vrdma_ethernet_cards == other.num_vmxnet3_vrdma_ethernet_cards
+    }
 }
 impl ComplexType for VirtualPCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualPCIControllerOption";
@@ -10726,16 +12935,20 @@ impl ComplexType for VirtualPCIControllerOption {
         if e.knows(Version::V6_7) { e.opt("numVmxnet3VrdmaEthernetCards", &self.num_vmxnet3_vrdma_ethernet_cards); }
     }
 }
-crate::xml::complex_codec!(VirtualPCIControllerOption);
 crate::xml::inherits!(VirtualPCIControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualPCIPassthrough` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthrough {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualPCIPassthrough {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthrough {
     const TYPE_NAME: &'static str = "VirtualPCIPassthrough";
@@ -10747,11 +12960,10 @@ impl ComplexType for VirtualPCIPassthrough {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthrough);
 crate::xml::inherits!(VirtualPCIPassthrough, VirtualDevice);
 
 /// Data object `VirtualPCIPassthroughAllowedDevice` of the vSphere API (since 7.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughAllowedDevice {
     /// `vendorId`: xsd:int.
     pub vendor_id: i32,
@@ -10767,6 +12979,16 @@ pub struct VirtualPCIPassthroughAllowedDevice {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualPCIPassthroughAllowedDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.vendor_id == other.vendor_id
+            && self.device_id == other.device_id
+            && self.sub_vendor_id == other.sub_vendor_id
+            && self.sub_device_id == other.sub_device_id
+            && self.revision_id == other.revision_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughAllowedDevice {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughAllowedDevice";
@@ -10790,12 +13012,11 @@ impl ComplexType for VirtualPCIPassthroughAllowedDevice {
         e.opt("revisionId", &self.revision_id);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughAllowedDevice);
 
 /// Data object `VirtualPCIPassthroughDeviceBackingInfo` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
@@ -10807,6 +13028,15 @@ pub struct VirtualPCIPassthroughDeviceBackingInfo {
     pub system_id: String,
     /// `vendorId`: xsd:short.
     pub vendor_id: i16,
+}
+impl PartialEq for VirtualPCIPassthroughDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.id == other.id
+            && self.device_id == other.device_id
+            && self.system_id == other.system_id
+            && self.vendor_id == other.vendor_id
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingInfo";
@@ -10829,16 +13059,20 @@ impl ComplexType for VirtualPCIPassthroughDeviceBackingInfo {
         e.req("vendorId", &self.vendor_id);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDeviceBackingInfo);
 crate::xml::inherits!(VirtualPCIPassthroughDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDeviceBackingOption` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualPCIPassthroughDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingOption";
@@ -10850,13 +13084,12 @@ impl ComplexType for VirtualPCIPassthroughDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDeviceBackingOption);
 crate::xml::inherits!(VirtualPCIPassthroughDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughDvxBackingInfo` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDvxBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -10864,6 +13097,13 @@ pub struct VirtualPCIPassthroughDvxBackingInfo {
     pub device_class: Option<String>,
     /// `configParams`: [`OptionValue`].
     pub config_params: Vec<AnyOptionValue>,
+}
+impl PartialEq for VirtualPCIPassthroughDvxBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_class == other.device_class
+            && self.config_params == other.config_params
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingInfo";
@@ -10882,16 +13122,20 @@ impl ComplexType for VirtualPCIPassthroughDvxBackingInfo {
         e.list("configParams", &self.config_params);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDvxBackingInfo);
 crate::xml::inherits!(VirtualPCIPassthroughDvxBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDvxBackingOption` of the vSphere API (since 8.0.0.1).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDvxBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualPCIPassthroughDvxBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingOption";
@@ -10903,13 +13147,12 @@ impl ComplexType for VirtualPCIPassthroughDvxBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDvxBackingOption);
 crate::xml::inherits!(VirtualPCIPassthroughDvxBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughDynamicBackingInfo` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDynamicBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
@@ -10919,6 +13162,14 @@ pub struct VirtualPCIPassthroughDynamicBackingInfo {
     pub custom_label: Option<String>,
     /// `assignedId`: xsd:string.
     pub assigned_id: Option<String>,
+}
+impl PartialEq for VirtualPCIPassthroughDynamicBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.allowed_device == other.allowed_device
+            && self.custom_label == other.custom_label
+            && self.assigned_id == other.assigned_id
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingInfo";
@@ -10939,16 +13190,20 @@ impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
         e.opt("assignedId", &self.assigned_id);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDynamicBackingInfo);
 crate::xml::inherits!(VirtualPCIPassthroughDynamicBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDynamicBackingOption` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughDynamicBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualPCIPassthroughDynamicBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingOption";
@@ -10960,16 +13215,20 @@ impl ComplexType for VirtualPCIPassthroughDynamicBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughDynamicBackingOption);
 crate::xml::inherits!(VirtualPCIPassthroughDynamicBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughOption` of the vSphere API (since 4.0).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualPCIPassthroughOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughOption";
@@ -10981,7 +13240,6 @@ impl ComplexType for VirtualPCIPassthroughOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughOption);
 crate::xml::inherits!(VirtualPCIPassthroughOption, VirtualDeviceOption);
 
 /// Data object `VirtualPCIPassthroughPluginBackingInfo` of the vSphere API (since 6.0).
@@ -10989,10 +13247,15 @@ crate::xml::inherits!(VirtualPCIPassthroughOption, VirtualDeviceOption);
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualPCIPassthroughPluginBackingInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughPluginBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
+}
+impl PartialEq for VirtualPCIPassthroughPluginBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingInfo";
@@ -11004,7 +13267,6 @@ impl ComplexType for VirtualPCIPassthroughPluginBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughPluginBackingInfo);
 crate::xml::inherits!(VirtualPCIPassthroughPluginBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughPluginBackingOption` of the vSphere API (since 6.0).
@@ -11012,10 +13274,15 @@ crate::xml::inherits!(VirtualPCIPassthroughPluginBackingInfo, VirtualDeviceBacki
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualPCIPassthroughPluginBackingOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughPluginBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualPCIPassthroughPluginBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingOption";
@@ -11027,13 +13294,12 @@ impl ComplexType for VirtualPCIPassthroughPluginBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughPluginBackingOption);
 crate::xml::inherits!(VirtualPCIPassthroughPluginBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughVmiopBackingInfo` of the vSphere API (since 6.0).
 ///
 /// Extends [`VirtualPCIPassthroughPluginBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughVmiopBackingInfo {
     /// The fields inherited from [`VirtualPCIPassthroughPluginBackingInfo`].
     pub base_: VirtualPCIPassthroughPluginBackingInfo,
@@ -11045,6 +13311,15 @@ pub struct VirtualPCIPassthroughVmiopBackingInfo {
     pub migrate_supported: Option<bool>,
     /// `enhancedMigrateCapability`: xsd:boolean (since 8.0.0.1).
     pub enhanced_migrate_capability: Option<bool>,
+}
+impl PartialEq for VirtualPCIPassthroughVmiopBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vgpu == other.vgpu
+            && self.vgpu_migrate_data_size_mb == other.vgpu_migrate_data_size_mb
+            && self.migrate_supported == other.migrate_supported
+            && self.enhanced_migrate_capability == other.enhanced_migrate_capability
+    }
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingInfo";
@@ -11067,13 +13342,12 @@ impl ComplexType for VirtualPCIPassthroughVmiopBackingInfo {
         if e.knows(Version::V8_0_0_1) { e.opt("enhancedMigrateCapability", &self.enhanced_migrate_capability); }
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughVmiopBackingInfo);
 crate::xml::inherits!(VirtualPCIPassthroughVmiopBackingInfo, VirtualPCIPassthroughPluginBackingInfo);
 
 /// Data object `VirtualPCIPassthroughVmiopBackingOption` of the vSphere API (since 6.0).
 ///
 /// Extends [`VirtualPCIPassthroughPluginBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCIPassthroughVmiopBackingOption {
     /// The fields inherited from [`VirtualPCIPassthroughPluginBackingOption`].
     pub base_: VirtualPCIPassthroughPluginBackingOption,
@@ -11081,6 +13355,13 @@ pub struct VirtualPCIPassthroughVmiopBackingOption {
     pub vgpu: StringOption,
     /// `maxInstances`: xsd:int.
     pub max_instances: i32,
+}
+impl PartialEq for VirtualPCIPassthroughVmiopBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vgpu == other.vgpu
+            && self.max_instances == other.max_instances
+    }
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingOption";
@@ -11099,16 +13380,20 @@ impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
         e.req("maxInstances", &self.max_instances);
     }
 }
-crate::xml::complex_codec!(VirtualPCIPassthroughVmiopBackingOption);
 crate::xml::inherits!(VirtualPCIPassthroughVmiopBackingOption, VirtualPCIPassthroughPluginBackingOption);
 
 /// Data object `VirtualPCNet32` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualEthernetCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCNet32 {
     /// The fields inherited from [`VirtualEthernetCard`].
     pub base_: VirtualEthernetCard,
+}
+impl PartialEq for VirtualPCNet32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPCNet32 {
     const TYPE_NAME: &'static str = "VirtualPCNet32";
@@ -11120,18 +13405,23 @@ impl ComplexType for VirtualPCNet32 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPCNet32);
 crate::xml::inherits!(VirtualPCNet32, VirtualEthernetCard);
 
 /// Data object `VirtualPCNet32Option` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualEthernetCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPCNet32Option {
     /// The fields inherited from [`VirtualEthernetCardOption`].
     pub base_: VirtualEthernetCardOption,
     /// `supportsMorphing`: xsd:boolean.
     pub supports_morphing: bool,
+}
+impl PartialEq for VirtualPCNet32Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.supports_morphing == other.supports_morphing
+    }
 }
 impl ComplexType for VirtualPCNet32Option {
     const TYPE_NAME: &'static str = "VirtualPCNet32Option";
@@ -11148,16 +13438,20 @@ impl ComplexType for VirtualPCNet32Option {
         e.req("supportsMorphing", &self.supports_morphing);
     }
 }
-crate::xml::complex_codec!(VirtualPCNet32Option);
 crate::xml::inherits!(VirtualPCNet32Option, VirtualEthernetCardOption);
 
 /// Data object `VirtualPS2Controller` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPS2Controller {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualPS2Controller {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPS2Controller {
     const TYPE_NAME: &'static str = "VirtualPS2Controller";
@@ -11169,13 +13463,12 @@ impl ComplexType for VirtualPS2Controller {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPS2Controller);
 crate::xml::inherits!(VirtualPS2Controller, VirtualController);
 
 /// Data object `VirtualPS2ControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPS2ControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -11183,6 +13476,13 @@ pub struct VirtualPS2ControllerOption {
     pub num_keyboards: IntOption,
     /// `numPointingDevices`: [`IntOption`].
     pub num_pointing_devices: IntOption,
+}
+impl PartialEq for VirtualPS2ControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_keyboards == other.num_keyboards
+            && self.num_pointing_devices == other.num_pointing_devices
+    }
 }
 impl ComplexType for VirtualPS2ControllerOption {
     const TYPE_NAME: &'static str = "VirtualPS2ControllerOption";
@@ -11201,16 +13501,20 @@ impl ComplexType for VirtualPS2ControllerOption {
         e.req("numPointingDevices", &self.num_pointing_devices);
     }
 }
-crate::xml::complex_codec!(VirtualPS2ControllerOption);
 crate::xml::inherits!(VirtualPS2ControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualParallelPort` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPort {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualParallelPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPort {
     const TYPE_NAME: &'static str = "VirtualParallelPort";
@@ -11222,16 +13526,20 @@ impl ComplexType for VirtualParallelPort {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPort);
 crate::xml::inherits!(VirtualParallelPort, VirtualDevice);
 
 /// Data object `VirtualParallelPortDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPortDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualParallelPortDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingInfo";
@@ -11243,16 +13551,20 @@ impl ComplexType for VirtualParallelPortDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPortDeviceBackingInfo);
 crate::xml::inherits!(VirtualParallelPortDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualParallelPortDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPortDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualParallelPortDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingOption";
@@ -11264,16 +13576,20 @@ impl ComplexType for VirtualParallelPortDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPortDeviceBackingOption);
 crate::xml::inherits!(VirtualParallelPortDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualParallelPortFileBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPortFileBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
+}
+impl PartialEq for VirtualParallelPortFileBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingInfo";
@@ -11285,16 +13601,20 @@ impl ComplexType for VirtualParallelPortFileBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPortFileBackingInfo);
 crate::xml::inherits!(VirtualParallelPortFileBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualParallelPortFileBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPortFileBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
+}
+impl PartialEq for VirtualParallelPortFileBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingOption";
@@ -11306,16 +13626,20 @@ impl ComplexType for VirtualParallelPortFileBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPortFileBackingOption);
 crate::xml::inherits!(VirtualParallelPortFileBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualParallelPortOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualParallelPortOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualParallelPortOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualParallelPortOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortOption";
@@ -11327,16 +13651,20 @@ impl ComplexType for VirtualParallelPortOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualParallelPortOption);
 crate::xml::inherits!(VirtualParallelPortOption, VirtualDeviceOption);
 
 /// Data object `VirtualPointingDevice` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPointingDevice {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualPointingDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPointingDevice {
     const TYPE_NAME: &'static str = "VirtualPointingDevice";
@@ -11348,18 +13676,23 @@ impl ComplexType for VirtualPointingDevice {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPointingDevice);
 crate::xml::inherits!(VirtualPointingDevice, VirtualDevice);
 
 /// Data object `VirtualPointingDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPointingDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
     /// `hostPointingDevice`: [`ChoiceOption`].
     pub host_pointing_device: ChoiceOption,
+}
+impl PartialEq for VirtualPointingDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_pointing_device == other.host_pointing_device
+    }
 }
 impl ComplexType for VirtualPointingDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceBackingOption";
@@ -11376,18 +13709,23 @@ impl ComplexType for VirtualPointingDeviceBackingOption {
         e.req("hostPointingDevice", &self.host_pointing_device);
     }
 }
-crate::xml::complex_codec!(VirtualPointingDeviceBackingOption);
 crate::xml::inherits!(VirtualPointingDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPointingDeviceDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPointingDeviceDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
     /// `hostPointingDevice`: xsd:string.
     pub host_pointing_device: String,
+}
+impl PartialEq for VirtualPointingDeviceDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_pointing_device == other.host_pointing_device
+    }
 }
 impl ComplexType for VirtualPointingDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceDeviceBackingInfo";
@@ -11404,16 +13742,20 @@ impl ComplexType for VirtualPointingDeviceDeviceBackingInfo {
         e.req("hostPointingDevice", &self.host_pointing_device);
     }
 }
-crate::xml::complex_codec!(VirtualPointingDeviceDeviceBackingInfo);
 crate::xml::inherits!(VirtualPointingDeviceDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPointingDeviceOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPointingDeviceOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualPointingDeviceOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPointingDeviceOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceOption";
@@ -11425,16 +13767,20 @@ impl ComplexType for VirtualPointingDeviceOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPointingDeviceOption);
 crate::xml::inherits!(VirtualPointingDeviceOption, VirtualDeviceOption);
 
 /// Data object `VirtualPrecisionClock` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPrecisionClock {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualPrecisionClock {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPrecisionClock {
     const TYPE_NAME: &'static str = "VirtualPrecisionClock";
@@ -11446,16 +13792,20 @@ impl ComplexType for VirtualPrecisionClock {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPrecisionClock);
 crate::xml::inherits!(VirtualPrecisionClock, VirtualDevice);
 
 /// Data object `VirtualPrecisionClockOption` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPrecisionClockOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualPrecisionClockOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualPrecisionClockOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockOption";
@@ -11467,18 +13817,23 @@ impl ComplexType for VirtualPrecisionClockOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualPrecisionClockOption);
 crate::xml::inherits!(VirtualPrecisionClockOption, VirtualDeviceOption);
 
 /// Data object `VirtualPrecisionClockSystemClockBackingInfo` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPrecisionClockSystemClockBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
     /// `protocol`: xsd:string.
     pub protocol: Option<String>,
+}
+impl PartialEq for VirtualPrecisionClockSystemClockBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.protocol == other.protocol
+    }
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingInfo";
@@ -11495,18 +13850,23 @@ impl ComplexType for VirtualPrecisionClockSystemClockBackingInfo {
         e.opt("protocol", &self.protocol);
     }
 }
-crate::xml::complex_codec!(VirtualPrecisionClockSystemClockBackingInfo);
 crate::xml::inherits!(VirtualPrecisionClockSystemClockBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPrecisionClockSystemClockBackingOption` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualPrecisionClockSystemClockBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
     /// `protocol`: [`ChoiceOption`].
     pub protocol: ChoiceOption,
+}
+impl PartialEq for VirtualPrecisionClockSystemClockBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.protocol == other.protocol
+    }
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingOption";
@@ -11523,7 +13883,6 @@ impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
         e.req("protocol", &self.protocol);
     }
 }
-crate::xml::complex_codec!(VirtualPrecisionClockSystemClockBackingOption);
 crate::xml::inherits!(VirtualPrecisionClockSystemClockBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSATAController` of the vSphere API (since 5.5).
@@ -11531,10 +13890,15 @@ crate::xml::inherits!(VirtualPrecisionClockSystemClockBackingOption, VirtualDevi
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSATAController`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSATAController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualSATAController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSATAController {
     const TYPE_NAME: &'static str = "VirtualSATAController";
@@ -11546,7 +13910,6 @@ impl ComplexType for VirtualSATAController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSATAController);
 crate::xml::inherits!(VirtualSATAController, VirtualController);
 
 /// Data object `VirtualSATAControllerOption` of the vSphere API (since 5.5).
@@ -11554,7 +13917,7 @@ crate::xml::inherits!(VirtualSATAController, VirtualController);
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSATAControllerOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSATAControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -11562,6 +13925,13 @@ pub struct VirtualSATAControllerOption {
     pub num_sata_disks: IntOption,
     /// `numSATACdroms`: [`IntOption`].
     pub num_sata_cdroms: IntOption,
+}
+impl PartialEq for VirtualSATAControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_sata_disks == other.num_sata_disks
+            && self.num_sata_cdroms == other.num_sata_cdroms
+    }
 }
 impl ComplexType for VirtualSATAControllerOption {
     const TYPE_NAME: &'static str = "VirtualSATAControllerOption";
@@ -11580,7 +13950,6 @@ impl ComplexType for VirtualSATAControllerOption {
         e.req("numSATACdroms", &self.num_sata_cdroms);
     }
 }
-crate::xml::complex_codec!(VirtualSATAControllerOption);
 crate::xml::inherits!(VirtualSATAControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualSCSIController` of the vSphere API (since 2.5).
@@ -11588,7 +13957,7 @@ crate::xml::inherits!(VirtualSATAControllerOption, VirtualControllerOption);
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSCSIController`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
@@ -11598,6 +13967,14 @@ pub struct VirtualSCSIController {
     pub shared_bus: VirtualSCSISharing,
     /// `scsiCtlrUnitNumber`: xsd:int.
     pub scsi_ctlr_unit_number: Option<i32>,
+}
+impl PartialEq for VirtualSCSIController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hot_add_remove == other.hot_add_remove
+            && self.shared_bus == other.shared_bus
+            && self.scsi_ctlr_unit_number == other.scsi_ctlr_unit_number
+    }
 }
 impl ComplexType for VirtualSCSIController {
     const TYPE_NAME: &'static str = "VirtualSCSIController";
@@ -11618,7 +13995,6 @@ impl ComplexType for VirtualSCSIController {
         e.opt("scsiCtlrUnitNumber", &self.scsi_ctlr_unit_number);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIController);
 crate::xml::inherits!(VirtualSCSIController, VirtualController);
 
 /// Data object `VirtualSCSIControllerOption` of the vSphere API (since 2.5).
@@ -11626,7 +14002,7 @@ crate::xml::inherits!(VirtualSCSIController, VirtualController);
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSCSIControllerOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -11644,6 +14020,18 @@ pub struct VirtualSCSIControllerOption {
     pub hot_add_remove: BoolOption,
     /// `scsiCtlrUnitNumber`: xsd:int.
     pub scsi_ctlr_unit_number: i32,
+}
+impl PartialEq for VirtualSCSIControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_scsi_disks == other.num_scsi_disks
+            && self.num_scsi_cdroms == other.num_scsi_cdroms
+            && self.num_scsi_passthrough == other.num_scsi_passthrough
+            && self.sharing == other.sharing
+            && self.default_shared_index == other.default_shared_index
+            && self.hot_add_remove == other.hot_add_remove
+            && self.scsi_ctlr_unit_number == other.scsi_ctlr_unit_number
+    }
 }
 impl ComplexType for VirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "VirtualSCSIControllerOption";
@@ -11672,16 +14060,20 @@ impl ComplexType for VirtualSCSIControllerOption {
         e.req("scsiCtlrUnitNumber", &self.scsi_ctlr_unit_number);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIControllerOption);
 crate::xml::inherits!(VirtualSCSIControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualSCSIPassthrough` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIPassthrough {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualSCSIPassthrough {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSCSIPassthrough {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthrough";
@@ -11693,16 +14085,20 @@ impl ComplexType for VirtualSCSIPassthrough {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIPassthrough);
 crate::xml::inherits!(VirtualSCSIPassthrough, VirtualDevice);
 
 /// Data object `VirtualSCSIPassthroughDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIPassthroughDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualSCSIPassthroughDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingInfo";
@@ -11714,16 +14110,20 @@ impl ComplexType for VirtualSCSIPassthroughDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIPassthroughDeviceBackingInfo);
 crate::xml::inherits!(VirtualSCSIPassthroughDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSCSIPassthroughDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIPassthroughDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualSCSIPassthroughDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingOption";
@@ -11735,16 +14135,20 @@ impl ComplexType for VirtualSCSIPassthroughDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIPassthroughDeviceBackingOption);
 crate::xml::inherits!(VirtualSCSIPassthroughDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSCSIPassthroughOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSCSIPassthroughOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualSCSIPassthroughOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSCSIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughOption";
@@ -11756,16 +14160,20 @@ impl ComplexType for VirtualSCSIPassthroughOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSCSIPassthroughOption);
 crate::xml::inherits!(VirtualSCSIPassthroughOption, VirtualDeviceOption);
 
 /// Data object `VirtualSIOController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSIOController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
+}
+impl PartialEq for VirtualSIOController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSIOController {
     const TYPE_NAME: &'static str = "VirtualSIOController";
@@ -11777,13 +14185,12 @@ impl ComplexType for VirtualSIOController {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSIOController);
 crate::xml::inherits!(VirtualSIOController, VirtualController);
 
 /// Data object `VirtualSIOControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSIOControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -11793,6 +14200,14 @@ pub struct VirtualSIOControllerOption {
     pub num_serial_ports: IntOption,
     /// `numParallelPorts`: [`IntOption`].
     pub num_parallel_ports: IntOption,
+}
+impl PartialEq for VirtualSIOControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.num_floppy_drives == other.num_floppy_drives
+            && self.num_serial_ports == other.num_serial_ports
+            && self.num_parallel_ports == other.num_parallel_ports
+    }
 }
 impl ComplexType for VirtualSIOControllerOption {
     const TYPE_NAME: &'static str = "VirtualSIOControllerOption";
@@ -11813,18 +14228,23 @@ impl ComplexType for VirtualSIOControllerOption {
         e.req("numParallelPorts", &self.num_parallel_ports);
     }
 }
-crate::xml::complex_codec!(VirtualSIOControllerOption);
 crate::xml::inherits!(VirtualSIOControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualSerialPort` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPort {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
     /// `yieldOnPoll`: xsd:boolean.
     pub yield_on_poll: bool,
+}
+impl PartialEq for VirtualSerialPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.yield_on_poll == other.yield_on_poll
+    }
 }
 impl ComplexType for VirtualSerialPort {
     const TYPE_NAME: &'static str = "VirtualSerialPort";
@@ -11841,16 +14261,20 @@ impl ComplexType for VirtualSerialPort {
         e.req("yieldOnPoll", &self.yield_on_poll);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPort);
 crate::xml::inherits!(VirtualSerialPort, VirtualDevice);
 
 /// Data object `VirtualSerialPortDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualSerialPortDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingInfo";
@@ -11862,16 +14286,20 @@ impl ComplexType for VirtualSerialPortDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortDeviceBackingInfo);
 crate::xml::inherits!(VirtualSerialPortDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSerialPortDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualSerialPortDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingOption";
@@ -11883,16 +14311,20 @@ impl ComplexType for VirtualSerialPortDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortDeviceBackingOption);
 crate::xml::inherits!(VirtualSerialPortDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSerialPortFileBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortFileBackingInfo {
     /// The fields inherited from [`VirtualDeviceFileBackingInfo`].
     pub base_: VirtualDeviceFileBackingInfo,
+}
+impl PartialEq for VirtualSerialPortFileBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingInfo";
@@ -11904,16 +14336,20 @@ impl ComplexType for VirtualSerialPortFileBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortFileBackingInfo);
 crate::xml::inherits!(VirtualSerialPortFileBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualSerialPortFileBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceFileBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortFileBackingOption {
     /// The fields inherited from [`VirtualDeviceFileBackingOption`].
     pub base_: VirtualDeviceFileBackingOption,
+}
+impl PartialEq for VirtualSerialPortFileBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingOption";
@@ -11925,18 +14361,23 @@ impl ComplexType for VirtualSerialPortFileBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortFileBackingOption);
 crate::xml::inherits!(VirtualSerialPortFileBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualSerialPortOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
     /// `yieldOnPoll`: [`BoolOption`].
     pub yield_on_poll: BoolOption,
+}
+impl PartialEq for VirtualSerialPortOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.yield_on_poll == other.yield_on_poll
+    }
 }
 impl ComplexType for VirtualSerialPortOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortOption";
@@ -11953,13 +14394,12 @@ impl ComplexType for VirtualSerialPortOption {
         e.req("yieldOnPoll", &self.yield_on_poll);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortOption);
 crate::xml::inherits!(VirtualSerialPortOption, VirtualDeviceOption);
 
 /// Data object `VirtualSerialPortPipeBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevicePipeBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortPipeBackingInfo {
     /// The fields inherited from [`VirtualDevicePipeBackingInfo`].
     pub base_: VirtualDevicePipeBackingInfo,
@@ -11967,6 +14407,13 @@ pub struct VirtualSerialPortPipeBackingInfo {
     pub endpoint: String,
     /// `noRxLoss`: xsd:boolean.
     pub no_rx_loss: Option<bool>,
+}
+impl PartialEq for VirtualSerialPortPipeBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.endpoint == other.endpoint
+            && self.no_rx_loss == other.no_rx_loss
+    }
 }
 impl ComplexType for VirtualSerialPortPipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingInfo";
@@ -11985,13 +14432,12 @@ impl ComplexType for VirtualSerialPortPipeBackingInfo {
         e.opt("noRxLoss", &self.no_rx_loss);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortPipeBackingInfo);
 crate::xml::inherits!(VirtualSerialPortPipeBackingInfo, VirtualDevicePipeBackingInfo);
 
 /// Data object `VirtualSerialPortPipeBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevicePipeBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortPipeBackingOption {
     /// The fields inherited from [`VirtualDevicePipeBackingOption`].
     pub base_: VirtualDevicePipeBackingOption,
@@ -11999,6 +14445,13 @@ pub struct VirtualSerialPortPipeBackingOption {
     pub endpoint: ChoiceOption,
     /// `noRxLoss`: [`BoolOption`].
     pub no_rx_loss: BoolOption,
+}
+impl PartialEq for VirtualSerialPortPipeBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.endpoint == other.endpoint
+            && self.no_rx_loss == other.no_rx_loss
+    }
 }
 impl ComplexType for VirtualSerialPortPipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingOption";
@@ -12017,16 +14470,20 @@ impl ComplexType for VirtualSerialPortPipeBackingOption {
         e.req("noRxLoss", &self.no_rx_loss);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortPipeBackingOption);
 crate::xml::inherits!(VirtualSerialPortPipeBackingOption, VirtualDevicePipeBackingOption);
 
 /// Data object `VirtualSerialPortThinPrintBackingInfo` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortThinPrintBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
+}
+impl PartialEq for VirtualSerialPortThinPrintBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingInfo";
@@ -12038,16 +14495,20 @@ impl ComplexType for VirtualSerialPortThinPrintBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortThinPrintBackingInfo);
 crate::xml::inherits!(VirtualSerialPortThinPrintBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualSerialPortThinPrintBackingOption` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortThinPrintBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualSerialPortThinPrintBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingOption";
@@ -12059,16 +14520,20 @@ impl ComplexType for VirtualSerialPortThinPrintBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortThinPrintBackingOption);
 crate::xml::inherits!(VirtualSerialPortThinPrintBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSerialPortURIBackingInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`VirtualDeviceURIBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortURIBackingInfo {
     /// The fields inherited from [`VirtualDeviceURIBackingInfo`].
     pub base_: VirtualDeviceURIBackingInfo,
+}
+impl PartialEq for VirtualSerialPortURIBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingInfo";
@@ -12080,16 +14545,20 @@ impl ComplexType for VirtualSerialPortURIBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortURIBackingInfo);
 crate::xml::inherits!(VirtualSerialPortURIBackingInfo, VirtualDeviceURIBackingInfo);
 
 /// Data object `VirtualSerialPortURIBackingOption` of the vSphere API (since 4.1).
 ///
 /// Extends [`VirtualDeviceURIBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSerialPortURIBackingOption {
     /// The fields inherited from [`VirtualDeviceURIBackingOption`].
     pub base_: VirtualDeviceURIBackingOption,
+}
+impl PartialEq for VirtualSerialPortURIBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSerialPortURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingOption";
@@ -12101,16 +14570,20 @@ impl ComplexType for VirtualSerialPortURIBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSerialPortURIBackingOption);
 crate::xml::inherits!(VirtualSerialPortURIBackingOption, VirtualDeviceURIBackingOption);
 
 /// Data object `VirtualSoundBlaster16` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSoundCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundBlaster16 {
     /// The fields inherited from [`VirtualSoundCard`].
     pub base_: VirtualSoundCard,
+}
+impl PartialEq for VirtualSoundBlaster16 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundBlaster16 {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16";
@@ -12122,16 +14595,20 @@ impl ComplexType for VirtualSoundBlaster16 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundBlaster16);
 crate::xml::inherits!(VirtualSoundBlaster16, VirtualSoundCard);
 
 /// Data object `VirtualSoundBlaster16Option` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualSoundCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundBlaster16Option {
     /// The fields inherited from [`VirtualSoundCardOption`].
     pub base_: VirtualSoundCardOption,
+}
+impl PartialEq for VirtualSoundBlaster16Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundBlaster16Option {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16Option";
@@ -12143,7 +14620,6 @@ impl ComplexType for VirtualSoundBlaster16Option {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundBlaster16Option);
 crate::xml::inherits!(VirtualSoundBlaster16Option, VirtualSoundCardOption);
 
 /// Data object `VirtualSoundCard` of the vSphere API (since 2.5).
@@ -12151,10 +14627,15 @@ crate::xml::inherits!(VirtualSoundBlaster16Option, VirtualSoundCardOption);
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSoundCard`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundCard {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
+}
+impl PartialEq for VirtualSoundCard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundCard {
     const TYPE_NAME: &'static str = "VirtualSoundCard";
@@ -12166,16 +14647,20 @@ impl ComplexType for VirtualSoundCard {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundCard);
 crate::xml::inherits!(VirtualSoundCard, VirtualDevice);
 
 /// Data object `VirtualSoundCardDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundCardDeviceBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualSoundCardDeviceBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundCardDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingInfo";
@@ -12187,16 +14672,20 @@ impl ComplexType for VirtualSoundCardDeviceBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundCardDeviceBackingInfo);
 crate::xml::inherits!(VirtualSoundCardDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSoundCardDeviceBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundCardDeviceBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualSoundCardDeviceBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundCardDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingOption";
@@ -12208,7 +14697,6 @@ impl ComplexType for VirtualSoundCardDeviceBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundCardDeviceBackingOption);
 crate::xml::inherits!(VirtualSoundCardDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSoundCardOption` of the vSphere API (since 2.5).
@@ -12216,10 +14704,15 @@ crate::xml::inherits!(VirtualSoundCardDeviceBackingOption, VirtualDeviceDeviceBa
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualSoundCardOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSoundCardOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualSoundCardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSoundCardOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardOption";
@@ -12231,13 +14724,12 @@ impl ComplexType for VirtualSoundCardOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSoundCardOption);
 crate::xml::inherits!(VirtualSoundCardOption, VirtualDeviceOption);
 
 /// Data object `VirtualSriovEthernetCard` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualEthernetCard`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSriovEthernetCard {
     /// The fields inherited from [`VirtualEthernetCard`].
     pub base_: VirtualEthernetCard,
@@ -12247,6 +14739,14 @@ pub struct VirtualSriovEthernetCard {
     pub sriov_backing: Option<VirtualSriovEthernetCardSriovBackingInfo>,
     /// `dvxBackingInfo`: [`VirtualPCIPassthroughDvxBackingInfo`] (since 8.0.0.1).
     pub dvx_backing_info: Option<VirtualPCIPassthroughDvxBackingInfo>,
+}
+impl PartialEq for VirtualSriovEthernetCard {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.allow_guest_os_mtu_change == other.allow_guest_os_mtu_change
+            && self.sriov_backing == other.sriov_backing
+            && self.dvx_backing_info == other.dvx_backing_info
+    }
 }
 impl ComplexType for VirtualSriovEthernetCard {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCard";
@@ -12267,16 +14767,20 @@ impl ComplexType for VirtualSriovEthernetCard {
         if e.knows(Version::V8_0_0_1) { e.opt("dvxBackingInfo", &self.dvx_backing_info); }
     }
 }
-crate::xml::complex_codec!(VirtualSriovEthernetCard);
 crate::xml::inherits!(VirtualSriovEthernetCard, VirtualEthernetCard);
 
 /// Data object `VirtualSriovEthernetCardOption` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualEthernetCardOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSriovEthernetCardOption {
     /// The fields inherited from [`VirtualEthernetCardOption`].
     pub base_: VirtualEthernetCardOption,
+}
+impl PartialEq for VirtualSriovEthernetCardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSriovEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardOption";
@@ -12288,13 +14792,12 @@ impl ComplexType for VirtualSriovEthernetCardOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSriovEthernetCardOption);
 crate::xml::inherits!(VirtualSriovEthernetCardOption, VirtualEthernetCardOption);
 
 /// Data object `VirtualSriovEthernetCardSriovBackingInfo` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSriovEthernetCardSriovBackingInfo {
     /// The fields inherited from [`VirtualDeviceBackingInfo`].
     pub base_: VirtualDeviceBackingInfo,
@@ -12304,6 +14807,14 @@ pub struct VirtualSriovEthernetCardSriovBackingInfo {
     pub virtual_function_backing: Option<VirtualPCIPassthroughDeviceBackingInfo>,
     /// `virtualFunctionIndex`: xsd:int.
     pub virtual_function_index: Option<i32>,
+}
+impl PartialEq for VirtualSriovEthernetCardSriovBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.physical_function_backing == other.physical_function_backing
+            && self.virtual_function_backing == other.virtual_function_backing
+            && self.virtual_function_index == other.virtual_function_index
+    }
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingInfo";
@@ -12324,16 +14835,20 @@ impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
         e.opt("virtualFunctionIndex", &self.virtual_function_index);
     }
 }
-crate::xml::complex_codec!(VirtualSriovEthernetCardSriovBackingInfo);
 crate::xml::inherits!(VirtualSriovEthernetCardSriovBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualSriovEthernetCardSriovBackingOption` of the vSphere API (since 5.5).
 ///
 /// Extends [`VirtualDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSriovEthernetCardSriovBackingOption {
     /// The fields inherited from [`VirtualDeviceBackingOption`].
     pub base_: VirtualDeviceBackingOption,
+}
+impl PartialEq for VirtualSriovEthernetCardSriovBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingOption";
@@ -12345,13 +14860,12 @@ impl ComplexType for VirtualSriovEthernetCardSriovBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSriovEthernetCardSriovBackingOption);
 crate::xml::inherits!(VirtualSriovEthernetCardSriovBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSwitchProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSwitchProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
@@ -12365,6 +14879,16 @@ pub struct VirtualSwitchProfile {
     pub num_ports: NumPortsProfile,
     /// `networkPolicy`: [`NetworkPolicyProfile`].
     pub network_policy: NetworkPolicyProfile,
+}
+impl PartialEq for VirtualSwitchProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.key == other.key
+            && self.name == other.name
+            && self.link == other.link
+            && self.num_ports == other.num_ports
+            && self.network_policy == other.network_policy
+    }
 }
 impl ComplexType for VirtualSwitchProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchProfile";
@@ -12389,16 +14913,20 @@ impl ComplexType for VirtualSwitchProfile {
         e.req("networkPolicy", &self.network_policy);
     }
 }
-crate::xml::complex_codec!(VirtualSwitchProfile);
 crate::xml::inherits!(VirtualSwitchProfile, ApplyProfile);
 
 /// Data object `VirtualSwitchSelectionProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualSwitchSelectionProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for VirtualSwitchSelectionProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualSwitchSelectionProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchSelectionProfile";
@@ -12410,13 +14938,12 @@ impl ComplexType for VirtualSwitchSelectionProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualSwitchSelectionProfile);
 crate::xml::inherits!(VirtualSwitchSelectionProfile, ApplyProfile);
 
 /// Data object `VirtualTPM` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualTPM {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -12424,6 +14951,13 @@ pub struct VirtualTPM {
     pub endorsement_key_certificate_signing_request: Vec<Vec<u8>>,
     /// `endorsementKeyCertificate`: xsd:base64Binary.
     pub endorsement_key_certificate: Vec<Vec<u8>>,
+}
+impl PartialEq for VirtualTPM {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.endorsement_key_certificate_signing_request == other.endorsement_key_certificate_signing_request
+            && self.endorsement_key_certificate == other.endorsement_key_certificate
+    }
 }
 impl ComplexType for VirtualTPM {
     const TYPE_NAME: &'static str = "VirtualTPM";
@@ -12442,18 +14976,23 @@ impl ComplexType for VirtualTPM {
         e.list("endorsementKeyCertificate", &self.endorsement_key_certificate);
     }
 }
-crate::xml::complex_codec!(VirtualTPM);
 crate::xml::inherits!(VirtualTPM, VirtualDevice);
 
 /// Data object `VirtualTPMOption` of the vSphere API (since 6.7).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualTPMOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
     /// `supportedFirmware`: xsd:string.
     pub supported_firmware: Vec<String>,
+}
+impl PartialEq for VirtualTPMOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.supported_firmware == other.supported_firmware
+    }
 }
 impl ComplexType for VirtualTPMOption {
     const TYPE_NAME: &'static str = "VirtualTPMOption";
@@ -12470,13 +15009,12 @@ impl ComplexType for VirtualTPMOption {
         e.list("supportedFirmware", &self.supported_firmware);
     }
 }
-crate::xml::complex_codec!(VirtualTPMOption);
 crate::xml::inherits!(VirtualTPMOption, VirtualDeviceOption);
 
 /// Data object `VirtualUSB` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSB {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -12490,6 +15028,16 @@ pub struct VirtualUSB {
     pub family: Vec<String>,
     /// `speed`: xsd:string (since 4.1).
     pub speed: Vec<String>,
+}
+impl PartialEq for VirtualUSB {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.connected == other.connected
+            && self.vendor == other.vendor
+            && self.product == other.product
+            && self.family == other.family
+            && self.speed == other.speed
+    }
 }
 impl ComplexType for VirtualUSB {
     const TYPE_NAME: &'static str = "VirtualUSB";
@@ -12514,13 +15062,12 @@ impl ComplexType for VirtualUSB {
         if e.knows(Version::V4_1) { e.list("speed", &self.speed); }
     }
 }
-crate::xml::complex_codec!(VirtualUSB);
 crate::xml::inherits!(VirtualUSB, VirtualDevice);
 
 /// Data object `VirtualUSBController` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
@@ -12528,6 +15075,13 @@ pub struct VirtualUSBController {
     pub auto_connect_devices: Option<bool>,
     /// `ehciEnabled`: xsd:boolean.
     pub ehci_enabled: Option<bool>,
+}
+impl PartialEq for VirtualUSBController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_connect_devices == other.auto_connect_devices
+            && self.ehci_enabled == other.ehci_enabled
+    }
 }
 impl ComplexType for VirtualUSBController {
     const TYPE_NAME: &'static str = "VirtualUSBController";
@@ -12546,13 +15100,12 @@ impl ComplexType for VirtualUSBController {
         e.opt("ehciEnabled", &self.ehci_enabled);
     }
 }
-crate::xml::complex_codec!(VirtualUSBController);
 crate::xml::inherits!(VirtualUSBController, VirtualController);
 
 /// Data object `VirtualUSBControllerOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -12562,6 +15115,14 @@ pub struct VirtualUSBControllerOption {
     pub ehci_supported: BoolOption,
     /// `supportedSpeeds`: xsd:string (since 5.0).
     pub supported_speeds: Vec<String>,
+}
+impl PartialEq for VirtualUSBControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_connect_devices == other.auto_connect_devices
+            && self.ehci_supported == other.ehci_supported
+            && self.supported_speeds == other.supported_speeds
+    }
 }
 impl ComplexType for VirtualUSBControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBControllerOption";
@@ -12582,18 +15143,23 @@ impl ComplexType for VirtualUSBControllerOption {
         if e.knows(Version::V5_0) { e.list("supportedSpeeds", &self.supported_speeds); }
     }
 }
-crate::xml::complex_codec!(VirtualUSBControllerOption);
 crate::xml::inherits!(VirtualUSBControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualUSBControllerPciBusSlotInfo` of the vSphere API (since 5.1).
 ///
 /// Extends [`VirtualDevicePciBusSlotInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBControllerPciBusSlotInfo {
     /// The fields inherited from [`VirtualDevicePciBusSlotInfo`].
     pub base_: VirtualDevicePciBusSlotInfo,
     /// `ehciPciSlotNumber`: xsd:int.
     pub ehci_pci_slot_number: Option<i32>,
+}
+impl PartialEq for VirtualUSBControllerPciBusSlotInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ehci_pci_slot_number == other.ehci_pci_slot_number
+    }
 }
 impl ComplexType for VirtualUSBControllerPciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualUSBControllerPciBusSlotInfo";
@@ -12610,16 +15176,20 @@ impl ComplexType for VirtualUSBControllerPciBusSlotInfo {
         e.opt("ehciPciSlotNumber", &self.ehci_pci_slot_number);
     }
 }
-crate::xml::complex_codec!(VirtualUSBControllerPciBusSlotInfo);
 crate::xml::inherits!(VirtualUSBControllerPciBusSlotInfo, VirtualDevicePciBusSlotInfo);
 
 /// Data object `VirtualUSBOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualUSBOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualUSBOption {
     const TYPE_NAME: &'static str = "VirtualUSBOption";
@@ -12631,18 +15201,23 @@ impl ComplexType for VirtualUSBOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualUSBOption);
 crate::xml::inherits!(VirtualUSBOption, VirtualDeviceOption);
 
 /// Data object `VirtualUSBRemoteClientBackingInfo` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBRemoteClientBackingInfo {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingInfo`].
     pub base_: VirtualDeviceRemoteDeviceBackingInfo,
     /// `hostname`: xsd:string.
     pub hostname: String,
+}
+impl PartialEq for VirtualUSBRemoteClientBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hostname == other.hostname
+    }
 }
 impl ComplexType for VirtualUSBRemoteClientBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingInfo";
@@ -12659,16 +15234,20 @@ impl ComplexType for VirtualUSBRemoteClientBackingInfo {
         e.req("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(VirtualUSBRemoteClientBackingInfo);
 crate::xml::inherits!(VirtualUSBRemoteClientBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualUSBRemoteClientBackingOption` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualDeviceRemoteDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBRemoteClientBackingOption {
     /// The fields inherited from [`VirtualDeviceRemoteDeviceBackingOption`].
     pub base_: VirtualDeviceRemoteDeviceBackingOption,
+}
+impl PartialEq for VirtualUSBRemoteClientBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualUSBRemoteClientBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingOption";
@@ -12680,18 +15259,23 @@ impl ComplexType for VirtualUSBRemoteClientBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualUSBRemoteClientBackingOption);
 crate::xml::inherits!(VirtualUSBRemoteClientBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualUSBRemoteHostBackingInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBRemoteHostBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
     /// `hostname`: xsd:string.
     pub hostname: String,
+}
+impl PartialEq for VirtualUSBRemoteHostBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hostname == other.hostname
+    }
 }
 impl ComplexType for VirtualUSBRemoteHostBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingInfo";
@@ -12708,16 +15292,20 @@ impl ComplexType for VirtualUSBRemoteHostBackingInfo {
         e.req("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(VirtualUSBRemoteHostBackingInfo);
 crate::xml::inherits!(VirtualUSBRemoteHostBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualUSBRemoteHostBackingOption` of the vSphere API (since 4.1).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBRemoteHostBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualUSBRemoteHostBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualUSBRemoteHostBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingOption";
@@ -12729,16 +15317,20 @@ impl ComplexType for VirtualUSBRemoteHostBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualUSBRemoteHostBackingOption);
 crate::xml::inherits!(VirtualUSBRemoteHostBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualUSBUSBBackingInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBUSBBackingInfo {
     /// The fields inherited from [`VirtualDeviceDeviceBackingInfo`].
     pub base_: VirtualDeviceDeviceBackingInfo,
+}
+impl PartialEq for VirtualUSBUSBBackingInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualUSBUSBBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingInfo";
@@ -12750,16 +15342,20 @@ impl ComplexType for VirtualUSBUSBBackingInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualUSBUSBBackingInfo);
 crate::xml::inherits!(VirtualUSBUSBBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualUSBUSBBackingOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceDeviceBackingOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBUSBBackingOption {
     /// The fields inherited from [`VirtualDeviceDeviceBackingOption`].
     pub base_: VirtualDeviceDeviceBackingOption,
+}
+impl PartialEq for VirtualUSBUSBBackingOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualUSBUSBBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingOption";
@@ -12771,18 +15367,23 @@ impl ComplexType for VirtualUSBUSBBackingOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualUSBUSBBackingOption);
 crate::xml::inherits!(VirtualUSBUSBBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualUSBXHCIController` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualController`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBXHCIController {
     /// The fields inherited from [`VirtualController`].
     pub base_: VirtualController,
     /// `autoConnectDevices`: xsd:boolean.
     pub auto_connect_devices: Option<bool>,
+}
+impl PartialEq for VirtualUSBXHCIController {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_connect_devices == other.auto_connect_devices
+    }
 }
 impl ComplexType for VirtualUSBXHCIController {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIController";
@@ -12799,13 +15400,12 @@ impl ComplexType for VirtualUSBXHCIController {
         e.opt("autoConnectDevices", &self.auto_connect_devices);
     }
 }
-crate::xml::complex_codec!(VirtualUSBXHCIController);
 crate::xml::inherits!(VirtualUSBXHCIController, VirtualController);
 
 /// Data object `VirtualUSBXHCIControllerOption` of the vSphere API (since 5.0).
 ///
 /// Extends [`VirtualControllerOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualUSBXHCIControllerOption {
     /// The fields inherited from [`VirtualControllerOption`].
     pub base_: VirtualControllerOption,
@@ -12813,6 +15413,13 @@ pub struct VirtualUSBXHCIControllerOption {
     pub auto_connect_devices: BoolOption,
     /// `supportedSpeeds`: xsd:string.
     pub supported_speeds: Vec<String>,
+}
+impl PartialEq for VirtualUSBXHCIControllerOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auto_connect_devices == other.auto_connect_devices
+            && self.supported_speeds == other.supported_speeds
+    }
 }
 impl ComplexType for VirtualUSBXHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIControllerOption";
@@ -12831,16 +15438,20 @@ impl ComplexType for VirtualUSBXHCIControllerOption {
         e.list("supportedSpeeds", &self.supported_speeds);
     }
 }
-crate::xml::complex_codec!(VirtualUSBXHCIControllerOption);
 crate::xml::inherits!(VirtualUSBXHCIControllerOption, VirtualControllerOption);
 
 /// Data object `VirtualVMIROMOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVMIROMOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
+}
+impl PartialEq for VirtualVMIROMOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualVMIROMOption {
     const TYPE_NAME: &'static str = "VirtualVMIROMOption";
@@ -12852,13 +15463,12 @@ impl ComplexType for VirtualVMIROMOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualVMIROMOption);
 crate::xml::inherits!(VirtualVMIROMOption, VirtualDeviceOption);
 
 /// Data object `VirtualVideoCardOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVideoCardOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
@@ -12876,6 +15486,18 @@ pub struct VirtualVideoCardOption {
     pub graphics_memory_size_in_kb: Option<LongOption>,
     /// `graphicsMemorySizeSupported`: [`BoolOption`] (since 6.0).
     pub graphics_memory_size_supported: Option<BoolOption>,
+}
+impl PartialEq for VirtualVideoCardOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.video_ram_size_in_kb == other.video_ram_size_in_kb
+            && self.num_displays == other.num_displays
+            && self.use_auto_detect == other.use_auto_detect
+            && self.support3d == other.support3d
+            && self.use3d_renderer_supported == other.use3d_renderer_supported
+            && self.graphics_memory_size_in_kb == other.graphics_memory_size_in_kb
+            && self.graphics_memory_size_supported == other.graphics_memory_size_supported
+    }
 }
 impl ComplexType for VirtualVideoCardOption {
     const TYPE_NAME: &'static str = "VirtualVideoCardOption";
@@ -12904,7 +15526,6 @@ impl ComplexType for VirtualVideoCardOption {
         if e.knows(Version::V6_0) { e.opt("graphicsMemorySizeSupported", &self.graphics_memory_size_supported); }
     }
 }
-crate::xml::complex_codec!(VirtualVideoCardOption);
 crate::xml::inherits!(VirtualVideoCardOption, VirtualDeviceOption);
 
 /// Data object `VirtualVmxnet` of the vSphere API (since 2.5).
@@ -12912,10 +15533,15 @@ crate::xml::inherits!(VirtualVideoCardOption, VirtualDeviceOption);
 /// Extends [`VirtualEthernetCard`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualVmxnet`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet {
     /// The fields inherited from [`VirtualEthernetCard`].
     pub base_: VirtualEthernetCard,
+}
+impl PartialEq for VirtualVmxnet {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualVmxnet {
     const TYPE_NAME: &'static str = "VirtualVmxnet";
@@ -12927,16 +15553,20 @@ impl ComplexType for VirtualVmxnet {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet);
 crate::xml::inherits!(VirtualVmxnet, VirtualEthernetCard);
 
 /// Data object `VirtualVmxnet2` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualVmxnet`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet2 {
     /// The fields inherited from [`VirtualVmxnet`].
     pub base_: VirtualVmxnet,
+}
+impl PartialEq for VirtualVmxnet2 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualVmxnet2 {
     const TYPE_NAME: &'static str = "VirtualVmxnet2";
@@ -12948,16 +15578,20 @@ impl ComplexType for VirtualVmxnet2 {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet2);
 crate::xml::inherits!(VirtualVmxnet2, VirtualVmxnet);
 
 /// Data object `VirtualVmxnet2Option` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualVmxnetOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet2Option {
     /// The fields inherited from [`VirtualVmxnetOption`].
     pub base_: VirtualVmxnetOption,
+}
+impl PartialEq for VirtualVmxnet2Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualVmxnet2Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet2Option";
@@ -12969,7 +15603,6 @@ impl ComplexType for VirtualVmxnet2Option {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet2Option);
 crate::xml::inherits!(VirtualVmxnet2Option, VirtualVmxnetOption);
 
 /// Data object `VirtualVmxnet3` of the vSphere API (since 2.5u2server).
@@ -12977,7 +15610,7 @@ crate::xml::inherits!(VirtualVmxnet2Option, VirtualVmxnetOption);
 /// Extends [`VirtualVmxnet`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualVmxnet3`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3 {
     /// The fields inherited from [`VirtualVmxnet`].
     pub base_: VirtualVmxnet,
@@ -12985,6 +15618,13 @@ pub struct VirtualVmxnet3 {
     pub uptv2_enabled: Option<bool>,
     /// `strictLatencyConfig`: [`VirtualVmxnet3StrictLatencyConfig`] (since 8.0.3.1).
     pub strict_latency_config: Option<VirtualVmxnet3StrictLatencyConfig>,
+}
+impl PartialEq for VirtualVmxnet3 {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uptv2_enabled == other.uptv2_enabled
+            && self.strict_latency_config == other.strict_latency_config
+    }
 }
 impl ComplexType for VirtualVmxnet3 {
     const TYPE_NAME: &'static str = "VirtualVmxnet3";
@@ -13003,7 +15643,6 @@ impl ComplexType for VirtualVmxnet3 {
         if e.knows(Version::V8_0_3_1) { e.opt("strictLatencyConfig", &self.strict_latency_config); }
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3);
 crate::xml::inherits!(VirtualVmxnet3, VirtualVmxnet);
 
 /// Data object `VirtualVmxnet3Option` of the vSphere API (since 2.5u2server).
@@ -13011,7 +15650,7 @@ crate::xml::inherits!(VirtualVmxnet3, VirtualVmxnet);
 /// Extends [`VirtualVmxnetOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualVmxnet3Option`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3Option {
     /// The fields inherited from [`VirtualVmxnetOption`].
     pub base_: VirtualVmxnetOption,
@@ -13019,6 +15658,13 @@ pub struct VirtualVmxnet3Option {
     pub uptv2_enabled: Option<BoolOption>,
     /// `strictLatencyConfigOption`: [`VirtualVmxnet3OptionStrictLatencyConfigOption`] (since 8.0.3.1).
     pub strict_latency_config_option: Option<VirtualVmxnet3OptionStrictLatencyConfigOption>,
+}
+impl PartialEq for VirtualVmxnet3Option {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uptv2_enabled == other.uptv2_enabled
+            && self.strict_latency_config_option == other.strict_latency_config_option
+    }
 }
 impl ComplexType for VirtualVmxnet3Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Option";
@@ -13037,11 +15683,10 @@ impl ComplexType for VirtualVmxnet3Option {
         if e.knows(Version::V8_0_3_1) { e.opt("strictLatencyConfigOption", &self.strict_latency_config_option); }
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3Option);
 crate::xml::inherits!(VirtualVmxnet3Option, VirtualVmxnetOption);
 
 /// Data object `VirtualVmxnet3OptionStrictLatencyConfigOption` of the vSphere API (since 8.0.3.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3OptionStrictLatencyConfigOption {
     /// `allowed`: [`BoolOption`].
     pub allowed: BoolOption,
@@ -13061,6 +15706,18 @@ pub struct VirtualVmxnet3OptionStrictLatencyConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualVmxnet3OptionStrictLatencyConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed == other.allowed
+            && self.measure_latency == other.measure_latency
+            && self.max_tx_queues == other.max_tx_queues
+            && self.max_rx_queues == other.max_rx_queues
+            && self.tx_data_ring_desc_size == other.tx_data_ring_desc_size
+            && self.rx_data_ring_desc_size == other.rx_data_ring_desc_size
+            && self.disable_offload == other.disable_offload
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3OptionStrictLatencyConfigOption";
@@ -13088,10 +15745,9 @@ impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
         e.req("disableOffload", &self.disable_offload);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3OptionStrictLatencyConfigOption);
 
 /// Data object `VirtualVmxnet3StrictLatencyConfig` of the vSphere API (since 8.0.3.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3StrictLatencyConfig {
     /// `allowed`: xsd:boolean.
     pub allowed: Option<bool>,
@@ -13111,6 +15767,18 @@ pub struct VirtualVmxnet3StrictLatencyConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VirtualVmxnet3StrictLatencyConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed == other.allowed
+            && self.measure_latency == other.measure_latency
+            && self.max_tx_queues == other.max_tx_queues
+            && self.max_rx_queues == other.max_rx_queues
+            && self.tx_data_ring_desc_size == other.tx_data_ring_desc_size
+            && self.rx_data_ring_desc_size == other.rx_data_ring_desc_size
+            && self.disable_offload == other.disable_offload
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VirtualVmxnet3StrictLatencyConfig {
     const TYPE_NAME: &'static str = "VirtualVmxnet3StrictLatencyConfig";
@@ -13138,17 +15806,22 @@ impl ComplexType for VirtualVmxnet3StrictLatencyConfig {
         e.opt("disableOffload", &self.disable_offload);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3StrictLatencyConfig);
 
 /// Data object `VirtualVmxnet3Vrdma` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualVmxnet3`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3Vrdma {
     /// The fields inherited from [`VirtualVmxnet3`].
     pub base_: VirtualVmxnet3,
     /// `deviceProtocol`: xsd:string (since 6.7).
     pub device_protocol: Option<String>,
+}
+impl PartialEq for VirtualVmxnet3Vrdma {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_protocol == other.device_protocol
+    }
 }
 impl ComplexType for VirtualVmxnet3Vrdma {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Vrdma";
@@ -13165,18 +15838,23 @@ impl ComplexType for VirtualVmxnet3Vrdma {
         if e.knows(Version::V6_7) { e.opt("deviceProtocol", &self.device_protocol); }
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3Vrdma);
 crate::xml::inherits!(VirtualVmxnet3Vrdma, VirtualVmxnet3);
 
 /// Data object `VirtualVmxnet3VrdmaOption` of the vSphere API (since 6.5).
 ///
 /// Extends [`VirtualVmxnet3Option`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnet3VrdmaOption {
     /// The fields inherited from [`VirtualVmxnet3Option`].
     pub base_: VirtualVmxnet3Option,
     /// `deviceProtocol`: [`ChoiceOption`] (since 6.7).
     pub device_protocol: Option<ChoiceOption>,
+}
+impl PartialEq for VirtualVmxnet3VrdmaOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device_protocol == other.device_protocol
+    }
 }
 impl ComplexType for VirtualVmxnet3VrdmaOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3VrdmaOption";
@@ -13193,7 +15871,6 @@ impl ComplexType for VirtualVmxnet3VrdmaOption {
         if e.knows(Version::V6_7) { e.opt("deviceProtocol", &self.device_protocol); }
     }
 }
-crate::xml::complex_codec!(VirtualVmxnet3VrdmaOption);
 crate::xml::inherits!(VirtualVmxnet3VrdmaOption, VirtualVmxnet3Option);
 
 /// Data object `VirtualVmxnetOption` of the vSphere API (since 2.5).
@@ -13201,10 +15878,15 @@ crate::xml::inherits!(VirtualVmxnet3VrdmaOption, VirtualVmxnet3Option);
 /// Extends [`VirtualEthernetCardOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualVmxnetOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualVmxnetOption {
     /// The fields inherited from [`VirtualEthernetCardOption`].
     pub base_: VirtualEthernetCardOption,
+}
+impl PartialEq for VirtualVmxnetOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VirtualVmxnetOption {
     const TYPE_NAME: &'static str = "VirtualVmxnetOption";
@@ -13216,13 +15898,12 @@ impl ComplexType for VirtualVmxnetOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VirtualVmxnetOption);
 crate::xml::inherits!(VirtualVmxnetOption, VirtualEthernetCardOption);
 
 /// Data object `VirtualWDT` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDevice`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualWDT {
     /// The fields inherited from [`VirtualDevice`].
     pub base_: VirtualDevice,
@@ -13230,6 +15911,13 @@ pub struct VirtualWDT {
     pub run_on_boot: bool,
     /// `running`: xsd:boolean.
     pub running: bool,
+}
+impl PartialEq for VirtualWDT {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.run_on_boot == other.run_on_boot
+            && self.running == other.running
+    }
 }
 impl ComplexType for VirtualWDT {
     const TYPE_NAME: &'static str = "VirtualWDT";
@@ -13248,18 +15936,23 @@ impl ComplexType for VirtualWDT {
         e.req("running", &self.running);
     }
 }
-crate::xml::complex_codec!(VirtualWDT);
 crate::xml::inherits!(VirtualWDT, VirtualDevice);
 
 /// Data object `VirtualWDTOption` of the vSphere API (since 7.0.0.0).
 ///
 /// Extends [`VirtualDeviceOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VirtualWDTOption {
     /// The fields inherited from [`VirtualDeviceOption`].
     pub base_: VirtualDeviceOption,
     /// `runOnBoot`: [`BoolOption`].
     pub run_on_boot: BoolOption,
+}
+impl PartialEq for VirtualWDTOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.run_on_boot == other.run_on_boot
+    }
 }
 impl ComplexType for VirtualWDTOption {
     const TYPE_NAME: &'static str = "VirtualWDTOption";
@@ -13276,16 +15969,20 @@ impl ComplexType for VirtualWDTOption {
         e.req("runOnBoot", &self.run_on_boot);
     }
 }
-crate::xml::complex_codec!(VirtualWDTOption);
 crate::xml::inherits!(VirtualWDTOption, VirtualDeviceOption);
 
 /// Data object `VlanProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`ApplyProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VlanProfile {
     /// The fields inherited from [`ApplyProfile`].
     pub base_: ApplyProfile,
+}
+impl PartialEq for VlanProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VlanProfile {
     const TYPE_NAME: &'static str = "VlanProfile";
@@ -13297,16 +15994,20 @@ impl ComplexType for VlanProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VlanProfile);
 crate::xml::inherits!(VlanProfile, ApplyProfile);
 
 /// Data object `VmAcquiredMksTicketEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmAcquiredMksTicketEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmAcquiredMksTicketEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmAcquiredMksTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredMksTicketEvent";
@@ -13318,18 +16019,23 @@ impl ComplexType for VmAcquiredMksTicketEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmAcquiredMksTicketEvent);
 crate::xml::inherits!(VmAcquiredMksTicketEvent, VmEvent);
 
 /// Data object `VmAcquiredTicketEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmAcquiredTicketEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `ticketType`: xsd:string.
     pub ticket_type: String,
+}
+impl PartialEq for VmAcquiredTicketEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.ticket_type == other.ticket_type
+    }
 }
 impl ComplexType for VmAcquiredTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredTicketEvent";
@@ -13346,13 +16052,12 @@ impl ComplexType for VmAcquiredTicketEvent {
         e.req("ticketType", &self.ticket_type);
     }
 }
-crate::xml::complex_codec!(VmAcquiredTicketEvent);
 crate::xml::inherits!(VmAcquiredTicketEvent, VmEvent);
 
 /// Fault `VmAlreadyExistsInDatacenter` of the vSphere API (since 4.0).
 ///
 /// Extends [`InvalidFolder`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmAlreadyExistsInDatacenter {
     /// The fields inherited from [`InvalidFolder`].
     pub base_: InvalidFolder,
@@ -13362,6 +16067,14 @@ pub struct VmAlreadyExistsInDatacenter {
     pub hostname: String,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VmAlreadyExistsInDatacenter {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host == other.host
+            && self.hostname == other.hostname
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for VmAlreadyExistsInDatacenter {
     const TYPE_NAME: &'static str = "VmAlreadyExistsInDatacenter";
@@ -13382,13 +16095,12 @@ impl ComplexType for VmAlreadyExistsInDatacenter {
         e.list("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(VmAlreadyExistsInDatacenter);
 crate::xml::inherits!(VmAlreadyExistsInDatacenter, InvalidFolder);
 
 /// Data object `VmAutoRenameEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmAutoRenameEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -13396,6 +16108,13 @@ pub struct VmAutoRenameEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for VmAutoRenameEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for VmAutoRenameEvent {
     const TYPE_NAME: &'static str = "VmAutoRenameEvent";
@@ -13414,13 +16133,12 @@ impl ComplexType for VmAutoRenameEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(VmAutoRenameEvent);
 crate::xml::inherits!(VmAutoRenameEvent, VmEvent);
 
 /// Data object `VmBeingClonedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmCloneEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingClonedEvent {
     /// The fields inherited from [`VmCloneEvent`].
     pub base_: VmCloneEvent,
@@ -13430,6 +16148,14 @@ pub struct VmBeingClonedEvent {
     pub dest_name: String,
     /// `destHost`: [`HostEventArgument`].
     pub dest_host: HostEventArgument,
+}
+impl PartialEq for VmBeingClonedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_folder == other.dest_folder
+            && self.dest_name == other.dest_name
+            && self.dest_host == other.dest_host
+    }
 }
 impl ComplexType for VmBeingClonedEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedEvent";
@@ -13450,13 +16176,12 @@ impl ComplexType for VmBeingClonedEvent {
         e.req("destHost", &self.dest_host);
     }
 }
-crate::xml::complex_codec!(VmBeingClonedEvent);
 crate::xml::inherits!(VmBeingClonedEvent, VmCloneEvent);
 
 /// Data object `VmBeingClonedNoFolderEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmCloneEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingClonedNoFolderEvent {
     /// The fields inherited from [`VmCloneEvent`].
     pub base_: VmCloneEvent,
@@ -13464,6 +16189,13 @@ pub struct VmBeingClonedNoFolderEvent {
     pub dest_name: String,
     /// `destHost`: [`HostEventArgument`].
     pub dest_host: HostEventArgument,
+}
+impl PartialEq for VmBeingClonedNoFolderEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_name == other.dest_name
+            && self.dest_host == other.dest_host
+    }
 }
 impl ComplexType for VmBeingClonedNoFolderEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedNoFolderEvent";
@@ -13482,18 +16214,23 @@ impl ComplexType for VmBeingClonedNoFolderEvent {
         e.req("destHost", &self.dest_host);
     }
 }
-crate::xml::complex_codec!(VmBeingClonedNoFolderEvent);
 crate::xml::inherits!(VmBeingClonedNoFolderEvent, VmCloneEvent);
 
 /// Data object `VmBeingCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingCreatedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `configSpec`: [`VirtualMachineConfigSpec`].
     pub config_spec: Option<VirtualMachineConfigSpec>,
+}
+impl PartialEq for VmBeingCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_spec == other.config_spec
+    }
 }
 impl ComplexType for VmBeingCreatedEvent {
     const TYPE_NAME: &'static str = "VmBeingCreatedEvent";
@@ -13510,18 +16247,23 @@ impl ComplexType for VmBeingCreatedEvent {
         e.opt("configSpec", &self.config_spec);
     }
 }
-crate::xml::complex_codec!(VmBeingCreatedEvent);
 crate::xml::inherits!(VmBeingCreatedEvent, VmEvent);
 
 /// Data object `VmBeingDeployedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingDeployedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `srcTemplate`: [`VmEventArgument`].
     pub src_template: VmEventArgument,
+}
+impl PartialEq for VmBeingDeployedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.src_template == other.src_template
+    }
 }
 impl ComplexType for VmBeingDeployedEvent {
     const TYPE_NAME: &'static str = "VmBeingDeployedEvent";
@@ -13538,13 +16280,12 @@ impl ComplexType for VmBeingDeployedEvent {
         e.req("srcTemplate", &self.src_template);
     }
 }
-crate::xml::complex_codec!(VmBeingDeployedEvent);
 crate::xml::inherits!(VmBeingDeployedEvent, VmEvent);
 
 /// Data object `VmBeingHotMigratedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingHotMigratedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -13554,6 +16295,14 @@ pub struct VmBeingHotMigratedEvent {
     pub dest_datacenter: Option<DatacenterEventArgument>,
     /// `destDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub dest_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmBeingHotMigratedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+            && self.dest_datacenter == other.dest_datacenter
+            && self.dest_datastore == other.dest_datastore
+    }
 }
 impl ComplexType for VmBeingHotMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingHotMigratedEvent";
@@ -13574,13 +16323,12 @@ impl ComplexType for VmBeingHotMigratedEvent {
         if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
-crate::xml::complex_codec!(VmBeingHotMigratedEvent);
 crate::xml::inherits!(VmBeingHotMigratedEvent, VmEvent);
 
 /// Data object `VmBeingMigratedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingMigratedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -13590,6 +16338,14 @@ pub struct VmBeingMigratedEvent {
     pub dest_datacenter: Option<DatacenterEventArgument>,
     /// `destDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub dest_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmBeingMigratedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+            && self.dest_datacenter == other.dest_datacenter
+            && self.dest_datastore == other.dest_datastore
+    }
 }
 impl ComplexType for VmBeingMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingMigratedEvent";
@@ -13610,13 +16366,12 @@ impl ComplexType for VmBeingMigratedEvent {
         if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
-crate::xml::complex_codec!(VmBeingMigratedEvent);
 crate::xml::inherits!(VmBeingMigratedEvent, VmEvent);
 
 /// Data object `VmBeingRelocatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmRelocateSpecEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmBeingRelocatedEvent {
     /// The fields inherited from [`VmRelocateSpecEvent`].
     pub base_: VmRelocateSpecEvent,
@@ -13626,6 +16381,14 @@ pub struct VmBeingRelocatedEvent {
     pub dest_datacenter: Option<DatacenterEventArgument>,
     /// `destDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub dest_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmBeingRelocatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+            && self.dest_datacenter == other.dest_datacenter
+            && self.dest_datastore == other.dest_datastore
+    }
 }
 impl ComplexType for VmBeingRelocatedEvent {
     const TYPE_NAME: &'static str = "VmBeingRelocatedEvent";
@@ -13646,7 +16409,6 @@ impl ComplexType for VmBeingRelocatedEvent {
         if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
-crate::xml::complex_codec!(VmBeingRelocatedEvent);
 crate::xml::inherits!(VmBeingRelocatedEvent, VmRelocateSpecEvent);
 
 /// Data object `VmCloneEvent` of the vSphere API (since 2.5).
@@ -13654,10 +16416,15 @@ crate::xml::inherits!(VmBeingRelocatedEvent, VmRelocateSpecEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmCloneEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmCloneEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmCloneEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmCloneEvent {
     const TYPE_NAME: &'static str = "VmCloneEvent";
@@ -13669,13 +16436,12 @@ impl ComplexType for VmCloneEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmCloneEvent);
 crate::xml::inherits!(VmCloneEvent, VmEvent);
 
 /// Data object `VmCloneFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmCloneEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmCloneFailedEvent {
     /// The fields inherited from [`VmCloneEvent`].
     pub base_: VmCloneEvent,
@@ -13687,6 +16453,15 @@ pub struct VmCloneFailedEvent {
     pub dest_host: HostEventArgument,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmCloneFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_folder == other.dest_folder
+            && self.dest_name == other.dest_name
+            && self.dest_host == other.dest_host
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmCloneFailedEvent {
     const TYPE_NAME: &'static str = "VmCloneFailedEvent";
@@ -13709,18 +16484,23 @@ impl ComplexType for VmCloneFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmCloneFailedEvent);
 crate::xml::inherits!(VmCloneFailedEvent, VmCloneEvent);
 
 /// Data object `VmClonedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmCloneEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmClonedEvent {
     /// The fields inherited from [`VmCloneEvent`].
     pub base_: VmCloneEvent,
     /// `sourceVm`: [`VmEventArgument`].
     pub source_vm: VmEventArgument,
+}
+impl PartialEq for VmClonedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_vm == other.source_vm
+    }
 }
 impl ComplexType for VmClonedEvent {
     const TYPE_NAME: &'static str = "VmClonedEvent";
@@ -13737,7 +16517,6 @@ impl ComplexType for VmClonedEvent {
         e.req("sourceVm", &self.source_vm);
     }
 }
-crate::xml::complex_codec!(VmClonedEvent);
 crate::xml::inherits!(VmClonedEvent, VmCloneEvent);
 
 /// Fault `VmConfigFault` of the vSphere API (since 2.5).
@@ -13745,10 +16524,15 @@ crate::xml::inherits!(VmClonedEvent, VmCloneEvent);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmConfigFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VmConfigFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmConfigFault {
     const TYPE_NAME: &'static str = "VmConfigFault";
@@ -13760,11 +16544,10 @@ impl ComplexType for VmConfigFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmConfigFault);
 crate::xml::inherits!(VmConfigFault, VimFault);
 
 /// Data object `VmConfigFileEncryptionInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
@@ -13772,6 +16555,12 @@ pub struct VmConfigFileEncryptionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmConfigFileEncryptionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmConfigFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmConfigFileEncryptionInfo";
@@ -13787,14 +16576,13 @@ impl ComplexType for VmConfigFileEncryptionInfo {
         e.opt("keyId", &self.key_id);
     }
 }
-crate::xml::complex_codec!(VmConfigFileEncryptionInfo);
 
 /// Data object `VmConfigFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmConfigFileInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
@@ -13802,6 +16590,13 @@ pub struct VmConfigFileInfo {
     pub config_version: Option<i32>,
     /// `encryption`: [`VmConfigFileEncryptionInfo`] (since 6.5).
     pub encryption: Option<VmConfigFileEncryptionInfo>,
+}
+impl PartialEq for VmConfigFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_version == other.config_version
+            && self.encryption == other.encryption
+    }
 }
 impl ComplexType for VmConfigFileInfo {
     const TYPE_NAME: &'static str = "VmConfigFileInfo";
@@ -13820,7 +16615,6 @@ impl ComplexType for VmConfigFileInfo {
         if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
     }
 }
-crate::xml::complex_codec!(VmConfigFileInfo);
 crate::xml::inherits!(VmConfigFileInfo, FileInfo);
 
 /// Data object `VmConfigFileQuery` of the vSphere API (since 2.5).
@@ -13828,7 +16622,7 @@ crate::xml::inherits!(VmConfigFileInfo, FileInfo);
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmConfigFileQuery`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
@@ -13836,6 +16630,13 @@ pub struct VmConfigFileQuery {
     pub filter: Option<VmConfigFileQueryFilter>,
     /// `details`: [`VmConfigFileQueryFlags`].
     pub details: Option<VmConfigFileQueryFlags>,
+}
+impl PartialEq for VmConfigFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filter == other.filter
+            && self.details == other.details
+    }
 }
 impl ComplexType for VmConfigFileQuery {
     const TYPE_NAME: &'static str = "VmConfigFileQuery";
@@ -13854,11 +16655,10 @@ impl ComplexType for VmConfigFileQuery {
         e.opt("details", &self.details);
     }
 }
-crate::xml::complex_codec!(VmConfigFileQuery);
 crate::xml::inherits!(VmConfigFileQuery, FileQuery);
 
 /// Data object `VmConfigFileQueryFilter` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFileQueryFilter {
     /// `matchConfigVersion`: xsd:int.
     pub match_config_version: Vec<i32>,
@@ -13868,6 +16668,13 @@ pub struct VmConfigFileQueryFilter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmConfigFileQueryFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.match_config_version == other.match_config_version
+            && self.encrypted == other.encrypted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmConfigFileQueryFilter {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFilter";
@@ -13885,10 +16692,9 @@ impl ComplexType for VmConfigFileQueryFilter {
         if e.knows(Version::V6_5) { e.opt("encrypted", &self.encrypted); }
     }
 }
-crate::xml::complex_codec!(VmConfigFileQueryFilter);
 
 /// Data object `VmConfigFileQueryFlags` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigFileQueryFlags {
     /// `configVersion`: xsd:boolean.
     pub config_version: bool,
@@ -13898,6 +16704,13 @@ pub struct VmConfigFileQueryFlags {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmConfigFileQueryFlags {
+    fn eq(&self, other: &Self) -> bool {
+        self.config_version == other.config_version
+            && self.encryption == other.encryption
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmConfigFileQueryFlags {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFlags";
@@ -13915,17 +16728,22 @@ impl ComplexType for VmConfigFileQueryFlags {
         if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
     }
 }
-crate::xml::complex_codec!(VmConfigFileQueryFlags);
 
 /// Fault `VmConfigIncompatibleForFaultTolerance` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigIncompatibleForFaultTolerance {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+}
+impl PartialEq for VmConfigIncompatibleForFaultTolerance {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for VmConfigIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForFaultTolerance";
@@ -13942,18 +16760,23 @@ impl ComplexType for VmConfigIncompatibleForFaultTolerance {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VmConfigIncompatibleForFaultTolerance);
 crate::xml::inherits!(VmConfigIncompatibleForFaultTolerance, VmConfigFault);
 
 /// Fault `VmConfigIncompatibleForRecordReplay` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigIncompatibleForRecordReplay {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+}
+impl PartialEq for VmConfigIncompatibleForRecordReplay {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.fault == other.fault
+    }
 }
 impl ComplexType for VmConfigIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForRecordReplay";
@@ -13970,13 +16793,12 @@ impl ComplexType for VmConfigIncompatibleForRecordReplay {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VmConfigIncompatibleForRecordReplay);
 crate::xml::inherits!(VmConfigIncompatibleForRecordReplay, VmConfigFault);
 
 /// Data object `VmConfigInfo` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigInfo {
     /// `product`: [`VAppProductInfo`].
     pub product: Vec<VAppProductInfo>,
@@ -13998,6 +16820,19 @@ pub struct VmConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.product == other.product
+            && self.property == other.property
+            && self.ip_assignment == other.ip_assignment
+            && self.eula == other.eula
+            && self.ovf_section == other.ovf_section
+            && self.ovf_environment_transport == other.ovf_environment_transport
+            && self.install_boot_required == other.install_boot_required
+            && self.install_boot_stop_delay == other.install_boot_stop_delay
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmConfigInfo {
     const TYPE_NAME: &'static str = "VmConfigInfo";
@@ -14027,15 +16862,19 @@ impl ComplexType for VmConfigInfo {
         e.req("installBootStopDelay", &self.install_boot_stop_delay);
     }
 }
-crate::xml::complex_codec!(VmConfigInfo);
 
 /// Data object `VmConfigMissingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigMissingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmConfigMissingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmConfigMissingEvent {
     const TYPE_NAME: &'static str = "VmConfigMissingEvent";
@@ -14047,13 +16886,12 @@ impl ComplexType for VmConfigMissingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmConfigMissingEvent);
 crate::xml::inherits!(VmConfigMissingEvent, VmEvent);
 
 /// Data object `VmConfigSpec` of the vSphere API (since 4.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmConfigSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConfigSpec {
     /// `product`: [`VAppProductSpec`].
     pub product: Vec<VAppProductSpec>,
@@ -14075,6 +16913,19 @@ pub struct VmConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.product == other.product
+            && self.property == other.property
+            && self.ip_assignment == other.ip_assignment
+            && self.eula == other.eula
+            && self.ovf_section == other.ovf_section
+            && self.ovf_environment_transport == other.ovf_environment_transport
+            && self.install_boot_required == other.install_boot_required
+            && self.install_boot_stop_delay == other.install_boot_stop_delay
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmConfigSpec {
     const TYPE_NAME: &'static str = "VmConfigSpec";
@@ -14104,5 +16955,4 @@ impl ComplexType for VmConfigSpec {
         e.opt("installBootStopDelay", &self.install_boot_stop_delay);
     }
 }
-crate::xml::complex_codec!(VmConfigSpec);
 

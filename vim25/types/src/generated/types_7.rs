@@ -9,10 +9,15 @@ use crate::Version;
 /// Data object `VmConnectedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmConnectedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmConnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmConnectedEvent {
     const TYPE_NAME: &'static str = "VmConnectedEvent";
@@ -24,16 +29,20 @@ impl ComplexType for VmConnectedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmConnectedEvent);
 crate::xml::inherits!(VmConnectedEvent, VmEvent);
 
 /// Data object `VmCreatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmCreatedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmCreatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmCreatedEvent {
     const TYPE_NAME: &'static str = "VmCreatedEvent";
@@ -45,7 +54,6 @@ impl ComplexType for VmCreatedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmCreatedEvent);
 crate::xml::inherits!(VmCreatedEvent, VmEvent);
 
 /// Data object `VmDasBeingResetEvent` of the vSphere API (since 4.0).
@@ -53,12 +61,18 @@ crate::xml::inherits!(VmCreatedEvent, VmEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmDasBeingResetEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDasBeingResetEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: xsd:string (since 4.1).
     pub reason: Option<String>,
+}
+impl PartialEq for VmDasBeingResetEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmDasBeingResetEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetEvent";
@@ -75,18 +89,23 @@ impl ComplexType for VmDasBeingResetEvent {
         if e.knows(Version::V4_1) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(VmDasBeingResetEvent);
 crate::xml::inherits!(VmDasBeingResetEvent, VmEvent);
 
 /// Data object `VmDasBeingResetWithScreenshotEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmDasBeingResetEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDasBeingResetWithScreenshotEvent {
     /// The fields inherited from [`VmDasBeingResetEvent`].
     pub base_: VmDasBeingResetEvent,
     /// `screenshotFilePath`: xsd:string.
     pub screenshot_file_path: String,
+}
+impl PartialEq for VmDasBeingResetWithScreenshotEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.screenshot_file_path == other.screenshot_file_path
+    }
 }
 impl ComplexType for VmDasBeingResetWithScreenshotEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetWithScreenshotEvent";
@@ -103,16 +122,20 @@ impl ComplexType for VmDasBeingResetWithScreenshotEvent {
         e.req("screenshotFilePath", &self.screenshot_file_path);
     }
 }
-crate::xml::complex_codec!(VmDasBeingResetWithScreenshotEvent);
 crate::xml::inherits!(VmDasBeingResetWithScreenshotEvent, VmDasBeingResetEvent);
 
 /// Data object `VmDasResetFailedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDasResetFailedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDasResetFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDasResetFailedEvent {
     const TYPE_NAME: &'static str = "VmDasResetFailedEvent";
@@ -124,16 +147,20 @@ impl ComplexType for VmDasResetFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDasResetFailedEvent);
 crate::xml::inherits!(VmDasResetFailedEvent, VmEvent);
 
 /// Data object `VmDasUpdateErrorEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDasUpdateErrorEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDasUpdateErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDasUpdateErrorEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateErrorEvent";
@@ -145,16 +172,20 @@ impl ComplexType for VmDasUpdateErrorEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDasUpdateErrorEvent);
 crate::xml::inherits!(VmDasUpdateErrorEvent, VmEvent);
 
 /// Data object `VmDasUpdateOkEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDasUpdateOkEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDasUpdateOkEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDasUpdateOkEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateOkEvent";
@@ -166,16 +197,20 @@ impl ComplexType for VmDasUpdateOkEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDasUpdateOkEvent);
 crate::xml::inherits!(VmDasUpdateOkEvent, VmEvent);
 
 /// Data object `VmDateRolledBackEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDateRolledBackEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDateRolledBackEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDateRolledBackEvent {
     const TYPE_NAME: &'static str = "VmDateRolledBackEvent";
@@ -187,13 +222,12 @@ impl ComplexType for VmDateRolledBackEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDateRolledBackEvent);
 crate::xml::inherits!(VmDateRolledBackEvent, VmEvent);
 
 /// Data object `VmDeployFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDeployFailedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -201,6 +235,13 @@ pub struct VmDeployFailedEvent {
     pub dest_datastore: AnyEntityEventArgument,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmDeployFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_datastore == other.dest_datastore
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmDeployFailedEvent {
     const TYPE_NAME: &'static str = "VmDeployFailedEvent";
@@ -219,18 +260,23 @@ impl ComplexType for VmDeployFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmDeployFailedEvent);
 crate::xml::inherits!(VmDeployFailedEvent, VmEvent);
 
 /// Data object `VmDeployedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDeployedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `srcTemplate`: [`VmEventArgument`].
     pub src_template: VmEventArgument,
+}
+impl PartialEq for VmDeployedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.src_template == other.src_template
+    }
 }
 impl ComplexType for VmDeployedEvent {
     const TYPE_NAME: &'static str = "VmDeployedEvent";
@@ -247,16 +293,20 @@ impl ComplexType for VmDeployedEvent {
         e.req("srcTemplate", &self.src_template);
     }
 }
-crate::xml::complex_codec!(VmDeployedEvent);
 crate::xml::inherits!(VmDeployedEvent, VmEvent);
 
 /// Data object `VmDisconnectedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDisconnectedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDisconnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmDisconnectedEvent";
@@ -268,16 +318,20 @@ impl ComplexType for VmDisconnectedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDisconnectedEvent);
 crate::xml::inherits!(VmDisconnectedEvent, VmEvent);
 
 /// Data object `VmDiscoveredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiscoveredEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmDiscoveredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmDiscoveredEvent {
     const TYPE_NAME: &'static str = "VmDiscoveredEvent";
@@ -289,13 +343,12 @@ impl ComplexType for VmDiscoveredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmDiscoveredEvent);
 crate::xml::inherits!(VmDiscoveredEvent, VmEvent);
 
 /// Data object `VmDiskFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFailedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -303,6 +356,13 @@ pub struct VmDiskFailedEvent {
     pub disk: String,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmDiskFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk == other.disk
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmDiskFailedEvent {
     const TYPE_NAME: &'static str = "VmDiskFailedEvent";
@@ -321,11 +381,10 @@ impl ComplexType for VmDiskFailedEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmDiskFailedEvent);
 crate::xml::inherits!(VmDiskFailedEvent, VmEvent);
 
 /// Data object `VmDiskFileEncryptionInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
@@ -333,6 +392,12 @@ pub struct VmDiskFileEncryptionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmDiskFileEncryptionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_id == other.key_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmDiskFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmDiskFileEncryptionInfo";
@@ -348,12 +413,11 @@ impl ComplexType for VmDiskFileEncryptionInfo {
         e.opt("keyId", &self.key_id);
     }
 }
-crate::xml::complex_codec!(VmDiskFileEncryptionInfo);
 
 /// Data object `VmDiskFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
@@ -373,6 +437,19 @@ pub struct VmDiskFileInfo {
     pub encryption: Option<VmDiskFileEncryptionInfo>,
     /// `sectorFormat`: xsd:string (since 9.0.0.0).
     pub sector_format: Option<String>,
+}
+impl PartialEq for VmDiskFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.disk_type == other.disk_type
+            && self.capacity_kb == other.capacity_kb
+            && self.hardware_version == other.hardware_version
+            && self.controller_type == other.controller_type
+            && self.disk_extents == other.disk_extents
+            && self.thin == other.thin
+            && self.encryption == other.encryption
+            && self.sector_format == other.sector_format
+    }
 }
 impl ComplexType for VmDiskFileInfo {
     const TYPE_NAME: &'static str = "VmDiskFileInfo";
@@ -403,13 +480,12 @@ impl ComplexType for VmDiskFileInfo {
         if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
-crate::xml::complex_codec!(VmDiskFileInfo);
 crate::xml::inherits!(VmDiskFileInfo, FileInfo);
 
 /// Data object `VmDiskFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
@@ -417,6 +493,13 @@ pub struct VmDiskFileQuery {
     pub filter: Option<VmDiskFileQueryFilter>,
     /// `details`: [`VmDiskFileQueryFlags`].
     pub details: Option<VmDiskFileQueryFlags>,
+}
+impl PartialEq for VmDiskFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.filter == other.filter
+            && self.details == other.details
+    }
 }
 impl ComplexType for VmDiskFileQuery {
     const TYPE_NAME: &'static str = "VmDiskFileQuery";
@@ -435,11 +518,10 @@ impl ComplexType for VmDiskFileQuery {
         e.opt("details", &self.details);
     }
 }
-crate::xml::complex_codec!(VmDiskFileQuery);
 crate::xml::inherits!(VmDiskFileQuery, FileQuery);
 
 /// Data object `VmDiskFileQueryFilter` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFileQueryFilter {
     /// `diskType`: xsd:string.
     pub disk_type: Vec<String>,
@@ -455,6 +537,16 @@ pub struct VmDiskFileQueryFilter {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmDiskFileQueryFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_type == other.disk_type
+            && self.match_hardware_version == other.match_hardware_version
+            && self.controller_type == other.controller_type
+            && self.thin == other.thin
+            && self.encrypted == other.encrypted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmDiskFileQueryFilter {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFilter";
@@ -478,10 +570,9 @@ impl ComplexType for VmDiskFileQueryFilter {
         if e.knows(Version::V6_5) { e.opt("encrypted", &self.encrypted); }
     }
 }
-crate::xml::complex_codec!(VmDiskFileQueryFilter);
 
 /// Data object `VmDiskFileQueryFlags` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmDiskFileQueryFlags {
     /// `diskType`: xsd:boolean.
     pub disk_type: bool,
@@ -503,6 +594,19 @@ pub struct VmDiskFileQueryFlags {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmDiskFileQueryFlags {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_type == other.disk_type
+            && self.capacity_kb == other.capacity_kb
+            && self.hardware_version == other.hardware_version
+            && self.controller_type == other.controller_type
+            && self.disk_extents == other.disk_extents
+            && self.thin == other.thin
+            && self.encryption == other.encryption
+            && self.sector_format == other.sector_format
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmDiskFileQueryFlags {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFlags";
@@ -532,15 +636,19 @@ impl ComplexType for VmDiskFileQueryFlags {
         if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
-crate::xml::complex_codec!(VmDiskFileQueryFlags);
 
 /// Data object `VmEmigratingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmEmigratingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmEmigratingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmEmigratingEvent {
     const TYPE_NAME: &'static str = "VmEmigratingEvent";
@@ -552,16 +660,20 @@ impl ComplexType for VmEmigratingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmEmigratingEvent);
 crate::xml::inherits!(VmEmigratingEvent, VmEvent);
 
 /// Data object `VmEndRecordingEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmEndRecordingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmEndRecordingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmEndRecordingEvent {
     const TYPE_NAME: &'static str = "VmEndRecordingEvent";
@@ -573,16 +685,20 @@ impl ComplexType for VmEndRecordingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmEndRecordingEvent);
 crate::xml::inherits!(VmEndRecordingEvent, VmEvent);
 
 /// Data object `VmEndReplayingEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmEndReplayingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmEndReplayingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmEndReplayingEvent {
     const TYPE_NAME: &'static str = "VmEndReplayingEvent";
@@ -594,7 +710,6 @@ impl ComplexType for VmEndReplayingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmEndReplayingEvent);
 crate::xml::inherits!(VmEndReplayingEvent, VmEvent);
 
 /// Data object `VmEvent` of the vSphere API (since 2.5).
@@ -602,12 +717,18 @@ crate::xml::inherits!(VmEndReplayingEvent, VmEvent);
 /// Extends [`Event`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmEvent {
     /// The fields inherited from [`Event`].
     pub base_: Event,
     /// `template`: xsd:boolean.
     pub template: bool,
+}
+impl PartialEq for VmEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.template == other.template
+    }
 }
 impl ComplexType for VmEvent {
     const TYPE_NAME: &'static str = "VmEvent";
@@ -624,18 +745,23 @@ impl ComplexType for VmEvent {
         e.req("template", &self.template);
     }
 }
-crate::xml::complex_codec!(VmEvent);
 crate::xml::inherits!(VmEvent, Event);
 
 /// Data object `VmEventArgument` of the vSphere API (since 2.5).
 ///
 /// Extends [`EntityEventArgument`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmEventArgument {
     /// The fields inherited from [`EntityEventArgument`].
     pub base_: EntityEventArgument,
     /// `vm`: ManagedObjectReference.
     pub vm: ManagedObjectReference,
+}
+impl PartialEq for VmEventArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+    }
 }
 impl ComplexType for VmEventArgument {
     const TYPE_NAME: &'static str = "VmEventArgument";
@@ -652,13 +778,12 @@ impl ComplexType for VmEventArgument {
         e.req("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(VmEventArgument);
 crate::xml::inherits!(VmEventArgument, EntityEventArgument);
 
 /// Data object `VmFailedMigrateEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedMigrateEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -670,6 +795,15 @@ pub struct VmFailedMigrateEvent {
     pub dest_datacenter: Option<DatacenterEventArgument>,
     /// `destDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub dest_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmFailedMigrateEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+            && self.reason == other.reason
+            && self.dest_datacenter == other.dest_datacenter
+            && self.dest_datastore == other.dest_datastore
+    }
 }
 impl ComplexType for VmFailedMigrateEvent {
     const TYPE_NAME: &'static str = "VmFailedMigrateEvent";
@@ -692,18 +826,23 @@ impl ComplexType for VmFailedMigrateEvent {
         if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
-crate::xml::complex_codec!(VmFailedMigrateEvent);
 crate::xml::inherits!(VmFailedMigrateEvent, VmEvent);
 
 /// Data object `VmFailedRelayoutEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedRelayoutEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedRelayoutEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedRelayoutEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutEvent";
@@ -720,16 +859,20 @@ impl ComplexType for VmFailedRelayoutEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedRelayoutEvent);
 crate::xml::inherits!(VmFailedRelayoutEvent, VmEvent);
 
 /// Data object `VmFailedRelayoutOnVmfs2DatastoreEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedRelayoutOnVmfs2DatastoreEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmFailedRelayoutOnVmfs2DatastoreEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmFailedRelayoutOnVmfs2DatastoreEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutOnVmfs2DatastoreEvent";
@@ -741,18 +884,23 @@ impl ComplexType for VmFailedRelayoutOnVmfs2DatastoreEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmFailedRelayoutOnVmfs2DatastoreEvent);
 crate::xml::inherits!(VmFailedRelayoutOnVmfs2DatastoreEvent, VmEvent);
 
 /// Data object `VmFailedStartingSecondaryEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedStartingSecondaryEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for VmFailedStartingSecondaryEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmFailedStartingSecondaryEvent";
@@ -769,18 +917,23 @@ impl ComplexType for VmFailedStartingSecondaryEvent {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedStartingSecondaryEvent);
 crate::xml::inherits!(VmFailedStartingSecondaryEvent, VmEvent);
 
 /// Data object `VmFailedToPowerOffEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToPowerOffEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToPowerOffEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToPowerOffEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOffEvent";
@@ -797,18 +950,23 @@ impl ComplexType for VmFailedToPowerOffEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToPowerOffEvent);
 crate::xml::inherits!(VmFailedToPowerOffEvent, VmEvent);
 
 /// Data object `VmFailedToPowerOnEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToPowerOnEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToPowerOnEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToPowerOnEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOnEvent";
@@ -825,18 +983,23 @@ impl ComplexType for VmFailedToPowerOnEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToPowerOnEvent);
 crate::xml::inherits!(VmFailedToPowerOnEvent, VmEvent);
 
 /// Data object `VmFailedToRebootGuestEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToRebootGuestEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToRebootGuestEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToRebootGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToRebootGuestEvent";
@@ -853,18 +1016,23 @@ impl ComplexType for VmFailedToRebootGuestEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToRebootGuestEvent);
 crate::xml::inherits!(VmFailedToRebootGuestEvent, VmEvent);
 
 /// Data object `VmFailedToResetEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToResetEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToResetEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToResetEvent {
     const TYPE_NAME: &'static str = "VmFailedToResetEvent";
@@ -881,18 +1049,23 @@ impl ComplexType for VmFailedToResetEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToResetEvent);
 crate::xml::inherits!(VmFailedToResetEvent, VmEvent);
 
 /// Data object `VmFailedToShutdownGuestEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToShutdownGuestEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToShutdownGuestEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToShutdownGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToShutdownGuestEvent";
@@ -909,18 +1082,23 @@ impl ComplexType for VmFailedToShutdownGuestEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToShutdownGuestEvent);
 crate::xml::inherits!(VmFailedToShutdownGuestEvent, VmEvent);
 
 /// Data object `VmFailedToStandbyGuestEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToStandbyGuestEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToStandbyGuestEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToStandbyGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToStandbyGuestEvent";
@@ -937,18 +1115,23 @@ impl ComplexType for VmFailedToStandbyGuestEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToStandbyGuestEvent);
 crate::xml::inherits!(VmFailedToStandbyGuestEvent, VmEvent);
 
 /// Data object `VmFailedToSuspendEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedToSuspendEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: LocalizedMethodFault,
+}
+impl PartialEq for VmFailedToSuspendEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailedToSuspendEvent {
     const TYPE_NAME: &'static str = "VmFailedToSuspendEvent";
@@ -965,16 +1148,20 @@ impl ComplexType for VmFailedToSuspendEvent {
         e.req("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFailedToSuspendEvent);
 crate::xml::inherits!(VmFailedToSuspendEvent, VmEvent);
 
 /// Data object `VmFailedUpdatingSecondaryConfig` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailedUpdatingSecondaryConfig {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmFailedUpdatingSecondaryConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmFailedUpdatingSecondaryConfig {
     const TYPE_NAME: &'static str = "VmFailedUpdatingSecondaryConfig";
@@ -986,18 +1173,23 @@ impl ComplexType for VmFailedUpdatingSecondaryConfig {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmFailedUpdatingSecondaryConfig);
 crate::xml::inherits!(VmFailedUpdatingSecondaryConfig, VmEvent);
 
 /// Data object `VmFailoverFailed` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFailoverFailed {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`] (since 4.1).
     pub reason: Option<LocalizedMethodFault>,
+}
+impl PartialEq for VmFailoverFailed {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFailoverFailed {
     const TYPE_NAME: &'static str = "VmFailoverFailed";
@@ -1014,13 +1206,12 @@ impl ComplexType for VmFailoverFailed {
         if e.knows(Version::V4_1) { e.opt("reason", &self.reason); }
     }
 }
-crate::xml::complex_codec!(VmFailoverFailed);
 crate::xml::inherits!(VmFailoverFailed, VmEvent);
 
 /// Fault `VmFaultToleranceConfigIssue` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceConfigIssue {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -1030,6 +1221,14 @@ pub struct VmFaultToleranceConfigIssue {
     pub entity_name: Option<String>,
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
+}
+impl PartialEq for VmFaultToleranceConfigIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+            && self.entity_name == other.entity_name
+            && self.entity == other.entity
+    }
 }
 impl ComplexType for VmFaultToleranceConfigIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssue";
@@ -1050,13 +1249,12 @@ impl ComplexType for VmFaultToleranceConfigIssue {
         e.opt("entity", &self.entity);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceConfigIssue);
 crate::xml::inherits!(VmFaultToleranceConfigIssue, VmFaultToleranceIssue);
 
 /// Fault `VmFaultToleranceConfigIssueWrapper` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceConfigIssueWrapper {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -1066,6 +1264,14 @@ pub struct VmFaultToleranceConfigIssueWrapper {
     pub entity: Option<ManagedObjectReference>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+}
+impl PartialEq for VmFaultToleranceConfigIssueWrapper {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.entity_name == other.entity_name
+            && self.entity == other.entity
+            && self.error == other.error
+    }
 }
 impl ComplexType for VmFaultToleranceConfigIssueWrapper {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssueWrapper";
@@ -1086,13 +1292,12 @@ impl ComplexType for VmFaultToleranceConfigIssueWrapper {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceConfigIssueWrapper);
 crate::xml::inherits!(VmFaultToleranceConfigIssueWrapper, VmFaultToleranceIssue);
 
 /// Fault `VmFaultToleranceInvalidFileBacking` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceInvalidFileBacking {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -1100,6 +1305,13 @@ pub struct VmFaultToleranceInvalidFileBacking {
     pub backing_type: Option<String>,
     /// `backingFilename`: xsd:string.
     pub backing_filename: Option<String>,
+}
+impl PartialEq for VmFaultToleranceInvalidFileBacking {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.backing_type == other.backing_type
+            && self.backing_filename == other.backing_filename
+    }
 }
 impl ComplexType for VmFaultToleranceInvalidFileBacking {
     const TYPE_NAME: &'static str = "VmFaultToleranceInvalidFileBacking";
@@ -1118,7 +1330,6 @@ impl ComplexType for VmFaultToleranceInvalidFileBacking {
         e.opt("backingFilename", &self.backing_filename);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceInvalidFileBacking);
 crate::xml::inherits!(VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue);
 
 /// Fault `VmFaultToleranceIssue` of the vSphere API (since 4.0).
@@ -1126,10 +1337,15 @@ crate::xml::inherits!(VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue)
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmFaultToleranceIssue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceIssue {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VmFaultToleranceIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmFaultToleranceIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceIssue";
@@ -1141,13 +1357,12 @@ impl ComplexType for VmFaultToleranceIssue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceIssue);
 crate::xml::inherits!(VmFaultToleranceIssue, VimFault);
 
 /// Fault `VmFaultToleranceOpIssuesList` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmFaultToleranceIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceOpIssuesList {
     /// The fields inherited from [`VmFaultToleranceIssue`].
     pub base_: VmFaultToleranceIssue,
@@ -1155,6 +1370,13 @@ pub struct VmFaultToleranceOpIssuesList {
     pub errors: Vec<LocalizedMethodFault>,
     /// `warnings`: [`LocalizedMethodFault`].
     pub warnings: Vec<LocalizedMethodFault>,
+}
+impl PartialEq for VmFaultToleranceOpIssuesList {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.errors == other.errors
+            && self.warnings == other.warnings
+    }
 }
 impl ComplexType for VmFaultToleranceOpIssuesList {
     const TYPE_NAME: &'static str = "VmFaultToleranceOpIssuesList";
@@ -1173,13 +1395,12 @@ impl ComplexType for VmFaultToleranceOpIssuesList {
         e.list("warnings", &self.warnings);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceOpIssuesList);
 crate::xml::inherits!(VmFaultToleranceOpIssuesList, VmFaultToleranceIssue);
 
 /// Data object `VmFaultToleranceStateChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceStateChangedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1187,6 +1408,13 @@ pub struct VmFaultToleranceStateChangedEvent {
     pub old_state: VirtualMachineFaultToleranceState,
     /// `newState`: [`VirtualMachineFaultToleranceState`].
     pub new_state: VirtualMachineFaultToleranceState,
+}
+impl PartialEq for VmFaultToleranceStateChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_state == other.old_state
+            && self.new_state == other.new_state
+    }
 }
 impl ComplexType for VmFaultToleranceStateChangedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceStateChangedEvent";
@@ -1205,13 +1433,12 @@ impl ComplexType for VmFaultToleranceStateChangedEvent {
         e.req("newState", &self.new_state);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceStateChangedEvent);
 crate::xml::inherits!(VmFaultToleranceStateChangedEvent, VmEvent);
 
 /// Fault `VmFaultToleranceTooManyFtVcpusOnHost` of the vSphere API (since 6.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceTooManyFtVcpusOnHost {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -1219,6 +1446,13 @@ pub struct VmFaultToleranceTooManyFtVcpusOnHost {
     pub host_name: Option<String>,
     /// `maxNumFtVcpus`: xsd:int.
     pub max_num_ft_vcpus: i32,
+}
+impl PartialEq for VmFaultToleranceTooManyFtVcpusOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.max_num_ft_vcpus == other.max_num_ft_vcpus
+    }
 }
 impl ComplexType for VmFaultToleranceTooManyFtVcpusOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyFtVcpusOnHost";
@@ -1237,13 +1471,12 @@ impl ComplexType for VmFaultToleranceTooManyFtVcpusOnHost {
         e.req("maxNumFtVcpus", &self.max_num_ft_vcpus);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceTooManyFtVcpusOnHost);
 crate::xml::inherits!(VmFaultToleranceTooManyFtVcpusOnHost, InsufficientResourcesFault);
 
 /// Fault `VmFaultToleranceTooManyVMsOnHost` of the vSphere API (since 4.1).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceTooManyVMsOnHost {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -1251,6 +1484,13 @@ pub struct VmFaultToleranceTooManyVMsOnHost {
     pub host_name: Option<String>,
     /// `maxNumFtVms`: xsd:int.
     pub max_num_ft_vms: i32,
+}
+impl PartialEq for VmFaultToleranceTooManyVMsOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.max_num_ft_vms == other.max_num_ft_vms
+    }
 }
 impl ComplexType for VmFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyVMsOnHost";
@@ -1269,16 +1509,20 @@ impl ComplexType for VmFaultToleranceTooManyVMsOnHost {
         e.req("maxNumFtVms", &self.max_num_ft_vms);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceTooManyVMsOnHost);
 crate::xml::inherits!(VmFaultToleranceTooManyVMsOnHost, InsufficientResourcesFault);
 
 /// Data object `VmFaultToleranceTurnedOffEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceTurnedOffEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmFaultToleranceTurnedOffEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmFaultToleranceTurnedOffEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceTurnedOffEvent";
@@ -1290,18 +1534,23 @@ impl ComplexType for VmFaultToleranceTurnedOffEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceTurnedOffEvent);
 crate::xml::inherits!(VmFaultToleranceTurnedOffEvent, VmEvent);
 
 /// Data object `VmFaultToleranceVmTerminatedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmFaultToleranceVmTerminatedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for VmFaultToleranceVmTerminatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmFaultToleranceVmTerminatedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceVmTerminatedEvent";
@@ -1318,16 +1567,20 @@ impl ComplexType for VmFaultToleranceVmTerminatedEvent {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmFaultToleranceVmTerminatedEvent);
 crate::xml::inherits!(VmFaultToleranceVmTerminatedEvent, VmEvent);
 
 /// Data object `VmGuestOSCrashedEvent` of the vSphere API (since 6.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmGuestOSCrashedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmGuestOSCrashedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmGuestOSCrashedEvent {
     const TYPE_NAME: &'static str = "VmGuestOSCrashedEvent";
@@ -1339,16 +1592,20 @@ impl ComplexType for VmGuestOSCrashedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmGuestOSCrashedEvent);
 crate::xml::inherits!(VmGuestOSCrashedEvent, VmEvent);
 
 /// Data object `VmGuestRebootEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmGuestRebootEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmGuestRebootEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmGuestRebootEvent {
     const TYPE_NAME: &'static str = "VmGuestRebootEvent";
@@ -1360,16 +1617,20 @@ impl ComplexType for VmGuestRebootEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmGuestRebootEvent);
 crate::xml::inherits!(VmGuestRebootEvent, VmEvent);
 
 /// Data object `VmGuestShutdownEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmGuestShutdownEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmGuestShutdownEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmGuestShutdownEvent {
     const TYPE_NAME: &'static str = "VmGuestShutdownEvent";
@@ -1381,16 +1642,20 @@ impl ComplexType for VmGuestShutdownEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmGuestShutdownEvent);
 crate::xml::inherits!(VmGuestShutdownEvent, VmEvent);
 
 /// Data object `VmGuestStandbyEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmGuestStandbyEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmGuestStandbyEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmGuestStandbyEvent {
     const TYPE_NAME: &'static str = "VmGuestStandbyEvent";
@@ -1402,13 +1667,12 @@ impl ComplexType for VmGuestStandbyEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmGuestStandbyEvent);
 crate::xml::inherits!(VmGuestStandbyEvent, VmEvent);
 
 /// Data object `VmHealthMonitoringStateChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`ClusterEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmHealthMonitoringStateChangedEvent {
     /// The fields inherited from [`ClusterEvent`].
     pub base_: ClusterEvent,
@@ -1416,6 +1680,13 @@ pub struct VmHealthMonitoringStateChangedEvent {
     pub state: String,
     /// `prevState`: xsd:string (since 6.5).
     pub prev_state: Option<String>,
+}
+impl PartialEq for VmHealthMonitoringStateChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.state == other.state
+            && self.prev_state == other.prev_state
+    }
 }
 impl ComplexType for VmHealthMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "VmHealthMonitoringStateChangedEvent";
@@ -1434,13 +1705,12 @@ impl ComplexType for VmHealthMonitoringStateChangedEvent {
         if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
-crate::xml::complex_codec!(VmHealthMonitoringStateChangedEvent);
 crate::xml::inherits!(VmHealthMonitoringStateChangedEvent, ClusterEvent);
 
 /// Fault `VmHostAffinityRuleViolation` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmConfigFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmHostAffinityRuleViolation {
     /// The fields inherited from [`VmConfigFault`].
     pub base_: VmConfigFault,
@@ -1448,6 +1718,13 @@ pub struct VmHostAffinityRuleViolation {
     pub vm_name: String,
     /// `hostName`: xsd:string.
     pub host_name: String,
+}
+impl PartialEq for VmHostAffinityRuleViolation {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_name == other.vm_name
+            && self.host_name == other.host_name
+    }
 }
 impl ComplexType for VmHostAffinityRuleViolation {
     const TYPE_NAME: &'static str = "VmHostAffinityRuleViolation";
@@ -1466,18 +1743,23 @@ impl ComplexType for VmHostAffinityRuleViolation {
         e.req("hostName", &self.host_name);
     }
 }
-crate::xml::complex_codec!(VmHostAffinityRuleViolation);
 crate::xml::inherits!(VmHostAffinityRuleViolation, VmConfigFault);
 
 /// Data object `VmInstanceUuidAssignedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmInstanceUuidAssignedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for VmInstanceUuidAssignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for VmInstanceUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidAssignedEvent";
@@ -1494,13 +1776,12 @@ impl ComplexType for VmInstanceUuidAssignedEvent {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(VmInstanceUuidAssignedEvent);
 crate::xml::inherits!(VmInstanceUuidAssignedEvent, VmEvent);
 
 /// Data object `VmInstanceUuidChangedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmInstanceUuidChangedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1508,6 +1789,13 @@ pub struct VmInstanceUuidChangedEvent {
     pub old_instance_uuid: String,
     /// `newInstanceUuid`: xsd:string.
     pub new_instance_uuid: String,
+}
+impl PartialEq for VmInstanceUuidChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_instance_uuid == other.old_instance_uuid
+            && self.new_instance_uuid == other.new_instance_uuid
+    }
 }
 impl ComplexType for VmInstanceUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidChangedEvent";
@@ -1526,13 +1814,12 @@ impl ComplexType for VmInstanceUuidChangedEvent {
         e.req("newInstanceUuid", &self.new_instance_uuid);
     }
 }
-crate::xml::complex_codec!(VmInstanceUuidChangedEvent);
 crate::xml::inherits!(VmInstanceUuidChangedEvent, VmEvent);
 
 /// Data object `VmInstanceUuidConflictEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmInstanceUuidConflictEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1540,6 +1827,13 @@ pub struct VmInstanceUuidConflictEvent {
     pub conflicted_vm: VmEventArgument,
     /// `instanceUuid`: xsd:string.
     pub instance_uuid: String,
+}
+impl PartialEq for VmInstanceUuidConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vm == other.conflicted_vm
+            && self.instance_uuid == other.instance_uuid
+    }
 }
 impl ComplexType for VmInstanceUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidConflictEvent";
@@ -1558,18 +1852,23 @@ impl ComplexType for VmInstanceUuidConflictEvent {
         e.req("instanceUuid", &self.instance_uuid);
     }
 }
-crate::xml::complex_codec!(VmInstanceUuidConflictEvent);
 crate::xml::inherits!(VmInstanceUuidConflictEvent, VmEvent);
 
 /// Fault `VmLimitLicense` of the vSphere API (since 2.5).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmLimitLicense {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `limit`: xsd:int.
     pub limit: i32,
+}
+impl PartialEq for VmLimitLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.limit == other.limit
+    }
 }
 impl ComplexType for VmLimitLicense {
     const TYPE_NAME: &'static str = "VmLimitLicense";
@@ -1586,16 +1885,20 @@ impl ComplexType for VmLimitLicense {
         e.req("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(VmLimitLicense);
 crate::xml::inherits!(VmLimitLicense, NotEnoughLicenses);
 
 /// Data object `VmLogFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmLogFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for VmLogFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmLogFileInfo {
     const TYPE_NAME: &'static str = "VmLogFileInfo";
@@ -1607,16 +1910,20 @@ impl ComplexType for VmLogFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmLogFileInfo);
 crate::xml::inherits!(VmLogFileInfo, FileInfo);
 
 /// Data object `VmLogFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmLogFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for VmLogFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmLogFileQuery {
     const TYPE_NAME: &'static str = "VmLogFileQuery";
@@ -1628,13 +1935,12 @@ impl ComplexType for VmLogFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmLogFileQuery);
 crate::xml::inherits!(VmLogFileQuery, FileQuery);
 
 /// Data object `VmMacAssignedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMacAssignedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1642,6 +1948,13 @@ pub struct VmMacAssignedEvent {
     pub adapter: String,
     /// `mac`: xsd:string.
     pub mac: String,
+}
+impl PartialEq for VmMacAssignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.adapter == other.adapter
+            && self.mac == other.mac
+    }
 }
 impl ComplexType for VmMacAssignedEvent {
     const TYPE_NAME: &'static str = "VmMacAssignedEvent";
@@ -1660,13 +1973,12 @@ impl ComplexType for VmMacAssignedEvent {
         e.req("mac", &self.mac);
     }
 }
-crate::xml::complex_codec!(VmMacAssignedEvent);
 crate::xml::inherits!(VmMacAssignedEvent, VmEvent);
 
 /// Data object `VmMacChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMacChangedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1676,6 +1988,14 @@ pub struct VmMacChangedEvent {
     pub old_mac: String,
     /// `newMac`: xsd:string.
     pub new_mac: String,
+}
+impl PartialEq for VmMacChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.adapter == other.adapter
+            && self.old_mac == other.old_mac
+            && self.new_mac == other.new_mac
+    }
 }
 impl ComplexType for VmMacChangedEvent {
     const TYPE_NAME: &'static str = "VmMacChangedEvent";
@@ -1696,13 +2016,12 @@ impl ComplexType for VmMacChangedEvent {
         e.req("newMac", &self.new_mac);
     }
 }
-crate::xml::complex_codec!(VmMacChangedEvent);
 crate::xml::inherits!(VmMacChangedEvent, VmEvent);
 
 /// Data object `VmMacConflictEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMacConflictEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1710,6 +2029,13 @@ pub struct VmMacConflictEvent {
     pub conflicted_vm: VmEventArgument,
     /// `mac`: xsd:string.
     pub mac: String,
+}
+impl PartialEq for VmMacConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vm == other.conflicted_vm
+            && self.mac == other.mac
+    }
 }
 impl ComplexType for VmMacConflictEvent {
     const TYPE_NAME: &'static str = "VmMacConflictEvent";
@@ -1728,16 +2054,20 @@ impl ComplexType for VmMacConflictEvent {
         e.req("mac", &self.mac);
     }
 }
-crate::xml::complex_codec!(VmMacConflictEvent);
 crate::xml::inherits!(VmMacConflictEvent, VmEvent);
 
 /// Data object `VmMaxFTRestartCountReached` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMaxFTRestartCountReached {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmMaxFTRestartCountReached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmMaxFTRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxFTRestartCountReached";
@@ -1749,16 +2079,20 @@ impl ComplexType for VmMaxFTRestartCountReached {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmMaxFTRestartCountReached);
 crate::xml::inherits!(VmMaxFTRestartCountReached, VmEvent);
 
 /// Data object `VmMaxRestartCountReached` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMaxRestartCountReached {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmMaxRestartCountReached {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmMaxRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxRestartCountReached";
@@ -1770,13 +2104,12 @@ impl ComplexType for VmMaxRestartCountReached {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmMaxRestartCountReached);
 crate::xml::inherits!(VmMaxRestartCountReached, VmEvent);
 
 /// Data object `VmMessageErrorEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMessageErrorEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1784,6 +2117,13 @@ pub struct VmMessageErrorEvent {
     pub message: String,
     /// `messageInfo`: [`VirtualMachineMessage`].
     pub message_info: Vec<VirtualMachineMessage>,
+}
+impl PartialEq for VmMessageErrorEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+            && self.message_info == other.message_info
+    }
 }
 impl ComplexType for VmMessageErrorEvent {
     const TYPE_NAME: &'static str = "VmMessageErrorEvent";
@@ -1802,13 +2142,12 @@ impl ComplexType for VmMessageErrorEvent {
         e.list("messageInfo", &self.message_info);
     }
 }
-crate::xml::complex_codec!(VmMessageErrorEvent);
 crate::xml::inherits!(VmMessageErrorEvent, VmEvent);
 
 /// Data object `VmMessageEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMessageEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1816,6 +2155,13 @@ pub struct VmMessageEvent {
     pub message: String,
     /// `messageInfo`: [`VirtualMachineMessage`].
     pub message_info: Vec<VirtualMachineMessage>,
+}
+impl PartialEq for VmMessageEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+            && self.message_info == other.message_info
+    }
 }
 impl ComplexType for VmMessageEvent {
     const TYPE_NAME: &'static str = "VmMessageEvent";
@@ -1834,13 +2180,12 @@ impl ComplexType for VmMessageEvent {
         e.list("messageInfo", &self.message_info);
     }
 }
-crate::xml::complex_codec!(VmMessageEvent);
 crate::xml::inherits!(VmMessageEvent, VmEvent);
 
 /// Data object `VmMessageWarningEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMessageWarningEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1848,6 +2193,13 @@ pub struct VmMessageWarningEvent {
     pub message: String,
     /// `messageInfo`: [`VirtualMachineMessage`].
     pub message_info: Vec<VirtualMachineMessage>,
+}
+impl PartialEq for VmMessageWarningEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.message == other.message
+            && self.message_info == other.message_info
+    }
 }
 impl ComplexType for VmMessageWarningEvent {
     const TYPE_NAME: &'static str = "VmMessageWarningEvent";
@@ -1866,16 +2218,20 @@ impl ComplexType for VmMessageWarningEvent {
         e.list("messageInfo", &self.message_info);
     }
 }
-crate::xml::complex_codec!(VmMessageWarningEvent);
 crate::xml::inherits!(VmMessageWarningEvent, VmEvent);
 
 /// Fault `VmMetadataManagerFault` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMetadataManagerFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VmMetadataManagerFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmMetadataManagerFault {
     const TYPE_NAME: &'static str = "VmMetadataManagerFault";
@@ -1887,7 +2243,6 @@ impl ComplexType for VmMetadataManagerFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmMetadataManagerFault);
 crate::xml::inherits!(VmMetadataManagerFault, VimFault);
 
 /// Data object `VmMigratedEvent` of the vSphere API (since 2.5).
@@ -1895,7 +2250,7 @@ crate::xml::inherits!(VmMetadataManagerFault, VimFault);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmMigratedEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMigratedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -1905,6 +2260,14 @@ pub struct VmMigratedEvent {
     pub source_datacenter: Option<DatacenterEventArgument>,
     /// `sourceDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub source_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmMigratedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_host == other.source_host
+            && self.source_datacenter == other.source_datacenter
+            && self.source_datastore == other.source_datastore
+    }
 }
 impl ComplexType for VmMigratedEvent {
     const TYPE_NAME: &'static str = "VmMigratedEvent";
@@ -1925,16 +2288,20 @@ impl ComplexType for VmMigratedEvent {
         if e.knows(Version::V5_0) { e.opt("sourceDatastore", &self.source_datastore); }
     }
 }
-crate::xml::complex_codec!(VmMigratedEvent);
 crate::xml::inherits!(VmMigratedEvent, VmEvent);
 
 /// Fault `VmMonitorIncompatibleForFaultTolerance` of the vSphere API (since 4.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmMonitorIncompatibleForFaultTolerance {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VmMonitorIncompatibleForFaultTolerance {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmMonitorIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmMonitorIncompatibleForFaultTolerance";
@@ -1946,16 +2313,20 @@ impl ComplexType for VmMonitorIncompatibleForFaultTolerance {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmMonitorIncompatibleForFaultTolerance);
 crate::xml::inherits!(VmMonitorIncompatibleForFaultTolerance, VimFault);
 
 /// Data object `VmNoCompatibleHostForSecondaryEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmNoCompatibleHostForSecondaryEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmNoCompatibleHostForSecondaryEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmNoCompatibleHostForSecondaryEvent {
     const TYPE_NAME: &'static str = "VmNoCompatibleHostForSecondaryEvent";
@@ -1967,18 +2338,23 @@ impl ComplexType for VmNoCompatibleHostForSecondaryEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmNoCompatibleHostForSecondaryEvent);
 crate::xml::inherits!(VmNoCompatibleHostForSecondaryEvent, VmEvent);
 
 /// Data object `VmNoNetworkAccessEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmNoNetworkAccessEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `destHost`: [`HostEventArgument`].
     pub dest_host: HostEventArgument,
+}
+impl PartialEq for VmNoNetworkAccessEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+    }
 }
 impl ComplexType for VmNoNetworkAccessEvent {
     const TYPE_NAME: &'static str = "VmNoNetworkAccessEvent";
@@ -1995,16 +2371,20 @@ impl ComplexType for VmNoNetworkAccessEvent {
         e.req("destHost", &self.dest_host);
     }
 }
-crate::xml::complex_codec!(VmNoNetworkAccessEvent);
 crate::xml::inherits!(VmNoNetworkAccessEvent, VmEvent);
 
 /// Data object `VmNvramFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmNvramFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for VmNvramFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmNvramFileInfo {
     const TYPE_NAME: &'static str = "VmNvramFileInfo";
@@ -2016,16 +2396,20 @@ impl ComplexType for VmNvramFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmNvramFileInfo);
 crate::xml::inherits!(VmNvramFileInfo, FileInfo);
 
 /// Data object `VmNvramFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmNvramFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for VmNvramFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmNvramFileQuery {
     const TYPE_NAME: &'static str = "VmNvramFileQuery";
@@ -2037,16 +2421,20 @@ impl ComplexType for VmNvramFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmNvramFileQuery);
 crate::xml::inherits!(VmNvramFileQuery, FileQuery);
 
 /// Data object `VmOrphanedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmOrphanedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmOrphanedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmOrphanedEvent {
     const TYPE_NAME: &'static str = "VmOrphanedEvent";
@@ -2058,18 +2446,22 @@ impl ComplexType for VmOrphanedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmOrphanedEvent);
 crate::xml::inherits!(VmOrphanedEvent, VmEvent);
 
 /// Data object `VmPlacementPolicy` of the vSphere API (since 9.1.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmPlacementPolicy`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPlacementPolicy {
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmPlacementPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmPlacementPolicy {
     const TYPE_NAME: &'static str = "VmPlacementPolicy";
@@ -2082,10 +2474,9 @@ impl ComplexType for VmPlacementPolicy {
         let _ = e;
     }
 }
-crate::xml::complex_codec!(VmPlacementPolicy);
 
 /// Data object `VmPodConfigForPlacement` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPodConfigForPlacement {
     /// `storagePod`: ManagedObjectReference.
     pub storage_pod: ManagedObjectReference,
@@ -2099,6 +2490,15 @@ pub struct VmPodConfigForPlacement {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmPodConfigForPlacement {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_pod == other.storage_pod
+            && self.disk == other.disk
+            && self.vm_config == other.vm_config
+            && self.inter_vm_rule == other.inter_vm_rule
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmPodConfigForPlacement {
     const TYPE_NAME: &'static str = "VmPodConfigForPlacement";
@@ -2120,15 +2520,19 @@ impl ComplexType for VmPodConfigForPlacement {
         e.list("interVmRule", &self.inter_vm_rule);
     }
 }
-crate::xml::complex_codec!(VmPodConfigForPlacement);
 
 /// Data object `VmPortGroupProfile` of the vSphere API (since 4.0).
 ///
 /// Extends [`PortGroupProfile`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPortGroupProfile {
     /// The fields inherited from [`PortGroupProfile`].
     pub base_: PortGroupProfile,
+}
+impl PartialEq for VmPortGroupProfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmPortGroupProfile {
     const TYPE_NAME: &'static str = "VmPortGroupProfile";
@@ -2140,18 +2544,23 @@ impl ComplexType for VmPortGroupProfile {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmPortGroupProfile);
 crate::xml::inherits!(VmPortGroupProfile, PortGroupProfile);
 
 /// Data object `VmPowerOffOnIsolationEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmPoweredOffEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPowerOffOnIsolationEvent {
     /// The fields inherited from [`VmPoweredOffEvent`].
     pub base_: VmPoweredOffEvent,
     /// `isolatedHost`: [`HostEventArgument`].
     pub isolated_host: HostEventArgument,
+}
+impl PartialEq for VmPowerOffOnIsolationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.isolated_host == other.isolated_host
+    }
 }
 impl ComplexType for VmPowerOffOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmPowerOffOnIsolationEvent";
@@ -2168,16 +2577,20 @@ impl ComplexType for VmPowerOffOnIsolationEvent {
         e.req("isolatedHost", &self.isolated_host);
     }
 }
-crate::xml::complex_codec!(VmPowerOffOnIsolationEvent);
 crate::xml::inherits!(VmPowerOffOnIsolationEvent, VmPoweredOffEvent);
 
 /// Fault `VmPowerOnDisabled` of the vSphere API (since 4.0).
 ///
 /// Extends [`InvalidState`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPowerOnDisabled {
     /// The fields inherited from [`InvalidState`].
     pub base_: InvalidState,
+}
+impl PartialEq for VmPowerOnDisabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmPowerOnDisabled {
     const TYPE_NAME: &'static str = "VmPowerOnDisabled";
@@ -2189,7 +2602,6 @@ impl ComplexType for VmPowerOnDisabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmPowerOnDisabled);
 crate::xml::inherits!(VmPowerOnDisabled, InvalidState);
 
 /// Data object `VmPoweredOffEvent` of the vSphere API (since 2.5).
@@ -2197,10 +2609,15 @@ crate::xml::inherits!(VmPowerOnDisabled, InvalidState);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmPoweredOffEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPoweredOffEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmPoweredOffEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmPoweredOffEvent {
     const TYPE_NAME: &'static str = "VmPoweredOffEvent";
@@ -2212,7 +2629,6 @@ impl ComplexType for VmPoweredOffEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmPoweredOffEvent);
 crate::xml::inherits!(VmPoweredOffEvent, VmEvent);
 
 /// Data object `VmPoweredOnEvent` of the vSphere API (since 2.5).
@@ -2220,10 +2636,15 @@ crate::xml::inherits!(VmPoweredOffEvent, VmEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmPoweredOnEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPoweredOnEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmPoweredOnEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmPoweredOnEvent {
     const TYPE_NAME: &'static str = "VmPoweredOnEvent";
@@ -2235,18 +2656,23 @@ impl ComplexType for VmPoweredOnEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmPoweredOnEvent);
 crate::xml::inherits!(VmPoweredOnEvent, VmEvent);
 
 /// Data object `VmPoweringOnWithCustomizedDVPortEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPoweringOnWithCustomizedDVPortEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `vnic`: [`VnicPortArgument`].
     pub vnic: Vec<VnicPortArgument>,
+}
+impl PartialEq for VmPoweringOnWithCustomizedDVPortEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vnic == other.vnic
+    }
 }
 impl ComplexType for VmPoweringOnWithCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "VmPoweringOnWithCustomizedDVPortEvent";
@@ -2263,18 +2689,23 @@ impl ComplexType for VmPoweringOnWithCustomizedDVPortEvent {
         e.list("vnic", &self.vnic);
     }
 }
-crate::xml::complex_codec!(VmPoweringOnWithCustomizedDVPortEvent);
 crate::xml::inherits!(VmPoweringOnWithCustomizedDVPortEvent, VmEvent);
 
 /// Data object `VmPrimaryFailoverEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmPrimaryFailoverEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: xsd:string.
     pub reason: Option<String>,
+}
+impl PartialEq for VmPrimaryFailoverEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmPrimaryFailoverEvent {
     const TYPE_NAME: &'static str = "VmPrimaryFailoverEvent";
@@ -2291,13 +2722,12 @@ impl ComplexType for VmPrimaryFailoverEvent {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmPrimaryFailoverEvent);
 crate::xml::inherits!(VmPrimaryFailoverEvent, VmEvent);
 
 /// Data object `VmReconfiguredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmReconfiguredEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -2305,6 +2735,13 @@ pub struct VmReconfiguredEvent {
     pub config_spec: VirtualMachineConfigSpec,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for VmReconfiguredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_spec == other.config_spec
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for VmReconfiguredEvent {
     const TYPE_NAME: &'static str = "VmReconfiguredEvent";
@@ -2323,16 +2760,20 @@ impl ComplexType for VmReconfiguredEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(VmReconfiguredEvent);
 crate::xml::inherits!(VmReconfiguredEvent, VmEvent);
 
 /// Data object `VmRegisteredEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRegisteredEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRegisteredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRegisteredEvent {
     const TYPE_NAME: &'static str = "VmRegisteredEvent";
@@ -2344,16 +2785,20 @@ impl ComplexType for VmRegisteredEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRegisteredEvent);
 crate::xml::inherits!(VmRegisteredEvent, VmEvent);
 
 /// Data object `VmRelayoutSuccessfulEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRelayoutSuccessfulEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRelayoutSuccessfulEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRelayoutSuccessfulEvent {
     const TYPE_NAME: &'static str = "VmRelayoutSuccessfulEvent";
@@ -2365,16 +2810,20 @@ impl ComplexType for VmRelayoutSuccessfulEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRelayoutSuccessfulEvent);
 crate::xml::inherits!(VmRelayoutSuccessfulEvent, VmEvent);
 
 /// Data object `VmRelayoutUpToDateEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRelayoutUpToDateEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRelayoutUpToDateEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRelayoutUpToDateEvent {
     const TYPE_NAME: &'static str = "VmRelayoutUpToDateEvent";
@@ -2386,18 +2835,23 @@ impl ComplexType for VmRelayoutUpToDateEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRelayoutUpToDateEvent);
 crate::xml::inherits!(VmRelayoutUpToDateEvent, VmEvent);
 
 /// Data object `VmReloadFromPathEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmReloadFromPathEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `configPath`: xsd:string.
     pub config_path: String,
+}
+impl PartialEq for VmReloadFromPathEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_path == other.config_path
+    }
 }
 impl ComplexType for VmReloadFromPathEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathEvent";
@@ -2414,18 +2868,23 @@ impl ComplexType for VmReloadFromPathEvent {
         e.req("configPath", &self.config_path);
     }
 }
-crate::xml::complex_codec!(VmReloadFromPathEvent);
 crate::xml::inherits!(VmReloadFromPathEvent, VmEvent);
 
 /// Data object `VmReloadFromPathFailedEvent` of the vSphere API (since 4.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmReloadFromPathFailedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `configPath`: xsd:string.
     pub config_path: String,
+}
+impl PartialEq for VmReloadFromPathFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_path == other.config_path
+    }
 }
 impl ComplexType for VmReloadFromPathFailedEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathFailedEvent";
@@ -2442,13 +2901,12 @@ impl ComplexType for VmReloadFromPathFailedEvent {
         e.req("configPath", &self.config_path);
     }
 }
-crate::xml::complex_codec!(VmReloadFromPathFailedEvent);
 crate::xml::inherits!(VmReloadFromPathFailedEvent, VmEvent);
 
 /// Data object `VmRelocateFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmRelocateSpecEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRelocateFailedEvent {
     /// The fields inherited from [`VmRelocateSpecEvent`].
     pub base_: VmRelocateSpecEvent,
@@ -2460,6 +2918,15 @@ pub struct VmRelocateFailedEvent {
     pub dest_datacenter: Option<DatacenterEventArgument>,
     /// `destDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub dest_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmRelocateFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.dest_host == other.dest_host
+            && self.reason == other.reason
+            && self.dest_datacenter == other.dest_datacenter
+            && self.dest_datastore == other.dest_datastore
+    }
 }
 impl ComplexType for VmRelocateFailedEvent {
     const TYPE_NAME: &'static str = "VmRelocateFailedEvent";
@@ -2482,7 +2949,6 @@ impl ComplexType for VmRelocateFailedEvent {
         if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
-crate::xml::complex_codec!(VmRelocateFailedEvent);
 crate::xml::inherits!(VmRelocateFailedEvent, VmRelocateSpecEvent);
 
 /// Data object `VmRelocateSpecEvent` of the vSphere API (since 2.5).
@@ -2490,10 +2956,15 @@ crate::xml::inherits!(VmRelocateFailedEvent, VmRelocateSpecEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmRelocateSpecEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRelocateSpecEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRelocateSpecEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRelocateSpecEvent {
     const TYPE_NAME: &'static str = "VmRelocateSpecEvent";
@@ -2505,13 +2976,12 @@ impl ComplexType for VmRelocateSpecEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRelocateSpecEvent);
 crate::xml::inherits!(VmRelocateSpecEvent, VmEvent);
 
 /// Data object `VmRelocatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmRelocateSpecEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRelocatedEvent {
     /// The fields inherited from [`VmRelocateSpecEvent`].
     pub base_: VmRelocateSpecEvent,
@@ -2521,6 +2991,14 @@ pub struct VmRelocatedEvent {
     pub source_datacenter: Option<DatacenterEventArgument>,
     /// `sourceDatastore`: [`DatastoreEventArgument`] (since 5.0).
     pub source_datastore: Option<DatastoreEventArgument>,
+}
+impl PartialEq for VmRelocatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_host == other.source_host
+            && self.source_datacenter == other.source_datacenter
+            && self.source_datastore == other.source_datastore
+    }
 }
 impl ComplexType for VmRelocatedEvent {
     const TYPE_NAME: &'static str = "VmRelocatedEvent";
@@ -2541,16 +3019,20 @@ impl ComplexType for VmRelocatedEvent {
         if e.knows(Version::V5_0) { e.opt("sourceDatastore", &self.source_datastore); }
     }
 }
-crate::xml::complex_codec!(VmRelocatedEvent);
 crate::xml::inherits!(VmRelocatedEvent, VmRelocateSpecEvent);
 
 /// Data object `VmRemoteConsoleConnectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRemoteConsoleConnectedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRemoteConsoleConnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRemoteConsoleConnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleConnectedEvent";
@@ -2562,16 +3044,20 @@ impl ComplexType for VmRemoteConsoleConnectedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRemoteConsoleConnectedEvent);
 crate::xml::inherits!(VmRemoteConsoleConnectedEvent, VmEvent);
 
 /// Data object `VmRemoteConsoleDisconnectedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRemoteConsoleDisconnectedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRemoteConsoleDisconnectedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRemoteConsoleDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleDisconnectedEvent";
@@ -2583,16 +3069,20 @@ impl ComplexType for VmRemoteConsoleDisconnectedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRemoteConsoleDisconnectedEvent);
 crate::xml::inherits!(VmRemoteConsoleDisconnectedEvent, VmEvent);
 
 /// Data object `VmRemovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRemovedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRemovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRemovedEvent {
     const TYPE_NAME: &'static str = "VmRemovedEvent";
@@ -2604,13 +3094,12 @@ impl ComplexType for VmRemovedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRemovedEvent);
 crate::xml::inherits!(VmRemovedEvent, VmEvent);
 
 /// Data object `VmRenamedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRenamedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -2618,6 +3107,13 @@ pub struct VmRenamedEvent {
     pub old_name: String,
     /// `newName`: xsd:string.
     pub new_name: String,
+}
+impl PartialEq for VmRenamedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_name == other.old_name
+            && self.new_name == other.new_name
+    }
 }
 impl ComplexType for VmRenamedEvent {
     const TYPE_NAME: &'static str = "VmRenamedEvent";
@@ -2636,16 +3132,20 @@ impl ComplexType for VmRenamedEvent {
         e.req("newName", &self.new_name);
     }
 }
-crate::xml::complex_codec!(VmRenamedEvent);
 crate::xml::inherits!(VmRenamedEvent, VmEvent);
 
 /// Data object `VmRequirementsExceedCurrentEVCModeEvent` of the vSphere API (since 5.1).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRequirementsExceedCurrentEVCModeEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmRequirementsExceedCurrentEVCModeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmRequirementsExceedCurrentEVCModeEvent {
     const TYPE_NAME: &'static str = "VmRequirementsExceedCurrentEVCModeEvent";
@@ -2657,16 +3157,20 @@ impl ComplexType for VmRequirementsExceedCurrentEVCModeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmRequirementsExceedCurrentEVCModeEvent);
 crate::xml::inherits!(VmRequirementsExceedCurrentEVCModeEvent, VmEvent);
 
 /// Data object `VmResettingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmResettingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmResettingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmResettingEvent {
     const TYPE_NAME: &'static str = "VmResettingEvent";
@@ -2678,13 +3182,12 @@ impl ComplexType for VmResettingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmResettingEvent);
 crate::xml::inherits!(VmResettingEvent, VmEvent);
 
 /// Data object `VmResourcePoolMovedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmResourcePoolMovedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -2692,6 +3195,13 @@ pub struct VmResourcePoolMovedEvent {
     pub old_parent: ResourcePoolEventArgument,
     /// `newParent`: [`ResourcePoolEventArgument`].
     pub new_parent: ResourcePoolEventArgument,
+}
+impl PartialEq for VmResourcePoolMovedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_parent == other.old_parent
+            && self.new_parent == other.new_parent
+    }
 }
 impl ComplexType for VmResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "VmResourcePoolMovedEvent";
@@ -2710,18 +3220,23 @@ impl ComplexType for VmResourcePoolMovedEvent {
         e.req("newParent", &self.new_parent);
     }
 }
-crate::xml::complex_codec!(VmResourcePoolMovedEvent);
 crate::xml::inherits!(VmResourcePoolMovedEvent, VmEvent);
 
 /// Data object `VmResourceReallocatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmResourceReallocatedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `configChanges`: [`ChangesInfoEventArgument`] (since 6.5).
     pub config_changes: Option<ChangesInfoEventArgument>,
+}
+impl PartialEq for VmResourceReallocatedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.config_changes == other.config_changes
+    }
 }
 impl ComplexType for VmResourceReallocatedEvent {
     const TYPE_NAME: &'static str = "VmResourceReallocatedEvent";
@@ -2738,18 +3253,23 @@ impl ComplexType for VmResourceReallocatedEvent {
         if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
-crate::xml::complex_codec!(VmResourceReallocatedEvent);
 crate::xml::inherits!(VmResourceReallocatedEvent, VmEvent);
 
 /// Data object `VmRestartedOnAlternateHostEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmPoweredOnEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmRestartedOnAlternateHostEvent {
     /// The fields inherited from [`VmPoweredOnEvent`].
     pub base_: VmPoweredOnEvent,
     /// `sourceHost`: [`HostEventArgument`].
     pub source_host: HostEventArgument,
+}
+impl PartialEq for VmRestartedOnAlternateHostEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.source_host == other.source_host
+    }
 }
 impl ComplexType for VmRestartedOnAlternateHostEvent {
     const TYPE_NAME: &'static str = "VmRestartedOnAlternateHostEvent";
@@ -2766,16 +3286,20 @@ impl ComplexType for VmRestartedOnAlternateHostEvent {
         e.req("sourceHost", &self.source_host);
     }
 }
-crate::xml::complex_codec!(VmRestartedOnAlternateHostEvent);
 crate::xml::inherits!(VmRestartedOnAlternateHostEvent, VmPoweredOnEvent);
 
 /// Data object `VmResumingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmResumingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmResumingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmResumingEvent {
     const TYPE_NAME: &'static str = "VmResumingEvent";
@@ -2787,16 +3311,20 @@ impl ComplexType for VmResumingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmResumingEvent);
 crate::xml::inherits!(VmResumingEvent, VmEvent);
 
 /// Data object `VmSecondaryAddedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSecondaryAddedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSecondaryAddedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSecondaryAddedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryAddedEvent";
@@ -2808,18 +3336,23 @@ impl ComplexType for VmSecondaryAddedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSecondaryAddedEvent);
 crate::xml::inherits!(VmSecondaryAddedEvent, VmEvent);
 
 /// Data object `VmSecondaryDisabledBySystemEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSecondaryDisabledBySystemEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: Option<LocalizedMethodFault>,
+}
+impl PartialEq for VmSecondaryDisabledBySystemEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reason == other.reason
+    }
 }
 impl ComplexType for VmSecondaryDisabledBySystemEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledBySystemEvent";
@@ -2836,16 +3369,20 @@ impl ComplexType for VmSecondaryDisabledBySystemEvent {
         e.opt("reason", &self.reason);
     }
 }
-crate::xml::complex_codec!(VmSecondaryDisabledBySystemEvent);
 crate::xml::inherits!(VmSecondaryDisabledBySystemEvent, VmEvent);
 
 /// Data object `VmSecondaryDisabledEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSecondaryDisabledEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSecondaryDisabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSecondaryDisabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledEvent";
@@ -2857,16 +3394,20 @@ impl ComplexType for VmSecondaryDisabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSecondaryDisabledEvent);
 crate::xml::inherits!(VmSecondaryDisabledEvent, VmEvent);
 
 /// Data object `VmSecondaryEnabledEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSecondaryEnabledEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSecondaryEnabledEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSecondaryEnabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryEnabledEvent";
@@ -2878,16 +3419,20 @@ impl ComplexType for VmSecondaryEnabledEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSecondaryEnabledEvent);
 crate::xml::inherits!(VmSecondaryEnabledEvent, VmEvent);
 
 /// Data object `VmSecondaryStartedEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSecondaryStartedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSecondaryStartedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSecondaryStartedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryStartedEvent";
@@ -2899,13 +3444,12 @@ impl ComplexType for VmSecondaryStartedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSecondaryStartedEvent);
 crate::xml::inherits!(VmSecondaryStartedEvent, VmEvent);
 
 /// Data object `VmShutdownOnIsolationEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmPoweredOffEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmShutdownOnIsolationEvent {
     /// The fields inherited from [`VmPoweredOffEvent`].
     pub base_: VmPoweredOffEvent,
@@ -2913,6 +3457,13 @@ pub struct VmShutdownOnIsolationEvent {
     pub isolated_host: HostEventArgument,
     /// `shutdownResult`: xsd:string.
     pub shutdown_result: Option<String>,
+}
+impl PartialEq for VmShutdownOnIsolationEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.isolated_host == other.isolated_host
+            && self.shutdown_result == other.shutdown_result
+    }
 }
 impl ComplexType for VmShutdownOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmShutdownOnIsolationEvent";
@@ -2931,13 +3482,12 @@ impl ComplexType for VmShutdownOnIsolationEvent {
         e.opt("shutdownResult", &self.shutdown_result);
     }
 }
-crate::xml::complex_codec!(VmShutdownOnIsolationEvent);
 crate::xml::inherits!(VmShutdownOnIsolationEvent, VmPoweredOffEvent);
 
 /// Fault `VmSmpFaultToleranceTooManyVMsOnHost` of the vSphere API (since 6.0).
 ///
 /// Extends [`InsufficientResourcesFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSmpFaultToleranceTooManyVMsOnHost {
     /// The fields inherited from [`InsufficientResourcesFault`].
     pub base_: InsufficientResourcesFault,
@@ -2945,6 +3495,13 @@ pub struct VmSmpFaultToleranceTooManyVMsOnHost {
     pub host_name: Option<String>,
     /// `maxNumSmpFtVms`: xsd:int.
     pub max_num_smp_ft_vms: i32,
+}
+impl PartialEq for VmSmpFaultToleranceTooManyVMsOnHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_name == other.host_name
+            && self.max_num_smp_ft_vms == other.max_num_smp_ft_vms
+    }
 }
 impl ComplexType for VmSmpFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmSmpFaultToleranceTooManyVMsOnHost";
@@ -2963,16 +3520,20 @@ impl ComplexType for VmSmpFaultToleranceTooManyVMsOnHost {
         e.req("maxNumSmpFtVms", &self.max_num_smp_ft_vms);
     }
 }
-crate::xml::complex_codec!(VmSmpFaultToleranceTooManyVMsOnHost);
 crate::xml::inherits!(VmSmpFaultToleranceTooManyVMsOnHost, InsufficientResourcesFault);
 
 /// Data object `VmSnapshotFileInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSnapshotFileInfo {
     /// The fields inherited from [`FileInfo`].
     pub base_: FileInfo,
+}
+impl PartialEq for VmSnapshotFileInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSnapshotFileInfo {
     const TYPE_NAME: &'static str = "VmSnapshotFileInfo";
@@ -2984,16 +3545,20 @@ impl ComplexType for VmSnapshotFileInfo {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSnapshotFileInfo);
 crate::xml::inherits!(VmSnapshotFileInfo, FileInfo);
 
 /// Data object `VmSnapshotFileQuery` of the vSphere API (since 2.5).
 ///
 /// Extends [`FileQuery`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSnapshotFileQuery {
     /// The fields inherited from [`FileQuery`].
     pub base_: FileQuery,
+}
+impl PartialEq for VmSnapshotFileQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSnapshotFileQuery {
     const TYPE_NAME: &'static str = "VmSnapshotFileQuery";
@@ -3005,16 +3570,20 @@ impl ComplexType for VmSnapshotFileQuery {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSnapshotFileQuery);
 crate::xml::inherits!(VmSnapshotFileQuery, FileQuery);
 
 /// Data object `VmStartRecordingEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStartRecordingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmStartRecordingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmStartRecordingEvent {
     const TYPE_NAME: &'static str = "VmStartRecordingEvent";
@@ -3026,16 +3595,20 @@ impl ComplexType for VmStartRecordingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmStartRecordingEvent);
 crate::xml::inherits!(VmStartRecordingEvent, VmEvent);
 
 /// Data object `VmStartReplayingEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStartReplayingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmStartReplayingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmStartReplayingEvent {
     const TYPE_NAME: &'static str = "VmStartReplayingEvent";
@@ -3047,7 +3620,6 @@ impl ComplexType for VmStartReplayingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmStartReplayingEvent);
 crate::xml::inherits!(VmStartReplayingEvent, VmEvent);
 
 /// Data object `VmStartingEvent` of the vSphere API (since 2.5).
@@ -3055,10 +3627,15 @@ crate::xml::inherits!(VmStartReplayingEvent, VmEvent);
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmStartingEvent`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStartingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmStartingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmStartingEvent {
     const TYPE_NAME: &'static str = "VmStartingEvent";
@@ -3070,16 +3647,20 @@ impl ComplexType for VmStartingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmStartingEvent);
 crate::xml::inherits!(VmStartingEvent, VmEvent);
 
 /// Data object `VmStartingSecondaryEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStartingSecondaryEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmStartingSecondaryEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmStartingSecondaryEvent";
@@ -3091,13 +3672,12 @@ impl ComplexType for VmStartingSecondaryEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmStartingSecondaryEvent);
 crate::xml::inherits!(VmStartingSecondaryEvent, VmEvent);
 
 /// Data object `VmStaticMacConflictEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStaticMacConflictEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3105,6 +3685,13 @@ pub struct VmStaticMacConflictEvent {
     pub conflicted_vm: VmEventArgument,
     /// `mac`: xsd:string.
     pub mac: String,
+}
+impl PartialEq for VmStaticMacConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vm == other.conflicted_vm
+            && self.mac == other.mac
+    }
 }
 impl ComplexType for VmStaticMacConflictEvent {
     const TYPE_NAME: &'static str = "VmStaticMacConflictEvent";
@@ -3123,16 +3710,20 @@ impl ComplexType for VmStaticMacConflictEvent {
         e.req("mac", &self.mac);
     }
 }
-crate::xml::complex_codec!(VmStaticMacConflictEvent);
 crate::xml::inherits!(VmStaticMacConflictEvent, VmEvent);
 
 /// Data object `VmStoppingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmStoppingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmStoppingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmStoppingEvent {
     const TYPE_NAME: &'static str = "VmStoppingEvent";
@@ -3144,16 +3735,20 @@ impl ComplexType for VmStoppingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmStoppingEvent);
 crate::xml::inherits!(VmStoppingEvent, VmEvent);
 
 /// Data object `VmSuspendedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSuspendedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSuspendedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSuspendedEvent {
     const TYPE_NAME: &'static str = "VmSuspendedEvent";
@@ -3165,16 +3760,20 @@ impl ComplexType for VmSuspendedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSuspendedEvent);
 crate::xml::inherits!(VmSuspendedEvent, VmEvent);
 
 /// Data object `VmSuspendingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmSuspendingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmSuspendingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmSuspendingEvent {
     const TYPE_NAME: &'static str = "VmSuspendingEvent";
@@ -3186,18 +3785,23 @@ impl ComplexType for VmSuspendingEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmSuspendingEvent);
 crate::xml::inherits!(VmSuspendingEvent, VmEvent);
 
 /// Data object `VmTimedoutStartingSecondaryEvent` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmTimedoutStartingSecondaryEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `timeout`: xsd:long.
     pub timeout: Option<i64>,
+}
+impl PartialEq for VmTimedoutStartingSecondaryEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.timeout == other.timeout
+    }
 }
 impl ComplexType for VmTimedoutStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmTimedoutStartingSecondaryEvent";
@@ -3214,13 +3818,12 @@ impl ComplexType for VmTimedoutStartingSecondaryEvent {
         e.opt("timeout", &self.timeout);
     }
 }
-crate::xml::complex_codec!(VmTimedoutStartingSecondaryEvent);
 crate::xml::inherits!(VmTimedoutStartingSecondaryEvent, VmEvent);
 
 /// Data object `VmToVmGroupsAntiAffinity` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`VmPlacementPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmToVmGroupsAntiAffinity {
     /// The fields inherited from [`VmPlacementPolicy`].
     pub base_: VmPlacementPolicy,
@@ -3232,6 +3835,15 @@ pub struct VmToVmGroupsAntiAffinity {
     pub policy_strictness: Option<String>,
     /// `policyTopology`: xsd:string.
     pub policy_topology: Option<String>,
+}
+impl PartialEq for VmToVmGroupsAntiAffinity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.self_tag == other.self_tag
+            && self.anti_affined_vm_group_tags == other.anti_affined_vm_group_tags
+            && self.policy_strictness == other.policy_strictness
+            && self.policy_topology == other.policy_topology
+    }
 }
 impl ComplexType for VmToVmGroupsAntiAffinity {
     const TYPE_NAME: &'static str = "VmToVmGroupsAntiAffinity";
@@ -3254,7 +3866,6 @@ impl ComplexType for VmToVmGroupsAntiAffinity {
         e.opt("policyTopology", &self.policy_topology);
     }
 }
-crate::xml::complex_codec!(VmToVmGroupsAntiAffinity);
 crate::xml::inherits!(VmToVmGroupsAntiAffinity, VmPlacementPolicy);
 
 /// Fault `VmToolsUpgradeFault` of the vSphere API (since 2.5).
@@ -3262,10 +3873,15 @@ crate::xml::inherits!(VmToVmGroupsAntiAffinity, VmPlacementPolicy);
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmToolsUpgradeFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmToolsUpgradeFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VmToolsUpgradeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmToolsUpgradeFault {
     const TYPE_NAME: &'static str = "VmToolsUpgradeFault";
@@ -3277,18 +3893,23 @@ impl ComplexType for VmToolsUpgradeFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmToolsUpgradeFault);
 crate::xml::inherits!(VmToolsUpgradeFault, VimFault);
 
 /// Data object `VmUnsupportedStartingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmStartingEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUnsupportedStartingEvent {
     /// The fields inherited from [`VmStartingEvent`].
     pub base_: VmStartingEvent,
     /// `guestId`: xsd:string.
     pub guest_id: String,
+}
+impl PartialEq for VmUnsupportedStartingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.guest_id == other.guest_id
+    }
 }
 impl ComplexType for VmUnsupportedStartingEvent {
     const TYPE_NAME: &'static str = "VmUnsupportedStartingEvent";
@@ -3305,18 +3926,23 @@ impl ComplexType for VmUnsupportedStartingEvent {
         e.req("guestId", &self.guest_id);
     }
 }
-crate::xml::complex_codec!(VmUnsupportedStartingEvent);
 crate::xml::inherits!(VmUnsupportedStartingEvent, VmStartingEvent);
 
 /// Data object `VmUpgradeCompleteEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUpgradeCompleteEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `version`: xsd:string.
     pub version: String,
+}
+impl PartialEq for VmUpgradeCompleteEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.version == other.version
+    }
 }
 impl ComplexType for VmUpgradeCompleteEvent {
     const TYPE_NAME: &'static str = "VmUpgradeCompleteEvent";
@@ -3333,16 +3959,20 @@ impl ComplexType for VmUpgradeCompleteEvent {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(VmUpgradeCompleteEvent);
 crate::xml::inherits!(VmUpgradeCompleteEvent, VmEvent);
 
 /// Data object `VmUpgradeFailedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUpgradeFailedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
+}
+impl PartialEq for VmUpgradeFailedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VmUpgradeFailedEvent";
@@ -3354,18 +3984,23 @@ impl ComplexType for VmUpgradeFailedEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmUpgradeFailedEvent);
 crate::xml::inherits!(VmUpgradeFailedEvent, VmEvent);
 
 /// Data object `VmUpgradingEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUpgradingEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `version`: xsd:string.
     pub version: String,
+}
+impl PartialEq for VmUpgradingEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.version == other.version
+    }
 }
 impl ComplexType for VmUpgradingEvent {
     const TYPE_NAME: &'static str = "VmUpgradingEvent";
@@ -3382,18 +4017,23 @@ impl ComplexType for VmUpgradingEvent {
         e.req("version", &self.version);
     }
 }
-crate::xml::complex_codec!(VmUpgradingEvent);
 crate::xml::inherits!(VmUpgradingEvent, VmEvent);
 
 /// Data object `VmUuidAssignedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUuidAssignedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
     /// `uuid`: xsd:string.
     pub uuid: String,
+}
+impl PartialEq for VmUuidAssignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuid == other.uuid
+    }
 }
 impl ComplexType for VmUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmUuidAssignedEvent";
@@ -3410,13 +4050,12 @@ impl ComplexType for VmUuidAssignedEvent {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(VmUuidAssignedEvent);
 crate::xml::inherits!(VmUuidAssignedEvent, VmEvent);
 
 /// Data object `VmUuidChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUuidChangedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3424,6 +4063,13 @@ pub struct VmUuidChangedEvent {
     pub old_uuid: String,
     /// `newUuid`: xsd:string.
     pub new_uuid: String,
+}
+impl PartialEq for VmUuidChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_uuid == other.old_uuid
+            && self.new_uuid == other.new_uuid
+    }
 }
 impl ComplexType for VmUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmUuidChangedEvent";
@@ -3442,13 +4088,12 @@ impl ComplexType for VmUuidChangedEvent {
         e.req("newUuid", &self.new_uuid);
     }
 }
-crate::xml::complex_codec!(VmUuidChangedEvent);
 crate::xml::inherits!(VmUuidChangedEvent, VmEvent);
 
 /// Data object `VmUuidConflictEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmUuidConflictEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3456,6 +4101,13 @@ pub struct VmUuidConflictEvent {
     pub conflicted_vm: VmEventArgument,
     /// `uuid`: xsd:string.
     pub uuid: String,
+}
+impl PartialEq for VmUuidConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vm == other.conflicted_vm
+            && self.uuid == other.uuid
+    }
 }
 impl ComplexType for VmUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmUuidConflictEvent";
@@ -3474,13 +4126,12 @@ impl ComplexType for VmUuidConflictEvent {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(VmUuidConflictEvent);
 crate::xml::inherits!(VmUuidConflictEvent, VmEvent);
 
 /// Fault `VmValidateMaxDevice` of the vSphere API (since 4.0).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmValidateMaxDevice {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -3490,6 +4141,14 @@ pub struct VmValidateMaxDevice {
     pub max: i32,
     /// `count`: xsd:int.
     pub count: i32,
+}
+impl PartialEq for VmValidateMaxDevice {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+            && self.max == other.max
+            && self.count == other.count
+    }
 }
 impl ComplexType for VmValidateMaxDevice {
     const TYPE_NAME: &'static str = "VmValidateMaxDevice";
@@ -3510,13 +4169,12 @@ impl ComplexType for VmValidateMaxDevice {
         e.req("count", &self.count);
     }
 }
-crate::xml::complex_codec!(VmValidateMaxDevice);
 crate::xml::inherits!(VmValidateMaxDevice, VimFault);
 
 /// Data object `VmVmAffinity` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`VmPlacementPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmVmAffinity {
     /// The fields inherited from [`VmPlacementPolicy`].
     pub base_: VmPlacementPolicy,
@@ -3526,6 +4184,14 @@ pub struct VmVmAffinity {
     pub policy_strictness: Option<String>,
     /// `policyTopology`: xsd:string.
     pub policy_topology: Option<String>,
+}
+impl PartialEq for VmVmAffinity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.affined_vms_tag == other.affined_vms_tag
+            && self.policy_strictness == other.policy_strictness
+            && self.policy_topology == other.policy_topology
+    }
 }
 impl ComplexType for VmVmAffinity {
     const TYPE_NAME: &'static str = "VmVmAffinity";
@@ -3546,13 +4212,12 @@ impl ComplexType for VmVmAffinity {
         e.opt("policyTopology", &self.policy_topology);
     }
 }
-crate::xml::complex_codec!(VmVmAffinity);
 crate::xml::inherits!(VmVmAffinity, VmPlacementPolicy);
 
 /// Data object `VmVmAntiAffinity` of the vSphere API (since 9.1.0.0).
 ///
 /// Extends [`VmPlacementPolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmVmAntiAffinity {
     /// The fields inherited from [`VmPlacementPolicy`].
     pub base_: VmPlacementPolicy,
@@ -3562,6 +4227,14 @@ pub struct VmVmAntiAffinity {
     pub policy_strictness: Option<String>,
     /// `policyTopology`: xsd:string.
     pub policy_topology: Option<String>,
+}
+impl PartialEq for VmVmAntiAffinity {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.anti_affined_vms_tag == other.anti_affined_vms_tag
+            && self.policy_strictness == other.policy_strictness
+            && self.policy_topology == other.policy_topology
+    }
 }
 impl ComplexType for VmVmAntiAffinity {
     const TYPE_NAME: &'static str = "VmVmAntiAffinity";
@@ -3582,13 +4255,12 @@ impl ComplexType for VmVmAntiAffinity {
         e.opt("policyTopology", &self.policy_topology);
     }
 }
-crate::xml::complex_codec!(VmVmAntiAffinity);
 crate::xml::inherits!(VmVmAntiAffinity, VmPlacementPolicy);
 
 /// Data object `VmVnicPoolReservationViolationClearEvent` of the vSphere API (since 6.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmVnicPoolReservationViolationClearEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -3596,6 +4268,13 @@ pub struct VmVnicPoolReservationViolationClearEvent {
     pub vm_vnic_resource_pool_key: String,
     /// `vmVnicResourcePoolName`: xsd:string.
     pub vm_vnic_resource_pool_name: Option<String>,
+}
+impl PartialEq for VmVnicPoolReservationViolationClearEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_vnic_resource_pool_key == other.vm_vnic_resource_pool_key
+            && self.vm_vnic_resource_pool_name == other.vm_vnic_resource_pool_name
+    }
 }
 impl ComplexType for VmVnicPoolReservationViolationClearEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationClearEvent";
@@ -3614,13 +4293,12 @@ impl ComplexType for VmVnicPoolReservationViolationClearEvent {
         e.opt("vmVnicResourcePoolName", &self.vm_vnic_resource_pool_name);
     }
 }
-crate::xml::complex_codec!(VmVnicPoolReservationViolationClearEvent);
 crate::xml::inherits!(VmVnicPoolReservationViolationClearEvent, DvsEvent);
 
 /// Data object `VmVnicPoolReservationViolationRaiseEvent` of the vSphere API (since 6.0).
 ///
 /// Extends [`DvsEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmVnicPoolReservationViolationRaiseEvent {
     /// The fields inherited from [`DvsEvent`].
     pub base_: DvsEvent,
@@ -3628,6 +4306,13 @@ pub struct VmVnicPoolReservationViolationRaiseEvent {
     pub vm_vnic_resource_pool_key: String,
     /// `vmVnicResourcePoolName`: xsd:string.
     pub vm_vnic_resource_pool_name: Option<String>,
+}
+impl PartialEq for VmVnicPoolReservationViolationRaiseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm_vnic_resource_pool_key == other.vm_vnic_resource_pool_key
+            && self.vm_vnic_resource_pool_name == other.vm_vnic_resource_pool_name
+    }
 }
 impl ComplexType for VmVnicPoolReservationViolationRaiseEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationRaiseEvent";
@@ -3646,13 +4331,12 @@ impl ComplexType for VmVnicPoolReservationViolationRaiseEvent {
         e.opt("vmVnicResourcePoolName", &self.vm_vnic_resource_pool_name);
     }
 }
-crate::xml::complex_codec!(VmVnicPoolReservationViolationRaiseEvent);
 crate::xml::inherits!(VmVnicPoolReservationViolationRaiseEvent, DvsEvent);
 
 /// Data object `VmWwnAssignedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmWwnAssignedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3660,6 +4344,13 @@ pub struct VmWwnAssignedEvent {
     pub node_wwns: Vec<i64>,
     /// `portWwns`: xsd:long.
     pub port_wwns: Vec<i64>,
+}
+impl PartialEq for VmWwnAssignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.node_wwns == other.node_wwns
+            && self.port_wwns == other.port_wwns
+    }
 }
 impl ComplexType for VmWwnAssignedEvent {
     const TYPE_NAME: &'static str = "VmWwnAssignedEvent";
@@ -3678,13 +4369,12 @@ impl ComplexType for VmWwnAssignedEvent {
         e.list("portWwns", &self.port_wwns);
     }
 }
-crate::xml::complex_codec!(VmWwnAssignedEvent);
 crate::xml::inherits!(VmWwnAssignedEvent, VmEvent);
 
 /// Data object `VmWwnChangedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmWwnChangedEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3696,6 +4386,15 @@ pub struct VmWwnChangedEvent {
     pub new_node_wwns: Vec<i64>,
     /// `newPortWwns`: xsd:long.
     pub new_port_wwns: Vec<i64>,
+}
+impl PartialEq for VmWwnChangedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.old_node_wwns == other.old_node_wwns
+            && self.old_port_wwns == other.old_port_wwns
+            && self.new_node_wwns == other.new_node_wwns
+            && self.new_port_wwns == other.new_port_wwns
+    }
 }
 impl ComplexType for VmWwnChangedEvent {
     const TYPE_NAME: &'static str = "VmWwnChangedEvent";
@@ -3718,13 +4417,12 @@ impl ComplexType for VmWwnChangedEvent {
         e.list("newPortWwns", &self.new_port_wwns);
     }
 }
-crate::xml::complex_codec!(VmWwnChangedEvent);
 crate::xml::inherits!(VmWwnChangedEvent, VmEvent);
 
 /// Fault `VmWwnConflict` of the vSphere API (since 2.5).
 ///
 /// Extends [`InvalidVmConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmWwnConflict {
     /// The fields inherited from [`InvalidVmConfig`].
     pub base_: InvalidVmConfig,
@@ -3736,6 +4434,15 @@ pub struct VmWwnConflict {
     pub name: Option<String>,
     /// `wwn`: xsd:long.
     pub wwn: Option<i64>,
+}
+impl PartialEq for VmWwnConflict {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vm == other.vm
+            && self.host == other.host
+            && self.name == other.name
+            && self.wwn == other.wwn
+    }
 }
 impl ComplexType for VmWwnConflict {
     const TYPE_NAME: &'static str = "VmWwnConflict";
@@ -3758,13 +4465,12 @@ impl ComplexType for VmWwnConflict {
         e.opt("wwn", &self.wwn);
     }
 }
-crate::xml::complex_codec!(VmWwnConflict);
 crate::xml::inherits!(VmWwnConflict, InvalidVmConfig);
 
 /// Data object `VmWwnConflictEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmWwnConflictEvent {
     /// The fields inherited from [`VmEvent`].
     pub base_: VmEvent,
@@ -3774,6 +4480,14 @@ pub struct VmWwnConflictEvent {
     pub conflicted_hosts: Vec<HostEventArgument>,
     /// `wwn`: xsd:long.
     pub wwn: i64,
+}
+impl PartialEq for VmWwnConflictEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.conflicted_vms == other.conflicted_vms
+            && self.conflicted_hosts == other.conflicted_hosts
+            && self.wwn == other.wwn
+    }
 }
 impl ComplexType for VmWwnConflictEvent {
     const TYPE_NAME: &'static str = "VmWwnConflictEvent";
@@ -3794,16 +4508,20 @@ impl ComplexType for VmWwnConflictEvent {
         e.req("wwn", &self.wwn);
     }
 }
-crate::xml::complex_codec!(VmWwnConflictEvent);
 crate::xml::inherits!(VmWwnConflictEvent, VmEvent);
 
 /// Fault `VmfsAlreadyMounted` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmfsMountFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsAlreadyMounted {
     /// The fields inherited from [`VmfsMountFault`].
     pub base_: VmfsMountFault,
+}
+impl PartialEq for VmfsAlreadyMounted {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmfsAlreadyMounted {
     const TYPE_NAME: &'static str = "VmfsAlreadyMounted";
@@ -3815,16 +4533,20 @@ impl ComplexType for VmfsAlreadyMounted {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmfsAlreadyMounted);
 crate::xml::inherits!(VmfsAlreadyMounted, VmfsMountFault);
 
 /// Fault `VmfsAmbiguousMount` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmfsMountFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsAmbiguousMount {
     /// The fields inherited from [`VmfsMountFault`].
     pub base_: VmfsMountFault,
+}
+impl PartialEq for VmfsAmbiguousMount {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmfsAmbiguousMount {
     const TYPE_NAME: &'static str = "VmfsAmbiguousMount";
@@ -3836,11 +4558,10 @@ impl ComplexType for VmfsAmbiguousMount {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmfsAmbiguousMount);
 crate::xml::inherits!(VmfsAmbiguousMount, VmfsMountFault);
 
 /// Data object `VmfsConfigOption` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsConfigOption {
     /// `blockSizeOption`: xsd:int.
     pub block_size_option: i32,
@@ -3860,6 +4581,18 @@ pub struct VmfsConfigOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmfsConfigOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.block_size_option == other.block_size_option
+            && self.unmap_granularity_option == other.unmap_granularity_option
+            && self.unmap_bandwidth_fixed_value == other.unmap_bandwidth_fixed_value
+            && self.unmap_bandwidth_dynamic_min == other.unmap_bandwidth_dynamic_min
+            && self.unmap_bandwidth_dynamic_max == other.unmap_bandwidth_dynamic_max
+            && self.unmap_bandwidth_increment == other.unmap_bandwidth_increment
+            && self.unmap_bandwidth_ultra_low == other.unmap_bandwidth_ultra_low
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmfsConfigOption {
     const TYPE_NAME: &'static str = "VmfsConfigOption";
@@ -3887,15 +4620,19 @@ impl ComplexType for VmfsConfigOption {
         if e.knows(Version::V8_0_0_1) { e.opt("unmapBandwidthUltraLow", &self.unmap_bandwidth_ultra_low); }
     }
 }
-crate::xml::complex_codec!(VmfsConfigOption);
 
 /// Data object `VmfsDatastoreAllExtentOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmfsDatastoreSingleExtentOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreAllExtentOption {
     /// The fields inherited from [`VmfsDatastoreSingleExtentOption`].
     pub base_: VmfsDatastoreSingleExtentOption,
+}
+impl PartialEq for VmfsDatastoreAllExtentOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmfsDatastoreAllExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreAllExtentOption";
@@ -3907,13 +4644,12 @@ impl ComplexType for VmfsDatastoreAllExtentOption {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreAllExtentOption);
 crate::xml::inherits!(VmfsDatastoreAllExtentOption, VmfsDatastoreSingleExtentOption);
 
 /// Data object `VmfsDatastoreBaseOption` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmfsDatastoreBaseOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreBaseOption {
     /// `layout`: [`HostDiskPartitionLayout`].
     pub layout: HostDiskPartitionLayout,
@@ -3923,6 +4659,13 @@ pub struct VmfsDatastoreBaseOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmfsDatastoreBaseOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.layout == other.layout
+            && self.partition_format_change == other.partition_format_change
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmfsDatastoreBaseOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreBaseOption";
@@ -3940,12 +4683,11 @@ impl ComplexType for VmfsDatastoreBaseOption {
         if e.knows(Version::V5_0) { e.opt("partitionFormatChange", &self.partition_format_change); }
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreBaseOption);
 
 /// Data object `VmfsDatastoreCreateSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmfsDatastoreSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreCreateSpec {
     /// The fields inherited from [`VmfsDatastoreSpec`].
     pub base_: VmfsDatastoreSpec,
@@ -3955,6 +4697,14 @@ pub struct VmfsDatastoreCreateSpec {
     pub vmfs: HostVmfsSpec,
     /// `extent`: [`HostScsiDiskPartition`].
     pub extent: Vec<HostScsiDiskPartition>,
+}
+impl PartialEq for VmfsDatastoreCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partition == other.partition
+            && self.vmfs == other.vmfs
+            && self.extent == other.extent
+    }
 }
 impl ComplexType for VmfsDatastoreCreateSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreCreateSpec";
@@ -3975,13 +4725,12 @@ impl ComplexType for VmfsDatastoreCreateSpec {
         e.list("extent", &self.extent);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreCreateSpec);
 crate::xml::inherits!(VmfsDatastoreCreateSpec, VmfsDatastoreSpec);
 
 /// Data object `VmfsDatastoreExpandSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmfsDatastoreSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreExpandSpec {
     /// The fields inherited from [`VmfsDatastoreSpec`].
     pub base_: VmfsDatastoreSpec,
@@ -3989,6 +4738,13 @@ pub struct VmfsDatastoreExpandSpec {
     pub partition: HostDiskPartitionSpec,
     /// `extent`: [`HostScsiDiskPartition`].
     pub extent: HostScsiDiskPartition,
+}
+impl PartialEq for VmfsDatastoreExpandSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partition == other.partition
+            && self.extent == other.extent
+    }
 }
 impl ComplexType for VmfsDatastoreExpandSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExpandSpec";
@@ -4007,13 +4763,12 @@ impl ComplexType for VmfsDatastoreExpandSpec {
         e.req("extent", &self.extent);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreExpandSpec);
 crate::xml::inherits!(VmfsDatastoreExpandSpec, VmfsDatastoreSpec);
 
 /// Data object `VmfsDatastoreExtendSpec` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmfsDatastoreSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreExtendSpec {
     /// The fields inherited from [`VmfsDatastoreSpec`].
     pub base_: VmfsDatastoreSpec,
@@ -4021,6 +4776,13 @@ pub struct VmfsDatastoreExtendSpec {
     pub partition: HostDiskPartitionSpec,
     /// `extent`: [`HostScsiDiskPartition`].
     pub extent: Vec<HostScsiDiskPartition>,
+}
+impl PartialEq for VmfsDatastoreExtendSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partition == other.partition
+            && self.extent == other.extent
+    }
 }
 impl ComplexType for VmfsDatastoreExtendSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExtendSpec";
@@ -4039,13 +4801,12 @@ impl ComplexType for VmfsDatastoreExtendSpec {
         e.list("extent", &self.extent);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreExtendSpec);
 crate::xml::inherits!(VmfsDatastoreExtendSpec, VmfsDatastoreSpec);
 
 /// Data object `VmfsDatastoreInfo` of the vSphere API (since 2.5).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
@@ -4055,6 +4816,14 @@ pub struct VmfsDatastoreInfo {
     pub max_virtual_rdm_file_size: Option<i64>,
     /// `vmfs`: [`HostVmfsVolume`].
     pub vmfs: Option<HostVmfsVolume>,
+}
+impl PartialEq for VmfsDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.max_physical_rdm_file_size == other.max_physical_rdm_file_size
+            && self.max_virtual_rdm_file_size == other.max_virtual_rdm_file_size
+            && self.vmfs == other.vmfs
+    }
 }
 impl ComplexType for VmfsDatastoreInfo {
     const TYPE_NAME: &'static str = "VmfsDatastoreInfo";
@@ -4075,18 +4844,23 @@ impl ComplexType for VmfsDatastoreInfo {
         e.opt("vmfs", &self.vmfs);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreInfo);
 crate::xml::inherits!(VmfsDatastoreInfo, DatastoreInfo);
 
 /// Data object `VmfsDatastoreMultipleExtentOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmfsDatastoreBaseOption`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreMultipleExtentOption {
     /// The fields inherited from [`VmfsDatastoreBaseOption`].
     pub base_: VmfsDatastoreBaseOption,
     /// `vmfsExtent`: [`HostDiskPartitionBlockRange`].
     pub vmfs_extent: Vec<HostDiskPartitionBlockRange>,
+}
+impl PartialEq for VmfsDatastoreMultipleExtentOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vmfs_extent == other.vmfs_extent
+    }
 }
 impl ComplexType for VmfsDatastoreMultipleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreMultipleExtentOption";
@@ -4103,11 +4877,10 @@ impl ComplexType for VmfsDatastoreMultipleExtentOption {
         e.list("vmfsExtent", &self.vmfs_extent);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreMultipleExtentOption);
 crate::xml::inherits!(VmfsDatastoreMultipleExtentOption, VmfsDatastoreBaseOption);
 
 /// Data object `VmfsDatastoreOption` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreOption {
     /// `info`: [`VmfsDatastoreBaseOption`].
     pub info: AnyVmfsDatastoreBaseOption,
@@ -4117,6 +4890,13 @@ pub struct VmfsDatastoreOption {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmfsDatastoreOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.spec == other.spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmfsDatastoreOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreOption";
@@ -4134,19 +4914,24 @@ impl ComplexType for VmfsDatastoreOption {
         e.req("spec", &self.spec);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreOption);
 
 /// Data object `VmfsDatastoreSingleExtentOption` of the vSphere API (since 2.5).
 ///
 /// Extends [`VmfsDatastoreBaseOption`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmfsDatastoreSingleExtentOption`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreSingleExtentOption {
     /// The fields inherited from [`VmfsDatastoreBaseOption`].
     pub base_: VmfsDatastoreBaseOption,
     /// `vmfsExtent`: [`HostDiskPartitionBlockRange`].
     pub vmfs_extent: HostDiskPartitionBlockRange,
+}
+impl PartialEq for VmfsDatastoreSingleExtentOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vmfs_extent == other.vmfs_extent
+    }
 }
 impl ComplexType for VmfsDatastoreSingleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreSingleExtentOption";
@@ -4163,13 +4948,12 @@ impl ComplexType for VmfsDatastoreSingleExtentOption {
         e.req("vmfsExtent", &self.vmfs_extent);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreSingleExtentOption);
 crate::xml::inherits!(VmfsDatastoreSingleExtentOption, VmfsDatastoreBaseOption);
 
 /// Data object `VmfsDatastoreSpec` of the vSphere API (since 2.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmfsDatastoreSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsDatastoreSpec {
     /// `diskUuid`: xsd:string.
     pub disk_uuid: String,
@@ -4177,6 +4961,12 @@ pub struct VmfsDatastoreSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmfsDatastoreSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_uuid == other.disk_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmfsDatastoreSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreSpec";
@@ -4192,19 +4982,24 @@ impl ComplexType for VmfsDatastoreSpec {
         e.req("diskUuid", &self.disk_uuid);
     }
 }
-crate::xml::complex_codec!(VmfsDatastoreSpec);
 
 /// Fault `VmfsMountFault` of the vSphere API (since 4.0).
 ///
 /// Extends [`HostConfigFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmfsMountFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsMountFault {
     /// The fields inherited from [`HostConfigFault`].
     pub base_: HostConfigFault,
     /// `uuid`: xsd:string.
     pub uuid: String,
+}
+impl PartialEq for VmfsMountFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuid == other.uuid
+    }
 }
 impl ComplexType for VmfsMountFault {
     const TYPE_NAME: &'static str = "VmfsMountFault";
@@ -4221,11 +5016,10 @@ impl ComplexType for VmfsMountFault {
         e.req("uuid", &self.uuid);
     }
 }
-crate::xml::complex_codec!(VmfsMountFault);
 crate::xml::inherits!(VmfsMountFault, HostConfigFault);
 
 /// Data object `VmfsUnmapBandwidthSpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmfsUnmapBandwidthSpec {
     /// `policy`: xsd:string.
     pub policy: String,
@@ -4239,6 +5033,15 @@ pub struct VmfsUnmapBandwidthSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmfsUnmapBandwidthSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+            && self.fixed_value == other.fixed_value
+            && self.dynamic_min == other.dynamic_min
+            && self.dynamic_max == other.dynamic_max
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmfsUnmapBandwidthSpec {
     const TYPE_NAME: &'static str = "VmfsUnmapBandwidthSpec";
@@ -4260,15 +5063,19 @@ impl ComplexType for VmfsUnmapBandwidthSpec {
         e.req("dynamicMax", &self.dynamic_max);
     }
 }
-crate::xml::complex_codec!(VmfsUnmapBandwidthSpec);
 
 /// Fault `VmotionInterfaceNotEnabled` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostPowerOpFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmotionInterfaceNotEnabled {
     /// The fields inherited from [`HostPowerOpFailed`].
     pub base_: HostPowerOpFailed,
+}
+impl PartialEq for VmotionInterfaceNotEnabled {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmotionInterfaceNotEnabled {
     const TYPE_NAME: &'static str = "VmotionInterfaceNotEnabled";
@@ -4280,11 +5087,10 @@ impl ComplexType for VmotionInterfaceNotEnabled {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmotionInterfaceNotEnabled);
 crate::xml::inherits!(VmotionInterfaceNotEnabled, HostPowerOpFailed);
 
 /// Data object `VmwareDistributedVirtualSwitchDpuFailoverPolicy` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     /// `activeUplink`: xsd:string.
     pub active_uplink: Vec<String>,
@@ -4294,6 +5100,13 @@ pub struct VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.active_uplink == other.active_uplink
+            && self.standby_uplink == other.standby_uplink
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchDpuFailoverPolicy";
@@ -4311,10 +5124,9 @@ impl ComplexType for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
         e.list("standbyUplink", &self.standby_uplink);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchDpuFailoverPolicy);
 
 /// Data object `VmwareDistributedVirtualSwitchNetworkOffloadConfig` of the vSphere API (since 8.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     /// `dpuFailoverPolicy`: [`VmwareDistributedVirtualSwitchDpuFailoverPolicy`].
     pub dpu_failover_policy: Option<VmwareDistributedVirtualSwitchDpuFailoverPolicy>,
@@ -4322,6 +5134,12 @@ pub struct VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dpu_failover_policy == other.dpu_failover_policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchNetworkOffloadConfig";
@@ -4337,17 +5155,22 @@ impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
         e.opt("dpuFailoverPolicy", &self.dpu_failover_policy);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchNetworkOffloadConfig);
 
 /// Data object `VmwareDistributedVirtualSwitchPvlanSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmwareDistributedVirtualSwitchVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchPvlanSpec {
     /// The fields inherited from [`VmwareDistributedVirtualSwitchVlanSpec`].
     pub base_: VmwareDistributedVirtualSwitchVlanSpec,
     /// `pvlanId`: xsd:int.
     pub pvlan_id: i32,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchPvlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.pvlan_id == other.pvlan_id
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchPvlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchPvlanSpec";
@@ -4364,11 +5187,10 @@ impl ComplexType for VmwareDistributedVirtualSwitchPvlanSpec {
         e.req("pvlanId", &self.pvlan_id);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchPvlanSpec);
 crate::xml::inherits!(VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchRealTimeConfig` of the vSphere API (since 8.0.3.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchRealTimeConfig {
     /// `allowed`: xsd:boolean.
     pub allowed: Option<bool>,
@@ -4378,6 +5200,13 @@ pub struct VmwareDistributedVirtualSwitchRealTimeConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchRealTimeConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.allowed == other.allowed
+            && self.lan_annotation == other.lan_annotation
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeConfig";
@@ -4395,10 +5224,9 @@ impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
         e.opt("lanAnnotation", &self.lan_annotation);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchRealTimeConfig);
 
 /// Data object `VmwareDistributedVirtualSwitchRealTimeLanAnnotation` of the vSphere API (since 8.0.3.1).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     /// `lanAUplink`: xsd:string.
     pub lan_a_uplink: Vec<String>,
@@ -4408,6 +5236,13 @@ pub struct VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
+    fn eq(&self, other: &Self) -> bool {
+        self.lan_a_uplink == other.lan_a_uplink
+            && self.lan_b_uplink == other.lan_b_uplink
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeLanAnnotation";
@@ -4425,17 +5260,22 @@ impl ComplexType for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
         e.list("lanBUplink", &self.lan_b_uplink);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchRealTimeLanAnnotation);
 
 /// Data object `VmwareDistributedVirtualSwitchTrunkVlanSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmwareDistributedVirtualSwitchVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchTrunkVlanSpec {
     /// The fields inherited from [`VmwareDistributedVirtualSwitchVlanSpec`].
     pub base_: VmwareDistributedVirtualSwitchVlanSpec,
     /// `vlanId`: [`NumericRange`].
     pub vlan_id: Vec<NumericRange>,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchTrunkVlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan_id == other.vlan_id
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchTrunkVlanSpec";
@@ -4452,18 +5292,23 @@ impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
         e.list("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchTrunkVlanSpec);
 crate::xml::inherits!(VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchVlanIdSpec` of the vSphere API (since 4.0).
 ///
 /// Extends [`VmwareDistributedVirtualSwitchVlanSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchVlanIdSpec {
     /// The fields inherited from [`VmwareDistributedVirtualSwitchVlanSpec`].
     pub base_: VmwareDistributedVirtualSwitchVlanSpec,
     /// `vlanId`: xsd:int.
     pub vlan_id: i32,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchVlanIdSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vlan_id == other.vlan_id
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanIdSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanIdSpec";
@@ -4480,7 +5325,6 @@ impl ComplexType for VmwareDistributedVirtualSwitchVlanIdSpec {
         e.req("vlanId", &self.vlan_id);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchVlanIdSpec);
 crate::xml::inherits!(VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchVlanSpec` of the vSphere API (since 4.0).
@@ -4488,10 +5332,15 @@ crate::xml::inherits!(VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistribute
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmwareDistributedVirtualSwitchVlanSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareDistributedVirtualSwitchVlanSpec {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
+}
+impl PartialEq for VmwareDistributedVirtualSwitchVlanSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanSpec";
@@ -4503,13 +5352,12 @@ impl ComplexType for VmwareDistributedVirtualSwitchVlanSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VmwareDistributedVirtualSwitchVlanSpec);
 crate::xml::inherits!(VmwareDistributedVirtualSwitchVlanSpec, InheritablePolicy);
 
 /// Data object `VmwareUplinkPortTeamingPolicy` of the vSphere API (since 4.0).
 ///
 /// Extends [`InheritablePolicy`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VmwareUplinkPortTeamingPolicy {
     /// The fields inherited from [`InheritablePolicy`].
     pub base_: InheritablePolicy,
@@ -4525,6 +5373,17 @@ pub struct VmwareUplinkPortTeamingPolicy {
     pub failure_criteria: Option<DVSFailureCriteria>,
     /// `uplinkPortOrder`: [`VMwareUplinkPortOrderPolicy`].
     pub uplink_port_order: Option<VMwareUplinkPortOrderPolicy>,
+}
+impl PartialEq for VmwareUplinkPortTeamingPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.policy == other.policy
+            && self.reverse_policy == other.reverse_policy
+            && self.notify_switches == other.notify_switches
+            && self.rolling_order == other.rolling_order
+            && self.failure_criteria == other.failure_criteria
+            && self.uplink_port_order == other.uplink_port_order
+    }
 }
 impl ComplexType for VmwareUplinkPortTeamingPolicy {
     const TYPE_NAME: &'static str = "VmwareUplinkPortTeamingPolicy";
@@ -4551,11 +5410,10 @@ impl ComplexType for VmwareUplinkPortTeamingPolicy {
         e.opt("uplinkPortOrder", &self.uplink_port_order);
     }
 }
-crate::xml::complex_codec!(VmwareUplinkPortTeamingPolicy);
 crate::xml::inherits!(VmwareUplinkPortTeamingPolicy, InheritablePolicy);
 
 /// Data object `VnicPortArgument` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VnicPortArgument {
     /// `vnic`: xsd:string.
     pub vnic: String,
@@ -4565,6 +5423,13 @@ pub struct VnicPortArgument {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VnicPortArgument {
+    fn eq(&self, other: &Self) -> bool {
+        self.vnic == other.vnic
+            && self.port == other.port
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VnicPortArgument {
     const TYPE_NAME: &'static str = "VnicPortArgument";
@@ -4582,15 +5447,19 @@ impl ComplexType for VnicPortArgument {
         e.req("port", &self.port);
     }
 }
-crate::xml::complex_codec!(VnicPortArgument);
 
 /// Fault `VolumeEditorError` of the vSphere API (since 2.5).
 ///
 /// Extends [`CustomizationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VolumeEditorError {
     /// The fields inherited from [`CustomizationFault`].
     pub base_: CustomizationFault,
+}
+impl PartialEq for VolumeEditorError {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VolumeEditorError {
     const TYPE_NAME: &'static str = "VolumeEditorError";
@@ -4602,18 +5471,23 @@ impl ComplexType for VolumeEditorError {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VolumeEditorError);
 crate::xml::inherits!(VolumeEditorError, CustomizationFault);
 
 /// Fault `VramLimitLicense` of the vSphere API (since 5.0).
 ///
 /// Extends [`NotEnoughLicenses`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VramLimitLicense {
     /// The fields inherited from [`NotEnoughLicenses`].
     pub base_: NotEnoughLicenses,
     /// `limit`: xsd:int.
     pub limit: i32,
+}
+impl PartialEq for VramLimitLicense {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.limit == other.limit
+    }
 }
 impl ComplexType for VramLimitLicense {
     const TYPE_NAME: &'static str = "VramLimitLicense";
@@ -4630,11 +5504,10 @@ impl ComplexType for VramLimitLicense {
         e.req("limit", &self.limit);
     }
 }
-crate::xml::complex_codec!(VramLimitLicense);
 crate::xml::inherits!(VramLimitLicense, NotEnoughLicenses);
 
 /// Data object `VsanAttachToSrOperation` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanAttachToSrOperation {
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
@@ -4648,6 +5521,15 @@ pub struct VsanAttachToSrOperation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanAttachToSrOperation {
+    fn eq(&self, other: &Self) -> bool {
+        self.task == other.task
+            && self.success == other.success
+            && self.timestamp == other.timestamp
+            && self.sr_number == other.sr_number
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanAttachToSrOperation {
     const TYPE_NAME: &'static str = "VsanAttachToSrOperation";
@@ -4669,17 +5551,22 @@ impl ComplexType for VsanAttachToSrOperation {
         e.req("srNumber", &self.sr_number);
     }
 }
-crate::xml::complex_codec!(VsanAttachToSrOperation);
 
 /// Data object `VsanBrokenDiskChainIssue` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanBrokenDiskChainIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanBrokenDiskChainIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanBrokenDiskChainIssue {
     const TYPE_NAME: &'static str = "VsanBrokenDiskChainIssue";
@@ -4696,11 +5583,10 @@ impl ComplexType for VsanBrokenDiskChainIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanBrokenDiskChainIssue);
 crate::xml::inherits!(VsanBrokenDiskChainIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanCapability` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanCapability {
     /// `target`: ManagedObjectReference.
     pub target: Option<ManagedObjectReference>,
@@ -4710,6 +5596,13 @@ pub struct VsanCapability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanCapability {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.capabilities == other.capabilities
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanCapability {
     const TYPE_NAME: &'static str = "VsanCapability";
@@ -4727,10 +5620,9 @@ impl ComplexType for VsanCapability {
         e.list("capabilities", &self.capabilities);
     }
 }
-crate::xml::complex_codec!(VsanCapability);
 
 /// Data object `VsanClusterAdvCfgSyncHostResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterAdvCfgSyncHostResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -4740,6 +5632,13 @@ pub struct VsanClusterAdvCfgSyncHostResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterAdvCfgSyncHostResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterAdvCfgSyncHostResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncHostResult";
@@ -4757,10 +5656,9 @@ impl ComplexType for VsanClusterAdvCfgSyncHostResult {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VsanClusterAdvCfgSyncHostResult);
 
 /// Data object `VsanClusterAdvCfgSyncResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterAdvCfgSyncResult {
     /// `inSync`: xsd:boolean.
     pub in_sync: bool,
@@ -4772,6 +5670,14 @@ pub struct VsanClusterAdvCfgSyncResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterAdvCfgSyncResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.in_sync == other.in_sync
+            && self.name == other.name
+            && self.host_values == other.host_values
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterAdvCfgSyncResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncResult";
@@ -4791,10 +5697,9 @@ impl ComplexType for VsanClusterAdvCfgSyncResult {
         e.list("hostValues", &self.host_values);
     }
 }
-crate::xml::complex_codec!(VsanClusterAdvCfgSyncResult);
 
 /// Data object `VsanClusterBalancePerDiskInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterBalancePerDiskInfo {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -4810,6 +5715,16 @@ pub struct VsanClusterBalancePerDiskInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterBalancePerDiskInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.fullness == other.fullness
+            && self.variance == other.variance
+            && self.fullness_above_threshold == other.fullness_above_threshold
+            && self.data_to_move_b == other.data_to_move_b
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterBalancePerDiskInfo {
     const TYPE_NAME: &'static str = "VsanClusterBalancePerDiskInfo";
@@ -4833,10 +5748,9 @@ impl ComplexType for VsanClusterBalancePerDiskInfo {
         e.req("dataToMoveB", &self.data_to_move_b);
     }
 }
-crate::xml::complex_codec!(VsanClusterBalancePerDiskInfo);
 
 /// Data object `VsanClusterBalanceSummary` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterBalanceSummary {
     /// `varianceThreshold`: xsd:long.
     pub variance_threshold: i64,
@@ -4846,6 +5760,13 @@ pub struct VsanClusterBalanceSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterBalanceSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.variance_threshold == other.variance_threshold
+            && self.disks == other.disks
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterBalanceSummary {
     const TYPE_NAME: &'static str = "VsanClusterBalanceSummary";
@@ -4863,10 +5784,9 @@ impl ComplexType for VsanClusterBalanceSummary {
         e.list("disks", &self.disks);
     }
 }
-crate::xml::complex_codec!(VsanClusterBalanceSummary);
 
 /// Data object `VsanClusterClomdLivenessResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterClomdLivenessResult {
     /// `clomdLivenessResult`: [`VsanHostClomdLivenessResult`].
     pub clomd_liveness_result: Vec<VsanHostClomdLivenessResult>,
@@ -4876,6 +5796,13 @@ pub struct VsanClusterClomdLivenessResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterClomdLivenessResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.clomd_liveness_result == other.clomd_liveness_result
+            && self.issue_found == other.issue_found
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanClusterClomdLivenessResult";
@@ -4893,10 +5820,9 @@ impl ComplexType for VsanClusterClomdLivenessResult {
         e.req("issueFound", &self.issue_found);
     }
 }
-crate::xml::complex_codec!(VsanClusterClomdLivenessResult);
 
 /// Data object `VsanClusterConfig` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterConfig {
     /// `config`: [`VsanClusterConfigInfo`].
     pub config: AnyVsanClusterConfigInfo,
@@ -4908,6 +5834,14 @@ pub struct VsanClusterConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.name == other.name
+            && self.hosts == other.hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterConfig {
     const TYPE_NAME: &'static str = "VsanClusterConfig";
@@ -4927,12 +5861,11 @@ impl ComplexType for VsanClusterConfig {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanClusterConfig);
 
 /// Data object `VsanClusterConfigInfo` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanClusterConfigInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -4946,6 +5879,15 @@ pub struct VsanClusterConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.default_config == other.default_config
+            && self.vsan_esa_enabled == other.vsan_esa_enabled
+            && self.vsan_cyber_recovery_enabled == other.vsan_cyber_recovery_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterConfigInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfo";
@@ -4967,10 +5909,9 @@ impl ComplexType for VsanClusterConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("vsanCyberRecoveryEnabled", &self.vsan_cyber_recovery_enabled); }
     }
 }
-crate::xml::complex_codec!(VsanClusterConfigInfo);
 
 /// Data object `VsanClusterConfigInfoHostDefaultInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterConfigInfoHostDefaultInfo {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -4982,6 +5923,14 @@ pub struct VsanClusterConfigInfoHostDefaultInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterConfigInfoHostDefaultInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.auto_claim_storage == other.auto_claim_storage
+            && self.checksum_enabled == other.checksum_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfoHostDefaultInfo";
@@ -5001,10 +5950,9 @@ impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
         if e.knows(Version::V6_0) { e.opt("checksumEnabled", &self.checksum_enabled); }
     }
 }
-crate::xml::complex_codec!(VsanClusterConfigInfoHostDefaultInfo);
 
 /// Data object `VsanClusterCoreConfig` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterCoreConfig {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
@@ -5012,6 +5960,12 @@ pub struct VsanClusterCoreConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterCoreConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.vsan_max_enabled == other.vsan_max_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterCoreConfig {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfig";
@@ -5027,10 +5981,9 @@ impl ComplexType for VsanClusterCoreConfig {
         e.opt("vsanMaxEnabled", &self.vsan_max_enabled);
     }
 }
-crate::xml::complex_codec!(VsanClusterCoreConfig);
 
 /// Data object `VsanClusterCoreConfigSpec` of the vSphere API (since 9.0.0.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterCoreConfigSpec {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
@@ -5038,6 +5991,12 @@ pub struct VsanClusterCoreConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterCoreConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vsan_max_enabled == other.vsan_max_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterCoreConfigSpec {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfigSpec";
@@ -5053,10 +6012,9 @@ impl ComplexType for VsanClusterCoreConfigSpec {
         e.opt("vsanMaxEnabled", &self.vsan_max_enabled);
     }
 }
-crate::xml::complex_codec!(VsanClusterCoreConfigSpec);
 
 /// Data object `VsanClusterCreateVmHealthTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterCreateVmHealthTestResult {
     /// `clusterResult`: [`VsanClusterProactiveTestResult`].
     pub cluster_result: VsanClusterProactiveTestResult,
@@ -5066,6 +6024,13 @@ pub struct VsanClusterCreateVmHealthTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterCreateVmHealthTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_result == other.cluster_result
+            && self.host_results == other.host_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanClusterCreateVmHealthTestResult";
@@ -5083,10 +6048,9 @@ impl ComplexType for VsanClusterCreateVmHealthTestResult {
         e.list("hostResults", &self.host_results);
     }
 }
-crate::xml::complex_codec!(VsanClusterCreateVmHealthTestResult);
 
 /// Data object `VsanClusterHclInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHclInfo {
     /// `hclDbLastUpdate`: xsd:dateTime.
     pub hcl_db_last_update: Option<DateTime>,
@@ -5098,6 +6062,14 @@ pub struct VsanClusterHclInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHclInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.hcl_db_last_update == other.hcl_db_last_update
+            && self.hcl_db_age_health == other.hcl_db_age_health
+            && self.host_results == other.host_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHclInfo {
     const TYPE_NAME: &'static str = "VsanClusterHclInfo";
@@ -5117,10 +6089,9 @@ impl ComplexType for VsanClusterHclInfo {
         e.list("hostResults", &self.host_results);
     }
 }
-crate::xml::complex_codec!(VsanClusterHclInfo);
 
 /// Data object `VsanClusterHealthAction` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthAction {
     /// `actionId`: xsd:string.
     pub action_id: String,
@@ -5134,6 +6105,15 @@ pub struct VsanClusterHealthAction {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.action_id == other.action_id
+            && self.action_label == other.action_label
+            && self.action_description == other.action_description
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthAction {
     const TYPE_NAME: &'static str = "VsanClusterHealthAction";
@@ -5155,10 +6135,9 @@ impl ComplexType for VsanClusterHealthAction {
         e.req("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthAction);
 
 /// Data object `VsanClusterHealthConfigs` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthConfigs {
     /// `enableVsanTelemetry`: xsd:boolean.
     pub enable_vsan_telemetry: Option<bool>,
@@ -5172,6 +6151,15 @@ pub struct VsanClusterHealthConfigs {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthConfigs {
+    fn eq(&self, other: &Self) -> bool {
+        self.enable_vsan_telemetry == other.enable_vsan_telemetry
+            && self.vsan_telemetry_interval == other.vsan_telemetry_interval
+            && self.vsan_telemetry_proxy == other.vsan_telemetry_proxy
+            && self.configs == other.configs
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthConfigs {
     const TYPE_NAME: &'static str = "VsanClusterHealthConfigs";
@@ -5193,10 +6181,9 @@ impl ComplexType for VsanClusterHealthConfigs {
         e.list("configs", &self.configs);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthConfigs);
 
 /// Data object `VsanClusterHealthGroup` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthGroup {
     /// `groupId`: xsd:string.
     pub group_id: String,
@@ -5212,6 +6199,16 @@ pub struct VsanClusterHealthGroup {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.group_id == other.group_id
+            && self.group_name == other.group_name
+            && self.group_health == other.group_health
+            && self.group_tests == other.group_tests
+            && self.group_details == other.group_details
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthGroup {
     const TYPE_NAME: &'static str = "VsanClusterHealthGroup";
@@ -5235,12 +6232,11 @@ impl ComplexType for VsanClusterHealthGroup {
         e.list("groupDetails", &self.group_details);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthGroup);
 
 /// Data object `VsanClusterHealthResultBase` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanClusterHealthResultBase`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthResultBase {
     /// `label`: xsd:string.
     pub label: Option<String>,
@@ -5248,6 +6244,12 @@ pub struct VsanClusterHealthResultBase {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthResultBase {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthResultBase {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultBase";
@@ -5263,10 +6265,9 @@ impl ComplexType for VsanClusterHealthResultBase {
         e.opt("label", &self.label);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthResultBase);
 
 /// Data object `VsanClusterHealthResultColumnInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthResultColumnInfo {
     /// `label`: xsd:string.
     pub label: String,
@@ -5276,6 +6277,13 @@ pub struct VsanClusterHealthResultColumnInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthResultColumnInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.type_ == other.type_
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthResultColumnInfo {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultColumnInfo";
@@ -5293,10 +6301,9 @@ impl ComplexType for VsanClusterHealthResultColumnInfo {
         e.req("type", &self.type_);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthResultColumnInfo);
 
 /// Data object `VsanClusterHealthResultKeyValuePair` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthResultKeyValuePair {
     /// `key`: xsd:string.
     pub key: Option<String>,
@@ -5306,6 +6313,13 @@ pub struct VsanClusterHealthResultKeyValuePair {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthResultKeyValuePair {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthResultKeyValuePair {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultKeyValuePair";
@@ -5323,10 +6337,9 @@ impl ComplexType for VsanClusterHealthResultKeyValuePair {
         e.opt("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthResultKeyValuePair);
 
 /// Data object `VsanClusterHealthResultRow` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthResultRow {
     /// `values`: xsd:string.
     pub values: Vec<String>,
@@ -5336,6 +6349,13 @@ pub struct VsanClusterHealthResultRow {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthResultRow {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+            && self.nested_rows == other.nested_rows
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthResultRow {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultRow";
@@ -5353,12 +6373,11 @@ impl ComplexType for VsanClusterHealthResultRow {
         e.list("nestedRows", &self.nested_rows);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthResultRow);
 
 /// Data object `VsanClusterHealthResultTable` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanClusterHealthResultBase`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthResultTable {
     /// The fields inherited from [`VsanClusterHealthResultBase`].
     pub base_: VsanClusterHealthResultBase,
@@ -5366,6 +6385,13 @@ pub struct VsanClusterHealthResultTable {
     pub columns: Vec<VsanClusterHealthResultColumnInfo>,
     /// `rows`: [`VsanClusterHealthResultRow`].
     pub rows: Vec<VsanClusterHealthResultRow>,
+}
+impl PartialEq for VsanClusterHealthResultTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.columns == other.columns
+            && self.rows == other.rows
+    }
 }
 impl ComplexType for VsanClusterHealthResultTable {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultTable";
@@ -5384,11 +6410,10 @@ impl ComplexType for VsanClusterHealthResultTable {
         e.list("rows", &self.rows);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthResultTable);
 crate::xml::inherits!(VsanClusterHealthResultTable, VsanClusterHealthResultBase);
 
 /// Data object `VsanClusterHealthSummary` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthSummary {
     /// `clusterStatus`: [`VsanClusterHealthSystemStatusResult`].
     pub cluster_status: Option<VsanClusterHealthSystemStatusResult>,
@@ -5426,6 +6451,27 @@ pub struct VsanClusterHealthSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_status == other.cluster_status
+            && self.timestamp == other.timestamp
+            && self.cluster_versions == other.cluster_versions
+            && self.object_health == other.object_health
+            && self.vm_health == other.vm_health
+            && self.network_health == other.network_health
+            && self.limit_health == other.limit_health
+            && self.adv_cfg_sync == other.adv_cfg_sync
+            && self.create_vm_health == other.create_vm_health
+            && self.physical_disks_health == other.physical_disks_health
+            && self.hcl_info == other.hcl_info
+            && self.groups == other.groups
+            && self.overall_health == other.overall_health
+            && self.overall_health_description == other.overall_health_description
+            && self.clomd_liveness == other.clomd_liveness
+            && self.disk_balance == other.disk_balance
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthSummary {
     const TYPE_NAME: &'static str = "VsanClusterHealthSummary";
@@ -5471,10 +6517,9 @@ impl ComplexType for VsanClusterHealthSummary {
         e.opt("diskBalance", &self.disk_balance);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthSummary);
 
 /// Data object `VsanClusterHealthSystemObjectsRepairResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthSystemObjectsRepairResult {
     /// `inRepairingQueueObjects`: xsd:string.
     pub in_repairing_queue_objects: Vec<String>,
@@ -5486,6 +6531,14 @@ pub struct VsanClusterHealthSystemObjectsRepairResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthSystemObjectsRepairResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.in_repairing_queue_objects == other.in_repairing_queue_objects
+            && self.failed_repair_objects == other.failed_repair_objects
+            && self.issue_found == other.issue_found
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemObjectsRepairResult";
@@ -5505,10 +6558,9 @@ impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
         e.req("issueFound", &self.issue_found);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthSystemObjectsRepairResult);
 
 /// Data object `VsanClusterHealthSystemStatusResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthSystemStatusResult {
     /// `status`: xsd:string.
     pub status: String,
@@ -5522,6 +6574,15 @@ pub struct VsanClusterHealthSystemStatusResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthSystemStatusResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.goal_state == other.goal_state
+            && self.untracked_hosts == other.untracked_hosts
+            && self.tracked_hosts_status == other.tracked_hosts_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemStatusResult";
@@ -5543,10 +6604,9 @@ impl ComplexType for VsanClusterHealthSystemStatusResult {
         e.list("trackedHostsStatus", &self.tracked_hosts_status);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthSystemStatusResult);
 
 /// Data object `VsanClusterHealthSystemVersionResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthSystemVersionResult {
     /// `hostResults`: [`VsanHostHealthSystemVersionResult`].
     pub host_results: Vec<VsanHostHealthSystemVersionResult>,
@@ -5558,6 +6618,14 @@ pub struct VsanClusterHealthSystemVersionResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthSystemVersionResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_results == other.host_results
+            && self.vc_version == other.vc_version
+            && self.issue_found == other.issue_found
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemVersionResult";
@@ -5577,10 +6645,9 @@ impl ComplexType for VsanClusterHealthSystemVersionResult {
         e.req("issueFound", &self.issue_found);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthSystemVersionResult);
 
 /// Data object `VsanClusterHealthTest` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHealthTest {
     /// `testId`: xsd:string.
     pub test_id: Option<String>,
@@ -5600,6 +6667,18 @@ pub struct VsanClusterHealthTest {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHealthTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.test_id == other.test_id
+            && self.test_name == other.test_name
+            && self.test_description == other.test_description
+            && self.test_short_description == other.test_short_description
+            && self.test_health == other.test_health
+            && self.test_details == other.test_details
+            && self.test_actions == other.test_actions
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHealthTest {
     const TYPE_NAME: &'static str = "VsanClusterHealthTest";
@@ -5627,10 +6706,9 @@ impl ComplexType for VsanClusterHealthTest {
         e.list("testActions", &self.test_actions);
     }
 }
-crate::xml::complex_codec!(VsanClusterHealthTest);
 
 /// Data object `VsanClusterHostVmknicMapping` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterHostVmknicMapping {
     /// `host`: xsd:string.
     pub host: String,
@@ -5640,6 +6718,13 @@ pub struct VsanClusterHostVmknicMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterHostVmknicMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.vmknic == other.vmknic
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterHostVmknicMapping {
     const TYPE_NAME: &'static str = "VsanClusterHostVmknicMapping";
@@ -5657,10 +6742,9 @@ impl ComplexType for VsanClusterHostVmknicMapping {
         e.req("vmknic", &self.vmknic);
     }
 }
-crate::xml::complex_codec!(VsanClusterHostVmknicMapping);
 
 /// Data object `VsanClusterLimitHealthResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterLimitHealthResult {
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
@@ -5680,6 +6764,18 @@ pub struct VsanClusterLimitHealthResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterLimitHealthResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.issue_found == other.issue_found
+            && self.component_limit_health == other.component_limit_health
+            && self.disk_free_space_health == other.disk_free_space_health
+            && self.rc_free_reservation_health == other.rc_free_reservation_health
+            && self.host_results == other.host_results
+            && self.whatif_host_failures == other.whatif_host_failures
+            && self.hosts_comm_failure == other.hosts_comm_failure
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterLimitHealthResult";
@@ -5707,10 +6803,9 @@ impl ComplexType for VsanClusterLimitHealthResult {
         e.list("hostsCommFailure", &self.hosts_comm_failure);
     }
 }
-crate::xml::complex_codec!(VsanClusterLimitHealthResult);
 
 /// Data object `VsanClusterNetworkHealthResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterNetworkHealthResult {
     /// `hostResults`: [`VsanNetworkHealthResult`].
     pub host_results: Vec<VsanNetworkHealthResult>,
@@ -5748,6 +6843,27 @@ pub struct VsanClusterNetworkHealthResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterNetworkHealthResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_results == other.host_results
+            && self.issue_found == other.issue_found
+            && self.vsan_vmknic_present == other.vsan_vmknic_present
+            && self.matching_multicast_config == other.matching_multicast_config
+            && self.matching_ip_subnets == other.matching_ip_subnets
+            && self.ping_test_success == other.ping_test_success
+            && self.large_ping_test_success == other.large_ping_test_success
+            && self.potential_multicast_issue == other.potential_multicast_issue
+            && self.other_hosts_in_vsan_cluster == other.other_hosts_in_vsan_cluster
+            && self.partitions == other.partitions
+            && self.hosts_with_vsan_disabled == other.hosts_with_vsan_disabled
+            && self.hosts_disconnected == other.hosts_disconnected
+            && self.hosts_comm_failure == other.hosts_comm_failure
+            && self.hosts_in_esx_maintenance_mode == other.hosts_in_esx_maintenance_mode
+            && self.hosts_in_vsan_maintenance_mode == other.hosts_in_vsan_maintenance_mode
+            && self.info_about_unexpected_hosts == other.info_about_unexpected_hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkHealthResult";
@@ -5793,10 +6909,9 @@ impl ComplexType for VsanClusterNetworkHealthResult {
         e.list("infoAboutUnexpectedHosts", &self.info_about_unexpected_hosts);
     }
 }
-crate::xml::complex_codec!(VsanClusterNetworkHealthResult);
 
 /// Data object `VsanClusterNetworkLoadTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterNetworkLoadTestResult {
     /// `clusterResult`: [`VsanClusterProactiveTestResult`].
     pub cluster_result: VsanClusterProactiveTestResult,
@@ -5806,6 +6921,13 @@ pub struct VsanClusterNetworkLoadTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterNetworkLoadTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_result == other.cluster_result
+            && self.host_results == other.host_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkLoadTestResult";
@@ -5823,10 +6945,9 @@ impl ComplexType for VsanClusterNetworkLoadTestResult {
         e.list("hostResults", &self.host_results);
     }
 }
-crate::xml::complex_codec!(VsanClusterNetworkLoadTestResult);
 
 /// Data object `VsanClusterNetworkPartitionInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterNetworkPartitionInfo {
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
@@ -5834,6 +6955,12 @@ pub struct VsanClusterNetworkPartitionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterNetworkPartitionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.hosts == other.hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanClusterNetworkPartitionInfo";
@@ -5849,10 +6976,9 @@ impl ComplexType for VsanClusterNetworkPartitionInfo {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanClusterNetworkPartitionInfo);
 
 /// Data object `VsanClusterProactiveTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterProactiveTestResult {
     /// `overallStatus`: xsd:string.
     pub overall_status: String,
@@ -5866,6 +6992,15 @@ pub struct VsanClusterProactiveTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterProactiveTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_status == other.overall_status
+            && self.overall_status_description == other.overall_status_description
+            && self.timestamp == other.timestamp
+            && self.health_test == other.health_test
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterProactiveTestResult {
     const TYPE_NAME: &'static str = "VsanClusterProactiveTestResult";
@@ -5887,10 +7022,9 @@ impl ComplexType for VsanClusterProactiveTestResult {
         e.opt("healthTest", &self.health_test);
     }
 }
-crate::xml::complex_codec!(VsanClusterProactiveTestResult);
 
 /// Data object `VsanClusterTelemetryProxyConfig` of the vSphere API (since 5.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct VsanClusterTelemetryProxyConfig {
     /// `host`: xsd:string.
     pub host: Option<String>,
@@ -5906,6 +7040,16 @@ pub struct VsanClusterTelemetryProxyConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterTelemetryProxyConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.user == other.user
+            && self.password == other.password
+            && self.auto_discovered == other.auto_discovered
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -5941,12 +7085,11 @@ impl ComplexType for VsanClusterTelemetryProxyConfig {
         e.opt("autoDiscovered", &self.auto_discovered);
     }
 }
-crate::xml::complex_codec!(VsanClusterTelemetryProxyConfig);
 
 /// Fault `VsanClusterUuidMismatch` of the vSphere API (since 5.5).
 ///
 /// Extends [`CannotMoveVsanEnabledHost`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterUuidMismatch {
     /// The fields inherited from [`CannotMoveVsanEnabledHost`].
     pub base_: CannotMoveVsanEnabledHost,
@@ -5954,6 +7097,13 @@ pub struct VsanClusterUuidMismatch {
     pub host_cluster_uuid: String,
     /// `destinationClusterUuid`: xsd:string.
     pub destination_cluster_uuid: String,
+}
+impl PartialEq for VsanClusterUuidMismatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.host_cluster_uuid == other.host_cluster_uuid
+            && self.destination_cluster_uuid == other.destination_cluster_uuid
+    }
 }
 impl ComplexType for VsanClusterUuidMismatch {
     const TYPE_NAME: &'static str = "VsanClusterUuidMismatch";
@@ -5972,11 +7122,10 @@ impl ComplexType for VsanClusterUuidMismatch {
         e.req("destinationClusterUuid", &self.destination_cluster_uuid);
     }
 }
-crate::xml::complex_codec!(VsanClusterUuidMismatch);
 crate::xml::inherits!(VsanClusterUuidMismatch, CannotMoveVsanEnabledHost);
 
 /// Data object `VsanClusterVMsHealthOverallResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterVMsHealthOverallResult {
     /// `healthStateList`: [`VsanClusterVMsHealthSummaryResult`].
     pub health_state_list: Vec<VsanClusterVMsHealthSummaryResult>,
@@ -5986,6 +7135,13 @@ pub struct VsanClusterVMsHealthOverallResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterVMsHealthOverallResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.health_state_list == other.health_state_list
+            && self.overall_health_state == other.overall_health_state
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterVMsHealthOverallResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthOverallResult";
@@ -6003,10 +7159,9 @@ impl ComplexType for VsanClusterVMsHealthOverallResult {
         e.opt("overallHealthState", &self.overall_health_state);
     }
 }
-crate::xml::complex_codec!(VsanClusterVMsHealthOverallResult);
 
 /// Data object `VsanClusterVMsHealthSummaryResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterVMsHealthSummaryResult {
     /// `numVMs`: xsd:int.
     pub num_vms: i32,
@@ -6020,6 +7175,15 @@ pub struct VsanClusterVMsHealthSummaryResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterVMsHealthSummaryResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_vms == other.num_vms
+            && self.state == other.state
+            && self.health == other.health
+            && self.vm_instance_uuids == other.vm_instance_uuids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterVMsHealthSummaryResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthSummaryResult";
@@ -6041,10 +7205,9 @@ impl ComplexType for VsanClusterVMsHealthSummaryResult {
         e.list("vmInstanceUuids", &self.vm_instance_uuids);
     }
 }
-crate::xml::complex_codec!(VsanClusterVMsHealthSummaryResult);
 
 /// Data object `VsanClusterVmdkLoadTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterVmdkLoadTestResult {
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
@@ -6056,6 +7219,14 @@ pub struct VsanClusterVmdkLoadTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterVmdkLoadTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.task == other.task
+            && self.cluster_result == other.cluster_result
+            && self.host_results == other.host_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterVmdkLoadTestResult";
@@ -6075,10 +7246,9 @@ impl ComplexType for VsanClusterVmdkLoadTestResult {
         e.list("hostResults", &self.host_results);
     }
 }
-crate::xml::complex_codec!(VsanClusterVmdkLoadTestResult);
 
 /// Data object `VsanClusterWhatifHostFailuresResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanClusterWhatifHostFailuresResult {
     /// `numFailures`: xsd:long.
     pub num_failures: i64,
@@ -6104,6 +7274,21 @@ pub struct VsanClusterWhatifHostFailuresResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanClusterWhatifHostFailuresResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_failures == other.num_failures
+            && self.total_used_capacity_b == other.total_used_capacity_b
+            && self.total_capacity_b == other.total_capacity_b
+            && self.total_rc_reservation_b == other.total_rc_reservation_b
+            && self.total_rc_size_b == other.total_rc_size_b
+            && self.used_components == other.used_components
+            && self.total_components == other.total_components
+            && self.component_limit_health == other.component_limit_health
+            && self.disk_free_space_health == other.disk_free_space_health
+            && self.rc_free_reservation_health == other.rc_free_reservation_health
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanClusterWhatifHostFailuresResult {
     const TYPE_NAME: &'static str = "VsanClusterWhatifHostFailuresResult";
@@ -6137,10 +7322,9 @@ impl ComplexType for VsanClusterWhatifHostFailuresResult {
         e.opt("rcFreeReservationHealth", &self.rc_free_reservation_health);
     }
 }
-crate::xml::complex_codec!(VsanClusterWhatifHostFailuresResult);
 
 /// Data object `VsanCompatibilityCheckResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanCompatibilityCheckResult {
     /// `status`: xsd:string.
     pub status: String,
@@ -6150,6 +7334,13 @@ pub struct VsanCompatibilityCheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanCompatibilityCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.message == other.message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanCompatibilityCheckResult {
     const TYPE_NAME: &'static str = "VsanCompatibilityCheckResult";
@@ -6167,12 +7358,11 @@ impl ComplexType for VsanCompatibilityCheckResult {
         e.opt("message", &self.message);
     }
 }
-crate::xml::complex_codec!(VsanCompatibilityCheckResult);
 
 /// Data object `VsanConfigInfoEx` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanClusterConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanConfigInfoEx {
     /// The fields inherited from [`VsanClusterConfigInfo`].
     pub base_: VsanClusterConfigInfo,
@@ -6180,6 +7370,13 @@ pub struct VsanConfigInfoEx {
     pub data_efficiency_config: Option<VsanDataEfficiencyConfig>,
     /// `iscsiConfig`: [`VsanIscsiTargetServiceConfig`] (since 6.5).
     pub iscsi_config: Option<AnyVsanIscsiTargetServiceConfig>,
+}
+impl PartialEq for VsanConfigInfoEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.data_efficiency_config == other.data_efficiency_config
+            && self.iscsi_config == other.iscsi_config
+    }
 }
 impl ComplexType for VsanConfigInfoEx {
     const TYPE_NAME: &'static str = "VsanConfigInfoEx";
@@ -6198,11 +7395,10 @@ impl ComplexType for VsanConfigInfoEx {
         if e.knows(Version::V6_5) { e.opt("iscsiConfig", &self.iscsi_config); }
     }
 }
-crate::xml::complex_codec!(VsanConfigInfoEx);
 crate::xml::inherits!(VsanConfigInfoEx, VsanClusterConfigInfo);
 
 /// Data object `VsanDataEfficiencyConfig` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDataEfficiencyConfig {
     /// `dedupEnabled`: xsd:boolean.
     pub dedup_enabled: bool,
@@ -6212,6 +7408,13 @@ pub struct VsanDataEfficiencyConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanDataEfficiencyConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dedup_enabled == other.dedup_enabled
+            && self.compression_enabled == other.compression_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanDataEfficiencyConfig {
     const TYPE_NAME: &'static str = "VsanDataEfficiencyConfig";
@@ -6229,12 +7432,11 @@ impl ComplexType for VsanDataEfficiencyConfig {
         e.opt("compressionEnabled", &self.compression_enabled);
     }
 }
-crate::xml::complex_codec!(VsanDataEfficiencyConfig);
 
 /// Data object `VsanDatastoreInfo` of the vSphere API (since 7.0.1.0).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
@@ -6242,6 +7444,13 @@ pub struct VsanDatastoreInfo {
     pub membership_uuid: Option<String>,
     /// `accessGenNo`: xsd:int.
     pub access_gen_no: Option<i32>,
+}
+impl PartialEq for VsanDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.membership_uuid == other.membership_uuid
+            && self.access_gen_no == other.access_gen_no
+    }
 }
 impl ComplexType for VsanDatastoreInfo {
     const TYPE_NAME: &'static str = "VsanDatastoreInfo";
@@ -6260,7 +7469,6 @@ impl ComplexType for VsanDatastoreInfo {
         e.opt("accessGenNo", &self.access_gen_no);
     }
 }
-crate::xml::complex_codec!(VsanDatastoreInfo);
 crate::xml::inherits!(VsanDatastoreInfo, DatastoreInfo);
 
 /// Fault `VsanDiskFault` of the vSphere API (since 5.5).
@@ -6268,12 +7476,18 @@ crate::xml::inherits!(VsanDatastoreInfo, DatastoreInfo);
 /// Extends [`VsanFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanDiskFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDiskFault {
     /// The fields inherited from [`VsanFault`].
     pub base_: VsanFault,
     /// `device`: xsd:string.
     pub device: Option<String>,
+}
+impl PartialEq for VsanDiskFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.device == other.device
+    }
 }
 impl ComplexType for VsanDiskFault {
     const TYPE_NAME: &'static str = "VsanDiskFault";
@@ -6290,13 +7504,12 @@ impl ComplexType for VsanDiskFault {
         e.opt("device", &self.device);
     }
 }
-crate::xml::complex_codec!(VsanDiskFault);
 crate::xml::inherits!(VsanDiskFault, VsanFault);
 
 /// Data object `VsanDiskFormatConversionCheckResult` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckResult`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDiskFormatConversionCheckResult {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckResult`].
     pub base_: VsanUpgradeSystemPreflightCheckResult,
@@ -6304,6 +7517,13 @@ pub struct VsanDiskFormatConversionCheckResult {
     pub is_supported: bool,
     /// `targetVersion`: xsd:int.
     pub target_version: Option<i32>,
+}
+impl PartialEq for VsanDiskFormatConversionCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.is_supported == other.is_supported
+            && self.target_version == other.target_version
+    }
 }
 impl ComplexType for VsanDiskFormatConversionCheckResult {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionCheckResult";
@@ -6322,11 +7542,10 @@ impl ComplexType for VsanDiskFormatConversionCheckResult {
         e.opt("targetVersion", &self.target_version);
     }
 }
-crate::xml::complex_codec!(VsanDiskFormatConversionCheckResult);
 crate::xml::inherits!(VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPreflightCheckResult);
 
 /// Data object `VsanDiskFormatConversionSpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDiskFormatConversionSpec {
     /// `dataEfficiencyConfig`: [`VsanDataEfficiencyConfig`].
     pub data_efficiency_config: Option<VsanDataEfficiencyConfig>,
@@ -6334,6 +7553,12 @@ pub struct VsanDiskFormatConversionSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanDiskFormatConversionSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.data_efficiency_config == other.data_efficiency_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanDiskFormatConversionSpec {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionSpec";
@@ -6349,17 +7574,22 @@ impl ComplexType for VsanDiskFormatConversionSpec {
         e.opt("dataEfficiencyConfig", &self.data_efficiency_config);
     }
 }
-crate::xml::complex_codec!(VsanDiskFormatConversionSpec);
 
 /// Data object `VsanDiskUnhealthIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanDiskUnhealthIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanDiskUnhealthIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanDiskUnhealthIssue {
     const TYPE_NAME: &'static str = "VsanDiskUnhealthIssue";
@@ -6376,11 +7606,10 @@ impl ComplexType for VsanDiskUnhealthIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanDiskUnhealthIssue);
 crate::xml::inherits!(VsanDiskUnhealthIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanFailedRepairObjectResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanFailedRepairObjectResult {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -6390,6 +7619,13 @@ pub struct VsanFailedRepairObjectResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanFailedRepairObjectResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.err_message == other.err_message
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanFailedRepairObjectResult {
     const TYPE_NAME: &'static str = "VsanFailedRepairObjectResult";
@@ -6407,17 +7643,21 @@ impl ComplexType for VsanFailedRepairObjectResult {
         e.opt("errMessage", &self.err_message);
     }
 }
-crate::xml::complex_codec!(VsanFailedRepairObjectResult);
 
 /// Fault `VsanFault` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanFault`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for VsanFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VsanFault {
     const TYPE_NAME: &'static str = "VsanFault";
@@ -6429,11 +7669,10 @@ impl ComplexType for VsanFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VsanFault);
 crate::xml::inherits!(VsanFault, VimFault);
 
 /// Data object `VsanHclControllerInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHclControllerInfo {
     /// `deviceName`: xsd:string.
     pub device_name: String,
@@ -6487,6 +7726,35 @@ pub struct VsanHclControllerInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHclControllerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.device_name == other.device_name
+            && self.device_display_name == other.device_display_name
+            && self.driver_name == other.driver_name
+            && self.driver_version == other.driver_version
+            && self.vendor_id == other.vendor_id
+            && self.device_id == other.device_id
+            && self.sub_vendor_id == other.sub_vendor_id
+            && self.sub_device_id == other.sub_device_id
+            && self.extra_info == other.extra_info
+            && self.device_on_hcl == other.device_on_hcl
+            && self.release_supported == other.release_supported
+            && self.releases_on_hcl == other.releases_on_hcl
+            && self.driver_versions_on_hcl == other.driver_versions_on_hcl
+            && self.driver_version_supported == other.driver_version_supported
+            && self.fw_version_supported == other.fw_version_supported
+            && self.fw_version_on_hcl == other.fw_version_on_hcl
+            && self.cache_config_supported == other.cache_config_supported
+            && self.cache_config_on_hcl == other.cache_config_on_hcl
+            && self.raid_config_supported == other.raid_config_supported
+            && self.raid_config_on_hcl == other.raid_config_on_hcl
+            && self.fw_version == other.fw_version
+            && self.raid_config == other.raid_config
+            && self.cache_config == other.cache_config
+            && self.cim_provider_info == other.cim_provider_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHclControllerInfo {
     const TYPE_NAME: &'static str = "VsanHclControllerInfo";
@@ -6548,10 +7816,9 @@ impl ComplexType for VsanHclControllerInfo {
         e.opt("cimProviderInfo", &self.cim_provider_info);
     }
 }
-crate::xml::complex_codec!(VsanHclControllerInfo);
 
 /// Data object `VsanHealthExtMgmtPreCheckResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHealthExtMgmtPreCheckResult {
     /// `overallResult`: xsd:boolean.
     pub overall_result: bool,
@@ -6571,6 +7838,18 @@ pub struct VsanHealthExtMgmtPreCheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHealthExtMgmtPreCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_result == other.overall_result
+            && self.esx_version_check_passed == other.esx_version_check_passed
+            && self.drs_check_passed == other.drs_check_passed
+            && self.eam_connection_check_passed == other.eam_connection_check_passed
+            && self.install_state_check_passed == other.install_state_check_passed
+            && self.results == other.results
+            && self.vum_registered == other.vum_registered
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHealthExtMgmtPreCheckResult {
     const TYPE_NAME: &'static str = "VsanHealthExtMgmtPreCheckResult";
@@ -6598,17 +7877,22 @@ impl ComplexType for VsanHealthExtMgmtPreCheckResult {
         e.opt("vumRegistered", &self.vum_registered);
     }
 }
-crate::xml::complex_codec!(VsanHealthExtMgmtPreCheckResult);
 
 /// Data object `VsanHigherObjectsPresentDuringDowngradeIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHigherObjectsPresentDuringDowngradeIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanHigherObjectsPresentDuringDowngradeIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanHigherObjectsPresentDuringDowngradeIssue";
@@ -6625,11 +7909,10 @@ impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanHigherObjectsPresentDuringDowngradeIssue);
 crate::xml::inherits!(VsanHigherObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanHostCimProviderInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostCimProviderInfo {
     /// `cimProviderSupported`: xsd:boolean.
     pub cim_provider_supported: Option<bool>,
@@ -6641,6 +7924,14 @@ pub struct VsanHostCimProviderInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostCimProviderInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.cim_provider_supported == other.cim_provider_supported
+            && self.installed_cim_provider == other.installed_cim_provider
+            && self.cim_provider_on_hcl == other.cim_provider_on_hcl
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostCimProviderInfo {
     const TYPE_NAME: &'static str = "VsanHostCimProviderInfo";
@@ -6660,10 +7951,9 @@ impl ComplexType for VsanHostCimProviderInfo {
         e.list("cimProviderOnHcl", &self.cim_provider_on_hcl);
     }
 }
-crate::xml::complex_codec!(VsanHostCimProviderInfo);
 
 /// Data object `VsanHostClomdLivenessResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostClomdLivenessResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -6675,6 +7965,14 @@ pub struct VsanHostClomdLivenessResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostClomdLivenessResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.clomd_stat == other.clomd_stat
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanHostClomdLivenessResult";
@@ -6694,10 +7992,9 @@ impl ComplexType for VsanHostClomdLivenessResult {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VsanHostClomdLivenessResult);
 
 /// Data object `VsanHostClusterStatus` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostClusterStatus {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -6713,6 +8010,16 @@ pub struct VsanHostClusterStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostClusterStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.node_uuid == other.node_uuid
+            && self.health == other.health
+            && self.node_state == other.node_state
+            && self.member_uuid == other.member_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostClusterStatus {
     const TYPE_NAME: &'static str = "VsanHostClusterStatus";
@@ -6736,10 +8043,9 @@ impl ComplexType for VsanHostClusterStatus {
         e.list("memberUuid", &self.member_uuid);
     }
 }
-crate::xml::complex_codec!(VsanHostClusterStatus);
 
 /// Data object `VsanHostClusterStatusState` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostClusterStatusState {
     /// `state`: xsd:string.
     pub state: String,
@@ -6749,6 +8055,13 @@ pub struct VsanHostClusterStatusState {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostClusterStatusState {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.completion == other.completion
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostClusterStatusState {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusState";
@@ -6766,10 +8079,9 @@ impl ComplexType for VsanHostClusterStatusState {
         e.opt("completion", &self.completion);
     }
 }
-crate::xml::complex_codec!(VsanHostClusterStatusState);
 
 /// Data object `VsanHostClusterStatusStateCompletionEstimate` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostClusterStatusStateCompletionEstimate {
     /// `completeTime`: xsd:dateTime.
     pub complete_time: Option<DateTime>,
@@ -6779,6 +8091,13 @@ pub struct VsanHostClusterStatusStateCompletionEstimate {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostClusterStatusStateCompletionEstimate {
+    fn eq(&self, other: &Self) -> bool {
+        self.complete_time == other.complete_time
+            && self.percent_complete == other.percent_complete
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostClusterStatusStateCompletionEstimate {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusStateCompletionEstimate";
@@ -6796,10 +8115,9 @@ impl ComplexType for VsanHostClusterStatusStateCompletionEstimate {
         e.opt("percentComplete", &self.percent_complete);
     }
 }
-crate::xml::complex_codec!(VsanHostClusterStatusStateCompletionEstimate);
 
 /// Data object `VsanHostConfigInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
@@ -6821,6 +8139,19 @@ pub struct VsanHostConfigInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.enabled == other.enabled
+            && self.host_system == other.host_system
+            && self.cluster_info == other.cluster_info
+            && self.storage_info == other.storage_info
+            && self.network_info == other.network_info
+            && self.fault_domain_info == other.fault_domain_info
+            && self.vsan_esa_enabled == other.vsan_esa_enabled
+            && self.vsan_cyber_recovery_enabled == other.vsan_cyber_recovery_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostConfigInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfo";
@@ -6850,10 +8181,9 @@ impl ComplexType for VsanHostConfigInfo {
         if e.knows(Version::V9_1_0_0) { e.opt("vsanCyberRecoveryEnabled", &self.vsan_cyber_recovery_enabled); }
     }
 }
-crate::xml::complex_codec!(VsanHostConfigInfo);
 
 /// Data object `VsanHostConfigInfoClusterInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostConfigInfoClusterInfo {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -6863,6 +8193,13 @@ pub struct VsanHostConfigInfoClusterInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostConfigInfoClusterInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.node_uuid == other.node_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostConfigInfoClusterInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoClusterInfo";
@@ -6880,10 +8217,9 @@ impl ComplexType for VsanHostConfigInfoClusterInfo {
         e.opt("nodeUuid", &self.node_uuid);
     }
 }
-crate::xml::complex_codec!(VsanHostConfigInfoClusterInfo);
 
 /// Data object `VsanHostConfigInfoNetworkInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostConfigInfoNetworkInfo {
     /// `port`: [`VsanHostConfigInfoNetworkInfoPortConfig`].
     pub port: Vec<AnyVsanHostConfigInfoNetworkInfoPortConfig>,
@@ -6891,6 +8227,12 @@ pub struct VsanHostConfigInfoNetworkInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostConfigInfoNetworkInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfo";
@@ -6906,12 +8248,11 @@ impl ComplexType for VsanHostConfigInfoNetworkInfo {
         e.list("port", &self.port);
     }
 }
-crate::xml::complex_codec!(VsanHostConfigInfoNetworkInfo);
 
 /// Data object `VsanHostConfigInfoNetworkInfoPortConfig` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanHostConfigInfoNetworkInfoPortConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostConfigInfoNetworkInfoPortConfig {
     /// `ipConfig`: [`VsanHostIpConfig`].
     pub ip_config: Option<AnyVsanHostIpConfig>,
@@ -6921,6 +8262,13 @@ pub struct VsanHostConfigInfoNetworkInfoPortConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostConfigInfoNetworkInfoPortConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_config == other.ip_config
+            && self.device == other.device
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfoPortConfig {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfoPortConfig";
@@ -6938,10 +8286,9 @@ impl ComplexType for VsanHostConfigInfoNetworkInfoPortConfig {
         e.req("device", &self.device);
     }
 }
-crate::xml::complex_codec!(VsanHostConfigInfoNetworkInfoPortConfig);
 
 /// Data object `VsanHostConfigInfoStorageInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostConfigInfoStorageInfo {
     /// `autoClaimStorage`: xsd:boolean.
     pub auto_claim_storage: Option<bool>,
@@ -6955,6 +8302,15 @@ pub struct VsanHostConfigInfoStorageInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostConfigInfoStorageInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.auto_claim_storage == other.auto_claim_storage
+            && self.disk_mapping == other.disk_mapping
+            && self.disk_map_info == other.disk_map_info
+            && self.checksum_enabled == other.checksum_enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostConfigInfoStorageInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoStorageInfo";
@@ -6976,10 +8332,9 @@ impl ComplexType for VsanHostConfigInfoStorageInfo {
         if e.knows(Version::V6_0) { e.opt("checksumEnabled", &self.checksum_enabled); }
     }
 }
-crate::xml::complex_codec!(VsanHostConfigInfoStorageInfo);
 
 /// Data object `VsanHostCreateVmHealthTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostCreateVmHealthTestResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -6991,6 +8346,14 @@ pub struct VsanHostCreateVmHealthTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostCreateVmHealthTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.state == other.state
+            && self.fault == other.fault
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanHostCreateVmHealthTestResult";
@@ -7010,10 +8373,9 @@ impl ComplexType for VsanHostCreateVmHealthTestResult {
         e.opt("fault", &self.fault);
     }
 }
-crate::xml::complex_codec!(VsanHostCreateVmHealthTestResult);
 
 /// Data object `VsanHostDecommissionMode` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostDecommissionMode {
     /// `objectAction`: xsd:string.
     pub object_action: String,
@@ -7021,6 +8383,12 @@ pub struct VsanHostDecommissionMode {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostDecommissionMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.object_action == other.object_action
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostDecommissionMode {
     const TYPE_NAME: &'static str = "VsanHostDecommissionMode";
@@ -7036,10 +8404,9 @@ impl ComplexType for VsanHostDecommissionMode {
         e.req("objectAction", &self.object_action);
     }
 }
-crate::xml::complex_codec!(VsanHostDecommissionMode);
 
 /// Data object `VsanHostDiskMapInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostDiskMapInfo {
     /// `mapping`: [`VsanHostDiskMapping`].
     pub mapping: VsanHostDiskMapping,
@@ -7049,6 +8416,13 @@ pub struct VsanHostDiskMapInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostDiskMapInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.mapping == other.mapping
+            && self.mounted == other.mounted
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostDiskMapInfo {
     const TYPE_NAME: &'static str = "VsanHostDiskMapInfo";
@@ -7066,10 +8440,9 @@ impl ComplexType for VsanHostDiskMapInfo {
         e.req("mounted", &self.mounted);
     }
 }
-crate::xml::complex_codec!(VsanHostDiskMapInfo);
 
 /// Data object `VsanHostDiskMapResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostDiskMapResult {
     /// `mapping`: [`VsanHostDiskMapping`].
     pub mapping: VsanHostDiskMapping,
@@ -7081,6 +8454,14 @@ pub struct VsanHostDiskMapResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostDiskMapResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.mapping == other.mapping
+            && self.disk_result == other.disk_result
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostDiskMapResult {
     const TYPE_NAME: &'static str = "VsanHostDiskMapResult";
@@ -7100,10 +8481,9 @@ impl ComplexType for VsanHostDiskMapResult {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VsanHostDiskMapResult);
 
 /// Data object `VsanHostDiskMapping` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostDiskMapping {
     /// `ssd`: [`HostScsiDisk`].
     pub ssd: HostScsiDisk,
@@ -7113,6 +8493,13 @@ pub struct VsanHostDiskMapping {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostDiskMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.ssd == other.ssd
+            && self.non_ssd == other.non_ssd
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VsanHostDiskMapping";
@@ -7130,10 +8517,9 @@ impl ComplexType for VsanHostDiskMapping {
         e.list("nonSsd", &self.non_ssd);
     }
 }
-crate::xml::complex_codec!(VsanHostDiskMapping);
 
 /// Data object `VsanHostDiskResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostDiskResult {
     /// `disk`: [`HostScsiDisk`].
     pub disk: HostScsiDisk,
@@ -7149,6 +8535,16 @@ pub struct VsanHostDiskResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostDiskResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk == other.disk
+            && self.state == other.state
+            && self.vsan_uuid == other.vsan_uuid
+            && self.error == other.error
+            && self.degraded == other.degraded
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostDiskResult {
     const TYPE_NAME: &'static str = "VsanHostDiskResult";
@@ -7172,10 +8568,9 @@ impl ComplexType for VsanHostDiskResult {
         if e.knows(Version::V6_0) { e.opt("degraded", &self.degraded); }
     }
 }
-crate::xml::complex_codec!(VsanHostDiskResult);
 
 /// Data object `VsanHostFaultDomainInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostFaultDomainInfo {
     /// `name`: xsd:string.
     pub name: String,
@@ -7183,6 +8578,12 @@ pub struct VsanHostFaultDomainInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostFaultDomainInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostFaultDomainInfo {
     const TYPE_NAME: &'static str = "VsanHostFaultDomainInfo";
@@ -7198,10 +8599,9 @@ impl ComplexType for VsanHostFaultDomainInfo {
         e.req("name", &self.name);
     }
 }
-crate::xml::complex_codec!(VsanHostFaultDomainInfo);
 
 /// Data object `VsanHostHclInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostHclInfo {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -7217,6 +8617,16 @@ pub struct VsanHostHclInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostHclInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.hcl_checked == other.hcl_checked
+            && self.release_name == other.release_name
+            && self.error == other.error
+            && self.controllers == other.controllers
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostHclInfo {
     const TYPE_NAME: &'static str = "VsanHostHclInfo";
@@ -7240,10 +8650,9 @@ impl ComplexType for VsanHostHclInfo {
         e.list("controllers", &self.controllers);
     }
 }
-crate::xml::complex_codec!(VsanHostHclInfo);
 
 /// Data object `VsanHostHealthSystemStatusResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostHealthSystemStatusResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -7255,6 +8664,14 @@ pub struct VsanHostHealthSystemStatusResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostHealthSystemStatusResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.status == other.status
+            && self.issues == other.issues
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemStatusResult";
@@ -7274,10 +8691,9 @@ impl ComplexType for VsanHostHealthSystemStatusResult {
         e.list("issues", &self.issues);
     }
 }
-crate::xml::complex_codec!(VsanHostHealthSystemStatusResult);
 
 /// Data object `VsanHostHealthSystemVersionResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostHealthSystemVersionResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -7289,6 +8705,14 @@ pub struct VsanHostHealthSystemVersionResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostHealthSystemVersionResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.version == other.version
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemVersionResult";
@@ -7308,12 +8732,11 @@ impl ComplexType for VsanHostHealthSystemVersionResult {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VsanHostHealthSystemVersionResult);
 
 /// Data object `VsanHostIpConfig` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanHostIpConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostIpConfig {
     /// `upstreamIpAddress`: xsd:string.
     pub upstream_ip_address: String,
@@ -7323,6 +8746,13 @@ pub struct VsanHostIpConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostIpConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.upstream_ip_address == other.upstream_ip_address
+            && self.downstream_ip_address == other.downstream_ip_address
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostIpConfig {
     const TYPE_NAME: &'static str = "VsanHostIpConfig";
@@ -7340,12 +8770,11 @@ impl ComplexType for VsanHostIpConfig {
         e.req("downstreamIpAddress", &self.downstream_ip_address);
     }
 }
-crate::xml::complex_codec!(VsanHostIpConfig);
 
 /// Data object `VsanHostIpConfigEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanHostIpConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostIpConfigEx {
     /// The fields inherited from [`VsanHostIpConfig`].
     pub base_: VsanHostIpConfig,
@@ -7353,6 +8782,13 @@ pub struct VsanHostIpConfigEx {
     pub upstream_ip_v6_address: Option<String>,
     /// `downstreamIpV6Address`: xsd:string.
     pub downstream_ip_v6_address: Option<String>,
+}
+impl PartialEq for VsanHostIpConfigEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.upstream_ip_v6_address == other.upstream_ip_v6_address
+            && self.downstream_ip_v6_address == other.downstream_ip_v6_address
+    }
 }
 impl ComplexType for VsanHostIpConfigEx {
     const TYPE_NAME: &'static str = "VsanHostIpConfigEx";
@@ -7371,11 +8807,10 @@ impl ComplexType for VsanHostIpConfigEx {
         e.opt("downstreamIpV6Address", &self.downstream_ip_v6_address);
     }
 }
-crate::xml::complex_codec!(VsanHostIpConfigEx);
 crate::xml::inherits!(VsanHostIpConfigEx, VsanHostIpConfig);
 
 /// Data object `VsanHostMembershipInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostMembershipInfo {
     /// `nodeUuid`: xsd:string.
     pub node_uuid: String,
@@ -7385,6 +8820,13 @@ pub struct VsanHostMembershipInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostMembershipInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.node_uuid == other.node_uuid
+            && self.hostname == other.hostname
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostMembershipInfo {
     const TYPE_NAME: &'static str = "VsanHostMembershipInfo";
@@ -7402,17 +8844,22 @@ impl ComplexType for VsanHostMembershipInfo {
         e.req("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(VsanHostMembershipInfo);
 
 /// Data object `VsanHostPortConfigEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanHostConfigInfoNetworkInfoPortConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostPortConfigEx {
     /// The fields inherited from [`VsanHostConfigInfoNetworkInfoPortConfig`].
     pub base_: VsanHostConfigInfoNetworkInfoPortConfig,
     /// `trafficTypes`: xsd:string.
     pub traffic_types: Vec<String>,
+}
+impl PartialEq for VsanHostPortConfigEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.traffic_types == other.traffic_types
+    }
 }
 impl ComplexType for VsanHostPortConfigEx {
     const TYPE_NAME: &'static str = "VsanHostPortConfigEx";
@@ -7429,18 +8876,23 @@ impl ComplexType for VsanHostPortConfigEx {
         e.list("trafficTypes", &self.traffic_types);
     }
 }
-crate::xml::complex_codec!(VsanHostPortConfigEx);
 crate::xml::inherits!(VsanHostPortConfigEx, VsanHostConfigInfoNetworkInfoPortConfig);
 
 /// Data object `VsanHostPropertyRetrieveIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostPropertyRetrieveIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanHostPropertyRetrieveIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanHostPropertyRetrieveIssue {
     const TYPE_NAME: &'static str = "VsanHostPropertyRetrieveIssue";
@@ -7457,11 +8909,10 @@ impl ComplexType for VsanHostPropertyRetrieveIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanHostPropertyRetrieveIssue);
 crate::xml::inherits!(VsanHostPropertyRetrieveIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanHostRuntimeInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostRuntimeInfo {
     /// `membershipList`: [`VsanHostMembershipInfo`].
     pub membership_list: Vec<VsanHostMembershipInfo>,
@@ -7473,6 +8924,14 @@ pub struct VsanHostRuntimeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostRuntimeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.membership_list == other.membership_list
+            && self.disk_issues == other.disk_issues
+            && self.access_gen_no == other.access_gen_no
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostRuntimeInfo {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfo";
@@ -7492,10 +8951,9 @@ impl ComplexType for VsanHostRuntimeInfo {
         e.opt("accessGenNo", &self.access_gen_no);
     }
 }
-crate::xml::complex_codec!(VsanHostRuntimeInfo);
 
 /// Data object `VsanHostRuntimeInfoDiskIssue` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostRuntimeInfoDiskIssue {
     /// `diskId`: xsd:string.
     pub disk_id: String,
@@ -7505,6 +8963,13 @@ pub struct VsanHostRuntimeInfoDiskIssue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostRuntimeInfoDiskIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.disk_id == other.disk_id
+            && self.issue == other.issue
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostRuntimeInfoDiskIssue {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfoDiskIssue";
@@ -7522,10 +8987,9 @@ impl ComplexType for VsanHostRuntimeInfoDiskIssue {
         e.req("issue", &self.issue);
     }
 }
-crate::xml::complex_codec!(VsanHostRuntimeInfoDiskIssue);
 
 /// Data object `VsanHostVirtualApplianceInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostVirtualApplianceInfo {
     /// `hostKey`: ManagedObjectReference.
     pub host_key: ManagedObjectReference,
@@ -7535,6 +8999,13 @@ pub struct VsanHostVirtualApplianceInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostVirtualApplianceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_key == other.host_key
+            && self.is_virtual_app == other.is_virtual_app
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostVirtualApplianceInfo {
     const TYPE_NAME: &'static str = "VsanHostVirtualApplianceInfo";
@@ -7552,10 +9023,9 @@ impl ComplexType for VsanHostVirtualApplianceInfo {
         e.req("isVirtualApp", &self.is_virtual_app);
     }
 }
-crate::xml::complex_codec!(VsanHostVirtualApplianceInfo);
 
 /// Data object `VsanHostVmdkLoadTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostVmdkLoadTestResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -7569,6 +9039,15 @@ pub struct VsanHostVmdkLoadTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostVmdkLoadTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.issue_found == other.issue_found
+            && self.fault_message == other.fault_message
+            && self.vmdk_results == other.vmdk_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanHostVmdkLoadTestResult";
@@ -7590,10 +9069,9 @@ impl ComplexType for VsanHostVmdkLoadTestResult {
         e.list("vmdkResults", &self.vmdk_results);
     }
 }
-crate::xml::complex_codec!(VsanHostVmdkLoadTestResult);
 
 /// Data object `VsanHostVsanDiskInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostVsanDiskInfo {
     /// `vsanUuid`: xsd:string.
     pub vsan_uuid: String,
@@ -7603,6 +9081,13 @@ pub struct VsanHostVsanDiskInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanHostVsanDiskInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vsan_uuid == other.vsan_uuid
+            && self.format_version == other.format_version
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanHostVsanDiskInfo {
     const TYPE_NAME: &'static str = "VsanHostVsanDiskInfo";
@@ -7620,17 +9105,22 @@ impl ComplexType for VsanHostVsanDiskInfo {
         e.req("formatVersion", &self.format_version);
     }
 }
-crate::xml::complex_codec!(VsanHostVsanDiskInfo);
 
 /// Data object `VsanHostWithHybridDiskgroupIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanHostWithHybridDiskgroupIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanHostWithHybridDiskgroupIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanHostWithHybridDiskgroupIssue {
     const TYPE_NAME: &'static str = "VsanHostWithHybridDiskgroupIssue";
@@ -7647,16 +9137,20 @@ impl ComplexType for VsanHostWithHybridDiskgroupIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanHostWithHybridDiskgroupIssue);
 crate::xml::inherits!(VsanHostWithHybridDiskgroupIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Fault `VsanIncompatibleDiskMapping` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanDiskFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIncompatibleDiskMapping {
     /// The fields inherited from [`VsanDiskFault`].
     pub base_: VsanDiskFault,
+}
+impl PartialEq for VsanIncompatibleDiskMapping {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VsanIncompatibleDiskMapping {
     const TYPE_NAME: &'static str = "VsanIncompatibleDiskMapping";
@@ -7668,11 +9162,10 @@ impl ComplexType for VsanIncompatibleDiskMapping {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VsanIncompatibleDiskMapping);
 crate::xml::inherits!(VsanIncompatibleDiskMapping, VsanDiskFault);
 
 /// Data object `VsanIscsiHomeObjectSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiHomeObjectSpec {
     /// `storagePolicy`: [`VirtualMachineProfileSpec`].
     pub storage_policy: Option<AnyVirtualMachineProfileSpec>,
@@ -7682,6 +9175,13 @@ pub struct VsanIscsiHomeObjectSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiHomeObjectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.storage_policy == other.storage_policy
+            && self.default_config == other.default_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiHomeObjectSpec {
     const TYPE_NAME: &'static str = "VsanIscsiHomeObjectSpec";
@@ -7699,10 +9199,9 @@ impl ComplexType for VsanIscsiHomeObjectSpec {
         e.opt("defaultConfig", &self.default_config);
     }
 }
-crate::xml::complex_codec!(VsanIscsiHomeObjectSpec);
 
 /// Data object `VsanIscsiInitiatorGroup` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiInitiatorGroup {
     /// `name`: xsd:string.
     pub name: String,
@@ -7714,6 +9213,14 @@ pub struct VsanIscsiInitiatorGroup {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiInitiatorGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.initiators == other.initiators
+            && self.targets == other.targets
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiInitiatorGroup {
     const TYPE_NAME: &'static str = "VsanIscsiInitiatorGroup";
@@ -7733,12 +9240,11 @@ impl ComplexType for VsanIscsiInitiatorGroup {
         e.list("targets", &self.targets);
     }
 }
-crate::xml::complex_codec!(VsanIscsiInitiatorGroup);
 
 /// Data object `VsanIscsiLUN` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiLUNCommonInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiLUN {
     /// The fields inherited from [`VsanIscsiLUNCommonInfo`].
     pub base_: VsanIscsiLUNCommonInfo,
@@ -7750,6 +9256,15 @@ pub struct VsanIscsiLUN {
     pub actual_size: i64,
     /// `objectInformation`: [`VsanObjectInformation`].
     pub object_information: Option<VsanObjectInformation>,
+}
+impl PartialEq for VsanIscsiLUN {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.target_alias == other.target_alias
+            && self.uuid == other.uuid
+            && self.actual_size == other.actual_size
+            && self.object_information == other.object_information
+    }
 }
 impl ComplexType for VsanIscsiLUN {
     const TYPE_NAME: &'static str = "VsanIscsiLUN";
@@ -7772,13 +9287,12 @@ impl ComplexType for VsanIscsiLUN {
         e.opt("objectInformation", &self.object_information);
     }
 }
-crate::xml::complex_codec!(VsanIscsiLUN);
 crate::xml::inherits!(VsanIscsiLUN, VsanIscsiLUNCommonInfo);
 
 /// Data object `VsanIscsiLUNCommonInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiLUNCommonInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiLUNCommonInfo {
     /// `lunId`: xsd:int.
     pub lun_id: Option<i32>,
@@ -7792,6 +9306,15 @@ pub struct VsanIscsiLUNCommonInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiLUNCommonInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.lun_id == other.lun_id
+            && self.alias == other.alias
+            && self.lun_size == other.lun_size
+            && self.status == other.status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiLUNCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiLUNCommonInfo";
@@ -7813,12 +9336,11 @@ impl ComplexType for VsanIscsiLUNCommonInfo {
         e.opt("status", &self.status);
     }
 }
-crate::xml::complex_codec!(VsanIscsiLUNCommonInfo);
 
 /// Data object `VsanIscsiLUNSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiLUNCommonInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiLUNSpec {
     /// The fields inherited from [`VsanIscsiLUNCommonInfo`].
     pub base_: VsanIscsiLUNCommonInfo,
@@ -7826,6 +9348,13 @@ pub struct VsanIscsiLUNSpec {
     pub storage_policy: Option<AnyVirtualMachineProfileSpec>,
     /// `newLunId`: xsd:int.
     pub new_lun_id: Option<i32>,
+}
+impl PartialEq for VsanIscsiLUNSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.storage_policy == other.storage_policy
+            && self.new_lun_id == other.new_lun_id
+    }
 }
 impl ComplexType for VsanIscsiLUNSpec {
     const TYPE_NAME: &'static str = "VsanIscsiLUNSpec";
@@ -7844,13 +9373,12 @@ impl ComplexType for VsanIscsiLUNSpec {
         e.opt("newLunId", &self.new_lun_id);
     }
 }
-crate::xml::complex_codec!(VsanIscsiLUNSpec);
 crate::xml::inherits!(VsanIscsiLUNSpec, VsanIscsiLUNCommonInfo);
 
 /// Data object `VsanIscsiTarget` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetCommonInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTarget {
     /// The fields inherited from [`VsanIscsiTargetCommonInfo`].
     pub base_: VsanIscsiTargetCommonInfo,
@@ -7864,6 +9392,16 @@ pub struct VsanIscsiTarget {
     pub initiators: Vec<String>,
     /// `initiatorGroups`: xsd:string.
     pub initiator_groups: Vec<String>,
+}
+impl PartialEq for VsanIscsiTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.lun_count == other.lun_count
+            && self.object_information == other.object_information
+            && self.io_owner_host == other.io_owner_host
+            && self.initiators == other.initiators
+            && self.initiator_groups == other.initiator_groups
+    }
 }
 impl ComplexType for VsanIscsiTarget {
     const TYPE_NAME: &'static str = "VsanIscsiTarget";
@@ -7888,11 +9426,10 @@ impl ComplexType for VsanIscsiTarget {
         e.list("initiatorGroups", &self.initiator_groups);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTarget);
 crate::xml::inherits!(VsanIscsiTarget, VsanIscsiTargetCommonInfo);
 
 /// Data object `VsanIscsiTargetAuthSpec` of the vSphere API (since 6.5).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct VsanIscsiTargetAuthSpec {
     /// `authType`: xsd:string.
     pub auth_type: Option<String>,
@@ -7908,6 +9445,16 @@ pub struct VsanIscsiTargetAuthSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiTargetAuthSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.auth_type == other.auth_type
+            && self.user_name_attach_to_target == other.user_name_attach_to_target
+            && self.user_secret_attach_to_target == other.user_secret_attach_to_target
+            && self.user_name_attach_to_initiator == other.user_name_attach_to_initiator
+            && self.user_secret_attach_to_initiator == other.user_secret_attach_to_initiator
+            && self.type_name_ == other.type_name_
+    }
 }
 impl std::fmt::Debug for VsanIscsiTargetAuthSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -7943,12 +9490,11 @@ impl ComplexType for VsanIscsiTargetAuthSpec {
         e.opt("userSecretAttachToInitiator", &self.user_secret_attach_to_initiator);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetAuthSpec);
 
 /// Data object `VsanIscsiTargetBasicInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiTargetBasicInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetBasicInfo {
     /// `alias`: xsd:string.
     pub alias: String,
@@ -7958,6 +9504,13 @@ pub struct VsanIscsiTargetBasicInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiTargetBasicInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.alias == other.alias
+            && self.iqn == other.iqn
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiTargetBasicInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetBasicInfo";
@@ -7975,14 +9528,13 @@ impl ComplexType for VsanIscsiTargetBasicInfo {
         e.opt("iqn", &self.iqn);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetBasicInfo);
 
 /// Data object `VsanIscsiTargetCommonInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetBasicInfo`], whose fields are reached through `base_` or `Deref`.
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiTargetCommonInfo`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetCommonInfo {
     /// The fields inherited from [`VsanIscsiTargetBasicInfo`].
     pub base_: VsanIscsiTargetBasicInfo,
@@ -7992,6 +9544,14 @@ pub struct VsanIscsiTargetCommonInfo {
     pub port: Option<i32>,
     /// `networkInterface`: xsd:string.
     pub network_interface: Option<String>,
+}
+impl PartialEq for VsanIscsiTargetCommonInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.auth_spec == other.auth_spec
+            && self.port == other.port
+            && self.network_interface == other.network_interface
+    }
 }
 impl ComplexType for VsanIscsiTargetCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetCommonInfo";
@@ -8012,13 +9572,12 @@ impl ComplexType for VsanIscsiTargetCommonInfo {
         e.opt("networkInterface", &self.network_interface);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetCommonInfo);
 crate::xml::inherits!(VsanIscsiTargetCommonInfo, VsanIscsiTargetBasicInfo);
 
 /// Data object `VsanIscsiTargetServiceConfig` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiTargetServiceConfig`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetServiceConfig {
     /// `defaultConfig`: [`VsanIscsiTargetServiceDefaultConfigSpec`].
     pub default_config: Option<VsanIscsiTargetServiceDefaultConfigSpec>,
@@ -8028,6 +9587,13 @@ pub struct VsanIscsiTargetServiceConfig {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiTargetServiceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_config == other.default_config
+            && self.enabled == other.enabled
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiTargetServiceConfig {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceConfig";
@@ -8045,10 +9611,9 @@ impl ComplexType for VsanIscsiTargetServiceConfig {
         e.opt("enabled", &self.enabled);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetServiceConfig);
 
 /// Data object `VsanIscsiTargetServiceDefaultConfigSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetServiceDefaultConfigSpec {
     /// `networkInterface`: xsd:string.
     pub network_interface: Option<String>,
@@ -8060,6 +9625,14 @@ pub struct VsanIscsiTargetServiceDefaultConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanIscsiTargetServiceDefaultConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.network_interface == other.network_interface
+            && self.port == other.port
+            && self.iscsi_target_auth_spec == other.iscsi_target_auth_spec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceDefaultConfigSpec";
@@ -8079,17 +9652,22 @@ impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
         e.opt("iscsiTargetAuthSpec", &self.iscsi_target_auth_spec);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetServiceDefaultConfigSpec);
 
 /// Data object `VsanIscsiTargetServiceSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetServiceConfig`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetServiceSpec {
     /// The fields inherited from [`VsanIscsiTargetServiceConfig`].
     pub base_: VsanIscsiTargetServiceConfig,
     /// `homeObjectStoragePolicy`: [`VirtualMachineProfileSpec`].
     pub home_object_storage_policy: Option<AnyVirtualMachineProfileSpec>,
+}
+impl PartialEq for VsanIscsiTargetServiceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.home_object_storage_policy == other.home_object_storage_policy
+    }
 }
 impl ComplexType for VsanIscsiTargetServiceSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceSpec";
@@ -8106,13 +9684,12 @@ impl ComplexType for VsanIscsiTargetServiceSpec {
         e.opt("homeObjectStoragePolicy", &self.home_object_storage_policy);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetServiceSpec);
 crate::xml::inherits!(VsanIscsiTargetServiceSpec, VsanIscsiTargetServiceConfig);
 
 /// Data object `VsanIscsiTargetSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetCommonInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanIscsiTargetSpec {
     /// The fields inherited from [`VsanIscsiTargetCommonInfo`].
     pub base_: VsanIscsiTargetCommonInfo,
@@ -8120,6 +9697,13 @@ pub struct VsanIscsiTargetSpec {
     pub storage_policy: Option<AnyVirtualMachineProfileSpec>,
     /// `newAlias`: xsd:string.
     pub new_alias: Option<String>,
+}
+impl PartialEq for VsanIscsiTargetSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.storage_policy == other.storage_policy
+            && self.new_alias == other.new_alias
+    }
 }
 impl ComplexType for VsanIscsiTargetSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetSpec";
@@ -8138,11 +9722,10 @@ impl ComplexType for VsanIscsiTargetSpec {
         e.opt("newAlias", &self.new_alias);
     }
 }
-crate::xml::complex_codec!(VsanIscsiTargetSpec);
 crate::xml::inherits!(VsanIscsiTargetSpec, VsanIscsiTargetCommonInfo);
 
 /// Data object `VsanLimitHealthResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanLimitHealthResult {
     /// `hostname`: xsd:string.
     pub hostname: Option<String>,
@@ -8172,6 +9755,23 @@ pub struct VsanLimitHealthResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanLimitHealthResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.issue_found == other.issue_found
+            && self.max_components == other.max_components
+            && self.free_components == other.free_components
+            && self.component_limit_health == other.component_limit_health
+            && self.lowest_free_disk_space_pct == other.lowest_free_disk_space_pct
+            && self.used_disk_space_b == other.used_disk_space_b
+            && self.total_disk_space_b == other.total_disk_space_b
+            && self.disk_free_space_health == other.disk_free_space_health
+            && self.reserved_rc_size_b == other.reserved_rc_size_b
+            && self.total_rc_size_b == other.total_rc_size_b
+            && self.rc_free_reservation_health == other.rc_free_reservation_health
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanLimitHealthResult";
@@ -8209,15 +9809,19 @@ impl ComplexType for VsanLimitHealthResult {
         e.req("rcFreeReservationHealth", &self.rc_free_reservation_health);
     }
 }
-crate::xml::complex_codec!(VsanLimitHealthResult);
 
 /// Data object `VsanMixedEsxVersionIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanMixedEsxVersionIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
+}
+impl PartialEq for VsanMixedEsxVersionIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VsanMixedEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanMixedEsxVersionIssue";
@@ -8229,11 +9833,10 @@ impl ComplexType for VsanMixedEsxVersionIssue {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VsanMixedEsxVersionIssue);
 crate::xml::inherits!(VsanMixedEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanNetworkHealthResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanNetworkHealthResult {
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
@@ -8253,6 +9856,18 @@ pub struct VsanNetworkHealthResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanNetworkHealthResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.hostname == other.hostname
+            && self.vsan_vmknic_present == other.vsan_vmknic_present
+            && self.ip_subnets == other.ip_subnets
+            && self.issue_found == other.issue_found
+            && self.peer_health == other.peer_health
+            && self.multicast_config == other.multicast_config
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkHealthResult";
@@ -8280,10 +9895,9 @@ impl ComplexType for VsanNetworkHealthResult {
         e.opt("multicastConfig", &self.multicast_config);
     }
 }
-crate::xml::complex_codec!(VsanNetworkHealthResult);
 
 /// Data object `VsanNetworkLoadTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanNetworkLoadTestResult {
     /// `hostname`: xsd:string.
     pub hostname: String,
@@ -8307,6 +9921,20 @@ pub struct VsanNetworkLoadTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanNetworkLoadTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostname == other.hostname
+            && self.status == other.status
+            && self.client == other.client
+            && self.bandwidth_bps == other.bandwidth_bps
+            && self.total_bytes == other.total_bytes
+            && self.lost_datagrams == other.lost_datagrams
+            && self.loss_pct == other.loss_pct
+            && self.sent_datagrams == other.sent_datagrams
+            && self.jitter_ms == other.jitter_ms
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanNetworkLoadTestResult";
@@ -8338,10 +9966,9 @@ impl ComplexType for VsanNetworkLoadTestResult {
         e.opt("jitterMs", &self.jitter_ms);
     }
 }
-crate::xml::complex_codec!(VsanNetworkLoadTestResult);
 
 /// Data object `VsanNetworkPeerHealthResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanNetworkPeerHealthResult {
     /// `peer`: xsd:string.
     pub peer: Option<String>,
@@ -8363,6 +9990,19 @@ pub struct VsanNetworkPeerHealthResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanNetworkPeerHealthResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.peer == other.peer
+            && self.peer_hostname == other.peer_hostname
+            && self.peer_vmknic_name == other.peer_vmknic_name
+            && self.small_ping_test_success_pct == other.small_ping_test_success_pct
+            && self.large_ping_test_success_pct == other.large_ping_test_success_pct
+            && self.max_latency_us == other.max_latency_us
+            && self.on_same_ip_subnet == other.on_same_ip_subnet
+            && self.source_vmknic_name == other.source_vmknic_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanNetworkPeerHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkPeerHealthResult";
@@ -8392,10 +10032,9 @@ impl ComplexType for VsanNetworkPeerHealthResult {
         e.opt("sourceVmknicName", &self.source_vmknic_name);
     }
 }
-crate::xml::complex_codec!(VsanNetworkPeerHealthResult);
 
 /// Data object `VsanNewPolicyBatch` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanNewPolicyBatch {
     /// `size`: xsd:long.
     pub size: Vec<i64>,
@@ -8405,6 +10044,13 @@ pub struct VsanNewPolicyBatch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanNewPolicyBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size
+            && self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanNewPolicyBatch {
     const TYPE_NAME: &'static str = "VsanNewPolicyBatch";
@@ -8422,12 +10068,11 @@ impl ComplexType for VsanNewPolicyBatch {
         e.opt("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(VsanNewPolicyBatch);
 
 /// Fault `VsanNodeNotMaster` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanNodeNotMaster {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
@@ -8435,6 +10080,13 @@ pub struct VsanNodeNotMaster {
     pub vsan_master_uuid: Option<String>,
     /// `cmmdsMasterButNotStatsMaster`: xsd:boolean.
     pub cmmds_master_but_not_stats_master: Option<bool>,
+}
+impl PartialEq for VsanNodeNotMaster {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vsan_master_uuid == other.vsan_master_uuid
+            && self.cmmds_master_but_not_stats_master == other.cmmds_master_but_not_stats_master
+    }
 }
 impl ComplexType for VsanNodeNotMaster {
     const TYPE_NAME: &'static str = "VsanNodeNotMaster";
@@ -8453,11 +10105,10 @@ impl ComplexType for VsanNodeNotMaster {
         e.opt("cmmdsMasterButNotStatsMaster", &self.cmmds_master_but_not_stats_master);
     }
 }
-crate::xml::complex_codec!(VsanNodeNotMaster);
 crate::xml::inherits!(VsanNodeNotMaster, VimFault);
 
 /// Data object `VsanObjectExtraAttributes` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectExtraAttributes {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -8473,6 +10124,16 @@ pub struct VsanObjectExtraAttributes {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectExtraAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.obj_path == other.obj_path
+            && self.obj_class == other.obj_class
+            && self.ufn == other.ufn
+            && self.is_hbr_cfg == other.is_hbr_cfg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectExtraAttributes {
     const TYPE_NAME: &'static str = "VsanObjectExtraAttributes";
@@ -8496,10 +10157,9 @@ impl ComplexType for VsanObjectExtraAttributes {
         e.req("isHbrCfg", &self.is_hbr_cfg);
     }
 }
-crate::xml::complex_codec!(VsanObjectExtraAttributes);
 
 /// Data object `VsanObjectHealth` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectHealth {
     /// `numObjects`: xsd:int.
     pub num_objects: i32,
@@ -8511,6 +10171,14 @@ pub struct VsanObjectHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.num_objects == other.num_objects
+            && self.health == other.health
+            && self.obj_uuids == other.obj_uuids
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectHealth {
     const TYPE_NAME: &'static str = "VsanObjectHealth";
@@ -8530,10 +10198,9 @@ impl ComplexType for VsanObjectHealth {
         e.list("objUuids", &self.obj_uuids);
     }
 }
-crate::xml::complex_codec!(VsanObjectHealth);
 
 /// Data object `VsanObjectIdentity` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectIdentity {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -8551,6 +10218,17 @@ pub struct VsanObjectIdentity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.type_ == other.type_
+            && self.vm_instance_uuid == other.vm_instance_uuid
+            && self.vm_ns_object_uuid == other.vm_ns_object_uuid
+            && self.vm == other.vm
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectIdentity {
     const TYPE_NAME: &'static str = "VsanObjectIdentity";
@@ -8576,10 +10254,9 @@ impl ComplexType for VsanObjectIdentity {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VsanObjectIdentity);
 
 /// Data object `VsanObjectIdentityAndHealth` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectIdentityAndHealth {
     /// `identities`: [`VsanObjectIdentity`].
     pub identities: Vec<VsanObjectIdentity>,
@@ -8593,6 +10270,15 @@ pub struct VsanObjectIdentityAndHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectIdentityAndHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.identities == other.identities
+            && self.health == other.health
+            && self.space_summary == other.space_summary
+            && self.raw_data == other.raw_data
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectIdentityAndHealth {
     const TYPE_NAME: &'static str = "VsanObjectIdentityAndHealth";
@@ -8614,17 +10300,22 @@ impl ComplexType for VsanObjectIdentityAndHealth {
         e.opt("rawData", &self.raw_data);
     }
 }
-crate::xml::complex_codec!(VsanObjectIdentityAndHealth);
 
 /// Data object `VsanObjectInaccessibleIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectInaccessibleIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanObjectInaccessibleIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanObjectInaccessibleIssue {
     const TYPE_NAME: &'static str = "VsanObjectInaccessibleIssue";
@@ -8641,11 +10332,10 @@ impl ComplexType for VsanObjectInaccessibleIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanObjectInaccessibleIssue);
 crate::xml::inherits!(VsanObjectInaccessibleIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanObjectInformation` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectInformation {
     /// `directoryName`: xsd:string.
     pub directory_name: Option<String>,
@@ -8665,6 +10355,18 @@ pub struct VsanObjectInformation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectInformation {
+    fn eq(&self, other: &Self) -> bool {
+        self.directory_name == other.directory_name
+            && self.vsan_object_uuid == other.vsan_object_uuid
+            && self.vsan_health == other.vsan_health
+            && self.policy_attributes == other.policy_attributes
+            && self.spbm_profile_uuid == other.spbm_profile_uuid
+            && self.spbm_profile_generation_id == other.spbm_profile_generation_id
+            && self.spbm_compliance_result == other.spbm_compliance_result
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectInformation {
     const TYPE_NAME: &'static str = "VsanObjectInformation";
@@ -8692,10 +10394,9 @@ impl ComplexType for VsanObjectInformation {
         e.opt("spbmComplianceResult", &self.spbm_compliance_result);
     }
 }
-crate::xml::complex_codec!(VsanObjectInformation);
 
 /// Data object `VsanObjectOverallHealth` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectOverallHealth {
     /// `objectHealthDetail`: [`VsanObjectHealth`].
     pub object_health_detail: Vec<VsanObjectHealth>,
@@ -8705,6 +10406,13 @@ pub struct VsanObjectOverallHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectOverallHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.object_health_detail == other.object_health_detail
+            && self.object_version_compliance == other.object_version_compliance
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectOverallHealth {
     const TYPE_NAME: &'static str = "VsanObjectOverallHealth";
@@ -8722,17 +10430,22 @@ impl ComplexType for VsanObjectOverallHealth {
         e.opt("objectVersionCompliance", &self.object_version_compliance);
     }
 }
-crate::xml::complex_codec!(VsanObjectOverallHealth);
 
 /// Data object `VsanObjectPolicyIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectPolicyIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanObjectPolicyIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanObjectPolicyIssue {
     const TYPE_NAME: &'static str = "VsanObjectPolicyIssue";
@@ -8749,11 +10462,10 @@ impl ComplexType for VsanObjectPolicyIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanObjectPolicyIssue);
 crate::xml::inherits!(VsanObjectPolicyIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanObjectQuerySpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectQuerySpec {
     /// `uuid`: xsd:string.
     pub uuid: String,
@@ -8763,6 +10475,13 @@ pub struct VsanObjectQuerySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.spbm_profile_generation_id == other.spbm_profile_generation_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectQuerySpec {
     const TYPE_NAME: &'static str = "VsanObjectQuerySpec";
@@ -8780,10 +10499,9 @@ impl ComplexType for VsanObjectQuerySpec {
         e.opt("spbmProfileGenerationId", &self.spbm_profile_generation_id);
     }
 }
-crate::xml::complex_codec!(VsanObjectQuerySpec);
 
 /// Data object `VsanObjectSpaceSummary` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanObjectSpaceSummary {
     /// `objType`: xsd:string.
     pub obj_type: Option<String>,
@@ -8807,6 +10525,20 @@ pub struct VsanObjectSpaceSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanObjectSpaceSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.obj_type == other.obj_type
+            && self.overhead_b == other.overhead_b
+            && self.temporary_overhead_b == other.temporary_overhead_b
+            && self.primary_capacity_b == other.primary_capacity_b
+            && self.provision_capacity_b == other.provision_capacity_b
+            && self.reserved_capacity_b == other.reserved_capacity_b
+            && self.over_reserved_b == other.over_reserved_b
+            && self.physical_used_b == other.physical_used_b
+            && self.used_b == other.used_b
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanObjectSpaceSummary {
     const TYPE_NAME: &'static str = "VsanObjectSpaceSummary";
@@ -8838,10 +10570,9 @@ impl ComplexType for VsanObjectSpaceSummary {
         e.opt("usedB", &self.used_b);
     }
 }
-crate::xml::complex_codec!(VsanObjectSpaceSummary);
 
 /// Data object `VsanPerfEntityMetricCSV` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfEntityMetricCSV {
     /// `entityRefId`: xsd:string.
     pub entity_ref_id: String,
@@ -8853,6 +10584,14 @@ pub struct VsanPerfEntityMetricCSV {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfEntityMetricCSV {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_ref_id == other.entity_ref_id
+            && self.sample_info == other.sample_info
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "VsanPerfEntityMetricCSV";
@@ -8872,10 +10611,9 @@ impl ComplexType for VsanPerfEntityMetricCSV {
         e.list("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VsanPerfEntityMetricCSV);
 
 /// Data object `VsanPerfEntityType` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfEntityType {
     /// `name`: xsd:string.
     pub name: String,
@@ -8889,6 +10627,15 @@ pub struct VsanPerfEntityType {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfEntityType {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.id == other.id
+            && self.graphs == other.graphs
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfEntityType {
     const TYPE_NAME: &'static str = "VsanPerfEntityType";
@@ -8910,10 +10657,9 @@ impl ComplexType for VsanPerfEntityType {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VsanPerfEntityType);
 
 /// Data object `VsanPerfGraph` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfGraph {
     /// `id`: xsd:string.
     pub id: String,
@@ -8931,6 +10677,17 @@ pub struct VsanPerfGraph {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfGraph {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.metrics == other.metrics
+            && self.unit == other.unit
+            && self.threshold == other.threshold
+            && self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfGraph {
     const TYPE_NAME: &'static str = "VsanPerfGraph";
@@ -8956,10 +10713,9 @@ impl ComplexType for VsanPerfGraph {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VsanPerfGraph);
 
 /// Data object `VsanPerfMasterInformation` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfMasterInformation {
     /// `secSinceLastStatsWrite`: xsd:long.
     pub sec_since_last_stats_write: Option<i64>,
@@ -8977,6 +10733,17 @@ pub struct VsanPerfMasterInformation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfMasterInformation {
+    fn eq(&self, other: &Self) -> bool {
+        self.sec_since_last_stats_write == other.sec_since_last_stats_write
+            && self.sec_since_last_stats_collect == other.sec_since_last_stats_collect
+            && self.stats_interval_sec == other.stats_interval_sec
+            && self.collection_failure_host_uuids == other.collection_failure_host_uuids
+            && self.renamed_stats_directories == other.renamed_stats_directories
+            && self.stats_directory_percent_free == other.stats_directory_percent_free
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfMasterInformation {
     const TYPE_NAME: &'static str = "VsanPerfMasterInformation";
@@ -9002,10 +10769,9 @@ impl ComplexType for VsanPerfMasterInformation {
         e.opt("statsDirectoryPercentFree", &self.stats_directory_percent_free);
     }
 }
-crate::xml::complex_codec!(VsanPerfMasterInformation);
 
 /// Data object `VsanPerfMemberInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfMemberInfo {
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
@@ -9013,6 +10779,12 @@ pub struct VsanPerfMemberInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfMemberInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.thumbprint == other.thumbprint
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfMemberInfo {
     const TYPE_NAME: &'static str = "VsanPerfMemberInfo";
@@ -9028,10 +10800,9 @@ impl ComplexType for VsanPerfMemberInfo {
         e.req("thumbprint", &self.thumbprint);
     }
 }
-crate::xml::complex_codec!(VsanPerfMemberInfo);
 
 /// Data object `VsanPerfMetricId` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfMetricId {
     /// `label`: xsd:string.
     pub label: String,
@@ -9051,6 +10822,18 @@ pub struct VsanPerfMetricId {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfMetricId {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+            && self.group == other.group
+            && self.rollup_type == other.rollup_type
+            && self.stats_type == other.stats_type
+            && self.name == other.name
+            && self.description == other.description
+            && self.metrics_collect_interval == other.metrics_collect_interval
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfMetricId {
     const TYPE_NAME: &'static str = "VsanPerfMetricId";
@@ -9078,10 +10861,9 @@ impl ComplexType for VsanPerfMetricId {
         e.opt("metricsCollectInterval", &self.metrics_collect_interval);
     }
 }
-crate::xml::complex_codec!(VsanPerfMetricId);
 
 /// Data object `VsanPerfMetricSeriesCSV` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfMetricSeriesCSV {
     /// `metricId`: [`VsanPerfMetricId`].
     pub metric_id: VsanPerfMetricId,
@@ -9091,6 +10873,13 @@ pub struct VsanPerfMetricSeriesCSV {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfMetricSeriesCSV {
+    fn eq(&self, other: &Self) -> bool {
+        self.metric_id == other.metric_id
+            && self.values == other.values
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "VsanPerfMetricSeriesCSV";
@@ -9108,10 +10897,9 @@ impl ComplexType for VsanPerfMetricSeriesCSV {
         e.opt("values", &self.values);
     }
 }
-crate::xml::complex_codec!(VsanPerfMetricSeriesCSV);
 
 /// Data object `VsanPerfNodeInformation` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfNodeInformation {
     /// `version`: xsd:string.
     pub version: String,
@@ -9133,6 +10921,19 @@ pub struct VsanPerfNodeInformation {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfNodeInformation {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.hostname == other.hostname
+            && self.error == other.error
+            && self.is_cmmds_master == other.is_cmmds_master
+            && self.is_stats_master == other.is_stats_master
+            && self.vsan_master_uuid == other.vsan_master_uuid
+            && self.vsan_node_uuid == other.vsan_node_uuid
+            && self.master_info == other.master_info
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfNodeInformation {
     const TYPE_NAME: &'static str = "VsanPerfNodeInformation";
@@ -9162,10 +10963,9 @@ impl ComplexType for VsanPerfNodeInformation {
         e.opt("masterInfo", &self.master_info);
     }
 }
-crate::xml::complex_codec!(VsanPerfNodeInformation);
 
 /// Data object `VsanPerfQuerySpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfQuerySpec {
     /// `entityRefId`: xsd:string.
     pub entity_ref_id: String,
@@ -9183,6 +10983,17 @@ pub struct VsanPerfQuerySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfQuerySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_ref_id == other.entity_ref_id
+            && self.start_time == other.start_time
+            && self.end_time == other.end_time
+            && self.group == other.group
+            && self.labels == other.labels
+            && self.interval == other.interval
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfQuerySpec {
     const TYPE_NAME: &'static str = "VsanPerfQuerySpec";
@@ -9208,10 +11019,9 @@ impl ComplexType for VsanPerfQuerySpec {
         e.opt("interval", &self.interval);
     }
 }
-crate::xml::complex_codec!(VsanPerfQuerySpec);
 
 /// Data object `VsanPerfThreshold` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfThreshold {
     /// `direction`: xsd:string.
     pub direction: String,
@@ -9223,6 +11033,14 @@ pub struct VsanPerfThreshold {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfThreshold {
+    fn eq(&self, other: &Self) -> bool {
+        self.direction == other.direction
+            && self.yellow == other.yellow
+            && self.red == other.red
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfThreshold {
     const TYPE_NAME: &'static str = "VsanPerfThreshold";
@@ -9242,10 +11060,9 @@ impl ComplexType for VsanPerfThreshold {
         e.opt("red", &self.red);
     }
 }
-crate::xml::complex_codec!(VsanPerfThreshold);
 
 /// Data object `VsanPerfTopEntities` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfTopEntities {
     /// `metricId`: [`VsanPerfMetricId`].
     pub metric_id: VsanPerfMetricId,
@@ -9255,6 +11072,13 @@ pub struct VsanPerfTopEntities {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfTopEntities {
+    fn eq(&self, other: &Self) -> bool {
+        self.metric_id == other.metric_id
+            && self.entities == other.entities
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfTopEntities {
     const TYPE_NAME: &'static str = "VsanPerfTopEntities";
@@ -9272,10 +11096,9 @@ impl ComplexType for VsanPerfTopEntities {
         e.list("entities", &self.entities);
     }
 }
-crate::xml::complex_codec!(VsanPerfTopEntities);
 
 /// Data object `VsanPerfTopEntity` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPerfTopEntity {
     /// `entityRefId`: xsd:string.
     pub entity_ref_id: String,
@@ -9285,6 +11108,13 @@ pub struct VsanPerfTopEntity {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPerfTopEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_ref_id == other.entity_ref_id
+            && self.value == other.value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPerfTopEntity {
     const TYPE_NAME: &'static str = "VsanPerfTopEntity";
@@ -9302,10 +11132,9 @@ impl ComplexType for VsanPerfTopEntity {
         e.req("value", &self.value);
     }
 }
-crate::xml::complex_codec!(VsanPerfTopEntity);
 
 /// Data object `VsanPhysicalDiskHealth` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPhysicalDiskHealth {
     /// `name`: xsd:string.
     pub name: String,
@@ -9365,6 +11194,38 @@ pub struct VsanPhysicalDiskHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPhysicalDiskHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.uuid == other.uuid
+            && self.in_cmmds == other.in_cmmds
+            && self.in_vsi == other.in_vsi
+            && self.dedup_scope == other.dedup_scope
+            && self.format_version == other.format_version
+            && self.is_all_flash == other.is_all_flash
+            && self.congestion_value == other.congestion_value
+            && self.congestion_area == other.congestion_area
+            && self.congestion_health == other.congestion_health
+            && self.metadata_health == other.metadata_health
+            && self.operational_health_description == other.operational_health_description
+            && self.operational_health == other.operational_health
+            && self.dedup_usage_health == other.dedup_usage_health
+            && self.capacity_health == other.capacity_health
+            && self.summary_health == other.summary_health
+            && self.capacity == other.capacity
+            && self.used_capacity == other.used_capacity
+            && self.reserved_capacity == other.reserved_capacity
+            && self.total_bytes == other.total_bytes
+            && self.free_bytes == other.free_bytes
+            && self.hashed_bytes == other.hashed_bytes
+            && self.deduped_bytes == other.deduped_bytes
+            && self.scsi_disk == other.scsi_disk
+            && self.used_components == other.used_components
+            && self.max_components == other.max_components
+            && self.comp_limit_health == other.comp_limit_health
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPhysicalDiskHealth {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealth";
@@ -9432,10 +11293,9 @@ impl ComplexType for VsanPhysicalDiskHealth {
         e.opt("compLimitHealth", &self.comp_limit_health);
     }
 }
-crate::xml::complex_codec!(VsanPhysicalDiskHealth);
 
 /// Data object `VsanPhysicalDiskHealthSummary` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPhysicalDiskHealthSummary {
     /// `overallHealth`: xsd:string.
     pub overall_health: String,
@@ -9457,6 +11317,19 @@ pub struct VsanPhysicalDiskHealthSummary {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPhysicalDiskHealthSummary {
+    fn eq(&self, other: &Self) -> bool {
+        self.overall_health == other.overall_health
+            && self.heaps_with_issues == other.heaps_with_issues
+            && self.slabs_with_issues == other.slabs_with_issues
+            && self.disks == other.disks
+            && self.components_with_issues == other.components_with_issues
+            && self.hostname == other.hostname
+            && self.host_dedup_scope == other.host_dedup_scope
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPhysicalDiskHealthSummary {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealthSummary";
@@ -9486,10 +11359,9 @@ impl ComplexType for VsanPhysicalDiskHealthSummary {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VsanPhysicalDiskHealthSummary);
 
 /// Data object `VsanPolicyChangeBatch` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPolicyChangeBatch {
     /// `uuid`: xsd:string.
     pub uuid: Vec<String>,
@@ -9499,6 +11371,13 @@ pub struct VsanPolicyChangeBatch {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPolicyChangeBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.policy == other.policy
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPolicyChangeBatch {
     const TYPE_NAME: &'static str = "VsanPolicyChangeBatch";
@@ -9516,10 +11395,9 @@ impl ComplexType for VsanPolicyChangeBatch {
         e.opt("policy", &self.policy);
     }
 }
-crate::xml::complex_codec!(VsanPolicyChangeBatch);
 
 /// Data object `VsanPolicyCost` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPolicyCost {
     /// `changeDataSize`: xsd:long.
     pub change_data_size: Option<i64>,
@@ -9541,6 +11419,19 @@ pub struct VsanPolicyCost {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPolicyCost {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_data_size == other.change_data_size
+            && self.current_data_size == other.current_data_size
+            && self.temp_data_size == other.temp_data_size
+            && self.copy_data_size == other.copy_data_size
+            && self.change_flash_read_cache_size == other.change_flash_read_cache_size
+            && self.current_flash_read_cache_size == other.current_flash_read_cache_size
+            && self.current_disk_space_to_address_space_ratio == other.current_disk_space_to_address_space_ratio
+            && self.disk_space_to_address_space_ratio == other.disk_space_to_address_space_ratio
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPolicyCost {
     const TYPE_NAME: &'static str = "VsanPolicyCost";
@@ -9570,10 +11461,9 @@ impl ComplexType for VsanPolicyCost {
         e.opt("diskSpaceToAddressSpaceRatio", &self.disk_space_to_address_space_ratio);
     }
 }
-crate::xml::complex_codec!(VsanPolicyCost);
 
 /// Data object `VsanPolicySatisfiability` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPolicySatisfiability {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -9587,6 +11477,15 @@ pub struct VsanPolicySatisfiability {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPolicySatisfiability {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.is_satisfiable == other.is_satisfiable
+            && self.reason == other.reason
+            && self.cost == other.cost
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPolicySatisfiability {
     const TYPE_NAME: &'static str = "VsanPolicySatisfiability";
@@ -9608,10 +11507,9 @@ impl ComplexType for VsanPolicySatisfiability {
         e.opt("cost", &self.cost);
     }
 }
-crate::xml::complex_codec!(VsanPolicySatisfiability);
 
 /// Data object `VsanPrepareVsanForVcsaSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanPrepareVsanForVcsaSpec {
     /// `vsanDiskMappingCreationSpec`: [`VimVsanHostDiskMappingCreationSpec`].
     pub vsan_disk_mapping_creation_spec: Option<VimVsanHostDiskMappingCreationSpec>,
@@ -9623,6 +11521,14 @@ pub struct VsanPrepareVsanForVcsaSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanPrepareVsanForVcsaSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vsan_disk_mapping_creation_spec == other.vsan_disk_mapping_creation_spec
+            && self.vsan_data_efficiency_config == other.vsan_data_efficiency_config
+            && self.task_id == other.task_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanPrepareVsanForVcsaSpec {
     const TYPE_NAME: &'static str = "VsanPrepareVsanForVcsaSpec";
@@ -9642,10 +11548,9 @@ impl ComplexType for VsanPrepareVsanForVcsaSpec {
         e.opt("taskId", &self.task_id);
     }
 }
-crate::xml::complex_codec!(VsanPrepareVsanForVcsaSpec);
 
 /// Data object `VsanProactiveRebalanceInfoEx` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanProactiveRebalanceInfoEx {
     /// `running`: xsd:boolean.
     pub running: Option<bool>,
@@ -9667,6 +11572,19 @@ pub struct VsanProactiveRebalanceInfoEx {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanProactiveRebalanceInfoEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.running == other.running
+            && self.start_ts == other.start_ts
+            && self.stop_ts == other.stop_ts
+            && self.variance_threshold == other.variance_threshold
+            && self.time_threshold == other.time_threshold
+            && self.rate_threshold == other.rate_threshold
+            && self.hostname == other.hostname
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanProactiveRebalanceInfoEx {
     const TYPE_NAME: &'static str = "VsanProactiveRebalanceInfoEx";
@@ -9696,10 +11614,9 @@ impl ComplexType for VsanProactiveRebalanceInfoEx {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(VsanProactiveRebalanceInfoEx);
 
 /// Data object `VsanQueryResultHostInfo` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanQueryResultHostInfo {
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
@@ -9711,6 +11628,14 @@ pub struct VsanQueryResultHostInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanQueryResultHostInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+            && self.hostname_in_cmmds == other.hostname_in_cmmds
+            && self.vsan_ipv4_addresses == other.vsan_ipv4_addresses
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanQueryResultHostInfo {
     const TYPE_NAME: &'static str = "VsanQueryResultHostInfo";
@@ -9730,10 +11655,9 @@ impl ComplexType for VsanQueryResultHostInfo {
         e.list("vsanIpv4Addresses", &self.vsan_ipv4_addresses);
     }
 }
-crate::xml::complex_codec!(VsanQueryResultHostInfo);
 
 /// Data object `VsanRepairObjectsResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanRepairObjectsResult {
     /// `inQueueObjects`: xsd:string.
     pub in_queue_objects: Vec<String>,
@@ -9745,6 +11669,14 @@ pub struct VsanRepairObjectsResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanRepairObjectsResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.in_queue_objects == other.in_queue_objects
+            && self.failed_repair_objects == other.failed_repair_objects
+            && self.not_in_queue_objects == other.not_in_queue_objects
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanRepairObjectsResult {
     const TYPE_NAME: &'static str = "VsanRepairObjectsResult";
@@ -9764,10 +11696,9 @@ impl ComplexType for VsanRepairObjectsResult {
         e.list("notInQueueObjects", &self.not_in_queue_objects);
     }
 }
-crate::xml::complex_codec!(VsanRepairObjectsResult);
 
 /// Data object `VsanResourceHealth` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanResourceHealth {
     /// `resource`: xsd:string.
     pub resource: String,
@@ -9779,6 +11710,14 @@ pub struct VsanResourceHealth {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanResourceHealth {
+    fn eq(&self, other: &Self) -> bool {
+        self.resource == other.resource
+            && self.health == other.health
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanResourceHealth {
     const TYPE_NAME: &'static str = "VsanResourceHealth";
@@ -9798,10 +11737,9 @@ impl ComplexType for VsanResourceHealth {
         e.opt("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VsanResourceHealth);
 
 /// Data object `VsanSpaceUsage` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanSpaceUsage {
     /// `totalCapacityB`: xsd:long.
     pub total_capacity_b: i64,
@@ -9815,6 +11753,15 @@ pub struct VsanSpaceUsage {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanSpaceUsage {
+    fn eq(&self, other: &Self) -> bool {
+        self.total_capacity_b == other.total_capacity_b
+            && self.free_capacity_b == other.free_capacity_b
+            && self.space_overview == other.space_overview
+            && self.space_detail == other.space_detail
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanSpaceUsage {
     const TYPE_NAME: &'static str = "VsanSpaceUsage";
@@ -9836,10 +11783,9 @@ impl ComplexType for VsanSpaceUsage {
         e.opt("spaceDetail", &self.space_detail);
     }
 }
-crate::xml::complex_codec!(VsanSpaceUsage);
 
 /// Data object `VsanSpaceUsageDetailResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanSpaceUsageDetailResult {
     /// `spaceUsageByObjectType`: [`VsanObjectSpaceSummary`].
     pub space_usage_by_object_type: Vec<VsanObjectSpaceSummary>,
@@ -9847,6 +11793,12 @@ pub struct VsanSpaceUsageDetailResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanSpaceUsageDetailResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.space_usage_by_object_type == other.space_usage_by_object_type
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanSpaceUsageDetailResult {
     const TYPE_NAME: &'static str = "VsanSpaceUsageDetailResult";
@@ -9862,10 +11814,9 @@ impl ComplexType for VsanSpaceUsageDetailResult {
         e.list("spaceUsageByObjectType", &self.space_usage_by_object_type);
     }
 }
-crate::xml::complex_codec!(VsanSpaceUsageDetailResult);
 
 /// Data object `VsanStorageComplianceResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanStorageComplianceResult {
     /// `checkTime`: xsd:dateTime.
     pub check_time: Option<DateTime>,
@@ -9885,6 +11836,18 @@ pub struct VsanStorageComplianceResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanStorageComplianceResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.check_time == other.check_time
+            && self.profile == other.profile
+            && self.object_uuid == other.object_uuid
+            && self.compliance_status == other.compliance_status
+            && self.mismatch == other.mismatch
+            && self.violated_policies == other.violated_policies
+            && self.operational_status == other.operational_status
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanStorageComplianceResult {
     const TYPE_NAME: &'static str = "VsanStorageComplianceResult";
@@ -9912,10 +11875,9 @@ impl ComplexType for VsanStorageComplianceResult {
         e.opt("operationalStatus", &self.operational_status);
     }
 }
-crate::xml::complex_codec!(VsanStorageComplianceResult);
 
 /// Data object `VsanStorageOperationalStatus` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanStorageOperationalStatus {
     /// `healthy`: xsd:boolean.
     pub healthy: Option<bool>,
@@ -9929,6 +11891,15 @@ pub struct VsanStorageOperationalStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanStorageOperationalStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.healthy == other.healthy
+            && self.operation_eta == other.operation_eta
+            && self.operation_progress == other.operation_progress
+            && self.transitional == other.transitional
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanStorageOperationalStatus {
     const TYPE_NAME: &'static str = "VsanStorageOperationalStatus";
@@ -9950,10 +11921,9 @@ impl ComplexType for VsanStorageOperationalStatus {
         e.opt("transitional", &self.transitional);
     }
 }
-crate::xml::complex_codec!(VsanStorageOperationalStatus);
 
 /// Data object `VsanStoragePolicyStatus` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanStoragePolicyStatus {
     /// `id`: xsd:string.
     pub id: Option<String>,
@@ -9965,6 +11935,14 @@ pub struct VsanStoragePolicyStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanStoragePolicyStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.expected_value == other.expected_value
+            && self.current_value == other.current_value
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanStoragePolicyStatus {
     const TYPE_NAME: &'static str = "VsanStoragePolicyStatus";
@@ -9984,10 +11962,9 @@ impl ComplexType for VsanStoragePolicyStatus {
         e.opt("currentValue", &self.current_value);
     }
 }
-crate::xml::complex_codec!(VsanStoragePolicyStatus);
 
 /// Data object `VsanStorageWorkloadType` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanStorageWorkloadType {
     /// `specs`: [`VsanVmdkLoadTestSpec`].
     pub specs: Vec<VsanVmdkLoadTestSpec>,
@@ -10001,6 +11978,15 @@ pub struct VsanStorageWorkloadType {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanStorageWorkloadType {
+    fn eq(&self, other: &Self) -> bool {
+        self.specs == other.specs
+            && self.type_id == other.type_id
+            && self.name == other.name
+            && self.description == other.description
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanStorageWorkloadType {
     const TYPE_NAME: &'static str = "VsanStorageWorkloadType";
@@ -10022,17 +12008,22 @@ impl ComplexType for VsanStorageWorkloadType {
         e.req("description", &self.description);
     }
 }
-crate::xml::complex_codec!(VsanStorageWorkloadType);
 
 /// Data object `VsanUnknownScanIssue` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUnknownScanIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanUnknownScanIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanUnknownScanIssue {
     const TYPE_NAME: &'static str = "VsanUnknownScanIssue";
@@ -10049,13 +12040,12 @@ impl ComplexType for VsanUnknownScanIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanUnknownScanIssue);
 crate::xml::inherits!(VsanUnknownScanIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeStatusEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemUpgradeStatus`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeStatusEx {
     /// The fields inherited from [`VsanUpgradeSystemUpgradeStatus`].
     pub base_: VsanUpgradeSystemUpgradeStatus,
@@ -10063,6 +12053,13 @@ pub struct VsanUpgradeStatusEx {
     pub is_precheck: Option<bool>,
     /// `precheckResult`: [`VsanDiskFormatConversionCheckResult`].
     pub precheck_result: Option<VsanDiskFormatConversionCheckResult>,
+}
+impl PartialEq for VsanUpgradeStatusEx {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.is_precheck == other.is_precheck
+            && self.precheck_result == other.precheck_result
+    }
 }
 impl ComplexType for VsanUpgradeStatusEx {
     const TYPE_NAME: &'static str = "VsanUpgradeStatusEx";
@@ -10081,18 +12078,23 @@ impl ComplexType for VsanUpgradeStatusEx {
         e.opt("precheckResult", &self.precheck_result);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeStatusEx);
 crate::xml::inherits!(VsanUpgradeStatusEx, VsanUpgradeSystemUpgradeStatus);
 
 /// Data object `VsanUpgradeSystemAPIBrokenIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemAPIBrokenIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanUpgradeSystemAPIBrokenIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanUpgradeSystemAPIBrokenIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAPIBrokenIssue";
@@ -10109,18 +12111,23 @@ impl ComplexType for VsanUpgradeSystemAPIBrokenIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemAPIBrokenIssue);
 crate::xml::inherits!(VsanUpgradeSystemAPIBrokenIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemAutoClaimEnabledOnHostsIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAutoClaimEnabledOnHostsIssue";
@@ -10137,18 +12144,23 @@ impl ComplexType for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemAutoClaimEnabledOnHostsIssue);
 crate::xml::inherits!(VsanUpgradeSystemAutoClaimEnabledOnHostsIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemHostsDisconnectedIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemHostsDisconnectedIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanUpgradeSystemHostsDisconnectedIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanUpgradeSystemHostsDisconnectedIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemHostsDisconnectedIssue";
@@ -10165,18 +12177,23 @@ impl ComplexType for VsanUpgradeSystemHostsDisconnectedIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemHostsDisconnectedIssue);
 crate::xml::inherits!(VsanUpgradeSystemHostsDisconnectedIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemMissingHostsInClusterIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemMissingHostsInClusterIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanUpgradeSystemMissingHostsInClusterIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanUpgradeSystemMissingHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemMissingHostsInClusterIssue";
@@ -10193,11 +12210,10 @@ impl ComplexType for VsanUpgradeSystemMissingHostsInClusterIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemMissingHostsInClusterIssue);
 crate::xml::inherits!(VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemNetworkPartitionInfo` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemNetworkPartitionInfo {
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
@@ -10205,6 +12221,12 @@ pub struct VsanUpgradeSystemNetworkPartitionInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanUpgradeSystemNetworkPartitionInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.hosts == other.hosts
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionInfo";
@@ -10220,17 +12242,22 @@ impl ComplexType for VsanUpgradeSystemNetworkPartitionInfo {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemNetworkPartitionInfo);
 
 /// Data object `VsanUpgradeSystemNetworkPartitionIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemNetworkPartitionIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `partitions`: [`VsanUpgradeSystemNetworkPartitionInfo`].
     pub partitions: Vec<VsanUpgradeSystemNetworkPartitionInfo>,
+}
+impl PartialEq for VsanUpgradeSystemNetworkPartitionIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.partitions == other.partitions
+    }
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionIssue";
@@ -10247,18 +12274,23 @@ impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
         e.list("partitions", &self.partitions);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemNetworkPartitionIssue);
 crate::xml::inherits!(VsanUpgradeSystemNetworkPartitionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemNotEnoughFreeCapacityIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemNotEnoughFreeCapacityIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `reducedRedundancyUpgradePossible`: xsd:boolean.
     pub reduced_redundancy_upgrade_possible: bool,
+}
+impl PartialEq for VsanUpgradeSystemNotEnoughFreeCapacityIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.reduced_redundancy_upgrade_possible == other.reduced_redundancy_upgrade_possible
+    }
 }
 impl ComplexType for VsanUpgradeSystemNotEnoughFreeCapacityIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNotEnoughFreeCapacityIssue";
@@ -10275,13 +12307,12 @@ impl ComplexType for VsanUpgradeSystemNotEnoughFreeCapacityIssue {
         e.req("reducedRedundancyUpgradePossible", &self.reduced_redundancy_upgrade_possible);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemNotEnoughFreeCapacityIssue);
 crate::xml::inherits!(VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemPreflightCheckIssue` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanUpgradeSystemPreflightCheckIssue`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemPreflightCheckIssue {
     /// `msg`: xsd:string.
     pub msg: String,
@@ -10289,6 +12320,12 @@ pub struct VsanUpgradeSystemPreflightCheckIssue {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanUpgradeSystemPreflightCheckIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.msg == other.msg
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckIssue";
@@ -10304,12 +12341,11 @@ impl ComplexType for VsanUpgradeSystemPreflightCheckIssue {
         e.req("msg", &self.msg);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemPreflightCheckResult` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanUpgradeSystemPreflightCheckResult`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemPreflightCheckResult {
     /// `issues`: [`VsanUpgradeSystemPreflightCheckIssue`].
     pub issues: Vec<AnyVsanUpgradeSystemPreflightCheckIssue>,
@@ -10319,6 +12355,13 @@ pub struct VsanUpgradeSystemPreflightCheckResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanUpgradeSystemPreflightCheckResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.issues == other.issues
+            && self.disk_mapping_to_restore == other.disk_mapping_to_restore
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckResult";
@@ -10336,17 +12379,22 @@ impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
         e.opt("diskMappingToRestore", &self.disk_mapping_to_restore);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemPreflightCheckResult);
 
 /// Data object `VsanUpgradeSystemRogueHostsInClusterIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemRogueHostsInClusterIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanUpgradeSystemRogueHostsInClusterIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanUpgradeSystemRogueHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemRogueHostsInClusterIssue";
@@ -10363,13 +12411,12 @@ impl ComplexType for VsanUpgradeSystemRogueHostsInClusterIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemRogueHostsInClusterIssue);
 crate::xml::inherits!(VsanUpgradeSystemRogueHostsInClusterIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemUpgradeHistoryDiskGroupOp` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemUpgradeHistoryItem`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     /// The fields inherited from [`VsanUpgradeSystemUpgradeHistoryItem`].
     pub base_: VsanUpgradeSystemUpgradeHistoryItem,
@@ -10377,6 +12424,13 @@ pub struct VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     pub operation: String,
     /// `diskMapping`: [`VsanHostDiskMapping`].
     pub disk_mapping: VsanHostDiskMapping,
+}
+impl PartialEq for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.operation == other.operation
+            && self.disk_mapping == other.disk_mapping
+    }
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryDiskGroupOp";
@@ -10395,13 +12449,12 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
         e.req("diskMapping", &self.disk_mapping);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemUpgradeHistoryDiskGroupOp);
 crate::xml::inherits!(VsanUpgradeSystemUpgradeHistoryDiskGroupOp, VsanUpgradeSystemUpgradeHistoryItem);
 
 /// Data object `VsanUpgradeSystemUpgradeHistoryItem` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanUpgradeSystemUpgradeHistoryItem`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemUpgradeHistoryItem {
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
@@ -10415,6 +12468,15 @@ pub struct VsanUpgradeSystemUpgradeHistoryItem {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanUpgradeSystemUpgradeHistoryItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.timestamp == other.timestamp
+            && self.host == other.host
+            && self.message == other.message
+            && self.task == other.task
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryItem {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryItem";
@@ -10436,17 +12498,22 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryItem {
         e.opt("task", &self.task);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemUpgradeHistoryItem);
 
 /// Data object `VsanUpgradeSystemUpgradeHistoryPreflightFail` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemUpgradeHistoryItem`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemUpgradeHistoryPreflightFail {
     /// The fields inherited from [`VsanUpgradeSystemUpgradeHistoryItem`].
     pub base_: VsanUpgradeSystemUpgradeHistoryItem,
     /// `preflightResult`: [`VsanUpgradeSystemPreflightCheckResult`].
     pub preflight_result: AnyVsanUpgradeSystemPreflightCheckResult,
+}
+impl PartialEq for VsanUpgradeSystemUpgradeHistoryPreflightFail {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.preflight_result == other.preflight_result
+    }
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryPreflightFail {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryPreflightFail";
@@ -10463,13 +12530,12 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryPreflightFail {
         e.req("preflightResult", &self.preflight_result);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemUpgradeHistoryPreflightFail);
 crate::xml::inherits!(VsanUpgradeSystemUpgradeHistoryPreflightFail, VsanUpgradeSystemUpgradeHistoryItem);
 
 /// Data object `VsanUpgradeSystemUpgradeStatus` of the vSphere API (since 6.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanUpgradeSystemUpgradeStatus`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemUpgradeStatus {
     /// `inProgress`: xsd:boolean.
     pub in_progress: bool,
@@ -10485,6 +12551,16 @@ pub struct VsanUpgradeSystemUpgradeStatus {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanUpgradeSystemUpgradeStatus {
+    fn eq(&self, other: &Self) -> bool {
+        self.in_progress == other.in_progress
+            && self.history == other.history
+            && self.aborted == other.aborted
+            && self.completed == other.completed
+            && self.progress == other.progress
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanUpgradeSystemUpgradeStatus {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeStatus";
@@ -10508,17 +12584,22 @@ impl ComplexType for VsanUpgradeSystemUpgradeStatus {
         e.opt("progress", &self.progress);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemUpgradeStatus);
 
 /// Data object `VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `uuids`: xsd:string.
     pub uuids: Vec<String>,
+}
+impl PartialEq for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.uuids == other.uuids
+    }
 }
 impl ComplexType for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue";
@@ -10535,18 +12616,23 @@ impl ComplexType for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
         e.list("uuids", &self.uuids);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue);
 crate::xml::inherits!(VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemWrongEsxVersionIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanUpgradeSystemWrongEsxVersionIssue {
     /// The fields inherited from [`VsanUpgradeSystemPreflightCheckIssue`].
     pub base_: VsanUpgradeSystemPreflightCheckIssue,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+}
+impl PartialEq for VsanUpgradeSystemWrongEsxVersionIssue {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.hosts == other.hosts
+    }
 }
 impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemWrongEsxVersionIssue";
@@ -10563,11 +12649,10 @@ impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
         e.list("hosts", &self.hosts);
     }
 }
-crate::xml::complex_codec!(VsanUpgradeSystemWrongEsxVersionIssue);
 crate::xml::inherits!(VsanUpgradeSystemWrongEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanVcPostDeployConfigSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVcPostDeployConfigSpec {
     /// `dcName`: xsd:string.
     pub dc_name: Option<String>,
@@ -10589,6 +12674,19 @@ pub struct VsanVcPostDeployConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVcPostDeployConfigSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.dc_name == other.dc_name
+            && self.cluster_name == other.cluster_name
+            && self.first_host == other.first_host
+            && self.hosts_to_add == other.hosts_to_add
+            && self.vsan_data_efficiency_config == other.vsan_data_efficiency_config
+            && self.vsan_license_key == other.vsan_license_key
+            && self.host_license_key == other.host_license_key
+            && self.task_id == other.task_id
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVcPostDeployConfigSpec {
     const TYPE_NAME: &'static str = "VsanVcPostDeployConfigSpec";
@@ -10618,10 +12716,9 @@ impl ComplexType for VsanVcPostDeployConfigSpec {
         e.opt("taskId", &self.task_id);
     }
 }
-crate::xml::complex_codec!(VsanVcPostDeployConfigSpec);
 
 /// Data object `VsanVcsaDeploymentProgress` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVcsaDeploymentProgress {
     /// `phase`: xsd:string.
     pub phase: String,
@@ -10643,6 +12740,19 @@ pub struct VsanVcsaDeploymentProgress {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVcsaDeploymentProgress {
+    fn eq(&self, other: &Self) -> bool {
+        self.phase == other.phase
+            && self.progress_pct == other.progress_pct
+            && self.message == other.message
+            && self.success == other.success
+            && self.error == other.error
+            && self.update_counter == other.update_counter
+            && self.task_id == other.task_id
+            && self.vm == other.vm
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVcsaDeploymentProgress {
     const TYPE_NAME: &'static str = "VsanVcsaDeploymentProgress";
@@ -10672,10 +12782,9 @@ impl ComplexType for VsanVcsaDeploymentProgress {
         e.opt("vm", &self.vm);
     }
 }
-crate::xml::complex_codec!(VsanVcsaDeploymentProgress);
 
 /// Data object `VsanVmdkIOLoadSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVmdkIOLoadSpec {
     /// `readPct`: xsd:int.
     pub read_pct: i32,
@@ -10693,6 +12802,17 @@ pub struct VsanVmdkIOLoadSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVmdkIOLoadSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.read_pct == other.read_pct
+            && self.oio == other.oio
+            && self.iosize_b == other.iosize_b
+            && self.data_size_mb == other.data_size_mb
+            && self.random == other.random
+            && self.start_offset_b == other.start_offset_b
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVmdkIOLoadSpec {
     const TYPE_NAME: &'static str = "VsanVmdkIOLoadSpec";
@@ -10718,10 +12838,9 @@ impl ComplexType for VsanVmdkIOLoadSpec {
         e.opt("startOffsetB", &self.start_offset_b);
     }
 }
-crate::xml::complex_codec!(VsanVmdkIOLoadSpec);
 
 /// Data object `VsanVmdkLoadTestResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVmdkLoadTestResult {
     /// `success`: xsd:boolean.
     pub success: bool,
@@ -10747,6 +12866,21 @@ pub struct VsanVmdkLoadTestResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVmdkLoadTestResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.success == other.success
+            && self.fault_message == other.fault_message
+            && self.spec == other.spec
+            && self.actual_duration_sec == other.actual_duration_sec
+            && self.total_bytes == other.total_bytes
+            && self.iops == other.iops
+            && self.tput_bps == other.tput_bps
+            && self.avg_latency_us == other.avg_latency_us
+            && self.max_latency_us == other.max_latency_us
+            && self.num_io_above_latency_threshold == other.num_io_above_latency_threshold
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestResult";
@@ -10780,10 +12914,9 @@ impl ComplexType for VsanVmdkLoadTestResult {
         e.opt("numIoAboveLatencyThreshold", &self.num_io_above_latency_threshold);
     }
 }
-crate::xml::complex_codec!(VsanVmdkLoadTestResult);
 
 /// Data object `VsanVmdkLoadTestSpec` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVmdkLoadTestSpec {
     /// `vmdkCreateSpec`: [`FileBackedVirtualDiskSpec`].
     pub vmdk_create_spec: Option<AnyFileBackedVirtualDiskSpec>,
@@ -10797,6 +12930,15 @@ pub struct VsanVmdkLoadTestSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVmdkLoadTestSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.vmdk_create_spec == other.vmdk_create_spec
+            && self.vmdk_io_spec == other.vmdk_io_spec
+            && self.vmdk_io_spec_sequence == other.vmdk_io_spec_sequence
+            && self.step_duration_sec == other.step_duration_sec
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVmdkLoadTestSpec {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestSpec";
@@ -10818,10 +12960,9 @@ impl ComplexType for VsanVmdkLoadTestSpec {
         e.opt("stepDurationSec", &self.step_duration_sec);
     }
 }
-crate::xml::complex_codec!(VsanVmdkLoadTestSpec);
 
 /// Data object `VsanVsanClusterPcapGroup` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVsanClusterPcapGroup {
     /// `master`: xsd:string.
     pub master: String,
@@ -10831,6 +12972,13 @@ pub struct VsanVsanClusterPcapGroup {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVsanClusterPcapGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.master == other.master
+            && self.members == other.members
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVsanClusterPcapGroup {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapGroup";
@@ -10848,10 +12996,9 @@ impl ComplexType for VsanVsanClusterPcapGroup {
         e.list("members", &self.members);
     }
 }
-crate::xml::complex_codec!(VsanVsanClusterPcapGroup);
 
 /// Data object `VsanVsanClusterPcapResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVsanClusterPcapResult {
     /// `pkts`: xsd:string.
     pub pkts: Vec<String>,
@@ -10865,6 +13012,15 @@ pub struct VsanVsanClusterPcapResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVsanClusterPcapResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.pkts == other.pkts
+            && self.groups == other.groups
+            && self.issues == other.issues
+            && self.host_results == other.host_results
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVsanClusterPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapResult";
@@ -10886,10 +13042,9 @@ impl ComplexType for VsanVsanClusterPcapResult {
         e.list("hostResults", &self.host_results);
     }
 }
-crate::xml::complex_codec!(VsanVsanClusterPcapResult);
 
 /// Data object `VsanVsanPcapResult` of the vSphere API (since 5.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VsanVsanPcapResult {
     /// `calltime`: xsd:float.
     pub calltime: f32,
@@ -10911,6 +13066,19 @@ pub struct VsanVsanPcapResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VsanVsanPcapResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.calltime == other.calltime
+            && self.vmknic == other.vmknic
+            && self.tcpdump_filter == other.tcpdump_filter
+            && self.snaplen == other.snaplen
+            && self.pkts == other.pkts
+            && self.pcap == other.pcap
+            && self.error == other.error
+            && self.hostname == other.hostname
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VsanVsanPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanPcapResult";
@@ -10940,12 +13108,11 @@ impl ComplexType for VsanVsanPcapResult {
         e.opt("hostname", &self.hostname);
     }
 }
-crate::xml::complex_codec!(VsanVsanPcapResult);
 
 /// Data object `VslmCloneSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VslmMigrateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmCloneSpec {
     /// The fields inherited from [`VslmMigrateSpec`].
     pub base_: VslmMigrateSpec,
@@ -10955,6 +13122,14 @@ pub struct VslmCloneSpec {
     pub keep_after_delete_vm: Option<bool>,
     /// `metadata`: [`KeyValue`] (since 6.7.2).
     pub metadata: Vec<KeyValue>,
+}
+impl PartialEq for VslmCloneSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.name == other.name
+            && self.keep_after_delete_vm == other.keep_after_delete_vm
+            && self.metadata == other.metadata
+    }
 }
 impl ComplexType for VslmCloneSpec {
     const TYPE_NAME: &'static str = "VslmCloneSpec";
@@ -10975,11 +13150,10 @@ impl ComplexType for VslmCloneSpec {
         if e.knows(Version::V6_7_2) { e.list("metadata", &self.metadata); }
     }
 }
-crate::xml::complex_codec!(VslmCloneSpec);
 crate::xml::inherits!(VslmCloneSpec, VslmMigrateSpec);
 
 /// Data object `VslmCreateSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmCreateSpec {
     /// `id`: [`ID`] (since 9.1.0.0).
     pub id: Option<ID>,
@@ -11001,6 +13175,19 @@ pub struct VslmCreateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VslmCreateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.keep_after_delete_vm == other.keep_after_delete_vm
+            && self.backing_spec == other.backing_spec
+            && self.capacity_in_mb == other.capacity_in_mb
+            && self.profile == other.profile
+            && self.crypto == other.crypto
+            && self.metadata == other.metadata
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VslmCreateSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpec";
@@ -11030,12 +13217,11 @@ impl ComplexType for VslmCreateSpec {
         if e.knows(Version::V6_7_2) { e.list("metadata", &self.metadata); }
     }
 }
-crate::xml::complex_codec!(VslmCreateSpec);
 
 /// Data object `VslmCreateSpecBackingSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVslmCreateSpecBackingSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmCreateSpecBackingSpec {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -11045,6 +13231,13 @@ pub struct VslmCreateSpecBackingSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VslmCreateSpecBackingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.path == other.path
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VslmCreateSpecBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecBackingSpec";
@@ -11062,17 +13255,22 @@ impl ComplexType for VslmCreateSpecBackingSpec {
         if e.knows(Version::V6_7) { e.opt("path", &self.path); }
     }
 }
-crate::xml::complex_codec!(VslmCreateSpecBackingSpec);
 
 /// Data object `VslmCreateSpecDiskFileBackingSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VslmCreateSpecBackingSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmCreateSpecDiskFileBackingSpec {
     /// The fields inherited from [`VslmCreateSpecBackingSpec`].
     pub base_: VslmCreateSpecBackingSpec,
     /// `provisioningType`: xsd:string.
     pub provisioning_type: Option<String>,
+}
+impl PartialEq for VslmCreateSpecDiskFileBackingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.provisioning_type == other.provisioning_type
+    }
 }
 impl ComplexType for VslmCreateSpecDiskFileBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecDiskFileBackingSpec";
@@ -11089,13 +13287,12 @@ impl ComplexType for VslmCreateSpecDiskFileBackingSpec {
         e.opt("provisioningType", &self.provisioning_type);
     }
 }
-crate::xml::complex_codec!(VslmCreateSpecDiskFileBackingSpec);
 crate::xml::inherits!(VslmCreateSpecDiskFileBackingSpec, VslmCreateSpecBackingSpec);
 
 /// Data object `VslmCreateSpecRawDiskMappingBackingSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VslmCreateSpecBackingSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmCreateSpecRawDiskMappingBackingSpec {
     /// The fields inherited from [`VslmCreateSpecBackingSpec`].
     pub base_: VslmCreateSpecBackingSpec,
@@ -11103,6 +13300,13 @@ pub struct VslmCreateSpecRawDiskMappingBackingSpec {
     pub lun_uuid: String,
     /// `compatibilityMode`: xsd:string.
     pub compatibility_mode: String,
+}
+impl PartialEq for VslmCreateSpecRawDiskMappingBackingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.lun_uuid == other.lun_uuid
+            && self.compatibility_mode == other.compatibility_mode
+    }
 }
 impl ComplexType for VslmCreateSpecRawDiskMappingBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecRawDiskMappingBackingSpec";
@@ -11121,13 +13325,12 @@ impl ComplexType for VslmCreateSpecRawDiskMappingBackingSpec {
         e.req("compatibilityMode", &self.compatibility_mode);
     }
 }
-crate::xml::complex_codec!(VslmCreateSpecRawDiskMappingBackingSpec);
 crate::xml::inherits!(VslmCreateSpecRawDiskMappingBackingSpec, VslmCreateSpecBackingSpec);
 
 /// Data object `VslmMigrateSpec` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVslmMigrateSpec`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmMigrateSpec {
     /// `backingSpec`: [`VslmCreateSpecBackingSpec`].
     pub backing_spec: AnyVslmCreateSpecBackingSpec,
@@ -11143,6 +13346,16 @@ pub struct VslmMigrateSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VslmMigrateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.backing_spec == other.backing_spec
+            && self.profile == other.profile
+            && self.consolidate == other.consolidate
+            && self.disks_crypto == other.disks_crypto
+            && self.service == other.service
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VslmMigrateSpec {
     const TYPE_NAME: &'static str = "VslmMigrateSpec";
@@ -11166,15 +13379,19 @@ impl ComplexType for VslmMigrateSpec {
         if e.knows(Version::V8_0_3_0) { e.opt("service", &self.service); }
     }
 }
-crate::xml::complex_codec!(VslmMigrateSpec);
 
 /// Data object `VslmRelocateSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VslmMigrateSpec`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmRelocateSpec {
     /// The fields inherited from [`VslmMigrateSpec`].
     pub base_: VslmMigrateSpec,
+}
+impl PartialEq for VslmRelocateSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for VslmRelocateSpec {
     const TYPE_NAME: &'static str = "VslmRelocateSpec";
@@ -11186,11 +13403,10 @@ impl ComplexType for VslmRelocateSpec {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(VslmRelocateSpec);
 crate::xml::inherits!(VslmRelocateSpec, VslmMigrateSpec);
 
 /// Data object `VslmTagEntry` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VslmTagEntry {
     /// `tagName`: xsd:string.
     pub tag_name: String,
@@ -11200,6 +13416,13 @@ pub struct VslmTagEntry {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for VslmTagEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.tag_name == other.tag_name
+            && self.parent_category_name == other.parent_category_name
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for VslmTagEntry {
     const TYPE_NAME: &'static str = "VslmTagEntry";
@@ -11217,12 +13440,11 @@ impl ComplexType for VslmTagEntry {
         e.req("parentCategoryName", &self.parent_category_name);
     }
 }
-crate::xml::complex_codec!(VslmTagEntry);
 
 /// Fault `VspanDestPortConflict` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanDestPortConflict {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -11232,6 +13454,14 @@ pub struct VspanDestPortConflict {
     pub vspan_session_key2: String,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanDestPortConflict {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_session_key1 == other.vspan_session_key1
+            && self.vspan_session_key2 == other.vspan_session_key2
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanDestPortConflict {
     const TYPE_NAME: &'static str = "VspanDestPortConflict";
@@ -11252,13 +13482,12 @@ impl ComplexType for VspanDestPortConflict {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanDestPortConflict);
 crate::xml::inherits!(VspanDestPortConflict, DvsFault);
 
 /// Fault `VspanPortConflict` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPortConflict {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -11268,6 +13497,14 @@ pub struct VspanPortConflict {
     pub vspan_session_key2: String,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanPortConflict {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_session_key1 == other.vspan_session_key1
+            && self.vspan_session_key2 == other.vspan_session_key2
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanPortConflict {
     const TYPE_NAME: &'static str = "VspanPortConflict";
@@ -11288,13 +13525,12 @@ impl ComplexType for VspanPortConflict {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanPortConflict);
 crate::xml::inherits!(VspanPortConflict, DvsFault);
 
 /// Fault `VspanPortMoveFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPortMoveFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -11304,6 +13540,14 @@ pub struct VspanPortMoveFault {
     pub dest_portgroup_name: String,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanPortMoveFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.src_portgroup_name == other.src_portgroup_name
+            && self.dest_portgroup_name == other.dest_portgroup_name
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanPortMoveFault {
     const TYPE_NAME: &'static str = "VspanPortMoveFault";
@@ -11324,18 +13568,23 @@ impl ComplexType for VspanPortMoveFault {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanPortMoveFault);
 crate::xml::inherits!(VspanPortMoveFault, DvsFault);
 
 /// Fault `VspanPortPromiscChangeFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPortPromiscChangeFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanPortPromiscChangeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanPortPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortPromiscChangeFault";
@@ -11352,18 +13601,23 @@ impl ComplexType for VspanPortPromiscChangeFault {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanPortPromiscChangeFault);
 crate::xml::inherits!(VspanPortPromiscChangeFault, DvsFault);
 
 /// Fault `VspanPortgroupPromiscChangeFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPortgroupPromiscChangeFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `portgroupName`: xsd:string.
     pub portgroup_name: String,
+}
+impl PartialEq for VspanPortgroupPromiscChangeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.portgroup_name == other.portgroup_name
+    }
 }
 impl ComplexType for VspanPortgroupPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupPromiscChangeFault";
@@ -11380,18 +13634,23 @@ impl ComplexType for VspanPortgroupPromiscChangeFault {
         e.req("portgroupName", &self.portgroup_name);
     }
 }
-crate::xml::complex_codec!(VspanPortgroupPromiscChangeFault);
 crate::xml::inherits!(VspanPortgroupPromiscChangeFault, DvsFault);
 
 /// Fault `VspanPortgroupTypeChangeFault` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPortgroupTypeChangeFault {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
     /// `portgroupName`: xsd:string.
     pub portgroup_name: String,
+}
+impl PartialEq for VspanPortgroupTypeChangeFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.portgroup_name == other.portgroup_name
+    }
 }
 impl ComplexType for VspanPortgroupTypeChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupTypeChangeFault";
@@ -11408,13 +13667,12 @@ impl ComplexType for VspanPortgroupTypeChangeFault {
         e.req("portgroupName", &self.portgroup_name);
     }
 }
-crate::xml::complex_codec!(VspanPortgroupTypeChangeFault);
 crate::xml::inherits!(VspanPortgroupTypeChangeFault, DvsFault);
 
 /// Fault `VspanPromiscuousPortNotSupported` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanPromiscuousPortNotSupported {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -11422,6 +13680,13 @@ pub struct VspanPromiscuousPortNotSupported {
     pub vspan_session_key: String,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanPromiscuousPortNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_session_key == other.vspan_session_key
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanPromiscuousPortNotSupported {
     const TYPE_NAME: &'static str = "VspanPromiscuousPortNotSupported";
@@ -11440,13 +13705,12 @@ impl ComplexType for VspanPromiscuousPortNotSupported {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanPromiscuousPortNotSupported);
 crate::xml::inherits!(VspanPromiscuousPortNotSupported, DvsFault);
 
 /// Fault `VspanSameSessionPortConflict` of the vSphere API (since 5.0).
 ///
 /// Extends [`DvsFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VspanSameSessionPortConflict {
     /// The fields inherited from [`DvsFault`].
     pub base_: DvsFault,
@@ -11454,6 +13718,13 @@ pub struct VspanSameSessionPortConflict {
     pub vspan_session_key: String,
     /// `portKey`: xsd:string.
     pub port_key: String,
+}
+impl PartialEq for VspanSameSessionPortConflict {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vspan_session_key == other.vspan_session_key
+            && self.port_key == other.port_key
+    }
 }
 impl ComplexType for VspanSameSessionPortConflict {
     const TYPE_NAME: &'static str = "VspanSameSessionPortConflict";
@@ -11472,18 +13743,23 @@ impl ComplexType for VspanSameSessionPortConflict {
         e.req("portKey", &self.port_key);
     }
 }
-crate::xml::complex_codec!(VspanSameSessionPortConflict);
 crate::xml::inherits!(VspanSameSessionPortConflict, DvsFault);
 
 /// Data object `VvolDatastoreInfo` of the vSphere API (since 6.0).
 ///
 /// Extends [`DatastoreInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct VvolDatastoreInfo {
     /// The fields inherited from [`DatastoreInfo`].
     pub base_: DatastoreInfo,
     /// `vvolDS`: [`HostVvolVolume`].
     pub vvol_ds: Option<HostVvolVolume>,
+}
+impl PartialEq for VvolDatastoreInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.vvol_ds == other.vvol_ds
+    }
 }
 impl ComplexType for VvolDatastoreInfo {
     const TYPE_NAME: &'static str = "VvolDatastoreInfo";
@@ -11500,11 +13776,10 @@ impl ComplexType for VvolDatastoreInfo {
         e.opt("vvolDS", &self.vvol_ds);
     }
 }
-crate::xml::complex_codec!(VvolDatastoreInfo);
 crate::xml::inherits!(VvolDatastoreInfo, DatastoreInfo);
 
 /// Data object `WaitOptions` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WaitOptions {
     /// `maxWaitSeconds`: xsd:int.
     pub max_wait_seconds: Option<i32>,
@@ -11514,6 +13789,13 @@ pub struct WaitOptions {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for WaitOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_wait_seconds == other.max_wait_seconds
+            && self.max_object_updates == other.max_object_updates
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for WaitOptions {
     const TYPE_NAME: &'static str = "WaitOptions";
@@ -11531,15 +13813,19 @@ impl ComplexType for WaitOptions {
         e.opt("maxObjectUpdates", &self.max_object_updates);
     }
 }
-crate::xml::complex_codec!(WaitOptions);
 
 /// Fault `WakeOnLanNotSupported` of the vSphere API (since 2.5).
 ///
 /// Extends [`VirtualHardwareCompatibilityIssue`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WakeOnLanNotSupported {
     /// The fields inherited from [`VirtualHardwareCompatibilityIssue`].
     pub base_: VirtualHardwareCompatibilityIssue,
+}
+impl PartialEq for WakeOnLanNotSupported {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WakeOnLanNotSupported {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupported";
@@ -11551,16 +13837,20 @@ impl ComplexType for WakeOnLanNotSupported {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WakeOnLanNotSupported);
 crate::xml::inherits!(WakeOnLanNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `WakeOnLanNotSupportedByVmotionNIC` of the vSphere API (since 2.5).
 ///
 /// Extends [`HostPowerOpFailed`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WakeOnLanNotSupportedByVmotionNIC {
     /// The fields inherited from [`HostPowerOpFailed`].
     pub base_: HostPowerOpFailed,
+}
+impl PartialEq for WakeOnLanNotSupportedByVmotionNIC {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WakeOnLanNotSupportedByVmotionNIC {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupportedByVmotionNIC";
@@ -11572,16 +13862,20 @@ impl ComplexType for WakeOnLanNotSupportedByVmotionNIC {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WakeOnLanNotSupportedByVmotionNIC);
 crate::xml::inherits!(WakeOnLanNotSupportedByVmotionNIC, HostPowerOpFailed);
 
 /// Data object `WarningUpgradeEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`UpgradeEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WarningUpgradeEvent {
     /// The fields inherited from [`UpgradeEvent`].
     pub base_: UpgradeEvent,
+}
+impl PartialEq for WarningUpgradeEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WarningUpgradeEvent {
     const TYPE_NAME: &'static str = "WarningUpgradeEvent";
@@ -11593,13 +13887,12 @@ impl ComplexType for WarningUpgradeEvent {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WarningUpgradeEvent);
 crate::xml::inherits!(WarningUpgradeEvent, UpgradeEvent);
 
 /// Data object `WeeklyTaskScheduler` of the vSphere API (since 2.5).
 ///
 /// Extends [`DailyTaskScheduler`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WeeklyTaskScheduler {
     /// The fields inherited from [`DailyTaskScheduler`].
     pub base_: DailyTaskScheduler,
@@ -11617,6 +13910,18 @@ pub struct WeeklyTaskScheduler {
     pub friday: bool,
     /// `saturday`: xsd:boolean.
     pub saturday: bool,
+}
+impl PartialEq for WeeklyTaskScheduler {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.sunday == other.sunday
+            && self.monday == other.monday
+            && self.tuesday == other.tuesday
+            && self.wednesday == other.wednesday
+            && self.thursday == other.thursday
+            && self.friday == other.friday
+            && self.saturday == other.saturday
+    }
 }
 impl ComplexType for WeeklyTaskScheduler {
     const TYPE_NAME: &'static str = "WeeklyTaskScheduler";
@@ -11645,18 +13950,23 @@ impl ComplexType for WeeklyTaskScheduler {
         e.req("saturday", &self.saturday);
     }
 }
-crate::xml::complex_codec!(WeeklyTaskScheduler);
 crate::xml::inherits!(WeeklyTaskScheduler, DailyTaskScheduler);
 
 /// Fault `WillLoseHAProtection` of the vSphere API (since 5.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WillLoseHAProtection {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
     /// `resolution`: xsd:string.
     pub resolution: String,
+}
+impl PartialEq for WillLoseHAProtection {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.resolution == other.resolution
+    }
 }
 impl ComplexType for WillLoseHAProtection {
     const TYPE_NAME: &'static str = "WillLoseHAProtection";
@@ -11673,16 +13983,20 @@ impl ComplexType for WillLoseHAProtection {
         e.req("resolution", &self.resolution);
     }
 }
-crate::xml::complex_codec!(WillLoseHAProtection);
 crate::xml::inherits!(WillLoseHAProtection, MigrationFault);
 
 /// Fault `WillModifyConfigCpuRequirements` of the vSphere API (since 2.5).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WillModifyConfigCpuRequirements {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for WillModifyConfigCpuRequirements {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WillModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "WillModifyConfigCpuRequirements";
@@ -11694,16 +14008,20 @@ impl ComplexType for WillModifyConfigCpuRequirements {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WillModifyConfigCpuRequirements);
 crate::xml::inherits!(WillModifyConfigCpuRequirements, MigrationFault);
 
 /// Fault `WillResetSnapshotDirectory` of the vSphere API (since 5.0).
 ///
 /// Extends [`MigrationFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WillResetSnapshotDirectory {
     /// The fields inherited from [`MigrationFault`].
     pub base_: MigrationFault,
+}
+impl PartialEq for WillResetSnapshotDirectory {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WillResetSnapshotDirectory {
     const TYPE_NAME: &'static str = "WillResetSnapshotDirectory";
@@ -11715,13 +14033,12 @@ impl ComplexType for WillResetSnapshotDirectory {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WillResetSnapshotDirectory);
 crate::xml::inherits!(WillResetSnapshotDirectory, MigrationFault);
 
 /// Data object `WinNetBIOSConfigInfo` of the vSphere API (since 4.1).
 ///
 /// Extends [`NetBIOSConfigInfo`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WinNetBIOSConfigInfo {
     /// The fields inherited from [`NetBIOSConfigInfo`].
     pub base_: NetBIOSConfigInfo,
@@ -11729,6 +14046,13 @@ pub struct WinNetBIOSConfigInfo {
     pub primary_wins: String,
     /// `secondaryWINS`: xsd:string.
     pub secondary_wins: Option<String>,
+}
+impl PartialEq for WinNetBIOSConfigInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+            && self.primary_wins == other.primary_wins
+            && self.secondary_wins == other.secondary_wins
+    }
 }
 impl ComplexType for WinNetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "WinNetBIOSConfigInfo";
@@ -11747,16 +14071,20 @@ impl ComplexType for WinNetBIOSConfigInfo {
         e.opt("secondaryWINS", &self.secondary_wins);
     }
 }
-crate::xml::complex_codec!(WinNetBIOSConfigInfo);
 crate::xml::inherits!(WinNetBIOSConfigInfo, NetBIOSConfigInfo);
 
 /// Fault `WipeDiskFault` of the vSphere API (since 5.1).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WipeDiskFault {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
+}
+impl PartialEq for WipeDiskFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.base_ == other.base_
+    }
 }
 impl ComplexType for WipeDiskFault {
     const TYPE_NAME: &'static str = "WipeDiskFault";
@@ -11768,11 +14096,10 @@ impl ComplexType for WipeDiskFault {
         self.base_.encode_fields(e);
     }
 }
-crate::xml::complex_codec!(WipeDiskFault);
 crate::xml::inherits!(WipeDiskFault, VimFault);
 
 /// Data object `WitnessNodeInfo` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WitnessNodeInfo {
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
@@ -11782,6 +14109,13 @@ pub struct WitnessNodeInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for WitnessNodeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.ip_settings == other.ip_settings
+            && self.bios_uuid == other.bios_uuid
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for WitnessNodeInfo {
     const TYPE_NAME: &'static str = "WitnessNodeInfo";
@@ -11799,10 +14133,9 @@ impl ComplexType for WitnessNodeInfo {
         e.opt("biosUuid", &self.bios_uuid);
     }
 }
-crate::xml::complex_codec!(WitnessNodeInfo);
 
 /// Data object `vslmInfrastructureObjectPolicy` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct vslmInfrastructureObjectPolicy {
     /// `name`: xsd:string.
     pub name: String,
@@ -11816,6 +14149,15 @@ pub struct vslmInfrastructureObjectPolicy {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for vslmInfrastructureObjectPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.backing_object_id == other.backing_object_id
+            && self.profile_id == other.profile_id
+            && self.error == other.error
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for vslmInfrastructureObjectPolicy {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicy";
@@ -11837,10 +14179,9 @@ impl ComplexType for vslmInfrastructureObjectPolicy {
         e.opt("error", &self.error);
     }
 }
-crate::xml::complex_codec!(vslmInfrastructureObjectPolicy);
 
 /// Data object `vslmInfrastructureObjectPolicySpec` of the vSphere API (since 6.7).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct vslmInfrastructureObjectPolicySpec {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
@@ -11850,6 +14191,13 @@ pub struct vslmInfrastructureObjectPolicySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for vslmInfrastructureObjectPolicySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.datastore == other.datastore
+            && self.profile == other.profile
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for vslmInfrastructureObjectPolicySpec {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicySpec";
@@ -11867,10 +14215,9 @@ impl ComplexType for vslmInfrastructureObjectPolicySpec {
         e.list("profile", &self.profile);
     }
 }
-crate::xml::complex_codec!(vslmInfrastructureObjectPolicySpec);
 
 /// Data object `vslmVClockInfo` of the vSphere API (since 6.7.2).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct vslmVClockInfo {
     /// `vClockTime`: xsd:long.
     pub vclock_time: i64,
@@ -11878,6 +14225,12 @@ pub struct vslmVClockInfo {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl PartialEq for vslmVClockInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.vclock_time == other.vclock_time
+            && self.type_name_ == other.type_name_
+    }
 }
 impl ComplexType for vslmVClockInfo {
     const TYPE_NAME: &'static str = "vslmVClockInfo";
@@ -11893,5 +14246,4 @@ impl ComplexType for vslmVClockInfo {
         e.req("vClockTime", &self.vclock_time);
     }
 }
-crate::xml::complex_codec!(vslmVClockInfo);
 

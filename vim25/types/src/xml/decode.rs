@@ -380,12 +380,7 @@ impl<'a> Decoder<'a> {
         v: &mut T,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
-        if let Some(t) = s.xsi_type {
-            if t != T::TYPE_NAME {
-                v.set_unknown_type_name(Some(t.into()));
-            }
-        }
-        self.complex_fields(v, s)
+        self.fields_into(v, Some(T::TYPE_NAME), s)
     }
 
     /// Decodes the child elements of `s` into the fields of `v` (its `xsi:type` is not
@@ -395,11 +390,29 @@ impl<'a> Decoder<'a> {
         v: &mut T,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
+        self.fields_into(v, None, s)
+    }
+
+    /// The loop of [`Decoder::complex_into`] and [`Decoder::complex_fields`], once for
+    /// all types rather than once per type (about 3,000 copies, which cost the build
+    /// memory); a field's decoder is reached through the object's vtable. With
+    /// `type_name`, an `xsi:type` other than it is kept in the value.
+    fn fields_into(
+        &mut self,
+        v: &mut dyn FieldSink,
+        type_name: Option<&str>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        if let (Some(t), Some(own)) = (s.xsi_type, type_name) {
+            if t != own {
+                v.keep_type_name(t.into());
+            }
+        }
         if s.empty {
             return Ok(());
         }
         while let Some(child) = self.next_child()? {
-            if !v.decode_field(self, &child)? {
+            if !v.field(self, &child)? {
                 self.skip(&child)?;
             }
         }
@@ -462,6 +475,26 @@ impl<'a> Decoder<'a> {
             Some(v) => self.complex_into(v, s),
             None => Ok(()),
         }
+    }
+
+    /// Decodes a required boxed data-object field (one that would otherwise make its
+    /// type contain itself) in place (see [`Decoder::obj_req`]).
+    pub fn boxed_req<T: ComplexType>(
+        &mut self,
+        slot: &mut Box<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        self.obj_req(&mut **slot, s)
+    }
+
+    /// Decodes an optional boxed data-object field in place (see
+    /// [`Decoder::boxed_req`]).
+    pub fn boxed_opt<T: ComplexType>(
+        &mut self,
+        slot: &mut Option<Box<T>>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        self.complex_into(&mut **slot.insert(Box::default()), s)
     }
 
     /// [`Decoder::prop`] for a data object, in place (see [`Decoder::obj_req`]).
@@ -627,8 +660,18 @@ impl Decode for Vec<u8> {
     }
 }
 
-impl<T: Decode> Decode for Box<T> {
-    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
-        T::decode(d, s).map(Box::new)
+/// A data object as [`Decoder::fields_into`] fills it: the object-safe part of
+/// [`ComplexType`].
+trait FieldSink {
+    fn field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError>;
+    fn keep_type_name(&mut self, name: Box<str>);
+}
+
+impl<T: ComplexType> FieldSink for T {
+    fn field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
+        self.decode_field(d, s)
+    }
+    fn keep_type_name(&mut self, name: Box<str>) {
+        self.set_unknown_type_name(Some(name))
     }
 }

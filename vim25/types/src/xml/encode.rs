@@ -41,6 +41,24 @@ impl Encoder {
         self.refused.get_or_insert(why);
     }
 
+    /// Writes `<name>value</name>` for a value of string enum `type_name` introduced in
+    /// API `since`, refusing the encoding (see [`Encoder::refuse`]) if the negotiated
+    /// version predates it. Shared by all enums, so that none carries its own copy of
+    /// the message's formatting.
+    pub fn enum_leaf(&mut self, name: &str, type_name: &str, value: &str, since: Option<Version>) {
+        if let Some(v) = since {
+            if !self.knows(v) {
+                let why = format!(
+                    "{type_name} value {value:?} needs API {} (negotiated {})",
+                    v.as_str(),
+                    self.version.as_str()
+                );
+                self.refuse(why);
+            }
+        }
+        self.leaf(name, None, value);
+    }
+
     /// Whether the negotiated version knows something introduced in `v`.
     pub fn knows(&self, v: Version) -> bool {
         self.version >= v
@@ -151,6 +169,18 @@ impl Encoder {
         v.encode(self, name);
     }
 
+    /// Writes a required boxed field (see [`Decoder::boxed_req`](super::Decoder::boxed_req)).
+    pub fn boxed_req<T: Encode>(&mut self, name: &str, v: &T) {
+        v.encode(self, name);
+    }
+
+    /// Writes an optional boxed field when it is set.
+    pub fn boxed_opt<T: Encode>(&mut self, name: &str, v: &Option<Box<T>>) {
+        if let Some(v) = v {
+            (**v).encode(self, name);
+        }
+    }
+
     /// Writes an optional field when it is set.
     pub fn opt<T: Encode>(&mut self, name: &str, v: &Option<T>) {
         if let Some(v) = v {
@@ -251,11 +281,5 @@ impl Encode for [u8] {
 impl Encode for Vec<u8> {
     fn encode(&self, e: &mut Encoder, name: &str) {
         self.as_slice().encode(e, name);
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Box<T> {
-    fn encode(&self, e: &mut Encoder, name: &str) {
-        (**self).encode(e, name);
     }
 }

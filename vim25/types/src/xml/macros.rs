@@ -1,35 +1,5 @@
 //! Macros the generated code expands, so that each generated type stays a few lines.
 
-/// `Decode` and `Encode` for a data object through its `ComplexType` impl.
-macro_rules! complex_codec {
-    ($t:ident) => {
-        impl $crate::types::FromAnyValue for $t {
-            fn from_any_value(v: &$crate::types::AnyValue) -> Option<Self> {
-                match v {
-                    $crate::types::AnyValue::Object(o) => o.downcast_ref::<$t>().cloned(),
-                    _ => None,
-                }
-            }
-        }
-        impl $crate::xml::Decode for $t {
-            fn decode<'a>(
-                d: &mut $crate::xml::Decoder<'a>,
-                s: &$crate::xml::Start<'a>,
-            ) -> Result<Self, $crate::xml::DecodeError> {
-                d.complex(s)
-            }
-        }
-        impl $crate::xml::Encode for $t {
-            fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
-                // A slot whose declared type has no subtypes has no `xsi:type`, unless
-                // the value came as a subtype this client does not know.
-                let t = $crate::xml::ComplexType::unknown_type_name(self);
-                e.complex(name, t, self);
-            }
-        }
-    };
-}
-
 /// The `ComplexType` accessors of the kept unknown type name: on the `type_name_` field
 /// of a type without a base (`root`), through `base_` for a subtype.
 macro_rules! unknown_type_name {
@@ -112,18 +82,7 @@ macro_rules! enum_codec {
         }
         impl $crate::xml::Encode for $t {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
-                if let Some(v) = self.since() {
-                    if !e.knows(v) {
-                        e.refuse(format!(
-                            "{} value {:?} needs API {} (negotiated {})",
-                            stringify!($t),
-                            self.as_str(),
-                            v.as_str(),
-                            e.version().as_str()
-                        ));
-                    }
-                }
-                e.leaf(name, None, self.as_str());
+                e.enum_leaf(name, stringify!($t), self.as_str(), self.since());
             }
         }
         #[cfg(feature = "serde")]
@@ -185,11 +144,19 @@ macro_rules! poly_codec {
                 }
             }
         }
-        $(impl From<$t> for $any {
-            fn from(v: $t) -> Self {
-                $any::$t(Box::new(v))
+        // One generic `From` over the slot's types, not one impl per type: the impls
+        // of a trait for one type are checked against each other pairwise, and 700
+        // `From` impls on `AnyMethodFault` cost the build memory and time.
+        $(impl $crate::xml::SubtypeOf<$any> for $t {
+            fn into_slot(v: Box<$t>) -> $any {
+                $any::$t(v)
             }
         })+
+        impl<T: $crate::xml::SubtypeOf<$any>> From<T> for $any {
+            fn from(v: T) -> Self {
+                T::into_slot(Box::new(v))
+            }
+        }
         impl $crate::xml::Decode for $any {
             fn decode<'a>(
                 d: &mut $crate::xml::Decoder<'a>,
@@ -198,15 +165,17 @@ macro_rules! poly_codec {
                 // A sorted table searched by `xsi:type`: a match with one arm per
                 // subtype would be a linear scan and, in debug builds, a stack frame
                 // holding every arm's temporaries (hundreds of KiB for MethodFault).
-                type Dec = for<'x, 'y> fn(
+                // Its entries are instances of one generic function, not a closure each
+                // (4,500 closure bodies in all, which cost the build memory).
+                type Dec = for<'x, 'y, 'z> fn(
                     &'y mut $crate::xml::Decoder<'x>,
-                    &'y $crate::xml::Start<'x>,
+                    &'z $crate::xml::Start<'x>,
                 ) -> Result<$any, $crate::xml::DecodeError>;
                 static TABLE: &[(&str, Dec)] = &[
-                    $((stringify!($t), |d, s| Ok($any::$t($crate::xml::decode_boxed(d, s)?))),)+
+                    $((stringify!($t), <$t as $crate::xml::SubtypeOf<$any>>::decode_into_slot),)+
                 ];
                 match s.xsi_type() {
-                    None => Ok($any::$base($crate::xml::decode_boxed(d, s)?)),
+                    None => <$base as $crate::xml::SubtypeOf<$any>>::decode_into_slot(d, s),
                     Some(t) => match TABLE.binary_search_by(|(n, _)| (*n).cmp(t)) {
                         Ok(i) => (TABLE[i].1)(d, s),
                         Err(_) => Ok($any::Unknown($crate::xml::decode_unknown(t, d, s)?)),
@@ -265,4 +234,4 @@ macro_rules! poly_codec {
     };
 }
 
-pub(crate) use {complex_codec, enum_codec, inherits, poly_codec, unknown_type_name};
+pub(crate) use {enum_codec, inherits, poly_codec, unknown_type_name};
