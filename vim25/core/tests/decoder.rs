@@ -302,3 +302,43 @@ fn random_documents_written_every_way_read_back_the_same() {
         }
     }
 }
+
+/// A boxed field (`DiskCryptoSpec.parent`, which would otherwise make the type contain
+/// itself) is written and read through its box, however deep the chain, with an unknown
+/// subtype's name kept at each level.
+#[test]
+fn boxed_fields_round_trip_at_every_depth() {
+    use vim25_core::types::{CryptoSpecEncrypt, CryptoSpecNoOp, DiskCryptoSpec};
+    use vim25_core::xml::encode_element;
+
+    let mut chain = DiskCryptoSpec {
+        crypto: CryptoSpecNoOp::default().into(),
+        ..Default::default()
+    };
+    for depth in 1..=3 {
+        chain = DiskCryptoSpec {
+            parent: Some(Box::new(chain)),
+            crypto: CryptoSpecEncrypt::default().into(),
+            type_name_: (depth == 2).then(|| "DiskCryptoSpecFromANewerServer".into()),
+        };
+    }
+    let xml = encode_element("spec", &chain, vim25_core::Version::LATEST);
+    assert_eq!(xml.matches("<parent").count(), 3, "{xml}");
+    assert!(
+        xml.contains(r#"xsi:type="DiskCryptoSpecFromANewerServer""#),
+        "{xml}"
+    );
+    let back: DiskCryptoSpec = decode_element(xml.as_bytes()).unwrap();
+    assert_eq!(back, chain);
+    let mut depth = 0;
+    let mut at = &back;
+    while let Some(p) = &at.parent {
+        depth += 1;
+        at = p;
+    }
+    assert_eq!(depth, 3);
+    assert_eq!(
+        back.parent.as_ref().unwrap().type_name_.as_deref(),
+        Some("DiskCryptoSpecFromANewerServer")
+    );
+}

@@ -102,11 +102,11 @@ fn field_ty(t: &Ty, optional: bool, list: bool, boxed: bool) -> String {
 }
 
 /// The prefix of the decoder call for a field of type `t`: `obj_` (decoded in place)
-/// for a data object without subtypes held directly, `boxed_` for one held in a box
-/// (which is never a list), none otherwise.
-fn in_place(t: &Ty, boxed: bool) -> &'static str {
+/// for a data object without subtypes (a required boxed one through its box), `boxed_`
+/// for an optional one held in a box (never a list), none otherwise.
+fn in_place(t: &Ty, boxed: bool, optional: bool) -> &'static str {
     match t {
-        Ty::Data { poly: false, .. } if boxed => "boxed_",
+        Ty::Data { poly: false, .. } if boxed && optional => "boxed_",
         Ty::Data { poly: false, .. } => "obj_",
         _ => "",
     }
@@ -240,10 +240,11 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         for f in &d.fields {
             let _ = writeln!(
                 s,
-                "            b\"{}\" => d.{}{}(&mut self.{}, s)?,",
+                "            b\"{}\" => d.{}{}(&mut {}self.{}, s)?,",
                 f.wire,
-                in_place(&f.ty, f.boxed),
+                in_place(&f.ty, f.boxed, f.optional),
                 kind(f.optional, f.list),
+                if f.boxed && !f.optional { "*" } else { "" },
                 f.rust
             );
         }
@@ -258,11 +259,13 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         s.push_str("        self.base_.encode_fields(e);\n");
     }
     for f in &d.fields {
+        // A required boxed field is written through its box.
         let call = format!(
-            "e.{}{}(\"{}\", &self.{});",
-            if f.boxed { "boxed_" } else { "" },
+            "e.{}{}(\"{}\", &{}self.{});",
+            if f.boxed && f.optional { "boxed_" } else { "" },
             kind(f.optional, f.list),
             f.wire,
+            if f.boxed && !f.optional { "*" } else { "" },
             f.rust
         );
         if f.version > d.version {
@@ -381,7 +384,7 @@ fn emit_poly(m: &Model) -> String {
         all.extend(m.descendants(&base));
         // Sorted: the decoder binary-searches these names.
         all.sort();
-        let _ = writeln!(s, "/// A [`{base}`] or any of its {} subtypes, as a slot declared `{base}` holds.\n///\n/// `Deref` reads the `{base}` fields of whichever type it holds.", all.len() - 1);
+        let _ = writeln!(s, "/// A [`{base}`] or any of its {} subtypes, as a slot declared `{base}` holds.\n///\n/// `Deref` reads the `{base}` fields of whichever type it holds; `From` (`.into()`)\n/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).", all.len() - 1);
         s.push_str("#[derive(Debug, Clone, PartialEq)]\n");
         let _ = writeln!(s, "pub enum Any{base} {{");
         for t in &all {
@@ -591,7 +594,7 @@ fn emit_mo(m: &Model) -> String {
                 s,
                 "            \"{}\" => d.{}{call}(&mut self.{}, s)?,",
                 p.wire,
-                in_place(&p.ty, false),
+                in_place(&p.ty, false, false),
                 p.rust
             );
         }
@@ -892,4 +895,64 @@ fn emit_serde_registry(m: &Model) -> String {
     }
     s.push_str("];\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emit_struct;
+    use crate::model::{DataType, Field, Model, Ty};
+    use std::collections::BTreeMap;
+
+    fn field(wire: &str, ty: &str, optional: bool) -> Field {
+        Field {
+            wire: wire.into(),
+            rust: wire.into(),
+            ty: Ty::Data {
+                name: ty.into(),
+                poly: false,
+            },
+            optional,
+            list: false,
+            boxed: true,
+            version: 0,
+            secret: false,
+        }
+    }
+
+    /// A boxed field (one that would make its type contain itself) is read and written
+    /// through its box when required, by `boxed_opt` when optional: `Box<T>` has no
+    /// `Decode` or `Encode` of its own.
+    #[test]
+    fn boxed_fields_go_through_the_box() {
+        let d = DataType {
+            name: "Node".into(),
+            parent: None,
+            fields: vec![field("next", "Node", false), field("prev", "Node", true)],
+            version: 0,
+            is_fault: false,
+            children: Vec::new(),
+        };
+        let m = Model {
+            versions: vec![("V1".into(), "1.0".into())],
+            data: BTreeMap::from([(d.name.clone(), d.clone())]),
+            enums: BTreeMap::new(),
+            methods: Vec::new(),
+            managed: BTreeMap::new(),
+        };
+        let mut s = String::new();
+        emit_struct(&m, &d, &mut s);
+        for line in [
+            "pub next: Box<Node>,",
+            "pub prev: Option<Box<Node>>,",
+            "b\"next\" => d.obj_req(&mut *self.next, s)?,",
+            "b\"prev\" => d.boxed_opt(&mut self.prev, s)?,",
+            "e.req(\"next\", &*self.next);",
+            "e.boxed_opt(\"prev\", &self.prev);",
+            "self.next == other.next",
+            "&& self.prev == other.prev",
+            "&& self.type_name_ == other.type_name_",
+        ] {
+            assert!(s.contains(line), "missing {line:?} in:\n{s}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use crate::Version;
 
 /// A [`Action`] or any of its 5 subtypes, as a slot declared `Action` holds.
 ///
-/// `Deref` reads the `Action` fields of whichever type it holds.
+/// `Deref` reads the `Action` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAction {
     /// A [`Action`].
@@ -30,7 +31,8 @@ crate::xml::poly_codec!(AnyAction, Action; Action, CreateTaskAction, MethodActio
 
 /// A [`ActiveDirectoryFault`] or any of its 6 subtypes, as a slot declared `ActiveDirectoryFault` holds.
 ///
-/// `Deref` reads the `ActiveDirectoryFault` fields of whichever type it holds.
+/// `Deref` reads the `ActiveDirectoryFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyActiveDirectoryFault {
     /// A [`ActiveDirectoryFault`].
@@ -54,7 +56,8 @@ crate::xml::poly_codec!(AnyActiveDirectoryFault, ActiveDirectoryFault; ActiveDir
 
 /// A [`AlarmAction`] or any of its 2 subtypes, as a slot declared `AlarmAction` holds.
 ///
-/// `Deref` reads the `AlarmAction` fields of whichever type it holds.
+/// `Deref` reads the `AlarmAction` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmAction {
     /// A [`AlarmAction`].
@@ -70,7 +73,8 @@ crate::xml::poly_codec!(AnyAlarmAction, AlarmAction; AlarmAction, AlarmTriggerin
 
 /// A [`AlarmEvent`] or any of its 13 subtypes, as a slot declared `AlarmEvent` holds.
 ///
-/// `Deref` reads the `AlarmEvent` fields of whichever type it holds.
+/// `Deref` reads the `AlarmEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmEvent {
     /// A [`AlarmAcknowledgedEvent`].
@@ -108,7 +112,8 @@ crate::xml::poly_codec!(AnyAlarmEvent, AlarmEvent; AlarmAcknowledgedEvent, Alarm
 
 /// A [`AlarmExpression`] or any of its 5 subtypes, as a slot declared `AlarmExpression` holds.
 ///
-/// `Deref` reads the `AlarmExpression` fields of whichever type it holds.
+/// `Deref` reads the `AlarmExpression` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmExpression {
     /// A [`AlarmExpression`].
@@ -130,7 +135,8 @@ crate::xml::poly_codec!(AnyAlarmExpression, AlarmExpression; AlarmExpression, An
 
 /// A [`AlarmSpec`] or any of its 1 subtypes, as a slot declared `AlarmSpec` holds.
 ///
-/// `Deref` reads the `AlarmSpec` fields of whichever type it holds.
+/// `Deref` reads the `AlarmSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmSpec {
     /// A [`AlarmInfo`].
@@ -144,7 +150,8 @@ crate::xml::poly_codec!(AnyAlarmSpec, AlarmSpec; AlarmInfo, AlarmSpec);
 
 /// A [`AnswerFileCreateSpec`] or any of its 2 subtypes, as a slot declared `AnswerFileCreateSpec` holds.
 ///
-/// `Deref` reads the `AnswerFileCreateSpec` fields of whichever type it holds.
+/// `Deref` reads the `AnswerFileCreateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAnswerFileCreateSpec {
     /// A [`AnswerFileCreateSpec`].
@@ -160,7 +167,8 @@ crate::xml::poly_codec!(AnyAnswerFileCreateSpec, AnswerFileCreateSpec; AnswerFil
 
 /// A [`ApplyProfile`] or any of its 40 subtypes, as a slot declared `ApplyProfile` holds.
 ///
-/// `Deref` reads the `ApplyProfile` fields of whichever type it holds.
+/// `Deref` reads the `ApplyProfile` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyApplyProfile {
     /// A [`ActiveDirectoryProfile`].
@@ -252,7 +260,8 @@ crate::xml::poly_codec!(AnyApplyProfile, ApplyProfile; ActiveDirectoryProfile, A
 
 /// A [`ArrayUpdateSpec`] or any of its 16 subtypes, as a slot declared `ArrayUpdateSpec` holds.
 ///
-/// `Deref` reads the `ArrayUpdateSpec` fields of whichever type it holds.
+/// `Deref` reads the `ArrayUpdateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyArrayUpdateSpec {
     /// A [`ArrayUpdateSpec`].
@@ -296,7 +305,8 @@ crate::xml::poly_codec!(AnyArrayUpdateSpec, ArrayUpdateSpec; ArrayUpdateSpec, Cl
 
 /// A [`AuthorizationEvent`] or any of its 8 subtypes, as a slot declared `AuthorizationEvent` holds.
 ///
-/// `Deref` reads the `AuthorizationEvent` fields of whichever type it holds.
+/// `Deref` reads the `AuthorizationEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAuthorizationEvent {
     /// A [`AuthorizationEvent`].
@@ -324,7 +334,8 @@ crate::xml::poly_codec!(AnyAuthorizationEvent, AuthorizationEvent; Authorization
 
 /// A [`BaseConfigInfo`] or any of its 1 subtypes, as a slot declared `BaseConfigInfo` holds.
 ///
-/// `Deref` reads the `BaseConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `BaseConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyBaseConfigInfo {
     /// A [`BaseConfigInfo`].
@@ -338,7 +349,8 @@ crate::xml::poly_codec!(AnyBaseConfigInfo, BaseConfigInfo; BaseConfigInfo, VStor
 
 /// A [`BaseConfigInfoBackingInfo`] or any of its 3 subtypes, as a slot declared `BaseConfigInfoBackingInfo` holds.
 ///
-/// `Deref` reads the `BaseConfigInfoBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `BaseConfigInfoBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyBaseConfigInfoBackingInfo {
     /// A [`BaseConfigInfoBackingInfo`].
@@ -356,7 +368,8 @@ crate::xml::poly_codec!(AnyBaseConfigInfoBackingInfo, BaseConfigInfoBackingInfo;
 
 /// A [`BaseConfigInfoFileBackingInfo`] or any of its 2 subtypes, as a slot declared `BaseConfigInfoFileBackingInfo` holds.
 ///
-/// `Deref` reads the `BaseConfigInfoFileBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `BaseConfigInfoFileBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyBaseConfigInfoFileBackingInfo {
     /// A [`BaseConfigInfoDiskFileBackingInfo`].
@@ -372,7 +385,8 @@ crate::xml::poly_codec!(AnyBaseConfigInfoFileBackingInfo, BaseConfigInfoFileBack
 
 /// A [`CannotAccessNetwork`] or any of its 4 subtypes, as a slot declared `CannotAccessNetwork` holds.
 ///
-/// `Deref` reads the `CannotAccessNetwork` fields of whichever type it holds.
+/// `Deref` reads the `CannotAccessNetwork` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessNetwork {
     /// A [`CannotAccessNetwork`].
@@ -392,7 +406,8 @@ crate::xml::poly_codec!(AnyCannotAccessNetwork, CannotAccessNetwork; CannotAcces
 
 /// A [`CannotAccessVmComponent`] or any of its 9 subtypes, as a slot declared `CannotAccessVmComponent` holds.
 ///
-/// `Deref` reads the `CannotAccessVmComponent` fields of whichever type it holds.
+/// `Deref` reads the `CannotAccessVmComponent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessVmComponent {
     /// A [`CannotAccessNetwork`].
@@ -422,7 +437,8 @@ crate::xml::poly_codec!(AnyCannotAccessVmComponent, CannotAccessVmComponent; Can
 
 /// A [`CannotAccessVmDevice`] or any of its 7 subtypes, as a slot declared `CannotAccessVmDevice` holds.
 ///
-/// `Deref` reads the `CannotAccessVmDevice` fields of whichever type it holds.
+/// `Deref` reads the `CannotAccessVmDevice` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessVmDevice {
     /// A [`CannotAccessNetwork`].
@@ -448,7 +464,8 @@ crate::xml::poly_codec!(AnyCannotAccessVmDevice, CannotAccessVmDevice; CannotAcc
 
 /// A [`CannotAccessVmDisk`] or any of its 1 subtypes, as a slot declared `CannotAccessVmDisk` holds.
 ///
-/// `Deref` reads the `CannotAccessVmDisk` fields of whichever type it holds.
+/// `Deref` reads the `CannotAccessVmDisk` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessVmDisk {
     /// A [`CannotAccessVmDisk`].
@@ -462,7 +479,8 @@ crate::xml::poly_codec!(AnyCannotAccessVmDisk, CannotAccessVmDisk; CannotAccessV
 
 /// A [`CannotMoveVsanEnabledHost`] or any of its 2 subtypes, as a slot declared `CannotMoveVsanEnabledHost` holds.
 ///
-/// `Deref` reads the `CannotMoveVsanEnabledHost` fields of whichever type it holds.
+/// `Deref` reads the `CannotMoveVsanEnabledHost` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotMoveVsanEnabledHost {
     /// A [`CannotMoveVsanEnabledHost`].
@@ -478,7 +496,8 @@ crate::xml::poly_codec!(AnyCannotMoveVsanEnabledHost, CannotMoveVsanEnabledHost;
 
 /// A [`ClusterAction`] or any of its 9 subtypes, as a slot declared `ClusterAction` holds.
 ///
-/// `Deref` reads the `ClusterAction` fields of whichever type it holds.
+/// `Deref` reads the `ClusterAction` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterAction {
     /// A [`ClusterAction`].
@@ -508,7 +527,8 @@ crate::xml::poly_codec!(AnyClusterAction, ClusterAction; ClusterAction, ClusterC
 
 /// A [`ClusterComputeResourceValidationResultBase`] or any of its 2 subtypes, as a slot declared `ClusterComputeResourceValidationResultBase` holds.
 ///
-/// `Deref` reads the `ClusterComputeResourceValidationResultBase` fields of whichever type it holds.
+/// `Deref` reads the `ClusterComputeResourceValidationResultBase` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterComputeResourceValidationResultBase {
     /// A [`ClusterComputeResourceDVSConfigurationValidation`].
@@ -524,7 +544,8 @@ crate::xml::poly_codec!(AnyClusterComputeResourceValidationResultBase, ClusterCo
 
 /// A [`ClusterDasAdmissionControlInfo`] or any of its 3 subtypes, as a slot declared `ClusterDasAdmissionControlInfo` holds.
 ///
-/// `Deref` reads the `ClusterDasAdmissionControlInfo` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDasAdmissionControlInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasAdmissionControlInfo {
     /// A [`ClusterDasAdmissionControlInfo`].
@@ -542,7 +563,8 @@ crate::xml::poly_codec!(AnyClusterDasAdmissionControlInfo, ClusterDasAdmissionCo
 
 /// A [`ClusterDasAdmissionControlPolicy`] or any of its 3 subtypes, as a slot declared `ClusterDasAdmissionControlPolicy` holds.
 ///
-/// `Deref` reads the `ClusterDasAdmissionControlPolicy` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDasAdmissionControlPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasAdmissionControlPolicy {
     /// A [`ClusterDasAdmissionControlPolicy`].
@@ -560,7 +582,8 @@ crate::xml::poly_codec!(AnyClusterDasAdmissionControlPolicy, ClusterDasAdmission
 
 /// A [`ClusterDasAdvancedRuntimeInfo`] or any of its 1 subtypes, as a slot declared `ClusterDasAdvancedRuntimeInfo` holds.
 ///
-/// `Deref` reads the `ClusterDasAdvancedRuntimeInfo` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDasAdvancedRuntimeInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasAdvancedRuntimeInfo {
     /// A [`ClusterDasAdvancedRuntimeInfo`].
@@ -574,7 +597,8 @@ crate::xml::poly_codec!(AnyClusterDasAdvancedRuntimeInfo, ClusterDasAdvancedRunt
 
 /// A [`ClusterDasData`] or any of its 1 subtypes, as a slot declared `ClusterDasData` holds.
 ///
-/// `Deref` reads the `ClusterDasData` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDasData` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasData {
     /// A [`ClusterDasData`].
@@ -588,7 +612,8 @@ crate::xml::poly_codec!(AnyClusterDasData, ClusterDasData; ClusterDasData, Clust
 
 /// A [`ClusterDasHostInfo`] or any of its 1 subtypes, as a slot declared `ClusterDasHostInfo` holds.
 ///
-/// `Deref` reads the `ClusterDasHostInfo` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDasHostInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasHostInfo {
     /// A [`ClusterDasAamHostInfo`].
@@ -602,7 +627,8 @@ crate::xml::poly_codec!(AnyClusterDasHostInfo, ClusterDasHostInfo; ClusterDasAam
 
 /// A [`ClusterDrsFaultsFaultsByVm`] or any of its 1 subtypes, as a slot declared `ClusterDrsFaultsFaultsByVm` holds.
 ///
-/// `Deref` reads the `ClusterDrsFaultsFaultsByVm` fields of whichever type it holds.
+/// `Deref` reads the `ClusterDrsFaultsFaultsByVm` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDrsFaultsFaultsByVm {
     /// A [`ClusterDrsFaultsFaultsByVirtualDisk`].
@@ -616,7 +642,8 @@ crate::xml::poly_codec!(AnyClusterDrsFaultsFaultsByVm, ClusterDrsFaultsFaultsByV
 
 /// A [`ClusterEvent`] or any of its 25 subtypes, as a slot declared `ClusterEvent` holds.
 ///
-/// `Deref` reads the `ClusterEvent` fields of whichever type it holds.
+/// `Deref` reads the `ClusterEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterEvent {
     /// A [`ClusterComplianceCheckedEvent`].
@@ -678,7 +705,8 @@ crate::xml::poly_codec!(AnyClusterEvent, ClusterEvent; ClusterComplianceCheckedE
 
 /// A [`ClusterGroupInfo`] or any of its 2 subtypes, as a slot declared `ClusterGroupInfo` holds.
 ///
-/// `Deref` reads the `ClusterGroupInfo` fields of whichever type it holds.
+/// `Deref` reads the `ClusterGroupInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterGroupInfo {
     /// A [`ClusterGroupInfo`].
@@ -694,7 +722,8 @@ crate::xml::poly_codec!(AnyClusterGroupInfo, ClusterGroupInfo; ClusterGroupInfo,
 
 /// A [`ClusterOvercommittedEvent`] or any of its 1 subtypes, as a slot declared `ClusterOvercommittedEvent` holds.
 ///
-/// `Deref` reads the `ClusterOvercommittedEvent` fields of whichever type it holds.
+/// `Deref` reads the `ClusterOvercommittedEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterOvercommittedEvent {
     /// A [`ClusterOvercommittedEvent`].
@@ -708,7 +737,8 @@ crate::xml::poly_codec!(AnyClusterOvercommittedEvent, ClusterOvercommittedEvent;
 
 /// A [`ClusterProfileConfigSpec`] or any of its 2 subtypes, as a slot declared `ClusterProfileConfigSpec` holds.
 ///
-/// `Deref` reads the `ClusterProfileConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `ClusterProfileConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterProfileConfigSpec {
     /// A [`ClusterProfileCompleteConfigSpec`].
@@ -724,7 +754,8 @@ crate::xml::poly_codec!(AnyClusterProfileConfigSpec, ClusterProfileConfigSpec; C
 
 /// A [`ClusterProfileCreateSpec`] or any of its 3 subtypes, as a slot declared `ClusterProfileCreateSpec` holds.
 ///
-/// `Deref` reads the `ClusterProfileCreateSpec` fields of whichever type it holds.
+/// `Deref` reads the `ClusterProfileCreateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterProfileCreateSpec {
     /// A [`ClusterProfileCompleteConfigSpec`].
@@ -742,7 +773,8 @@ crate::xml::poly_codec!(AnyClusterProfileCreateSpec, ClusterProfileCreateSpec; C
 
 /// A [`ClusterRuleInfo`] or any of its 7 subtypes, as a slot declared `ClusterRuleInfo` holds.
 ///
-/// `Deref` reads the `ClusterRuleInfo` fields of whichever type it holds.
+/// `Deref` reads the `ClusterRuleInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterRuleInfo {
     /// A [`ClusterAffinityRuleSpec`].
@@ -768,7 +800,8 @@ crate::xml::poly_codec!(AnyClusterRuleInfo, ClusterRuleInfo; ClusterAffinityRule
 
 /// A [`ClusterSlotPolicy`] or any of its 1 subtypes, as a slot declared `ClusterSlotPolicy` holds.
 ///
-/// `Deref` reads the `ClusterSlotPolicy` fields of whichever type it holds.
+/// `Deref` reads the `ClusterSlotPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterSlotPolicy {
     /// A [`ClusterFixedSizeSlotPolicy`].
@@ -782,7 +815,8 @@ crate::xml::poly_codec!(AnyClusterSlotPolicy, ClusterSlotPolicy; ClusterFixedSiz
 
 /// A [`ClusterStatusChangedEvent`] or any of its 1 subtypes, as a slot declared `ClusterStatusChangedEvent` holds.
 ///
-/// `Deref` reads the `ClusterStatusChangedEvent` fields of whichever type it holds.
+/// `Deref` reads the `ClusterStatusChangedEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterStatusChangedEvent {
     /// A [`ClusterStatusChangedEvent`].
@@ -796,7 +830,8 @@ crate::xml::poly_codec!(AnyClusterStatusChangedEvent, ClusterStatusChangedEvent;
 
 /// A [`ComputeResourceConfigInfo`] or any of its 1 subtypes, as a slot declared `ComputeResourceConfigInfo` holds.
 ///
-/// `Deref` reads the `ComputeResourceConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `ComputeResourceConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceConfigInfo {
     /// A [`ClusterConfigInfoEx`].
@@ -810,7 +845,8 @@ crate::xml::poly_codec!(AnyComputeResourceConfigInfo, ComputeResourceConfigInfo;
 
 /// A [`ComputeResourceConfigSpec`] or any of its 1 subtypes, as a slot declared `ComputeResourceConfigSpec` holds.
 ///
-/// `Deref` reads the `ComputeResourceConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `ComputeResourceConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceConfigSpec {
     /// A [`ClusterConfigSpecEx`].
@@ -824,7 +860,8 @@ crate::xml::poly_codec!(AnyComputeResourceConfigSpec, ComputeResourceConfigSpec;
 
 /// A [`ComputeResourceSummary`] or any of its 1 subtypes, as a slot declared `ComputeResourceSummary` holds.
 ///
-/// `Deref` reads the `ComputeResourceSummary` fields of whichever type it holds.
+/// `Deref` reads the `ComputeResourceSummary` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceSummary {
     /// A [`ClusterComputeResourceSummary`].
@@ -838,7 +875,8 @@ crate::xml::poly_codec!(AnyComputeResourceSummary, ComputeResourceSummary; Clust
 
 /// A [`CpuIncompatible`] or any of its 4 subtypes, as a slot declared `CpuIncompatible` holds.
 ///
-/// `Deref` reads the `CpuIncompatible` fields of whichever type it holds.
+/// `Deref` reads the `CpuIncompatible` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCpuIncompatible {
     /// A [`CpuCompatibilityUnknown`].
@@ -858,7 +896,8 @@ crate::xml::poly_codec!(AnyCpuIncompatible, CpuIncompatible; CpuCompatibilityUnk
 
 /// A [`CryptoManagerKmipCryptoKeyStatusKeyInfo`] or any of its 2 subtypes, as a slot declared `CryptoManagerKmipCryptoKeyStatusKeyInfo` holds.
 ///
-/// `Deref` reads the `CryptoManagerKmipCryptoKeyStatusKeyInfo` fields of whichever type it holds.
+/// `Deref` reads the `CryptoManagerKmipCryptoKeyStatusKeyInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// A [`CryptoManagerKmipCryptoKeyStatusKeyInfo`].
@@ -874,7 +913,8 @@ crate::xml::poly_codec!(AnyCryptoManagerKmipCryptoKeyStatusKeyInfo, CryptoManage
 
 /// A [`CryptoSpec`] or any of its 6 subtypes, as a slot declared `CryptoSpec` holds.
 ///
-/// `Deref` reads the `CryptoSpec` fields of whichever type it holds.
+/// `Deref` reads the `CryptoSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCryptoSpec {
     /// A [`CryptoSpec`].
@@ -898,7 +938,8 @@ crate::xml::poly_codec!(AnyCryptoSpec, CryptoSpec; CryptoSpec, CryptoSpecDecrypt
 
 /// A [`CryptoSpecNoOp`] or any of its 1 subtypes, as a slot declared `CryptoSpecNoOp` holds.
 ///
-/// `Deref` reads the `CryptoSpecNoOp` fields of whichever type it holds.
+/// `Deref` reads the `CryptoSpecNoOp` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCryptoSpecNoOp {
     /// A [`CryptoSpecNoOp`].
@@ -912,7 +953,8 @@ crate::xml::poly_codec!(AnyCryptoSpecNoOp, CryptoSpecNoOp; CryptoSpecNoOp, Crypt
 
 /// A [`CustomFieldDefEvent`] or any of its 3 subtypes, as a slot declared `CustomFieldDefEvent` holds.
 ///
-/// `Deref` reads the `CustomFieldDefEvent` fields of whichever type it holds.
+/// `Deref` reads the `CustomFieldDefEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldDefEvent {
     /// A [`CustomFieldDefAddedEvent`].
@@ -930,7 +972,8 @@ crate::xml::poly_codec!(AnyCustomFieldDefEvent, CustomFieldDefEvent; CustomField
 
 /// A [`CustomFieldEvent`] or any of its 5 subtypes, as a slot declared `CustomFieldEvent` holds.
 ///
-/// `Deref` reads the `CustomFieldEvent` fields of whichever type it holds.
+/// `Deref` reads the `CustomFieldEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldEvent {
     /// A [`CustomFieldDefAddedEvent`].
@@ -952,7 +995,8 @@ crate::xml::poly_codec!(AnyCustomFieldEvent, CustomFieldEvent; CustomFieldDefAdd
 
 /// A [`CustomFieldValue`] or any of its 1 subtypes, as a slot declared `CustomFieldValue` holds.
 ///
-/// `Deref` reads the `CustomFieldValue` fields of whichever type it holds.
+/// `Deref` reads the `CustomFieldValue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldValue {
     /// A [`CustomFieldStringValue`].
@@ -966,7 +1010,8 @@ crate::xml::poly_codec!(AnyCustomFieldValue, CustomFieldValue; CustomFieldString
 
 /// A [`CustomizationEvent`] or any of its 7 subtypes, as a slot declared `CustomizationEvent` holds.
 ///
-/// `Deref` reads the `CustomizationEvent` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationEvent {
     /// A [`CustomizationEvent`].
@@ -992,7 +1037,8 @@ crate::xml::poly_codec!(AnyCustomizationEvent, CustomizationEvent; Customization
 
 /// A [`CustomizationFailed`] or any of its 4 subtypes, as a slot declared `CustomizationFailed` holds.
 ///
-/// `Deref` reads the `CustomizationFailed` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationFailed` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationFailed {
     /// A [`CustomizationFailed`].
@@ -1012,7 +1058,8 @@ crate::xml::poly_codec!(AnyCustomizationFailed, CustomizationFailed; Customizati
 
 /// A [`CustomizationFault`] or any of its 12 subtypes, as a slot declared `CustomizationFault` holds.
 ///
-/// `Deref` reads the `CustomizationFault` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationFault {
     /// A [`CannotDecryptPasswords`].
@@ -1048,7 +1095,8 @@ crate::xml::poly_codec!(AnyCustomizationFault, CustomizationFault; CannotDecrypt
 
 /// A [`CustomizationIdentitySettings`] or any of its 6 subtypes, as a slot declared `CustomizationIdentitySettings` holds.
 ///
-/// `Deref` reads the `CustomizationIdentitySettings` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationIdentitySettings` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIdentitySettings {
     /// A [`CustomizationCloudinitPrep`].
@@ -1072,7 +1120,8 @@ crate::xml::poly_codec!(AnyCustomizationIdentitySettings, CustomizationIdentityS
 
 /// A [`CustomizationIpGenerator`] or any of its 5 subtypes, as a slot declared `CustomizationIpGenerator` holds.
 ///
-/// `Deref` reads the `CustomizationIpGenerator` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationIpGenerator` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIpGenerator {
     /// A [`CustomizationCustomIpGenerator`].
@@ -1094,7 +1143,8 @@ crate::xml::poly_codec!(AnyCustomizationIpGenerator, CustomizationIpGenerator; C
 
 /// A [`CustomizationIpV6Generator`] or any of its 6 subtypes, as a slot declared `CustomizationIpV6Generator` holds.
 ///
-/// `Deref` reads the `CustomizationIpV6Generator` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationIpV6Generator` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIpV6Generator {
     /// A [`CustomizationAutoIpV6Generator`].
@@ -1118,7 +1168,8 @@ crate::xml::poly_codec!(AnyCustomizationIpV6Generator, CustomizationIpV6Generato
 
 /// A [`CustomizationName`] or any of its 5 subtypes, as a slot declared `CustomizationName` holds.
 ///
-/// `Deref` reads the `CustomizationName` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationName` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationName {
     /// A [`CustomizationCustomName`].
@@ -1140,7 +1191,8 @@ crate::xml::poly_codec!(AnyCustomizationName, CustomizationName; CustomizationCu
 
 /// A [`CustomizationOptions`] or any of its 2 subtypes, as a slot declared `CustomizationOptions` holds.
 ///
-/// `Deref` reads the `CustomizationOptions` fields of whichever type it holds.
+/// `Deref` reads the `CustomizationOptions` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationOptions {
     /// A [`CustomizationLinuxOptions`].
@@ -1156,7 +1208,8 @@ crate::xml::poly_codec!(AnyCustomizationOptions, CustomizationOptions; Customiza
 
 /// A [`DVPortSetting`] or any of its 1 subtypes, as a slot declared `DVPortSetting` holds.
 ///
-/// `Deref` reads the `DVPortSetting` fields of whichever type it holds.
+/// `Deref` reads the `DVPortSetting` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVPortSetting {
     /// A [`DVPortSetting`].
@@ -1170,7 +1223,8 @@ crate::xml::poly_codec!(AnyDVPortSetting, DVPortSetting; DVPortSetting, VMwareDV
 
 /// A [`DVPortgroupEvent`] or any of its 6 subtypes, as a slot declared `DVPortgroupEvent` holds.
 ///
-/// `Deref` reads the `DVPortgroupEvent` fields of whichever type it holds.
+/// `Deref` reads the `DVPortgroupEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVPortgroupEvent {
     /// A [`DVPortgroupCreatedEvent`].
@@ -1194,7 +1248,8 @@ crate::xml::poly_codec!(AnyDVPortgroupEvent, DVPortgroupEvent; DVPortgroupCreate
 
 /// A [`DVPortgroupPolicy`] or any of its 1 subtypes, as a slot declared `DVPortgroupPolicy` holds.
 ///
-/// `Deref` reads the `DVPortgroupPolicy` fields of whichever type it holds.
+/// `Deref` reads the `DVPortgroupPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVPortgroupPolicy {
     /// A [`DVPortgroupPolicy`].
@@ -1208,7 +1263,8 @@ crate::xml::poly_codec!(AnyDVPortgroupPolicy, DVPortgroupPolicy; DVPortgroupPoli
 
 /// A [`DVSConfigInfo`] or any of its 1 subtypes, as a slot declared `DVSConfigInfo` holds.
 ///
-/// `Deref` reads the `DVSConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `DVSConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSConfigInfo {
     /// A [`DVSConfigInfo`].
@@ -1222,7 +1278,8 @@ crate::xml::poly_codec!(AnyDVSConfigInfo, DVSConfigInfo; DVSConfigInfo, VMwareDV
 
 /// A [`DVSConfigSpec`] or any of its 1 subtypes, as a slot declared `DVSConfigSpec` holds.
 ///
-/// `Deref` reads the `DVSConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `DVSConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSConfigSpec {
     /// A [`DVSConfigSpec`].
@@ -1236,7 +1293,8 @@ crate::xml::poly_codec!(AnyDVSConfigSpec, DVSConfigSpec; DVSConfigSpec, VMwareDV
 
 /// A [`DVSFeatureCapability`] or any of its 1 subtypes, as a slot declared `DVSFeatureCapability` holds.
 ///
-/// `Deref` reads the `DVSFeatureCapability` fields of whichever type it holds.
+/// `Deref` reads the `DVSFeatureCapability` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSFeatureCapability {
     /// A [`DVSFeatureCapability`].
@@ -1250,7 +1308,8 @@ crate::xml::poly_codec!(AnyDVSFeatureCapability, DVSFeatureCapability; DVSFeatur
 
 /// A [`DVSFilterSpecConnecteeSpec`] or any of its 3 subtypes, as a slot declared `DVSFilterSpecConnecteeSpec` holds.
 ///
-/// `Deref` reads the `DVSFilterSpecConnecteeSpec` fields of whichever type it holds.
+/// `Deref` reads the `DVSFilterSpecConnecteeSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSFilterSpecConnecteeSpec {
     /// A [`DVSFilterSpecConnecteeSpec`].
@@ -1268,7 +1327,8 @@ crate::xml::poly_codec!(AnyDVSFilterSpecConnecteeSpec, DVSFilterSpecConnecteeSpe
 
 /// A [`DVSFilterSpecVlanSpec`] or any of its 3 subtypes, as a slot declared `DVSFilterSpecVlanSpec` holds.
 ///
-/// `Deref` reads the `DVSFilterSpecVlanSpec` fields of whichever type it holds.
+/// `Deref` reads the `DVSFilterSpecVlanSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSFilterSpecVlanSpec {
     /// A [`DVSFilterSpecPvlanSpec`].
@@ -1286,7 +1346,8 @@ crate::xml::poly_codec!(AnyDVSFilterSpecVlanSpec, DVSFilterSpecVlanSpec; DVSFilt
 
 /// A [`DVSHealthCheckCapability`] or any of its 1 subtypes, as a slot declared `DVSHealthCheckCapability` holds.
 ///
-/// `Deref` reads the `DVSHealthCheckCapability` fields of whichever type it holds.
+/// `Deref` reads the `DVSHealthCheckCapability` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSHealthCheckCapability {
     /// A [`DVSHealthCheckCapability`].
@@ -1300,7 +1361,8 @@ crate::xml::poly_codec!(AnyDVSHealthCheckCapability, DVSHealthCheckCapability; D
 
 /// A [`DVSHealthCheckConfig`] or any of its 3 subtypes, as a slot declared `DVSHealthCheckConfig` holds.
 ///
-/// `Deref` reads the `DVSHealthCheckConfig` fields of whichever type it holds.
+/// `Deref` reads the `DVSHealthCheckConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSHealthCheckConfig {
     /// A [`DVSHealthCheckConfig`].
@@ -1318,7 +1380,8 @@ crate::xml::poly_codec!(AnyDVSHealthCheckConfig, DVSHealthCheckConfig; DVSHealth
 
 /// A [`DVSUplinkPortPolicy`] or any of its 1 subtypes, as a slot declared `DVSUplinkPortPolicy` holds.
 ///
-/// `Deref` reads the `DVSUplinkPortPolicy` fields of whichever type it holds.
+/// `Deref` reads the `DVSUplinkPortPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSUplinkPortPolicy {
     /// A [`DVSNameArrayUplinkPortPolicy`].
@@ -1332,7 +1395,8 @@ crate::xml::poly_codec!(AnyDVSUplinkPortPolicy, DVSUplinkPortPolicy; DVSNameArra
 
 /// A [`DailyTaskScheduler`] or any of its 4 subtypes, as a slot declared `DailyTaskScheduler` holds.
 ///
-/// `Deref` reads the `DailyTaskScheduler` fields of whichever type it holds.
+/// `Deref` reads the `DailyTaskScheduler` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDailyTaskScheduler {
     /// A [`DailyTaskScheduler`].
@@ -1352,7 +1416,8 @@ crate::xml::poly_codec!(AnyDailyTaskScheduler, DailyTaskScheduler; DailyTaskSche
 
 /// A [`DatacenterEvent`] or any of its 2 subtypes, as a slot declared `DatacenterEvent` holds.
 ///
-/// `Deref` reads the `DatacenterEvent` fields of whichever type it holds.
+/// `Deref` reads the `DatacenterEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatacenterEvent {
     /// A [`DatacenterCreatedEvent`].
@@ -1368,7 +1433,8 @@ crate::xml::poly_codec!(AnyDatacenterEvent, DatacenterEvent; DatacenterCreatedEv
 
 /// A [`DatastoreEvent`] or any of its 10 subtypes, as a slot declared `DatastoreEvent` holds.
 ///
-/// `Deref` reads the `DatastoreEvent` fields of whichever type it holds.
+/// `Deref` reads the `DatastoreEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreEvent {
     /// A [`DatastoreCapacityIncreasedEvent`].
@@ -1400,7 +1466,8 @@ crate::xml::poly_codec!(AnyDatastoreEvent, DatastoreEvent; DatastoreCapacityIncr
 
 /// A [`DatastoreFileEvent`] or any of its 3 subtypes, as a slot declared `DatastoreFileEvent` holds.
 ///
-/// `Deref` reads the `DatastoreFileEvent` fields of whichever type it holds.
+/// `Deref` reads the `DatastoreFileEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreFileEvent {
     /// A [`DatastoreFileCopiedEvent`].
@@ -1418,7 +1485,8 @@ crate::xml::poly_codec!(AnyDatastoreFileEvent, DatastoreFileEvent; DatastoreFile
 
 /// A [`DatastoreInfo`] or any of its 6 subtypes, as a slot declared `DatastoreInfo` holds.
 ///
-/// `Deref` reads the `DatastoreInfo` fields of whichever type it holds.
+/// `Deref` reads the `DatastoreInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreInfo {
     /// A [`DatastoreInfo`].
@@ -1442,7 +1510,8 @@ crate::xml::poly_codec!(AnyDatastoreInfo, DatastoreInfo; DatastoreInfo, LocalDat
 
 /// A [`DatastoreNotWritableOnHost`] or any of its 1 subtypes, as a slot declared `DatastoreNotWritableOnHost` holds.
 ///
-/// `Deref` reads the `DatastoreNotWritableOnHost` fields of whichever type it holds.
+/// `Deref` reads the `DatastoreNotWritableOnHost` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreNotWritableOnHost {
     /// A [`DatastoreNotWritableOnHost`].
@@ -1456,7 +1525,8 @@ crate::xml::poly_codec!(AnyDatastoreNotWritableOnHost, DatastoreNotWritableOnHos
 
 /// A [`Description`] or any of its 9 subtypes, as a slot declared `Description` holds.
 ///
-/// `Deref` reads the `Description` fields of whichever type it holds.
+/// `Deref` reads the `Description` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDescription {
     /// A [`Description`].
@@ -1486,7 +1556,8 @@ crate::xml::poly_codec!(AnyDescription, Description; Description, EVCMode, Eleme
 
 /// A [`DeviceBackingNotSupported`] or any of its 3 subtypes, as a slot declared `DeviceBackingNotSupported` holds.
 ///
-/// `Deref` reads the `DeviceBackingNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `DeviceBackingNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDeviceBackingNotSupported {
     /// A [`DVPortNotSupported`].
@@ -1504,7 +1575,8 @@ crate::xml::poly_codec!(AnyDeviceBackingNotSupported, DeviceBackingNotSupported;
 
 /// A [`DeviceNotSupported`] or any of its 17 subtypes, as a slot declared `DeviceNotSupported` holds.
 ///
-/// `Deref` reads the `DeviceNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `DeviceNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDeviceNotSupported {
     /// A [`DVPortNotSupported`].
@@ -1550,7 +1622,8 @@ crate::xml::poly_codec!(AnyDeviceNotSupported, DeviceNotSupported; DVPortNotSupp
 
 /// A [`DirectPathProfileManagerCapacityQuerySpec`] or any of its 3 subtypes, as a slot declared `DirectPathProfileManagerCapacityQuerySpec` holds.
 ///
-/// `Deref` reads the `DirectPathProfileManagerCapacityQuerySpec` fields of whichever type it holds.
+/// `Deref` reads the `DirectPathProfileManagerCapacityQuerySpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerCapacityQuerySpec {
     /// A [`DirectPathProfileManagerCapacityQueryByDeviceConfig`].
@@ -1568,7 +1641,8 @@ crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityQuerySpec, DirectPath
 
 /// A [`DirectPathProfileManagerCapacityResult`] or any of its 2 subtypes, as a slot declared `DirectPathProfileManagerCapacityResult` holds.
 ///
-/// `Deref` reads the `DirectPathProfileManagerCapacityResult` fields of whichever type it holds.
+/// `Deref` reads the `DirectPathProfileManagerCapacityResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerCapacityResult {
     /// A [`DirectPathProfileManagerCapacityInfo`].
@@ -1584,7 +1658,8 @@ crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityResult, DirectPathPro
 
 /// A [`DirectPathProfileManagerDirectPathConfig`] or any of its 4 subtypes, as a slot declared `DirectPathProfileManagerDirectPathConfig` holds.
 ///
-/// `Deref` reads the `DirectPathProfileManagerDirectPathConfig` fields of whichever type it holds.
+/// `Deref` reads the `DirectPathProfileManagerDirectPathConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerDirectPathConfig {
     /// A [`DirectPathProfileManagerDirectPathConfig`].
@@ -1604,7 +1679,8 @@ crate::xml::poly_codec!(AnyDirectPathProfileManagerDirectPathConfig, DirectPathP
 
 /// A [`DirectPathProfileManagerTargetEntity`] or any of its 2 subtypes, as a slot declared `DirectPathProfileManagerTargetEntity` holds.
 ///
-/// `Deref` reads the `DirectPathProfileManagerTargetEntity` fields of whichever type it holds.
+/// `Deref` reads the `DirectPathProfileManagerTargetEntity` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerTargetEntity {
     /// A [`DirectPathProfileManagerTargetCluster`].
@@ -1620,7 +1696,8 @@ crate::xml::poly_codec!(AnyDirectPathProfileManagerTargetEntity, DirectPathProfi
 
 /// A [`DiskNotSupported`] or any of its 1 subtypes, as a slot declared `DiskNotSupported` holds.
 ///
-/// `Deref` reads the `DiskNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `DiskNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDiskNotSupported {
     /// A [`DiskNotSupported`].
@@ -1634,7 +1711,8 @@ crate::xml::poly_codec!(AnyDiskNotSupported, DiskNotSupported; DiskNotSupported,
 
 /// A [`DistributedVirtualSwitchHostMemberBacking`] or any of its 1 subtypes, as a slot declared `DistributedVirtualSwitchHostMemberBacking` holds.
 ///
-/// `Deref` reads the `DistributedVirtualSwitchHostMemberBacking` fields of whichever type it holds.
+/// `Deref` reads the `DistributedVirtualSwitchHostMemberBacking` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDistributedVirtualSwitchHostMemberBacking {
     /// A [`DistributedVirtualSwitchHostMemberBacking`].
@@ -1648,7 +1726,8 @@ crate::xml::poly_codec!(AnyDistributedVirtualSwitchHostMemberBacking, Distribute
 
 /// A [`DistributedVirtualSwitchManagerHostDvsFilterSpec`] or any of its 3 subtypes, as a slot declared `DistributedVirtualSwitchManagerHostDvsFilterSpec` holds.
 ///
-/// `Deref` reads the `DistributedVirtualSwitchManagerHostDvsFilterSpec` fields of whichever type it holds.
+/// `Deref` reads the `DistributedVirtualSwitchManagerHostDvsFilterSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// A [`DistributedVirtualSwitchManagerHostArrayFilter`].
@@ -1666,7 +1745,8 @@ crate::xml::poly_codec!(AnyDistributedVirtualSwitchManagerHostDvsFilterSpec, Dis
 
 /// A [`DvsEvent`] or any of its 37 subtypes, as a slot declared `DvsEvent` holds.
 ///
-/// `Deref` reads the `DvsEvent` fields of whichever type it holds.
+/// `Deref` reads the `DvsEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsEvent {
     /// A [`DvsCreatedEvent`].
@@ -1752,7 +1832,8 @@ crate::xml::poly_codec!(AnyDvsEvent, DvsEvent; DvsCreatedEvent, DvsDestroyedEven
 
 /// A [`DvsFault`] or any of its 22 subtypes, as a slot declared `DvsFault` holds.
 ///
-/// `Deref` reads the `DvsFault` fields of whichever type it holds.
+/// `Deref` reads the `DvsFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsFault {
     /// A [`BackupBlobReadFailure`].
@@ -1808,7 +1889,8 @@ crate::xml::poly_codec!(AnyDvsFault, DvsFault; BackupBlobReadFailure, BackupBlob
 
 /// A [`DvsFilterConfig`] or any of its 3 subtypes, as a slot declared `DvsFilterConfig` holds.
 ///
-/// `Deref` reads the `DvsFilterConfig` fields of whichever type it holds.
+/// `Deref` reads the `DvsFilterConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsFilterConfig {
     /// A [`DvsFilterConfig`].
@@ -1826,7 +1908,8 @@ crate::xml::poly_codec!(AnyDvsFilterConfig, DvsFilterConfig; DvsFilterConfig, Dv
 
 /// A [`DvsHealthStatusChangeEvent`] or any of its 8 subtypes, as a slot declared `DvsHealthStatusChangeEvent` holds.
 ///
-/// `Deref` reads the `DvsHealthStatusChangeEvent` fields of whichever type it holds.
+/// `Deref` reads the `DvsHealthStatusChangeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsHealthStatusChangeEvent {
     /// A [`DvsHealthStatusChangeEvent`].
@@ -1854,7 +1937,8 @@ crate::xml::poly_codec!(AnyDvsHealthStatusChangeEvent, DvsHealthStatusChangeEven
 
 /// A [`DvsIpPort`] or any of its 2 subtypes, as a slot declared `DvsIpPort` holds.
 ///
-/// `Deref` reads the `DvsIpPort` fields of whichever type it holds.
+/// `Deref` reads the `DvsIpPort` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsIpPort {
     /// A [`DvsIpPort`].
@@ -1870,7 +1954,8 @@ crate::xml::poly_codec!(AnyDvsIpPort, DvsIpPort; DvsIpPort, DvsIpPortRange, DvsS
 
 /// A [`DvsNetworkRuleAction`] or any of its 9 subtypes, as a slot declared `DvsNetworkRuleAction` holds.
 ///
-/// `Deref` reads the `DvsNetworkRuleAction` fields of whichever type it holds.
+/// `Deref` reads the `DvsNetworkRuleAction` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsNetworkRuleAction {
     /// A [`DvsAcceptNetworkRuleAction`].
@@ -1900,7 +1985,8 @@ crate::xml::poly_codec!(AnyDvsNetworkRuleAction, DvsNetworkRuleAction; DvsAccept
 
 /// A [`DvsNetworkRuleQualifier`] or any of its 3 subtypes, as a slot declared `DvsNetworkRuleQualifier` holds.
 ///
-/// `Deref` reads the `DvsNetworkRuleQualifier` fields of whichever type it holds.
+/// `Deref` reads the `DvsNetworkRuleQualifier` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsNetworkRuleQualifier {
     /// A [`DvsIpNetworkRuleQualifier`].
@@ -1918,7 +2004,8 @@ crate::xml::poly_codec!(AnyDvsNetworkRuleQualifier, DvsNetworkRuleQualifier; Dvs
 
 /// A [`DvsTrafficFilterConfig`] or any of its 1 subtypes, as a slot declared `DvsTrafficFilterConfig` holds.
 ///
-/// `Deref` reads the `DvsTrafficFilterConfig` fields of whichever type it holds.
+/// `Deref` reads the `DvsTrafficFilterConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsTrafficFilterConfig {
     /// A [`DvsTrafficFilterConfig`].
@@ -1932,7 +2019,8 @@ crate::xml::poly_codec!(AnyDvsTrafficFilterConfig, DvsTrafficFilterConfig; DvsTr
 
 /// A [`DvsVNicProfile`] or any of its 2 subtypes, as a slot declared `DvsVNicProfile` holds.
 ///
-/// `Deref` reads the `DvsVNicProfile` fields of whichever type it holds.
+/// `Deref` reads the `DvsVNicProfile` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsVNicProfile {
     /// A [`DvsHostVNicProfile`].
@@ -1948,7 +2036,8 @@ crate::xml::poly_codec!(AnyDvsVNicProfile, DvsVNicProfile; DvsHostVNicProfile, D
 
 /// A [`EVCAdmissionFailed`] or any of its 9 subtypes, as a slot declared `EVCAdmissionFailed` holds.
 ///
-/// `Deref` reads the `EVCAdmissionFailed` fields of whichever type it holds.
+/// `Deref` reads the `EVCAdmissionFailed` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEVCAdmissionFailed {
     /// A [`EVCAdmissionFailed`].
@@ -1978,7 +2067,8 @@ crate::xml::poly_codec!(AnyEVCAdmissionFailed, EVCAdmissionFailed; EVCAdmissionF
 
 /// A [`EVCConfigFault`] or any of its 7 subtypes, as a slot declared `EVCConfigFault` holds.
 ///
-/// `Deref` reads the `EVCConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `EVCConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEVCConfigFault {
     /// A [`ActiveVMsBlockingEVC`].
@@ -2004,7 +2094,8 @@ crate::xml::poly_codec!(AnyEVCConfigFault, EVCConfigFault; ActiveVMsBlockingEVC,
 
 /// A [`ElementDescription`] or any of its 4 subtypes, as a slot declared `ElementDescription` holds.
 ///
-/// `Deref` reads the `ElementDescription` fields of whichever type it holds.
+/// `Deref` reads the `ElementDescription` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyElementDescription {
     /// A [`EVCMode`].
@@ -2024,7 +2115,8 @@ crate::xml::poly_codec!(AnyElementDescription, ElementDescription; EVCMode, Elem
 
 /// A [`EnteredStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `EnteredStandbyModeEvent` holds.
 ///
-/// `Deref` reads the `EnteredStandbyModeEvent` fields of whichever type it holds.
+/// `Deref` reads the `EnteredStandbyModeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEnteredStandbyModeEvent {
     /// A [`DrsEnteredStandbyModeEvent`].
@@ -2038,7 +2130,8 @@ crate::xml::poly_codec!(AnyEnteredStandbyModeEvent, EnteredStandbyModeEvent; Drs
 
 /// A [`EnteringStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `EnteringStandbyModeEvent` holds.
 ///
-/// `Deref` reads the `EnteringStandbyModeEvent` fields of whichever type it holds.
+/// `Deref` reads the `EnteringStandbyModeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEnteringStandbyModeEvent {
     /// A [`DrsEnteringStandbyModeEvent`].
@@ -2052,7 +2145,8 @@ crate::xml::poly_codec!(AnyEnteringStandbyModeEvent, EnteringStandbyModeEvent; D
 
 /// A [`EntityEventArgument`] or any of its 13 subtypes, as a slot declared `EntityEventArgument` holds.
 ///
-/// `Deref` reads the `EntityEventArgument` fields of whichever type it holds.
+/// `Deref` reads the `EntityEventArgument` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEntityEventArgument {
     /// A [`AlarmEventArgument`].
@@ -2090,7 +2184,8 @@ crate::xml::poly_codec!(AnyEntityEventArgument, EntityEventArgument; AlarmEventA
 
 /// A [`Event`] or any of its 442 subtypes, as a slot declared `Event` holds.
 ///
-/// `Deref` reads the `Event` fields of whichever type it holds.
+/// `Deref` reads the `Event` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEvent {
     /// A [`AccountCreatedEvent`].
@@ -2986,7 +3081,8 @@ crate::xml::poly_codec!(AnyEvent, Event; AccountCreatedEvent, AccountRemovedEven
 
 /// A [`EventArgument`] or any of its 16 subtypes, as a slot declared `EventArgument` holds.
 ///
-/// `Deref` reads the `EventArgument` fields of whichever type it holds.
+/// `Deref` reads the `EventArgument` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEventArgument {
     /// A [`AlarmEventArgument`].
@@ -3030,7 +3126,8 @@ crate::xml::poly_codec!(AnyEventArgument, EventArgument; AlarmEventArgument, Com
 
 /// A [`EventManagerEventViewSpec`] or any of its 1 subtypes, as a slot declared `EventManagerEventViewSpec` holds.
 ///
-/// `Deref` reads the `EventManagerEventViewSpec` fields of whichever type it holds.
+/// `Deref` reads the `EventManagerEventViewSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEventManagerEventViewSpec {
     /// A [`EventManagerEventViewSpec`].
@@ -3044,7 +3141,8 @@ crate::xml::poly_codec!(AnyEventManagerEventViewSpec, EventManagerEventViewSpec;
 
 /// A [`ExitStandbyModeFailedEvent`] or any of its 1 subtypes, as a slot declared `ExitStandbyModeFailedEvent` holds.
 ///
-/// `Deref` reads the `ExitStandbyModeFailedEvent` fields of whichever type it holds.
+/// `Deref` reads the `ExitStandbyModeFailedEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitStandbyModeFailedEvent {
     /// A [`DrsExitStandbyModeFailedEvent`].
@@ -3058,7 +3156,8 @@ crate::xml::poly_codec!(AnyExitStandbyModeFailedEvent, ExitStandbyModeFailedEven
 
 /// A [`ExitedStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `ExitedStandbyModeEvent` holds.
 ///
-/// `Deref` reads the `ExitedStandbyModeEvent` fields of whichever type it holds.
+/// `Deref` reads the `ExitedStandbyModeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitedStandbyModeEvent {
     /// A [`DrsExitedStandbyModeEvent`].
@@ -3072,7 +3171,8 @@ crate::xml::poly_codec!(AnyExitedStandbyModeEvent, ExitedStandbyModeEvent; DrsEx
 
 /// A [`ExitingStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `ExitingStandbyModeEvent` holds.
 ///
-/// `Deref` reads the `ExitingStandbyModeEvent` fields of whichever type it holds.
+/// `Deref` reads the `ExitingStandbyModeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitingStandbyModeEvent {
     /// A [`DrsExitingStandbyModeEvent`].
@@ -3086,7 +3186,8 @@ crate::xml::poly_codec!(AnyExitingStandbyModeEvent, ExitingStandbyModeEvent; Drs
 
 /// A [`ExpiredFeatureLicense`] or any of its 2 subtypes, as a slot declared `ExpiredFeatureLicense` holds.
 ///
-/// `Deref` reads the `ExpiredFeatureLicense` fields of whichever type it holds.
+/// `Deref` reads the `ExpiredFeatureLicense` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExpiredFeatureLicense {
     /// A [`ExpiredAddonLicense`].
@@ -3102,7 +3203,8 @@ crate::xml::poly_codec!(AnyExpiredFeatureLicense, ExpiredFeatureLicense; Expired
 
 /// A [`FaultToleranceConfigInfo`] or any of its 2 subtypes, as a slot declared `FaultToleranceConfigInfo` holds.
 ///
-/// `Deref` reads the `FaultToleranceConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `FaultToleranceConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFaultToleranceConfigInfo {
     /// A [`FaultToleranceConfigInfo`].
@@ -3118,7 +3220,8 @@ crate::xml::poly_codec!(AnyFaultToleranceConfigInfo, FaultToleranceConfigInfo; F
 
 /// A [`FcoeFault`] or any of its 1 subtypes, as a slot declared `FcoeFault` holds.
 ///
-/// `Deref` reads the `FcoeFault` fields of whichever type it holds.
+/// `Deref` reads the `FcoeFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFcoeFault {
     /// A [`FcoeFault`].
@@ -3132,7 +3235,8 @@ crate::xml::poly_codec!(AnyFcoeFault, FcoeFault; FcoeFault, FcoeFaultPnicHasNoPo
 
 /// A [`FileBackedVirtualDiskSpec`] or any of its 1 subtypes, as a slot declared `FileBackedVirtualDiskSpec` holds.
 ///
-/// `Deref` reads the `FileBackedVirtualDiskSpec` fields of whichever type it holds.
+/// `Deref` reads the `FileBackedVirtualDiskSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFileBackedVirtualDiskSpec {
     /// A [`FileBackedVirtualDiskSpec`].
@@ -3146,7 +3250,8 @@ crate::xml::poly_codec!(AnyFileBackedVirtualDiskSpec, FileBackedVirtualDiskSpec;
 
 /// A [`FileFault`] or any of its 18 subtypes, as a slot declared `FileFault` holds.
 ///
-/// `Deref` reads the `FileFault` fields of whichever type it holds.
+/// `Deref` reads the `FileFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFileFault {
     /// A [`CannotAccessFile`].
@@ -3194,7 +3299,8 @@ crate::xml::poly_codec!(AnyFileFault, FileFault; CannotAccessFile, CannotCreateF
 
 /// A [`FileInfo`] or any of its 9 subtypes, as a slot declared `FileInfo` holds.
 ///
-/// `Deref` reads the `FileInfo` fields of whichever type it holds.
+/// `Deref` reads the `FileInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFileInfo {
     /// A [`FileInfo`].
@@ -3224,7 +3330,8 @@ crate::xml::poly_codec!(AnyFileInfo, FileInfo; FileInfo, FloppyImageFileInfo, Fo
 
 /// A [`FileQuery`] or any of its 9 subtypes, as a slot declared `FileQuery` holds.
 ///
-/// `Deref` reads the `FileQuery` fields of whichever type it holds.
+/// `Deref` reads the `FileQuery` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFileQuery {
     /// A [`FileQuery`].
@@ -3254,7 +3361,8 @@ crate::xml::poly_codec!(AnyFileQuery, FileQuery; FileQuery, FloppyImageFileQuery
 
 /// A [`GatewayConnectFault`] or any of its 7 subtypes, as a slot declared `GatewayConnectFault` holds.
 ///
-/// `Deref` reads the `GatewayConnectFault` fields of whichever type it holds.
+/// `Deref` reads the `GatewayConnectFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGatewayConnectFault {
     /// A [`GatewayConnectFault`].
@@ -3280,7 +3388,8 @@ crate::xml::poly_codec!(AnyGatewayConnectFault, GatewayConnectFault; GatewayConn
 
 /// A [`GatewayToHostConnectFault`] or any of its 3 subtypes, as a slot declared `GatewayToHostConnectFault` holds.
 ///
-/// `Deref` reads the `GatewayToHostConnectFault` fields of whichever type it holds.
+/// `Deref` reads the `GatewayToHostConnectFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGatewayToHostConnectFault {
     /// A [`GatewayHostNotReachable`].
@@ -3298,7 +3407,8 @@ crate::xml::poly_codec!(AnyGatewayToHostConnectFault, GatewayToHostConnectFault;
 
 /// A [`GeneralEvent`] or any of its 8 subtypes, as a slot declared `GeneralEvent` holds.
 ///
-/// `Deref` reads the `GeneralEvent` fields of whichever type it holds.
+/// `Deref` reads the `GeneralEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGeneralEvent {
     /// A [`ExtendedEvent`].
@@ -3326,7 +3436,8 @@ crate::xml::poly_codec!(AnyGeneralEvent, GeneralEvent; ExtendedEvent, GeneralEve
 
 /// A [`GuestAuthSubject`] or any of its 2 subtypes, as a slot declared `GuestAuthSubject` holds.
 ///
-/// `Deref` reads the `GuestAuthSubject` fields of whichever type it holds.
+/// `Deref` reads the `GuestAuthSubject` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestAuthSubject {
     /// A [`GuestAuthAnySubject`].
@@ -3342,7 +3453,8 @@ crate::xml::poly_codec!(AnyGuestAuthSubject, GuestAuthSubject; GuestAuthAnySubje
 
 /// A [`GuestAuthentication`] or any of its 4 subtypes, as a slot declared `GuestAuthentication` holds.
 ///
-/// `Deref` reads the `GuestAuthentication` fields of whichever type it holds.
+/// `Deref` reads the `GuestAuthentication` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestAuthentication {
     /// A [`GuestAuthentication`].
@@ -3362,7 +3474,8 @@ crate::xml::poly_codec!(AnyGuestAuthentication, GuestAuthentication; GuestAuthen
 
 /// A [`GuestFileAttributes`] or any of its 2 subtypes, as a slot declared `GuestFileAttributes` holds.
 ///
-/// `Deref` reads the `GuestFileAttributes` fields of whichever type it holds.
+/// `Deref` reads the `GuestFileAttributes` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestFileAttributes {
     /// A [`GuestFileAttributes`].
@@ -3378,7 +3491,8 @@ crate::xml::poly_codec!(AnyGuestFileAttributes, GuestFileAttributes; GuestFileAt
 
 /// A [`GuestOperationsFault`] or any of its 18 subtypes, as a slot declared `GuestOperationsFault` holds.
 ///
-/// `Deref` reads the `GuestOperationsFault` fields of whichever type it holds.
+/// `Deref` reads the `GuestOperationsFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestOperationsFault {
     /// A [`GuestAuthenticationChallenge`].
@@ -3426,7 +3540,8 @@ crate::xml::poly_codec!(AnyGuestOperationsFault, GuestOperationsFault; GuestAuth
 
 /// A [`GuestProgramSpec`] or any of its 1 subtypes, as a slot declared `GuestProgramSpec` holds.
 ///
-/// `Deref` reads the `GuestProgramSpec` fields of whichever type it holds.
+/// `Deref` reads the `GuestProgramSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestProgramSpec {
     /// A [`GuestProgramSpec`].
@@ -3440,7 +3555,8 @@ crate::xml::poly_codec!(AnyGuestProgramSpec, GuestProgramSpec; GuestProgramSpec,
 
 /// A [`GuestRegValueDataSpec`] or any of its 6 subtypes, as a slot declared `GuestRegValueDataSpec` holds.
 ///
-/// `Deref` reads the `GuestRegValueDataSpec` fields of whichever type it holds.
+/// `Deref` reads the `GuestRegValueDataSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegValueDataSpec {
     /// A [`GuestRegValueBinarySpec`].
@@ -3464,7 +3580,8 @@ crate::xml::poly_codec!(AnyGuestRegValueDataSpec, GuestRegValueDataSpec; GuestRe
 
 /// A [`GuestRegistryFault`] or any of its 7 subtypes, as a slot declared `GuestRegistryFault` holds.
 ///
-/// `Deref` reads the `GuestRegistryFault` fields of whichever type it holds.
+/// `Deref` reads the `GuestRegistryFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegistryFault {
     /// A [`GuestRegistryFault`].
@@ -3490,7 +3607,8 @@ crate::xml::poly_codec!(AnyGuestRegistryFault, GuestRegistryFault; GuestRegistry
 
 /// A [`GuestRegistryKeyFault`] or any of its 4 subtypes, as a slot declared `GuestRegistryKeyFault` holds.
 ///
-/// `Deref` reads the `GuestRegistryKeyFault` fields of whichever type it holds.
+/// `Deref` reads the `GuestRegistryKeyFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegistryKeyFault {
     /// A [`GuestRegistryKeyAlreadyExists`].
@@ -3510,7 +3628,8 @@ crate::xml::poly_codec!(AnyGuestRegistryKeyFault, GuestRegistryKeyFault; GuestRe
 
 /// A [`GuestRegistryValueFault`] or any of its 1 subtypes, as a slot declared `GuestRegistryValueFault` holds.
 ///
-/// `Deref` reads the `GuestRegistryValueFault` fields of whichever type it holds.
+/// `Deref` reads the `GuestRegistryValueFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegistryValueFault {
     /// A [`GuestRegistryValueFault`].
@@ -3524,7 +3643,8 @@ crate::xml::poly_codec!(AnyGuestRegistryValueFault, GuestRegistryValueFault; Gue
 
 /// A [`HbrReplicationTargetSpec`] or any of its 1 subtypes, as a slot declared `HbrReplicationTargetSpec` holds.
 ///
-/// `Deref` reads the `HbrReplicationTargetSpec` fields of whichever type it holds.
+/// `Deref` reads the `HbrReplicationTargetSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHbrReplicationTargetSpec {
     /// A [`HbrReplicationTargetSpec`].
@@ -3538,7 +3658,8 @@ crate::xml::poly_codec!(AnyHbrReplicationTargetSpec, HbrReplicationTargetSpec; H
 
 /// A [`HostAccountSpec`] or any of its 1 subtypes, as a slot declared `HostAccountSpec` holds.
 ///
-/// `Deref` reads the `HostAccountSpec` fields of whichever type it holds.
+/// `Deref` reads the `HostAccountSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostAccountSpec {
     /// A [`HostAccountSpec`].
@@ -3552,7 +3673,8 @@ crate::xml::poly_codec!(AnyHostAccountSpec, HostAccountSpec; HostAccountSpec, Ho
 
 /// A [`HostAuthenticationStoreInfo`] or any of its 3 subtypes, as a slot declared `HostAuthenticationStoreInfo` holds.
 ///
-/// `Deref` reads the `HostAuthenticationStoreInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostAuthenticationStoreInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostAuthenticationStoreInfo {
     /// A [`HostActiveDirectoryInfo`].
@@ -3570,7 +3692,8 @@ crate::xml::poly_codec!(AnyHostAuthenticationStoreInfo, HostAuthenticationStoreI
 
 /// A [`HostCommunication`] or any of its 2 subtypes, as a slot declared `HostCommunication` holds.
 ///
-/// `Deref` reads the `HostCommunication` fields of whichever type it holds.
+/// `Deref` reads the `HostCommunication` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostCommunication {
     /// A [`HostCommunication`].
@@ -3586,7 +3709,8 @@ crate::xml::poly_codec!(AnyHostCommunication, HostCommunication; HostCommunicati
 
 /// A [`HostConfigFault`] or any of its 25 subtypes, as a slot declared `HostConfigFault` holds.
 ///
-/// `Deref` reads the `HostConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `HostConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostConfigFault {
     /// A [`AdminDisabled`].
@@ -3648,7 +3772,8 @@ crate::xml::poly_codec!(AnyHostConfigFault, HostConfigFault; AdminDisabled, Admi
 
 /// A [`HostConnectFault`] or any of its 40 subtypes, as a slot declared `HostConnectFault` holds.
 ///
-/// `Deref` reads the `HostConnectFault` fields of whichever type it holds.
+/// `Deref` reads the `HostConnectFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostConnectFault {
     /// A [`AgentInstallFailed`].
@@ -3740,7 +3865,8 @@ crate::xml::poly_codec!(AnyHostConnectFault, HostConnectFault; AgentInstallFaile
 
 /// A [`HostConnectInfoNetworkInfo`] or any of its 1 subtypes, as a slot declared `HostConnectInfoNetworkInfo` holds.
 ///
-/// `Deref` reads the `HostConnectInfoNetworkInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostConnectInfoNetworkInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostConnectInfoNetworkInfo {
     /// A [`HostConnectInfoNetworkInfo`].
@@ -3754,7 +3880,8 @@ crate::xml::poly_codec!(AnyHostConnectInfoNetworkInfo, HostConnectInfoNetworkInf
 
 /// A [`HostDasEvent`] or any of its 9 subtypes, as a slot declared `HostDasEvent` holds.
 ///
-/// `Deref` reads the `HostDasEvent` fields of whichever type it holds.
+/// `Deref` reads the `HostDasEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDasEvent {
     /// A [`HostDasEvent`].
@@ -3784,7 +3911,8 @@ crate::xml::poly_codec!(AnyHostDasEvent, HostDasEvent; HostDasEvent, HostExtraNe
 
 /// A [`HostDataTransportConnectionInfo`] or any of its 1 subtypes, as a slot declared `HostDataTransportConnectionInfo` holds.
 ///
-/// `Deref` reads the `HostDataTransportConnectionInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostDataTransportConnectionInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDataTransportConnectionInfo {
     /// A [`HostDataTransportConnectionInfo`].
@@ -3798,7 +3926,8 @@ crate::xml::poly_codec!(AnyHostDataTransportConnectionInfo, HostDataTransportCon
 
 /// A [`HostDatastoreConnectInfo`] or any of its 2 subtypes, as a slot declared `HostDatastoreConnectInfo` holds.
 ///
-/// `Deref` reads the `HostDatastoreConnectInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostDatastoreConnectInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDatastoreConnectInfo {
     /// A [`HostDatastoreConnectInfo`].
@@ -3814,7 +3943,8 @@ crate::xml::poly_codec!(AnyHostDatastoreConnectInfo, HostDatastoreConnectInfo; H
 
 /// A [`HostDevice`] or any of its 2 subtypes, as a slot declared `HostDevice` holds.
 ///
-/// `Deref` reads the `HostDevice` fields of whichever type it holds.
+/// `Deref` reads the `HostDevice` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDevice {
     /// A [`HostDevice`].
@@ -3830,7 +3960,8 @@ crate::xml::poly_codec!(AnyHostDevice, HostDevice; HostDevice, HostScsiDisk, Scs
 
 /// A [`HostDigestInfo`] or any of its 1 subtypes, as a slot declared `HostDigestInfo` holds.
 ///
-/// `Deref` reads the `HostDigestInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostDigestInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDigestInfo {
     /// A [`HostDigestInfo`].
@@ -3844,7 +3975,8 @@ crate::xml::poly_codec!(AnyHostDigestInfo, HostDigestInfo; HostDigestInfo, HostT
 
 /// A [`HostDirectoryStoreInfo`] or any of its 1 subtypes, as a slot declared `HostDirectoryStoreInfo` holds.
 ///
-/// `Deref` reads the `HostDirectoryStoreInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostDirectoryStoreInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDirectoryStoreInfo {
     /// A [`HostActiveDirectoryInfo`].
@@ -3858,7 +3990,8 @@ crate::xml::poly_codec!(AnyHostDirectoryStoreInfo, HostDirectoryStoreInfo; HostA
 
 /// A [`HostDnsConfig`] or any of its 1 subtypes, as a slot declared `HostDnsConfig` holds.
 ///
-/// `Deref` reads the `HostDnsConfig` fields of whichever type it holds.
+/// `Deref` reads the `HostDnsConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDnsConfig {
     /// A [`HostDnsConfig`].
@@ -3872,7 +4005,8 @@ crate::xml::poly_codec!(AnyHostDnsConfig, HostDnsConfig; HostDnsConfig, HostDnsC
 
 /// A [`HostEvent`] or any of its 117 subtypes, as a slot declared `HostEvent` holds.
 ///
-/// `Deref` reads the `HostEvent` fields of whichever type it holds.
+/// `Deref` reads the `HostEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostEvent {
     /// A [`AccountCreatedEvent`].
@@ -4118,7 +4252,8 @@ crate::xml::poly_codec!(AnyHostEvent, HostEvent; AccountCreatedEvent, AccountRem
 
 /// A [`HostFibreChannelHba`] or any of its 1 subtypes, as a slot declared `HostFibreChannelHba` holds.
 ///
-/// `Deref` reads the `HostFibreChannelHba` fields of whichever type it holds.
+/// `Deref` reads the `HostFibreChannelHba` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostFibreChannelHba {
     /// A [`HostFibreChannelHba`].
@@ -4132,7 +4267,8 @@ crate::xml::poly_codec!(AnyHostFibreChannelHba, HostFibreChannelHba; HostFibreCh
 
 /// A [`HostFibreChannelTargetTransport`] or any of its 1 subtypes, as a slot declared `HostFibreChannelTargetTransport` holds.
 ///
-/// `Deref` reads the `HostFibreChannelTargetTransport` fields of whichever type it holds.
+/// `Deref` reads the `HostFibreChannelTargetTransport` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostFibreChannelTargetTransport {
     /// A [`HostFibreChannelOverEthernetTargetTransport`].
@@ -4146,7 +4282,8 @@ crate::xml::poly_codec!(AnyHostFibreChannelTargetTransport, HostFibreChannelTarg
 
 /// A [`HostFileSystemVolume`] or any of its 7 subtypes, as a slot declared `HostFileSystemVolume` holds.
 ///
-/// `Deref` reads the `HostFileSystemVolume` fields of whichever type it holds.
+/// `Deref` reads the `HostFileSystemVolume` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostFileSystemVolume {
     /// A [`HostFileSystemVolume`].
@@ -4172,7 +4309,8 @@ crate::xml::poly_codec!(AnyHostFileSystemVolume, HostFileSystemVolume; HostFileS
 
 /// A [`HostHardwareElementInfo`] or any of its 2 subtypes, as a slot declared `HostHardwareElementInfo` holds.
 ///
-/// `Deref` reads the `HostHardwareElementInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostHardwareElementInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostHardwareElementInfo {
     /// A [`DpuStatusInfo`].
@@ -4188,7 +4326,8 @@ crate::xml::poly_codec!(AnyHostHardwareElementInfo, HostHardwareElementInfo; Dpu
 
 /// A [`HostHbaCreateSpec`] or any of its 1 subtypes, as a slot declared `HostHbaCreateSpec` holds.
 ///
-/// `Deref` reads the `HostHbaCreateSpec` fields of whichever type it holds.
+/// `Deref` reads the `HostHbaCreateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostHbaCreateSpec {
     /// A [`HostHbaCreateSpec`].
@@ -4202,7 +4341,8 @@ crate::xml::poly_codec!(AnyHostHbaCreateSpec, HostHbaCreateSpec; HostHbaCreateSp
 
 /// A [`HostHostBusAdapter`] or any of its 9 subtypes, as a slot declared `HostHostBusAdapter` holds.
 ///
-/// `Deref` reads the `HostHostBusAdapter` fields of whichever type it holds.
+/// `Deref` reads the `HostHostBusAdapter` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostHostBusAdapter {
     /// A [`HostBlockHba`].
@@ -4232,7 +4372,8 @@ crate::xml::poly_codec!(AnyHostHostBusAdapter, HostHostBusAdapter; HostBlockHba,
 
 /// A [`HostIpRouteConfig`] or any of its 1 subtypes, as a slot declared `HostIpRouteConfig` holds.
 ///
-/// `Deref` reads the `HostIpRouteConfig` fields of whichever type it holds.
+/// `Deref` reads the `HostIpRouteConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostIpRouteConfig {
     /// A [`HostIpRouteConfig`].
@@ -4246,7 +4387,8 @@ crate::xml::poly_codec!(AnyHostIpRouteConfig, HostIpRouteConfig; HostIpRouteConf
 
 /// A [`HostMemberHealthCheckResult`] or any of its 4 subtypes, as a slot declared `HostMemberHealthCheckResult` holds.
 ///
-/// `Deref` reads the `HostMemberHealthCheckResult` fields of whichever type it holds.
+/// `Deref` reads the `HostMemberHealthCheckResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostMemberHealthCheckResult {
     /// A [`HostMemberHealthCheckResult`].
@@ -4266,7 +4408,8 @@ crate::xml::poly_codec!(AnyHostMemberHealthCheckResult, HostMemberHealthCheckRes
 
 /// A [`HostMemberUplinkHealthCheckResult`] or any of its 2 subtypes, as a slot declared `HostMemberUplinkHealthCheckResult` holds.
 ///
-/// `Deref` reads the `HostMemberUplinkHealthCheckResult` fields of whichever type it holds.
+/// `Deref` reads the `HostMemberUplinkHealthCheckResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostMemberUplinkHealthCheckResult {
     /// A [`HostMemberUplinkHealthCheckResult`].
@@ -4282,7 +4425,8 @@ crate::xml::poly_codec!(AnyHostMemberUplinkHealthCheckResult, HostMemberUplinkHe
 
 /// A [`HostMultipathInfoLogicalUnitPolicy`] or any of its 2 subtypes, as a slot declared `HostMultipathInfoLogicalUnitPolicy` holds.
 ///
-/// `Deref` reads the `HostMultipathInfoLogicalUnitPolicy` fields of whichever type it holds.
+/// `Deref` reads the `HostMultipathInfoLogicalUnitPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostMultipathInfoLogicalUnitPolicy {
     /// A [`HostMultipathInfoFixedLogicalUnitPolicy`].
@@ -4298,7 +4442,8 @@ crate::xml::poly_codec!(AnyHostMultipathInfoLogicalUnitPolicy, HostMultipathInfo
 
 /// A [`HostNvmeSpec`] or any of its 2 subtypes, as a slot declared `HostNvmeSpec` holds.
 ///
-/// `Deref` reads the `HostNvmeSpec` fields of whichever type it holds.
+/// `Deref` reads the `HostNvmeSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostNvmeSpec {
     /// A [`HostNvmeConnectSpec`].
@@ -4314,7 +4459,8 @@ crate::xml::poly_codec!(AnyHostNvmeSpec, HostNvmeSpec; HostNvmeConnectSpec, Host
 
 /// A [`HostNvmeTransportParameters`] or any of its 4 subtypes, as a slot declared `HostNvmeTransportParameters` holds.
 ///
-/// `Deref` reads the `HostNvmeTransportParameters` fields of whichever type it holds.
+/// `Deref` reads the `HostNvmeTransportParameters` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostNvmeTransportParameters {
     /// A [`HostNvmeOpaqueTransportParameters`].
@@ -4334,7 +4480,8 @@ crate::xml::poly_codec!(AnyHostNvmeTransportParameters, HostNvmeTransportParamet
 
 /// A [`HostPciPassthruConfig`] or any of its 1 subtypes, as a slot declared `HostPciPassthruConfig` holds.
 ///
-/// `Deref` reads the `HostPciPassthruConfig` fields of whichever type it holds.
+/// `Deref` reads the `HostPciPassthruConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostPciPassthruConfig {
     /// A [`HostPciPassthruConfig`].
@@ -4348,7 +4495,8 @@ crate::xml::poly_codec!(AnyHostPciPassthruConfig, HostPciPassthruConfig; HostPci
 
 /// A [`HostPciPassthruInfo`] or any of its 1 subtypes, as a slot declared `HostPciPassthruInfo` holds.
 ///
-/// `Deref` reads the `HostPciPassthruInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostPciPassthruInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostPciPassthruInfo {
     /// A [`HostPciPassthruInfo`].
@@ -4362,7 +4510,8 @@ crate::xml::poly_codec!(AnyHostPciPassthruInfo, HostPciPassthruInfo; HostPciPass
 
 /// A [`HostPowerOpFailed`] or any of its 3 subtypes, as a slot declared `HostPowerOpFailed` holds.
 ///
-/// `Deref` reads the `HostPowerOpFailed` fields of whichever type it holds.
+/// `Deref` reads the `HostPowerOpFailed` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostPowerOpFailed {
     /// A [`HostPowerOpFailed`].
@@ -4380,7 +4529,8 @@ crate::xml::poly_codec!(AnyHostPowerOpFailed, HostPowerOpFailed; HostPowerOpFail
 
 /// A [`HostProfileConfigSpec`] or any of its 2 subtypes, as a slot declared `HostProfileConfigSpec` holds.
 ///
-/// `Deref` reads the `HostProfileConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `HostProfileConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostProfileConfigSpec {
     /// A [`HostProfileCompleteConfigSpec`].
@@ -4396,7 +4546,8 @@ crate::xml::poly_codec!(AnyHostProfileConfigSpec, HostProfileConfigSpec; HostPro
 
 /// A [`HostProfilesEntityCustomizations`] or any of its 1 subtypes, as a slot declared `HostProfilesEntityCustomizations` holds.
 ///
-/// `Deref` reads the `HostProfilesEntityCustomizations` fields of whichever type it holds.
+/// `Deref` reads the `HostProfilesEntityCustomizations` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostProfilesEntityCustomizations {
     /// A [`HostProfilesEntityCustomizations`].
@@ -4410,7 +4561,8 @@ crate::xml::poly_codec!(AnyHostProfilesEntityCustomizations, HostProfilesEntityC
 
 /// A [`HostRdmaDeviceBacking`] or any of its 1 subtypes, as a slot declared `HostRdmaDeviceBacking` holds.
 ///
-/// `Deref` reads the `HostRdmaDeviceBacking` fields of whichever type it holds.
+/// `Deref` reads the `HostRdmaDeviceBacking` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostRdmaDeviceBacking {
     /// A [`HostRdmaDeviceBacking`].
@@ -4424,7 +4576,8 @@ crate::xml::poly_codec!(AnyHostRdmaDeviceBacking, HostRdmaDeviceBacking; HostRdm
 
 /// A [`HostSriovDevicePoolInfo`] or any of its 1 subtypes, as a slot declared `HostSriovDevicePoolInfo` holds.
 ///
-/// `Deref` reads the `HostSriovDevicePoolInfo` fields of whichever type it holds.
+/// `Deref` reads the `HostSriovDevicePoolInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostSriovDevicePoolInfo {
     /// A [`HostSriovDevicePoolInfo`].
@@ -4438,7 +4591,8 @@ crate::xml::poly_codec!(AnyHostSriovDevicePoolInfo, HostSriovDevicePoolInfo; Hos
 
 /// A [`HostSystemSwapConfigurationSystemSwapOption`] or any of its 4 subtypes, as a slot declared `HostSystemSwapConfigurationSystemSwapOption` holds.
 ///
-/// `Deref` reads the `HostSystemSwapConfigurationSystemSwapOption` fields of whichever type it holds.
+/// `Deref` reads the `HostSystemSwapConfigurationSystemSwapOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostSystemSwapConfigurationSystemSwapOption {
     /// A [`HostSystemSwapConfigurationDatastoreOption`].
@@ -4458,7 +4612,8 @@ crate::xml::poly_codec!(AnyHostSystemSwapConfigurationSystemSwapOption, HostSyst
 
 /// A [`HostTargetTransport`] or any of its 9 subtypes, as a slot declared `HostTargetTransport` holds.
 ///
-/// `Deref` reads the `HostTargetTransport` fields of whichever type it holds.
+/// `Deref` reads the `HostTargetTransport` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostTargetTransport {
     /// A [`HostBlockAdapterTargetTransport`].
@@ -4488,7 +4643,8 @@ crate::xml::poly_codec!(AnyHostTargetTransport, HostTargetTransport; HostBlockAd
 
 /// A [`HostTpmBootSecurityOptionEventDetails`] or any of its 2 subtypes, as a slot declared `HostTpmBootSecurityOptionEventDetails` holds.
 ///
-/// `Deref` reads the `HostTpmBootSecurityOptionEventDetails` fields of whichever type it holds.
+/// `Deref` reads the `HostTpmBootSecurityOptionEventDetails` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostTpmBootSecurityOptionEventDetails {
     /// A [`HostTpmBootSecurityOptionEventDetails`].
@@ -4504,7 +4660,8 @@ crate::xml::poly_codec!(AnyHostTpmBootSecurityOptionEventDetails, HostTpmBootSec
 
 /// A [`HostTpmEventDetails`] or any of its 9 subtypes, as a slot declared `HostTpmEventDetails` holds.
 ///
-/// `Deref` reads the `HostTpmEventDetails` fields of whichever type it holds.
+/// `Deref` reads the `HostTpmEventDetails` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostTpmEventDetails {
     /// A [`HostTpmBootCompleteEventDetails`].
@@ -4534,7 +4691,8 @@ crate::xml::poly_codec!(AnyHostTpmEventDetails, HostTpmEventDetails; HostTpmBoot
 
 /// A [`HostVirtualSwitchBridge`] or any of its 3 subtypes, as a slot declared `HostVirtualSwitchBridge` holds.
 ///
-/// `Deref` reads the `HostVirtualSwitchBridge` fields of whichever type it holds.
+/// `Deref` reads the `HostVirtualSwitchBridge` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostVirtualSwitchBridge {
     /// A [`HostVirtualSwitchAutoBridge`].
@@ -4552,7 +4710,8 @@ crate::xml::poly_codec!(AnyHostVirtualSwitchBridge, HostVirtualSwitchBridge; Hos
 
 /// A [`HourlyTaskScheduler`] or any of its 5 subtypes, as a slot declared `HourlyTaskScheduler` holds.
 ///
-/// `Deref` reads the `HourlyTaskScheduler` fields of whichever type it holds.
+/// `Deref` reads the `HourlyTaskScheduler` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHourlyTaskScheduler {
     /// A [`DailyTaskScheduler`].
@@ -4574,7 +4733,8 @@ crate::xml::poly_codec!(AnyHourlyTaskScheduler, HourlyTaskScheduler; DailyTaskSc
 
 /// A [`ImportSpec`] or any of its 2 subtypes, as a slot declared `ImportSpec` holds.
 ///
-/// `Deref` reads the `ImportSpec` fields of whichever type it holds.
+/// `Deref` reads the `ImportSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyImportSpec {
     /// A [`ImportSpec`].
@@ -4590,7 +4750,8 @@ crate::xml::poly_codec!(AnyImportSpec, ImportSpec; ImportSpec, VirtualAppImportS
 
 /// A [`InaccessibleDatastore`] or any of its 1 subtypes, as a slot declared `InaccessibleDatastore` holds.
 ///
-/// `Deref` reads the `InaccessibleDatastore` fields of whichever type it holds.
+/// `Deref` reads the `InaccessibleDatastore` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInaccessibleDatastore {
     /// A [`InaccessibleDatastore`].
@@ -4604,7 +4765,8 @@ crate::xml::poly_codec!(AnyInaccessibleDatastore, InaccessibleDatastore; Inacces
 
 /// A [`InheritablePolicy`] or any of its 22 subtypes, as a slot declared `InheritablePolicy` holds.
 ///
-/// `Deref` reads the `InheritablePolicy` fields of whichever type it holds.
+/// `Deref` reads the `InheritablePolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInheritablePolicy {
     /// A [`BoolPolicy`].
@@ -4660,7 +4822,8 @@ crate::xml::poly_codec!(AnyInheritablePolicy, InheritablePolicy; BoolPolicy, DVS
 
 /// A [`InsufficientHostCapacityFault`] or any of its 3 subtypes, as a slot declared `InsufficientHostCapacityFault` holds.
 ///
-/// `Deref` reads the `InsufficientHostCapacityFault` fields of whichever type it holds.
+/// `Deref` reads the `InsufficientHostCapacityFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInsufficientHostCapacityFault {
     /// A [`InsufficientHostCapacityFault`].
@@ -4678,7 +4841,8 @@ crate::xml::poly_codec!(AnyInsufficientHostCapacityFault, InsufficientHostCapaci
 
 /// A [`InsufficientResourcesFault`] or any of its 21 subtypes, as a slot declared `InsufficientResourcesFault` holds.
 ///
-/// `Deref` reads the `InsufficientResourcesFault` fields of whichever type it holds.
+/// `Deref` reads the `InsufficientResourcesFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInsufficientResourcesFault {
     /// A [`InsufficientAgentVmsDeployed`].
@@ -4732,7 +4896,8 @@ crate::xml::poly_codec!(AnyInsufficientResourcesFault, InsufficientResourcesFaul
 
 /// A [`InsufficientStandbyResource`] or any of its 2 subtypes, as a slot declared `InsufficientStandbyResource` holds.
 ///
-/// `Deref` reads the `InsufficientStandbyResource` fields of whichever type it holds.
+/// `Deref` reads the `InsufficientStandbyResource` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInsufficientStandbyResource {
     /// A [`InsufficientStandbyCpuResource`].
@@ -4748,7 +4913,8 @@ crate::xml::poly_codec!(AnyInsufficientStandbyResource, InsufficientStandbyResou
 
 /// A [`InvalidArgument`] or any of its 5 subtypes, as a slot declared `InvalidArgument` holds.
 ///
-/// `Deref` reads the `InvalidArgument` fields of whichever type it holds.
+/// `Deref` reads the `InvalidArgument` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidArgument {
     /// A [`IncompatibleSetting`].
@@ -4770,7 +4936,8 @@ crate::xml::poly_codec!(AnyInvalidArgument, InvalidArgument; IncompatibleSetting
 
 /// A [`InvalidCAMServer`] or any of its 2 subtypes, as a slot declared `InvalidCAMServer` holds.
 ///
-/// `Deref` reads the `InvalidCAMServer` fields of whichever type it holds.
+/// `Deref` reads the `InvalidCAMServer` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidCAMServer {
     /// A [`CAMServerRefusedConnection`].
@@ -4786,7 +4953,8 @@ crate::xml::poly_codec!(AnyInvalidCAMServer, InvalidCAMServer; CAMServerRefusedC
 
 /// A [`InvalidDatastore`] or any of its 5 subtypes, as a slot declared `InvalidDatastore` holds.
 ///
-/// `Deref` reads the `InvalidDatastore` fields of whichever type it holds.
+/// `Deref` reads the `InvalidDatastore` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidDatastore {
     /// A [`DatastoreNotWritableOnHost`].
@@ -4808,7 +4976,8 @@ crate::xml::poly_codec!(AnyInvalidDatastore, InvalidDatastore; DatastoreNotWrita
 
 /// A [`InvalidDeviceSpec`] or any of its 9 subtypes, as a slot declared `InvalidDeviceSpec` holds.
 ///
-/// `Deref` reads the `InvalidDeviceSpec` fields of whichever type it holds.
+/// `Deref` reads the `InvalidDeviceSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidDeviceSpec {
     /// A [`DeviceHotPlugNotSupported`].
@@ -4838,7 +5007,8 @@ crate::xml::poly_codec!(AnyInvalidDeviceSpec, InvalidDeviceSpec; DeviceHotPlugNo
 
 /// A [`InvalidFolder`] or any of its 1 subtypes, as a slot declared `InvalidFolder` holds.
 ///
-/// `Deref` reads the `InvalidFolder` fields of whichever type it holds.
+/// `Deref` reads the `InvalidFolder` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidFolder {
     /// A [`InvalidFolder`].
@@ -4852,7 +5022,8 @@ crate::xml::poly_codec!(AnyInvalidFolder, InvalidFolder; InvalidFolder, VmAlread
 
 /// A [`InvalidFormat`] or any of its 2 subtypes, as a slot declared `InvalidFormat` holds.
 ///
-/// `Deref` reads the `InvalidFormat` fields of whichever type it holds.
+/// `Deref` reads the `InvalidFormat` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidFormat {
     /// A [`InvalidDiskFormat`].
@@ -4868,7 +5039,8 @@ crate::xml::poly_codec!(AnyInvalidFormat, InvalidFormat; InvalidDiskFormat, Inva
 
 /// A [`InvalidHostState`] or any of its 1 subtypes, as a slot declared `InvalidHostState` holds.
 ///
-/// `Deref` reads the `InvalidHostState` fields of whichever type it holds.
+/// `Deref` reads the `InvalidHostState` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidHostState {
     /// A [`InvalidHostConnectionState`].
@@ -4882,7 +5054,8 @@ crate::xml::poly_codec!(AnyInvalidHostState, InvalidHostState; InvalidHostConnec
 
 /// A [`InvalidLogin`] or any of its 2 subtypes, as a slot declared `InvalidLogin` holds.
 ///
-/// `Deref` reads the `InvalidLogin` fields of whichever type it holds.
+/// `Deref` reads the `InvalidLogin` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidLogin {
     /// A [`InvalidClientCertificate`].
@@ -4898,7 +5071,8 @@ crate::xml::poly_codec!(AnyInvalidLogin, InvalidLogin; InvalidClientCertificate,
 
 /// A [`InvalidPropertyValue`] or any of its 1 subtypes, as a slot declared `InvalidPropertyValue` holds.
 ///
-/// `Deref` reads the `InvalidPropertyValue` fields of whichever type it holds.
+/// `Deref` reads the `InvalidPropertyValue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidPropertyValue {
     /// A [`InvalidPropertyValue`].
@@ -4912,7 +5086,8 @@ crate::xml::poly_codec!(AnyInvalidPropertyValue, InvalidPropertyValue; InvalidPr
 
 /// A [`InvalidRequest`] or any of its 2 subtypes, as a slot declared `InvalidRequest` holds.
 ///
-/// `Deref` reads the `InvalidRequest` fields of whichever type it holds.
+/// `Deref` reads the `InvalidRequest` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidRequest {
     /// A [`InvalidRequest`].
@@ -4928,7 +5103,8 @@ crate::xml::poly_codec!(AnyInvalidRequest, InvalidRequest; InvalidRequest, Inval
 
 /// A [`InvalidState`] or any of its 12 subtypes, as a slot declared `InvalidState` holds.
 ///
-/// `Deref` reads the `InvalidState` fields of whichever type it holds.
+/// `Deref` reads the `InvalidState` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidState {
     /// A [`CannotPowerOffVmInCluster`].
@@ -4964,7 +5140,8 @@ crate::xml::poly_codec!(AnyInvalidState, InvalidState; CannotPowerOffVmInCluster
 
 /// A [`InvalidVmConfig`] or any of its 14 subtypes, as a slot declared `InvalidVmConfig` holds.
 ///
-/// `Deref` reads the `InvalidVmConfig` fields of whichever type it holds.
+/// `Deref` reads the `InvalidVmConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidVmConfig {
     /// A [`DeviceHotPlugNotSupported`].
@@ -5004,7 +5181,8 @@ crate::xml::poly_codec!(AnyInvalidVmConfig, InvalidVmConfig; DeviceHotPlugNotSup
 
 /// A [`IoFilterInfo`] or any of its 2 subtypes, as a slot declared `IoFilterInfo` holds.
 ///
-/// `Deref` reads the `IoFilterInfo` fields of whichever type it holds.
+/// `Deref` reads the `IoFilterInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyIoFilterInfo {
     /// A [`ClusterIoFilterInfo`].
@@ -5020,7 +5198,8 @@ crate::xml::poly_codec!(AnyIoFilterInfo, IoFilterInfo; ClusterIoFilterInfo, Host
 
 /// A [`IoFilterManagerSslTrust`] or any of its 2 subtypes, as a slot declared `IoFilterManagerSslTrust` holds.
 ///
-/// `Deref` reads the `IoFilterManagerSslTrust` fields of whichever type it holds.
+/// `Deref` reads the `IoFilterManagerSslTrust` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyIoFilterManagerSslTrust {
     /// A [`IoFilterManagerSslTrust`].
@@ -5036,7 +5215,8 @@ crate::xml::poly_codec!(AnyIoFilterManagerSslTrust, IoFilterManagerSslTrust; IoF
 
 /// A [`IpAddress`] or any of its 2 subtypes, as a slot declared `IpAddress` holds.
 ///
-/// `Deref` reads the `IpAddress` fields of whichever type it holds.
+/// `Deref` reads the `IpAddress` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyIpAddress {
     /// A [`IpAddress`].
@@ -5052,7 +5232,8 @@ crate::xml::poly_codec!(AnyIpAddress, IpAddress; IpAddress, IpRange, SingleIp);
 
 /// A [`IscsiFault`] or any of its 11 subtypes, as a slot declared `IscsiFault` holds.
 ///
-/// `Deref` reads the `IscsiFault` fields of whichever type it holds.
+/// `Deref` reads the `IscsiFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyIscsiFault {
     /// A [`IscsiFault`].
@@ -5086,7 +5267,8 @@ crate::xml::poly_codec!(AnyIscsiFault, IscsiFault; IscsiFault, IscsiFaultInvalid
 
 /// A [`KmipClusterInfoKeyInfo`] or any of its 2 subtypes, as a slot declared `KmipClusterInfoKeyInfo` holds.
 ///
-/// `Deref` reads the `KmipClusterInfoKeyInfo` fields of whichever type it holds.
+/// `Deref` reads the `KmipClusterInfoKeyInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyKmipClusterInfoKeyInfo {
     /// A [`KmipClusterInfoKeyInfo`].
@@ -5102,7 +5284,8 @@ crate::xml::poly_codec!(AnyKmipClusterInfoKeyInfo, KmipClusterInfoKeyInfo; KmipC
 
 /// A [`KmipServerSpecKeySpec`] or any of its 2 subtypes, as a slot declared `KmipServerSpecKeySpec` holds.
 ///
-/// `Deref` reads the `KmipServerSpecKeySpec` fields of whichever type it holds.
+/// `Deref` reads the `KmipServerSpecKeySpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyKmipServerSpecKeySpec {
     /// A [`KmipServerSpecKeySpec`].
@@ -5118,7 +5301,8 @@ crate::xml::poly_codec!(AnyKmipServerSpecKeySpec, KmipServerSpecKeySpec; KmipSer
 
 /// A [`LicenseEvent`] or any of its 14 subtypes, as a slot declared `LicenseEvent` holds.
 ///
-/// `Deref` reads the `LicenseEvent` fields of whichever type it holds.
+/// `Deref` reads the `LicenseEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyLicenseEvent {
     /// A [`AllVirtualMachinesLicensedEvent`].
@@ -5158,7 +5342,8 @@ crate::xml::poly_codec!(AnyLicenseEvent, LicenseEvent; AllVirtualMachinesLicense
 
 /// A [`LicenseSource`] or any of its 3 subtypes, as a slot declared `LicenseSource` holds.
 ///
-/// `Deref` reads the `LicenseSource` fields of whichever type it holds.
+/// `Deref` reads the `LicenseSource` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyLicenseSource {
     /// A [`EvaluationLicenseSource`].
@@ -5176,7 +5361,8 @@ crate::xml::poly_codec!(AnyLicenseSource, LicenseSource; EvaluationLicenseSource
 
 /// A [`MacAddress`] or any of its 2 subtypes, as a slot declared `MacAddress` holds.
 ///
-/// `Deref` reads the `MacAddress` fields of whichever type it holds.
+/// `Deref` reads the `MacAddress` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMacAddress {
     /// A [`MacAddress`].
@@ -5192,7 +5378,8 @@ crate::xml::poly_codec!(AnyMacAddress, MacAddress; MacAddress, MacRange, SingleM
 
 /// A [`MethodFault`] or any of its 699 subtypes, as a slot declared `MethodFault` holds.
 ///
-/// `Deref` reads the `MethodFault` fields of whichever type it holds.
+/// `Deref` reads the `MethodFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMethodFault {
     /// A [`ActiveDirectoryFault`].
@@ -6602,7 +6789,8 @@ crate::xml::poly_codec!(AnyMethodFault, MethodFault; ActiveDirectoryFault, Activ
 
 /// A [`MigrationEvent`] or any of its 6 subtypes, as a slot declared `MigrationEvent` holds.
 ///
-/// `Deref` reads the `MigrationEvent` fields of whichever type it holds.
+/// `Deref` reads the `MigrationEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationEvent {
     /// A [`MigrationErrorEvent`].
@@ -6626,7 +6814,8 @@ crate::xml::poly_codec!(AnyMigrationEvent, MigrationEvent; MigrationErrorEvent, 
 
 /// A [`MigrationFault`] or any of its 52 subtypes, as a slot declared `MigrationFault` holds.
 ///
-/// `Deref` reads the `MigrationFault` fields of whichever type it holds.
+/// `Deref` reads the `MigrationFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationFault {
     /// A [`AffinityConfigured`].
@@ -6742,7 +6931,8 @@ crate::xml::poly_codec!(AnyMigrationFault, MigrationFault; AffinityConfigured, C
 
 /// A [`MigrationFeatureNotSupported`] or any of its 6 subtypes, as a slot declared `MigrationFeatureNotSupported` holds.
 ///
-/// `Deref` reads the `MigrationFeatureNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `MigrationFeatureNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationFeatureNotSupported {
     /// A [`FullStorageVMotionNotSupported`].
@@ -6766,7 +6956,8 @@ crate::xml::poly_codec!(AnyMigrationFeatureNotSupported, MigrationFeatureNotSupp
 
 /// A [`MonthlyTaskScheduler`] or any of its 2 subtypes, as a slot declared `MonthlyTaskScheduler` holds.
 ///
-/// `Deref` reads the `MonthlyTaskScheduler` fields of whichever type it holds.
+/// `Deref` reads the `MonthlyTaskScheduler` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMonthlyTaskScheduler {
     /// A [`MonthlyByDayTaskScheduler`].
@@ -6782,7 +6973,8 @@ crate::xml::poly_codec!(AnyMonthlyTaskScheduler, MonthlyTaskScheduler; MonthlyBy
 
 /// A [`NasConfigFault`] or any of its 7 subtypes, as a slot declared `NasConfigFault` holds.
 ///
-/// `Deref` reads the `NasConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `NasConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNasConfigFault {
     /// A [`InvalidNasCredentials`].
@@ -6808,7 +7000,8 @@ crate::xml::poly_codec!(AnyNasConfigFault, NasConfigFault; InvalidNasCredentials
 
 /// A [`NegatableExpression`] or any of its 11 subtypes, as a slot declared `NegatableExpression` holds.
 ///
-/// `Deref` reads the `NegatableExpression` fields of whichever type it holds.
+/// `Deref` reads the `NegatableExpression` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNegatableExpression {
     /// A [`DvsIpPort`].
@@ -6842,7 +7035,8 @@ crate::xml::poly_codec!(AnyNegatableExpression, NegatableExpression; DvsIpPort, 
 
 /// A [`NetBIOSConfigInfo`] or any of its 1 subtypes, as a slot declared `NetBIOSConfigInfo` holds.
 ///
-/// `Deref` reads the `NetBIOSConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `NetBIOSConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNetBIOSConfigInfo {
     /// A [`NetBIOSConfigInfo`].
@@ -6856,7 +7050,8 @@ crate::xml::poly_codec!(AnyNetBIOSConfigInfo, NetBIOSConfigInfo; NetBIOSConfigIn
 
 /// A [`NetworkSummary`] or any of its 1 subtypes, as a slot declared `NetworkSummary` holds.
 ///
-/// `Deref` reads the `NetworkSummary` fields of whichever type it holds.
+/// `Deref` reads the `NetworkSummary` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNetworkSummary {
     /// A [`NetworkSummary`].
@@ -6870,7 +7065,8 @@ crate::xml::poly_codec!(AnyNetworkSummary, NetworkSummary; NetworkSummary, Opaqu
 
 /// A [`NoCompatibleHost`] or any of its 1 subtypes, as a slot declared `NoCompatibleHost` holds.
 ///
-/// `Deref` reads the `NoCompatibleHost` fields of whichever type it holds.
+/// `Deref` reads the `NoCompatibleHost` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNoCompatibleHost {
     /// A [`NoCompatibleHost`].
@@ -6884,7 +7080,8 @@ crate::xml::poly_codec!(AnyNoCompatibleHost, NoCompatibleHost; NoCompatibleHost,
 
 /// A [`NoPermission`] or any of its 1 subtypes, as a slot declared `NoPermission` holds.
 ///
-/// `Deref` reads the `NoPermission` fields of whichever type it holds.
+/// `Deref` reads the `NoPermission` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNoPermission {
     /// A [`NoPermission`].
@@ -6898,7 +7095,8 @@ crate::xml::poly_codec!(AnyNoPermission, NoPermission; NoPermission, NotAuthenti
 
 /// A [`NodeDeploymentSpec`] or any of its 1 subtypes, as a slot declared `NodeDeploymentSpec` holds.
 ///
-/// `Deref` reads the `NodeDeploymentSpec` fields of whichever type it holds.
+/// `Deref` reads the `NodeDeploymentSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNodeDeploymentSpec {
     /// A [`NodeDeploymentSpec`].
@@ -6912,7 +7110,8 @@ crate::xml::poly_codec!(AnyNodeDeploymentSpec, NodeDeploymentSpec; NodeDeploymen
 
 /// A [`NodeNetworkSpec`] or any of its 1 subtypes, as a slot declared `NodeNetworkSpec` holds.
 ///
-/// `Deref` reads the `NodeNetworkSpec` fields of whichever type it holds.
+/// `Deref` reads the `NodeNetworkSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNodeNetworkSpec {
     /// A [`NodeNetworkSpec`].
@@ -6926,7 +7125,8 @@ crate::xml::poly_codec!(AnyNodeNetworkSpec, NodeNetworkSpec; NodeNetworkSpec, Pa
 
 /// A [`NotEnoughCpus`] or any of its 1 subtypes, as a slot declared `NotEnoughCpus` holds.
 ///
-/// `Deref` reads the `NotEnoughCpus` fields of whichever type it holds.
+/// `Deref` reads the `NotEnoughCpus` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotEnoughCpus {
     /// A [`NotEnoughCpus`].
@@ -6940,7 +7140,8 @@ crate::xml::poly_codec!(AnyNotEnoughCpus, NotEnoughCpus; NotEnoughCpus, NotEnoug
 
 /// A [`NotEnoughLicenses`] or any of its 17 subtypes, as a slot declared `NotEnoughLicenses` holds.
 ///
-/// `Deref` reads the `NotEnoughLicenses` fields of whichever type it holds.
+/// `Deref` reads the `NotEnoughLicenses` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotEnoughLicenses {
     /// A [`ExpiredAddonLicense`].
@@ -6986,7 +7187,8 @@ crate::xml::poly_codec!(AnyNotEnoughLicenses, NotEnoughLicenses; ExpiredAddonLic
 
 /// A [`NotSupported`] or any of its 1 subtypes, as a slot declared `NotSupported` holds.
 ///
-/// `Deref` reads the `NotSupported` fields of whichever type it holds.
+/// `Deref` reads the `NotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupported {
     /// A [`HostAccessRestrictedToManagementServer`].
@@ -7000,7 +7202,8 @@ crate::xml::poly_codec!(AnyNotSupported, NotSupported; HostAccessRestrictedToMan
 
 /// A [`NotSupportedHost`] or any of its 18 subtypes, as a slot declared `NotSupportedHost` holds.
 ///
-/// `Deref` reads the `NotSupportedHost` fields of whichever type it holds.
+/// `Deref` reads the `NotSupportedHost` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupportedHost {
     /// A [`EVCAdmissionFailed`].
@@ -7048,7 +7251,8 @@ crate::xml::poly_codec!(AnyNotSupportedHost, NotSupportedHost; EVCAdmissionFaile
 
 /// A [`NotSupportedHostInCluster`] or any of its 10 subtypes, as a slot declared `NotSupportedHostInCluster` holds.
 ///
-/// `Deref` reads the `NotSupportedHostInCluster` fields of whichever type it holds.
+/// `Deref` reads the `NotSupportedHostInCluster` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupportedHostInCluster {
     /// A [`EVCAdmissionFailed`].
@@ -7080,7 +7284,8 @@ crate::xml::poly_codec!(AnyNotSupportedHostInCluster, NotSupportedHostInCluster;
 
 /// A [`OptionType`] or any of its 6 subtypes, as a slot declared `OptionType` holds.
 ///
-/// `Deref` reads the `OptionType` fields of whichever type it holds.
+/// `Deref` reads the `OptionType` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOptionType {
     /// A [`BoolOption`].
@@ -7104,7 +7309,8 @@ crate::xml::poly_codec!(AnyOptionType, OptionType; BoolOption, ChoiceOption, Flo
 
 /// A [`OptionValue`] or any of its 1 subtypes, as a slot declared `OptionValue` holds.
 ///
-/// `Deref` reads the `OptionValue` fields of whichever type it holds.
+/// `Deref` reads the `OptionValue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOptionValue {
     /// A [`HostInternetScsiHbaParamValue`].
@@ -7118,7 +7324,8 @@ crate::xml::poly_codec!(AnyOptionValue, OptionValue; HostInternetScsiHbaParamVal
 
 /// A [`OvfAttribute`] or any of its 6 subtypes, as a slot declared `OvfAttribute` holds.
 ///
-/// `Deref` reads the `OvfAttribute` fields of whichever type it holds.
+/// `Deref` reads the `OvfAttribute` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfAttribute {
     /// A [`OvfAttribute`].
@@ -7142,7 +7349,8 @@ crate::xml::poly_codec!(AnyOvfAttribute, OvfAttribute; OvfAttribute, OvfInvalidV
 
 /// A [`OvfConnectedDevice`] or any of its 2 subtypes, as a slot declared `OvfConnectedDevice` holds.
 ///
-/// `Deref` reads the `OvfConnectedDevice` fields of whichever type it holds.
+/// `Deref` reads the `OvfConnectedDevice` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfConnectedDevice {
     /// A [`OvfConnectedDevice`].
@@ -7158,7 +7366,8 @@ crate::xml::poly_codec!(AnyOvfConnectedDevice, OvfConnectedDevice; OvfConnectedD
 
 /// A [`OvfConstraint`] or any of its 2 subtypes, as a slot declared `OvfConstraint` holds.
 ///
-/// `Deref` reads the `OvfConstraint` fields of whichever type it holds.
+/// `Deref` reads the `OvfConstraint` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfConstraint {
     /// A [`OvfConstraint`].
@@ -7174,7 +7383,8 @@ crate::xml::poly_codec!(AnyOvfConstraint, OvfConstraint; OvfConstraint, OvfDiskO
 
 /// A [`OvfConsumerCallbackFault`] or any of its 5 subtypes, as a slot declared `OvfConsumerCallbackFault` holds.
 ///
-/// `Deref` reads the `OvfConsumerCallbackFault` fields of whichever type it holds.
+/// `Deref` reads the `OvfConsumerCallbackFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfConsumerCallbackFault {
     /// A [`OvfConsumerCallbackFault`].
@@ -7196,7 +7406,8 @@ crate::xml::poly_codec!(AnyOvfConsumerCallbackFault, OvfConsumerCallbackFault; O
 
 /// A [`OvfCreateImportSpecParams`] or any of its 1 subtypes, as a slot declared `OvfCreateImportSpecParams` holds.
 ///
-/// `Deref` reads the `OvfCreateImportSpecParams` fields of whichever type it holds.
+/// `Deref` reads the `OvfCreateImportSpecParams` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfCreateImportSpecParams {
     /// A [`OvfCreateImportSpecParams`].
@@ -7210,7 +7421,8 @@ crate::xml::poly_codec!(AnyOvfCreateImportSpecParams, OvfCreateImportSpecParams;
 
 /// A [`OvfElement`] or any of its 7 subtypes, as a slot declared `OvfElement` holds.
 ///
-/// `Deref` reads the `OvfElement` fields of whichever type it holds.
+/// `Deref` reads the `OvfElement` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfElement {
     /// A [`OvfDuplicateElement`].
@@ -7236,7 +7448,8 @@ crate::xml::poly_codec!(AnyOvfElement, OvfElement; OvfDuplicateElement, OvfDupli
 
 /// A [`OvfExport`] or any of its 13 subtypes, as a slot declared `OvfExport` holds.
 ///
-/// `Deref` reads the `OvfExport` fields of whichever type it holds.
+/// `Deref` reads the `OvfExport` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfExport {
     /// A [`ConnectedIso`].
@@ -7274,7 +7487,8 @@ crate::xml::poly_codec!(AnyOvfExport, OvfExport; ConnectedIso, OvfConnectedDevic
 
 /// A [`OvfFault`] or any of its 78 subtypes, as a slot declared `OvfFault` holds.
 ///
-/// `Deref` reads the `OvfFault` fields of whichever type it holds.
+/// `Deref` reads the `OvfFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfFault {
     /// A [`ConnectedIso`].
@@ -7442,7 +7656,8 @@ crate::xml::poly_codec!(AnyOvfFault, OvfFault; ConnectedIso, OvfAttribute, OvfCo
 
 /// A [`OvfHardwareExport`] or any of its 6 subtypes, as a slot declared `OvfHardwareExport` holds.
 ///
-/// `Deref` reads the `OvfHardwareExport` fields of whichever type it holds.
+/// `Deref` reads the `OvfHardwareExport` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfHardwareExport {
     /// A [`OvfConnectedDevice`].
@@ -7466,7 +7681,8 @@ crate::xml::poly_codec!(AnyOvfHardwareExport, OvfHardwareExport; OvfConnectedDev
 
 /// A [`OvfImport`] or any of its 8 subtypes, as a slot declared `OvfImport` holds.
 ///
-/// `Deref` reads the `OvfImport` fields of whichever type it holds.
+/// `Deref` reads the `OvfImport` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfImport {
     /// A [`OvfCpuCompatibility`].
@@ -7494,7 +7710,8 @@ crate::xml::poly_codec!(AnyOvfImport, OvfImport; OvfCpuCompatibility, OvfCpuComp
 
 /// A [`OvfInvalidPackage`] or any of its 27 subtypes, as a slot declared `OvfInvalidPackage` holds.
 ///
-/// `Deref` reads the `OvfInvalidPackage` fields of whichever type it holds.
+/// `Deref` reads the `OvfInvalidPackage` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfInvalidPackage {
     /// A [`OvfAttribute`].
@@ -7560,7 +7777,8 @@ crate::xml::poly_codec!(AnyOvfInvalidPackage, OvfInvalidPackage; OvfAttribute, O
 
 /// A [`OvfInvalidValue`] or any of its 4 subtypes, as a slot declared `OvfInvalidValue` holds.
 ///
-/// `Deref` reads the `OvfInvalidValue` fields of whichever type it holds.
+/// `Deref` reads the `OvfInvalidValue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfInvalidValue {
     /// A [`OvfInvalidValue`].
@@ -7580,7 +7798,8 @@ crate::xml::poly_codec!(AnyOvfInvalidValue, OvfInvalidValue; OvfInvalidValue, Ov
 
 /// A [`OvfManagerCommonParams`] or any of its 4 subtypes, as a slot declared `OvfManagerCommonParams` holds.
 ///
-/// `Deref` reads the `OvfManagerCommonParams` fields of whichever type it holds.
+/// `Deref` reads the `OvfManagerCommonParams` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfManagerCommonParams {
     /// A [`OvfCreateImportSpecParams`].
@@ -7600,7 +7819,8 @@ crate::xml::poly_codec!(AnyOvfManagerCommonParams, OvfManagerCommonParams; OvfCr
 
 /// A [`OvfMissingElement`] or any of its 1 subtypes, as a slot declared `OvfMissingElement` holds.
 ///
-/// `Deref` reads the `OvfMissingElement` fields of whichever type it holds.
+/// `Deref` reads the `OvfMissingElement` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfMissingElement {
     /// A [`OvfMissingElement`].
@@ -7614,7 +7834,8 @@ crate::xml::poly_codec!(AnyOvfMissingElement, OvfMissingElement; OvfMissingEleme
 
 /// A [`OvfProperty`] or any of its 6 subtypes, as a slot declared `OvfProperty` holds.
 ///
-/// `Deref` reads the `OvfProperty` fields of whichever type it holds.
+/// `Deref` reads the `OvfProperty` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfProperty {
     /// A [`OvfProperty`].
@@ -7638,7 +7859,8 @@ crate::xml::poly_codec!(AnyOvfProperty, OvfProperty; OvfProperty, OvfPropertyNet
 
 /// A [`OvfSystemFault`] or any of its 8 subtypes, as a slot declared `OvfSystemFault` holds.
 ///
-/// `Deref` reads the `OvfSystemFault` fields of whichever type it holds.
+/// `Deref` reads the `OvfSystemFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfSystemFault {
     /// A [`OvfDiskMappingNotFound`].
@@ -7666,7 +7888,8 @@ crate::xml::poly_codec!(AnyOvfSystemFault, OvfSystemFault; OvfDiskMappingNotFoun
 
 /// A [`OvfUnsupportedAttribute`] or any of its 1 subtypes, as a slot declared `OvfUnsupportedAttribute` holds.
 ///
-/// `Deref` reads the `OvfUnsupportedAttribute` fields of whichever type it holds.
+/// `Deref` reads the `OvfUnsupportedAttribute` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfUnsupportedAttribute {
     /// A [`OvfUnsupportedAttribute`].
@@ -7680,7 +7903,8 @@ crate::xml::poly_codec!(AnyOvfUnsupportedAttribute, OvfUnsupportedAttribute; Ovf
 
 /// A [`OvfUnsupportedElement`] or any of its 3 subtypes, as a slot declared `OvfUnsupportedElement` holds.
 ///
-/// `Deref` reads the `OvfUnsupportedElement` fields of whichever type it holds.
+/// `Deref` reads the `OvfUnsupportedElement` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfUnsupportedElement {
     /// A [`OvfNoSpaceOnController`].
@@ -7698,7 +7922,8 @@ crate::xml::poly_codec!(AnyOvfUnsupportedElement, OvfUnsupportedElement; OvfNoSp
 
 /// A [`OvfUnsupportedPackage`] or any of its 11 subtypes, as a slot declared `OvfUnsupportedPackage` holds.
 ///
-/// `Deref` reads the `OvfUnsupportedPackage` fields of whichever type it holds.
+/// `Deref` reads the `OvfUnsupportedPackage` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfUnsupportedPackage {
     /// A [`OvfInvalidVmName`].
@@ -7732,7 +7957,8 @@ crate::xml::poly_codec!(AnyOvfUnsupportedPackage, OvfUnsupportedPackage; OvfInva
 
 /// A [`PatchMetadataInvalid`] or any of its 2 subtypes, as a slot declared `PatchMetadataInvalid` holds.
 ///
-/// `Deref` reads the `PatchMetadataInvalid` fields of whichever type it holds.
+/// `Deref` reads the `PatchMetadataInvalid` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPatchMetadataInvalid {
     /// A [`PatchMetadataCorrupted`].
@@ -7748,7 +7974,8 @@ crate::xml::poly_codec!(AnyPatchMetadataInvalid, PatchMetadataInvalid; PatchMeta
 
 /// A [`PatchNotApplicable`] or any of its 3 subtypes, as a slot declared `PatchNotApplicable` holds.
 ///
-/// `Deref` reads the `PatchNotApplicable` fields of whichever type it holds.
+/// `Deref` reads the `PatchNotApplicable` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPatchNotApplicable {
     /// A [`PatchAlreadyInstalled`].
@@ -7766,7 +7993,8 @@ crate::xml::poly_codec!(AnyPatchNotApplicable, PatchNotApplicable; PatchAlreadyI
 
 /// A [`PerfEntityMetricBase`] or any of its 2 subtypes, as a slot declared `PerfEntityMetricBase` holds.
 ///
-/// `Deref` reads the `PerfEntityMetricBase` fields of whichever type it holds.
+/// `Deref` reads the `PerfEntityMetricBase` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPerfEntityMetricBase {
     /// A [`PerfEntityMetric`].
@@ -7782,7 +8010,8 @@ crate::xml::poly_codec!(AnyPerfEntityMetricBase, PerfEntityMetricBase; PerfEntit
 
 /// A [`PerfMetricSeries`] or any of its 2 subtypes, as a slot declared `PerfMetricSeries` holds.
 ///
-/// `Deref` reads the `PerfMetricSeries` fields of whichever type it holds.
+/// `Deref` reads the `PerfMetricSeries` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPerfMetricSeries {
     /// A [`PerfMetricIntSeries`].
@@ -7798,7 +8027,8 @@ crate::xml::poly_codec!(AnyPerfMetricSeries, PerfMetricSeries; PerfMetricIntSeri
 
 /// A [`PermissionEvent`] or any of its 3 subtypes, as a slot declared `PermissionEvent` holds.
 ///
-/// `Deref` reads the `PermissionEvent` fields of whichever type it holds.
+/// `Deref` reads the `PermissionEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPermissionEvent {
     /// A [`PermissionAddedEvent`].
@@ -7816,7 +8046,8 @@ crate::xml::poly_codec!(AnyPermissionEvent, PermissionEvent; PermissionAddedEven
 
 /// A [`PhysicalNicHint`] or any of its 2 subtypes, as a slot declared `PhysicalNicHint` holds.
 ///
-/// `Deref` reads the `PhysicalNicHint` fields of whichever type it holds.
+/// `Deref` reads the `PhysicalNicHint` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPhysicalNicHint {
     /// A [`PhysicalNicHint`].
@@ -7832,7 +8063,8 @@ crate::xml::poly_codec!(AnyPhysicalNicHint, PhysicalNicHint; PhysicalNicHint, Ph
 
 /// A [`PlatformConfigFault`] or any of its 3 subtypes, as a slot declared `PlatformConfigFault` holds.
 ///
-/// `Deref` reads the `PlatformConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `PlatformConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPlatformConfigFault {
     /// A [`InvalidBundle`].
@@ -7850,7 +8082,8 @@ crate::xml::poly_codec!(AnyPlatformConfigFault, PlatformConfigFault; InvalidBund
 
 /// A [`PolicyOption`] or any of its 1 subtypes, as a slot declared `PolicyOption` holds.
 ///
-/// `Deref` reads the `PolicyOption` fields of whichever type it holds.
+/// `Deref` reads the `PolicyOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPolicyOption {
     /// A [`CompositePolicyOption`].
@@ -7864,7 +8097,8 @@ crate::xml::poly_codec!(AnyPolicyOption, PolicyOption; CompositePolicyOption, Po
 
 /// A [`PortGroupProfile`] or any of its 3 subtypes, as a slot declared `PortGroupProfile` holds.
 ///
-/// `Deref` reads the `PortGroupProfile` fields of whichever type it holds.
+/// `Deref` reads the `PortGroupProfile` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPortGroupProfile {
     /// A [`HostPortGroupProfile`].
@@ -7882,7 +8116,8 @@ crate::xml::poly_codec!(AnyPortGroupProfile, PortGroupProfile; HostPortGroupProf
 
 /// A [`ProfileConfigInfo`] or any of its 2 subtypes, as a slot declared `ProfileConfigInfo` holds.
 ///
-/// `Deref` reads the `ProfileConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `ProfileConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileConfigInfo {
     /// A [`ClusterProfileConfigInfo`].
@@ -7898,7 +8133,8 @@ crate::xml::poly_codec!(AnyProfileConfigInfo, ProfileConfigInfo; ClusterProfileC
 
 /// A [`ProfileCreateSpec`] or any of its 9 subtypes, as a slot declared `ProfileCreateSpec` holds.
 ///
-/// `Deref` reads the `ProfileCreateSpec` fields of whichever type it holds.
+/// `Deref` reads the `ProfileCreateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileCreateSpec {
     /// A [`ClusterProfileCompleteConfigSpec`].
@@ -7928,7 +8164,8 @@ crate::xml::poly_codec!(AnyProfileCreateSpec, ProfileCreateSpec; ClusterProfileC
 
 /// A [`ProfileEvent`] or any of its 6 subtypes, as a slot declared `ProfileEvent` holds.
 ///
-/// `Deref` reads the `ProfileEvent` fields of whichever type it holds.
+/// `Deref` reads the `ProfileEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileEvent {
     /// A [`ProfileAssociatedEvent`].
@@ -7952,7 +8189,8 @@ crate::xml::poly_codec!(AnyProfileEvent, ProfileEvent; ProfileAssociatedEvent, P
 
 /// A [`ProfileExecuteResult`] or any of its 1 subtypes, as a slot declared `ProfileExecuteResult` holds.
 ///
-/// `Deref` reads the `ProfileExecuteResult` fields of whichever type it holds.
+/// `Deref` reads the `ProfileExecuteResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileExecuteResult {
     /// A [`ApplyHostProfileConfigurationSpec`].
@@ -7966,7 +8204,8 @@ crate::xml::poly_codec!(AnyProfileExecuteResult, ProfileExecuteResult; ApplyHost
 
 /// A [`ProfileExpression`] or any of its 2 subtypes, as a slot declared `ProfileExpression` holds.
 ///
-/// `Deref` reads the `ProfileExpression` fields of whichever type it holds.
+/// `Deref` reads the `ProfileExpression` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileExpression {
     /// A [`ProfileCompositeExpression`].
@@ -7982,7 +8221,8 @@ crate::xml::poly_codec!(AnyProfileExpression, ProfileExpression; ProfileComposit
 
 /// A [`ProfilePolicyOptionMetadata`] or any of its 2 subtypes, as a slot declared `ProfilePolicyOptionMetadata` holds.
 ///
-/// `Deref` reads the `ProfilePolicyOptionMetadata` fields of whichever type it holds.
+/// `Deref` reads the `ProfilePolicyOptionMetadata` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfilePolicyOptionMetadata {
     /// A [`ProfileCompositePolicyOptionMetadata`].
@@ -7998,7 +8238,8 @@ crate::xml::poly_codec!(AnyProfilePolicyOptionMetadata, ProfilePolicyOptionMetad
 
 /// A [`ProfileSerializedCreateSpec`] or any of its 1 subtypes, as a slot declared `ProfileSerializedCreateSpec` holds.
 ///
-/// `Deref` reads the `ProfileSerializedCreateSpec` fields of whichever type it holds.
+/// `Deref` reads the `ProfileSerializedCreateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileSerializedCreateSpec {
     /// A [`HostProfileSerializedHostProfileSpec`].
@@ -8012,7 +8253,8 @@ crate::xml::poly_codec!(AnyProfileSerializedCreateSpec, ProfileSerializedCreateS
 
 /// A [`RDMNotSupported`] or any of its 1 subtypes, as a slot declared `RDMNotSupported` holds.
 ///
-/// `Deref` reads the `RDMNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `RDMNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRDMNotSupported {
     /// A [`PhysCompatRDMNotSupported`].
@@ -8026,7 +8268,8 @@ crate::xml::poly_codec!(AnyRDMNotSupported, RDMNotSupported; PhysCompatRDMNotSup
 
 /// A [`RecurrentTaskScheduler`] or any of its 6 subtypes, as a slot declared `RecurrentTaskScheduler` holds.
 ///
-/// `Deref` reads the `RecurrentTaskScheduler` fields of whichever type it holds.
+/// `Deref` reads the `RecurrentTaskScheduler` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRecurrentTaskScheduler {
     /// A [`DailyTaskScheduler`].
@@ -8050,7 +8293,8 @@ crate::xml::poly_codec!(AnyRecurrentTaskScheduler, RecurrentTaskScheduler; Daily
 
 /// A [`ReplicationConfigFault`] or any of its 2 subtypes, as a slot declared `ReplicationConfigFault` holds.
 ///
-/// `Deref` reads the `ReplicationConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `ReplicationConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyReplicationConfigFault {
     /// A [`ReplicationConfigFault`].
@@ -8066,7 +8310,8 @@ crate::xml::poly_codec!(AnyReplicationConfigFault, ReplicationConfigFault; Repli
 
 /// A [`ReplicationFault`] or any of its 9 subtypes, as a slot declared `ReplicationFault` holds.
 ///
-/// `Deref` reads the `ReplicationFault` fields of whichever type it holds.
+/// `Deref` reads the `ReplicationFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyReplicationFault {
     /// A [`IncompatibleHostForVmReplication`].
@@ -8096,7 +8341,8 @@ crate::xml::poly_codec!(AnyReplicationFault, ReplicationFault; IncompatibleHostF
 
 /// A [`ReplicationVmFault`] or any of its 1 subtypes, as a slot declared `ReplicationVmFault` holds.
 ///
-/// `Deref` reads the `ReplicationVmFault` fields of whichever type it holds.
+/// `Deref` reads the `ReplicationVmFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyReplicationVmFault {
     /// A [`ReplicationVmFault`].
@@ -8110,7 +8356,8 @@ crate::xml::poly_codec!(AnyReplicationVmFault, ReplicationVmFault; ReplicationVm
 
 /// A [`ResourceInUse`] or any of its 2 subtypes, as a slot declared `ResourceInUse` holds.
 ///
-/// `Deref` reads the `ResourceInUse` fields of whichever type it holds.
+/// `Deref` reads the `ResourceInUse` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResourceInUse {
     /// A [`FilterInUse`].
@@ -8126,7 +8373,8 @@ crate::xml::poly_codec!(AnyResourceInUse, ResourceInUse; FilterInUse, QuiesceDat
 
 /// A [`ResourcePoolEvent`] or any of its 5 subtypes, as a slot declared `ResourcePoolEvent` holds.
 ///
-/// `Deref` reads the `ResourcePoolEvent` fields of whichever type it holds.
+/// `Deref` reads the `ResourcePoolEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResourcePoolEvent {
     /// A [`ResourcePoolCreatedEvent`].
@@ -8148,7 +8396,8 @@ crate::xml::poly_codec!(AnyResourcePoolEvent, ResourcePoolEvent; ResourcePoolCre
 
 /// A [`ResourcePoolSummary`] or any of its 1 subtypes, as a slot declared `ResourcePoolSummary` holds.
 ///
-/// `Deref` reads the `ResourcePoolSummary` fields of whichever type it holds.
+/// `Deref` reads the `ResourcePoolSummary` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResourcePoolSummary {
     /// A [`ResourcePoolSummary`].
@@ -8162,7 +8411,8 @@ crate::xml::poly_codec!(AnyResourcePoolSummary, ResourcePoolSummary; ResourcePoo
 
 /// A [`RoleEvent`] or any of its 3 subtypes, as a slot declared `RoleEvent` holds.
 ///
-/// `Deref` reads the `RoleEvent` fields of whichever type it holds.
+/// `Deref` reads the `RoleEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRoleEvent {
     /// A [`RoleAddedEvent`].
@@ -8180,7 +8430,8 @@ crate::xml::poly_codec!(AnyRoleEvent, RoleEvent; RoleAddedEvent, RoleEvent, Role
 
 /// A [`RuntimeFault`] or any of its 60 subtypes, as a slot declared `RuntimeFault` holds.
 ///
-/// `Deref` reads the `RuntimeFault` fields of whichever type it holds.
+/// `Deref` reads the `RuntimeFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRuntimeFault {
     /// A [`AuthenticationRequired`].
@@ -8312,7 +8563,8 @@ crate::xml::poly_codec!(AnyRuntimeFault, RuntimeFault; AuthenticationRequired, C
 
 /// A [`SDDCBase`] or any of its 1 subtypes, as a slot declared `SDDCBase` holds.
 ///
-/// `Deref` reads the `SDDCBase` fields of whichever type it holds.
+/// `Deref` reads the `SDDCBase` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySDDCBase {
     /// A [`SDDCBase`].
@@ -8326,7 +8578,8 @@ crate::xml::poly_codec!(AnySDDCBase, SDDCBase; SDDCBase, VimVsanReconfigSpec);
 
 /// A [`ScheduledTaskEvent`] or any of its 8 subtypes, as a slot declared `ScheduledTaskEvent` holds.
 ///
-/// `Deref` reads the `ScheduledTaskEvent` fields of whichever type it holds.
+/// `Deref` reads the `ScheduledTaskEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScheduledTaskEvent {
     /// A [`ScheduledTaskCompletedEvent`].
@@ -8354,7 +8607,8 @@ crate::xml::poly_codec!(AnyScheduledTaskEvent, ScheduledTaskEvent; ScheduledTask
 
 /// A [`ScheduledTaskSpec`] or any of its 1 subtypes, as a slot declared `ScheduledTaskSpec` holds.
 ///
-/// `Deref` reads the `ScheduledTaskSpec` fields of whichever type it holds.
+/// `Deref` reads the `ScheduledTaskSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScheduledTaskSpec {
     /// A [`ScheduledTaskInfo`].
@@ -8368,7 +8622,8 @@ crate::xml::poly_codec!(AnyScheduledTaskSpec, ScheduledTaskSpec; ScheduledTaskIn
 
 /// A [`ScsiLun`] or any of its 1 subtypes, as a slot declared `ScsiLun` holds.
 ///
-/// `Deref` reads the `ScsiLun` fields of whichever type it holds.
+/// `Deref` reads the `ScsiLun` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScsiLun {
     /// A [`HostScsiDisk`].
@@ -8382,7 +8637,8 @@ crate::xml::poly_codec!(AnyScsiLun, ScsiLun; HostScsiDisk, ScsiLun);
 
 /// A [`SecurityError`] or any of its 4 subtypes, as a slot declared `SecurityError` holds.
 ///
-/// `Deref` reads the `SecurityError` fields of whichever type it holds.
+/// `Deref` reads the `SecurityError` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySecurityError {
     /// A [`NoPermission`].
@@ -8402,7 +8658,8 @@ crate::xml::poly_codec!(AnySecurityError, SecurityError; NoPermission, NotAuthen
 
 /// A [`SelectionSet`] or any of its 2 subtypes, as a slot declared `SelectionSet` holds.
 ///
-/// `Deref` reads the `SelectionSet` fields of whichever type it holds.
+/// `Deref` reads the `SelectionSet` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySelectionSet {
     /// A [`DVPortgroupSelection`].
@@ -8418,7 +8675,8 @@ crate::xml::poly_codec!(AnySelectionSet, SelectionSet; DVPortgroupSelection, DVS
 
 /// A [`SelectionSpec`] or any of its 1 subtypes, as a slot declared `SelectionSpec` holds.
 ///
-/// `Deref` reads the `SelectionSpec` fields of whichever type it holds.
+/// `Deref` reads the `SelectionSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySelectionSpec {
     /// A [`SelectionSpec`].
@@ -8432,7 +8690,8 @@ crate::xml::poly_codec!(AnySelectionSpec, SelectionSpec; SelectionSpec, Traversa
 
 /// A [`ServiceLocatorCredential`] or any of its 2 subtypes, as a slot declared `ServiceLocatorCredential` holds.
 ///
-/// `Deref` reads the `ServiceLocatorCredential` fields of whichever type it holds.
+/// `Deref` reads the `ServiceLocatorCredential` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyServiceLocatorCredential {
     /// A [`ServiceLocatorCredential`].
@@ -8448,7 +8707,8 @@ crate::xml::poly_codec!(AnyServiceLocatorCredential, ServiceLocatorCredential; S
 
 /// A [`SessionEvent`] or any of its 8 subtypes, as a slot declared `SessionEvent` holds.
 ///
-/// `Deref` reads the `SessionEvent` fields of whichever type it holds.
+/// `Deref` reads the `SessionEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySessionEvent {
     /// A [`AlreadyAuthenticatedSessionEvent`].
@@ -8476,7 +8736,8 @@ crate::xml::poly_codec!(AnySessionEvent, SessionEvent; AlreadyAuthenticatedSessi
 
 /// A [`SessionManagerServiceRequestSpec`] or any of its 2 subtypes, as a slot declared `SessionManagerServiceRequestSpec` holds.
 ///
-/// `Deref` reads the `SessionManagerServiceRequestSpec` fields of whichever type it holds.
+/// `Deref` reads the `SessionManagerServiceRequestSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySessionManagerServiceRequestSpec {
     /// A [`SessionManagerHttpServiceRequestSpec`].
@@ -8492,7 +8753,8 @@ crate::xml::poly_codec!(AnySessionManagerServiceRequestSpec, SessionManagerServi
 
 /// A [`SnapshotCopyNotSupported`] or any of its 5 subtypes, as a slot declared `SnapshotCopyNotSupported` holds.
 ///
-/// `Deref` reads the `SnapshotCopyNotSupported` fields of whichever type it holds.
+/// `Deref` reads the `SnapshotCopyNotSupported` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySnapshotCopyNotSupported {
     /// A [`HotSnapshotMoveNotSupported`].
@@ -8514,7 +8776,8 @@ crate::xml::poly_codec!(AnySnapshotCopyNotSupported, SnapshotCopyNotSupported; H
 
 /// A [`SnapshotFault`] or any of its 9 subtypes, as a slot declared `SnapshotFault` holds.
 ///
-/// `Deref` reads the `SnapshotFault` fields of whichever type it holds.
+/// `Deref` reads the `SnapshotFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySnapshotFault {
     /// A [`ApplicationQuiesceFault`].
@@ -8544,7 +8807,8 @@ crate::xml::poly_codec!(AnySnapshotFault, SnapshotFault; ApplicationQuiesceFault
 
 /// A [`TaskEvent`] or any of its 1 subtypes, as a slot declared `TaskEvent` holds.
 ///
-/// `Deref` reads the `TaskEvent` fields of whichever type it holds.
+/// `Deref` reads the `TaskEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskEvent {
     /// A [`TaskEvent`].
@@ -8558,7 +8822,8 @@ crate::xml::poly_codec!(AnyTaskEvent, TaskEvent; TaskEvent, TaskTimeoutEvent);
 
 /// A [`TaskInProgress`] or any of its 1 subtypes, as a slot declared `TaskInProgress` holds.
 ///
-/// `Deref` reads the `TaskInProgress` fields of whichever type it holds.
+/// `Deref` reads the `TaskInProgress` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskInProgress {
     /// A [`TaskInProgress`].
@@ -8572,7 +8837,8 @@ crate::xml::poly_codec!(AnyTaskInProgress, TaskInProgress; TaskInProgress, VAppT
 
 /// A [`TaskManagerTaskViewSpec`] or any of its 1 subtypes, as a slot declared `TaskManagerTaskViewSpec` holds.
 ///
-/// `Deref` reads the `TaskManagerTaskViewSpec` fields of whichever type it holds.
+/// `Deref` reads the `TaskManagerTaskViewSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskManagerTaskViewSpec {
     /// A [`TaskManagerTaskViewSpec`].
@@ -8586,7 +8852,8 @@ crate::xml::poly_codec!(AnyTaskManagerTaskViewSpec, TaskManagerTaskViewSpec; Tas
 
 /// A [`TaskReason`] or any of its 4 subtypes, as a slot declared `TaskReason` holds.
 ///
-/// `Deref` reads the `TaskReason` fields of whichever type it holds.
+/// `Deref` reads the `TaskReason` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskReason {
     /// A [`TaskReason`].
@@ -8606,7 +8873,8 @@ crate::xml::poly_codec!(AnyTaskReason, TaskReason; TaskReason, TaskReasonAlarm, 
 
 /// A [`TaskScheduler`] or any of its 9 subtypes, as a slot declared `TaskScheduler` holds.
 ///
-/// `Deref` reads the `TaskScheduler` fields of whichever type it holds.
+/// `Deref` reads the `TaskScheduler` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskScheduler {
     /// A [`AfterStartupTaskScheduler`].
@@ -8636,7 +8904,8 @@ crate::xml::poly_codec!(AnyTaskScheduler, TaskScheduler; AfterStartupTaskSchedul
 
 /// A [`TemplateUpgradeEvent`] or any of its 3 subtypes, as a slot declared `TemplateUpgradeEvent` holds.
 ///
-/// `Deref` reads the `TemplateUpgradeEvent` fields of whichever type it holds.
+/// `Deref` reads the `TemplateUpgradeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTemplateUpgradeEvent {
     /// A [`TemplateBeingUpgradedEvent`].
@@ -8654,7 +8923,8 @@ crate::xml::poly_codec!(AnyTemplateUpgradeEvent, TemplateUpgradeEvent; TemplateB
 
 /// A [`Timedout`] or any of its 1 subtypes, as a slot declared `Timedout` holds.
 ///
-/// `Deref` reads the `Timedout` fields of whichever type it holds.
+/// `Deref` reads the `Timedout` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTimedout {
     /// A [`PowerOnFtSecondaryTimedout`].
@@ -8668,7 +8938,8 @@ crate::xml::poly_codec!(AnyTimedout, Timedout; PowerOnFtSecondaryTimedout, Timed
 
 /// A [`TypeDescription`] or any of its 1 subtypes, as a slot declared `TypeDescription` holds.
 ///
-/// `Deref` reads the `TypeDescription` fields of whichever type it holds.
+/// `Deref` reads the `TypeDescription` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTypeDescription {
     /// A [`ScheduledTaskDetail`].
@@ -8682,7 +8953,8 @@ crate::xml::poly_codec!(AnyTypeDescription, TypeDescription; ScheduledTaskDetail
 
 /// A [`UnsupportedDatastore`] or any of its 2 subtypes, as a slot declared `UnsupportedDatastore` holds.
 ///
-/// `Deref` reads the `UnsupportedDatastore` fields of whichever type it holds.
+/// `Deref` reads the `UnsupportedDatastore` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUnsupportedDatastore {
     /// A [`MemoryFileFormatNotSupportedByDatastore`].
@@ -8698,7 +8970,8 @@ crate::xml::poly_codec!(AnyUnsupportedDatastore, UnsupportedDatastore; MemoryFil
 
 /// A [`UpgradeEvent`] or any of its 4 subtypes, as a slot declared `UpgradeEvent` holds.
 ///
-/// `Deref` reads the `UpgradeEvent` fields of whichever type it holds.
+/// `Deref` reads the `UpgradeEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUpgradeEvent {
     /// A [`ErrorUpgradeEvent`].
@@ -8718,7 +8991,8 @@ crate::xml::poly_codec!(AnyUpgradeEvent, UpgradeEvent; ErrorUpgradeEvent, InfoUp
 
 /// A [`UserSearchResult`] or any of its 1 subtypes, as a slot declared `UserSearchResult` holds.
 ///
-/// `Deref` reads the `UserSearchResult` fields of whichever type it holds.
+/// `Deref` reads the `UserSearchResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUserSearchResult {
     /// A [`PosixUserSearchResult`].
@@ -8732,7 +9006,8 @@ crate::xml::poly_codec!(AnyUserSearchResult, UserSearchResult; PosixUserSearchRe
 
 /// A [`VAppConfigFault`] or any of its 3 subtypes, as a slot declared `VAppConfigFault` holds.
 ///
-/// `Deref` reads the `VAppConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `VAppConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVAppConfigFault {
     /// A [`MissingPowerOffConfiguration`].
@@ -8750,7 +9025,8 @@ crate::xml::poly_codec!(AnyVAppConfigFault, VAppConfigFault; MissingPowerOffConf
 
 /// A [`VAppPropertyFault`] or any of its 9 subtypes, as a slot declared `VAppPropertyFault` holds.
 ///
-/// `Deref` reads the `VAppPropertyFault` fields of whichever type it holds.
+/// `Deref` reads the `VAppPropertyFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVAppPropertyFault {
     /// A [`InvalidNetworkInType`].
@@ -8780,7 +9056,8 @@ crate::xml::poly_codec!(AnyVAppPropertyFault, VAppPropertyFault; InvalidNetworkI
 
 /// A [`VMotionInterfaceIssue`] or any of its 5 subtypes, as a slot declared `VMotionInterfaceIssue` holds.
 ///
-/// `Deref` reads the `VMotionInterfaceIssue` fields of whichever type it holds.
+/// `Deref` reads the `VMotionInterfaceIssue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVMotionInterfaceIssue {
     /// A [`VMotionInterfaceIssue`].
@@ -8802,7 +9079,8 @@ crate::xml::poly_codec!(AnyVMotionInterfaceIssue, VMotionInterfaceIssue; VMotion
 
 /// A [`VMwareDVSHealthCheckConfig`] or any of its 2 subtypes, as a slot declared `VMwareDVSHealthCheckConfig` holds.
 ///
-/// `Deref` reads the `VMwareDVSHealthCheckConfig` fields of whichever type it holds.
+/// `Deref` reads the `VMwareDVSHealthCheckConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVMwareDVSHealthCheckConfig {
     /// A [`VMwareDVSHealthCheckConfig`].
@@ -8818,7 +9096,8 @@ crate::xml::poly_codec!(AnyVMwareDVSHealthCheckConfig, VMwareDVSHealthCheckConfi
 
 /// A [`VimFault`] or any of its 635 subtypes, as a slot declared `VimFault` holds.
 ///
-/// `Deref` reads the `VimFault` fields of whichever type it holds.
+/// `Deref` reads the `VimFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVimFault {
     /// A [`ActiveDirectoryFault`].
@@ -10100,7 +10379,8 @@ crate::xml::poly_codec!(AnyVimFault, VimFault; ActiveDirectoryFault, ActiveVMsBl
 
 /// A [`VirtualController`] or any of its 15 subtypes, as a slot declared `VirtualController` holds.
 ///
-/// `Deref` reads the `VirtualController` fields of whichever type it holds.
+/// `Deref` reads the `VirtualController` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualController {
     /// A [`ParaVirtualSCSIController`].
@@ -10142,7 +10422,8 @@ crate::xml::poly_codec!(AnyVirtualController, VirtualController; ParaVirtualSCSI
 
 /// A [`VirtualControllerOption`] or any of its 15 subtypes, as a slot declared `VirtualControllerOption` holds.
 ///
-/// `Deref` reads the `VirtualControllerOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualControllerOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualControllerOption {
     /// A [`ParaVirtualSCSIControllerOption`].
@@ -10184,7 +10465,8 @@ crate::xml::poly_codec!(AnyVirtualControllerOption, VirtualControllerOption; Par
 
 /// A [`VirtualDevice`] or any of its 46 subtypes, as a slot declared `VirtualDevice` holds.
 ///
-/// `Deref` reads the `VirtualDevice` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDevice` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDevice {
     /// A [`ParaVirtualSCSIController`].
@@ -10288,7 +10570,8 @@ crate::xml::poly_codec!(AnyVirtualDevice, VirtualDevice; ParaVirtualSCSIControll
 
 /// A [`VirtualDeviceBackingInfo`] or any of its 47 subtypes, as a slot declared `VirtualDeviceBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceBackingInfo {
     /// A [`VirtualCdromAtapiBackingInfo`].
@@ -10394,7 +10677,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceBackingInfo, VirtualDeviceBackingInfo; V
 
 /// A [`VirtualDeviceBackingOption`] or any of its 46 subtypes, as a slot declared `VirtualDeviceBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceBackingOption {
     /// A [`VirtualCdromAtapiBackingOption`].
@@ -10498,7 +10782,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceBackingOption, VirtualDeviceBackingOptio
 
 /// A [`VirtualDeviceBusSlotInfo`] or any of its 2 subtypes, as a slot declared `VirtualDeviceBusSlotInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceBusSlotInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceBusSlotInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceBusSlotInfo {
     /// A [`VirtualDeviceBusSlotInfo`].
@@ -10514,7 +10799,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceBusSlotInfo, VirtualDeviceBusSlotInfo; V
 
 /// A [`VirtualDeviceConfigSpec`] or any of its 1 subtypes, as a slot declared `VirtualDeviceConfigSpec` holds.
 ///
-/// `Deref` reads the `VirtualDeviceConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceConfigSpec {
     /// A [`VirtualDeviceConfigSpec`].
@@ -10528,7 +10814,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceConfigSpec, VirtualDeviceConfigSpec; Vir
 
 /// A [`VirtualDeviceDeviceBackingInfo`] or any of its 16 subtypes, as a slot declared `VirtualDeviceDeviceBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceDeviceBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceDeviceBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceDeviceBackingInfo {
     /// A [`VirtualCdromAtapiBackingInfo`].
@@ -10572,7 +10859,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingInfo, VirtualDeviceDeviceBa
 
 /// A [`VirtualDeviceDeviceBackingOption`] or any of its 18 subtypes, as a slot declared `VirtualDeviceDeviceBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceDeviceBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceDeviceBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceDeviceBackingOption {
     /// A [`VirtualCdromAtapiBackingOption`].
@@ -10620,7 +10908,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingOption, VirtualDeviceDevice
 
 /// A [`VirtualDeviceFileBackingInfo`] or any of its 12 subtypes, as a slot declared `VirtualDeviceFileBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceFileBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceFileBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceFileBackingInfo {
     /// A [`VirtualCdromIsoBackingInfo`].
@@ -10656,7 +10945,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceFileBackingInfo, VirtualDeviceFileBackin
 
 /// A [`VirtualDeviceFileBackingOption`] or any of its 10 subtypes, as a slot declared `VirtualDeviceFileBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceFileBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceFileBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceFileBackingOption {
     /// A [`VirtualCdromIsoBackingOption`].
@@ -10688,7 +10978,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceFileBackingOption, VirtualDeviceFileBack
 
 /// A [`VirtualDeviceOption`] or any of its 46 subtypes, as a slot declared `VirtualDeviceOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceOption {
     /// A [`ParaVirtualSCSIControllerOption`].
@@ -10792,7 +11083,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceOption, VirtualDeviceOption; ParaVirtual
 
 /// A [`VirtualDevicePciBusSlotInfo`] or any of its 1 subtypes, as a slot declared `VirtualDevicePciBusSlotInfo` holds.
 ///
-/// `Deref` reads the `VirtualDevicePciBusSlotInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDevicePciBusSlotInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDevicePciBusSlotInfo {
     /// A [`VirtualDevicePciBusSlotInfo`].
@@ -10806,7 +11098,8 @@ crate::xml::poly_codec!(AnyVirtualDevicePciBusSlotInfo, VirtualDevicePciBusSlotI
 
 /// A [`VirtualDevicePipeBackingInfo`] or any of its 1 subtypes, as a slot declared `VirtualDevicePipeBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDevicePipeBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDevicePipeBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDevicePipeBackingInfo {
     /// A [`VirtualDevicePipeBackingInfo`].
@@ -10820,7 +11113,8 @@ crate::xml::poly_codec!(AnyVirtualDevicePipeBackingInfo, VirtualDevicePipeBackin
 
 /// A [`VirtualDevicePipeBackingOption`] or any of its 1 subtypes, as a slot declared `VirtualDevicePipeBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDevicePipeBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDevicePipeBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDevicePipeBackingOption {
     /// A [`VirtualDevicePipeBackingOption`].
@@ -10834,7 +11128,8 @@ crate::xml::poly_codec!(AnyVirtualDevicePipeBackingOption, VirtualDevicePipeBack
 
 /// A [`VirtualDeviceRemoteDeviceBackingInfo`] or any of its 4 subtypes, as a slot declared `VirtualDeviceRemoteDeviceBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceRemoteDeviceBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceRemoteDeviceBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceRemoteDeviceBackingInfo {
     /// A [`VirtualCdromRemoteAtapiBackingInfo`].
@@ -10854,7 +11149,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceRe
 
 /// A [`VirtualDeviceRemoteDeviceBackingOption`] or any of its 3 subtypes, as a slot declared `VirtualDeviceRemoteDeviceBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceRemoteDeviceBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceRemoteDeviceBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceRemoteDeviceBackingOption {
     /// A [`VirtualCdromRemotePassthroughBackingOption`].
@@ -10872,7 +11168,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingOption, VirtualDevice
 
 /// A [`VirtualDeviceURIBackingInfo`] or any of its 1 subtypes, as a slot declared `VirtualDeviceURIBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDeviceURIBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceURIBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceURIBackingInfo {
     /// A [`VirtualDeviceURIBackingInfo`].
@@ -10886,7 +11183,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceURIBackingInfo, VirtualDeviceURIBackingI
 
 /// A [`VirtualDeviceURIBackingOption`] or any of its 1 subtypes, as a slot declared `VirtualDeviceURIBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDeviceURIBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDeviceURIBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceURIBackingOption {
     /// A [`VirtualDeviceURIBackingOption`].
@@ -10900,7 +11198,8 @@ crate::xml::poly_codec!(AnyVirtualDeviceURIBackingOption, VirtualDeviceURIBackin
 
 /// A [`VirtualDiskRawDiskVer2BackingInfo`] or any of its 1 subtypes, as a slot declared `VirtualDiskRawDiskVer2BackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualDiskRawDiskVer2BackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDiskRawDiskVer2BackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskRawDiskVer2BackingInfo {
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingInfo`].
@@ -10914,7 +11213,8 @@ crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingInfo, VirtualDiskRawDisk
 
 /// A [`VirtualDiskRawDiskVer2BackingOption`] or any of its 1 subtypes, as a slot declared `VirtualDiskRawDiskVer2BackingOption` holds.
 ///
-/// `Deref` reads the `VirtualDiskRawDiskVer2BackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDiskRawDiskVer2BackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskRawDiskVer2BackingOption {
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
@@ -10928,7 +11228,8 @@ crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingOption, VirtualDiskRawDi
 
 /// A [`VirtualDiskSpec`] or any of its 3 subtypes, as a slot declared `VirtualDiskSpec` holds.
 ///
-/// `Deref` reads the `VirtualDiskSpec` fields of whichever type it holds.
+/// `Deref` reads the `VirtualDiskSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskSpec {
     /// A [`DeviceBackedVirtualDiskSpec`].
@@ -10946,7 +11247,8 @@ crate::xml::poly_codec!(AnyVirtualDiskSpec, VirtualDiskSpec; DeviceBackedVirtual
 
 /// A [`VirtualEthernetCard`] or any of its 8 subtypes, as a slot declared `VirtualEthernetCard` holds.
 ///
-/// `Deref` reads the `VirtualEthernetCard` fields of whichever type it holds.
+/// `Deref` reads the `VirtualEthernetCard` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualEthernetCard {
     /// A [`VirtualE1000`].
@@ -10974,7 +11276,8 @@ crate::xml::poly_codec!(AnyVirtualEthernetCard, VirtualEthernetCard; VirtualE100
 
 /// A [`VirtualEthernetCardOption`] or any of its 8 subtypes, as a slot declared `VirtualEthernetCardOption` holds.
 ///
-/// `Deref` reads the `VirtualEthernetCardOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualEthernetCardOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualEthernetCardOption {
     /// A [`VirtualE1000Option`].
@@ -11002,7 +11305,8 @@ crate::xml::poly_codec!(AnyVirtualEthernetCardOption, VirtualEthernetCardOption;
 
 /// A [`VirtualHardwareCompatibilityIssue`] or any of its 37 subtypes, as a slot declared `VirtualHardwareCompatibilityIssue` holds.
 ///
-/// `Deref` reads the `VirtualHardwareCompatibilityIssue` fields of whichever type it holds.
+/// `Deref` reads the `VirtualHardwareCompatibilityIssue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualHardwareCompatibilityIssue {
     /// A [`CpuCompatibilityUnknown`].
@@ -11088,7 +11392,8 @@ crate::xml::poly_codec!(AnyVirtualHardwareCompatibilityIssue, VirtualHardwareCom
 
 /// A [`VirtualMachineBaseIndependentFilterSpec`] or any of its 2 subtypes, as a slot declared `VirtualMachineBaseIndependentFilterSpec` holds.
 ///
-/// `Deref` reads the `VirtualMachineBaseIndependentFilterSpec` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineBaseIndependentFilterSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineBaseIndependentFilterSpec {
     /// A [`VirtualMachineBaseIndependentFilterSpec`].
@@ -11104,7 +11409,8 @@ crate::xml::poly_codec!(AnyVirtualMachineBaseIndependentFilterSpec, VirtualMachi
 
 /// A [`VirtualMachineBootOptionsBootableDevice`] or any of its 4 subtypes, as a slot declared `VirtualMachineBootOptionsBootableDevice` holds.
 ///
-/// `Deref` reads the `VirtualMachineBootOptionsBootableDevice` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineBootOptionsBootableDevice` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineBootOptionsBootableDevice {
     /// A [`VirtualMachineBootOptionsBootableCdromDevice`].
@@ -11124,7 +11430,8 @@ crate::xml::poly_codec!(AnyVirtualMachineBootOptionsBootableDevice, VirtualMachi
 
 /// A [`VirtualMachineConnection`] or any of its 1 subtypes, as a slot declared `VirtualMachineConnection` holds.
 ///
-/// `Deref` reads the `VirtualMachineConnection` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineConnection` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineConnection {
     /// A [`VirtualMachineConnection`].
@@ -11138,7 +11445,8 @@ crate::xml::poly_codec!(AnyVirtualMachineConnection, VirtualMachineConnection; V
 
 /// A [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`] or any of its 1 subtypes, as a slot declared `VirtualMachineDeviceRuntimeInfoDeviceRuntimeState` holds.
 ///
-/// `Deref` reads the `VirtualMachineDeviceRuntimeInfoDeviceRuntimeState` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineDeviceRuntimeInfoDeviceRuntimeState` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     /// A [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
@@ -11152,7 +11460,8 @@ crate::xml::poly_codec!(AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState, Vi
 
 /// A [`VirtualMachineDiskDeviceInfo`] or any of its 2 subtypes, as a slot declared `VirtualMachineDiskDeviceInfo` holds.
 ///
-/// `Deref` reads the `VirtualMachineDiskDeviceInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineDiskDeviceInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineDiskDeviceInfo {
     /// A [`VirtualMachineDiskDeviceInfo`].
@@ -11168,7 +11477,8 @@ crate::xml::poly_codec!(AnyVirtualMachineDiskDeviceInfo, VirtualMachineDiskDevic
 
 /// A [`VirtualMachineGuestQuiesceSpec`] or any of its 1 subtypes, as a slot declared `VirtualMachineGuestQuiesceSpec` holds.
 ///
-/// `Deref` reads the `VirtualMachineGuestQuiesceSpec` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineGuestQuiesceSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineGuestQuiesceSpec {
     /// A [`VirtualMachineGuestQuiesceSpec`].
@@ -11182,7 +11492,8 @@ crate::xml::poly_codec!(AnyVirtualMachineGuestQuiesceSpec, VirtualMachineGuestQu
 
 /// A [`VirtualMachinePciPassthroughInfo`] or any of its 1 subtypes, as a slot declared `VirtualMachinePciPassthroughInfo` holds.
 ///
-/// `Deref` reads the `VirtualMachinePciPassthroughInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachinePciPassthroughInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachinePciPassthroughInfo {
     /// A [`VirtualMachinePciPassthroughInfo`].
@@ -11196,7 +11507,8 @@ crate::xml::poly_codec!(AnyVirtualMachinePciPassthroughInfo, VirtualMachinePciPa
 
 /// A [`VirtualMachineProfileSpec`] or any of its 3 subtypes, as a slot declared `VirtualMachineProfileSpec` holds.
 ///
-/// `Deref` reads the `VirtualMachineProfileSpec` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineProfileSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineProfileSpec {
     /// A [`VirtualMachineDefaultProfileSpec`].
@@ -11214,7 +11526,8 @@ crate::xml::poly_codec!(AnyVirtualMachineProfileSpec, VirtualMachineProfileSpec;
 
 /// A [`VirtualMachineSriovDevicePoolInfo`] or any of its 1 subtypes, as a slot declared `VirtualMachineSriovDevicePoolInfo` holds.
 ///
-/// `Deref` reads the `VirtualMachineSriovDevicePoolInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineSriovDevicePoolInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineSriovDevicePoolInfo {
     /// A [`VirtualMachineSriovDevicePoolInfo`].
@@ -11228,7 +11541,8 @@ crate::xml::poly_codec!(AnyVirtualMachineSriovDevicePoolInfo, VirtualMachineSrio
 
 /// A [`VirtualMachineTargetInfo`] or any of its 25 subtypes, as a slot declared `VirtualMachineTargetInfo` holds.
 ///
-/// `Deref` reads the `VirtualMachineTargetInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineTargetInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineTargetInfo {
     /// A [`OpaqueNetworkTargetInfo`].
@@ -11290,7 +11604,8 @@ crate::xml::poly_codec!(AnyVirtualMachineTargetInfo, VirtualMachineTargetInfo; O
 
 /// A [`VirtualMachineVirtualDeviceGroupsDeviceGroup`] or any of its 1 subtypes, as a slot declared `VirtualMachineVirtualDeviceGroupsDeviceGroup` holds.
 ///
-/// `Deref` reads the `VirtualMachineVirtualDeviceGroupsDeviceGroup` fields of whichever type it holds.
+/// `Deref` reads the `VirtualMachineVirtualDeviceGroupsDeviceGroup` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineVirtualDeviceGroupsDeviceGroup {
     /// A [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
@@ -11304,7 +11619,8 @@ crate::xml::poly_codec!(AnyVirtualMachineVirtualDeviceGroupsDeviceGroup, Virtual
 
 /// A [`VirtualPCIPassthroughPluginBackingInfo`] or any of its 1 subtypes, as a slot declared `VirtualPCIPassthroughPluginBackingInfo` holds.
 ///
-/// `Deref` reads the `VirtualPCIPassthroughPluginBackingInfo` fields of whichever type it holds.
+/// `Deref` reads the `VirtualPCIPassthroughPluginBackingInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualPCIPassthroughPluginBackingInfo {
     /// A [`VirtualPCIPassthroughPluginBackingInfo`].
@@ -11318,7 +11634,8 @@ crate::xml::poly_codec!(AnyVirtualPCIPassthroughPluginBackingInfo, VirtualPCIPas
 
 /// A [`VirtualPCIPassthroughPluginBackingOption`] or any of its 1 subtypes, as a slot declared `VirtualPCIPassthroughPluginBackingOption` holds.
 ///
-/// `Deref` reads the `VirtualPCIPassthroughPluginBackingOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualPCIPassthroughPluginBackingOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualPCIPassthroughPluginBackingOption {
     /// A [`VirtualPCIPassthroughPluginBackingOption`].
@@ -11332,7 +11649,8 @@ crate::xml::poly_codec!(AnyVirtualPCIPassthroughPluginBackingOption, VirtualPCIP
 
 /// A [`VirtualSATAController`] or any of its 1 subtypes, as a slot declared `VirtualSATAController` holds.
 ///
-/// `Deref` reads the `VirtualSATAController` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSATAController` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSATAController {
     /// A [`VirtualAHCIController`].
@@ -11346,7 +11664,8 @@ crate::xml::poly_codec!(AnyVirtualSATAController, VirtualSATAController; Virtual
 
 /// A [`VirtualSATAControllerOption`] or any of its 1 subtypes, as a slot declared `VirtualSATAControllerOption` holds.
 ///
-/// `Deref` reads the `VirtualSATAControllerOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSATAControllerOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSATAControllerOption {
     /// A [`VirtualAHCIControllerOption`].
@@ -11360,7 +11679,8 @@ crate::xml::poly_codec!(AnyVirtualSATAControllerOption, VirtualSATAControllerOpt
 
 /// A [`VirtualSCSIController`] or any of its 4 subtypes, as a slot declared `VirtualSCSIController` holds.
 ///
-/// `Deref` reads the `VirtualSCSIController` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSCSIController` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSCSIController {
     /// A [`ParaVirtualSCSIController`].
@@ -11380,7 +11700,8 @@ crate::xml::poly_codec!(AnyVirtualSCSIController, VirtualSCSIController; ParaVir
 
 /// A [`VirtualSCSIControllerOption`] or any of its 4 subtypes, as a slot declared `VirtualSCSIControllerOption` holds.
 ///
-/// `Deref` reads the `VirtualSCSIControllerOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSCSIControllerOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSCSIControllerOption {
     /// A [`ParaVirtualSCSIControllerOption`].
@@ -11400,7 +11721,8 @@ crate::xml::poly_codec!(AnyVirtualSCSIControllerOption, VirtualSCSIControllerOpt
 
 /// A [`VirtualSoundCard`] or any of its 3 subtypes, as a slot declared `VirtualSoundCard` holds.
 ///
-/// `Deref` reads the `VirtualSoundCard` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSoundCard` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSoundCard {
     /// A [`VirtualEnsoniq1371`].
@@ -11418,7 +11740,8 @@ crate::xml::poly_codec!(AnyVirtualSoundCard, VirtualSoundCard; VirtualEnsoniq137
 
 /// A [`VirtualSoundCardOption`] or any of its 3 subtypes, as a slot declared `VirtualSoundCardOption` holds.
 ///
-/// `Deref` reads the `VirtualSoundCardOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualSoundCardOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSoundCardOption {
     /// A [`VirtualEnsoniq1371Option`].
@@ -11436,7 +11759,8 @@ crate::xml::poly_codec!(AnyVirtualSoundCardOption, VirtualSoundCardOption; Virtu
 
 /// A [`VirtualVmxnet`] or any of its 3 subtypes, as a slot declared `VirtualVmxnet` holds.
 ///
-/// `Deref` reads the `VirtualVmxnet` fields of whichever type it holds.
+/// `Deref` reads the `VirtualVmxnet` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualVmxnet {
     /// A [`VirtualVmxnet`].
@@ -11454,7 +11778,8 @@ crate::xml::poly_codec!(AnyVirtualVmxnet, VirtualVmxnet; VirtualVmxnet, VirtualV
 
 /// A [`VirtualVmxnet3`] or any of its 1 subtypes, as a slot declared `VirtualVmxnet3` holds.
 ///
-/// `Deref` reads the `VirtualVmxnet3` fields of whichever type it holds.
+/// `Deref` reads the `VirtualVmxnet3` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualVmxnet3 {
     /// A [`VirtualVmxnet3`].
@@ -11468,7 +11793,8 @@ crate::xml::poly_codec!(AnyVirtualVmxnet3, VirtualVmxnet3; VirtualVmxnet3, Virtu
 
 /// A [`VirtualVmxnet3Option`] or any of its 1 subtypes, as a slot declared `VirtualVmxnet3Option` holds.
 ///
-/// `Deref` reads the `VirtualVmxnet3Option` fields of whichever type it holds.
+/// `Deref` reads the `VirtualVmxnet3Option` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualVmxnet3Option {
     /// A [`VirtualVmxnet3Option`].
@@ -11482,7 +11808,8 @@ crate::xml::poly_codec!(AnyVirtualVmxnet3Option, VirtualVmxnet3Option; VirtualVm
 
 /// A [`VirtualVmxnetOption`] or any of its 3 subtypes, as a slot declared `VirtualVmxnetOption` holds.
 ///
-/// `Deref` reads the `VirtualVmxnetOption` fields of whichever type it holds.
+/// `Deref` reads the `VirtualVmxnetOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualVmxnetOption {
     /// A [`VirtualVmxnet2Option`].
@@ -11500,7 +11827,8 @@ crate::xml::poly_codec!(AnyVirtualVmxnetOption, VirtualVmxnetOption; VirtualVmxn
 
 /// A [`VmCloneEvent`] or any of its 4 subtypes, as a slot declared `VmCloneEvent` holds.
 ///
-/// `Deref` reads the `VmCloneEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmCloneEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmCloneEvent {
     /// A [`VmBeingClonedEvent`].
@@ -11520,7 +11848,8 @@ crate::xml::poly_codec!(AnyVmCloneEvent, VmCloneEvent; VmBeingClonedEvent, VmBei
 
 /// A [`VmConfigFault`] or any of its 105 subtypes, as a slot declared `VmConfigFault` holds.
 ///
-/// `Deref` reads the `VmConfigFault` fields of whichever type it holds.
+/// `Deref` reads the `VmConfigFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFault {
     /// A [`CannotAccessNetwork`].
@@ -11742,7 +12071,8 @@ crate::xml::poly_codec!(AnyVmConfigFault, VmConfigFault; CannotAccessNetwork, Ca
 
 /// A [`VmConfigFileInfo`] or any of its 1 subtypes, as a slot declared `VmConfigFileInfo` holds.
 ///
-/// `Deref` reads the `VmConfigFileInfo` fields of whichever type it holds.
+/// `Deref` reads the `VmConfigFileInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFileInfo {
     /// A [`TemplateConfigFileInfo`].
@@ -11756,7 +12086,8 @@ crate::xml::poly_codec!(AnyVmConfigFileInfo, VmConfigFileInfo; TemplateConfigFil
 
 /// A [`VmConfigFileQuery`] or any of its 1 subtypes, as a slot declared `VmConfigFileQuery` holds.
 ///
-/// `Deref` reads the `VmConfigFileQuery` fields of whichever type it holds.
+/// `Deref` reads the `VmConfigFileQuery` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFileQuery {
     /// A [`TemplateConfigFileQuery`].
@@ -11770,7 +12101,8 @@ crate::xml::poly_codec!(AnyVmConfigFileQuery, VmConfigFileQuery; TemplateConfigF
 
 /// A [`VmConfigInfo`] or any of its 1 subtypes, as a slot declared `VmConfigInfo` holds.
 ///
-/// `Deref` reads the `VmConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `VmConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigInfo {
     /// A [`VAppConfigInfo`].
@@ -11784,7 +12116,8 @@ crate::xml::poly_codec!(AnyVmConfigInfo, VmConfigInfo; VAppConfigInfo, VmConfigI
 
 /// A [`VmConfigSpec`] or any of its 1 subtypes, as a slot declared `VmConfigSpec` holds.
 ///
-/// `Deref` reads the `VmConfigSpec` fields of whichever type it holds.
+/// `Deref` reads the `VmConfigSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigSpec {
     /// A [`VAppConfigSpec`].
@@ -11798,7 +12131,8 @@ crate::xml::poly_codec!(AnyVmConfigSpec, VmConfigSpec; VAppConfigSpec, VmConfigS
 
 /// A [`VmDasBeingResetEvent`] or any of its 1 subtypes, as a slot declared `VmDasBeingResetEvent` holds.
 ///
-/// `Deref` reads the `VmDasBeingResetEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmDasBeingResetEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmDasBeingResetEvent {
     /// A [`VmDasBeingResetEvent`].
@@ -11812,7 +12146,8 @@ crate::xml::poly_codec!(AnyVmDasBeingResetEvent, VmDasBeingResetEvent; VmDasBein
 
 /// A [`VmEvent`] or any of its 136 subtypes, as a slot declared `VmEvent` holds.
 ///
-/// `Deref` reads the `VmEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmEvent {
     /// A [`CustomizationEvent`].
@@ -12096,7 +12431,8 @@ crate::xml::poly_codec!(AnyVmEvent, VmEvent; CustomizationEvent, CustomizationFa
 
 /// A [`VmFaultToleranceIssue`] or any of its 20 subtypes, as a slot declared `VmFaultToleranceIssue` holds.
 ///
-/// `Deref` reads the `VmFaultToleranceIssue` fields of whichever type it holds.
+/// `Deref` reads the `VmFaultToleranceIssue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmFaultToleranceIssue {
     /// A [`CannotChangeDrsBehaviorForFtSecondary`].
@@ -12148,7 +12484,8 @@ crate::xml::poly_codec!(AnyVmFaultToleranceIssue, VmFaultToleranceIssue; CannotC
 
 /// A [`VmMigratedEvent`] or any of its 1 subtypes, as a slot declared `VmMigratedEvent` holds.
 ///
-/// `Deref` reads the `VmMigratedEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmMigratedEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmMigratedEvent {
     /// A [`DrsVmMigratedEvent`].
@@ -12162,7 +12499,8 @@ crate::xml::poly_codec!(AnyVmMigratedEvent, VmMigratedEvent; DrsVmMigratedEvent,
 
 /// A [`VmPlacementPolicy`] or any of its 3 subtypes, as a slot declared `VmPlacementPolicy` holds.
 ///
-/// `Deref` reads the `VmPlacementPolicy` fields of whichever type it holds.
+/// `Deref` reads the `VmPlacementPolicy` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmPlacementPolicy {
     /// A [`VmPlacementPolicy`].
@@ -12180,7 +12518,8 @@ crate::xml::poly_codec!(AnyVmPlacementPolicy, VmPlacementPolicy; VmPlacementPoli
 
 /// A [`VmPoweredOffEvent`] or any of its 2 subtypes, as a slot declared `VmPoweredOffEvent` holds.
 ///
-/// `Deref` reads the `VmPoweredOffEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmPoweredOffEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmPoweredOffEvent {
     /// A [`VmPowerOffOnIsolationEvent`].
@@ -12196,7 +12535,8 @@ crate::xml::poly_codec!(AnyVmPoweredOffEvent, VmPoweredOffEvent; VmPowerOffOnIso
 
 /// A [`VmPoweredOnEvent`] or any of its 2 subtypes, as a slot declared `VmPoweredOnEvent` holds.
 ///
-/// `Deref` reads the `VmPoweredOnEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmPoweredOnEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmPoweredOnEvent {
     /// A [`DrsVmPoweredOnEvent`].
@@ -12212,7 +12552,8 @@ crate::xml::poly_codec!(AnyVmPoweredOnEvent, VmPoweredOnEvent; DrsVmPoweredOnEve
 
 /// A [`VmRelocateSpecEvent`] or any of its 3 subtypes, as a slot declared `VmRelocateSpecEvent` holds.
 ///
-/// `Deref` reads the `VmRelocateSpecEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmRelocateSpecEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmRelocateSpecEvent {
     /// A [`VmBeingRelocatedEvent`].
@@ -12230,7 +12571,8 @@ crate::xml::poly_codec!(AnyVmRelocateSpecEvent, VmRelocateSpecEvent; VmBeingRelo
 
 /// A [`VmStartingEvent`] or any of its 1 subtypes, as a slot declared `VmStartingEvent` holds.
 ///
-/// `Deref` reads the `VmStartingEvent` fields of whichever type it holds.
+/// `Deref` reads the `VmStartingEvent` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmStartingEvent {
     /// A [`VmStartingEvent`].
@@ -12244,7 +12586,8 @@ crate::xml::poly_codec!(AnyVmStartingEvent, VmStartingEvent; VmStartingEvent, Vm
 
 /// A [`VmToolsUpgradeFault`] or any of its 6 subtypes, as a slot declared `VmToolsUpgradeFault` holds.
 ///
-/// `Deref` reads the `VmToolsUpgradeFault` fields of whichever type it holds.
+/// `Deref` reads the `VmToolsUpgradeFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmToolsUpgradeFault {
     /// A [`ToolsAlreadyUpgraded`].
@@ -12268,7 +12611,8 @@ crate::xml::poly_codec!(AnyVmToolsUpgradeFault, VmToolsUpgradeFault; ToolsAlread
 
 /// A [`VmfsDatastoreBaseOption`] or any of its 3 subtypes, as a slot declared `VmfsDatastoreBaseOption` holds.
 ///
-/// `Deref` reads the `VmfsDatastoreBaseOption` fields of whichever type it holds.
+/// `Deref` reads the `VmfsDatastoreBaseOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreBaseOption {
     /// A [`VmfsDatastoreAllExtentOption`].
@@ -12286,7 +12630,8 @@ crate::xml::poly_codec!(AnyVmfsDatastoreBaseOption, VmfsDatastoreBaseOption; Vmf
 
 /// A [`VmfsDatastoreSingleExtentOption`] or any of its 1 subtypes, as a slot declared `VmfsDatastoreSingleExtentOption` holds.
 ///
-/// `Deref` reads the `VmfsDatastoreSingleExtentOption` fields of whichever type it holds.
+/// `Deref` reads the `VmfsDatastoreSingleExtentOption` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreSingleExtentOption {
     /// A [`VmfsDatastoreAllExtentOption`].
@@ -12300,7 +12645,8 @@ crate::xml::poly_codec!(AnyVmfsDatastoreSingleExtentOption, VmfsDatastoreSingleE
 
 /// A [`VmfsDatastoreSpec`] or any of its 3 subtypes, as a slot declared `VmfsDatastoreSpec` holds.
 ///
-/// `Deref` reads the `VmfsDatastoreSpec` fields of whichever type it holds.
+/// `Deref` reads the `VmfsDatastoreSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreSpec {
     /// A [`VmfsDatastoreCreateSpec`].
@@ -12318,7 +12664,8 @@ crate::xml::poly_codec!(AnyVmfsDatastoreSpec, VmfsDatastoreSpec; VmfsDatastoreCr
 
 /// A [`VmfsMountFault`] or any of its 2 subtypes, as a slot declared `VmfsMountFault` holds.
 ///
-/// `Deref` reads the `VmfsMountFault` fields of whichever type it holds.
+/// `Deref` reads the `VmfsMountFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsMountFault {
     /// A [`VmfsAlreadyMounted`].
@@ -12334,7 +12681,8 @@ crate::xml::poly_codec!(AnyVmfsMountFault, VmfsMountFault; VmfsAlreadyMounted, V
 
 /// A [`VmwareDistributedVirtualSwitchVlanSpec`] or any of its 3 subtypes, as a slot declared `VmwareDistributedVirtualSwitchVlanSpec` holds.
 ///
-/// `Deref` reads the `VmwareDistributedVirtualSwitchVlanSpec` fields of whichever type it holds.
+/// `Deref` reads the `VmwareDistributedVirtualSwitchVlanSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmwareDistributedVirtualSwitchVlanSpec {
     /// A [`VmwareDistributedVirtualSwitchPvlanSpec`].
@@ -12352,7 +12700,8 @@ crate::xml::poly_codec!(AnyVmwareDistributedVirtualSwitchVlanSpec, VmwareDistrib
 
 /// A [`VsanClusterConfigInfo`] or any of its 1 subtypes, as a slot declared `VsanClusterConfigInfo` holds.
 ///
-/// `Deref` reads the `VsanClusterConfigInfo` fields of whichever type it holds.
+/// `Deref` reads the `VsanClusterConfigInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanClusterConfigInfo {
     /// A [`VsanClusterConfigInfo`].
@@ -12366,7 +12715,8 @@ crate::xml::poly_codec!(AnyVsanClusterConfigInfo, VsanClusterConfigInfo; VsanClu
 
 /// A [`VsanClusterHealthResultBase`] or any of its 1 subtypes, as a slot declared `VsanClusterHealthResultBase` holds.
 ///
-/// `Deref` reads the `VsanClusterHealthResultBase` fields of whichever type it holds.
+/// `Deref` reads the `VsanClusterHealthResultBase` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanClusterHealthResultBase {
     /// A [`VsanClusterHealthResultBase`].
@@ -12380,7 +12730,8 @@ crate::xml::poly_codec!(AnyVsanClusterHealthResultBase, VsanClusterHealthResultB
 
 /// A [`VsanDiskFault`] or any of its 8 subtypes, as a slot declared `VsanDiskFault` holds.
 ///
-/// `Deref` reads the `VsanDiskFault` fields of whichever type it holds.
+/// `Deref` reads the `VsanDiskFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanDiskFault {
     /// A [`DiskHasPartitions`].
@@ -12408,7 +12759,8 @@ crate::xml::poly_codec!(AnyVsanDiskFault, VsanDiskFault; DiskHasPartitions, Disk
 
 /// A [`VsanFault`] or any of its 16 subtypes, as a slot declared `VsanFault` holds.
 ///
-/// `Deref` reads the `VsanFault` fields of whichever type it holds.
+/// `Deref` reads the `VsanFault` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanFault {
     /// A [`CannotChangeVsanClusterUuid`].
@@ -12452,7 +12804,8 @@ crate::xml::poly_codec!(AnyVsanFault, VsanFault; CannotChangeVsanClusterUuid, Ca
 
 /// A [`VsanHostConfigInfoNetworkInfoPortConfig`] or any of its 1 subtypes, as a slot declared `VsanHostConfigInfoNetworkInfoPortConfig` holds.
 ///
-/// `Deref` reads the `VsanHostConfigInfoNetworkInfoPortConfig` fields of whichever type it holds.
+/// `Deref` reads the `VsanHostConfigInfoNetworkInfoPortConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanHostConfigInfoNetworkInfoPortConfig {
     /// A [`VsanHostConfigInfoNetworkInfoPortConfig`].
@@ -12466,7 +12819,8 @@ crate::xml::poly_codec!(AnyVsanHostConfigInfoNetworkInfoPortConfig, VsanHostConf
 
 /// A [`VsanHostIpConfig`] or any of its 1 subtypes, as a slot declared `VsanHostIpConfig` holds.
 ///
-/// `Deref` reads the `VsanHostIpConfig` fields of whichever type it holds.
+/// `Deref` reads the `VsanHostIpConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanHostIpConfig {
     /// A [`VsanHostIpConfig`].
@@ -12480,7 +12834,8 @@ crate::xml::poly_codec!(AnyVsanHostIpConfig, VsanHostIpConfig; VsanHostIpConfig,
 
 /// A [`VsanIscsiLUNCommonInfo`] or any of its 2 subtypes, as a slot declared `VsanIscsiLUNCommonInfo` holds.
 ///
-/// `Deref` reads the `VsanIscsiLUNCommonInfo` fields of whichever type it holds.
+/// `Deref` reads the `VsanIscsiLUNCommonInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiLUNCommonInfo {
     /// A [`VsanIscsiLUN`].
@@ -12496,7 +12851,8 @@ crate::xml::poly_codec!(AnyVsanIscsiLUNCommonInfo, VsanIscsiLUNCommonInfo; VsanI
 
 /// A [`VsanIscsiTargetBasicInfo`] or any of its 3 subtypes, as a slot declared `VsanIscsiTargetBasicInfo` holds.
 ///
-/// `Deref` reads the `VsanIscsiTargetBasicInfo` fields of whichever type it holds.
+/// `Deref` reads the `VsanIscsiTargetBasicInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiTargetBasicInfo {
     /// A [`VsanIscsiTarget`].
@@ -12514,7 +12870,8 @@ crate::xml::poly_codec!(AnyVsanIscsiTargetBasicInfo, VsanIscsiTargetBasicInfo; V
 
 /// A [`VsanIscsiTargetCommonInfo`] or any of its 2 subtypes, as a slot declared `VsanIscsiTargetCommonInfo` holds.
 ///
-/// `Deref` reads the `VsanIscsiTargetCommonInfo` fields of whichever type it holds.
+/// `Deref` reads the `VsanIscsiTargetCommonInfo` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiTargetCommonInfo {
     /// A [`VsanIscsiTarget`].
@@ -12530,7 +12887,8 @@ crate::xml::poly_codec!(AnyVsanIscsiTargetCommonInfo, VsanIscsiTargetCommonInfo;
 
 /// A [`VsanIscsiTargetServiceConfig`] or any of its 1 subtypes, as a slot declared `VsanIscsiTargetServiceConfig` holds.
 ///
-/// `Deref` reads the `VsanIscsiTargetServiceConfig` fields of whichever type it holds.
+/// `Deref` reads the `VsanIscsiTargetServiceConfig` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiTargetServiceConfig {
     /// A [`VsanIscsiTargetServiceConfig`].
@@ -12544,7 +12902,8 @@ crate::xml::poly_codec!(AnyVsanIscsiTargetServiceConfig, VsanIscsiTargetServiceC
 
 /// A [`VsanUpgradeSystemPreflightCheckIssue`] or any of its 18 subtypes, as a slot declared `VsanUpgradeSystemPreflightCheckIssue` holds.
 ///
-/// `Deref` reads the `VsanUpgradeSystemPreflightCheckIssue` fields of whichever type it holds.
+/// `Deref` reads the `VsanUpgradeSystemPreflightCheckIssue` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
     /// A [`VsanBrokenDiskChainIssue`].
@@ -12592,7 +12951,8 @@ crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckIssue, VsanUpgradeSyst
 
 /// A [`VsanUpgradeSystemPreflightCheckResult`] or any of its 1 subtypes, as a slot declared `VsanUpgradeSystemPreflightCheckResult` holds.
 ///
-/// `Deref` reads the `VsanUpgradeSystemPreflightCheckResult` fields of whichever type it holds.
+/// `Deref` reads the `VsanUpgradeSystemPreflightCheckResult` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemPreflightCheckResult {
     /// A [`VsanDiskFormatConversionCheckResult`].
@@ -12606,7 +12966,8 @@ crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckResult, VsanUpgradeSys
 
 /// A [`VsanUpgradeSystemUpgradeHistoryItem`] or any of its 2 subtypes, as a slot declared `VsanUpgradeSystemUpgradeHistoryItem` holds.
 ///
-/// `Deref` reads the `VsanUpgradeSystemUpgradeHistoryItem` fields of whichever type it holds.
+/// `Deref` reads the `VsanUpgradeSystemUpgradeHistoryItem` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemUpgradeHistoryItem {
     /// A [`VsanUpgradeSystemUpgradeHistoryDiskGroupOp`].
@@ -12622,7 +12983,8 @@ crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeHistoryItem, VsanUpgradeSyste
 
 /// A [`VsanUpgradeSystemUpgradeStatus`] or any of its 1 subtypes, as a slot declared `VsanUpgradeSystemUpgradeStatus` holds.
 ///
-/// `Deref` reads the `VsanUpgradeSystemUpgradeStatus` fields of whichever type it holds.
+/// `Deref` reads the `VsanUpgradeSystemUpgradeStatus` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemUpgradeStatus {
     /// A [`VsanUpgradeStatusEx`].
@@ -12636,7 +12998,8 @@ crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeStatus, VsanUpgradeSystemUpgr
 
 /// A [`VslmCreateSpecBackingSpec`] or any of its 2 subtypes, as a slot declared `VslmCreateSpecBackingSpec` holds.
 ///
-/// `Deref` reads the `VslmCreateSpecBackingSpec` fields of whichever type it holds.
+/// `Deref` reads the `VslmCreateSpecBackingSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVslmCreateSpecBackingSpec {
     /// A [`VslmCreateSpecBackingSpec`].
@@ -12652,7 +13015,8 @@ crate::xml::poly_codec!(AnyVslmCreateSpecBackingSpec, VslmCreateSpecBackingSpec;
 
 /// A [`VslmMigrateSpec`] or any of its 2 subtypes, as a slot declared `VslmMigrateSpec` holds.
 ///
-/// `Deref` reads the `VslmMigrateSpec` fields of whichever type it holds.
+/// `Deref` reads the `VslmMigrateSpec` fields of whichever type it holds; `From` (`.into()`)
+/// wraps any of them (see [`SubtypeOf`](crate::xml::SubtypeOf)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVslmMigrateSpec {
     /// A [`VslmCloneSpec`].

@@ -477,19 +477,10 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Decodes a required boxed data-object field (one that would otherwise make its
-    /// type contain itself) in place (see [`Decoder::obj_req`]).
-    pub fn boxed_req<T: ComplexType>(
-        &mut self,
-        slot: &mut Box<T>,
-        s: &Start<'a>,
-    ) -> Result<(), DecodeError> {
-        self.obj_req(&mut **slot, s)
-    }
-
-    /// Decodes an optional boxed data-object field in place (see
-    /// [`Decoder::boxed_req`]).
-    pub fn boxed_opt<T: ComplexType>(
+    /// Decodes an optional boxed data-object field (one that would otherwise make its
+    /// type contain itself) in place (see [`Decoder::obj_req`]). A required boxed field
+    /// is decoded by `obj_req` through the box.
+    pub(crate) fn boxed_opt<T: ComplexType>(
         &mut self,
         slot: &mut Option<Box<T>>,
         s: &Start<'a>,

@@ -45,7 +45,13 @@ impl Encoder {
     /// API `since`, refusing the encoding (see [`Encoder::refuse`]) if the negotiated
     /// version predates it. Shared by all enums, so that none carries its own copy of
     /// the message's formatting.
-    pub fn enum_leaf(&mut self, name: &str, type_name: &str, value: &str, since: Option<Version>) {
+    pub(crate) fn enum_leaf(
+        &mut self,
+        name: &str,
+        type_name: &str,
+        value: &str,
+        since: Option<Version>,
+    ) {
         if let Some(v) = since {
             if !self.knows(v) {
                 let why = format!(
@@ -169,13 +175,10 @@ impl Encoder {
         v.encode(self, name);
     }
 
-    /// Writes a required boxed field (see [`Decoder::boxed_req`](super::Decoder::boxed_req)).
-    pub fn boxed_req<T: Encode>(&mut self, name: &str, v: &T) {
-        v.encode(self, name);
-    }
-
-    /// Writes an optional boxed field when it is set.
-    pub fn boxed_opt<T: Encode>(&mut self, name: &str, v: &Option<Box<T>>) {
+    /// Writes an optional boxed field (one that would otherwise make its type contain
+    /// itself) when it is set. A required boxed field is written by `req` through the
+    /// box.
+    pub(crate) fn boxed_opt<T: Encode>(&mut self, name: &str, v: &Option<Box<T>>) {
         if let Some(v) = v {
             (**v).encode(self, name);
         }

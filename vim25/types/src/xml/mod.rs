@@ -53,7 +53,8 @@ pub trait Encode {
 }
 
 /// A data object or fault of the schema: decodes and encodes its fields one by one,
-/// delegating to its base type for inherited fields.
+/// delegating to its base type for inherited fields. A `ComplexType` is [`Decode`],
+/// [`Encode`] and [`FromAnyValue`](crate::types::FromAnyValue) through generic impls.
 pub trait ComplexType: Default {
     /// The schema name (`VirtualMachineConfigSpec`).
     const TYPE_NAME: &'static str;
@@ -88,7 +89,8 @@ impl Encode for ManagedObjectReference {
 // A data object decodes and encodes through these generic impls, not through an impl
 // of its own: 3,000 types' own impls cost the build about 0.3 GB of memory. (That is
 // why `Box<T>` has no `Decode` or `Encode`, which would overlap with these: a boxed
-// field is read and written by `Decoder::boxed_req` and `Encoder::boxed_req`.)
+// field is read through the box, or by `Decoder::boxed_opt` and `Encoder::boxed_opt`
+// when optional.)
 impl<T: ComplexType> Decode for T {
     fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
         d.complex(s)
@@ -120,6 +122,7 @@ pub trait SubtypeOf<A>: ComplexType {
     /// `A`'s variant holding `v`.
     fn into_slot(v: Box<Self>) -> A;
 
+    #[doc(hidden)]
     /// Decodes the element `s` as `Self`, into `A`. The slot's decoder calls it through
     /// a table by type name, so each subtype's value is built in a frame of its own
     /// (the frame of a `match` with an arm per subtype would hold them all: over 700
