@@ -218,11 +218,7 @@ macro_rules! poly_codec {
                 // As for XML: a sorted table of out-of-line readers, one per type.
                 type Read = fn(&mut dyn $crate::json::ObjectRest) -> Result<$any, $crate::json::Error>;
                 static TABLE: &[(&str, Read)] = &[
-                    $((stringify!($t), |rest| {
-                        let mut v = Box::<$t>::default();
-                        rest.fill(&mut *v, stringify!($t))?;
-                        Ok($any::$t(v))
-                    }),)+
+                    $((stringify!($t), <$t as $crate::xml::SubtypeOf<$any>>::read_json_into_slot),)+
                 ];
                 let name = name.unwrap_or(stringify!($base));
                 match TABLE.binary_search_by(|(n, _)| (*n).cmp(name)) {

@@ -133,6 +133,19 @@ pub trait SubtypeOf<A>: ComplexType {
         // than 3,000 more generic copies cost the build.
         Ok(Self::into_slot(Box::new(d.complex::<Self>(s)?)))
     }
+
+    /// Reads the rest of a JSON object as `Self`, into `A` (feature `serde`), as the
+    /// slot's JSON reader does for `_typeName` = `Self`.
+    #[cfg(feature = "serde")]
+    #[doc(hidden)]
+    fn read_json_into_slot(rest: &mut dyn crate::json::ObjectRest) -> Result<A, crate::json::Error>
+    where
+        Self: crate::json::JsonObject,
+    {
+        let mut v = Box::<Self>::default();
+        rest.fill(&mut *v, Self::TYPE_NAME)?;
+        Ok(Self::into_slot(v))
+    }
 }
 
 /// Decodes a value of an unknown subtype as its known base `T`, keeping its type name.
