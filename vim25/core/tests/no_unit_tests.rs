@@ -1,4 +1,4 @@
-//! `vim25-core` and `vim25-types` set `test = false` for their libraries (see their
+//! `vim25-core`, `vim25-types` and `vim25-enums` set `test = false` for their libraries (see their
 //! Cargo.toml): a unit test written inside their `src/` would never run. This fails
 //! when one appears, so it goes to `tests/` instead (or the setting goes).
 
@@ -26,8 +26,9 @@ fn the_library_holds_no_unit_tests_since_they_would_not_run() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     scan(&here.join("src"), &mut found);
     scan(&here.join("../types/src"), &mut found);
+    scan(&here.join("../enums/src"), &mut found);
     assert!(
         found.is_empty(),
-        "unit tests in vim25-core's or vim25-types' src/ never run (lib test = false): {found:?}"
+        "unit tests in vim25-core's, vim25-types' or vim25-enums' src/ never run (lib test = false): {found:?}"
     );
 }

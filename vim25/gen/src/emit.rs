@@ -1,4 +1,5 @@
-//! Writing the generated Rust modules of `vim25-types` and `vim25-core` from the model.
+//! Writing the generated Rust modules of `vim25-enums`, `vim25-types` and `vim25-core`
+//! from the model.
 
 use crate::model::{DataType, Method, Model, Ty};
 use std::collections::BTreeMap;
@@ -13,13 +14,16 @@ const TYPE_NAME_FIELD: &str = "    /// The wire type name (`xsi:type`; `_typeNam
 /// How many data types go into one `types_N.rs` file.
 const CHUNK: usize = 400;
 
-/// Where the data types, enums, codec tables and their JSON code go: the `vim25-types`
-/// crate (relative to `vim25/`).
+/// Where the data types, the enums' codec, the codec tables and their JSON code go: the
+/// `vim25-types` crate (relative to `vim25/`).
 pub const TYPES_DIR: &str = "types/src/generated";
+/// Where the string enums and the API versions go (the `vim25-enums` crate).
+pub const ENUMS_DIR: &str = "enums/src/generated";
 /// Where the methods, managed objects and metadata go: `vim25-core`, above the types.
 pub const CORE_DIR: &str = "core/src/generated";
 
-/// The files to write, by path relative to `vim25/` (in [`TYPES_DIR`] and [`CORE_DIR`]).
+/// The files to write, by path relative to `vim25/` (in [`TYPES_DIR`], [`ENUMS_DIR`] and
+/// [`CORE_DIR`]).
 pub fn emit(m: &Model) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let chunks: Vec<Vec<&DataType>> = m
@@ -46,10 +50,11 @@ pub fn emit(m: &Model) -> BTreeMap<String, String> {
         let _ = writeln!(modrs, "#[cfg(feature = \"serde\")]\nmod serde_{i};");
     }
     for (dir, name, body) in [
-        (TYPES_DIR, "enums", emit_enums(m)),
+        (ENUMS_DIR, "enums", emit_enums(m)),
+        (TYPES_DIR, "enum_codecs", emit_enum_codecs(m)),
         (TYPES_DIR, "poly", emit_poly(m)),
         (TYPES_DIR, "registry", emit_registry(m)),
-        (TYPES_DIR, "versions", emit_versions(m)),
+        (ENUMS_DIR, "versions", emit_versions(m)),
         (TYPES_DIR, "serde_registry", emit_serde_registry(m)),
         (CORE_DIR, "methods", emit_methods(m)),
         (CORE_DIR, "mo", emit_mo(m)),
@@ -58,11 +63,11 @@ pub fn emit(m: &Model) -> BTreeMap<String, String> {
     ] {
         files.insert(format!("{dir}/{name}.rs"), body);
     }
-    modrs.push_str("mod enums;\nmod poly;\npub(crate) mod registry;\npub mod versions;\n#[cfg(feature = \"serde\")]\npub(crate) mod serde_registry;\n\n/// Every data object, fault, enum and polymorphic slot.\npub mod all {\n");
+    modrs.push_str("mod enum_codecs;\nmod poly;\npub(crate) mod registry;\n#[cfg(feature = \"serde\")]\npub(crate) mod serde_registry;\n\n/// Every data object, fault, enum and polymorphic slot.\npub mod all {\n");
     for i in 0..chunks.len() {
         let _ = writeln!(modrs, "    pub use super::types_{i}::*;");
     }
-    modrs.push_str("    pub use super::enums::*;\n    pub use super::poly::*;\n}\n");
+    modrs.push_str("    pub use vim25_enums::enums::*;\n    pub use super::poly::*;\n}\n");
     files.insert(format!("{TYPES_DIR}/mod.rs"), modrs);
     let core_mod = format!("{HEADER}//! Generated code: methods, managed objects and metadata.\n\npub mod methods;\npub mod mo;\npub mod meta;\n#[cfg(feature = \"serde\")]\nmod serde_mo;\n");
     files.insert(format!("{CORE_DIR}/mod.rs"), core_mod);
@@ -313,8 +318,20 @@ fn emit_eq(d: &DataType, s: &mut String) {
     s.push_str("\n    }\n}\n");
 }
 
+/// The XML codec and `AnyValue` conversion of every string enum (the enums themselves
+/// are in `vim25-enums`).
+fn emit_enum_codecs(m: &Model) -> String {
+    let mut s = prelude("The XML codec of the string enums of `vim25-enums`");
+    for e in m.enums.values() {
+        let _ = writeln!(s, "crate::xml::enum_codec!({});", e.name);
+    }
+    s
+}
+
 fn emit_enums(m: &Model) -> String {
-    let mut s = prelude("String enums (open: unknown values are kept)");
+    let mut s = format!(
+        "{HEADER}//! String enums (open: unknown values are kept).\n#![allow(clippy::all, non_camel_case_types)]\nuse crate::Version;\n\n"
+    );
     for e in m.enums.values() {
         let _ = writeln!(
             s,
@@ -359,7 +376,7 @@ fn emit_enums(m: &Model) -> String {
         }
         s.push_str("            Self::Unrecognized(_) => return None,\n        })\n    }\n}\n");
         let first = &e.values[0].1;
-        let _ = writeln!(s, "crate::xml::enum_codec!({}, {first});\n", e.name);
+        let _ = writeln!(s, "crate::string_enum!({}, {first});\n", e.name);
     }
     s
 }

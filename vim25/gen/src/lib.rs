@@ -2,7 +2,7 @@
 //!
 //! Reads `shared/vsphere-wsdl/` (the vim25 WSDL/XSD for structure and element order, the
 //! pyVmomi type-info files for managed objects, versions and secret flags) and returns
-//! the Rust files of `vim25/types/src/generated/` and `vim25/core/src/generated/`.
+//! the Rust files of `vim25/types/src/generated/`, `vim25/enums/src/generated/` and `vim25/core/src/generated/`.
 //!
 //! ```no_run
 //! let files = vim25_gen::generate(std::path::Path::new("../shared/vsphere-wsdl"));
@@ -76,7 +76,7 @@ pub fn derived_names(schema_dir: &Path) -> Vec<DerivedName> {
     out
 }
 
-/// Generates every file of `vim25/types/src/generated/` and `vim25/core/src/generated/`,
+/// Generates every file of `vim25/types/src/generated/`, `vim25/enums/src/generated/` and `vim25/core/src/generated/`,
 /// keyed by path relative to `vim25/`.
 pub fn generate(schema_dir: &Path) -> BTreeMap<String, String> {
     emit::emit(&model::load(schema_dir))

@@ -1,5 +1,5 @@
 //! `cargo run -p vim25-gen [-- --check] [--schema DIR] [--out DIR]`: writes (or checks)
-//! `vim25/types/src/generated/` and `vim25/core/src/generated/`.
+//! `vim25/types/src/generated/`, `vim25/enums/src/generated/` and `vim25/core/src/generated/`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

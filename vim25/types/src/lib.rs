@@ -44,7 +44,7 @@ pub mod wrong_type;
 pub mod xml;
 
 pub use error::Error;
-pub use generated::versions::Version;
+pub use vim25_enums::Version;
 
 /// Every data object, fault and enum of the schema, by its schema name, plus the
 /// `Any…` enums of polymorphic slots and the domain values the types are built from.

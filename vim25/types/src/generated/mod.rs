@@ -27,10 +27,9 @@ mod serde_6;
 mod types_7;
 #[cfg(feature = "serde")]
 mod serde_7;
-mod enums;
+mod enum_codecs;
 mod poly;
 pub(crate) mod registry;
-pub mod versions;
 #[cfg(feature = "serde")]
 pub(crate) mod serde_registry;
 
@@ -44,6 +43,6 @@ pub mod all {
     pub use super::types_5::*;
     pub use super::types_6::*;
     pub use super::types_7::*;
-    pub use super::enums::*;
+    pub use vim25_enums::enums::*;
     pub use super::poly::*;
 }

@@ -38,9 +38,10 @@ macro_rules! inherits {
     };
 }
 
-/// Default, codec and `Display` of an open string enum.
+/// The XML codec and `AnyValue` conversion of a string enum of `vim25-enums` (which
+/// has its `Default`, `Display`, `FromStr` and serde impls).
 macro_rules! enum_codec {
-    ($t:ident, $first:ident) => {
+    ($t:ident) => {
         impl $crate::types::FromAnyValue for $t {
             fn from_any_value(v: &$crate::types::AnyValue) -> Option<Self> {
                 match v {
@@ -56,22 +57,6 @@ macro_rules! enum_codec {
                 }
             }
         }
-        impl Default for $t {
-            fn default() -> Self {
-                $t::$first
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = std::convert::Infallible;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Ok($t::from_wire(s))
-            }
-        }
         impl $crate::xml::Decode for $t {
             fn decode<'a>(
                 d: &mut $crate::xml::Decoder<'a>,
@@ -83,18 +68,6 @@ macro_rules! enum_codec {
         impl $crate::xml::Encode for $t {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
                 e.enum_leaf(name, stringify!($t), self.as_str(), self.since());
-            }
-        }
-        #[cfg(feature = "serde")]
-        impl ::serde::Serialize for $t {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-        #[cfg(feature = "serde")]
-        impl<'de> ::serde::Deserialize<'de> for $t {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                <String as ::serde::Deserialize>::deserialize(d).map(|v| $t::from_wire(&v))
             }
         }
     };
