@@ -1,7 +1,7 @@
 //! Writing the generated Rust modules of `vim25-enums`, `vim25-types` and `vim25-core`
 //! from the model.
 
-use crate::model::{DataType, Method, Model, Ty};
+use crate::model::{DataType, Field, Method, Model, Ty};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -107,13 +107,23 @@ fn field_ty(t: &Ty, optional: bool, list: bool, boxed: bool) -> String {
 }
 
 /// The prefix of the decoder call for a field of type `t`: `obj_` (decoded in place)
-/// for a data object without subtypes (a required boxed one through its box), `boxed_`
-/// for an optional one held in a box (never a list), none otherwise.
-fn in_place(t: &Ty, boxed: bool, optional: bool) -> &'static str {
+/// for a data object without subtypes, none otherwise.
+fn in_place(t: &Ty) -> &'static str {
     match t {
-        Ty::Data { poly: false, .. } if boxed && optional => "boxed_",
         Ty::Data { poly: false, .. } => "obj_",
         _ => "",
+    }
+}
+
+/// How the codec calls reach a field held in a box (one that would otherwise make its
+/// type contain itself; never a list), as (call prefix, dereference): an optional one
+/// through the `boxed_` calls, a required one through its box (`Box<T>` has no codec
+/// of its own). `("", "")` for any other field.
+fn boxed_access(f: &Field) -> (&'static str, &'static str) {
+    match (f.boxed, f.optional) {
+        (true, true) => ("boxed_", ""),
+        (true, false) => ("", "*"),
+        (false, _) => ("", ""),
     }
 }
 
@@ -243,13 +253,17 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
     } else {
         s.push_str("        match s.name() {\n");
         for f in &d.fields {
+            let (boxed, deref) = boxed_access(f);
+            let prefix = if boxed.is_empty() {
+                in_place(&f.ty)
+            } else {
+                boxed
+            };
             let _ = writeln!(
                 s,
-                "            b\"{}\" => d.{}{}(&mut {}self.{}, s)?,",
+                "            b\"{}\" => d.{prefix}{}(&mut {deref}self.{}, s)?,",
                 f.wire,
-                in_place(&f.ty, f.boxed, f.optional),
                 kind(f.optional, f.list),
-                if f.boxed && !f.optional { "*" } else { "" },
                 f.rust
             );
         }
@@ -264,13 +278,11 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         s.push_str("        self.base_.encode_fields(e);\n");
     }
     for f in &d.fields {
-        // A required boxed field is written through its box.
+        let (boxed, deref) = boxed_access(f);
         let call = format!(
-            "e.{}{}(\"{}\", &{}self.{});",
-            if f.boxed && f.optional { "boxed_" } else { "" },
+            "e.{boxed}{}(\"{}\", &{deref}self.{});",
             kind(f.optional, f.list),
             f.wire,
-            if f.boxed && !f.optional { "*" } else { "" },
             f.rust
         );
         if f.version > d.version {
@@ -611,7 +623,7 @@ fn emit_mo(m: &Model) -> String {
                 s,
                 "            \"{}\" => d.{}{call}(&mut self.{}, s)?,",
                 p.wire,
-                in_place(&p.ty, false, false),
+                in_place(&p.ty),
                 p.rust
             );
         }
