@@ -342,3 +342,60 @@ async fn power_paths(fx: Fixture) {
     );
 }
 both_backends!(outside_power_operations, super::power_paths);
+
+/// Event reads as fast as they go, two at a time, beside power cycles, on the
+/// simulator: every cycle completes. Each read destroys its collector at the end,
+/// which deadlocks the simulator's event manager when it meets an event being
+/// posted (see `common::EventSafe`); through a bare `VsphereBackend` this test
+/// hangs within a few cycles, through the fixture's backend it must not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beside_power_cycles_on_the_simulator() {
+    let fx = common::vsphere().await;
+    let spec = vim25::types::VirtualMachineConfigSpec {
+        name: Some("cycled".into()),
+        guest_id: Some("otherGuest".into()),
+        num_cpus: Some(1),
+        memory_mb: Some(64),
+        files: Some(vim25::types::VirtualMachineFileInfo {
+            vm_path_name: Some(format!("[{}] cycled/cycled.vmx", fx.settings.datastore)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let b = fx.backend.clone();
+    let vm = b.create_vm(&spec).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (b, stop) = (b.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    b.vm_events(None).await.unwrap();
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    bounded("40 power cycles beside event reads", async {
+        for _ in 0..40 {
+            b.power_on(&vm).await.unwrap();
+            b.power_off(&vm).await.unwrap();
+        }
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        let reads = bounded("a reader", r).await.unwrap();
+        assert!(reads > 0);
+    }
+    // The cycles' events were all posted.
+    let events = b.vm_events(None).await.unwrap();
+    let ons = events
+        .iter()
+        .filter(|e| e.vm.as_ref() == Some(&vm) && e.kind == "VmPoweredOnEvent")
+        .count();
+    assert_eq!(ons, 40, "{events:?}");
+    b.destroy_vm(&vm).await.unwrap();
+}

@@ -1,12 +1,17 @@
 //! Events about the VCH's VMs, and the port groups its VMs attach to.
 //!
 //! Events are read through a history collector filtered to the VCH's VM folder and
-//! everything below it, and to [`VM_EVENT_TYPES`]. When that folder is the
-//! datacenter's own VM folder (a standalone ESXi host), the filter names the
-//! datacenter instead: for VM events the two select the same events (every VM of a
-//! datacenter lives under its VM folder), and govmomi's simulator, which matches
-//! an entity filter only against the entities an event names, matches the
-//! datacenter but never a folder.
+//! everything below it, and to [`VM_EVENT_TYPES`]; each read makes its collector
+//! and destroys it at the end. When that folder is the datacenter's own VM folder
+//! (a standalone ESXi host), the filter names the datacenter instead: for VM
+//! events the two select the same events (every VM of a datacenter lives under
+//! its VM folder), and govmomi's simulator, which matches an entity filter only
+//! against the entities an event names, matches the datacenter but never a
+//! folder.
+//!
+//! That simulator (0.24) can deadlock when a collector is destroyed while an
+//! event is being posted, after which no event post or task finishes; the port
+//! layer's tests keep event reads apart from the calls that post events.
 
 use vim25::mo;
 use vim25::object::{ethernet_card_backing, EventFilter, EventManager};

@@ -139,7 +139,10 @@ pub async fn vsphere() -> Fixture {
         placement = placement.with_appliance(appliance.reference().clone());
     }
     let datastore = placement.datastore.clone();
-    let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
+    let backend: Arc<dyn Backend> = Arc::new(EventSafe::new(VsphereBackend::new(
+        client.clone(),
+        placement,
+    )));
     prepare(&backend).await;
     Fixture {
         kind: "vsphere",
@@ -284,4 +287,183 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// The fixture's vSphere backend: every call goes to the real backend, but an
+/// event read never overlaps a call that makes the simulator post an event.
+///
+/// govmomi's simulator (0.24.2, Debian's) deadlocks when an event history
+/// collector is destroyed, as every event read does at its end, while an event is
+/// being posted: `DestroyCollector` holds the collector's lock and waits for the
+/// event manager's, `PostEvent` holds the event manager's and waits for the
+/// collector's. From then on every event post hangs, and with it every task
+/// (`remove` or `start` timing out in a test was this). vCenter and ESXi have no
+/// such lock order. So here the calls that post events (VM create, reconfigure,
+/// power operations, destroy, child disks through the appliance) share a gate that
+/// an event read takes alone; the memory backend keeps exercising reads that
+/// overlap everything.
+///
+/// An event read runs to its end (its collector destroyed) in a task of its own,
+/// gate held, even when the caller stops waiting for it: a collector dropped
+/// mid-read would be destroyed in the background, outside the gate.
+pub struct EventSafe {
+    real: Arc<VsphereBackend>,
+    gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl EventSafe {
+    /// `real`, gated.
+    pub fn new(real: VsphereBackend) -> Self {
+        EventSafe {
+            real: Arc::new(real),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for EventSafe {
+    fn describe(&self) -> String {
+        self.real.describe()
+    }
+    fn vch_folder(&self) -> DatastorePath {
+        self.real.vch_folder()
+    }
+    async fn create_vm(
+        &self,
+        spec: &VirtualMachineConfigSpec,
+    ) -> vic_portlayer::Result<vim25::types::ManagedObjectReference> {
+        let _posting = self.gate.read().await;
+        self.real.create_vm(spec).await
+    }
+    async fn reconfigure_vm(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+        spec: &VirtualMachineConfigSpec,
+    ) -> vic_portlayer::Result<()> {
+        let _posting = self.gate.read().await;
+        self.real.reconfigure_vm(vm, spec).await
+    }
+    async fn power_on(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> vic_portlayer::Result<()> {
+        let _posting = self.gate.read().await;
+        self.real.power_on(vm).await
+    }
+    async fn power_off(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> vic_portlayer::Result<()> {
+        let _posting = self.gate.read().await;
+        self.real.power_off(vm).await
+    }
+    async fn shutdown_guest(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> vic_portlayer::Result<()> {
+        let _posting = self.gate.read().await;
+        self.real.shutdown_guest(vm).await
+    }
+    async fn destroy_vm(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> vic_portlayer::Result<()> {
+        let _posting = self.gate.read().await;
+        self.real.destroy_vm(vm).await
+    }
+    async fn vm(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+        detail: VmDetail,
+    ) -> vic_portlayer::Result<vic_portlayer::backend::VmRecord> {
+        self.real.vm(vm, detail).await
+    }
+    async fn vm_by_name(
+        &self,
+        name: &str,
+        detail: VmDetail,
+    ) -> vic_portlayer::Result<Option<vic_portlayer::backend::VmRecord>> {
+        self.real.vm_by_name(name, detail).await
+    }
+    async fn list_vms(
+        &self,
+        detail: VmDetail,
+    ) -> vic_portlayer::Result<Vec<vic_portlayer::backend::VmRecord>> {
+        self.real.list_vms(detail).await
+    }
+    async fn wait_vm(
+        &self,
+        vm: &vim25::types::ManagedObjectReference,
+        limit: Duration,
+        until: vic_portlayer::backend::VmPredicate<'_>,
+    ) -> vic_portlayer::Result<vic_portlayer::backend::VmRecord> {
+        self.real.wait_vm(vm, limit, until).await
+    }
+    async fn make_dir(&self, dir: &DatastorePath) -> vic_portlayer::Result<()> {
+        self.real.make_dir(dir).await
+    }
+    async fn upload(
+        &self,
+        path: &DatastorePath,
+        body: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        len: u64,
+    ) -> vic_portlayer::Result<()> {
+        self.real.upload(path, body, len).await
+    }
+    async fn download(&self, path: &DatastorePath) -> vic_portlayer::Result<Vec<u8>> {
+        self.real.download(path).await
+    }
+    async fn delete_file(&self, path: &DatastorePath) -> vic_portlayer::Result<()> {
+        self.real.delete_file(path).await
+    }
+    async fn move_file(
+        &self,
+        from: &DatastorePath,
+        to: &DatastorePath,
+    ) -> vic_portlayer::Result<()> {
+        self.real.move_file(from, to).await
+    }
+    async fn list_dir(&self, dir: &DatastorePath) -> vic_portlayer::Result<Vec<String>> {
+        self.real.list_dir(dir).await
+    }
+    async fn exists(&self, path: &DatastorePath) -> vic_portlayer::Result<bool> {
+        self.real.exists(path).await
+    }
+    async fn create_disk(
+        &self,
+        path: &DatastorePath,
+        capacity_kb: i64,
+        parent: Option<&DatastorePath>,
+    ) -> vic_portlayer::Result<()> {
+        // A child disk is made by reconfiguring the appliance.
+        let _posting = self.gate.read().await;
+        self.real.create_disk(path, capacity_kb, parent).await
+    }
+    async fn delete_disk(&self, path: &DatastorePath) -> vic_portlayer::Result<()> {
+        self.real.delete_disk(path).await
+    }
+    async fn vm_events(
+        &self,
+        since: Option<&vim25::types::DateTime>,
+    ) -> vic_portlayer::Result<Vec<vic_portlayer::backend::VmEvent>> {
+        let alone = self.gate.clone().write_owned().await;
+        let real = self.real.clone();
+        let since = since.cloned();
+        let read = tokio::spawn(async move {
+            let r = real.vm_events(since.as_ref()).await;
+            drop(alone);
+            r
+        });
+        read.await.expect("the event read's task")
+    }
+    async fn network_backing(
+        &self,
+        name: &str,
+    ) -> vic_portlayer::Result<vim25::types::AnyVirtualDeviceBackingInfo> {
+        self.real.network_backing(name).await
+    }
+    async fn port_groups(&self) -> vic_portlayer::Result<Vec<String>> {
+        self.real.port_groups().await
+    }
 }
