@@ -142,6 +142,135 @@ pub struct Retrieval<C> {
     ahead: VecDeque<Ahead>,
     /// A failure of the page being streamed, due once the objects before it are out.
     deferred: Option<Error>,
+    /// The decoding threads, with more than one (started with the first streamed
+    /// page, ended when the retrieval is dropped).
+    workers: Option<Workers>,
+}
+
+/// Threads decoding the objects of streamed pages while the caller's task reads and
+/// cuts out the next ones. Objects go in numbered jobs of about [`DECODE_JOB`] bytes;
+/// results come back in any order and are put back in order before they are handed
+/// out.
+struct Workers {
+    jobs: std::sync::mpsc::Sender<(u64, Job)>,
+    done: tokio::sync::mpsc::UnboundedReceiver<(u64, Vec<Ahead>)>,
+    /// The number of the next job sent.
+    sent: u64,
+    /// The number of the next result to hand out.
+    next: u64,
+    /// Results received ahead of their turn.
+    early: std::collections::BTreeMap<u64, Vec<Ahead>>,
+    /// Objects cut out for the next job, and their bytes.
+    gathered: Vec<Element>,
+    gathered_bytes: usize,
+    /// Bytes of the objects cut out and not yet handed out.
+    bytes: usize,
+    /// How many threads there are.
+    threads: usize,
+}
+
+/// Decoding a job's objects, typed by the call that sent it.
+type Job = Box<dyn FnOnce() -> Vec<Ahead> + Send>;
+
+impl Workers {
+    fn start(n: usize) -> Workers {
+        let (jobs, queue) = std::sync::mpsc::channel::<(u64, Job)>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let (results, done) = tokio::sync::mpsc::unbounded_channel();
+        let mut threads = 0;
+        for _ in 0..n {
+            let queue = queue.clone();
+            let results = results.clone();
+            let worker = move || loop {
+                // The lock is only held waiting for the next job.
+                let next = match queue.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                let Ok((n, job)) = next else {
+                    // The retrieval is gone.
+                    return;
+                };
+                if results.send((n, job())).is_err() {
+                    return;
+                }
+            };
+            // A thread that cannot be started leaves its share to the others, or
+            // to the caller's thread.
+            if std::thread::Builder::new()
+                .name("vim25-decode".into())
+                .spawn(worker)
+                .is_ok()
+            {
+                threads += 1;
+            }
+        }
+        Workers {
+            jobs,
+            done,
+            sent: 0,
+            next: 0,
+            early: Default::default(),
+            gathered: Vec::new(),
+            gathered_bytes: 0,
+            bytes: 0,
+            threads,
+        }
+    }
+
+    /// Jobs sent whose results have not come back.
+    fn pending(&self) -> u64 {
+        self.sent - self.next - self.early.len() as u64
+    }
+
+    /// Makes the objects gathered, if any, a job decoding them with `one`, and sends
+    /// it to the threads, or runs it here when every thread has a job already (the
+    /// caller's thread decodes too). False when the threads are gone.
+    fn flush<T: Send + 'static>(
+        &mut self,
+        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Copy + Send + 'static,
+        ahead: &mut VecDeque<Ahead>,
+    ) -> bool {
+        if self.gathered.is_empty() {
+            return true;
+        }
+        let els = std::mem::take(&mut self.gathered);
+        self.gathered_bytes = 0;
+        let job: Job = Box::new(move || {
+            els.into_iter()
+                .map(|el| {
+                    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        decode_piece(&el, &one)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(DecodeError {
+                            message: "the decoder panicked".into(),
+                            path: el.path.clone(),
+                            offset: el.offset,
+                        })
+                    });
+                    (el, Box::new(decoded) as Box<dyn std::any::Any + Send>)
+                })
+                .collect()
+        });
+        let n = self.sent;
+        self.sent += 1;
+        if self.pending() > self.threads as u64 {
+            let r = job();
+            self.take((n, r), ahead);
+            return true;
+        }
+        self.jobs.send((n, job)).is_ok()
+    }
+
+    /// Takes a job's results, and moves those whose turn has come to `ahead`.
+    fn take(&mut self, (n, r): (u64, Vec<Ahead>), ahead: &mut VecDeque<Ahead>) {
+        self.early.insert(n, r);
+        while let Some(r) = self.early.remove(&self.next) {
+            self.next += 1;
+            ahead.extend(r);
+        }
+    }
 }
 
 /// An object of a streamed page cut out and decoded ahead of the caller, with its
@@ -151,10 +280,14 @@ type Ahead = (Element, Box<dyn std::any::Any + Send>);
 /// What decoding one streamed object gives.
 type Piece<T> = Result<Result<T, WrongType>, DecodeError>;
 
-/// How many bytes of objects a streamed page cuts out before decoding them on
-/// several threads: enough to keep the threads' start-up negligible (about 6 ms of
-/// decoding), small enough to keep memory flat.
-const DECODE_BATCH: usize = 1 << 20;
+/// How many bytes of objects a streamed page sends to its decoding threads ahead of
+/// the caller (see [`Retrieval::decode_threads`]): enough to keep them busy while
+/// the next bytes are read, small enough to keep memory flat.
+const DECODE_AHEAD: usize = 1 << 20;
+
+/// How many bytes of objects one job of the decoding threads holds: enough to make
+/// handing it over negligible, a small part of [`DECODE_AHEAD`].
+const DECODE_JOB: usize = 128 << 10;
 
 /// A page whose body is being read and decoded object by object.
 struct InFlight {
@@ -163,10 +296,6 @@ struct InFlight {
     body: Box<dyn BodyChunks>,
     split: Splitter,
     ended: bool,
-    /// Objects cut out and not yet handed to decoding.
-    batch: Vec<Element>,
-    /// Their bytes.
-    batch_bytes: usize,
 }
 
 /// One object of a streamed retrieval (see [`Retrieval::next_object`]).
@@ -207,16 +336,18 @@ impl<C: Transport> Retrieval<C> {
             decode_threads: 1,
             ahead: VecDeque::new(),
             deferred: None,
+            workers: None,
         }
     }
 
     /// Decodes the objects of a streamed page ([`Retrieval::next_object`] and its
-    /// siblings) on `n` threads (default 1: on the caller's). With more than one, the
-    /// page is cut into batches of about 1 MiB of objects as the bytes arrive, each
-    /// batch is decoded in parallel on scoped threads, and the objects are handed out
-    /// in their order; memory grows by at most one batch. The decoding blocks the
-    /// calling task, as it does with one thread. Worth it where one response carries
-    /// thousands of large objects (`config` of every VM) and the client has idle cores.
+    /// siblings) on `n` threads (default 1: on the caller's, in its task). With more
+    /// than one, `n - 1` threads of the retrieval's own decode the objects while the
+    /// caller's task reads and cuts out the next ones, up to about 1 MiB of objects
+    /// ahead of the caller, and the objects are handed out in their order; memory
+    /// grows by at most that much. Worth it where one response carries thousands of
+    /// large objects (`config` of every VM) and the client has a core to spare: the
+    /// bytes are then decoded about as fast as they are read.
     pub fn decode_threads(mut self, n: usize) -> Self {
         self.decode_threads = n.max(1);
         self
@@ -486,6 +617,8 @@ impl<C: Transport> Retrieval<C> {
         self.flight = None;
         self.ahead.clear();
         self.deferred = None;
+        // Results still coming belong to the page abandoned.
+        self.workers = None;
         self.token = None;
         self.started = true;
         self.streamed_seen = Default::default();
@@ -495,21 +628,40 @@ impl<C: Transport> Retrieval<C> {
     async fn next_streamed<T: Send + 'static>(
         &mut self,
         obj_of: fn(&T) -> &ManagedObjectReference,
-        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync,
+        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Copy + Send + 'static,
     ) -> Result<Option<T>, Error> {
         loop {
             // Objects decoded ahead come first, in their order.
             if let Some((el, item)) = self.ahead.pop_front() {
+                if let Some(w) = &mut self.workers {
+                    w.bytes -= el.bytes.len();
+                }
                 let decoded = match item.downcast::<Piece<T>>() {
                     Ok(d) => *d,
                     // Decoded ahead as another type: the caller switched between
-                    // next_object, next_any_object and next_content within a batch.
+                    // next_object, next_any_object and next_content meanwhile.
                     Err(_) => decode_piece(&el, &one),
                 };
                 return self.accept(decoded, obj_of).map(Some);
             }
-            if let Some(e) = self.deferred.take() {
-                return Err(self.abandon(e));
+            if let Some(w) = &mut self.workers {
+                // Decoded objects that have come back, without waiting.
+                while let Ok(r) = w.done.try_recv() {
+                    w.take(r, &mut self.ahead);
+                }
+                if !self.ahead.is_empty() {
+                    continue;
+                }
+            }
+            // A failure is due once no object cut out before it is left.
+            let behind = self
+                .workers
+                .as_ref()
+                .is_some_and(|w| w.pending() > 0 || !w.gathered.is_empty());
+            if !behind {
+                if let Some(e) = self.deferred.take() {
+                    return Err(self.abandon(e));
+                }
             }
             let Some(f) = self.flight.as_mut() else {
                 if self.started && self.token.is_none() {
@@ -533,8 +685,6 @@ impl<C: Transport> Retrieval<C> {
                     body: resp.body,
                     split: Splitter::new(path),
                     ended: false,
-                    batch: Vec::new(),
-                    batch_bytes: 0,
                 });
                 continue;
             };
@@ -543,55 +693,86 @@ impl<C: Transport> Retrieval<C> {
                 operation: operation.to_string(),
                 source,
             };
-            // The next object, or with several decoding threads the objects in the next
-            // DECODE_BATCH bytes (a failure after some of them waits its turn). The
-            // batch being gathered is kept in the page, so a call dropped while waiting
-            // for bytes loses nothing.
-            let threads = self.decode_threads;
-            while self.deferred.is_none() {
-                match f.split.next_element() {
-                    Ok(Some(el)) => {
-                        f.batch_bytes += el.bytes.len();
-                        f.batch.push(el);
-                        if threads == 1 || f.batch_bytes >= DECODE_BATCH {
+            if self.decode_threads == 1 {
+                // The next object, decoded here. A call dropped while waiting for
+                // bytes loses nothing: they are kept in the splitter.
+                let mut next = None;
+                while self.deferred.is_none() {
+                    match f.split.next_element() {
+                        Ok(Some(el)) => {
+                            next = Some(el);
                             break;
                         }
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.deferred = Some(decode_error(e));
-                        break;
-                    }
-                }
-                if f.ended {
-                    break;
-                }
-                match f.body.next_chunk().await {
-                    Ok(Some(piece)) => {
-                        if let Err(e) = f.split.push(&piece) {
+                        Ok(None) => {}
+                        Err(e) => {
                             self.deferred = Some(decode_error(e));
+                            break;
                         }
                     }
-                    Ok(None) => f.ended = true,
-                    Err(e) => self.deferred = Some(e),
+                    if f.ended {
+                        break;
+                    }
+                    read_chunk(f, &mut self.deferred, &decode_error).await;
                 }
-            }
-            if threads == 1 && f.batch.len() == 1 {
-                // One object (one decoding thread): straight to the caller.
-                let el = f.batch.pop().expect("one object");
-                f.batch_bytes = 0;
-                let decoded = decode_piece(&el, &one);
-                return self.accept(decoded, obj_of).map(Some);
-            }
-            let batch = std::mem::take(&mut f.batch);
-            f.batch_bytes = 0;
-            if !batch.is_empty() {
-                let decoded = decode_batch(&batch, threads, &one);
-                for (el, d) in batch.into_iter().zip(decoded) {
-                    self.ahead.push_back((el, Box::new(d)));
+                if let Some(el) = next {
+                    let decoded = decode_piece(&el, &one);
+                    return self.accept(decoded, obj_of).map(Some);
                 }
-                continue;
+            } else {
+                // Objects go to the decoding threads as they are cut out, up to
+                // DECODE_AHEAD bytes ahead of the caller; then, or at the page's end,
+                // this waits for the next one to come back. A failure waits its turn
+                // behind the objects sent before it.
+                let w = self
+                    .workers
+                    .get_or_insert_with(|| Workers::start(self.decode_threads - 1));
+                let stopped = |this: &mut Self| {
+                    this.abandon(Error::Protocol {
+                        operation: operation.to_string(),
+                        message: "the decoding threads have stopped".into(),
+                    })
+                };
+                if self.deferred.is_none() && w.bytes < DECODE_AHEAD {
+                    match f.split.next_element() {
+                        Ok(Some(el)) => {
+                            w.bytes += el.bytes.len();
+                            w.gathered_bytes += el.bytes.len();
+                            w.gathered.push(el);
+                            if w.gathered_bytes >= DECODE_JOB && !w.flush(one, &mut self.ahead) {
+                                return Err(stopped(self));
+                            }
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.deferred = Some(decode_error(e));
+                            continue;
+                        }
+                    }
+                    if !f.ended {
+                        // The threads get what there is before this waits for bytes.
+                        if !w.flush(one, &mut self.ahead) {
+                            return Err(stopped(self));
+                        }
+                        read_chunk(f, &mut self.deferred, &decode_error).await;
+                        continue;
+                    }
+                }
+                if !w.flush(one, &mut self.ahead) {
+                    return Err(stopped(self));
+                }
+                if w.pending() > 0 {
+                    match w.done.recv().await {
+                        Some(r) => w.take(r, &mut self.ahead),
+                        None => return Err(stopped(self)),
+                    }
+                    continue;
+                }
+                if self.deferred.is_none() && !f.ended {
+                    // Only reachable with DECODE_AHEAD bytes handed out and not
+                    // yet taken: nothing can be pending then.
+                    continue;
+                }
             }
             if self.deferred.is_some() {
                 continue;
@@ -972,31 +1153,22 @@ pub async fn wait<T: FromAnyValue>(
 
 /// Decodes one element cut out of a streamed page with `one`; an error's path and
 /// offset are those in the whole body.
-/// Decodes the objects of `batch` in their order, on up to `threads` threads (the
-/// caller's and scoped ones), each taking a run of neighbours of about equal size.
-fn decode_batch<T: Send>(
-    batch: &[Element],
-    threads: usize,
-    one: &(impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync),
-) -> Vec<Piece<T>> {
-    let run = |els: &[Element]| els.iter().map(|el| decode_piece(el, one)).collect();
-    if threads <= 1 || batch.len() < 2 {
-        return run(batch);
-    }
-    let per = batch.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut runs = batch.chunks(per);
-        let mine = runs.next().unwrap_or_default();
-        let others: Vec<_> = runs.map(|els| scope.spawn(move || run(els))).collect();
-        let mut out: Vec<Piece<T>> = run(mine);
-        for h in others {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
+/// Reads the next piece of a streamed page's body into its splitter; a failure is
+/// kept in `deferred` (due once the objects before it are out).
+async fn read_chunk(
+    f: &mut InFlight,
+    deferred: &mut Option<Error>,
+    decode_error: &impl Fn(DecodeError) -> Error,
+) {
+    match f.body.next_chunk().await {
+        Ok(Some(piece)) => {
+            if let Err(e) = f.split.push(&piece) {
+                *deferred = Some(decode_error(e));
             }
         }
-        out
-    })
+        Ok(None) => f.ended = true,
+        Err(e) => *deferred = Some(e),
+    }
 }
 
 fn decode_piece<T>(

@@ -23,6 +23,8 @@ struct Answer {
     body: Vec<u8>,
     piece: usize,
     fail_after: Option<usize>,
+    /// Every other piece is late (its call is pending once first).
+    late: bool,
 }
 
 fn answer(status: u16, body: String, piece: usize) -> Answer {
@@ -31,6 +33,7 @@ fn answer(status: u16, body: String, piece: usize) -> Answer {
         body: body.into_bytes(),
         piece,
         fail_after: None,
+        late: false,
     }
 }
 
@@ -71,11 +74,17 @@ struct Body {
     rest: VecDeque<Vec<u8>>,
     fail_after: Option<usize>,
     given: usize,
+    late: bool,
+    waited: bool,
 }
 
 impl BodyChunks for Body {
     fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
         Box::pin(async move {
+            if self.late && !std::mem::replace(&mut self.waited, true) {
+                tokio::task::yield_now().await;
+            }
+            self.waited = false;
             if self.fail_after == Some(self.given) {
                 return Err(Error::Network {
                     operation: "RetrievePropertiesEx".into(),
@@ -120,6 +129,8 @@ impl Transport for Pieces {
                     rest: a.body.chunks(a.piece.max(1)).map(<[u8]>::to_vec).collect(),
                     fail_after: a.fail_after,
                     given: 0,
+                    late: a.late,
+                    waited: false,
                 }),
             })
         })
@@ -323,6 +334,25 @@ async fn a_body_cut_off_or_broken_midway_ends_in_a_typed_error_after_the_objects
             at > body.find("vm-1<").unwrap() && at <= body.len(),
             "{source:?}"
         );
+
+        // Broken markup between objects, in the same piece as the objects before
+        // it: they come first, then the error.
+        let body = page("RetrievePropertiesEx", 0..6, None);
+        let at = body
+            .find("<objects><obj type=\"VirtualMachine\">vm-4<")
+            .unwrap();
+        let body = format!("{}</bogus>{}", &body[..at], &body[at..]);
+        let t = Pieces::default().on("RetrievePropertiesEx", answer(200, body, usize::MAX));
+        let mut r = retrieval(t).decode_threads(threads);
+        for i in 0..4 {
+            let vm = r.next_object::<VirtualMachine>().await.unwrap().unwrap();
+            assert_eq!(vm.object.obj.value, format!("vm-{i}"), "{threads} threads");
+        }
+        let e = r.next_object::<VirtualMachine>().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Decode { source, .. } if source.message.contains("bogus")),
+            "{e:?}"
+        );
     }
 }
 
@@ -384,7 +414,7 @@ async fn wrong_types_and_mixed_calls_are_refused() {
     assert_eq!(vm.object.obj.value, "vm-1");
 }
 
-/// Decoded on several threads, a page of several decode batches gives the same objects
+/// Decoded on several threads, a page of many decoding jobs gives the same objects
 /// in the same order, and objects decoded ahead as one type can be asked for as
 /// another. (The tests above run on one thread and on three.)
 #[tokio::test]
@@ -432,6 +462,53 @@ async fn decoding_on_several_threads_changes_nothing_but_speed() {
             assert_eq!(id.value, format!("vm-{i}"));
         }
         assert!(r.next_content().await.unwrap().is_none());
+        assert_eq!(r.pages(), 3);
+    }
+}
+
+/// `fut` polled once: its output, or `None` (and `fut` dropped) when it is pending.
+async fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// A call given up while it waits (for bytes, or for the decoding threads) loses
+/// nothing: the next call goes on where it stopped, and every object comes once, in
+/// order.
+#[tokio::test]
+async fn calls_given_up_midway_lose_nothing() {
+    for threads in [1, 2, 3] {
+        let t = three_pages(64);
+        for answers in t.answers.lock().unwrap().values_mut() {
+            for a in answers.iter_mut() {
+                a.late = true;
+            }
+        }
+        let mut r = retrieval(t).decode_threads(threads);
+        let (mut ids, mut given_up) = (Vec::new(), 0);
+        loop {
+            match poll_once(r.next_object::<VirtualMachine>()).await {
+                Some(next) => match next.unwrap() {
+                    Some(vm) => ids.push(vm.object.obj.value),
+                    None => break,
+                },
+                None => {
+                    given_up += 1;
+                    // The decoding threads work meanwhile.
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+        }
+        let want: Vec<String> = (0..100).map(|i| format!("vm-{i}")).collect();
+        assert_eq!(ids, want, "{threads} threads");
+        assert!(
+            given_up > 100,
+            "{threads} threads: {given_up} calls given up"
+        );
         assert_eq!(r.pages(), 3);
     }
 }

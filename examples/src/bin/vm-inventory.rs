@@ -9,8 +9,8 @@
 //! ([`Retrieval::next_object`]), so memory stays bounded by one VM and a piece of the
 //! body plus the output lines, whatever the page size (`--whole-pages` decodes page by
 //! page instead, holding a whole page). `--decode-threads N` decodes a streamed page
-//! on N threads in batches of about 1 MiB. A summary goes to stderr: VM count, pages,
-//! bytes received, seconds.
+//! on N threads (the caller's and N - 1 of the retrieval's), up to 1 MiB ahead. A
+//! summary goes to stderr: VM count, pages, bytes received, seconds.
 
 use clap::Parser;
 use std::process::ExitCode;
