@@ -208,21 +208,29 @@ async fn died_with_exit_code(fx: Fixture) {
 }
 both_backends!(exit_code, super::died_with_exit_code);
 
-async fn other_vms_are_ignored(fx: Fixture) {
-    // The VCH's folder may hold VMs that are not containers; their events are
-    // read but publish nothing.
-    let spec = vim25::types::VirtualMachineConfigSpec {
-        name: Some("not-a-container".into()),
+/// A small VM `name` that is not a container, its files in the folder `dir`.
+fn plain_vm(fx: &Fixture, name: &str, dir: &str) -> vim25::types::VirtualMachineConfigSpec {
+    vim25::types::VirtualMachineConfigSpec {
+        name: Some(name.into()),
         guest_id: Some("otherGuest".into()),
         num_cpus: Some(1),
         memory_mb: Some(64),
         files: Some(vim25::types::VirtualMachineFileInfo {
-            vm_path_name: Some(format!("[{}] other/other.vmx", fx.settings.datastore)),
+            vm_path_name: Some(format!("[{}] {dir}/{dir}.vmx", fx.settings.datastore)),
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let vm = fx.backend.create_vm(&spec).await.unwrap();
+    }
+}
+
+async fn other_vms_are_ignored(fx: Fixture) {
+    // The VCH's folder may hold VMs that are not containers; their events are
+    // read but publish nothing.
+    let vm = fx
+        .backend
+        .create_vm(&plain_vm(&fx, "not-a-container", "other"))
+        .await
+        .unwrap();
     fx.backend.power_on(&vm).await.unwrap();
     fx.backend.power_off(&vm).await.unwrap();
     fx.backend.destroy_vm(&vm).await.unwrap();
@@ -351,19 +359,11 @@ both_backends!(outside_power_operations, super::power_paths);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_beside_power_cycles_on_the_simulator() {
     let fx = common::vsphere().await;
-    let spec = vim25::types::VirtualMachineConfigSpec {
-        name: Some("cycled".into()),
-        guest_id: Some("otherGuest".into()),
-        num_cpus: Some(1),
-        memory_mb: Some(64),
-        files: Some(vim25::types::VirtualMachineFileInfo {
-            vm_path_name: Some(format!("[{}] cycled/cycled.vmx", fx.settings.datastore)),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let b = fx.backend.clone();
-    let vm = b.create_vm(&spec).await.unwrap();
+    let vm = b
+        .create_vm(&plain_vm(&fx, "cycled", "cycled"))
+        .await
+        .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|_| {
