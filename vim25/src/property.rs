@@ -226,11 +226,7 @@ impl Workers {
     /// Makes the objects gathered, if any, a job decoding them with `one`, and sends
     /// it to the threads, or runs it here when every thread has a job already (the
     /// caller's thread decodes too). False when the threads are gone.
-    fn flush<T: Send + 'static>(
-        &mut self,
-        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Copy + Send + 'static,
-        ahead: &mut VecDeque<Ahead>,
-    ) -> bool {
+    fn flush<T: Send + 'static>(&mut self, one: DecodeOne<T>, ahead: &mut VecDeque<Ahead>) -> bool {
         if self.gathered.is_empty() {
             return true;
         }
@@ -240,7 +236,7 @@ impl Workers {
             els.into_iter()
                 .map(|el| {
                     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        decode_piece(&el, &one)
+                        decode_piece(&el, one)
                     }))
                     .unwrap_or_else(|_| {
                         Err(DecodeError {
@@ -279,6 +275,10 @@ type Ahead = (Element, Box<dyn std::any::Any + Send>);
 
 /// What decoding one streamed object gives.
 type Piece<T> = Result<Result<T, WrongType>, DecodeError>;
+
+/// How a streamed call decodes one object (from its start tag): a plain function, so
+/// that the decoding threads can take it along.
+type DecodeOne<T> = for<'a, 'b> fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T>;
 
 /// How many bytes of objects a streamed page sends to its decoding threads ahead of
 /// the caller (see [`Retrieval::decode_threads`]): enough to keep them busy while
@@ -628,7 +628,7 @@ impl<C: Transport> Retrieval<C> {
     async fn next_streamed<T: Send + 'static>(
         &mut self,
         obj_of: fn(&T) -> &ManagedObjectReference,
-        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Copy + Send + 'static,
+        one: DecodeOne<T>,
     ) -> Result<Option<T>, Error> {
         loop {
             // Objects decoded ahead come first, in their order.
@@ -640,7 +640,7 @@ impl<C: Transport> Retrieval<C> {
                     Ok(d) => *d,
                     // Decoded ahead as another type: the caller switched between
                     // next_object, next_any_object and next_content meanwhile.
-                    Err(_) => decode_piece(&el, &one),
+                    Err(_) => decode_piece(&el, one),
                 };
                 return self.accept(decoded, obj_of).map(Some);
             }
@@ -715,7 +715,7 @@ impl<C: Transport> Retrieval<C> {
                     read_chunk(f, &mut self.deferred, &decode_error).await;
                 }
                 if let Some(el) = next {
-                    let decoded = decode_piece(&el, &one);
+                    let decoded = decode_piece(&el, one);
                     return self.accept(decoded, obj_of).map(Some);
                 }
             } else {
@@ -1171,10 +1171,7 @@ async fn read_chunk(
     }
 }
 
-fn decode_piece<T>(
-    el: &Element,
-    one: &impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T>,
-) -> Piece<T> {
+fn decode_piece<T>(el: &Element, one: DecodeOne<T>) -> Piece<T> {
     let mut d = Decoder::new(&el.bytes);
     let r = (|| {
         let s = d
