@@ -209,12 +209,26 @@ impl<'a> Decoder<'a> {
         self.lexer.position() as u64
     }
 
+    // The step from one element to the next (`token`, `start_of`, `child`, and the
+    // lexer's `next_token` under them) is inlined into the loops that take it: as
+    // calls, each handed a token or a `Start` back through memory, written in pieces
+    // and read back whole, and those reads waited for the writes (a store-forwarding
+    // stall) on every element.
+    #[inline(always)]
     fn token(&mut self) -> Result<Token, DecodeError> {
-        self.lexer
-            .next_token()
-            .map_err(|m| self.error(format!("malformed XML: {m}")))
+        match self.lexer.next_token() {
+            Ok(t) => Ok(t),
+            Err(m) => Err(self.malformed(m)),
+        }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn malformed(&self, m: String) -> DecodeError {
+        self.error(format!("malformed XML: {m}"))
+    }
+
+    #[inline(always)]
     fn start_of(
         &self,
         tag: (usize, usize),
@@ -261,17 +275,21 @@ impl<'a> Decoder<'a> {
     /// The next child element of the element being decoded, or `None` at its end tag.
     /// Text between child elements is ignored.
     pub fn next_child(&mut self) -> Result<Option<Start<'a>>, DecodeError> {
+        self.child()
+    }
+
+    /// [`Decoder::next_child`], inlined into the decoder's own loops over children.
+    #[inline(always)]
+    fn child(&mut self) -> Result<Option<Start<'a>>, DecodeError> {
         loop {
-            match self.token()? {
+            let (tag, name_len, empty) = match self.token()? {
                 Token::Start { tag, name_len } => {
                     if self.lexer.open().len() > MAX_DEPTH {
                         return Err(self.error("elements nested too deeply"));
                     }
-                    return self.start_of(tag, name_len, false).map(Some);
+                    (tag, name_len, false)
                 }
-                Token::Empty { tag, name_len } => {
-                    return self.start_of(tag, name_len, true).map(Some)
-                }
+                Token::Empty { tag, name_len } => (tag, name_len, true),
                 Token::End => return Ok(None),
                 Token::Eof => {
                     return if self.lexer.open().is_empty() {
@@ -280,8 +298,11 @@ impl<'a> Decoder<'a> {
                         Err(self.error("unexpected end of input"))
                     };
                 }
-                Token::Text(..) | Token::CData(..) | Token::Ignorable | Token::Declaration => {}
-            }
+                Token::Text(..) | Token::CData(..) | Token::Ignorable | Token::Declaration => {
+                    continue
+                }
+            };
+            return self.start_of(tag, name_len, empty).map(Some);
         }
     }
 
@@ -411,7 +432,7 @@ impl<'a> Decoder<'a> {
         if s.empty {
             return Ok(());
         }
-        while let Some(child) = self.next_child()? {
+        while let Some(child) = self.child()? {
             if !v.field(self, &child)? {
                 self.skip(&child)?;
             }
@@ -535,7 +556,7 @@ impl<'a> Decoder<'a> {
     ) -> Result<(), DecodeError> {
         let mut items = Vec::new();
         if !s.empty {
-            while let Some(child) = self.next_child()? {
+            while let Some(child) = self.child()? {
                 item(self, &mut items, &child)?;
             }
         }

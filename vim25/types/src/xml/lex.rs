@@ -115,6 +115,8 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token. An error leaves the position at the markup it is about.
+    /// Inlined into the decoder's step (see `Decoder::token`).
+    #[inline]
     pub(super) fn next_token(&mut self) -> Result<Token, String> {
         let input = self.input;
         let start = self.pos;
@@ -132,19 +134,7 @@ impl<'a> Lexer<'a> {
             let name = end_name(&rest[2..close]);
             match self.open.last() {
                 Some(open) if *open == name => {}
-                Some(open) => {
-                    return Err(format!(
-                        "end tag </{}> does not close the open element <{}>",
-                        String::from_utf8_lossy(name),
-                        String::from_utf8_lossy(open)
-                    ))
-                }
-                None => {
-                    return Err(format!(
-                        "end tag </{}> without an open element",
-                        String::from_utf8_lossy(name)
-                    ))
-                }
+                open => return Err(unmatched(name, open.copied())),
             }
             self.open.pop();
             (Token::End, start + close + 1)
@@ -177,6 +167,23 @@ impl<'a> Lexer<'a> {
         };
         self.pos = next;
         Ok(token)
+    }
+}
+
+/// The error of an end tag `</name>` that does not close the open element.
+#[cold]
+#[inline(never)]
+fn unmatched(name: &[u8], open: Option<&[u8]>) -> String {
+    match open {
+        Some(open) => format!(
+            "end tag </{}> does not close the open element <{}>",
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(open)
+        ),
+        None => format!(
+            "end tag </{}> without an open element",
+            String::from_utf8_lossy(name)
+        ),
     }
 }
 
