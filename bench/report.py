@@ -26,12 +26,14 @@ def main():
     a = ap.parse_args()
 
     rows = defaultdict(list)  # (size, client, mode) -> [(wall, rss_kb, bytes)]
+    walls = defaultdict(dict)  # (size, client, mode) -> {run: wall}
     with open(a.raw) as f:
         for line in f:
-            size, client, mode, _run, wall, rss, nbytes = line.rstrip("\n").split("\t")
+            size, client, mode, run, wall, rss, nbytes = line.rstrip("\n").split("\t")
             rows[(int(size), client, mode)].append(
                 (float(wall), int(rss), None if nbytes == "-" else int(nbytes))
             )
+            walls[(int(size), client, mode)][run] = float(wall)
 
     def med(size, client, mode, i):
         vals = [r[i] for r in rows.get((size, client, mode), []) if r[i] is not None]
@@ -86,7 +88,7 @@ def main():
                 fl = med(size, "floor", mode, 0)
                 pr = "skipped" if (size, "pyvmomi", mode) in skips else fmt(ratio(p, o), 1)
                 w(f"| {size:,} | {label} | {fmt(o)} | {fmt(g)} | {cell(size, 'pyvmomi', mode, 0)} | {fmt(fl)} | "
-                  f"{fmt(ratio(g, o), 1)} | {pr} | {fmt(ratio(o, fl), 1)} |")
+                  f"{fmt(ratio(g, o))} | {pr} | {fmt(ratio(o, fl))} |")
         w("")
         w("## Peak RSS (MB)")
         w("")
@@ -138,6 +140,7 @@ def main():
                   f"{cell(size, 'ours', 'paced', 1, 1024, 1)} | {cell(size, 'govmomi', 'paced', 1, 1024, 1)} | "
                   f"{cell(size, 'floor', 'paced', 1, 1024, 1)} |")
             w("")
+        spread_section(w, walls, sizes, paced)
         if skips:
             for size, client, mode in sorted(skips):
                 w(f"- {client} {MODES[mode]} at {size:,} VMs was not run (bench/run.sh `--py-full-max`): "
@@ -165,6 +168,43 @@ def main():
         w("")
     extra_section(w, a.extra, notes)
     print("\n".join(out))
+
+
+def spread_section(w, walls, sizes, paced):
+    """How far the runs of ours and govmomi spread: each one's fastest and slowest wall time,
+    and govmomi ÷ ours of each run (the two run one after the other, so a run's ratio
+    compares the two under the same load)."""
+    lines = []
+    for size in sizes:
+        for mode, label in list(MODES.items()) + [("paced", "--full, paced")]:
+            if mode == "paced" and size not in paced:
+                continue
+            o = walls.get((size, "ours", mode), {})
+            g = walls.get((size, "govmomi", mode), {})
+            runs = sorted(set(o) & set(g), key=int)
+            if len(runs) < 2:
+                continue
+            per_run = [g[r] / o[r] for r in runs if o[r] > 0]
+            if not per_run:
+                continue
+            lines.append(
+                f"| {size:,} | {label} | {fmt(min(o.values()))}–{fmt(max(o.values()))} | "
+                f"{fmt(min(g.values()))}–{fmt(max(g.values()))} | {fmt(min(per_run))} | "
+                f"{fmt(statistics.median(per_run))} | {fmt(max(per_run))} |"
+            )
+    if not lines:
+        return
+    w("## How the runs spread")
+    w("")
+    w("Wall times on a shared 2-core machine move by 10 % or more from run to run, for ours and the peers "
+      "alike. Each run of ours is followed by one of govmomi, so the two of a run meet the same load; "
+      "govmomi ÷ ours per run shows how far the ratio above can move.")
+    w("")
+    w("| VMs | mode | ours (s), fastest–slowest | govmomi (s), fastest–slowest | govmomi ÷ ours, lowest run | median run | highest run |")
+    w("|---:|---|---:|---:|---:|---:|---:|")
+    for line in lines:
+        w(line)
+    w("")
 
 
 def extra_section(w, path, notes):
