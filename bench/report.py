@@ -25,15 +25,13 @@ def main():
         ap.add_argument("--" + name, default="")
     a = ap.parse_args()
 
-    rows = defaultdict(list)  # (size, client, mode) -> [(wall, rss_kb, bytes)]
-    walls = defaultdict(dict)  # (size, client, mode) -> {run: wall}
+    rows = defaultdict(list)  # (size, client, mode) -> [(wall, rss_kb, bytes, run)]
     with open(a.raw) as f:
         for line in f:
             size, client, mode, run, wall, rss, nbytes = line.rstrip("\n").split("\t")
             rows[(int(size), client, mode)].append(
-                (float(wall), int(rss), None if nbytes == "-" else int(nbytes))
+                (float(wall), int(rss), None if nbytes == "-" else int(nbytes), int(run))
             )
-            walls[(int(size), client, mode)][run] = float(wall)
 
     def med(size, client, mode, i):
         vals = [r[i] for r in rows.get((size, client, mode), []) if r[i] is not None]
@@ -140,7 +138,7 @@ def main():
                   f"{cell(size, 'ours', 'paced', 1, 1024, 1)} | {cell(size, 'govmomi', 'paced', 1, 1024, 1)} | "
                   f"{cell(size, 'floor', 'paced', 1, 1024, 1)} |")
             w("")
-        spread_section(w, walls, sizes, paced)
+        spread_section(w, rows, sizes, paced)
         if skips:
             for size, client, mode in sorted(skips):
                 w(f"- {client} {MODES[mode]} at {size:,} VMs was not run (bench/run.sh `--py-full-max`): "
@@ -170,7 +168,7 @@ def main():
     print("\n".join(out))
 
 
-def spread_section(w, walls, sizes, paced):
+def spread_section(w, rows, sizes, paced):
     """How far the runs of ours and govmomi spread: each one's fastest and slowest wall time,
     and govmomi ÷ ours of each run (the two run one after the other, so a run's ratio
     compares the two under the same load)."""
@@ -179,9 +177,9 @@ def spread_section(w, walls, sizes, paced):
         for mode, label in list(MODES.items()) + [("paced", "--full, paced")]:
             if mode == "paced" and size not in paced:
                 continue
-            o = walls.get((size, "ours", mode), {})
-            g = walls.get((size, "govmomi", mode), {})
-            runs = sorted(set(o) & set(g), key=int)
+            o = {r[3]: r[0] for r in rows.get((size, "ours", mode), [])}
+            g = {r[3]: r[0] for r in rows.get((size, "govmomi", mode), [])}
+            runs = sorted(set(o) & set(g))
             if len(runs) < 2:
                 continue
             per_run = [g[r] / o[r] for r in runs if o[r] > 0]
@@ -196,8 +194,7 @@ def spread_section(w, walls, sizes, paced):
         return
     w("## How the runs spread")
     w("")
-    w("Wall times on a shared 2-core machine move by 10 % or more from run to run, for ours and the peers "
-      "alike. Each run of ours is followed by one of govmomi, so the two of a run meet the same load; "
+    w("Wall times move from run to run, for ours and the peers alike. Each run of ours is followed by one of govmomi, so the two of a run meet the same load; "
       "govmomi ÷ ours per run shows how far the ratio above can move.")
     w("")
     w("| VMs | mode | ours (s), fastest–slowest | govmomi (s), fastest–slowest | govmomi ÷ ours, lowest run | median run | highest run |")
