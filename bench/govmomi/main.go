@@ -335,6 +335,9 @@ func continueEnvelope(pc types.ManagedObjectReference, token string) string {
 		`</ContinueRetrievePropertiesEx>` + envelopeTail
 }
 
+// firstByte is when post first read a body byte (zero before): floor reports it.
+var firstByte time.Time
+
 // post sends one envelope and reads the response to its end in fixed-size
 // chunks, counting bytes. Besides counting it only looks for a <token> element
 // (the server's continuation), which RetrieveResult carries before its objects.
@@ -357,6 +360,9 @@ func post(hc *http.Client, endpoint, action, body string, save io.Writer) (int64
 	for {
 		k, rerr := res.Body.Read(buf)
 		n += int64(k)
+		if k > 0 && firstByte.IsZero() {
+			firstByte = time.Now()
+		}
 		if save != nil && k > 0 {
 			if _, err := save.Write(buf[:k]); err != nil {
 				return n, "", err
@@ -445,8 +451,8 @@ func floor(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "govmomi-bench floor: %d pages, %d bytes received, %.2f s\n",
-		pages, total, time.Since(started).Seconds())
+	fmt.Fprintf(os.Stderr, "govmomi-bench floor: %d pages, %d bytes received, %.2f s; first body byte at %.3f s\n",
+		pages, total, time.Since(started).Seconds(), firstByte.Sub(started).Seconds())
 	fmt.Printf("%d\n", total)
 	_ = c.Logout(ctx)
 	return nil

@@ -62,6 +62,22 @@ fn lists_every_vm_sorted_in_both_modes() {
         let paged = run(&sim, &[mode, &["--whole-pages"][..]].concat());
         assert_eq!(paged.0, streamed.0, "{mode:?}");
         assert_eq!(bytes(&paged.1), bytes(&streamed.1), "{mode:?}");
+        // Only a streamed body has arrival times to report, in order.
+        assert!(!paged.1.contains("arrived"), "{}", paged.1);
+        let times: Vec<f64> = streamed
+            .1
+            .split("arrived from ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no arrival times: {}", streamed.1))
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        assert_eq!(times.len(), 3, "{}", streamed.1);
+        assert!(
+            times[0] <= times[1] && times[1] <= times[2],
+            "{}",
+            streamed.1
+        );
         // So does decoding on several threads.
         let threads = run(&sim, &[mode, &["--decode-threads", "3"][..]].concat());
         assert_eq!(threads.0, streamed.0, "{mode:?}");

@@ -224,8 +224,9 @@ impl Workers {
     }
 
     /// Makes the objects gathered, if any, a job decoding them with `one`, and sends
-    /// it to the threads, or runs it here when every thread has a job already (the
-    /// caller's thread decodes too). False when the threads are gone.
+    /// it to the threads, or runs it here when every thread has a job queued behind
+    /// the one it is decoding (the caller's thread decodes too). False when the
+    /// threads are gone.
     fn flush<T: Send + 'static>(&mut self, one: DecodeOne<T>, ahead: &mut VecDeque<Ahead>) -> bool {
         if self.gathered.is_empty() {
             return true;
@@ -251,7 +252,13 @@ impl Workers {
         });
         let n = self.sent;
         self.sent += 1;
-        if self.pending() > self.threads as u64 {
+        // Results already back are taken first, so that only jobs still being
+        // decoded count: the threads get a new job as soon as one is free, and this
+        // thread decodes only while each has one queued behind the one it decodes.
+        while let Ok(r) = self.done.try_recv() {
+            self.take(r, ahead);
+        }
+        if self.pending() > 2 * self.threads as u64 {
             let r = job();
             self.take((n, r), ahead);
             return true;

@@ -10,12 +10,13 @@
 //! body plus the output lines, whatever the page size (`--whole-pages` decodes page by
 //! page instead, holding a whole page). `--decode-threads N` decodes a streamed page
 //! on N threads (the caller's and N - 1 of the retrieval's), up to 1 MiB ahead. A
-//! summary goes to stderr: VM count, pages, bytes received, seconds.
+//! summary goes to stderr: VM count, pages, bytes received, seconds; and, for streamed
+//! retrievals, when the first and last body bytes arrived and when decoding ended.
 
 use clap::Parser;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use vim25::mo::VirtualMachine;
 use vim25::property::Retrieval;
@@ -44,11 +45,20 @@ struct Args {
     decode_threads: usize,
 }
 
-/// The client's transport, counting the bytes of every response body.
+/// The client's transport, counting the bytes of every response body and noting
+/// when the streamed bodies' first and last bytes arrived.
 #[derive(Clone)]
 struct Counting {
     inner: Client,
     bytes: Arc<AtomicU64>,
+    arrivals: Arc<Mutex<Arrivals>>,
+}
+
+/// When streamed body bytes first and last arrived.
+#[derive(Default)]
+struct Arrivals {
+    first: Option<Instant>,
+    last: Option<Instant>,
 }
 
 impl Transport for Counting {
@@ -77,6 +87,7 @@ impl Transport for Counting {
             resp.body = Box::new(CountingBody {
                 inner: resp.body,
                 bytes: self.bytes.clone(),
+                arrivals: self.arrivals.clone(),
             });
             Ok(resp)
         })
@@ -87,6 +98,7 @@ impl Transport for Counting {
 struct CountingBody {
     inner: Box<dyn BodyChunks>,
     bytes: Arc<AtomicU64>,
+    arrivals: Arc<Mutex<Arrivals>>,
 }
 
 impl BodyChunks for CountingBody {
@@ -95,6 +107,10 @@ impl BodyChunks for CountingBody {
             let piece = self.inner.next_chunk().await?;
             if let Some(p) = &piece {
                 self.bytes.fetch_add(p.len() as u64, Ordering::Relaxed);
+                let now = Instant::now();
+                let mut a = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+                a.first.get_or_insert(now);
+                a.last = Some(now);
             }
             Ok(piece)
         })
@@ -157,6 +173,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let counting = Counting {
         inner: client.clone(),
         bytes: Arc::new(AtomicU64::new(0)),
+        arrivals: Arc::default(),
     };
     let view = ContainerView::create(&client, &["VirtualMachine"], true).await?;
     let paths: &[&str] = if args.full {
@@ -200,6 +217,7 @@ async fn run(args: Args) -> Result<(), Error> {
         Ok::<(), Error>(())
     }
     .await;
+    let decoded = started.elapsed();
     let _ = view.destroy().await;
     result?;
     lines.sort();
@@ -216,6 +234,18 @@ async fn run(args: Args) -> Result<(), Error> {
         counting.bytes.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
+    let (first, last) = {
+        let a = counting.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        (a.first, a.last)
+    };
+    if let (Some(first), Some(last)) = (first, last) {
+        eprintln!(
+            "vm-inventory: streamed bytes arrived from {:.3} to {:.3} s; retrieval done at {:.3} s",
+            (first - started).as_secs_f64(),
+            (last - started).as_secs_f64(),
+            decoded.as_secs_f64()
+        );
+    }
     let _ = client.logout().await;
     Ok(())
 }
