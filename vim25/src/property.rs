@@ -701,28 +701,36 @@ impl<C: Transport> Retrieval<C> {
                 source,
             };
             if self.decode_threads == 1 {
-                // The next object, decoded here. A call dropped while waiting for
-                // bytes loses nothing: they are kept in the splitter.
+                // The next object, decoded here where it lies among the bytes held
+                // (read once, not first to find its end). A call dropped while
+                // waiting for bytes loses nothing: they are kept in the splitter.
+                // After a failure to read on, the objects whole before it still
+                // come out first.
                 let mut next = None;
-                while self.deferred.is_none() {
-                    match f.split.next_element() {
-                        Ok(Some(el)) => {
-                            next = Some(el);
+                loop {
+                    let at_end = f.ended || self.deferred.is_some();
+                    match f.split.next_in_place(at_end, |d| decode_in_place(d, one)) {
+                        Ok(Some(found)) => {
+                            next = Some(found);
                             break;
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            self.deferred = Some(decode_error(e));
+                            self.deferred.get_or_insert(decode_error(e));
                             break;
                         }
                     }
-                    if f.ended {
+                    if at_end {
                         break;
                     }
                     read_chunk(f, &mut self.deferred, &decode_error).await;
                 }
-                if let Some(el) = next {
-                    let decoded = decode_piece(&el, one);
+                if let Some(found) = next {
+                    let decoded = found.value.map_err(|mut e| {
+                        e.offset += found.offset;
+                        e.path = within(f.split.path(), e.path);
+                        e
+                    });
                     return self.accept(decoded, obj_of).map(Some);
                 }
             } else {
@@ -1178,6 +1186,24 @@ async fn read_chunk(
     }
 }
 
+/// Decodes one object of a streamed page where it lies (see
+/// [`Splitter::next_in_place`]), from its start tag to its end tag.
+fn decode_in_place<T>(d: &mut Decoder<'_>, one: DecodeOne<T>) -> Piece<T> {
+    let s = d
+        .next_child()?
+        .ok_or_else(|| d.error("an empty piece of a streamed page"))?;
+    one(d, &s)
+}
+
+/// The path of an error inside an element whose own path is `outer`.
+fn within(outer: String, inner: String) -> String {
+    if inner.is_empty() {
+        outer
+    } else {
+        format!("{outer}/{inner}")
+    }
+}
+
 fn decode_piece<T>(el: &Element, one: DecodeOne<T>) -> Piece<T> {
     let mut d = Decoder::new(&el.bytes);
     let r = (|| {
@@ -1190,11 +1216,7 @@ fn decode_piece<T>(el: &Element, one: DecodeOne<T>) -> Piece<T> {
     })();
     r.map_err(|mut e: DecodeError| {
         e.offset += el.offset;
-        e.path = if e.path.is_empty() {
-            el.path.clone()
-        } else {
-            format!("{}/{}", el.path, e.path)
-        };
+        e.path = within(el.path.clone(), e.path);
         e
     })
 }

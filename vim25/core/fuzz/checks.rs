@@ -270,6 +270,43 @@ fn split_in_pieces(doc: &[u8], size: usize) -> SplitOutcome {
     (out, end)
 }
 
+/// Decodes the `ObjectContent`s of `doc` where they lie (`Splitter::next_in_place`),
+/// in pieces of `size`: the objects (or the first error) and the rest.
+fn in_place_in_pieces(
+    doc: &[u8],
+    size: usize,
+) -> (
+    Vec<vim25_core::types::ObjectContent>,
+    Result<Vec<u8>, String>,
+) {
+    use vim25_core::xml::split::Splitter;
+    use vim25_core::xml::Decode;
+    let mut s = Splitter::new(&["Envelope", "Body", "*", "returnval", "objects"]);
+    let mut out = Vec::new();
+    let pieces: Vec<&[u8]> = doc.chunks(size.max(1)).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        if let Err(e) = s.push(piece) {
+            return (out, Err(e.message));
+        }
+        loop {
+            let next = s.next_in_place(i + 1 == pieces.len(), |d| {
+                let start = d.next_child()?.ok_or_else(|| d.error("no start tag"))?;
+                vim25_core::types::ObjectContent::decode(d, &start)
+            });
+            match next {
+                Ok(Some(found)) => match found.value {
+                    Ok(oc) => out.push(oc),
+                    Err(e) => return (out, Err(e.message)),
+                },
+                Ok(None) => break,
+                Err(e) => return (out, Err(e.message)),
+            }
+        }
+    }
+    let end = s.finish().map_err(|e| e.message);
+    (out, end)
+}
+
 /// Any bytes as a streamed property-collector answer (`xml::split::Splitter`): the
 /// first byte picks the size of the pieces the rest arrives in. Never panics; the
 /// elements, the rest and any error are the same whatever the pieces; each element
@@ -282,6 +319,13 @@ pub fn split(data: &[u8]) {
     let size = usize::from(first % 64) + 1;
     let whole = split_in_pieces(doc, doc.len());
     let pieces = split_in_pieces(doc, size);
+    // Decoded in place: never a panic, and the same whatever the pieces.
+    let in_place = in_place_in_pieces(doc, size);
+    let in_place_whole = in_place_in_pieces(doc, doc.len());
+    assert_eq!(
+        in_place.0, in_place_whole.0,
+        "pieces of {size} change the objects decoded in place"
+    );
     assert_eq!(whole, pieces, "pieces of {size} change the outcome");
     for (offset, _, bytes) in &whole.0 {
         let at = *offset as usize;
@@ -320,4 +364,7 @@ pub fn split(data: &[u8]) {
     assert_eq!(tokens(&from_rest), tokens(&expected));
     let expected: Vec<_> = expected.into_iter().flat_map(|r| r.objects).collect();
     assert_eq!(objects, expected);
+    // Decoded in place, the same objects and rest.
+    assert_eq!(in_place.0, expected, "decoded in place, pieces of {size}");
+    assert_eq!(in_place.1.as_ref(), Ok(rest), "the rest, decoded in place");
 }

@@ -288,3 +288,152 @@ fn markup_inside_a_cut_element_is_read_whole_in_any_pieces() {
         );
     }
 }
+
+/// Decodes the `ObjectContent`s of `doc`, given in pieces of `size` bytes, where they
+/// lie (`Splitter::next_in_place`): each object with its offset and length, the rest,
+/// the most bytes held, and how often the decoding function ran.
+type InPlaceSplit = (Vec<(u64, usize, ObjectContent)>, Vec<u8>, usize, usize);
+
+fn in_place(doc: &[u8], size: usize) -> InPlaceSplit {
+    let mut s = Splitter::new(OBJECTS);
+    let mut out = Vec::new();
+    let (mut held, mut calls) = (0, 0);
+    let pieces: Vec<&[u8]> = doc.chunks(size).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        s.push(piece).unwrap();
+        held = held.max(s.held());
+        let at_end = i + 1 == pieces.len();
+        while let Some(found) = s
+            .next_in_place(at_end, |d| {
+                calls += 1;
+                let start = d.next_child()?.unwrap();
+                ObjectContent::decode(d, &start)
+            })
+            .unwrap()
+        {
+            out.push((found.offset, found.len, found.value.unwrap()));
+        }
+    }
+    (out, s.finish().unwrap(), held, calls)
+}
+
+#[test]
+fn decoding_in_place_gives_the_elements_cut_out_whatever_the_pieces() {
+    let doc = response(40);
+    let (cut, rest, _) = split(doc.as_bytes(), doc.len());
+    let objects = decode_all(&cut);
+    for size in [1, 2, 7, 64, 1000, 4096, 20_000, doc.len()] {
+        let (found, in_place_rest, held, calls) = in_place(doc.as_bytes(), size);
+        assert_eq!(found.len(), cut.len(), "pieces of {size}");
+        for ((offset, len, _), (cut_offset, bytes)) in found.iter().zip(&cut) {
+            assert_eq!(
+                (offset, *len),
+                (cut_offset, bytes.len()),
+                "pieces of {size}"
+            );
+        }
+        let decoded: Vec<_> = found.into_iter().map(|(_, _, oc)| oc).collect();
+        assert_eq!(decoded, objects, "pieces of {size}");
+        assert_eq!(in_place_rest, rest, "pieces of {size}");
+        // Held: about one element and the window beyond it (8 KiB at least).
+        assert!(held < 24 << 10, "pieces of {size}: {held} bytes held");
+        // Decoding is tried only once enough is held: rarely more than once an
+        // object, even in pieces of one byte.
+        assert!(
+            calls <= 2 * objects.len(),
+            "pieces of {size}: {calls} calls"
+        );
+    }
+}
+
+#[test]
+fn decoding_in_place_reads_markup_as_cutting_out_does() {
+    // End tags in comments, CDATA, quoted values and nested elements of the same name
+    // are not the element's end; a self-closing element is decoded too.
+    let obj = r#"<objects><obj type="VirtualMachine">vm-1</obj><!-- </objects> --><propSet><name>a</name><val xsi:type="xsd:string" q="</objects>"><![CDATA[</objects>]]></val></propSet><?pi </objects>?></objects>"#;
+    let doc = format!(
+        "<Envelope><Body><RetrievePropertiesExResponse><returnval>{obj}<objects/><token>t</token></returnval></RetrievePropertiesExResponse></Body></Envelope>"
+    );
+    let (cut, rest, _) = split(doc.as_bytes(), doc.len());
+    assert_eq!(cut.len(), 2);
+    for size in 1..=doc.len() {
+        let mut s = Splitter::new(OBJECTS);
+        let mut found = Vec::new();
+        let pieces: Vec<&[u8]> = doc.as_bytes().chunks(size).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            s.push(piece).unwrap();
+            while let Some(f) = s
+                .next_in_place(i + 1 == pieces.len(), |d| {
+                    d.next_child().unwrap().unwrap();
+                    // Read to the end of the element, whatever is inside.
+                    while let Some(c) = d.next_child()? {
+                        d.skip(&c)?;
+                    }
+                    Ok::<_, vim25_core::xml::DecodeError>(())
+                })
+                .unwrap()
+            {
+                f.value.unwrap();
+                found.push((f.offset, f.len));
+            }
+        }
+        let expected: Vec<_> = cut.iter().map(|(o, b)| (*o, b.len())).collect();
+        assert_eq!(found, expected, "pieces of {size}");
+        assert_eq!(s.finish().unwrap(), rest, "pieces of {size}");
+    }
+}
+
+#[test]
+fn decoding_in_place_ends_in_errors_for_elements_cut_off_or_not_read_through() {
+    let doc = response(3);
+    let at = doc.find("vm-2<").unwrap();
+    // Cut off inside the third object: two objects, then the end is an error.
+    let mut s = Splitter::new(OBJECTS);
+    s.push(&doc.as_bytes()[..at]).unwrap();
+    let mut n = 0;
+    while let Some(f) = s
+        .next_in_place(true, |d| {
+            let start = d.next_child()?.unwrap();
+            ObjectContent::decode(d, &start)
+        })
+        .unwrap()
+    {
+        f.value.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    let e = s.finish().unwrap_err();
+    assert!(e.message.contains("end of input"), "{e}");
+    // A decoding that stops inside the element: its value comes back, then the
+    // splitter stops.
+    let mut s = Splitter::new(OBJECTS);
+    s.push(doc.as_bytes()).unwrap();
+    let f = s
+        .next_in_place(true, |d| d.next_child().map(|s| s.is_some()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.value, Ok(true));
+    let e = s.next_in_place(true, |_| ()).unwrap_err();
+    assert!(e.message.contains("not read to its end"), "{e}");
+    // Malformed XML inside an element: the decoder's error, not a wait for more.
+    let broken = doc.replacen("<name>name</name>", "<name>name</wrong>", 1);
+    let mut s = Splitter::new(OBJECTS);
+    s.push(broken.as_bytes()).unwrap();
+    let f = s
+        .next_in_place(false, |d| {
+            let start = d.next_child()?.unwrap();
+            ObjectContent::decode(d, &start)
+        })
+        .unwrap();
+    // Held bytes are fewer than the window: nothing tried yet; at the end it is.
+    assert!(f.is_none() || f.unwrap().value.is_err());
+    let f = s
+        .next_in_place(true, |d| {
+            let start = d.next_child()?.unwrap();
+            ObjectContent::decode(d, &start)
+        })
+        .unwrap()
+        .unwrap();
+    let e = f.value.unwrap_err();
+    assert!(e.message.contains("</wrong>"), "{e}");
+}

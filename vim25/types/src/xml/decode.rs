@@ -188,6 +188,52 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// A decoder over the first part of a document whose rest has not arrived yet
+    /// (an element being received): decoding reads as [`Decoder::new`] does, except
+    /// that running into the end of `input` fails and marks the decoder
+    /// [`truncated`](Decoder::truncated), since the rest could complete what was cut
+    /// off. Any other error stands whatever follows. Text is checked as UTF-8 piece by
+    /// piece (the end may cut a character in two).
+    ///
+    /// ```
+    /// use vim25_core::xml::{Decode, Decoder};
+    ///
+    /// let doc = b"<n>42</n><next>";
+    /// for cut in 0..doc.len() {
+    ///     let mut d = Decoder::partial(&doc[..cut]);
+    ///     let read = d.next_child().and_then(|s| i32::decode(&mut d, &s.unwrap()));
+    ///     match read {
+    ///         Ok(n) => {
+    ///             assert_eq!(n, 42);
+    ///             assert_eq!(d.consumed(), 9); // up to `<next>`
+    ///         }
+    ///         Err(_) => assert!(d.truncated(), "cut at {cut}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn partial(input: &'a [u8]) -> Self {
+        Decoder {
+            text: None,
+            lexer: Lexer::partial(input),
+        }
+    }
+
+    /// Whether decoding a [`Decoder::partial`] input failed by running into its end.
+    pub fn truncated(&self) -> bool {
+        self.lexer.truncated()
+    }
+
+    /// How many bytes of the input have been read: after an element has been decoded,
+    /// where the next markup or text starts.
+    pub fn consumed(&self) -> usize {
+        self.lexer.position()
+    }
+
+    /// How many elements are open (started and not yet ended).
+    pub fn depth(&self) -> usize {
+        self.lexer.open().len()
+    }
+
     /// An error at the current position.
     pub fn error(&self, message: impl Into<String>) -> DecodeError {
         let mut path = String::new();

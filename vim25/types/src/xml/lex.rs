@@ -87,6 +87,11 @@ pub(super) struct Lexer<'a> {
     pos: usize,
     /// The full names of the open elements, outermost first.
     open: Vec<&'a [u8]>,
+    /// Whether the input is only the first part of the document (see
+    /// [`Lexer::partial`]).
+    partial: bool,
+    /// Whether reading ran into the end of a partial input.
+    truncated: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -95,7 +100,36 @@ impl<'a> Lexer<'a> {
             input,
             pos: 0,
             open: Vec::with_capacity(16),
+            partial: false,
+            truncated: false,
         }
+    }
+
+    /// A lexer over the first part of a document whose rest has not arrived: running
+    /// into the end of the input (markup not closed, text not ended by markup, no
+    /// token left) is an error marked [`Lexer::truncated`], since more input could
+    /// complete what was cut off.
+    pub(super) fn partial(input: &'a [u8]) -> Self {
+        Lexer {
+            partial: true,
+            ..Lexer::new(input)
+        }
+    }
+
+    /// Whether the last error came from running into the end of a partial input.
+    pub(super) fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The error of reading into the end of the input: of a partial input, marked
+    /// truncated.
+    #[cold]
+    #[inline(never)]
+    fn cut(&mut self, what: &str) -> String {
+        if self.partial {
+            self.truncated = true;
+        }
+        what.into()
     }
 
     /// Where the next token starts (after the last one read).
@@ -121,16 +155,24 @@ impl<'a> Lexer<'a> {
         let input = self.input;
         let start = self.pos;
         let Some(&first) = input.get(start) else {
+            if self.partial {
+                return Err(self.cut("the input ends here"));
+            }
             return Ok(Token::Eof);
         };
         if first != b'<' {
-            let end = memchr::memchr(b'<', &input[start..]).map_or(input.len(), |i| start + i);
+            let end = match memchr::memchr(b'<', &input[start..]) {
+                Some(i) => start + i,
+                // Text may go on in the part not yet arrived.
+                None if self.partial => return Err(self.cut("text runs to the end of the input")),
+                None => input.len(),
+            };
             self.pos = end;
             return Ok(Token::Text(start, end));
         }
         let rest = &input[start..];
         let (token, next) = if rest.starts_with(b"</") {
-            let close = find(rest, 2, b">").ok_or("end tag not closed")?;
+            let close = find(rest, 2, b">").ok_or_else(|| self.cut("end tag not closed"))?;
             let name = end_name(&rest[2..close]);
             match self.open.last() {
                 Some(open) if *open == name => {}
@@ -139,19 +181,20 @@ impl<'a> Lexer<'a> {
             self.open.pop();
             (Token::End, start + close + 1)
         } else if rest.starts_with(b"<!--") {
-            let end = find(rest, 4, b"-->").ok_or("comment not closed")?;
+            let end = find(rest, 4, b"-->").ok_or_else(|| self.cut("comment not closed"))?;
             (Token::Ignorable, start + end + 3)
         } else if rest.starts_with(b"<![CDATA[") {
-            let end = find(rest, 9, b"]]>").ok_or("CDATA section not closed")?;
+            let end = find(rest, 9, b"]]>").ok_or_else(|| self.cut("CDATA section not closed"))?;
             (Token::CData(start + 9, start + end), start + end + 3)
         } else if rest.starts_with(b"<?") {
-            let end = find(rest, 2, b"?>").ok_or("processing instruction not closed")?;
+            let end = find(rest, 2, b"?>")
+                .ok_or_else(|| self.cut("processing instruction not closed"))?;
             (Token::Ignorable, start + end + 2)
         } else if rest.starts_with(b"<!") {
-            let end = find(rest, 2, b">").ok_or("declaration not closed")?;
+            let end = find(rest, 2, b">").ok_or_else(|| self.cut("declaration not closed"))?;
             (Token::Declaration, start + end + 1)
         } else {
-            let close = start_tag_end(rest).ok_or("start tag not closed")?;
+            let close = start_tag_end(rest).ok_or_else(|| self.cut("start tag not closed"))?;
             let (inner, name_len, empty) = start_tag(&rest[1..close]);
             if name_len == 0 {
                 return Err("a tag without a name".into());

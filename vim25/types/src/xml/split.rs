@@ -32,7 +32,7 @@
 //! assert_eq!(s.finish().unwrap(), b"<r><token>7</token></r>");
 //! ```
 
-use super::decode::DecodeError;
+use super::decode::{DecodeError, Decoder};
 use super::lex::{end_name, local, start_tag, start_tag_end};
 
 /// Deepest nesting accepted (as the decoder's).
@@ -113,7 +113,31 @@ pub struct Splitter {
     blank: Vec<u8>,
     /// Whether the document element has started (a second one is an error).
     root_seen: bool,
+    /// Elements are decoded where they lie ([`Splitter::next_in_place`]) instead of
+    /// being read through and cut out.
+    in_place: bool,
+    /// How many bytes of the element being decoded in place must be held before the
+    /// next attempt: twice the last element's size, or twice what the last attempt
+    /// found too short.
+    window: usize,
+    /// An element decoded in place stopped inside itself (an error or another type
+    /// than expected): where it ends is unknown, so the splitter cannot go on.
+    stopped: bool,
 }
+
+/// An element decoded where it lies by [`Splitter::next_in_place`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlace<T> {
+    /// What the decoding function returned.
+    pub value: T,
+    /// Where the element starts in the document.
+    pub offset: u64,
+    /// How long the element is, from `<` of its start tag to `>` of its end tag.
+    pub len: usize,
+}
+
+/// The least number of bytes held of an element before it is decoded in place.
+const MIN_WINDOW: usize = 8 << 10;
 
 impl Splitter {
     /// A splitter cutting out the elements at `path` (local names from the document
@@ -131,6 +155,9 @@ impl Splitter {
             after_end: false,
             blank: Vec::new(),
             root_seen: false,
+            in_place: false,
+            window: MIN_WINDOW,
+            stopped: false,
         }
     }
 
@@ -182,8 +209,18 @@ impl Splitter {
 
     /// The next complete element at the path, or `None` until more bytes arrive.
     pub fn next_element(&mut self) -> Result<Option<Element>, DecodeError> {
+        if self.stopped {
+            return Err(self.error(
+                self.pos,
+                "an element decoded in place was not read to its end",
+            ));
+        }
         loop {
             if self.open.is_none() && self.cutting.is_some() {
+                if self.in_place {
+                    // Left to next_in_place, where it lies.
+                    return Ok(None);
+                }
                 match self.cut_fast()? {
                     Fast::Element(el) => return Ok(Some(el)),
                     Fast::More => return Ok(None),
@@ -227,6 +264,106 @@ impl Splitter {
                 return Ok(Some(el));
             }
         }
+    }
+
+    /// The next element at the path, decoded by `decode` where it lies among the bytes
+    /// held, instead of read through to find its end and cut out
+    /// ([`Splitter::next_element`]): the element is read once, not twice. `decode` is
+    /// handed a [`Decoder::partial`] over the bytes from the element's start tag on,
+    /// and is to read the element (from [`Decoder::next_child`]) to its end tag. When
+    /// the element has not all arrived, the decoder says it ran into the end
+    /// ([`Decoder::truncated`]), and this returns `None` to be called again, with the
+    /// same `decode`, once more bytes are pushed; `at_end` says none will come. Only
+    /// when enough bytes are held to make that unlikely (twice the last element's
+    /// size) is decoding tried, so an element is decoded about once. An element at
+    /// the path that closes itself (`<objects/>`) is decoded the same way.
+    ///
+    /// When `decode` stops inside the element without running into the end (its own
+    /// error, or a type it does not take), its value is returned all the same; the
+    /// element's end is then unknown, and the splitter is done: later calls fail.
+    /// Calls of this and [`Splitter::next_element`] should not be mixed: once this
+    /// is called, elements are decoded in place.
+    ///
+    /// ```
+    /// use vim25_core::xml::split::Splitter;
+    /// use vim25_core::xml::{Decode, DecodeError};
+    ///
+    /// let doc = b"<r><token>7</token><n>1</n><n>22</n><n/></r>";
+    /// let mut s = Splitter::new(&["r", "n"]);
+    /// let mut found = Vec::new();
+    /// let pieces: Vec<&[u8]> = doc.chunks(4).collect();
+    /// for (i, piece) in pieces.iter().enumerate() {
+    ///     s.push(piece).unwrap();
+    ///     let at_end = i + 1 == pieces.len();
+    ///     while let Some(n) = s
+    ///         .next_in_place(at_end, |d| {
+    ///             let start = d.next_child()?.expect("the element's start tag");
+    ///             String::decode(d, &start)
+    ///         })
+    ///         .unwrap()
+    ///     {
+    ///         found.push(n.value.unwrap());
+    ///     }
+    /// }
+    /// assert_eq!(found, ["1", "22", ""]);
+    /// assert_eq!(s.finish().unwrap(), b"<r><token>7</token></r>");
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    pub fn next_in_place<T>(
+        &mut self,
+        at_end: bool,
+        mut decode: impl FnMut(&mut Decoder<'_>) -> T,
+    ) -> Result<Option<InPlace<T>>, DecodeError> {
+        self.in_place = true;
+        if let Some(el) = self.next_element()? {
+            // One that closes itself, cut out whole by its start tag.
+            let mut d = Decoder::new(&el.bytes);
+            let value = decode(&mut d);
+            return Ok(Some(InPlace {
+                value,
+                offset: el.offset,
+                len: el.bytes.len(),
+            }));
+        }
+        let Some((start, 0)) = self.cutting else {
+            return Ok(None);
+        };
+        let held = self.buf.len() - start;
+        if !at_end && held < self.window {
+            return Ok(None);
+        }
+        let mut d = Decoder::partial(&self.buf[start..]);
+        let value = decode(&mut d);
+        if d.truncated() {
+            // Tried again once twice as much is held; at the end, `finish` reports
+            // the element cut off.
+            self.window = held.saturating_mul(2);
+            return Ok(None);
+        }
+        let len = d.consumed();
+        if d.depth() != 0 || len == 0 {
+            self.stopped = true;
+        } else {
+            self.cutting = None;
+            self.pos = start + len;
+            self.after_end = true;
+            self.window = len.saturating_mul(2).max(MIN_WINDOW);
+        }
+        Ok(Some(InPlace {
+            value,
+            offset: self.base + start as u64,
+            len,
+        }))
+    }
+
+    /// The names (local parts) of the elements around the elements at the path,
+    /// outermost first, joined by `/` (as [`Element::path`]).
+    pub fn path(&self) -> String {
+        self.stack
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Inside an element being cut out, only tags and end tags matter (for the depth),
@@ -482,12 +619,7 @@ impl Splitter {
         Element {
             bytes: self.buf[start..=end].to_vec(),
             offset: self.base + start as u64,
-            path: self
-                .stack
-                .iter()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .collect::<Vec<_>>()
-                .join("/"),
+            path: self.path(),
         }
     }
 
