@@ -557,9 +557,13 @@ impl<C: Transport> Retrieval<C> {
     /// The next object, decoded into `M` while the page's bytes are still arriving.
     ///
     /// Pages are requested as they are needed, and each is decoded object by object
-    /// as its body streams in: at most one object and the piece of the body being
-    /// read are held at a time, whatever page size the server chooses (the
-    /// simulator, which ignores `maxObjects`, sends a whole inventory as one page).
+    /// as its body streams in: at most one object and a few pieces of the body (as
+    /// many bytes as about twice the last object, at least 8 KiB) are held at a time,
+    /// whatever page size the server chooses (the simulator, which ignores
+    /// `maxObjects`, sends a whole inventory as one page). Each object is decoded
+    /// where it lies among the bytes received, once enough are held for it to be
+    /// whole, so it is read once ([`Splitter::next_in_place`]); an object is handed
+    /// out when that many bytes after its start have arrived, or the body has ended.
     /// The paging token, and a fault in place of a page, are read at the end of each
     /// page. `None` after the last object.
     ///
@@ -660,11 +664,13 @@ impl<C: Transport> Retrieval<C> {
                     continue;
                 }
             }
-            // A failure is due once no object cut out before it is left.
+            // A failure is due once no object cut out before it is left. On one
+            // thread, objects whole among the bytes held are decoded first, below.
             let behind = self
                 .workers
                 .as_ref()
-                .is_some_and(|w| w.pending() > 0 || !w.gathered.is_empty());
+                .is_some_and(|w| w.pending() > 0 || !w.gathered.is_empty())
+                || (self.decode_threads == 1 && self.flight.is_some());
             if !behind {
                 if let Some(e) = self.deferred.take() {
                     return Err(self.abandon(e));
@@ -705,7 +711,7 @@ impl<C: Transport> Retrieval<C> {
                 // (read once, not first to find its end). A call dropped while
                 // waiting for bytes loses nothing: they are kept in the splitter.
                 // After a failure to read on, the objects whole before it still
-                // come out first.
+                // come out first, one a call; then the failure.
                 let mut next = None;
                 loop {
                     let at_end = f.ended || self.deferred.is_some();
@@ -732,6 +738,9 @@ impl<C: Transport> Retrieval<C> {
                         e
                     });
                     return self.accept(decoded, obj_of).map(Some);
+                }
+                if let Some(e) = self.deferred.take() {
+                    return Err(self.abandon(e));
                 }
             } else {
                 // Objects go to the decoding threads as they are cut out, up to
@@ -1166,8 +1175,6 @@ pub async fn wait<T: FromAnyValue>(
     outcome
 }
 
-/// Decodes one element cut out of a streamed page with `one`; an error's path and
-/// offset are those in the whole body.
 /// Reads the next piece of a streamed page's body into its splitter; a failure is
 /// kept in `deferred` (due once the objects before it are out).
 async fn read_chunk(
@@ -1204,6 +1211,8 @@ fn within(outer: String, inner: String) -> String {
     }
 }
 
+/// Decodes one element cut out of a streamed page with `one`; an error's path and
+/// offset are those in the whole body.
 fn decode_piece<T>(el: &Element, one: DecodeOne<T>) -> Piece<T> {
     let mut d = Decoder::new(&el.bytes);
     let r = (|| {

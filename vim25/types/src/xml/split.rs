@@ -3,18 +3,26 @@
 //! A [`Splitter`] is given the bytes of a document in pieces of any size. It hands back
 //! each element found at a path (such as every `objects` of a
 //! `RetrievePropertiesExResponse`) as soon as its end tag has arrived, as bytes that
-//! decode on their own with a [`Decoder`](super::Decoder); everything else of the
+//! decode on their own with a [`Decoder`]; everything else of the
 //! document, the *rest*, is kept and returned by [`Splitter::finish`], where it decodes
 //! as the document with those elements left out (the paging token, a SOAP fault).
 //! At any time it holds at most the element being received, the last piece pushed and
 //! the rest: memory stays flat whatever the number of elements.
+//!
+//! Instead of cutting the elements out, it can hand each to a decoder where it lies
+//! ([`Splitter::next_in_place`]): the element is then read once, by the decoder,
+//! rather than first by the splitter to find its end; the splitter then holds, beyond
+//! the element, up to about as many bytes again (at least 8 KiB), so that decoding is
+//! tried only when the element has most likely all arrived.
 //!
 //! It reads only what it must to find element boundaries (tags, end tags, comments,
 //! CDATA sections, processing instructions, quoted attribute values); each piece it
 //! hands back is checked by the decoder that reads it, and the rest by the decoder
 //! that reads it at the end. An end tag that does not close the open element, a
 //! second element after the document element, a nesting deeper than 256 levels and a
-//! document cut off inside markup or an element are errors here.
+//! document cut off inside markup or an element are errors here (inside an element
+//! decoded in place, those are the decoder's to find, its nesting counted from the
+//! element).
 //!
 //! ```
 //! use vim25_core::xml::split::Splitter;
@@ -132,7 +140,8 @@ pub struct InPlace<T> {
     pub value: T,
     /// Where the element starts in the document.
     pub offset: u64,
-    /// How long the element is, from `<` of its start tag to `>` of its end tag.
+    /// How long the element is, from `<` of its start tag to `>` of its end tag; when
+    /// decoding stopped inside the element, how far it read.
     pub len: usize,
 }
 
@@ -187,8 +196,9 @@ impl Splitter {
     }
 
     /// Bytes held: the part of the document not yet handed back (at most the element
-    /// being received, what followed it in the last piece, and markup still open) plus
-    /// the rest kept for [`Splitter::finish`].
+    /// being received, what followed it in the last piece, and markup still open; when
+    /// decoding in place, what followed it up to the window of
+    /// [`Splitter::next_in_place`]) plus the rest kept for [`Splitter::finish`].
     pub fn held(&self) -> usize {
         self.buf.len() + self.rest.len() + self.blank.len()
     }
@@ -275,8 +285,9 @@ impl Splitter {
     /// ([`Decoder::truncated`]), and this returns `None` to be called again, with the
     /// same `decode`, once more bytes are pushed; `at_end` says none will come. Only
     /// when enough bytes are held to make that unlikely (twice the last element's
-    /// size) is decoding tried, so an element is decoded about once. An element at
-    /// the path that closes itself (`<objects/>`) is decoded the same way.
+    /// size, and at least 8 KiB) is decoding tried, so an element is decoded about
+    /// once; `at_end` tries it whatever is held. An element at the path that closes
+    /// itself (`<objects/>`) is decoded the same way.
     ///
     /// When `decode` stops inside the element without running into the end (its own
     /// error, or a type it does not take), its value is returned all the same; the
@@ -626,7 +637,9 @@ impl Splitter {
     /// Ends the document: the rest (everything but the elements cut out), or an error
     /// when the document stops inside markup, an element or an element cut out.
     /// Elements not yet taken with [`Splitter::next_element`] are looked for first;
-    /// finding one is an error too (take them all before finishing).
+    /// finding one is an error too (take them all before finishing). When decoding in
+    /// place, an element started and not decoded (the last call's `at_end` was false
+    /// or it was cut off) is reported as the document ending inside it.
     pub fn finish(mut self) -> Result<Vec<u8>, DecodeError> {
         if let Some(el) = self.next_element()? {
             return Err(self.error(
