@@ -67,8 +67,7 @@ def main():
     w(f"- Each figure is the median of {a.runs} run(s). Simulator: govmomi's vcsim 0.24.2 over TLS on 127.0.0.1 "
       "(reports API 6.5, ignores maxObjects: every retrieval arrives as one response).")
     w("- Wall time and peak RSS from `/usr/bin/time -f '%e %M'`; each run is a whole process: "
-      "start, login, ContainerView, retrieval, decode, sort, print, logout. Before the runs of each size and mode, "
-      "the floor client reads the answer once, unmeasured (vcsim's first answer of a kind is far slower).")
+      "start, login, ContainerView, retrieval, decode, sort, print, logout.")
     w("- Ratios are peer ÷ ours (above 1: ours is faster or smaller); ours ÷ floor is how far ours is from a "
       "client that only reads the bytes.")
     w("")

@@ -246,10 +246,6 @@ for size in "${size_list[@]+"${size_list[@]}"}"; do
       echo "skip $size pyvmomi full: above --py-full-max $py_full_max" >>"$notes"
       log "skipping pyVmomi --full at $size VMs (above --py-full-max $py_full_max)"
     fi
-    # vcsim's first answer of a size and mode takes it far longer than the next ones
-    # (about twice at 8,000 VMs --full): one unmeasured read by the floor client
-    # first, so that no client's measured run pays for it (ours runs first).
-    "$gobench" floor --url "$sim_url" "${flag[@]}" >/dev/null 2>&1 || die "floor (warm-up, $size VMs, $mode)"
     for run in $(seq 1 "$runs"); do
       log "$size VMs, $mode, run $run/$runs"
       measure "$size" ours "$mode" "$run" "$ours" --url "$sim_url" --insecure "${flag[@]}"
