@@ -732,11 +732,9 @@ impl<C: Transport> Retrieval<C> {
                     read_chunk(f, &mut self.deferred, &decode_error).await;
                 }
                 if let Some(found) = next {
-                    let decoded = found.value.map_err(|mut e| {
-                        e.offset += found.offset;
-                        e.path = within(f.split.path(), e.path);
-                        e
-                    });
+                    let decoded = found
+                        .value
+                        .map_err(|e| placed(e, found.offset, f.split.path()));
                     return self.accept(decoded, obj_of).map(Some);
                 }
                 if let Some(e) = self.deferred.take() {
@@ -1193,8 +1191,8 @@ async fn read_chunk(
     }
 }
 
-/// Decodes one object of a streamed page where it lies (see
-/// [`Splitter::next_in_place`]), from its start tag to its end tag.
+/// Decodes one object of a streamed page from its start tag to its end tag: where it
+/// lies (see [`Splitter::next_in_place`]), or cut out ([`decode_piece`]).
 fn decode_in_place<T>(d: &mut Decoder<'_>, one: DecodeOne<T>) -> Piece<T> {
     let s = d
         .next_child()?
@@ -1202,13 +1200,16 @@ fn decode_in_place<T>(d: &mut Decoder<'_>, one: DecodeOne<T>) -> Piece<T> {
     one(d, &s)
 }
 
-/// The path of an error inside an element whose own path is `outer`.
-fn within(outer: String, inner: String) -> String {
-    if inner.is_empty() {
+/// An error found decoding an element on its own, placed in the whole body: the
+/// element starts at `offset`, inside the elements `outer`.
+fn placed(mut e: DecodeError, offset: u64, outer: String) -> DecodeError {
+    e.offset += offset;
+    e.path = if e.path.is_empty() {
         outer
     } else {
-        format!("{outer}/{inner}")
-    }
+        format!("{outer}/{}", e.path)
+    };
+    e
 }
 
 /// Decodes one element cut out of a streamed page with `one`; an error's path and
@@ -1216,16 +1217,9 @@ fn within(outer: String, inner: String) -> String {
 fn decode_piece<T>(el: &Element, one: DecodeOne<T>) -> Piece<T> {
     let mut d = Decoder::new(&el.bytes);
     let r = (|| {
-        let s = d
-            .next_child()?
-            .ok_or_else(|| d.error("an empty piece of a streamed page"))?;
-        let item = one(&mut d, &s)?;
+        let item = decode_in_place(&mut d, one)?;
         d.expect_end_of_input()?;
         Ok(item)
     })();
-    r.map_err(|mut e: DecodeError| {
-        e.offset += el.offset;
-        e.path = within(el.path.clone(), e.path);
-        e
-    })
+    r.map_err(|e| placed(e, el.offset, el.path.clone()))
 }

@@ -204,15 +204,9 @@ impl Splitter {
     }
 
     fn error(&self, at: usize, message: impl Into<String>) -> DecodeError {
-        let path = self
-            .stack
-            .iter()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
         DecodeError {
             message: message.into(),
-            path,
+            path: self.path(),
             offset: self.base + at as u64,
         }
     }
